@@ -1,0 +1,51 @@
+# rollsense: two commands do all set-up on a fresh Debian / Raspberry Pi OS machine.
+#   make demo   simulated tool -> broker -> dashboard, end to end
+#   make test   the whole test suite (installs what it needs first)
+SHELL := /bin/bash
+VENV  ?= .venv
+PY    := $(VENV)/bin/python
+SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PKGS := mosquitto mosquitto-clients chromium postgresql systemd
+
+.PHONY: demo test deps system venv lint bench screenshot clean
+
+demo: deps
+	$(VENV)/bin/rollsense demo $(ARGS)
+
+test: deps
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+deps: system venv
+
+# Debian packages the tests and the demo use, installed only when missing.
+system:
+	@missing=""; \
+	command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
+	command -v mosquitto_passwd >/dev/null || missing="$$missing mosquitto-clients"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	command -v pg_ctlcluster >/dev/null || missing="$$missing postgresql"; \
+	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+bench: deps
+	$(PY) bench/run.py
+
+screenshot: deps
+	$(PY) scripts/screenshot.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache
