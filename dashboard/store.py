@@ -1,0 +1,238 @@
+"""The dashboard store: sessions, events, telemetry and devices in SQLite (WAL) or PostgreSQL.
+
+One small class for both back ends. SQL uses ``?`` placeholders everywhere; for PostgreSQL
+they are translated to ``%s``. Writes are idempotent where the delivery promise needs it:
+a session is stored once per ``session_id``, an event once per ``msg_id``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from firmware.errors import ConfigError, SetupError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS devices(device_id TEXT PRIMARY KEY, name TEXT, paired INTEGER NOT NULL DEFAULT 0,
+    status TEXT, info_json TEXT, last_seen TEXT);
+CREATE TABLE IF NOT EXISTS sessions(session_id TEXT PRIMARY KEY, device_id TEXT NOT NULL, protocol TEXT,
+    tool TEXT, started_at TEXT, duration_s REAL, passes INTEGER, completed INTEGER,
+    summary_json TEXT NOT NULL, received_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events(msg_id TEXT PRIMARY KEY, device_id TEXT NOT NULL, session_id TEXT, ts TEXT,
+    event_type TEXT, payload_json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS telemetry(id {serial} PRIMARY KEY, device_id TEXT NOT NULL, session_id TEXT,
+    ts TEXT, t_s REAL, speed_mps REAL, force_n REAL, payload_json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS users(username TEXT PRIMARY KEY, password_hash TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS sessions_device_started ON sessions(device_id, started_at);
+CREATE INDEX IF NOT EXISTS telemetry_session_t ON telemetry(session_id, t_s);
+CREATE INDEX IF NOT EXISTS events_session ON events(session_id);
+"""
+
+
+def utc_now_iso() -> str:
+    """Now as UTC ISO-8601 with milliseconds and a ``Z``."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _num(value: Any) -> float | None:
+    """A finite float, or None for missing / non-numeric / NaN values."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), sort_keys=True, default=str)
+
+
+class Store:
+    """The store behind ``open_store``. Thread-safe: one lock around one connection."""
+
+    def __init__(self, kind: str, conn: Any) -> None:
+        self.kind = kind  # "sqlite" | "postgresql"
+        self._conn = conn
+        self._lock = threading.RLock()
+        self._create_schema()
+
+    # -- generic SQL ---------------------------------------------------------------------------
+    def _sql(self, sql: str, has_params: bool) -> str:
+        if self.kind == "postgresql" and has_params:
+            return sql.replace("%", "%%").replace("?", "%s")
+        return sql
+
+    def _run(self, cur: Any, sql: str, params: tuple | list) -> None:
+        if self.kind == "postgresql":
+            cur.execute(self._sql(sql, bool(params)), tuple(params) or None)
+        else:
+            cur.execute(sql, tuple(params))
+
+    def query(self, sql: str, params: tuple | list = ()) -> list[dict]:
+        """Run a SELECT with ``?`` placeholders; rows as dicts."""
+        with self._lock:
+            cur = self._conn.cursor()
+            try:
+                self._run(cur, sql, params)
+                cols = [d[0] for d in cur.description] if cur.description else []
+                rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+            finally:
+                cur.close()
+            if self.kind == "postgresql":
+                self._conn.commit()
+            return rows
+
+    def execute(self, sql: str, params: tuple | list = ()) -> int:
+        """Run one writing statement with ``?`` placeholders in its own transaction; rows affected."""
+        with self._lock:
+            cur = self._conn.cursor()
+            try:
+                self._run(cur, sql, params)
+                count = cur.rowcount
+                self._conn.commit()
+            except Exception:
+                self._conn.rollback()
+                raise
+            finally:
+                cur.close()
+            return count
+
+    def _create_schema(self) -> None:
+        serial = "BIGSERIAL" if self.kind == "postgresql" else "INTEGER"
+        ddl = SCHEMA.replace("{serial}", serial)
+        if self.kind == "sqlite":
+            ddl = ddl.replace("INTEGER PRIMARY KEY,", "INTEGER PRIMARY KEY AUTOINCREMENT,")
+        for stmt in (s.strip() for s in ddl.split(";")):
+            if stmt:
+                self.execute(stmt)
+
+    # -- writes used by ingest -----------------------------------------------------------------
+    def _touch_device(self, device_id: str) -> None:
+        self.execute(
+            "INSERT INTO devices(device_id, last_seen) VALUES (?, ?) "
+            "ON CONFLICT(device_id) DO UPDATE SET last_seen = excluded.last_seen",
+            (device_id, utc_now_iso()),
+        )
+
+    def save_session(self, device_id: str, summary: dict) -> bool:
+        """Store a session summary once; True if it was new (dedup on ``session_id``)."""
+        passes = summary.get("passes")
+        n = self.execute(
+            "INSERT INTO sessions(session_id, device_id, protocol, tool, started_at, duration_s, passes, "
+            "completed, summary_json, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(session_id) DO NOTHING",
+            (
+                str(summary["session_id"]),
+                device_id,
+                summary.get("protocol"),
+                summary.get("tool"),
+                summary.get("started_at"),
+                _num(summary.get("duration_s")),
+                int(passes) if isinstance(passes, int) and not isinstance(passes, bool) else None,
+                None if summary.get("completed") is None else int(bool(summary.get("completed"))),
+                _dumps(summary),
+                utc_now_iso(),
+            ),
+        )
+        self._touch_device(device_id)
+        return n == 1
+
+    def save_event(self, device_id: str, payload: dict) -> bool:
+        """Store an event once; True if it was new (dedup on ``msg_id``)."""
+        n = self.execute(
+            "INSERT INTO events(msg_id, device_id, session_id, ts, event_type, payload_json) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(msg_id) DO NOTHING",
+            (
+                str(payload["msg_id"]),
+                device_id,
+                payload.get("session_id"),
+                payload.get("ts"),
+                payload.get("event_type"),
+                _dumps(payload),
+            ),
+        )
+        return n == 1
+
+    def save_telemetry(self, device_id: str, payload: dict) -> None:
+        """Append one telemetry sample."""
+        self.execute(
+            "INSERT INTO telemetry(device_id, session_id, ts, t_s, speed_mps, force_n, payload_json) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                device_id,
+                payload.get("session_id"),
+                payload.get("ts"),
+                _num(payload.get("t_s")),
+                _num(payload.get("speed_mps")),
+                _num(payload.get("force_n")),
+                _dumps(payload),
+            ),
+        )
+
+    def set_device_status(self, device_id: str, status: str) -> None:
+        """Record ``online`` / ``offline`` (and when it was seen)."""
+        self.execute(
+            "INSERT INTO devices(device_id, status, last_seen) VALUES (?, ?, ?) "
+            "ON CONFLICT(device_id) DO UPDATE SET status = excluded.status, last_seen = excluded.last_seen",
+            (device_id, status, utc_now_iso()),
+        )
+
+    def set_device_info(self, device_id: str, info: dict) -> None:
+        """Record the device's retained ``info`` document."""
+        self.execute(
+            "INSERT INTO devices(device_id, info_json, last_seen) VALUES (?, ?, ?) "
+            "ON CONFLICT(device_id) DO UPDATE SET info_json = excluded.info_json, last_seen = excluded.last_seen",
+            (device_id, _dumps(info), utc_now_iso()),
+        )
+
+    def set_device_paired(self, device_id: str, paired: bool = True) -> None:
+        """Mark a device paired (after a successful ``cmd/pair``) or unpaired."""
+        self.execute(
+            "INSERT INTO devices(device_id, paired) VALUES (?, ?) "
+            "ON CONFLICT(device_id) DO UPDATE SET paired = excluded.paired",
+            (device_id, int(paired)),
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+def _open_sqlite(path: str) -> Store:
+    if path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        conn = sqlite3.connect(path, check_same_thread=False, timeout=10.0)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+    except sqlite3.Error as e:
+        raise SetupError(f"cannot open SQLite store {path!r}: {e}") from e
+    return Store("sqlite", conn)
+
+
+def _open_postgres(url: str) -> Store:
+    import psycopg
+
+    try:
+        conn = psycopg.connect(url)
+    except psycopg.Error as e:
+        raise SetupError(f"cannot connect to PostgreSQL store: {str(e).splitlines()[0]}") from e
+    return Store("postgresql", conn)
+
+
+def open_store(db_url: str) -> Store:
+    """Open (and create the schema of) ``sqlite:///path.db``, a plain path, or ``postgresql://...``."""
+    if db_url.startswith(("postgresql://", "postgres://")):
+        return _open_postgres(db_url)
+    if db_url.startswith("sqlite:///"):
+        return _open_sqlite(
+            db_url[len("sqlite:///") - 1 :] if db_url.startswith("sqlite:////") else db_url[10:]
+        )
+    if "://" in db_url:
+        raise ConfigError(
+            f"store URL {db_url!r}: use sqlite:///path.db, a plain path, or postgresql://..."
+        )
+    return _open_sqlite(db_url)

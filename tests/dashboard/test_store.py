@@ -1,0 +1,164 @@
+"""The dashboard store on SQLite and PostgreSQL: schema, idempotent writes, ?-placeholders."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+
+import psycopg
+import pytest
+
+from dashboard.store import open_store
+from firmware.errors import ConfigError
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        s = open_store(f"sqlite:///{tmp_path}/dash.db")
+    else:
+        s = open_store(request.getfixturevalue("postgres_url"))
+    yield s
+    s.close()
+
+
+def summary(session_id: str, **extra) -> dict:
+    base = {
+        "format": "rollsense-summary/1",
+        "session_id": session_id,
+        "protocol": "quads-roller",
+        "tool": "roller",
+        "started_at": "2026-01-01T10:00:00.000Z",
+        "duration_s": 61.5,
+        "passes": 18,
+        "completed": True,
+        "v": 1,
+        "ts": "2026-01-01T10:01:02.000Z",
+        "seq": 7,
+        "msg_id": "m-" + session_id,
+    }
+    base.update(extra)
+    return base
+
+
+def test_session_is_stored_once(store):
+    assert store.save_session("roller-1", summary("s1")) is True
+    assert store.save_session("roller-1", summary("s1", passes=99)) is False
+    rows = store.query("SELECT * FROM sessions WHERE device_id = ?", ("roller-1",))
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["session_id"], row["protocol"], row["tool"], row["passes"], row["completed"]) == (
+        "s1",
+        "quads-roller",
+        "roller",
+        18,
+        1,
+    )
+    assert row["duration_s"] == pytest.approx(61.5)
+    assert json.loads(row["summary_json"])["passes"] == 18
+    assert row["received_at"].endswith("Z")
+    assert store.query("SELECT device_id, paired FROM devices") == [
+        {"device_id": "roller-1", "paired": 0}
+    ]
+
+
+def test_interrupted_summary_with_missing_fields(store):
+    assert store.save_session(
+        "d", {"session_id": "s2", "completed": False, "interrupted": "power loss"}
+    )
+    row = store.query(
+        "SELECT passes, completed, duration_s FROM sessions WHERE session_id = ?", ("s2",)
+    )[0]
+    assert row == {"passes": None, "completed": 0, "duration_s": None}
+
+
+def test_event_dedup_on_msg_id(store):
+    ev = {
+        "msg_id": "e1",
+        "session_id": "s1",
+        "ts": "2026-01-01T10:00:01Z",
+        "event_type": "cue",
+        "t_s": 1.0,
+    }
+    assert store.save_event("d", ev) is True
+    assert store.save_event("d", ev) is False
+    rows = store.query("SELECT event_type, session_id FROM events WHERE msg_id = ?", ("e1",))
+    assert rows == [{"event_type": "cue", "session_id": "s1"}]
+
+
+def test_telemetry_nan_and_missing_become_null(store):
+    store.save_telemetry(
+        "d", {"session_id": "s1", "t_s": 1.5, "speed_mps": float("nan"), "force_n": 20}
+    )
+    store.save_telemetry("d", {"session_id": "s1", "t_s": 1.6, "speed_mps": 0.05, "force_n": "x"})
+    rows = store.query(
+        "SELECT t_s, speed_mps, force_n FROM telemetry WHERE session_id = ? ORDER BY t_s", ("s1",)
+    )
+    assert rows == [
+        {"t_s": 1.5, "speed_mps": None, "force_n": 20.0},
+        {"t_s": 1.6, "speed_mps": 0.05, "force_n": None},
+    ]
+    ids = [r["id"] for r in store.query("SELECT id FROM telemetry ORDER BY id")]
+    assert ids[1] > ids[0]
+
+
+def test_device_status_info_and_pairing(store):
+    store.set_device_status("d1", "online")
+    store.set_device_info("d1", {"fw": "1.0"})
+    store.set_device_status("d1", "offline")
+    store.set_device_paired("d1")
+    row = store.query("SELECT * FROM devices WHERE device_id = ?", ("d1",))[0]
+    assert (
+        row["status"] == "offline"
+        and row["paired"] == 1
+        and json.loads(row["info_json"]) == {"fw": "1.0"}
+    )
+
+
+def test_generic_execute_and_percent_literals(store):
+    assert (
+        store.execute("INSERT INTO users(username, password_hash) VALUES (?, ?)", ("ann", "h%1"))
+        == 1
+    )
+    rows = store.query("SELECT username FROM users WHERE password_hash LIKE ?", ("h%",))
+    assert rows == [{"username": "ann"}]
+    assert store.query("SELECT username FROM users WHERE password_hash LIKE 'h%'") == [
+        {"username": "ann"}
+    ]
+    with pytest.raises((sqlite3.IntegrityError, psycopg.errors.UniqueViolation)):
+        store.execute("INSERT INTO users(username, password_hash) VALUES (?, ?)", ("ann", "dup"))
+    assert store.query("SELECT count(*) AS n FROM users") == [
+        {"n": 1}
+    ]  # failed write rolled back, store usable
+
+
+def test_concurrent_writers_dedup(store):
+    results = []
+
+    def worker():
+        results.append(store.save_session("d", summary("race")))
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count(True) == 1
+    assert store.query("SELECT count(*) AS n FROM sessions") == [{"n": 1}]
+
+
+def test_reopen_keeps_data(tmp_path):
+    path = tmp_path / "x.db"
+    s = open_store(str(path))
+    s.save_session("d", summary("keep"))
+    s.close()
+    s = open_store(f"sqlite:///{path}")
+    assert s.query("SELECT session_id FROM sessions") == [{"session_id": "keep"}]
+    assert s.query("PRAGMA journal_mode") == [{"journal_mode": "wal"}]
+    s.close()
+
+
+def test_bad_url():
+    with pytest.raises(ConfigError):
+        open_store("mysql://x/y")
