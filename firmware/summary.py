@@ -1,0 +1,80 @@
+"""The session summary (DESIGN.md §3.2): one JSON object, a stable contract.
+
+Built from the metrics engine's fields, the coach's verdict on the targets, and the
+session's identity. Pure: no I/O, no clock (the caller passes ``started_at``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+
+FORMAT = "rollsense-summary/1"
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+METRIC_FIELDS = (
+    "duration_s",
+    "contact_s",
+    "distance_m",
+    "passes",
+    "pass_length_m",
+    "speed_mps",
+    "holds",
+    "force_n",
+    "force_by_direction_n",
+)
+
+
+def new_session_id(now_ms: int | None = None, random_bytes: bytes | None = None) -> str:
+    """A ULID: 48-bit millisecond time + 80 random bits, Crockford base32, sortable."""
+    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    value = (ms << 80) | int.from_bytes(random_bytes or os.urandom(10), "big")
+    return "".join(_CROCKFORD[(value >> (5 * i)) & 31] for i in reversed(range(26)))
+
+
+def clean_json(value):
+    """NaN and infinities become None, numpy scalars become Python numbers, recursively."""
+    if isinstance(value, dict):
+        return {k: clean_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean_json(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def build_summary(
+    *,
+    session_id: str,
+    protocol: str | None,
+    tool: str,
+    metrics: dict,
+    targets: list[dict],
+    completed: bool,
+    interrupted: str | None = None,
+    started_at: str | None = None,
+    extra: dict | None = None,
+) -> dict:
+    """Assemble the §3.2 object. ``metrics`` is ``MetricsEngine.summary()``."""
+    missing = [k for k in METRIC_FIELDS if k not in metrics]
+    if missing:
+        raise ValueError(f"metrics summary lacks {', '.join(missing)}")
+    summary = {
+        "format": FORMAT,
+        "session_id": session_id,
+        "protocol": protocol,
+        "tool": tool,
+        **{k: metrics[k] for k in METRIC_FIELDS},
+        "targets": targets,
+        "completed": bool(completed),
+    }
+    if interrupted:
+        summary["interrupted"] = interrupted
+    if started_at:
+        summary["started_at"] = started_at
+    if extra:
+        summary.update({k: v for k, v in extra.items() if k not in summary})
+    return clean_json(summary)
