@@ -1,0 +1,185 @@
+"""The device: wiring of sampler -> session (metrics, coach) -> outputs, display,
+journal -> link. The only place that runs the loop; everything it touches is injected.
+
+Cues go to the buzzer/LED and the terminal first, then to the journal; the network is
+never waited on (the link drains the journal's outbox in its own thread).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import queue
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from firmware.clock import Clock
+from firmware.coach import Cue, Event
+from firmware.metrics import MetricsSettings
+from firmware.protocols import Profile, load_routine
+from firmware.session import Session
+from firmware.summary import clean_json, new_session_id
+
+QUIET_EVENT_CUES = {"tick"}  # metronome ticks are cues for the user, not events to keep
+
+
+def utc_now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class DeviceParts:
+    """Everything the loop talks to. ``outputs``, ``link``, ``display``, ``notifier`` may be None."""
+
+    sampler: object
+    clock: Clock
+    journal: object
+    outputs: object | None = None
+    link: object | None = None
+    display: object | None = None
+    notifier: object | None = None
+
+
+class CommandRejected(Exception):
+    pass
+
+
+class DeviceApp:
+    def __init__(
+        self,
+        *,
+        device_id: str,
+        parts: DeviceParts,
+        settings: MetricsSettings,
+        routines_dir: str | Path | None = None,
+        profile: Profile | None = None,
+        state_dir: str | Path | None = None,
+        telemetry_hz: float = 10.0,
+        poll_s: float = 0.02,
+        no_contact_timeout_s: float = 30.0,
+        source_end_s: float | None = None,
+    ) -> None:
+        self.device_id = device_id
+        self.parts = parts
+        self.settings = settings
+        self.routines_dir = routines_dir
+        self.profile = profile or Profile()
+        self.state_dir = Path(state_dir) if state_dir else None
+        self.telemetry_period_s = 1.0 / telemetry_hz
+        self.poll_s = poll_s
+        self.no_contact_timeout_s = no_contact_timeout_s
+        self.source_end_s = source_end_s
+        self.commands: queue.Queue = queue.Queue()
+        self.session: Session | None = None
+        self._stop_routine = threading.Event()
+        if parts.link is not None:
+            parts.link.on_command = self.handle_command
+
+    # -- commands (called from the link's thread) -------------------------------------
+    def handle_command(self, name: str, payload: dict) -> dict | None:
+        if name == "ping":
+            s = self.session
+            return {"state": "running" if s and not s.finished else "idle",
+                    "protocol": s.routine.id if s and s.routine else None}
+        if name == "start":
+            load_routine(payload["protocol"], self.routines_dir)  # validates the id now
+            if self.session is not None and not self.session.finished:
+                raise CommandRejected("a routine is already running; stop it first")
+            self.commands.put(("start", payload["protocol"]))
+            return {"accepted": payload["protocol"]}
+        if name == "stop":
+            if self.session is None or self.session.finished:
+                raise CommandRejected("no routine is running")
+            self._stop_routine.set()
+            return {"stopping": self.session.session_id}
+        if name == "set_profile":
+            self.profile = Profile(body_mass_kg=payload.get("body_mass_kg"))
+            return {"body_mass_kg": self.profile.body_mass_kg}
+        if name == "pair":
+            return self._check_pair_code(str(payload.get("code", "")))
+        raise CommandRejected(f"command {name!r} is not supported by this device")
+
+    def _check_pair_code(self, code: str) -> dict:
+        from firmware.pairing import check_code
+
+        if self.state_dir is None or not check_code(self.state_dir, code):
+            raise CommandRejected("wrong or expired pairing code")
+        return {"paired": self.device_id}
+
+    # -- the loop ------------------------------------------------------------------
+    def run_routine(self, protocol_id: str, stop: threading.Event | None = None) -> dict:
+        """Run one routine to its end (or until ``stop``); returns the summary."""
+        stop = stop or threading.Event()
+        self._stop_routine.clear()
+        p = self.parts
+        routine = load_routine(protocol_id, self.routines_dir)
+        settings = replace(self.settings, tool=routine.tool)
+        started_at = utc_now_iso()
+        session = Session(session_id=new_session_id(), routine=routine, settings=settings,
+                          profile=self.profile, started_at=started_at)
+        self.session = session
+        p.journal.start_session(session.session_id, routine.id, routine.tool, started_at)
+        self._record(session, Event("session_started", 0.0, {"protocol": routine.id}))
+        if p.notifier:
+            p.notifier.status(f"running {routine.id}")
+        next_telemetry_s = None
+        last_contact_s = None
+        while not session.finished:
+            if stop.is_set() or self._stop_routine.is_set():
+                self._act(session, session.stop("stopped by user"))
+                break
+            block = p.sampler.poll()
+            if block is not None and len(block):
+                self._act(session, session.feed(block))
+                m = session.last
+                if last_contact_s is None or m.contact:
+                    last_contact_s = m.t_s
+                if next_telemetry_s is None or m.t_s >= next_telemetry_s:
+                    next_telemetry_s = m.t_s + self.telemetry_period_s
+                    self._telemetry(session)
+                if m.t_s - last_contact_s > self.no_contact_timeout_s:
+                    self._act(session, session.stop("no contact"))
+                elif self.source_end_s is not None and m.t_s > self.source_end_s:
+                    self._act(session, session.stop("simulated user left"))
+            if p.notifier and not getattr(p.sampler, "health", ""):
+                p.notifier.watchdog()
+            p.clock.sleep_s(self.poll_s)
+        summary = session.summary()
+        self._telemetry(session)
+        p.journal.finish_session(session.session_id, summary)
+        if p.link is not None:
+            p.link.wake()
+        if p.notifier:
+            p.notifier.status("idle")
+        return summary
+
+    def _act(self, session: Session, actions: list[Cue | Event]) -> None:
+        p = self.parts
+        for a in actions:
+            if isinstance(a, Cue):
+                if p.outputs is not None:
+                    p.outputs.perform(a.name)
+                if p.display is not None and a.name not in QUIET_EVENT_CUES:
+                    p.display.cue(a.name, a.t_s)
+                if a.name not in QUIET_EVENT_CUES:
+                    self._record(session, Event("cue", a.t_s, {"cue": a.name, **a.detail}))
+            else:
+                self._record(session, a)
+
+    def _record(self, session: Session, event: Event) -> None:
+        payload = clean_json({"event_type": event.event_type, "t_s": event.t_s, **event.data})
+        self.parts.journal.record_event(session.session_id, payload)
+        if self.parts.link is not None:
+            self.parts.link.wake()
+
+    def _telemetry(self, session: Session) -> None:
+        t = clean_json(session.telemetry())
+        if self.parts.display is not None:
+            self.parts.display.update(t)
+        if self.parts.link is not None:
+            self.parts.link.publish_telemetry(t)
+
+
+def summary_text(summary: dict) -> str:
+    return json.dumps(summary, indent=2, allow_nan=False)

@@ -1,0 +1,323 @@
+"""The ``rollsense`` command (DESIGN.md §3.4). Parses arguments, calls one function per
+subcommand, and turns every RollsenseError into one clear line and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from firmware.errors import ConfigError, RollsenseError
+
+EPILOG = """\
+examples:
+  rollsense demo                          watch a simulated quads session live at http://127.0.0.1:8080
+  rollsense demo --fast --protocol calf-stick
+  rollsense simulate --protocol quads-roller --scenario too-fast --seed 3 --out fast.csv
+  rollsense replay fast.csv --json        the session summary of a recording
+  rollsense protocols                     the routines and their targets
+  rollsense run --config /etc/rollsense/config.toml     the device daemon (systemd runs this)
+
+Broker URLs: mqtt://[user:pass@]host[:port], mqtts://host[:port]?ca=/path/ca.crt, unix:///path/to/socket
+"""
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    def __init__(self, prog):
+        super().__init__(prog, max_help_position=34)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text}")
+    return value
+
+
+def _radius(text: str) -> float:
+    value = _positive_float(text)
+    if value > 0.5:
+        raise argparse.ArgumentTypeError(f"radius must be at most 0.5 m: {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="rollsense",
+        description="rollsense turns a foam roller, massage ball or massage stick into a coach: it "
+        "measures roll speed, pass length, holds and pressure, paces you with buzzer and LED cues, "
+        "and sends every session to your dashboard.",
+        epilog=EPILOG,
+        formatter_class=_Formatter,
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+
+    d = sub.add_parser("demo", help="simulated tool + private broker + dashboard, end to end",
+                       description="Run the whole product on this machine: a simulated user rolls "
+                       "on simulated chips, read by the real drivers; cues show in the terminal; the "
+                       "dashboard shows live values and the stored session.", formatter_class=_Formatter)
+    d.add_argument("--protocol", default="quads-roller", metavar="ID", help="routine to run (default: %(default)s)")
+    d.add_argument("--scenario", default="good", help="simulated user: good, too-fast, too-short, too-hard, "
+                   "reversed, moved-hold, step-off (default: %(default)s)")
+    d.add_argument("--seed", type=int, default=1, help="random seed of the simulated user")
+    d.add_argument("--fast", action="store_true", help="run at 20x speed and exit 0 when the routine ends, printing the summary")
+    d.add_argument("--speed", type=_positive_float, metavar="X", help="run simulated time X times faster than the wall clock")
+    d.add_argument("--broker", metavar="URL", help="use this broker instead of starting a private Mosquitto")
+    d.add_argument("--no-dashboard", action="store_true", help="do not start the dashboard (another one is listening)")
+    d.add_argument("--port", type=int, default=8080, help="dashboard port (default: %(default)s)")
+    d.add_argument("--db", metavar="URL", help="dashboard store (default: a temporary SQLite file)")
+    d.add_argument("--device-id", default="demo-roller", help="device id (default: %(default)s)")
+
+    r = sub.add_parser("run", help="the device daemon: sensors, coach, cues, MQTT",
+                       description="Run the device. With --sim the chips are simulated; otherwise the "
+                       "config's hardware is used. Starts a routine at once with --protocol, otherwise "
+                       "waits for the button or a start command.", formatter_class=_Formatter)
+    r.add_argument("--config", metavar="FILE", help="TOML config (default: built-in defaults)")
+    r.add_argument("--sim", action="store_true", help="simulated hardware (overrides the config)")
+    r.add_argument("--protocol", metavar="ID", help="start this routine at once")
+    r.add_argument("--broker", metavar="URL", help="broker URL (overrides the config)")
+    r.add_argument("--state-dir", metavar="DIR", help="journal and pairing state (overrides the config)")
+    r.add_argument("--speed", type=_positive_float, metavar="X", help="with --sim: simulated time X times faster")
+    r.add_argument("--once", action="store_true", help="exit after one routine")
+    r.add_argument("--print-config", action="store_true", help="print the commented default config and exit")
+
+    rp = sub.add_parser("replay", help="session summary of a recording",
+                        description="Feed a recording (CSV, optionally .csv.gz) through the same metrics "
+                        "and coach the device runs and print the session summary.", formatter_class=_Formatter)
+    rp.add_argument("file", metavar="FILE")
+    rp.add_argument("--protocol", metavar="ID", help="judge against this routine's targets")
+    rp.add_argument("--tool", choices=("roller", "ball", "stick"), help="override the recording's tool")
+    rp.add_argument("--radius-m", type=_radius, metavar="R", help="override the effective radius in metres")
+    rp.add_argument("--json", action="store_true", help="print the summary as JSON (DESIGN.md §3.2)")
+
+    s = sub.add_parser("simulate", help="write a simulated recording and its ground truth",
+                       description="Write a recording of a scripted user (DESIGN.md §3.1) and FILE.truth.json "
+                       "with the true passes, holds and forces. Never overwrites.", formatter_class=_Formatter)
+    s.add_argument("--protocol", required=True, metavar="ID")
+    s.add_argument("--scenario", default="good")
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--rate-hz", type=float, default=200.0, help="IMU sample rate (default: %(default)s)")
+    s.add_argument("--out", required=True, metavar="FILE", help=".csv or .csv.gz")
+
+    rec = sub.add_parser("record", help="record the sensors to a file",
+                         description="Record the IMU and force sensor to a recording file.", formatter_class=_Formatter)
+    rec.add_argument("--out", required=True, metavar="FILE")
+    rec.add_argument("--seconds", type=_positive_float, default=30.0)
+    rec.add_argument("--config", metavar="FILE")
+    rec.add_argument("--sim", action="store_true", help="record the simulated hardware")
+
+    c = sub.add_parser("calibrate", help="gyro bias, roll axis, radius and force calibration",
+                       description="Guided calibration; results go into one versioned calibration file "
+                       "(previous versions are kept).", formatter_class=_Formatter)
+    c.add_argument("step", choices=("gyro", "axis", "radius", "force", "show"))
+    c.add_argument("--config", metavar="FILE")
+    c.add_argument("--sim", action="store_true")
+    c.add_argument("--seconds", type=_positive_float, default=5.0, help="gyro: how long to keep still")
+    c.add_argument("--distance-m", type=_positive_float, help="radius: the known distance you will roll")
+    c.add_argument("--weights-kg", help="force: comma-separated known weights, e.g. 0,5,10,20")
+
+    pr = sub.add_parser("protocols", help="list the routines and their targets",
+                        description="The built-in routines plus your own from the routines directory.",
+                        formatter_class=_Formatter)
+    pr.add_argument("--json", action="store_true")
+    pr.add_argument("--routines-dir", metavar="DIR", help="your own routines (TOML) that add or override")
+
+    db = sub.add_parser("dashboard", help="the dashboard: MQTT ingest, store, web UI",
+                        description="Serve the dashboard. A login is required whenever it listens "
+                        "beyond loopback.", formatter_class=_Formatter)
+    db.add_argument("--broker", default="mqtt://127.0.0.1:1883", metavar="URL")
+    db.add_argument("--db", default="sqlite:///rollsense-dashboard.db", metavar="URL",
+                    help="sqlite:///path.db or postgresql://user@host/db (default: %(default)s)")
+    db.add_argument("--host", default="127.0.0.1")
+    db.add_argument("--port", type=int, default=8080)
+    db.add_argument("--add-user", metavar="NAME", help="add a login (password read from stdin) and exit")
+    db.add_argument("--trust-device", action="append", default=[], metavar="ID",
+                    help="mark a device as paired without a code (administrators)")
+
+    pa = sub.add_parser("pair", help="show a pairing code for the dashboard",
+                        description="Print a 6-digit code, valid 10 minutes; enter it with this device's "
+                        "id on the dashboard's Devices page.", formatter_class=_Formatter)
+    pa.add_argument("--config", metavar="FILE")
+    pa.add_argument("--state-dir", metavar="DIR")
+
+    doc = sub.add_parser("doctor", help="check the bus, chips, calibration, broker and config",
+                         description="Check everything the device needs and say what to fix.",
+                         formatter_class=_Formatter)
+    doc.add_argument("--config", metavar="FILE")
+    doc.add_argument("--sim", action="store_true")
+
+    b = sub.add_parser("broker", help="broker administration (device credentials)",
+                       description="Manage the Mosquitto users of your devices.", formatter_class=_Formatter)
+    bsub = b.add_subparsers(dest="broker_command", metavar="ACTION", required=True)
+    ad = bsub.add_parser("add-device", help="add (or reset) a device's broker credentials")
+    ad.add_argument("device_id")
+    ad.add_argument("--password-file", default="/etc/mosquitto/rollsense.passwd")
+    return p
+
+
+# -- subcommands --------------------------------------------------------------------------
+def cmd_demo(a) -> int:
+    from firmware.demo import DemoOptions, run_demo
+
+    return run_demo(DemoOptions(
+        protocol=a.protocol, scenario=a.scenario, seed=a.seed, fast=a.fast, speed=a.speed,
+        broker_url=a.broker, dashboard=not a.no_dashboard, port=a.port, db_url=a.db,
+        device_id=a.device_id,
+    ))
+
+
+def cmd_replay(a) -> int:
+    from firmware.replay import replay_file
+
+    summary = replay_file(a.file, protocol=a.protocol, tool=a.tool, radius_m=a.radius_m)
+    if a.json:
+        print(json.dumps(summary, indent=2, allow_nan=False))
+    else:
+        print(summary_table(summary))
+    return 0
+
+
+def summary_table(s: dict) -> str:
+    def num(v, fmt):
+        return "-" if v is None else format(v, fmt)
+
+    lines = [
+        f"session   {s['session_id']}  {s.get('protocol') or '-'} ({s['tool']})",
+        f"duration  {num(s['duration_s'], '.1f')} s, contact {num(s['contact_s'], '.1f')} s",
+        f"passes    {s['passes']}  length mean {num(s['pass_length_m']['mean'], '.3f')} m, "
+        f"max {num(s['pass_length_m']['max'], '.3f')} m; distance {num(s['distance_m'], '.2f')} m",
+        f"speed     mean {num(s['speed_mps']['mean'], '.3f')} m/s, p95 {num(s['speed_mps']['p95'], '.3f')} m/s",
+        f"force     mean {num(s['force_n']['mean'], '.0f')} N, peak {num(s['force_n']['peak'], '.0f')} N",
+        f"holds     {len(s['holds'])}" + "".join(
+            f"\n          at {h['start_s']:.1f} s for {h['duration_s']:.1f} s" for h in s["holds"]),
+    ]
+    for t in s["targets"]:
+        lines.append(f"{'met ' if t['met'] else 'MISS'}      {t['name']}: {t['actual']} (target {t['target']})")
+    lines.append("completed" if s["completed"] else f"not completed{': ' + s['interrupted'] if s.get('interrupted') else ''}")
+    return "\n".join(lines)
+
+
+def cmd_simulate(a) -> int:
+    from device.sim import simulate_to_file
+
+    rec, truth = simulate_to_file(a.protocol, a.scenario, a.seed, a.out, rate_hz=a.rate_hz)
+    print(f"wrote {rec} and {truth}")
+    return 0
+
+
+def cmd_protocols(a) -> int:
+    from firmware.protocols import list_routines
+
+    routines = list_routines(a.routines_dir)
+    if a.json:
+        print(json.dumps([r.to_dict() for r in routines], indent=2))
+        return 0
+    width = max(len(r.id) for r in routines)
+    for r in routines:
+        print(f"{r.id:<{width}}  {r.tool:<6}  {r.title}")
+    return 0
+
+
+def cmd_pair(a) -> int:
+    from firmware.pairing import CODE_TTL_S, new_code
+
+    state_dir = a.state_dir or _config(a).state_dir
+    code = new_code(state_dir)
+    print(f"pairing code: {code}  (valid {CODE_TTL_S // 60} minutes; enter it on the dashboard's Devices page)")
+    return 0
+
+
+def _config(a):
+    from firmware.config import load_config
+
+    return load_config(getattr(a, "config", None))
+
+
+def cmd_dashboard(a) -> int:
+    from dashboard.server import run_dashboard
+
+    if a.add_user:
+        from dashboard.web import add_user
+
+        from dashboard.store import open_store
+
+        password = sys.stdin.readline().rstrip("\n")
+        if not password:
+            raise ConfigError("--add-user: give the password on standard input")
+        store = open_store(a.db)
+        try:
+            add_user(store, a.add_user, password)
+        finally:
+            store.close()
+        print(f"user {a.add_user} added")
+        return 0
+    run_dashboard(a.broker, a.db, a.host, a.port, trust_devices=a.trust_device)
+    return 0
+
+
+def cmd_broker(a) -> int:
+    from firmware.brokeradmin import add_device
+
+    add_device(a.device_id, a.password_file)
+    return 0
+
+
+def cmd_run(a) -> int:
+    from firmware.daemon import run_daemon
+
+    return run_daemon(a)
+
+
+def cmd_record(a) -> int:
+    from firmware.daemon import record
+
+    return record(a)
+
+
+def cmd_calibrate(a) -> int:
+    from firmware.daemon import calibrate
+
+    return calibrate(a)
+
+
+def cmd_doctor(a) -> int:
+    from firmware.doctor import run_doctor
+
+    return run_doctor(_config(a) if not a.sim else _sim_config(a), out=sys.stdout)
+
+
+def _sim_config(a):
+    from dataclasses import replace
+
+    return replace(_config(a), hardware="sim")
+
+
+COMMANDS = {
+    "demo": cmd_demo, "run": cmd_run, "replay": cmd_replay, "simulate": cmd_simulate,
+    "record": cmd_record, "calibrate": cmd_calibrate, "protocols": cmd_protocols,
+    "dashboard": cmd_dashboard, "pair": cmd_pair, "doctor": cmd_doctor, "broker": cmd_broker,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return COMMANDS[args.command](args)
+    except RollsenseError as e:
+        print(f"rollsense {args.command}: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

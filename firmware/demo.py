@@ -1,0 +1,183 @@
+"""``rollsense demo``: the whole product on one machine. A simulated user on simulated
+chips, read by the real drivers, through metrics and coach, journal and link, a private
+Mosquitto, into the dashboard at http://127.0.0.1:8080."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from firmware.clock import MonotonicClock
+from firmware.errors import SetupError
+
+FAST_SPEED = 20.0
+
+
+@dataclass
+class DemoOptions:
+    protocol: str = "quads-roller"
+    scenario: str = "good"
+    seed: int = 1
+    fast: bool = False
+    speed: float | None = None
+    broker_url: str | None = None
+    dashboard: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8080
+    db_url: str | None = None
+    device_id: str = "demo-roller"
+    state_dir: str | None = None
+    delivery_timeout_s: float = 20.0
+
+
+def build_device(opts: DemoOptions, broker_url: str, state_dir: Path, *, display=None, pin_factory=None):
+    """The simulated device: sim user -> fake chips -> real drivers -> DeviceApp."""
+    from device.hardware import open_hardware
+    from device.outputs import Outputs
+    from device.sim import scenario
+
+    from firmware.app import DeviceApp, DeviceParts
+    from firmware.journal import Journal
+    from firmware.link import Link
+    from firmware.metrics import MetricsSettings
+    from firmware.protocols import load_routine
+    from firmware.sampler import Sampler
+
+    speed = opts.speed or (FAST_SPEED if opts.fast else 1.0)
+    clock = MonotonicClock(speed=speed)
+    routine = load_routine(opts.protocol)
+    user = scenario(opts.protocol, opts.scenario, opts.seed)
+    hw = open_hardware("sim", clock=clock, source=user)
+    sampler = Sampler(hw.imu, hw.force, clock)
+    if pin_factory is None:
+        from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+        pin_factory = MockFactory(pin_class=MockPWMPin)
+    outputs = Outputs(pin_factory=pin_factory)
+    journal = Journal(state_dir / "journal.db")
+    link = Link(opts.device_id, broker_url, journal, MonotonicClock(),
+                info={"hardware": "sim", "scenario": opts.scenario, "speed": speed})
+    settings = MetricsSettings(tool=routine.tool, radius_m=user.radius_m, axis_xyz=user.axis_xyz,
+                               up_sign=user.up_sign)
+    app = DeviceApp(
+        device_id=opts.device_id,
+        parts=DeviceParts(sampler=sampler, clock=clock, journal=journal, outputs=outputs,
+                          link=link, display=display),
+        settings=settings,
+        state_dir=state_dir,
+        source_end_s=user.duration_s + 5.0,
+    )
+    return app, hw, sampler, outputs, journal, link
+
+
+def wait_delivered(journal, timeout_s: float, clock=None) -> bool:
+    """Wait (real time) until the journal's outbox is empty: the dashboard acked."""
+    clock = clock or MonotonicClock()
+    deadline = clock.now_s() + timeout_s
+    while clock.now_s() < deadline:
+        if journal.pending_count() == 0:
+            return True
+        clock.sleep_s(0.05)
+    return journal.pending_count() == 0
+
+
+class DashboardThread:
+    """The dashboard server in a thread of this process, stoppable from the main thread."""
+
+    def __init__(self, broker_url: str, db_url: str, host: str, port: int, trust_device: str | None):
+        self.stop_event = threading.Event()
+        self.ready_event = threading.Event()
+        self.error: BaseException | None = None
+        self.args = (broker_url, db_url, host, port, trust_device)
+        self.thread = threading.Thread(target=self._run, name="dashboard", daemon=True)
+
+    def _run(self) -> None:
+        from dashboard.server import run_dashboard
+
+        broker_url, db_url, host, port, trust = self.args
+        try:
+            run_dashboard(broker_url, db_url, host, port, stop_event=self.stop_event,
+                          ready_event=self.ready_event, trust_devices=[trust] if trust else ())
+        except BaseException as e:  # reported to the main thread
+            self.error = e
+            self.ready_event.set()
+
+    def start(self, timeout_s: float = 20.0) -> None:
+        self.thread.start()
+        if not self.ready_event.wait(timeout_s):
+            raise SetupError(f"dashboard did not start within {timeout_s:.0f} s")
+        if self.error is not None:
+            raise SetupError(f"dashboard failed to start: {self.error}") from self.error
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.thread.join(10)
+
+
+def run_demo(opts: DemoOptions, out=None, err=None) -> int:
+    from firmware.app import summary_text
+    from firmware.broker import PrivateBroker
+    from firmware.display import TerminalDisplay
+
+    out = out or sys.stdout
+    err = err or sys.stderr
+    tmp = Path(tempfile.mkdtemp(prefix="rollsense-demo-"))
+    state_dir = Path(opts.state_dir) if opts.state_dir else tmp / "device"
+    state_dir.mkdir(parents=True, exist_ok=True)
+    broker = None
+    dash = None
+    journal = link = hw = outputs = None
+    stop = threading.Event()
+    display = TerminalDisplay(err)
+    try:
+        broker_url = opts.broker_url
+        if broker_url is None:
+            broker = PrivateBroker(tmp / "broker").start()
+            broker_url = broker.url
+            display.message(f"private Mosquitto on {broker_url}")
+        if opts.dashboard:
+            db_url = opts.db_url or f"sqlite:///{tmp / 'dashboard.db'}"
+            dash = DashboardThread(broker_url, db_url, opts.host, opts.port, opts.device_id)
+            dash.start()
+            display.message(f"dashboard on http://{opts.host}:{opts.port}/device/{opts.device_id}")
+        app, hw, sampler, outputs, journal, link = build_device(opts, broker_url, state_dir, display=display)
+        link.start()
+        sampler.start()
+        speed = app.parts.clock.speed
+        pace = f" at {speed:g}x speed" if speed != 1 else ""
+        display.message(f"{opts.protocol}: simulated user '{opts.scenario}'{pace} - Ctrl-C stops")
+        summary = app.run_routine(opts.protocol, stop)
+        delivered = wait_delivered(journal, opts.delivery_timeout_s)
+        display.message("session delivered to the dashboard" if delivered
+                        else "session kept in the outbox: the dashboard has not acknowledged it yet")
+        out.write(summary_text(summary) + "\n")
+        out.flush()
+        if not opts.fast and dash is not None:
+            display.message(f"routine finished; the dashboard stays up at http://{opts.host}:{opts.port}"
+                            " - Ctrl-C to quit")
+            while not stop.wait(0.5):
+                pass
+        return 0 if delivered or not opts.dashboard else 1
+    except KeyboardInterrupt:
+        stop.set()
+        display.message("stopping")
+        return 130
+    finally:
+        for closer in (
+            getattr(link, "stop", None),
+            getattr(journal, "close", None),
+            getattr(outputs, "close", None),
+            getattr(hw, "close", None),
+            getattr(dash, "stop", None),
+            getattr(broker, "close", None),
+        ):
+            if closer is not None:
+                with contextlib.suppress(Exception):
+                    closer()
+        if not opts.state_dir:
+            shutil.rmtree(tmp, ignore_errors=True)
