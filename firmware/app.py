@@ -76,6 +76,10 @@ class DeviceApp:
         if parts.link is not None:
             parts.link.on_command = self.handle_command
 
+    def request_stop(self) -> None:
+        """Stop the running routine (button hold, stop command); safe from any thread."""
+        self._stop_routine.set()
+
     # -- commands (called from the link's thread) -------------------------------------
     def handle_command(self, name: str, payload: dict) -> dict | None:
         if name == "ping":
@@ -91,7 +95,7 @@ class DeviceApp:
         if name == "stop":
             if self.session is None or self.session.finished:
                 raise CommandRejected("no routine is running")
-            self._stop_routine.set()
+            self.request_stop()
             return {"stopping": self.session.session_id}
         if name == "set_profile":
             self.profile = Profile(body_mass_kg=payload.get("body_mass_kg"))

@@ -1,0 +1,223 @@
+"""``rollsense run`` / ``record``: the device as a long-running service.
+
+Config -> hardware (real or simulated, chosen explicitly) -> DeviceApp. Starts routines
+from the button, a start command or ``--protocol``; closes the session in the journal on
+SIGTERM; tells systemd READY / WATCHDOG (from the sampling loop itself) / STATUS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import signal
+import sys
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from firmware.clock import MonotonicClock
+from firmware.config import Config, apply_overrides, default_config_text, load_config
+from firmware.errors import ConfigError, SetupError
+
+
+@dataclass
+class Runtime:
+    config: Config
+    clock: MonotonicClock
+    hardware: object
+    sampler: object
+    source: object | None  # the simulated user, for hardware = "sim"
+
+
+def load_with_overrides(args) -> Config:
+    cfg = load_config(getattr(args, "config", None))
+    values = {}
+    if getattr(args, "sim", False):
+        values["hardware"] = "sim"
+    if getattr(args, "broker", None):
+        values["broker_url"] = args.broker
+    if getattr(args, "state_dir", None):
+        values["state_dir"] = Path(args.state_dir)
+    if getattr(args, "protocol", None):
+        values["protocol"] = args.protocol
+    cfg = apply_overrides(cfg, **values) if values else cfg
+    if getattr(args, "speed", None):
+        if cfg.hardware != "sim":
+            raise ConfigError("--speed only applies to simulated hardware (add --sim)")
+        cfg = replace(cfg, sim=replace(cfg.sim, speed=args.speed))
+    return cfg
+
+
+def open_runtime(cfg: Config) -> Runtime:
+    """Open the hardware the config names. Simulated hardware is only ever used when the
+    config (or --sim) says so: no silent fallback to fake data."""
+    from device.hardware import open_hardware
+    from firmware.sampler import Sampler
+
+    source = None
+    if cfg.hardware == "sim":
+        from device.sim import scenario
+
+        clock = MonotonicClock(speed=cfg.sim.speed)
+        source = scenario(cfg.protocol, cfg.sim.scenario, cfg.sim.seed)
+    else:
+        clock = MonotonicClock()
+    hw = open_hardware(
+        cfg.hardware,
+        clock=clock,
+        source=source,
+        i2c_bus=cfg.i2c.bus,
+        imu_address=cfg.imu.address,
+        force=cfg.force.frontend,
+        sample_rate_hz=cfg.imu.sample_rate_hz,
+    )
+    sampler = Sampler(hw.imu, hw.force, clock)
+    return Runtime(cfg, clock, hw, sampler, source)
+
+
+def _pin_factory(cfg: Config):
+    if cfg.hardware == "sim":
+        from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+        return MockFactory(pin_class=MockPWMPin)
+    return None  # gpiozero's default (lgpio on a Pi 5, RPi.GPIO / lgpio elsewhere)
+
+
+def metrics_settings(cfg: Config, tool: str, source=None):
+    """Metrics settings from the calibration file (if any) and, in simulation, the sim's
+    mounting (as a calibration would have found it)."""
+    from firmware.metrics import MetricsSettings
+
+    values: dict = {"tool": tool, "radius_m": 0.075}
+    cal = _load_calibration(cfg)
+    if cal:
+        values.update(cal)
+    if source is not None:
+        values.update(radius_m=source.radius_m, axis_xyz=source.axis_xyz, up_sign=source.up_sign)
+    return MetricsSettings(**values)
+
+
+def _load_calibration(cfg: Config) -> dict:
+    path = cfg.calibration_file
+    if not path.exists():
+        return {}
+    from calibration.store import load_calibration, metrics_overrides
+
+    return metrics_overrides(load_calibration(path))
+
+
+def run_daemon(args) -> int:
+    if getattr(args, "print_config", False):
+        sys.stdout.write(default_config_text())
+        return 0
+    from device.outputs import Outputs
+    from firmware.app import DeviceApp, DeviceParts
+    from firmware.display import TerminalDisplay
+    from firmware.journal import Journal
+    from firmware.link import Link
+    from firmware.notify import Notifier
+    from firmware.protocols import load_routine
+
+    cfg = load_with_overrides(args)
+    load_routine(cfg.protocol, cfg.routines_dir)  # a bad routine id fails now, not at the button
+    cfg.state_dir.mkdir(parents=True, exist_ok=True)
+    notifier = Notifier()
+    stop = threading.Event()
+    starts: queue.Queue = queue.Queue()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    rt = open_runtime(cfg)
+    journal = Journal(cfg.state_dir / "journal.db")
+    recovered = journal.recover_interrupted()
+    link = Link(cfg.device_id, cfg.broker_url, journal, MonotonicClock(),
+                info={"hardware": cfg.hardware, "protocol": cfg.protocol})
+    outputs = Outputs(
+        red_pin=cfg.outputs.led_pins[0], green_pin=cfg.outputs.led_pins[1],
+        blue_pin=cfg.outputs.led_pins[2], buzzer_pin=cfg.outputs.buzzer_pin,
+        button_pin=cfg.outputs.button_pin, pin_factory=_pin_factory(cfg),
+    )
+    display = TerminalDisplay(sys.stderr)
+    routine = load_routine(cfg.protocol, cfg.routines_dir)
+    app = DeviceApp(
+        device_id=cfg.device_id,
+        parts=DeviceParts(sampler=rt.sampler, clock=rt.clock, journal=journal, outputs=outputs,
+                          link=link, display=display, notifier=notifier),
+        settings=metrics_settings(cfg, routine.tool, rt.source),
+        routines_dir=cfg.routines_dir,
+        state_dir=cfg.state_dir,
+        telemetry_hz=cfg.telemetry_hz,
+        source_end_s=(rt.source.duration_s + 5.0) if rt.source is not None else None,
+    )
+    app.commands = starts
+    outputs.on_press = lambda: starts.put(("start", cfg.protocol))
+    outputs.on_hold = app.request_stop
+    try:
+        link.start()
+        rt.sampler.start()
+        if recovered:
+            display.message(f"recovered {len(recovered)} interrupted session(s); they will be delivered")
+        notifier.ready(f"idle; {cfg.hardware} hardware; device {cfg.device_id}")
+        if getattr(args, "protocol", None):
+            starts.put(("start", cfg.protocol))
+        return _serve(app, rt, starts, stop, notifier, once=getattr(args, "once", False))
+    finally:
+        notifier.stopping("stopping")
+        for closer in (link.stop, journal.close, outputs.close, rt.hardware.close):
+            with contextlib.suppress(Exception):
+                closer()
+
+
+def _serve(app, rt: Runtime, starts: queue.Queue, stop: threading.Event, notifier, *, once: bool) -> int:
+    """Idle until a start request; keep the FIFO drained and the watchdog fed meanwhile."""
+    while not stop.is_set():
+        try:
+            kind, protocol = starts.get_nowait()
+        except queue.Empty:
+            rt.sampler.poll()
+            if not getattr(rt.sampler, "health", ""):
+                notifier.watchdog()
+            rt.clock.sleep_s(app.poll_s)
+            continue
+        if kind == "start":
+            app.run_routine(protocol, stop)
+            if once:
+                return 0
+    return 0
+
+
+def record(args) -> int:
+    """Record the sensors (real, or simulated with --sim) to a recording file."""
+    from firmware.recording import write_recording
+
+    cfg = load_with_overrides(args)
+    out = Path(args.out)
+    if out.exists():
+        raise ConfigError(f"{out}: already exists; refusing to overwrite")
+    rt = open_runtime(cfg)
+    try:
+        rt.sampler.start()
+        blocks, t0 = [], None
+        while True:
+            block = rt.sampler.poll()
+            if block is not None and len(block):
+                blocks.append(block)
+                t0 = block.t_s[0] if t0 is None else t0
+                if block.t_s[-1] - t0 >= args.seconds:
+                    break
+            rt.clock.sleep_s(0.02)
+    finally:
+        rt.hardware.close()
+    from firmware.model import Block
+
+    data = Block.concat(blocks)
+    meta = {"tool": "roller", "radius_m": 0.075}
+    if rt.source is not None:
+        meta.update(tool=rt.source.tool, radius_m=rt.source.radius_m)
+    write_recording(out, meta, data)
+    print(f"wrote {len(data)} samples ({args.seconds:g} s) to {out}")
+    return 0
+
+
+def calibrate(args) -> int:
+    raise SetupError("calibration is not wired yet")
