@@ -40,7 +40,6 @@ def build_device(opts: DemoOptions, broker_url: str, state_dir: Path, *, display
     from device.hardware import open_hardware
     from device.outputs import Outputs
     from device.sim import scenario
-
     from firmware.app import DeviceApp, DeviceParts
     from firmware.journal import Journal
     from firmware.link import Link
