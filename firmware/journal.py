@@ -1,0 +1,507 @@
+"""The device journal: session state, events, summaries and the MQTT outbox in one SQLite file.
+
+Nothing is lost on power loss: WAL + ``synchronous=FULL``, and every outbox row is written in the
+same transaction as the state change that made it (an event with its session, a summary with the
+session's ``finished`` state). The link thread reads and updates the outbox; the app loop writes.
+One connection guarded by a lock serves both.
+
+Outbox row states::
+
+    pending ──publish──> inflight ──PUBACK ok──> (event: deleted)
+                                              └─> awaiting_ack (session) ──dashboard ack──> deleted
+    awaiting_ack ──resend due──> inflight;  PUBACK failed (>= 0x80) ──> pending (with backoff)
+
+Bounds: telemetry is never journalled. Events are bounded by ``max_event_rows`` and
+``max_event_age_s`` (the oldest undelivered events are dropped first and counted);
+session summaries are never dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from firmware.errors import SetupError
+
+SCHEMA_VERSION = 1
+PAYLOAD_VERSION = 1
+DEFAULT_INTERRUPT_REASON = "device restarted while the session was running (power loss or crash)"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions(
+    session_id TEXT PRIMARY KEY, protocol TEXT, tool TEXT, started_at TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('running', 'finished', 'interrupted')),
+    partial_json TEXT, summary_json TEXT, summary_msg_id TEXT, delivered INTEGER NOT NULL DEFAULT 0,
+    updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events(
+    msg_id TEXT PRIMARY KEY, session_id TEXT, event_type TEXT, t_s REAL, payload_json TEXT NOT NULL,
+    created_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS events_session ON events(session_id);
+CREATE TABLE IF NOT EXISTS outbox(
+    msg_id TEXT PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('event', 'session')),
+    session_id TEXT, payload_json TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'inflight', 'awaiting_ack')),
+    attempts INTEGER NOT NULL DEFAULT 0, next_try_s REAL NOT NULL DEFAULT 0, last_error TEXT,
+    created_wall_s REAL NOT NULL, position INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, next_try_s);
+CREATE TABLE IF NOT EXISTS commands_seen(cmd_id TEXT PRIMARY KEY, seen_wall_s REAL NOT NULL);
+"""
+
+
+def utc_now_iso() -> str:
+    """Now as UTC ISO-8601 with milliseconds and ``Z``."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_msg_id() -> str:
+    """A fresh message id (UUID4, 32 hex digits)."""
+    return uuid.uuid4().hex
+
+
+def _clean(obj: Any) -> Any:
+    """JSON-safe copy: NaN / inf become None."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def dumps(obj: Any) -> str:
+    """Compact JSON with NaN sent as null."""
+    return json.dumps(_clean(obj), separators=(",", ":"), allow_nan=False, default=str)
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """One message waiting in the outbox."""
+
+    msg_id: str
+    kind: str  # "event" | "session"
+    session_id: str | None
+    payload: dict
+    state: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class JournalSettings:
+    """Outbox bounds. Sessions are never dropped; events beyond these are (oldest first)."""
+
+    max_event_rows: int = 20_000
+    max_event_age_s: float = 7 * 24 * 3600.0
+    max_commands_remembered: int = 5_000
+
+
+def default_interrupted_summary(row: dict, reason: str) -> dict:
+    """What is known of an interrupted session: ids, start, duration so far, any checkpointed metrics."""
+    partial = row.get("partial") or {}
+    events_t_s = [e["t_s"] for e in row.get("events", []) if isinstance(e.get("t_s"), int | float)]
+    duration_s = max([float(partial.get("duration_s") or 0.0), *events_t_s, 0.0])
+    summary = {"format": "rollsense-summary/1", **partial}
+    summary.update(
+        session_id=row["session_id"],
+        protocol=row["protocol"],
+        tool=row["tool"],
+        started_at=row["started_at"],
+        duration_s=duration_s,
+        completed=False,
+        interrupted=reason,
+    )
+    return summary
+
+
+class Journal:
+    """The session journal and outbox at ``path`` (created if missing)."""
+
+    def __init__(self, path: str | Path, settings: JournalSettings | None = None) -> None:
+        self.path = Path(path)
+        self.settings = settings or JournalSettings()
+        self._lock = threading.RLock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                str(self.path), isolation_level=None, check_same_thread=False, timeout=30.0
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            with self._tx() as db:
+                for stmt in (s.strip() for s in SCHEMA.split(";")):
+                    if stmt:
+                        db.execute(stmt)
+                db.execute(
+                    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?), ('seq', '0'), "
+                    "('dropped_events', '0')",
+                    (str(SCHEMA_VERSION),),
+                )
+        except (sqlite3.Error, OSError) as e:
+            raise SetupError(f"cannot open journal {self.path}: {e}") from e
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def _tx(self) -> _Tx:
+        return _Tx(self._db, self._lock)
+
+    def _next_seq(self, db: sqlite3.Connection) -> int:
+        db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'seq'")
+        return int(db.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()[0])
+
+    def _position(self, db: sqlite3.Connection) -> int:
+        row = db.execute("SELECT COALESCE(MAX(position), 0) + 1 FROM outbox").fetchone()
+        return int(row[0])
+
+    def _stamp(self, db: sqlite3.Connection, payload: dict, msg_id: str) -> dict:
+        return {
+            **payload,
+            "v": PAYLOAD_VERSION,
+            "ts": utc_now_iso(),
+            "seq": self._next_seq(db),
+            "msg_id": msg_id,
+        }
+
+    def _enqueue(
+        self, db: sqlite3.Connection, msg_id: str, kind: str, session_id: str | None, payload: dict
+    ) -> None:
+        db.execute(
+            "INSERT INTO outbox(msg_id, kind, session_id, payload_json, state, created_wall_s, position) "
+            "VALUES (?, ?, ?, ?, 'pending', ?, ?)",
+            (msg_id, kind, session_id, dumps(payload), time.time(), self._position(db)),
+        )
+
+    # -- sessions (app loop) ---------------------------------------------------------------------
+    def start_session(self, session_id: str, protocol: str, tool: str, started_at_iso: str) -> bool:
+        """Record a running session; False if the id is already known (nothing changes)."""
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO sessions(session_id, protocol, tool, started_at, state, updated_at) "
+                "VALUES (?, ?, ?, ?, 'running', ?)",
+                (session_id, protocol, tool, started_at_iso, utc_now_iso()),
+            )
+            return cur.rowcount == 1
+
+    def checkpoint(self, session_id: str, partial_summary: dict) -> None:
+        """Keep the metrics so far (e.g. ``MetricsEngine.summary()``) for recovery after power loss."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE sessions SET partial_json = ?, updated_at = ? WHERE session_id = ? AND state = 'running'",
+                (dumps(partial_summary), utc_now_iso(), session_id),
+            )
+
+    def record_event(self, session_id: str | None, event_payload: dict) -> str:
+        """Journal an event and queue it for the link, in one transaction; returns its msg_id."""
+        msg_id = new_msg_id()
+        with self._tx() as db:
+            payload = self._stamp(db, {"session_id": session_id, **event_payload}, msg_id)
+            t_s = payload.get("t_s")
+            db.execute(
+                "INSERT INTO events(msg_id, session_id, event_type, t_s, payload_json, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    msg_id,
+                    session_id,
+                    payload.get("event_type"),
+                    float(t_s)
+                    if isinstance(t_s, int | float) and not isinstance(t_s, bool)
+                    else None,
+                    dumps(payload),
+                    payload["ts"],
+                ),
+            )
+            self._enqueue(db, msg_id, "event", session_id, payload)
+            self._bound_events(db)
+        return msg_id
+
+    def finish_session(self, session_id: str, summary: dict) -> str:
+        """Mark the session finished and queue its summary, in one transaction; returns the msg_id.
+
+        Finishing an already finished (or recovered) session queues nothing and returns the
+        msg_id of the summary queued the first time.
+        """
+        return self._close_session(session_id, summary, "finished")
+
+    def _close_session(self, session_id: str, summary: dict, state: str) -> str:
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT state, summary_msg_id, started_at FROM sessions WHERE session_id = ?",
+                (session_id,),
+            ).fetchone()
+            if row and row[0] != "running":
+                return row[1]
+            msg_id = new_msg_id()
+            started_at = summary.get("started_at") or (row[2] if row else utc_now_iso())
+            payload = self._stamp(
+                db, {**summary, "session_id": session_id, "started_at": started_at}, msg_id
+            )
+            if row is None:
+                db.execute(
+                    "INSERT INTO sessions(session_id, protocol, tool, started_at, state, updated_at) "
+                    "VALUES (?, ?, ?, ?, 'running', ?)",
+                    (
+                        session_id,
+                        summary.get("protocol"),
+                        summary.get("tool"),
+                        started_at,
+                        payload["ts"],
+                    ),
+                )
+            db.execute(
+                "UPDATE sessions SET state = ?, summary_json = ?, summary_msg_id = ?, updated_at = ? "
+                "WHERE session_id = ?",
+                (state, dumps(payload), msg_id, payload["ts"], session_id),
+            )
+            self._enqueue(db, msg_id, "session", session_id, payload)
+            return msg_id
+
+    def recover_interrupted(
+        self,
+        reason: str = DEFAULT_INTERRUPT_REASON,
+        build_summary: Callable[[dict, str], dict] | None = None,
+    ) -> list[str]:
+        """Mark every still-running session interrupted and queue its partial summary.
+
+        ``build_summary(row, reason) -> dict`` may build a richer summary; ``row`` has
+        session_id, protocol, tool, started_at, partial (checkpointed dict or None) and events
+        (their payloads). The result always gets ``completed: false`` and ``interrupted``.
+        Call at start-up, before new sessions start. Returns the recovered session ids.
+        """
+        build = build_summary or default_interrupted_summary
+        recovered = []
+        for row in self._running_sessions():
+            try:
+                summary = build(row, reason)
+            except Exception as e:  # a broken builder must not lose the session
+                summary = default_interrupted_summary(
+                    row, f"{reason} (summary builder failed: {e})"
+                )
+            summary.update(completed=False, interrupted=summary.get("interrupted") or reason)
+            self._close_session(row["session_id"], summary, "interrupted")
+            recovered.append(row["session_id"])
+        return recovered
+
+    def _running_sessions(self) -> list[dict]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT session_id, protocol, tool, started_at, partial_json FROM sessions WHERE state = 'running'"
+            ).fetchall()
+            out = []
+            for sid, protocol, tool, started_at, partial in rows:
+                events = [
+                    json.loads(p)
+                    for (p,) in self._db.execute(
+                        "SELECT payload_json FROM events WHERE session_id = ? ORDER BY created_at",
+                        (sid,),
+                    )
+                ]
+                out.append(
+                    {
+                        "session_id": sid,
+                        "protocol": protocol,
+                        "tool": tool,
+                        "started_at": started_at,
+                        "partial": json.loads(partial) if partial else None,
+                        "events": events,
+                    }
+                )
+            return out
+
+    def session(self, session_id: str) -> dict | None:
+        """The journal's row for a session (state, delivered, summary) or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT session_id, protocol, tool, started_at, state, summary_json, delivered "
+                "FROM sessions WHERE session_id = ?",
+                (session_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        keys = ("session_id", "protocol", "tool", "started_at", "state", "summary", "delivered")
+        out = dict(zip(keys, row, strict=True))
+        out["summary"] = json.loads(out["summary"]) if out["summary"] else None
+        out["delivered"] = bool(out["delivered"])
+        return out
+
+    def sessions(self) -> list[dict]:
+        """Every session the journal knows, oldest first."""
+        with self._lock:
+            ids = [
+                r[0]
+                for r in self._db.execute("SELECT session_id FROM sessions ORDER BY started_at")
+            ]
+        return [s for s in (self.session(i) for i in ids) if s]
+
+    # -- outbox (link thread) --------------------------------------------------------------------
+    def reset_inflight(self) -> int:
+        """At link start: messages a previous process had in flight go back to pending."""
+        with self._tx() as db:
+            return db.execute(
+                "UPDATE outbox SET state = 'pending', next_try_s = 0 WHERE state = 'inflight'"
+            ).rowcount
+
+    def resend_awaiting_now(self) -> int:
+        """After a (re)connect: summaries still waiting for the dashboard's ack are due at once."""
+        with self._tx() as db:
+            return db.execute(
+                "UPDATE outbox SET next_try_s = 0 WHERE state = 'awaiting_ack'"
+            ).rowcount
+
+    def due(self, now_s: float, limit: int) -> list[OutboxRow]:
+        """Up to ``limit`` rows to publish now (pending or awaiting_ack past their retry time), oldest first."""
+        if limit <= 0:
+            return []
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT msg_id, kind, session_id, payload_json, state, attempts FROM outbox "
+                "WHERE state IN ('pending', 'awaiting_ack') AND next_try_s <= ? ORDER BY position LIMIT ?",
+                (now_s, limit),
+            ).fetchall()
+        return [OutboxRow(m, k, s, json.loads(p), st, a) for m, k, s, p, st, a in rows]
+
+    def next_due_s(self) -> float | None:
+        """The earliest retry time of any waiting row (None if nothing waits)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT MIN(next_try_s) FROM outbox WHERE state IN ('pending', 'awaiting_ack')"
+            ).fetchone()
+        return row[0]
+
+    def mark_inflight(self, msg_id: str) -> None:
+        """The link handed the row to the MQTT client."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE outbox SET state = 'inflight', attempts = attempts + 1 WHERE msg_id = ?",
+                (msg_id,),
+            )
+
+    def attempts(self, msg_id: str) -> int:
+        """How often the row was handed to the MQTT client (0 if unknown)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT attempts FROM outbox WHERE msg_id = ?", (msg_id,)
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def published(self, msg_id: str, resend_at_s: float) -> None:
+        """PUBACK ok: an event is done (deleted); a summary waits for the dashboard's ack until ``resend_at_s``."""
+        with self._tx() as db:
+            db.execute("DELETE FROM outbox WHERE msg_id = ? AND kind = 'event'", (msg_id,))
+            db.execute(
+                "UPDATE outbox SET state = 'awaiting_ack', next_try_s = ?, last_error = NULL "
+                "WHERE msg_id = ? AND kind = 'session'",
+                (resend_at_s, msg_id),
+            )
+
+    def publish_failed(self, msg_id: str, error: str, retry_at_s: float) -> None:
+        """PUBACK >= 0x80 or a client error: back to pending, retried at ``retry_at_s``."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE outbox SET state = 'pending', next_try_s = ?, last_error = ? WHERE msg_id = ?",
+                (retry_at_s, error[:500], msg_id),
+            )
+
+    def ack_session(self, session_id: str) -> bool:
+        """The dashboard stored the summary: drop it from the outbox. True if it was waiting."""
+        with self._tx() as db:
+            n = db.execute(
+                "DELETE FROM outbox WHERE kind = 'session' AND session_id = ?", (session_id,)
+            ).rowcount
+            db.execute("UPDATE sessions SET delivered = 1 WHERE session_id = ?", (session_id,))
+            return n > 0
+
+    def outbox(self) -> list[OutboxRow]:
+        """Every row in the outbox, oldest first (for status displays and tests)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT msg_id, kind, session_id, payload_json, state, attempts FROM outbox ORDER BY position"
+            ).fetchall()
+        return [OutboxRow(m, k, s, json.loads(p), st, a) for m, k, s, p, st, a in rows]
+
+    def outbox_counts(self) -> dict[str, int]:
+        """Rows per state plus ``dropped_events`` (ever dropped by the bounds)."""
+        with self._lock:
+            counts = {"pending": 0, "inflight": 0, "awaiting_ack": 0}
+            for state, n in self._db.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state"):
+                counts[state] = n
+            dropped = self._db.execute(
+                "SELECT value FROM meta WHERE key = 'dropped_events'"
+            ).fetchone()[0]
+        counts["dropped_events"] = int(dropped)
+        return counts
+
+    def _bound_events(self, db: sqlite3.Connection) -> None:
+        s = self.settings
+        n = db.execute(
+            "DELETE FROM outbox WHERE kind = 'event' AND state = 'pending' AND created_wall_s < ?",
+            (time.time() - s.max_event_age_s,),
+        ).rowcount
+        excess = (
+            db.execute("SELECT COUNT(*) FROM outbox WHERE kind = 'event'").fetchone()[0]
+            - s.max_event_rows
+        )
+        if excess > 0:
+            n += db.execute(
+                "DELETE FROM outbox WHERE msg_id IN (SELECT msg_id FROM outbox WHERE kind = 'event' "
+                "AND state = 'pending' ORDER BY position LIMIT ?)",
+                (excess,),
+            ).rowcount
+        if n:
+            db.execute(
+                "UPDATE meta SET value = CAST(value AS INTEGER) + ? WHERE key = 'dropped_events'",
+                (n,),
+            )
+
+    # -- commands (link thread) ------------------------------------------------------------------
+    def remember_command(self, cmd_id: str) -> bool:
+        """Remember a command id; False if it was seen before (a duplicate)."""
+        with self._tx() as db:
+            new = (
+                db.execute(
+                    "INSERT OR IGNORE INTO commands_seen(cmd_id, seen_wall_s) VALUES (?, ?)",
+                    (cmd_id, time.time()),
+                ).rowcount
+                == 1
+            )
+            if new:
+                db.execute(
+                    "DELETE FROM commands_seen WHERE cmd_id IN (SELECT cmd_id FROM commands_seen "
+                    "ORDER BY seen_wall_s DESC LIMIT -1 OFFSET ?)",
+                    (self.settings.max_commands_remembered,),
+                )
+            return new
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class _Tx:
+    """``with journal._tx() as db``: the lock plus BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error)."""
+
+    def __init__(self, db: sqlite3.Connection, lock: threading.RLock) -> None:
+        self._db = db
+        self._lock = lock
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._lock.acquire()
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._lock.release()
+            raise
+        return self._db
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+        finally:
+            self._lock.release()
