@@ -1,0 +1,444 @@
+"""Register-accurate fake chips on a fake I2C bus, for tests and the simulator.
+
+``FakeI2CBus`` implements the subset of ``smbus2.SMBus`` that ``device.bus.I2CBus`` uses
+and routes each transfer to the fake chip at that address. Each transfer first lets the
+chip catch up with the injected clock (the MPU-6050 generates samples at its configured
+rate, the ADS1115 converts at its data rate), so a burst read always sees one consistent
+register snapshot, as the real chips guarantee while the interface is busy.
+
+Faults: NACKs at a given rate, a bus that hangs (ETIMEDOUT) for a while, no chip at an
+address, a wrong WHO_AM_I, and a chip that resets to its power-on defaults mid-run.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import math
+import random
+from typing import Any, Protocol
+
+import numpy as np
+
+from device.registers import (
+    ADS1115_DR_SPS,
+    ADS1115_PGA_V,
+    ADS1115_RESET_VALUES,
+    MPU6050_FIFO_SIZE_B,
+    MPU6050_RESET_TIME_S,
+    MPU6050_RESET_VALUES,
+    ADS1115Bits,
+    ADS1115Reg,
+    MPU6050Bits,
+    MPU6050Reg,
+    accel_m_s2_per_lsb,
+    gyro_output_rate_hz,
+    gyro_rad_s_per_lsb,
+)
+from firmware.clock import Clock
+
+I2C_M_RD = 0x0001  # smbus2 / linux i2c.h read flag
+SMBUS_BLOCK_MAX = 32
+GYRO_RANGE_BY_FS = {0: 250, 1: 500, 2: 1000, 3: 2000}
+ACCEL_RANGE_BY_AFS = {0: 2, 1: 4, 2: 8, 3: 16}
+FAKE_TEMPERATURE_C = 25.0
+
+
+class Source(Protocol):
+    def sample(self, t_s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+
+
+class FakeChip(Protocol):
+    def begin(self) -> None: ...  # a transfer starts: catch up with the clock
+
+    def acks(self) -> bool: ...
+
+    def write(self, data: bytes) -> None: ...
+
+    def read(self, length: int) -> bytes: ...
+
+
+def _nack() -> OSError:
+    return OSError(errno.EREMOTEIO, "Remote I/O error")
+
+
+class FakeI2CBus:
+    """A bus holding fake chips by address, speaking the smbus2 ``SMBus`` subset."""
+
+    def __init__(self, clock: Clock, *, nack_rate: float = 0.0, seed: int = 0) -> None:
+        self.clock = clock
+        self.nack_rate = nack_rate
+        self.chips: dict[int, FakeChip] = {}
+        self.closed = False
+        self._rng = random.Random(seed)
+        self._hang_until_s = -math.inf
+        self._hang_stall_s = 0.0
+
+    def attach(self, address: int, chip: FakeChip) -> FakeChip:
+        self.chips[address] = chip
+        return chip
+
+    def detach(self, address: int) -> None:
+        self.chips.pop(address, None)
+
+    def hang(self, duration_s: float, *, stall_s: float = 0.0) -> None:
+        """Every transfer fails with ETIMEDOUT for ``duration_s`` of clock time; each failed
+        transfer first lets ``stall_s`` pass on the clock (the kernel's own timeout)."""
+        self._hang_until_s = self.clock.now_s() + duration_s
+        self._hang_stall_s = stall_s
+
+    # -- the smbus2.SMBus subset ---------------------------------------------------------
+
+    def i2c_rdwr(self, *msgs: Any) -> None:
+        chip = self._start(msgs[0].addr)
+        for msg in msgs:
+            if msg.flags & I2C_M_RD:
+                data = chip.read(msg.len)
+                ctypes.memmove(msg.buf, data, len(data))
+            else:
+                chip.write(bytes(msg))
+
+    def read_i2c_block_data(self, i2c_addr: int, register: int, length: int,
+                            force: bool | None = None) -> list[int]:
+        if length > SMBUS_BLOCK_MAX:
+            raise ValueError("Desired block length over 32 bytes")
+        chip = self._start(i2c_addr)
+        chip.write(bytes([register]))
+        return list(chip.read(length))
+
+    def write_i2c_block_data(self, i2c_addr: int, register: int, data: list[int],
+                             force: bool | None = None) -> None:
+        if len(data) > SMBUS_BLOCK_MAX:
+            raise ValueError("Data length cannot exceed 32 bytes")
+        self._start(i2c_addr).write(bytes([register, *data]))
+
+    def read_byte_data(self, i2c_addr: int, register: int, force: bool | None = None) -> int:
+        chip = self._start(i2c_addr)
+        chip.write(bytes([register]))
+        return chip.read(1)[0]
+
+    def write_byte_data(self, i2c_addr: int, register: int, value: int,
+                        force: bool | None = None) -> None:
+        self._start(i2c_addr).write(bytes([register, value & 0xFF]))
+
+    def close(self) -> None:
+        self.closed = True
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _start(self, address: int) -> FakeChip:
+        if self.closed:
+            raise OSError(errno.EBADF, "Bad file descriptor")
+        if self.clock.now_s() < self._hang_until_s:
+            self.clock.sleep_s(self._hang_stall_s)
+            raise OSError(errno.ETIMEDOUT, "Connection timed out")
+        if self.nack_rate and self._rng.random() < self.nack_rate:
+            raise _nack()
+        chip = self.chips.get(address)
+        if chip is None or not chip.acks():
+            raise _nack()
+        chip.begin()
+        return chip
+
+
+class ForceTap:
+    """Wraps a source so two fake chips can share it: the IMU pulls samples through
+    :meth:`sample` (passed on, force recorded); the ADC reads :meth:`force_at`, linearly
+    interpolated in the recorded force after letting the IMU catch up."""
+
+    def __init__(self, source: Source, history_s: float = 2.0) -> None:
+        self.source = source
+        self.history_s = history_s
+        self.before_read: Any = None
+        self._t = np.empty(0)
+        self._f = np.empty(0)
+
+    def sample(self, t_s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        gyro, accel, force = self.source.sample(t_s)
+        keep = self._t > t_s[-1] - self.history_s
+        self._t = np.concatenate([self._t[keep], t_s])
+        self._f = np.concatenate([self._f[keep], np.asarray(force, float)])
+        return gyro, accel, force
+
+    def force_at(self, t_s: np.ndarray) -> np.ndarray:
+        if self.before_read is not None:
+            self.before_read()
+        if len(self._t) == 0:
+            return np.zeros(len(t_s))
+        return np.interp(t_s, self._t, self._f)
+
+
+def _be16(value: int) -> bytes:
+    return int(value & 0xFFFF).to_bytes(2, "big")
+
+
+class FakeMPU6050:
+    """MPU-6050 register file with datasheet reset values, burst auto-increment, data
+    registers, a 1024-byte FIFO and a sample clock driven by ``clock``.
+
+    ``rate_error_ppm`` makes the chip's sample clock run fast (+) or slow (-)."""
+
+    def __init__(self, source: Source, clock: Clock, *, who_am_i: int = 0x68,
+                 rate_error_ppm: float = 0.0) -> None:
+        self.source = source
+        self.clock = clock
+        self.who_am_i = who_am_i
+        self.rate_error_ppm = rate_error_ppm
+        self.samples_generated = 0
+        self._power_on(busy_s=0.0)
+
+    # -- fault injection -------------------------------------------------------------------
+
+    def power_on_reset(self) -> None:
+        """The chip browns out: every register back to its reset value, FIFO empty, asleep."""
+        self._power_on(busy_s=0.0)
+
+    @property
+    def fifo_len(self) -> int:
+        return len(self._fifo)
+
+    def reg(self, register: int) -> int:
+        """A register's stored value (test helper, no side effects)."""
+        return self._regs[register]
+
+    # -- FakeChip -------------------------------------------------------------------------
+
+    def acks(self) -> bool:
+        return self.clock.now_s() >= self._busy_until_s
+
+    def begin(self) -> None:
+        self._advance()
+
+    def write(self, data: bytes) -> None:
+        self._pointer = data[0]
+        for value in data[1:]:
+            self._write_reg(self._pointer, value)
+            self._step_pointer()
+
+    def read(self, length: int) -> bytes:
+        if self._pointer == MPU6050Reg.FIFO_R_W:
+            return self._drain_fifo(length)
+        out = bytearray()
+        for _ in range(length):
+            out.append(self._read_reg(self._pointer))
+            if self._pointer == MPU6050Reg.FIFO_R_W:
+                return bytes(out) + self._drain_fifo(length - len(out))
+            self._step_pointer()
+        return bytes(out)
+
+    # -- registers ------------------------------------------------------------------------
+
+    def _power_on(self, busy_s: float) -> None:
+        self._regs = bytearray(256)
+        for register, value in MPU6050_RESET_VALUES.items():
+            self._regs[register] = value
+        self._regs[MPU6050Reg.WHO_AM_I] = self.who_am_i
+        self._fifo = bytearray()
+        self._last_fifo_byte = 0
+        self._count_latch = 0
+        self._pointer = 0
+        self._last_sample_s = self.clock.now_s()
+        self._busy_until_s = self.clock.now_s() + busy_s
+
+    def _step_pointer(self) -> None:
+        if self._pointer != MPU6050Reg.FIFO_R_W:
+            self._pointer = (self._pointer + 1) & 0xFF
+
+    def _write_reg(self, register: int, value: int) -> None:
+        if register in (MPU6050Reg.WHO_AM_I, MPU6050Reg.INT_STATUS, MPU6050Reg.FIFO_COUNTH,
+                        MPU6050Reg.FIFO_COUNTL):
+            return
+        if register == MPU6050Reg.PWR_MGMT_1:
+            self._write_power(value)
+        elif register == MPU6050Reg.USER_CTRL:
+            if value & MPU6050Bits.FIFO_RESET:
+                self._fifo.clear()
+            self._regs[register] = value & ~0x07  # the reset bits clear themselves
+        elif register == MPU6050Reg.FIFO_R_W:
+            self._push_fifo(bytes([value]))
+        else:
+            self._regs[register] = value
+
+    def _write_power(self, value: int) -> None:
+        if value & MPU6050Bits.DEVICE_RESET:
+            self._power_on(busy_s=MPU6050_RESET_TIME_S)
+            return
+        was_asleep = self._asleep()
+        self._regs[MPU6050Reg.PWR_MGMT_1] = value
+        if was_asleep and not self._asleep():
+            self._last_sample_s = self.clock.now_s()
+
+    def _read_reg(self, register: int) -> int:
+        if register == MPU6050Reg.FIFO_COUNTH:
+            self._count_latch = len(self._fifo)
+            return self._count_latch >> 8
+        if register == MPU6050Reg.FIFO_COUNTL:
+            return self._count_latch & 0xFF
+        value = self._regs[register]
+        if register == MPU6050Reg.INT_STATUS:
+            self._regs[register] = 0
+        return value
+
+    def _drain_fifo(self, length: int) -> bytes:
+        taken = bytes(self._fifo[:length])
+        del self._fifo[:length]
+        if taken:
+            self._last_fifo_byte = taken[-1]
+        return taken + bytes([self._last_fifo_byte]) * (length - len(taken))
+
+    def _push_fifo(self, data: bytes) -> None:
+        self._fifo += data
+        excess = len(self._fifo) - MPU6050_FIFO_SIZE_B
+        if excess > 0:
+            del self._fifo[:excess]
+            self._regs[MPU6050Reg.INT_STATUS] |= MPU6050Bits.FIFO_OFLOW
+
+    # -- the sample clock -------------------------------------------------------------------
+
+    def _asleep(self) -> bool:
+        return bool(self._regs[MPU6050Reg.PWR_MGMT_1] & MPU6050Bits.SLEEP)
+
+    def sample_rate_hz(self) -> float:
+        """The chip's actual sample rate in Hz (including ``rate_error_ppm``)."""
+        dlpf = MPU6050Bits.DLPF_CFG.decode(self._regs[MPU6050Reg.CONFIG])
+        nominal = gyro_output_rate_hz(dlpf) / (1 + self._regs[MPU6050Reg.SMPLRT_DIV])
+        return nominal * (1.0 + self.rate_error_ppm * 1e-6)
+
+    def _advance(self) -> None:
+        if self._asleep() or not self.acks():
+            return
+        period_s = 1.0 / self.sample_rate_hz()
+        n = math.floor((self.clock.now_s() - self._last_sample_s) / period_s + 1e-9)
+        if n <= 0:
+            return
+        t_s = self._last_sample_s + period_s * np.arange(1, n + 1)
+        self._last_sample_s = float(t_s[-1])
+        self.samples_generated += n
+        self._emit(t_s)
+
+    def _emit(self, t_s: np.ndarray) -> None:
+        gyro, accel, _ = self.source.sample(t_s)
+        fs = GYRO_RANGE_BY_FS[MPU6050Bits.FS_SEL.decode(self._regs[MPU6050Reg.GYRO_CONFIG])]
+        afs = ACCEL_RANGE_BY_AFS[MPU6050Bits.AFS_SEL.decode(self._regs[MPU6050Reg.ACCEL_CONFIG])]
+        gyro_lsb = _quantize(np.asarray(gyro, float) / gyro_rad_s_per_lsb(fs))
+        accel_lsb = _quantize(np.asarray(accel, float) / accel_m_s2_per_lsb(afs))
+        temp_lsb = np.full((len(t_s), 1), round((FAKE_TEMPERATURE_C - 36.53) * 340), np.int16)
+        data = np.hstack([accel_lsb, temp_lsb, gyro_lsb])  # register order 0x3B..0x48
+        self._regs[MPU6050Reg.ACCEL_XOUT_H:MPU6050Reg.ACCEL_XOUT_H + 14] = data[-1].astype(">i2").tobytes()
+        self._regs[MPU6050Reg.INT_STATUS] |= MPU6050Bits.DATA_RDY
+        if self._regs[MPU6050Reg.USER_CTRL] & MPU6050Bits.USER_FIFO_EN:
+            columns = self._fifo_columns()
+            if columns:
+                self._push_fifo(data[:, columns].astype(">i2").tobytes())
+
+    def _fifo_columns(self) -> list[int]:
+        mask = self._regs[MPU6050Reg.FIFO_EN]
+        columns = [0, 1, 2] if mask & MPU6050Bits.ACCEL_FIFO_EN else []
+        columns += [3] if mask & MPU6050Bits.TEMP_FIFO_EN else []
+        for column, bit in ((4, MPU6050Bits.XG_FIFO_EN), (5, MPU6050Bits.YG_FIFO_EN),
+                            (6, MPU6050Bits.ZG_FIFO_EN)):
+            columns += [column] if mask & bit else []
+        return columns
+
+
+def _quantize(values: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(values), -32768, 32767).astype(np.int16)
+
+
+class FakeADS1115:
+    """ADS1115 with its four pointer registers, continuous and single-shot conversions
+    timed by the data rate. AIN0 carries ``force * volts_per_n + offset_v``; the other
+    inputs read 0 V."""
+
+    def __init__(self, source: Source, clock: Clock, *, volts_per_n: float = 0.008,
+                 offset_v: float = 0.0) -> None:
+        self.source = source
+        self.clock = clock
+        self.volts_per_n = volts_per_n
+        self.offset_v = offset_v
+        self.conversions = 0
+        self.power_on_reset()
+
+    def power_on_reset(self) -> None:
+        self._regs = dict(ADS1115_RESET_VALUES)
+        self._pointer = ADS1115Reg.CONVERSION
+        self._started_s = self.clock.now_s()
+        self._last_k = 0
+        self._single_done_s: float | None = None
+
+    def reg(self, register: int) -> int:
+        return self._regs[register]
+
+    # -- FakeChip -------------------------------------------------------------------------
+
+    def acks(self) -> bool:
+        return True
+
+    def begin(self) -> None:
+        self._advance()
+
+    def write(self, data: bytes) -> None:
+        self._pointer = data[0] & 0x03
+        if len(data) >= 3:
+            self._write_reg(self._pointer, (data[1] << 8) | data[2])
+
+    def read(self, length: int) -> bytes:
+        word = _be16(self._read_reg(self._pointer))
+        return (word * (length // 2 + 1))[:length]
+
+    # -- behaviour --------------------------------------------------------------------------
+
+    def _config(self, field: Any) -> int:
+        return field.decode(self._regs[ADS1115Reg.CONFIG])
+
+    def _data_rate_sps(self) -> int:
+        return ADS1115_DR_SPS[self._config(ADS1115Bits.DR)]
+
+    def _write_reg(self, register: int, value: int) -> None:
+        if register == ADS1115Reg.CONVERSION:
+            return
+        if register != ADS1115Reg.CONFIG:
+            self._regs[register] = value
+            return
+        self._regs[register] = value & 0x7FFF
+        self._started_s = self.clock.now_s()
+        self._last_k = 0
+        single = ADS1115Bits.MODE.decode(value) == ADS1115Bits.MODE_SINGLE
+        starts = single and ADS1115Bits.OS.decode(value)
+        self._single_done_s = self._started_s + 1.0 / self._data_rate_sps() if starts else None
+
+    def _read_reg(self, register: int) -> int:
+        value = self._regs[register]
+        if register == ADS1115Reg.CONFIG and self._single_done_s is None and self._single():
+            value |= ADS1115Bits.OS.mask  # idle
+        return value
+
+    def _single(self) -> bool:
+        return self._config(ADS1115Bits.MODE) == ADS1115Bits.MODE_SINGLE
+
+    def _advance(self) -> None:
+        now = self.clock.now_s()
+        if self._single():
+            if self._single_done_s is not None and now >= self._single_done_s:
+                self._convert(self._single_done_s)
+                self._single_done_s = None
+            return
+        k = math.floor((now - self._started_s) * self._data_rate_sps() + 1e-9)
+        if k >= 1 and k != self._last_k:
+            self._last_k = k
+            self._convert(self._started_s + k / self._data_rate_sps())
+
+    def _convert(self, t_s: float) -> None:
+        self.conversions += 1
+        volts = 0.0
+        if self._config(ADS1115Bits.MUX) == ADS1115Bits.MUX_SINGLE_ENDED:
+            volts = self._force_n(t_s) * self.volts_per_n + self.offset_v
+        full_scale_v = ADS1115_PGA_V[self._config(ADS1115Bits.PGA)]
+        code = int(np.clip(round(volts / full_scale_v * 32768), -32768, 32767))
+        self._regs[ADS1115Reg.CONVERSION] = code & 0xFFFF
+
+    def _force_n(self, t_s: float) -> float:
+        t = np.array([t_s])
+        if hasattr(self.source, "force_at"):
+            return float(self.source.force_at(t)[0])
+        return float(np.asarray(self.source.sample(t)[2])[0])

@@ -1,0 +1,93 @@
+"""The one place that chooses real or simulated hardware, explicitly. "pi" opens the real
+I2C bus; "sim" puts the same drivers on fake chips fed by a signal source. Anything else
+is a ConfigError; there is never a silent fallback to fake data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from device.ads1115 import ADS1115, ForceCalibration, LinearForce
+from device.bus import I2CBus
+from device.fake import FakeADS1115, FakeI2CBus, FakeMPU6050, ForceTap
+from device.mpu6050 import MPU6050
+from firmware.clock import Clock
+from firmware.errors import ConfigError
+
+KINDS = ("pi", "sim")
+FORCE_KINDS = ("ads1115", "hx711", "none")
+ADS1115_ADDRESS = 0x48
+SIM_VOLTS_PER_N = 0.008
+HX711_DOUT_PIN = 5
+HX711_SCK_PIN = 6
+
+
+@dataclass
+class Hardware:
+    """The opened hardware: ``imu`` (MPU6050), ``force`` (ADS1115/HX711 or None), ``bus``."""
+
+    kind: str
+    imu: MPU6050
+    force: Any
+    bus: I2CBus
+    fakes: dict[str, Any] = field(default_factory=dict)  # sim only: the fake chips and bus
+
+    def close(self) -> None:
+        self.imu.close()
+        if self.force is not None:
+            self.force.close()
+        self.bus.close()
+
+
+def open_hardware(kind: str, *, clock: Clock, source: Any = None, i2c_bus: int = 1,
+                  imu_address: int = 0x68, force: str = "ads1115",
+                  sample_rate_hz: float = 200, force_calibration: ForceCalibration | None = None,
+                  pin_factory: Any = None) -> Hardware:
+    """Build the drivers on the real bus ("pi") or on fake chips fed by ``source`` ("sim").
+    Nothing is opened until the drivers are started."""
+    if kind not in KINDS:
+        raise ConfigError(f"unknown hardware kind {kind!r}: use one of {', '.join(KINDS)}")
+    if force not in FORCE_KINDS:
+        raise ConfigError(f"unknown force sensor {force!r}: use one of {', '.join(FORCE_KINDS)}")
+    fakes: dict[str, Any] = {}
+    if kind == "pi":
+        bus = I2CBus.open(i2c_bus, clock=clock)
+    else:
+        if source is None:
+            raise ConfigError("simulated hardware needs a signal source")
+        bus, fakes = _sim_bus(clock, source, imu_address, force)
+    imu = MPU6050(bus, clock, address=imu_address, sample_rate_hz=sample_rate_hz)
+    force_dev = _force(force, bus, clock, force_calibration, pin_factory, kind, fakes)
+    return Hardware(kind, imu, force_dev, bus, fakes)
+
+
+def _sim_bus(clock: Clock, source: Any, imu_address: int, force: str) -> tuple[I2CBus, dict]:
+    fake_bus = FakeI2CBus(clock)
+    tap = ForceTap(source)
+    mpu = fake_bus.attach(imu_address, FakeMPU6050(tap, clock))
+    fakes: dict[str, Any] = {"bus": fake_bus, "mpu6050": mpu, "tap": tap}
+    if force == "ads1115":
+        fakes["ads1115"] = fake_bus.attach(
+            ADS1115_ADDRESS, FakeADS1115(tap, clock, volts_per_n=SIM_VOLTS_PER_N))
+        tap.before_read = mpu.begin
+    return I2CBus(fake_bus, clock=clock, name="sim-i2c"), fakes
+
+
+def _force(force: str, bus: I2CBus, clock: Clock, calibration: Any, pin_factory: Any,
+           kind: str, fakes: dict) -> Any:
+    if force == "none":
+        return None
+    if force == "ads1115":
+        if calibration is None and kind == "sim":
+            calibration = LinearForce(n_per_v=1.0 / SIM_VOLTS_PER_N)
+        return ADS1115(bus, clock, address=ADS1115_ADDRESS, calibration=calibration)
+    from device.hx711 import HX711
+
+    if kind == "sim":
+        from device.fake import attach_fake_hx711
+
+        pin_factory, fakes["hx711"] = attach_fake_hx711(
+            fakes["tap"], clock, pin_factory, dout_pin=HX711_DOUT_PIN, sck_pin=HX711_SCK_PIN)
+        fakes["tap"].before_read = fakes["mpu6050"].begin
+    return HX711(HX711_DOUT_PIN, HX711_SCK_PIN, clock, pin_factory=pin_factory,
+                 calibration=calibration)

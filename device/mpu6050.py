@@ -1,0 +1,262 @@
+"""MPU-6050 driver: datasheet start-up, accel+gyro FIFO drained by one count read and one
+burst read per poll, sample times from the configured sample rate (never the host clock),
+overflow and chip-reset recovery. Output in SI units (rad/s, m/s²)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from device.bus import I2CBus
+from device.registers import (
+    ACCEL_RANGES_G,
+    DLPF_GYRO_BW_HZ,
+    GYRO_RANGES_DPS,
+    MPU6050_CLONE_IDS,
+    MPU6050_FIFO_SIZE_B,
+    MPU6050_RESET_TIME_S,
+    MPU6050_WHO_AM_I,
+    MPU6050Bits,
+    MPU6050Reg,
+    accel_m_s2_per_lsb,
+    gyro_output_rate_hz,
+    gyro_rad_s_per_lsb,
+)
+from firmware.clock import Clock
+from firmware.errors import SensorError, SensorTimeout, SetupError
+
+log = logging.getLogger(__name__)
+
+FRAME_B = 12  # ax ay az gx gy gz, big-endian int16
+FIFO_MASK = (MPU6050Bits.ACCEL_FIFO_EN | MPU6050Bits.XG_FIFO_EN | MPU6050Bits.YG_FIFO_EN
+             | MPU6050Bits.ZG_FIFO_EN)
+OVERFLOW_MARGIN_B = 3 * FRAME_B  # Linux resets at >= fifo_size - 3 frames
+OFFSET_SMOOTHING = 0.05  # weight of a new host/sensor offset observation
+
+
+@dataclass(frozen=True)
+class ImuFrames:
+    """Samples drained from the FIFO: sensor time (s), gyro (rad/s), accel (m/s²)."""
+
+    t_s: np.ndarray
+    gyro_rad_s: np.ndarray
+    accel_m_s2: np.ndarray
+    gap_before: bool
+    host_time_s: float  # host clock when the FIFO count was read
+
+
+class Timebase:
+    """Maps host clock time to sensor time: ``host ≈ sensor + offset_s``. Each FIFO read
+    bounds the offset (the newest frame was taken at most one period before the count
+    read); a slow exponential filter follows the chip's clock drift."""
+
+    def __init__(self, period_s: float) -> None:
+        self.period_s = period_s
+        self.offset_s: float | None = None
+
+    def observe(self, host_s: float, newest_sensor_s: float) -> None:
+        estimate = host_s - newest_sensor_s - 0.5 * self.period_s
+        if self.offset_s is None:
+            self.offset_s = estimate
+        else:
+            self.offset_s += OFFSET_SMOOTHING * (estimate - self.offset_s)
+
+    def to_sensor(self, host_s: np.ndarray | float) -> np.ndarray | float:
+        return host_s - (self.offset_s or 0.0)
+
+
+def dlpf_for_rate(sample_rate_hz: float) -> int:
+    """The widest DLPF whose gyro bandwidth is at most a quarter of the sample rate."""
+    for cfg in sorted(DLPF_GYRO_BW_HZ):
+        if cfg and DLPF_GYRO_BW_HZ[cfg] <= sample_rate_hz / 4:
+            return cfg
+    return max(DLPF_GYRO_BW_HZ)
+
+
+class MPU6050:
+    """The IMU on an :class:`I2CBus`. Call :meth:`start`, then :meth:`read` regularly."""
+
+    def __init__(self, bus: I2CBus, clock: Clock, *, address: int = 0x68,
+                 sample_rate_hz: float = 200.0, gyro_range_dps: int = 1000,
+                 accel_range_g: int = 8, dlpf_cfg: int | None = None) -> None:
+        if gyro_range_dps not in (1000, 2000):
+            raise ValueError("gyro_range_dps must be 1000 or 2000")
+        if accel_range_g not in (4, 8):
+            raise ValueError("accel_range_g must be 4 or 8")
+        self.bus, self.clock, self.address = bus, clock, address
+        self.gyro_range_dps, self.accel_range_g = gyro_range_dps, accel_range_g
+        self.dlpf_cfg = dlpf_for_rate(sample_rate_hz) if dlpf_cfg is None else dlpf_cfg
+        base_hz = gyro_output_rate_hz(self.dlpf_cfg)
+        self.smplrt_div = int(min(255, max(0, round(base_hz / sample_rate_hz) - 1)))
+        self.sample_rate_hz = base_hz / (1 + self.smplrt_div)
+        self.timebase = Timebase(1.0 / self.sample_rate_hz)
+        self.who_am_i: int | None = None
+        self.overflows = 0
+        self.reinits = 0
+        self._next_index = 0
+        self._gap_pending = False
+        self._fifo_suspect = False
+        self._last_data_host_s = 0.0
+        self._last_check_host_s = 0.0
+        self._gyro_scale = gyro_rad_s_per_lsb(gyro_range_dps)
+        self._accel_scale = accel_m_s2_per_lsb(accel_range_g)
+
+    # -- set-up ------------------------------------------------------------------------------
+
+    @property
+    def stall_s(self) -> float:
+        """Host time without any new frame after which the chip is checked for a reset."""
+        return max(0.05, 20.0 / self.sample_rate_hz)
+
+    @property
+    def suggested_poll_s(self) -> float:
+        """A drain interval that lets the FIFO fill about halfway (few bus transactions)."""
+        return 0.5 * MPU6050_FIFO_SIZE_B / FRAME_B / self.sample_rate_hz
+
+    def start(self) -> None:
+        """Identify, reset and configure the chip, then start the FIFO (sensor time 0)."""
+        self.who_am_i = self._identify()
+        self._configure()
+        self._reset_fifo()
+        self.timebase.offset_s = self.clock.now_s() + self.timebase.period_s
+        self._next_index = 0
+
+    def _where(self) -> str:
+        return f"MPU-6050 on {self.bus.name} at 0x{self.address:02X}"
+
+    def _identify(self) -> int:
+        try:
+            who = self.bus.read_byte(self.address, MPU6050Reg.WHO_AM_I)
+        except SensorError as exc:
+            raise SetupError(
+                f"no answer from the {self._where()}: check wiring (SDA/SCL/3V3/GND), "
+                "the AD0 pin (0x68 low, 0x69 high) and `i2cdetect -y <bus>`") from exc
+        if who in MPU6050_CLONE_IDS:
+            log.warning("%s: WHO_AM_I 0x%02X (%s); continuing", self._where(), who,
+                        MPU6050_CLONE_IDS[who])
+        elif who != MPU6050_WHO_AM_I:
+            raise SetupError(f"{self._where()}: WHO_AM_I is 0x{who:02X}, not an MPU-6050 (0x68)")
+        return who
+
+    def _config_bytes(self) -> list[int]:
+        """SMPLRT_DIV, CONFIG, GYRO_CONFIG, ACCEL_CONFIG (consecutive registers 0x19..0x1C)."""
+        return [self.smplrt_div,
+                MPU6050Bits.DLPF_CFG.encode(self.dlpf_cfg),
+                MPU6050Bits.FS_SEL.encode(GYRO_RANGES_DPS[self.gyro_range_dps][0]),
+                MPU6050Bits.AFS_SEL.encode(ACCEL_RANGES_G[self.accel_range_g][0])]
+
+    def _configure(self) -> None:
+        write = self.bus.write_byte
+        write(self.address, MPU6050Reg.PWR_MGMT_1, MPU6050Bits.DEVICE_RESET)
+        self.clock.sleep_s(MPU6050_RESET_TIME_S)
+        write(self.address, MPU6050Reg.PWR_MGMT_1, MPU6050Bits.CLKSEL_PLL_XGYRO)
+        write(self.address, MPU6050Reg.PWR_MGMT_2, 0x00)
+        self.bus.write(self.address, MPU6050Reg.SMPLRT_DIV, self._config_bytes())
+        write(self.address, MPU6050Reg.INT_ENABLE, MPU6050Bits.FIFO_OFLOW)
+        readback = list(self.bus.read(self.address, MPU6050Reg.SMPLRT_DIV, 4))
+        if readback != self._config_bytes():
+            raise SetupError(f"{self._where()}: configuration did not stick "
+                             f"(wrote {self._config_bytes()}, read {readback})")
+
+    def _reset_fifo(self) -> None:
+        """Linux order: FIFO off, reset, then FIFO on with the accel+gyro mask."""
+        write = self.bus.write_byte
+        write(self.address, MPU6050Reg.FIFO_EN, 0x00)
+        write(self.address, MPU6050Reg.USER_CTRL, 0x00)
+        write(self.address, MPU6050Reg.USER_CTRL, MPU6050Bits.FIFO_RESET)
+        write(self.address, MPU6050Reg.USER_CTRL, MPU6050Bits.USER_FIFO_EN)
+        write(self.address, MPU6050Reg.FIFO_EN, FIFO_MASK)
+        self._fifo_suspect = False
+        self._last_data_host_s = self.clock.now_s()
+        self._reanchor(self._last_data_host_s)
+
+    def _reanchor(self, host_s: float) -> None:
+        """After lost data, continue the sample index at the host time of the restart."""
+        if self.timebase.offset_s is None:
+            return
+        lost_to = int(np.floor(self.timebase.to_sensor(host_s) * self.sample_rate_hz)) + 1
+        self._next_index = max(self._next_index, lost_to)
+
+    # -- running -------------------------------------------------------------------------------
+
+    def read(self) -> ImuFrames | None:
+        """Drain all whole frames: one FIFO count read and one burst read. None when no
+        whole frame is waiting. Raises SensorError/SensorTimeout on bus faults."""
+        if self._fifo_suspect:
+            self._recover("FIFO read failed")
+        host_s = self.clock.now_s()
+        count = int.from_bytes(self.bus.read(self.address, MPU6050Reg.FIFO_COUNTH, 2), "big")
+        if count >= MPU6050_FIFO_SIZE_B - OVERFLOW_MARGIN_B:
+            self._overflow()
+            return None
+        n_bytes = count - count % FRAME_B
+        if n_bytes == 0:
+            self._check_stall(host_s)
+            return None
+        try:
+            raw = self.bus.read(self.address, MPU6050Reg.FIFO_R_W, n_bytes, stream=True)
+        except SensorError:
+            self._fifo_suspect = True
+            raise
+        self._last_data_host_s = host_s
+        return self._frames(raw, host_s)
+
+    def _frames(self, raw: bytes, host_s: float) -> ImuFrames:
+        counts = np.frombuffer(raw, ">i2").reshape(-1, 6).astype(np.float64)
+        index = self._next_index + np.arange(len(counts))
+        self._next_index += len(counts)
+        t_s = index / self.sample_rate_hz
+        self.timebase.observe(host_s, float(t_s[-1]))
+        gap, self._gap_pending = self._gap_pending, False
+        return ImuFrames(t_s, counts[:, 3:] * self._gyro_scale, counts[:, :3] * self._accel_scale,
+                         gap, host_s)
+
+    def _overflow(self) -> None:
+        status = self.bus.read_byte(self.address, MPU6050Reg.INT_STATUS)
+        self.overflows += 1
+        log.warning("%s: FIFO %s; resetting it", self._where(),
+                    "overflowed" if status & MPU6050Bits.FIFO_OFLOW else "nearly full")
+        self._reset_fifo()
+        self._gap_pending = True
+
+    def _recover(self, why: str) -> None:
+        log.warning("%s: %s; resetting the FIFO", self._where(), why)
+        self._reset_fifo()
+        self._gap_pending = True
+
+    def _check_stall(self, host_s: float) -> None:
+        """No frames for a while: a chip that reset (asleep, defaults) is re-initialised."""
+        if host_s - max(self._last_data_host_s, self._last_check_host_s) < self.stall_s:
+            return
+        self._last_check_host_s = host_s
+        if self.chip_was_reset():
+            self.reinitialise()
+            return
+        if host_s - self._last_data_host_s > 10 * self.stall_s:
+            raise SensorTimeout(f"{self._where()}: no samples for "
+                                f"{host_s - self._last_data_host_s:.2f} s")
+
+    def chip_was_reset(self) -> bool:
+        """True when the power or sample configuration is not what :meth:`start` wrote."""
+        user_ctrl, power = self.bus.read(self.address, MPU6050Reg.USER_CTRL, 2)
+        config = list(self.bus.read(self.address, MPU6050Reg.SMPLRT_DIV, 4))
+        return (power != MPU6050Bits.CLKSEL_PLL_XGYRO
+                or not user_ctrl & MPU6050Bits.USER_FIFO_EN
+                or config != self._config_bytes())
+
+    def reinitialise(self) -> None:
+        """Configure the chip again after a reset and continue on the same time axis."""
+        log.warning("%s: chip reset detected; re-initialising", self._where())
+        self.reinits += 1
+        self._configure()
+        self._reset_fifo()
+        self._gap_pending = True
+
+    def close(self) -> None:
+        """Put the chip to sleep (best effort)."""
+        try:
+            self.bus.write_byte(self.address, MPU6050Reg.PWR_MGMT_1, MPU6050Bits.SLEEP)
+        except SensorError:
+            pass

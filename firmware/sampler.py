@@ -1,0 +1,121 @@
+"""Drains the sensors into Blocks on sensor time: IMU frames from the FIFO, force read on
+every poll, stamped onto the IMU's time axis and interpolated at the IMU instants. Keeps
+running through bus faults (reports them in ``health``) and recovers chips that reset."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from firmware.clock import Clock
+from firmware.errors import SensorError, SetupError
+from firmware.model import Block
+
+log = logging.getLogger(__name__)
+
+FAULTS = (SensorError, SetupError)  # a failed re-init mid-run is a fault, not a crash
+
+HEALTHY_AFTER_S = 1.0  # host seconds without a fault before health reads "" again
+FORCE_KEEP = 4096  # force readings kept at most between two IMU drains
+
+
+class Sampler:
+    """``imu``: an MPU6050-like driver (``start``, ``read``, ``timebase``, ``suggested_poll_s``);
+    ``force``: an ADS1115/HX711-like driver (``start``, ``read_n``) or None."""
+
+    def __init__(self, imu: Any, force: Any, clock: Clock, *,
+                 drain_interval_s: float | None = None) -> None:
+        self.imu, self.force, self.clock = imu, force, clock
+        self.drain_interval_s = (imu.suggested_poll_s if drain_interval_s is None
+                                 else drain_interval_s)
+        self.stats = {"polls": 0, "blocks": 0, "samples": 0, "gaps": 0, "imu_errors": 0,
+                      "force_errors": 0}
+        self._force_host_s: list[float] = []
+        self._force_n: list[float] = []
+        self._last_drain_s = -np.inf
+        self._fault = ""
+        self._fault_host_s = -np.inf
+        self._pending_gap = False
+
+    @property
+    def health(self) -> str:
+        """"" when healthy, else a one-line reason for the degraded state."""
+        if self._fault and self.clock.now_s() - self._fault_host_s < HEALTHY_AFTER_S:
+            return self._fault
+        return ""
+
+    def start(self) -> None:
+        """Start the sensors (raises SetupError when one is missing)."""
+        self.imu.start()
+        if self.force is not None:
+            self.force.start()
+        self._last_drain_s = -np.inf
+
+    def poll(self) -> Block | None:
+        """Read force; drain the IMU when the drain interval has passed. Never raises on
+        sensor faults: returns None and reports them in ``health``."""
+        self.stats["polls"] += 1
+        now = self.clock.now_s()
+        self._read_force(now)
+        if now - self._last_drain_s < self.drain_interval_s:
+            return None
+        self._last_drain_s = now
+        try:
+            frames = self.imu.read()
+        except FAULTS as exc:
+            self.stats["imu_errors"] += 1
+            self._pending_gap = True
+            self._degrade(f"imu: {exc}")
+            return None
+        if frames is None:
+            return None
+        return self._block(frames)
+
+    def _read_force(self, now: float) -> None:
+        if self.force is None:
+            return
+        try:
+            value = self.force.read_n()
+        except FAULTS as exc:
+            self.stats["force_errors"] += 1
+            self._degrade(f"force: {exc}")
+            return
+        if value is None:
+            return
+        self._force_host_s.append(now)
+        self._force_n.append(value)
+        if len(self._force_n) > FORCE_KEEP:
+            del self._force_host_s[:-FORCE_KEEP], self._force_n[:-FORCE_KEEP]
+
+    def _block(self, frames: Any) -> Block:
+        gap = frames.gap_before or self._pending_gap
+        self._pending_gap = False
+        if gap:
+            self.stats["gaps"] += 1
+            self._degrade("imu: samples lost (FIFO overflow, bus fault or chip reset)")
+        block = Block(frames.t_s, frames.gyro_rad_s, frames.accel_m_s2,
+                      self._force_at(frames.t_s), gap_before=gap)
+        self.stats["blocks"] += 1
+        self.stats["samples"] += len(block)
+        return block
+
+    def _force_at(self, t_s: np.ndarray) -> np.ndarray:
+        """Force interpolated at the IMU instants; readings newer than the block are kept
+        for the next one. NaN without a force sensor or before the first reading."""
+        if not self._force_n:
+            return np.full(len(t_s), np.nan)
+        force_t = np.asarray(self.imu.timebase.to_sensor(np.asarray(self._force_host_s)))
+        force = np.interp(t_s, force_t, np.asarray(self._force_n))
+        keep = int(np.searchsorted(force_t, t_s[-1]))
+        keep = max(0, keep - 1)
+        del self._force_host_s[:keep], self._force_n[:keep]
+        return force
+
+    def _degrade(self, reason: str) -> None:
+        reason = reason.splitlines()[0]
+        if reason != self._fault or not self.health:
+            log.warning("sampler degraded: %s", reason)
+        self._fault = reason
+        self._fault_host_s = self.clock.now_s()
