@@ -1,0 +1,451 @@
+"""Read queries over the dashboard store: devices, session history, weekly minutes, streaks,
+trends, and the detail of one session (summary, telemetry, events).
+
+Only ``store.query(sql, params)`` with ``?`` placeholders is used, so every query runs on
+SQLite and PostgreSQL alike. Date arithmetic (weeks, streaks) happens in Python on the
+UTC ISO-8601 text timestamps, for the same reason. Only paired devices' sessions are shown.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+
+HOLD_SPEED_MPS = 0.01  # below this the tool counts as still (DESIGN §3.2)
+MAX_CHART_POINTS = 1500
+
+KNOWN_MUSCLES = {
+    "quads-roller": "quadriceps",
+    "thoracic-roller": "upper back",
+    "piriformis-ball": "piriformis",
+    "upper-back-ball": "upper back",
+    "it-band-stick": "lateral thigh",
+    "calf-stick": "calves",
+}
+
+SESSION_COLUMNS = (
+    "s.session_id, s.device_id, s.protocol, s.tool, s.started_at, s.duration_s, s.passes, "
+    "s.completed, s.summary_json, s.received_at, d.name AS device_name"
+)
+
+
+# ---------------------------------------------------------------- small helpers
+
+
+def parse_ts(text: str | None) -> datetime | None:
+    """A UTC ISO-8601 text timestamp -> aware datetime (None if empty or malformed)."""
+    if not text:
+        return None
+    try:
+        dt = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def loads(text: str | None) -> dict:
+    """A stored JSON column -> dict ({} when empty or broken)."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def num(value) -> float | None:
+    """A finite float, or None."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+@lru_cache(maxsize=64)
+def muscle_of(protocol: str | None) -> str:
+    """The muscle a routine works on (from the routine file when the coach package has it)."""
+    if not protocol:
+        return "unknown"
+    try:
+        from firmware.protocols import load_routine
+
+        muscle = getattr(load_routine(protocol), "muscle", None)
+        if muscle:
+            return str(muscle)
+    except Exception:  # noqa: BLE001 - a missing or user-deleted routine keeps its history
+        pass
+    return KNOWN_MUSCLES.get(protocol, protocol.split("-")[0])
+
+
+def local_day(dt: datetime) -> date:
+    """The calendar day of ``dt`` in the dashboard machine's local time zone."""
+    return dt.astimezone().date()
+
+
+# ---------------------------------------------------------------- devices
+
+
+def list_devices(store, *, paired_only: bool = False) -> list[dict]:
+    """All devices seen (or only paired ones), with their session count and info."""
+    sql = (
+        "SELECT d.device_id, d.name, d.paired, d.status, d.info_json, d.last_seen, "
+        "(SELECT COUNT(*) FROM sessions s WHERE s.device_id = d.device_id) AS sessions "
+        "FROM devices d"
+    )
+    params: tuple = ()
+    if paired_only:
+        sql += " WHERE d.paired = ?"
+        params = (1,)
+    rows = store.query(sql + " ORDER BY d.device_id", params)
+    for row in rows:
+        row["paired"] = bool(row.get("paired"))
+        row["info"] = loads(row.pop("info_json", None))
+    return rows
+
+
+def get_device(store, device_id: str) -> dict | None:
+    rows = store.query(
+        "SELECT device_id, name, paired, status, info_json, last_seen FROM devices WHERE device_id = ?",
+        (device_id,),
+    )
+    if not rows:
+        return None
+    row = rows[0]
+    row["paired"] = bool(row.get("paired"))
+    row["info"] = loads(row.pop("info_json", None))
+    return row
+
+
+def paired_ids(store) -> set[str]:
+    return {r["device_id"] for r in store.query("SELECT device_id FROM devices WHERE paired = ?", (1,))}
+
+
+# ---------------------------------------------------------------- sessions
+
+
+def _session_row(row: dict) -> dict:
+    summary = loads(row.pop("summary_json", None))
+    row["summary"] = summary
+    row["completed"] = bool(row.get("completed"))
+    row["muscle"] = muscle_of(row.get("protocol"))
+    row["duration_s"] = num(row.get("duration_s")) or 0.0
+    row["passes"] = int(row.get("passes") or 0)
+    row["distance_m"] = num(summary.get("distance_m"))
+    row["force_mean_n"] = num((summary.get("force_n") or {}).get("mean"))
+    row["speed_mean_mps"] = num((summary.get("speed_mps") or {}).get("mean"))
+    targets = summary.get("targets") or []
+    row["targets_met"] = sum(1 for t in targets if isinstance(t, dict) and t.get("met"))
+    row["targets_total"] = sum(1 for t in targets if isinstance(t, dict))
+    row["interrupted"] = summary.get("interrupted")
+    return row
+
+
+def sessions(store, *, device_id: str | None = None, limit: int = 500) -> list[dict]:
+    """Paired devices' sessions, newest first."""
+    sql = (
+        f"SELECT {SESSION_COLUMNS} FROM sessions s JOIN devices d ON d.device_id = s.device_id "
+        "WHERE d.paired = ?"
+    )
+    params: list = [1]
+    if device_id:
+        sql += " AND s.device_id = ?"
+        params.append(device_id)
+    sql += " ORDER BY s.started_at DESC, s.received_at DESC LIMIT ?"
+    params.append(int(limit))
+    return [_session_row(r) for r in store.query(sql, tuple(params))]
+
+
+def session(store, session_id: str) -> dict | None:
+    """One session of a paired device, or None."""
+    rows = store.query(
+        f"SELECT {SESSION_COLUMNS} FROM sessions s JOIN devices d ON d.device_id = s.device_id "
+        "WHERE s.session_id = ? AND d.paired = ?",
+        (session_id, 1),
+    )
+    return _session_row(rows[0]) if rows else None
+
+
+def telemetry(store, session_id: str) -> list[dict]:
+    """The stored telemetry samples of a session, in sensor-time order, as dicts of the
+    payload fields (t_s, speed_mps, force_n, position_m, contact, bands, ...)."""
+    rows = store.query(
+        "SELECT t_s, speed_mps, force_n, payload_json FROM telemetry WHERE session_id = ? "
+        "ORDER BY t_s, id",
+        (session_id,),
+    )
+    out = []
+    for r in rows:
+        p = loads(r.get("payload_json"))
+        p["t_s"] = num(r.get("t_s")) if r.get("t_s") is not None else num(p.get("t_s"))
+        p["speed_mps"] = num(r.get("speed_mps")) if r.get("speed_mps") is not None else num(p.get("speed_mps"))
+        p["force_n"] = num(r.get("force_n")) if r.get("force_n") is not None else num(p.get("force_n"))
+        if p["t_s"] is not None:
+            out.append(p)
+    return out
+
+
+def events(store, session_id: str) -> list[dict]:
+    """A session's events (payload dicts), in order of their sensor time."""
+    rows = store.query(
+        "SELECT ts, event_type, payload_json FROM events WHERE session_id = ?", (session_id,)
+    )
+    out = [loads(r.get("payload_json")) | {"event_type": r.get("event_type"), "ts": r.get("ts")} for r in rows]
+    out.sort(key=lambda e: (num(e.get("t_s")) if num(e.get("t_s")) is not None else math.inf, e.get("ts") or ""))
+    return out
+
+
+# ---------------------------------------------------------------- derived: one session
+
+
+def _band(samples: list[dict], key: str) -> list[float] | None:
+    for s in reversed(samples):
+        band = s.get(key)
+        if isinstance(band, list) and len(band) == 2 and all(num(v) is not None for v in band):
+            return [float(band[0]), float(band[1])]
+    return None
+
+
+def speed_in_band_share(samples: list[dict], summary: dict | None = None) -> float | None:
+    """Speed discipline of a session, 0..1: the share of rolling samples (in contact, moving)
+    whose speed lies inside the target band in force at that moment. Falls back to the share
+    of the summary's speed targets met when no banded telemetry was stored."""
+    rolling = inside = 0
+    for s in samples:
+        band = s.get("speed_band_mps")
+        speed = num(s.get("speed_mps"))
+        if speed is None or not isinstance(band, list) or len(band) != 2:
+            continue
+        lo, hi = num(band[0]), num(band[1])
+        if lo is None or hi is None or s.get("contact") is False or speed < HOLD_SPEED_MPS:
+            continue
+        rolling += 1
+        inside += lo <= speed <= hi
+    if rolling:
+        return inside / rolling
+    speed_targets = [
+        t for t in (summary or {}).get("targets") or [] if isinstance(t, dict) and "speed" in str(t.get("name", ""))
+    ]
+    if speed_targets:
+        return sum(1 for t in speed_targets if t.get("met")) / len(speed_targets)
+    return None
+
+
+def pass_list(evts: list[dict], samples: list[dict], min_pass_m: float = 0.03) -> list[dict]:
+    """Completed passes [{t_s, length_m, direction}]: from pass_completed events when the device
+    sent them, else from turnarounds of position_m in the stored telemetry."""
+    out = []
+    for e in evts:
+        if e.get("event_type") != "pass_completed":
+            continue
+        length = num(e.get("length_m", e.get("pass_length_m")))
+        if length is not None:
+            t = num(e.get("end_s", e.get("t_s")))
+            out.append({"t_s": t, "length_m": abs(length), "direction": e.get("direction", 0)})
+    if out:
+        return out
+    pos = [(s["t_s"], num(s.get("position_m"))) for s in samples if num(s.get("position_m")) is not None]
+    if len(pos) < 3:
+        return out
+    start_x = pos[0][1]
+    extreme_t, extreme_x = pos[0]
+    direction = 0
+    for t, x in pos[1:]:
+        step = x - extreme_x
+        if direction == 0:
+            if abs(x - start_x) >= min_pass_m / 3:
+                direction = 1 if x > start_x else -1
+                extreme_t, extreme_x = t, x
+            continue
+        if step * direction > 0:
+            extreme_t, extreme_x = t, x
+        elif abs(step) >= min_pass_m / 3:
+            length = abs(extreme_x - start_x)
+            if length >= min_pass_m:
+                out.append({"t_s": extreme_t, "length_m": length, "direction": direction})
+            start_x = extreme_x
+            direction = -direction
+            extreme_t, extreme_x = t, x
+    length = abs(extreme_x - start_x)
+    if direction and length >= min_pass_m:
+        out.append({"t_s": extreme_t, "length_m": length, "direction": direction})
+    return out
+
+
+def coverage(samples: list[dict], bins: int = 20) -> dict:
+    """Histogram of position_m while in contact: {edges_m: [...], seconds: [...]} (time per bin,
+    from the sample spacing), relative to the lowest position reached."""
+    pts = []
+    for i, s in enumerate(samples):
+        x = num(s.get("position_m"))
+        if x is None or s.get("contact") is False:
+            continue
+        dt = samples[i + 1]["t_s"] - s["t_s"] if i + 1 < len(samples) else 0.1
+        pts.append((x, min(max(dt, 0.0), 1.0)))
+    if not pts:
+        return {"edges_m": [], "seconds": []}
+    lo = min(p[0] for p in pts)
+    hi = max(p[0] for p in pts)
+    width = max((hi - lo) / bins, 1e-3)
+    seconds = [0.0] * bins
+    for x, dt in pts:
+        seconds[min(int((x - lo) / width), bins - 1)] += dt
+    return {"edges_m": [round(i * width, 4) for i in range(bins + 1)], "seconds": [round(s, 2) for s in seconds]}
+
+
+def _thin(samples: list[dict], max_points: int = MAX_CHART_POINTS) -> list[dict]:
+    if len(samples) <= max_points:
+        return samples
+    stride = math.ceil(len(samples) / max_points)
+    return samples[::stride]
+
+
+def session_detail(store, session_id: str) -> dict | None:
+    """Everything the session page draws: the row, its summary, chart series and derived
+    pass lengths, holds, coverage and speed discipline."""
+    row = session(store, session_id)
+    if row is None:
+        return None
+    samples = telemetry(store, session_id)
+    evts = events(store, session_id)
+    summary = row["summary"]
+    t0 = samples[0]["t_s"] if samples else 0.0
+    series = [
+        {
+            "t": round(s["t_s"] - t0, 3),
+            "speed": s.get("speed_mps"),
+            "force": s.get("force_n"),
+            "position": num(s.get("position_m")),
+        }
+        for s in _thin(samples)
+    ]
+    holds = [
+        {"start_s": round(num(h.get("start_s")) - t0, 2), "duration_s": num(h.get("duration_s")), "force_n": num(h.get("force_n"))}
+        for h in summary.get("holds") or []
+        if isinstance(h, dict) and num(h.get("start_s")) is not None
+    ]
+    passes = pass_list(evts, samples)
+    for p in passes:
+        if p["t_s"] is not None:
+            p["t_s"] = round(p["t_s"] - t0, 2)
+    speed_band = _band(samples, "speed_band_mps")
+    force_band = _band(samples, "force_band_n")
+    force_max = next((num(s.get("force_max_n")) for s in reversed(samples) if num(s.get("force_max_n"))), None)
+    return {
+        "session": row,
+        "summary": summary,
+        "series": series,
+        "samples": len(samples),
+        "speed_band_mps": speed_band,
+        "force_band_n": force_band,
+        "force_max_n": force_max,
+        "passes": passes,
+        "holds": holds,
+        "coverage": coverage(samples),
+        "speed_in_band": speed_in_band_share(samples, summary),
+        "events": [{"t_s": num(e.get("t_s")), "event_type": e.get("event_type")} for e in evts],
+        "duration_s": row["duration_s"],
+    }
+
+
+# ---------------------------------------------------------------- history aggregates
+
+
+def week_start(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def weekly_minutes(rows: list[dict], *, weeks: int = 12, today: date | None = None) -> list[dict]:
+    """Minutes rolled per ISO week (Monday first), the last ``weeks`` weeks, empty weeks included."""
+    today = today or datetime.now().astimezone().date()
+    first = week_start(today) - timedelta(weeks=weeks - 1)
+    totals = {first + timedelta(weeks=i): 0.0 for i in range(weeks)}
+    for r in rows:
+        dt = parse_ts(r.get("started_at"))
+        if dt is None:
+            continue
+        wk = week_start(local_day(dt))
+        if wk in totals:
+            totals[wk] += (r.get("duration_s") or 0.0) / 60.0
+    return [{"week": wk.isoformat(), "minutes": round(m, 2)} for wk, m in totals.items()]
+
+
+def streaks(rows: list[dict], *, today: date | None = None) -> dict:
+    """Consecutive days with at least one session: the current streak (ending today, or
+    yesterday if today has none yet), the longest ever, and the number of active days."""
+    today = today or datetime.now().astimezone().date()
+    days = sorted({local_day(dt) for r in rows if (dt := parse_ts(r.get("started_at")))})
+    longest = run = 0
+    prev = None
+    for d in days:
+        run = run + 1 if prev is not None and d - prev == timedelta(days=1) else 1
+        longest = max(longest, run)
+        prev = d
+    day_set = set(days)
+    current = 0
+    cursor = today if today in day_set else today - timedelta(days=1)
+    while cursor in day_set:
+        current += 1
+        cursor -= timedelta(days=1)
+    return {"current_days": current, "longest_days": longest, "active_days": len(days), "today": today in day_set}
+
+
+def counts_by(rows: list[dict], key: str) -> list[dict]:
+    """[{key, sessions, minutes}] sorted by sessions, for 'protocol' or 'muscle'."""
+    agg: dict[str, list] = {}
+    for r in rows:
+        k = r.get(key) or "unknown"
+        a = agg.setdefault(k, [0, 0.0])
+        a[0] += 1
+        a[1] += (r.get("duration_s") or 0.0) / 60.0
+    return [
+        {key: k, "sessions": n, "minutes": round(m, 1)} for k, (n, m) in sorted(agg.items(), key=lambda kv: (-kv[1][0], kv[0]))
+    ]
+
+
+class DisciplineCache:
+    """Per-session speed discipline, computed once from the stored telemetry (sessions are
+    immutable after storage, so the value never goes stale)."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, float | None] = {}
+
+    def get(self, store, row: dict) -> float | None:
+        sid = row["session_id"]
+        if sid not in self._values:
+            self._values[sid] = speed_in_band_share(telemetry(store, sid), row.get("summary"))
+        return self._values[sid]
+
+
+def trends(store, rows: list[dict], cache: DisciplineCache | None = None, *, last: int = 30) -> list[dict]:
+    """Oldest-first per-session trend points for the last ``last`` sessions:
+    {session_id, started_at, speed_in_band (0..1 or None), force_mean_n}."""
+    cache = cache or DisciplineCache()
+    recent = list(reversed(rows[:last]))
+    return [
+        {
+            "session_id": r["session_id"],
+            "started_at": r.get("started_at"),
+            "protocol": r.get("protocol"),
+            "speed_in_band": cache.get(store, r),
+            "force_mean_n": r.get("force_mean_n"),
+        }
+        for r in recent
+    ]
+
+
+def history(store, cache: DisciplineCache | None = None, *, limit: int = 500, today: date | None = None) -> dict:
+    """The history page's data in one dict."""
+    rows = sessions(store, limit=limit)
+    return {
+        "sessions": rows,
+        "by_protocol": counts_by(rows, "protocol"),
+        "by_muscle": counts_by(rows, "muscle"),
+        "weekly_minutes": weekly_minutes(rows, today=today),
+        "streaks": streaks(rows, today=today),
+        "trends": trends(store, rows, cache),
+        "total_minutes": round(sum(r["duration_s"] for r in rows) / 60.0, 1),
+    }

@@ -1,0 +1,201 @@
+/* rollsense charts: tiny hand-written SVG charts (line with target band, bars, histogram,
+   timeline, semicircle gauge). No dependencies; everything scales with the viewBox. */
+"use strict";
+(function () {
+  const NS = "http://www.w3.org/2000/svg";
+  const C = {
+    ink: "#1f2a37", muted: "#6b7785", grid: "#e6e9ee", accent: "#0f766e", accent2: "#2563eb",
+    band: "rgba(16, 185, 129, 0.16)", bandEdge: "rgba(16, 150, 105, 0.55)", warn: "#dc2626", hold: "#8b5cf6",
+  };
+
+  function el(name, attrs, parent) {
+    const n = document.createElementNS(NS, name);
+    for (const k in attrs || {}) n.setAttribute(k, attrs[k]);
+    if (parent) parent.appendChild(n);
+    return n;
+  }
+  function text(parent, x, y, s, attrs) {
+    const t = el("text", Object.assign({ x: x, y: y, fill: C.muted, "font-size": 11 }, attrs || {}), parent);
+    t.textContent = s;
+    return t;
+  }
+  function svgIn(container, w, h) {
+    container.textContent = "";
+    return el("svg", { viewBox: `0 0 ${w} ${h}`, width: "100%", preserveAspectRatio: "xMidYMid meet", role: "img" }, container);
+  }
+  function niceTicks(lo, hi, count) {
+    if (!(hi > lo)) hi = lo + 1;
+    const raw = (hi - lo) / Math.max(1, count);
+    const mag = Math.pow(10, Math.floor(Math.log10(raw)));
+    const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) || 10 * mag;
+    const ticks = [];
+    for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) ticks.push(+v.toFixed(10));
+    return ticks;
+  }
+  function fmt(v, digits) {
+    if (v === null || v === undefined || !isFinite(v)) return "–";
+    return Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(digits === undefined ? 1 : digits);
+  }
+  function mmss(s) {
+    s = Math.max(0, Math.round(s || 0));
+    return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+  }
+  function empty(container, msg) {
+    container.textContent = "";
+    const p = document.createElement("p");
+    p.className = "muted empty-chart";
+    p.textContent = msg || "No data stored for this chart.";
+    container.appendChild(p);
+  }
+
+  /* Line chart over time. opts: {points: [[x, y|null]...], band: [lo, hi]|null, limit: y|null,
+     scale: factor for display, unit, color, yMin, yMax, xLabel, height} */
+  function lineChart(container, opts) {
+    const pts = (opts.points || []).filter((p) => p[0] !== null && p[0] !== undefined);
+    if (!pts.some((p) => p[1] !== null && p[1] !== undefined)) return empty(container, opts.emptyText);
+    const W = 760, H = opts.height || 240, L = 48, R = 14, T = 12, B = 30;
+    const k = opts.scale || 1;
+    const svg = svgIn(container, W, H);
+    const xs = pts.map((p) => p[0]);
+    const ys = pts.filter((p) => p[1] !== null).map((p) => p[1] * k);
+    const x0 = Math.min.apply(null, xs), x1 = Math.max(Math.max.apply(null, xs), x0 + 1);
+    let y0 = opts.yMin !== undefined ? opts.yMin : Math.min(0, Math.min.apply(null, ys));
+    let y1 = Math.max.apply(null, ys);
+    if (opts.band) y1 = Math.max(y1, opts.band[1] * k * 1.15);
+    if (opts.limit) y1 = Math.max(y1, opts.limit * k * 1.08);
+    if (opts.yMax !== undefined) y1 = opts.yMax;
+    if (!(y1 > y0)) y1 = y0 + 1;
+    const X = (x) => L + ((x - x0) / (x1 - x0)) * (W - L - R);
+    const Y = (y) => T + (1 - (y - y0) / (y1 - y0)) * (H - T - B);
+    for (const t of niceTicks(y0, y1, 4)) {
+      el("line", { x1: L, x2: W - R, y1: Y(t), y2: Y(t), stroke: C.grid }, svg);
+      text(svg, L - 6, Y(t) + 4, fmt(t, t % 1 ? 1 : 0), { "text-anchor": "end" });
+    }
+    for (const t of niceTicks(x0, x1, 8)) {
+      text(svg, X(t), H - 10, opts.xFormat ? opts.xFormat(t) : mmss(t), { "text-anchor": "middle" });
+    }
+    if (opts.unit) text(svg, 4, T + 4, opts.unit, { "font-size": 10 });
+    if (opts.band) {
+      const top = Y(Math.min(opts.band[1] * k, y1)), bot = Y(Math.max(opts.band[0] * k, y0));
+      el("rect", { x: L, y: top, width: W - L - R, height: Math.max(0, bot - top), fill: C.band, class: "band" }, svg);
+      el("line", { x1: L, x2: W - R, y1: top, y2: top, stroke: C.bandEdge, "stroke-dasharray": "4 4" }, svg);
+      el("line", { x1: L, x2: W - R, y1: bot, y2: bot, stroke: C.bandEdge, "stroke-dasharray": "4 4" }, svg);
+      text(svg, W - R - 4, top - 4, "target", { "text-anchor": "end", fill: C.bandEdge, "font-size": 10 });
+    }
+    if (opts.limit) {
+      el("line", { x1: L, x2: W - R, y1: Y(opts.limit * k), y2: Y(opts.limit * k), stroke: C.warn, "stroke-dasharray": "6 3", class: "limit" }, svg);
+      text(svg, W - R - 4, Y(opts.limit * k) - 4, "too much", { "text-anchor": "end", fill: C.warn, "font-size": 10 });
+    }
+    let d = "", pen = false;
+    for (const p of pts) {
+      if (p[1] === null || p[1] === undefined) { pen = false; continue; }
+      d += `${pen ? "L" : "M"}${X(p[0]).toFixed(1)},${Y(p[1] * k).toFixed(1)}`;
+      pen = true;
+    }
+    el("path", { d: d, fill: "none", stroke: opts.color || C.accent, "stroke-width": 1.8, "stroke-linejoin": "round", class: "series" }, svg);
+    if (opts.dots) {
+      for (const p of pts) if (p[1] !== null) el("circle", { cx: X(p[0]), cy: Y(p[1] * k), r: 3.5, fill: opts.color || C.accent }, svg);
+    }
+    return svg;
+  }
+
+  /* Bars. opts: {labels: [...], values: [...], unit, color, height, highlight: index, valueDigits} */
+  function barChart(container, opts) {
+    const vals = opts.values || [];
+    if (!vals.length) return empty(container, opts.emptyText);
+    const W = 760, H = opts.height || 200, L = 40, R = 10, T = 14, B = 30;
+    const svg = svgIn(container, W, H);
+    const vmax = Math.max(opts.yMax || 0, Math.max.apply(null, vals.map((v) => v || 0)), 1e-9);
+    const ticks = niceTicks(0, vmax, 4);
+    const top = Math.max(vmax, ticks[ticks.length - 1]);
+    const Y = (v) => T + (1 - v / top) * (H - T - B);
+    for (const t of ticks) {
+      el("line", { x1: L, x2: W - R, y1: Y(t), y2: Y(t), stroke: C.grid }, svg);
+      text(svg, L - 6, Y(t) + 4, fmt(t, t % 1 ? 1 : 0), { "text-anchor": "end" });
+    }
+    if (opts.unit) text(svg, 4, T - 2, opts.unit, { "font-size": 10 });
+    const slot = (W - L - R) / vals.length, bw = Math.max(2, Math.min(48, slot * 0.7));
+    const every = Math.ceil(vals.length / 12);
+    vals.forEach((v, i) => {
+      const x = L + slot * i + (slot - bw) / 2;
+      const h = Math.max(0, Y(0) - Y(v || 0));
+      const color = opts.colors ? opts.colors[i] : (i === opts.highlight ? C.accent : opts.color || "#7fb8b2");
+      el("rect", { x: x, y: Y(v || 0), width: bw, height: h, rx: Math.min(4, bw / 3), fill: color, class: "bar" }, svg);
+      if (opts.labels && i % every === 0) text(svg, x + bw / 2, H - 10, opts.labels[i], { "text-anchor": "middle" });
+    });
+    if (opts.refLine !== undefined && opts.refLine !== null) {
+      el("line", { x1: L, x2: W - R, y1: Y(opts.refLine), y2: Y(opts.refLine), stroke: C.bandEdge, "stroke-dasharray": "4 4" }, svg);
+    }
+    return svg;
+  }
+
+  /* Timeline of holds (spans) and passes (ticks). opts: {duration, holds: [{start_s, duration_s}], passes: [t]} */
+  function timeline(container, opts) {
+    const holds = opts.holds || [], passes = (opts.passes || []).filter((t) => t !== null);
+    const end = Math.max(opts.duration || 0, ...holds.map((h) => h.start_s + h.duration_s), ...passes, 1);
+    if (!holds.length && !passes.length) return empty(container, "No holds or passes recorded.");
+    const W = 760, H = 92, L = 48, R = 14;
+    const svg = svgIn(container, W, H);
+    const X = (t) => L + (Math.max(0, t) / end) * (W - L - R);
+    text(svg, L - 6, 30, "passes", { "text-anchor": "end" });
+    text(svg, L - 6, 60, "holds", { "text-anchor": "end" });
+    el("line", { x1: L, x2: W - R, y1: 26, y2: 26, stroke: C.grid }, svg);
+    el("rect", { x: L, y: 48, width: W - L - R, height: 18, rx: 4, fill: "#f1f3f6" }, svg);
+    for (const t of passes) el("line", { x1: X(t), x2: X(t), y1: 16, y2: 36, stroke: C.accent2, "stroke-width": 2, class: "pass-tick" }, svg);
+    for (const h of holds) {
+      const r = el("rect", { x: X(h.start_s), y: 48, width: Math.max(2, X(h.start_s + h.duration_s) - X(h.start_s)), height: 18, rx: 4, fill: C.hold, class: "hold" }, svg);
+      el("title", {}, r).textContent = `hold ${fmt(h.duration_s)} s` + (h.force_n ? ` at ${fmt(h.force_n, 0)} N` : "");
+    }
+    for (const t of niceTicks(0, end, 8)) text(svg, X(t), H - 6, mmss(t), { "text-anchor": "middle" });
+    return svg;
+  }
+
+  /* Semicircle gauge; returns {set(value, band, limit, max)}. Values in display units. */
+  function gauge(container, opts) {
+    container.textContent = "";
+    const W = 240, H = 150, cx = 120, cy = 124, r = 96;
+    const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img", "aria-label": opts.label || "gauge" }, container);
+    const arc = (a0, a1) => {
+      const p = (a) => [cx + r * Math.cos(Math.PI * (1 - a)), cy - r * Math.sin(Math.PI * (1 - a))];
+      const [xa, ya] = p(a0), [xb, yb] = p(a1);
+      return `M${xa.toFixed(2)},${ya.toFixed(2)} A${r},${r} 0 0 1 ${xb.toFixed(2)},${yb.toFixed(2)}`;
+    };
+    el("path", { d: arc(0, 1), stroke: "#e9edf1", "stroke-width": 18, fill: "none", "stroke-linecap": "round" }, svg);
+    const band = el("path", { d: "", stroke: "rgba(16,185,129,0.45)", "stroke-width": 18, fill: "none", class: "gauge-band" }, svg);
+    const over = el("path", { d: "", stroke: "rgba(220,38,38,0.35)", "stroke-width": 18, fill: "none", class: "gauge-over" }, svg);
+    const needle = el("line", { x1: cx, y1: cy, x2: cx - r + 14, y2: cy, stroke: C.ink, "stroke-width": 3.5, "stroke-linecap": "round", class: "needle" }, svg);
+    el("circle", { cx: cx, cy: cy, r: 6, fill: C.ink }, svg);
+    const value = text(svg, cx, cy - 30, "–", { "text-anchor": "middle", "font-size": 30, "font-weight": 650, fill: C.ink, class: "gauge-value" });
+    text(svg, cx, cy - 12, opts.unit || "", { "text-anchor": "middle", "font-size": 12 });
+    const lo = text(svg, cx - r, cy + 20, "0", { "text-anchor": "middle", "font-size": 10 });
+    const hi = text(svg, cx + r, cy + 20, "", { "text-anchor": "middle", "font-size": 10 });
+    let state = { max: opts.max || 1 };
+    function set(v, b, limit, max) {
+      state.max = max || state.max;
+      const frac = (x) => Math.max(0, Math.min(1, x / state.max));
+      band.setAttribute("d", b ? arc(frac(b[0]), Math.max(frac(b[0]) + 0.005, frac(b[1]))) : "");
+      over.setAttribute("d", limit ? arc(frac(limit), 1) : "");
+      hi.textContent = fmt(state.max, 0);
+      lo.textContent = "0";
+      const known = v !== null && v !== undefined && isFinite(v);
+      const a = Math.PI * (1 - frac(known ? v : 0));
+      needle.setAttribute("x2", (cx + (r - 14) * Math.cos(a)).toFixed(2));
+      needle.setAttribute("y2", (cy - (r - 14) * Math.sin(a)).toFixed(2));
+      value.textContent = known ? fmt(v, opts.digits) : "–";
+      let cls = "gauge-value";
+      if (known && limit && v > limit) cls += " over";
+      else if (known && b && v >= b[0] && v <= b[1]) cls += " in";
+      value.setAttribute("class", cls);
+      container.dataset.value = known ? String(v) : "";
+    }
+    set(null, null, null, opts.max);
+    return { set: set };
+  }
+
+  function pageData() {
+    const n = document.getElementById("page-data");
+    return n ? JSON.parse(n.textContent) : {};
+  }
+
+  window.RS = { lineChart, barChart, timeline, gauge, pageData, mmss, fmt, empty, colors: C };
+})();

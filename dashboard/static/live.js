@@ -1,0 +1,143 @@
+/* Live view of one device: values pushed by Server-Sent Events from /api/live/<id>. */
+"use strict";
+(function () {
+  const data = RS.pageData();
+  const $ = (id) => document.getElementById(id);
+  const CUES = {
+    slow_down: "Slow down a little", too_fast: "Slow down a little", speed_up: "A little faster",
+    too_slow: "A little faster", ease_off: "Ease off — too much pressure", over_pressure: "Ease off — too much pressure",
+    too_hard: "Ease off — too much pressure", press_more: "A little more pressure", more_pressure: "A little more pressure",
+    too_light: "A little more pressure", good: "Nice and steady", in_band: "Nice and steady", on_target: "Nice and steady",
+    steady: "Nice and steady", hold: "Hold still and breathe", hold_start: "Hold still and breathe", holding: "Hold still and breathe",
+    hold_done: "Hold done — move to a new spot", hold_complete: "Hold done — move to a new spot",
+    next_spot: "Move to a new spot", move_spot: "Move to a new spot", longer_passes: "Longer strokes",
+    longer: "Longer strokes", shorter: "Shorter strokes", get_ready: "Get ready…", ready: "Get ready…", start: "Start rolling — ease in",
+    ease_in: "Ease in gently", begin: "Start rolling — ease in", go: "Start rolling", switch: "Switch direction",
+    turn: "Turn around", direction: "Switch direction", up_firm: "Up firm", down_light: "Down light",
+    stepped_off: "Paused — get back on the tool", paused: "Paused", resume: "Welcome back — carry on",
+    done: "Done — well rolled!", complete: "Done — well rolled!", completed: "Done — well rolled!",
+    routine_completed: "Done — well rolled!", finished: "Done — well rolled!", stop: "Stopped", tick: null,
+  };
+  const TONE = {
+    ease_off: "warn", over_pressure: "warn", too_hard: "warn", slow_down: "nudge", too_fast: "nudge",
+    speed_up: "nudge", too_slow: "nudge", press_more: "nudge", more_pressure: "nudge", too_light: "nudge",
+    done: "done", complete: "done", completed: "done", routine_completed: "done", finished: "done",
+    stepped_off: "nudge", paused: "nudge", good: "good", in_band: "good", on_target: "good", steady: "good",
+    hold: "good", holding: "good", hold_start: "good",
+  };
+  function humanize(name) {
+    const s = String(name).replace(/[_-]+/g, " ").trim();
+    return s.charAt(0).toUpperCase() + s.slice(1);
+  }
+
+  const speed = RS.gauge($("speed-gauge"), { unit: "cm/s", label: "speed", max: 20 });
+  const force = RS.gauge($("force-gauge"), { unit: "N", label: "pressure", max: 300, digits: 0 });
+  let lastCue = null, lastSessionId = null, idleTimer = null;
+
+  function setStatus(s) {
+    const pill = $("status");
+    pill.textContent = s;
+    pill.className = "pill status " + s;
+    document.body.dataset.status = s;
+  }
+  function setCue(name, sub) {
+    if (name === null || name === undefined || name === "" || CUES[name] === null) return;
+    if (name === lastCue && !sub) return;
+    lastCue = name;
+    const card = $("cue-card");
+    $("cue").textContent = CUES[name] || humanize(name);
+    $("cue").dataset.cue = name;
+    card.className = "card cue-card " + (TONE[name] || "");
+    if (sub !== undefined) $("cue-sub").textContent = sub;
+  }
+
+  function onTelemetry(t) {
+    document.body.dataset.live = "1";
+    if (t.session_id && t.session_id !== lastSessionId) {
+      lastSessionId = t.session_id;
+      $("routine").textContent = t.protocol_title || humanizeRoutine(t.protocol);
+    }
+    $("phase").textContent = (t.phase || "rolling").replace(/_/g, " ");
+    const sb = t.speed_band_mps ? [t.speed_band_mps[0] * 100, t.speed_band_mps[1] * 100] : null;
+    const speedMax = Math.max(20, sb ? sb[1] * 1.8 : 0, (t.speed_mps || 0) * 110);
+    speed.set(t.speed_mps === null || t.speed_mps === undefined ? null : t.speed_mps * 100, sb, null, niceMax(speedMax));
+    const fb = t.force_band_n || null, fmax = t.force_max_n || null;
+    const forceMax = Math.max(100, fmax ? fmax * 1.25 : 0, fb ? fb[1] * 1.5 : 0, (t.force_n || 0) * 1.1);
+    force.set(t.force_n, fb, fmax, niceMax(forceMax));
+    $("elapsed").textContent = RS.mmss(t.elapsed_s);
+    $("target").textContent = t.target_s ? RS.mmss(t.target_s) : "–";
+    $("remaining").textContent = t.remaining_s !== null && t.remaining_s !== undefined ? RS.mmss(t.remaining_s) : "–";
+    $("progress").style.width = `${Math.round(Math.max(0, Math.min(1, t.progress || 0)) * 100)}%`;
+    $("passes").textContent = t.passes !== null && t.passes !== undefined ? t.passes : "0";
+    $("hold").textContent = t.hold_s ? `${t.hold_s.toFixed(0)} s` : "–";
+    $("spots").textContent = t.spots_target ? `${t.spots_done || 0} / ${t.spots_target}` : "–";
+    $("contact").textContent = t.contact ? "on" : "off";
+    if (t.cue) setCue(t.cue, t.phase ? `${humanizeRoutine(t.protocol)} · ${(t.phase || "").replace(/_/g, " ")}` : undefined);
+    setStatus("online");
+    clearTimeout(idleTimer);
+    idleTimer = setTimeout(() => { document.body.dataset.live = "0"; $("phase").textContent = "idle"; }, 5000);
+  }
+  function humanizeRoutine(id) { return id ? humanize(id) : "Routine"; }
+  function niceMax(v) {
+    const mag = Math.pow(10, Math.floor(Math.log10(v)));
+    return [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10].map((m) => m * mag).find((x) => x >= v);
+  }
+
+  function addRecent(s) {
+    const li = document.createElement("li");
+    const a = document.createElement("a");
+    a.href = `/session/${encodeURIComponent(s.session_id)}`;
+    a.textContent = humanizeRoutine(s.protocol);
+    const span = document.createElement("span");
+    span.className = "muted";
+    span.textContent = ` · just now · ${RS.mmss(s.duration_s)} · ${s.passes || 0} passes`;
+    li.append(a, span);
+    const list = $("recent");
+    if (list.firstElementChild && list.firstElementChild.classList.contains("muted")) list.textContent = "";
+    list.prepend(li);
+  }
+
+  const src = new EventSource(`/api/live/${encodeURIComponent(data.device_id)}`);
+  src.addEventListener("telemetry", (e) => onTelemetry(JSON.parse(e.data)));
+  src.addEventListener("status", (e) => setStatus(JSON.parse(e.data).status || "unknown"));
+  src.addEventListener("event", (e) => {
+    const ev = JSON.parse(e.data);
+    if (ev.event_type === "cue" && ev.cue) setCue(ev.cue);
+    else if (ev.event_type === "over_pressure") setCue("ease_off");
+    else if (ev.event_type === "stepped_off") setCue("stepped_off");
+    else if (ev.event_type === "routine_completed") setCue("done");
+  });
+  src.addEventListener("session", (e) => {
+    const s = JSON.parse(e.data);
+    setCue(s.completed ? "done" : "stop", "");
+    const sub = $("cue-sub");
+    sub.textContent = "Session saved. ";
+    const a = document.createElement("a");
+    a.href = `/session/${encodeURIComponent(s.session_id)}`;
+    a.textContent = "See how it went →";
+    a.id = "session-link";
+    sub.appendChild(a);
+    addRecent(s);
+  });
+  src.onerror = () => { if (src.readyState === EventSource.CLOSED) setStatus("unknown"); };
+
+  if (data.snapshot && data.snapshot.telemetry) onTelemetry(data.snapshot.telemetry);
+  setStatus(data.status || "unknown");
+
+  const form = $("start-form");
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const msg = $("start-msg");
+    msg.textContent = "Sending…";
+    msg.className = "muted";
+    try {
+      const r = await fetch(form.action, { method: "POST", body: new URLSearchParams(new FormData(form)) });
+      const j = await r.json();
+      msg.textContent = j.ok ? "Started — follow the cues on the tool." : `Not started: ${j.error}`;
+      msg.className = j.ok ? "msg ok" : "msg error";
+    } catch (err) {
+      msg.textContent = "Not started: the dashboard did not answer.";
+      msg.className = "msg error";
+    }
+  });
+})();

@@ -1,0 +1,21 @@
+/* Device cards on the start page: status and routine progress pushed over /api/live. */
+"use strict";
+(function () {
+  const cards = {};
+  document.querySelectorAll(".device-card").forEach((c) => { cards[c.dataset.deviceId] = c; });
+  const src = new EventSource("/api/live");
+  src.addEventListener("status", (e) => {
+    const s = JSON.parse(e.data), c = cards[s.device_id];
+    if (!c) return;
+    const pill = c.querySelector(".status");
+    pill.textContent = s.status;
+    pill.className = "pill status " + s.status;
+  });
+  src.addEventListener("telemetry", (e) => {
+    const t = JSON.parse(e.data), c = cards[t.device_id];
+    if (!c) return;
+    c.querySelector(".activity").textContent =
+      `${(t.protocol || "routine").replace(/-/g, " ")} · ${RS.mmss(t.elapsed_s)} · ${t.passes || 0} passes`;
+    c.querySelector(".fill").style.width = `${Math.round(Math.max(0, Math.min(1, t.progress || 0)) * 100)}%`;
+  });
+})();

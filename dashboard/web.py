@@ -1,0 +1,868 @@
+"""The dashboard web UI: a Starlette app serving server-rendered pages (live view, session,
+history, devices, login), JSON/CSV exports, and a Server-Sent-Events stream of live data fed
+by the MQTT ingest. Charts are hand-written SVG in ``static/charts.js``; no external assets.
+
+    ingest listener (MQTT thread) -> LiveHub -> asyncio queues -> /api/live SSE -> browser
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import csv
+import hashlib
+import hmac
+import html
+import io
+import json
+import re
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import parse_qs, quote, urlsplit
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from dashboard import queries as q
+
+STATIC_DIR = Path(__file__).parent / "static"
+COOKIE = "rollsense_session"
+COOKIE_MAX_AGE_S = 14 * 24 * 3600
+PBKDF2_ITERATIONS = 240_000
+PAIR_TIMEOUT_S = 5.0
+DEVICE_ID_RE = re.compile(r"^[a-z0-9-]{1,64}$")
+CODE_RE = re.compile(r"^[0-9]{6}$")
+OPEN_PATHS = ("/login", "/static/", "/favicon.ico")
+SSE_KEEPALIVE_S = 10.0
+
+
+# ================================================================= passwords and users
+
+
+def hash_password(password: str, *, iterations: int = PBKDF2_ITERATIONS) -> str:
+    """Salted PBKDF2-SHA256: ``pbkdf2_sha256$<iterations>$<salt hex>$<hash hex>``."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    return f"pbkdf2_sha256${iterations}${salt.hex()}${digest.hex()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        algo, iterations, salt_hex, hash_hex = stored.split("$")
+        if algo != "pbkdf2_sha256":
+            return False
+        digest = hashlib.pbkdf2_hmac("sha256", password.encode(), bytes.fromhex(salt_hex), int(iterations))
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(digest.hex(), hash_hex)
+
+
+def add_user(store, username: str, password: str) -> None:
+    """Create a login, or set a new password for an existing one (for ``rollsense dashboard
+    --add-user``). Raises ValueError for an empty name or a password under 8 characters."""
+    username = username.strip()
+    if not username or len(username) > 64:
+        raise ValueError("user name must be 1 to 64 characters")
+    if len(password) < 8:
+        raise ValueError("password must be at least 8 characters")
+    hashed = hash_password(password)
+    if store.query("SELECT username FROM users WHERE username = ?", (username,)):
+        store.execute("UPDATE users SET password_hash = ? WHERE username = ?", (hashed, username))
+    else:
+        store.execute("INSERT INTO users(username, password_hash) VALUES (?, ?)", (username, hashed))
+
+
+def check_login(store, username: str, password: str) -> bool:
+    rows = store.query("SELECT password_hash FROM users WHERE username = ?", (username.strip(),))
+    if not rows:
+        verify_password(password, hash_password("timing-equaliser", iterations=PBKDF2_ITERATIONS))
+        return False
+    return verify_password(password, rows[0]["password_hash"])
+
+
+class CookieSigner:
+    """HMAC-SHA256 signed session cookie: base64(json{u, exp}).signature."""
+
+    def __init__(self, secret_key: str) -> None:
+        self._key = hashlib.sha256(("rollsense-cookie:" + secret_key).encode()).digest()
+
+    def _sig(self, body: str) -> str:
+        return hmac.new(self._key, body.encode(), hashlib.sha256).hexdigest()
+
+    def sign(self, username: str, max_age_s: int = COOKIE_MAX_AGE_S) -> str:
+        body = base64.urlsafe_b64encode(json.dumps({"u": username, "exp": int(time.time()) + max_age_s}).encode())
+        text = body.decode().rstrip("=")
+        return f"{text}.{self._sig(text)}"
+
+    def user(self, cookie: str | None) -> str | None:
+        if not cookie or "." not in cookie:
+            return None
+        text, sig = cookie.rsplit(".", 1)
+        if not hmac.compare_digest(sig, self._sig(text)):
+            return None
+        try:
+            data = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        except ValueError:
+            return None
+        if not isinstance(data, dict) or data.get("exp", 0) < time.time():
+            return None
+        return str(data.get("u") or "") or None
+
+
+def _cookie_from_scope(scope) -> str | None:
+    for name, value in scope.get("headers", []):
+        if name == b"cookie":
+            for part in value.decode("latin-1").split(";"):
+                key, _, val = part.strip().partition("=")
+                if key == COOKIE:
+                    return val
+    return None
+
+
+def _header(scope, wanted: bytes) -> str | None:
+    for name, value in scope.get("headers", []):
+        if name == wanted:
+            return value.decode("latin-1")
+    return None
+
+
+class GuardMiddleware:
+    """Login wall (when required) and a same-origin check on every POST (against cross-site
+    form posts to a dashboard on loopback). Sets ``request.state.user``."""
+
+    def __init__(self, app, signer: CookieSigner, auth_required: bool) -> None:
+        self.app = app
+        self.signer = signer
+        self.auth_required = auth_required
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path = scope.get("path", "")
+        user = self.signer.user(_cookie_from_scope(scope))
+        scope.setdefault("state", {})["user"] = user
+        if scope.get("method") == "POST" and not _same_origin(scope):
+            return await PlainError(403, "cross-site request refused")(scope, receive, send)
+        if self.auth_required and user is None and not path.startswith(OPEN_PATHS):
+            if path.startswith("/api/"):
+                resp = JSONResponse({"error": "login required"}, status_code=401)
+            else:
+                query = scope.get("query_string", b"").decode("latin-1")
+                target = path + ("?" + query if query else "")
+                resp = RedirectResponse("/login?next=" + quote(target, safe=""), status_code=303)
+            return await resp(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+
+def PlainError(status: int, text: str) -> Response:  # noqa: N802 - reads like a response class
+    return Response(text + "\n", status_code=status, media_type="text/plain")
+
+
+def _same_origin(scope) -> bool:
+    origin = _header(scope, b"origin")
+    if not origin or origin == "null":
+        return origin is None
+    host = _header(scope, b"host") or ""
+    return urlsplit(origin).netloc == host
+
+
+def safe_next(target: str | None) -> str:
+    """A local redirect target only (no scheme, no host, no //)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+# ================================================================= live data hub
+
+
+class LiveHub:
+    """Fans ingest callbacks (MQTT thread) out to SSE subscribers (asyncio loop), keeps the
+    latest state per device for new subscribers, and matches command results to waiters."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subs: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue, str | None]] = []
+        self.latest: dict[str, dict] = {}  # device_id -> {"telemetry", "status", "info", "session", "at"}
+        self._results: OrderedDict[str, dict] = OrderedDict()
+        self._result_cond = threading.Condition(self._lock)
+        self.closed = False
+
+    # -- ingest side (any thread)
+    def on_ingest(self, kind: str, device_id: str, payload) -> None:
+        if kind == "result":
+            self._on_result(payload)
+            return
+        with self._lock:
+            state = self.latest.setdefault(device_id, {})
+            if kind == "status":
+                state["status"] = status_text(payload)
+            elif kind in ("telemetry", "info", "session"):
+                state[kind] = payload
+            if kind == "telemetry":
+                state["at"] = time.time()
+                state["status"] = "online"
+            subs = list(self._subs)
+        message = {"kind": kind, "device_id": device_id, "payload": payload}
+        if kind == "status":
+            message["payload"] = {"status": status_text(payload)}
+        for loop, queue, want in subs:
+            if want is None or want == device_id:
+                with contextlib.suppress(RuntimeError):  # loop already closed
+                    loop.call_soon_threadsafe(_offer, queue, message)
+
+    def _on_result(self, payload) -> None:
+        if not isinstance(payload, dict) or not payload.get("id"):
+            return
+        with self._result_cond:
+            self._results[str(payload["id"])] = payload
+            while len(self._results) > 256:
+                self._results.popitem(last=False)
+            self._result_cond.notify_all()
+
+    def wait_result(self, command_id: str, timeout_s: float) -> dict | None:
+        """Block until the device's result for ``command_id`` arrives, or None on timeout."""
+        deadline = time.monotonic() + timeout_s
+        with self._result_cond:
+            while command_id not in self._results:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._result_cond.wait(left)
+            return self._results.pop(command_id)
+
+    # -- web side (event loop)
+    def subscribe(self, device_id: str | None) -> asyncio.Queue:
+        queue: asyncio.Queue = asyncio.Queue(maxsize=200)
+        with self._lock:
+            self._subs.append((asyncio.get_running_loop(), queue, device_id))
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue) -> None:
+        with self._lock:
+            self._subs = [s for s in self._subs if s[1] is not queue]
+
+    def snapshot(self, device_id: str) -> dict:
+        with self._lock:
+            return dict(self.latest.get(device_id, {}))
+
+    def close(self) -> None:
+        """End every open stream (before the server shuts down)."""
+        with self._lock:
+            self.closed = True
+            subs = list(self._subs)
+        for loop, queue, _ in subs:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_offer, queue, None)
+
+
+def _offer(queue: asyncio.Queue, message) -> None:
+    """Put without blocking; a slow browser loses its oldest messages, never the newest."""
+    if queue.full():
+        with contextlib.suppress(asyncio.QueueEmpty):
+            queue.get_nowait()
+    queue.put_nowait(message)
+
+
+def status_text(payload) -> str:
+    """``online``/``offline`` from a status payload (a plain string or a dict)."""
+    if isinstance(payload, dict):
+        payload = payload.get("status", payload.get("state", payload.get("value", "")))
+    if isinstance(payload, bytes):
+        payload = payload.decode(errors="replace")
+    return str(payload or "unknown").strip().lower()
+
+
+def sse(event: str, data) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'), default=str)}\n\n".encode()
+
+
+# ================================================================= formatting
+
+
+def esc(value) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def fmt_duration(seconds) -> str:
+    s = q.num(seconds)
+    if s is None:
+        return "–"
+    s = int(round(s))
+    if s >= 3600:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def fmt_when(iso: str | None) -> str:
+    dt = q.parse_ts(iso)
+    if dt is None:
+        return "–"
+    local = dt.astimezone()
+    today = datetime.now().astimezone().date()
+    if local.date() == today:
+        return "Today " + local.strftime("%H:%M")
+    return local.strftime("%a %d %b %Y, %H:%M")
+
+
+def fmt_num(value, digits: int = 1, scale: float = 1.0, unit: str = "") -> str:
+    v = q.num(value)
+    if v is None:
+        return "–"
+    return f"{v * scale:.{digits}f}{(' ' + unit) if unit else ''}"
+
+
+def routine_title(protocol: str | None) -> str:
+    if not protocol:
+        return "Unknown routine"
+    try:
+        from firmware.protocols import load_routine
+
+        title = getattr(load_routine(protocol), "title", None)
+        if title:
+            return str(title)
+    except Exception:  # noqa: BLE001 - history outlives routine files
+        pass
+    return protocol.replace("-", " ").capitalize()
+
+
+def routine_choices() -> list[tuple[str, str]]:
+    """(id, title) of the routines the Start control offers."""
+    try:
+        from firmware.protocols import list_routines
+
+        found = [(r.id, getattr(r, "title", r.id)) for r in list_routines()]
+        if found:
+            return found
+    except Exception:  # noqa: BLE001 - the coach package may be absent on a dashboard-only host
+        pass
+    return [(pid, routine_title(pid)) for pid in q.KNOWN_MUSCLES]
+
+
+def data_script(data) -> str:
+    text = json.dumps(data, separators=(",", ":"), default=str).replace("<", "\\u003c")
+    return f'<script type="application/json" id="page-data">{text}</script>'
+
+
+NAV = (("/", "Live", "live"), ("/history", "History", "history"), ("/devices", "Devices", "devices"))
+
+
+def layout(request: Request, title: str, body: str, *, active: str = "", script: str = "", data=None,
+           status_code: int = 200) -> HTMLResponse:
+    user = getattr(request.state, "user", None)
+    links = "".join(
+        f'<a href="{href}"{" class=on" if key == active else ""}>{label}</a>' for href, label, key in NAV
+    )
+    if user:
+        links += (
+            f'<form method="post" action="/logout" class="logout"><span class="who">{esc(user)}</span>'
+            '<button type="submit" class="link">Log out</button></form>'
+        )
+    scripts = '<script src="/static/charts.js"></script>'
+    if script:
+        scripts += f'<script src="/static/{script}.js"></script>'
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{esc(title)} · rollsense</title>
+<link rel="icon" href="/static/icon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="/static/style.css">
+</head><body>
+<header class="top"><a class="brand" href="/"><img src="/static/icon.svg" alt="" width="26" height="26">rollsense</a>
+<nav>{links}</nav></header>
+<main>{body}</main>
+{data_script(data) if data is not None else ""}
+{scripts}
+</body></html>"""
+    return HTMLResponse(page, status_code=status_code, headers=SECURITY_HEADERS)
+
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def not_found(request: Request, what: str) -> HTMLResponse:
+    body = f'<section class="card empty"><h1>Not found</h1><p>{esc(what)}</p><p><a href="/">Back to the dashboard</a></p></section>'
+    return layout(request, "Not found", body, status_code=404)
+
+
+async def form_data(request: Request) -> dict[str, str]:
+    """An urlencoded form body as a dict of first values (no multipart needed)."""
+    body = (await request.body()).decode("utf-8", errors="replace")
+    return {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
+
+
+# ================================================================= the app
+
+
+class Dashboard:
+    """The route handlers, sharing the store, the ingest, the hub and the signer."""
+
+    def __init__(self, store, ingest, *, auth_required: bool, secret_key: str) -> None:
+        self.store = store
+        self.ingest = ingest
+        self.auth_required = auth_required
+        self.signer = CookieSigner(secret_key)
+        self.hub = LiveHub()
+        self.discipline = q.DisciplineCache()
+        if ingest is not None:
+            ingest.add_listener(self.hub.on_ingest)
+
+    # ------------------------------------------------------------ live
+    def overview(self, request: Request) -> HTMLResponse:
+        devices = q.list_devices(self.store, paired_only=True)
+        if not devices:
+            body = (
+                '<section class="card empty"><h1>No paired tools yet</h1>'
+                "<p>Run <code>rollsense pair</code> on the Raspberry Pi of your roller, ball or stick, "
+                'then enter its id and the 6-digit code on the <a href="/devices">Devices</a> page.</p></section>'
+            )
+            return layout(request, "Live", body, active="live")
+        cards = []
+        for d in devices:
+            snap = self.hub.snapshot(d["device_id"])
+            status = snap.get("status") or d.get("status") or "unknown"
+            cards.append(
+                f'<a class="card device-card" href="/device/{esc(d["device_id"])}" data-device-id="{esc(d["device_id"])}">'
+                f'<div class="row"><h2>{esc(d.get("name") or d["device_id"])}</h2>'
+                f'<span class="pill status {esc(status)}">{esc(status)}</span></div>'
+                f'<p class="activity muted">{d["sessions"]} sessions · last seen {esc(fmt_when(d.get("last_seen")))}</p>'
+                '<div class="bar"><span class="fill"></span></div></a>'
+            )
+        body = f'<h1>Your tools</h1><section class="grid cards">{"".join(cards)}</section>'
+        return layout(request, "Live", body, active="live", script="overview", data={})
+
+    def live(self, request: Request) -> HTMLResponse:
+        device_id = request.path_params["device_id"]
+        device = q.get_device(self.store, device_id)
+        if device is None or not device["paired"]:
+            return not_found(request, f"No paired device '{device_id}'. Pair it on the Devices page first.")
+        snap = self.hub.snapshot(device_id)
+        status = snap.get("status") or device.get("status") or "unknown"
+        options = "".join(f'<option value="{esc(pid)}">{esc(title)}</option>' for pid, title in routine_choices())
+        recent = q.sessions(self.store, device_id=device_id, limit=5)
+        recent_rows = "".join(
+            f'<li><a href="/session/{esc(r["session_id"])}">{esc(routine_title(r["protocol"]))}</a>'
+            f'<span class="muted"> · {esc(fmt_when(r["started_at"]))} · {fmt_duration(r["duration_s"])} · {r["passes"]} passes</span></li>'
+            for r in recent
+        ) or '<li class="muted">No sessions yet.</li>'
+        body = f"""
+<section class="live-head">
+  <div><h1 id="routine">Waiting for a routine</h1>
+  <p class="muted"><span id="device-name">{esc(device.get("name") or device_id)}</span> · <span id="phase">idle</span></p></div>
+  <span id="status" class="pill status {esc(status)}">{esc(status)}</span>
+</section>
+<section class="card cue-card" id="cue-card"><div id="cue" class="cue">Ready when you are</div>
+  <div id="cue-sub" class="muted">Start a routine on the tool, or below.</div></section>
+<section class="card progress-card">
+  <div class="row"><div><span class="big" id="elapsed">0:00</span><span class="muted"> of <span id="target">–</span></span></div>
+  <div class="muted"><span id="remaining">–</span> left</div></div>
+  <div class="bar big-bar"><span class="fill" id="progress"></span></div>
+</section>
+<section class="grid gauges">
+  <div class="card"><h2>Speed</h2><div id="speed-gauge" class="gauge"></div></div>
+  <div class="card"><h2>Pressure</h2><div id="force-gauge" class="gauge"></div></div>
+</section>
+<section class="grid tiles">
+  <div class="card tile"><span class="label">Passes</span><span class="value" id="passes">0</span></div>
+  <div class="card tile"><span class="label">Hold</span><span class="value" id="hold">–</span></div>
+  <div class="card tile"><span class="label">Spots</span><span class="value" id="spots">–</span></div>
+  <div class="card tile"><span class="label">Contact</span><span class="value" id="contact">–</span></div>
+</section>
+<section class="grid two">
+  <div class="card"><h2>Start a routine</h2>
+    <form id="start-form" class="inline" method="post" action="/api/device/{esc(device_id)}/start">
+      <select name="protocol" id="protocol">{options}</select>
+      <button type="submit" class="primary">Start</button></form>
+    <p id="start-msg" class="muted" role="status"></p></div>
+  <div class="card"><h2>Recent sessions</h2><ul class="plain" id="recent">{recent_rows}</ul></div>
+</section>"""
+        data = {"device_id": device_id, "snapshot": snap, "status": status}
+        return layout(request, f"Live · {device_id}", body, active="live", script="live", data=data)
+
+    async def live_stream(self, request: Request) -> Response:
+        device_id = request.path_params.get("device_id")
+        allowed = await run_in_threadpool(q.paired_ids, self.store)
+        if device_id is not None and device_id not in allowed:
+            return JSONResponse({"error": "not a paired device"}, status_code=404)
+        queue = self.hub.subscribe(device_id)
+        hub = self.hub
+
+        async def stream():
+            try:
+                yield b"retry: 2000\n\n"
+                for dev in [device_id] if device_id else sorted(allowed):
+                    snap = hub.snapshot(dev)
+                    if "status" in snap:
+                        yield sse("status", {"device_id": dev, "status": snap["status"]})
+                    if "telemetry" in snap:
+                        yield sse("telemetry", {"device_id": dev, **snap["telemetry"]})
+                while not hub.closed:
+                    try:
+                        msg = await asyncio.wait_for(queue.get(), SSE_KEEPALIVE_S)
+                    except TimeoutError:
+                        yield b": keepalive\n\n"
+                        continue
+                    if msg is None:
+                        break
+                    dev = msg["device_id"]
+                    if device_id is None and dev not in allowed:
+                        continue
+                    payload = msg["payload"] if isinstance(msg["payload"], dict) else {"value": msg["payload"]}
+                    yield sse(msg["kind"], {"device_id": dev, **payload})
+            finally:
+                hub.unsubscribe(queue)
+
+        headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+    async def start_routine(self, request: Request) -> Response:
+        device_id = request.path_params["device_id"]
+        form = await form_data(request)
+        protocol = form.get("protocol", "").strip()
+        device = await run_in_threadpool(q.get_device, self.store, device_id)
+        if device is None or not device["paired"]:
+            return JSONResponse({"ok": False, "error": "this device is not paired"}, status_code=403)
+        if not re.fullmatch(r"[a-z0-9-]{1,64}", protocol):
+            return JSONResponse({"ok": False, "error": "choose a routine"}, status_code=400)
+        if self.ingest is None:
+            return JSONResponse({"ok": False, "error": "the dashboard has no broker connection"}, status_code=503)
+        cmd_id = await run_in_threadpool(self.ingest.send_command, device_id, "start", {"protocol": protocol})
+        result = await run_in_threadpool(self.hub.wait_result, cmd_id, PAIR_TIMEOUT_S)
+        if result is None:
+            return JSONResponse({"ok": False, "id": cmd_id, "error": "the device did not answer: is it online?"}, status_code=504)
+        if result.get("status") != "ok":
+            return JSONResponse({"ok": False, "id": cmd_id, "error": result.get("error") or "refused"}, status_code=409)
+        return JSONResponse({"ok": True, "id": cmd_id, "data": result.get("data") or {}})
+
+    # ------------------------------------------------------------ session page
+    def session_page(self, request: Request) -> HTMLResponse:
+        sid = request.path_params["session_id"]
+        detail = q.session_detail(self.store, sid)
+        if detail is None:
+            return not_found(request, f"No session '{sid}' from a paired device.")
+        s, summary = detail["session"], detail["summary"]
+        speed = summary.get("speed_mps") or {}
+        force = summary.get("force_n") or {}
+        holds = summary.get("holds") or []
+        state = "completed" if s["completed"] else ("interrupted: " + str(s["interrupted"]) if s["interrupted"] else "not completed")
+        tiles = [
+            ("Duration", fmt_duration(s["duration_s"]), "duration"),
+            ("Passes", str(s["passes"]), "passes"),
+            ("Distance", fmt_num(summary.get("distance_m"), 2, 1, "m"), "distance"),
+            ("Mean speed", fmt_num(speed.get("mean"), 1, 100, "cm/s"), "speed"),
+            ("Mean force", fmt_num(force.get("mean"), 0, 1, "N"), "force"),
+            ("Holds", str(len(holds)), "holds"),
+        ]
+        tile_html = "".join(
+            f'<div class="card tile"><span class="label">{label}</span><span class="value {cls}">{esc(value)}</span></div>'
+            for label, value, cls in tiles
+        )
+        targets = summary.get("targets") or []
+        target_rows = "".join(
+            f'<tr class="{"met" if t.get("met") else "missed"}"><td>{esc(t.get("name"))}</td><td>{esc(_show(t.get("target")))}</td>'
+            f'<td>{esc(_show(t.get("actual")))}</td><td>{"✓ met" if t.get("met") else "✗ missed"}</td></tr>'
+            for t in targets
+            if isinstance(t, dict)
+        ) or '<tr><td colspan="4" class="muted">This session has no targets.</td></tr>'
+        discipline = detail["speed_in_band"]
+        body = f"""
+<section class="live-head"><div><h1>{esc(routine_title(s["protocol"]))}</h1>
+<p class="muted">{esc(s.get("device_name") or s["device_id"])} · {esc(fmt_when(s["started_at"]))} · {esc(s.get("tool") or "")} · {esc(state)}</p></div>
+<div class="exports"><a class="button" href="/api/session/{esc(sid)}.csv" download>CSV</a>
+<a class="button" href="/api/session/{esc(sid)}.json" download>JSON</a></div></section>
+<section class="grid tiles six" id="summary" data-session-id="{esc(sid)}">{tile_html}</section>
+<section class="card"><h2>Speed <span class="muted small">{"· " + format(discipline, ".0%") + " of rolling time in the target band" if discipline is not None else ""}</span></h2>
+<div id="speed-chart" class="chart"></div></section>
+<section class="card"><h2>Pressure</h2><div id="force-chart" class="chart"></div></section>
+<section class="grid two">
+<div class="card"><h2>Pass lengths</h2><div id="pass-chart" class="chart small"></div></div>
+<div class="card"><h2>Coverage along the muscle</h2><div id="coverage-chart" class="chart small"></div></div>
+</section>
+<section class="card"><h2>Holds and passes on the timeline</h2><div id="timeline" class="chart timeline"></div></section>
+<section class="card"><h2>Targets</h2><table class="table targets"><thead><tr><th>Target</th><th>Goal</th><th>You</th><th></th></tr></thead>
+<tbody>{target_rows}</tbody></table></section>"""
+        data = {k: detail[k] for k in ("series", "speed_band_mps", "force_band_n", "force_max_n", "passes", "holds", "coverage", "duration_s")}
+        return layout(request, "Session", body, active="history", script="session", data=data)
+
+    # ------------------------------------------------------------ history
+    def history_page(self, request: Request) -> HTMLResponse:
+        h = q.history(self.store, self.discipline)
+        st = h["streaks"]
+        rows = "".join(
+            f'<tr data-session-id="{esc(r["session_id"])}"><td><a href="/session/{esc(r["session_id"])}">{esc(routine_title(r["protocol"]))}</a></td>'
+            f'<td class="device">{esc(r.get("device_name") or r["device_id"])}</td>'
+            f'<td class="started"><time datetime="{esc(r["started_at"])}">{esc(fmt_when(r["started_at"]))}</time></td>'
+            f'<td class="duration num" data-seconds="{r["duration_s"]:.1f}">{fmt_duration(r["duration_s"])}</td>'
+            f'<td class="passes num">{r["passes"]}</td>'
+            f'<td class="completed">{"✓" if r["completed"] else "–"}</td></tr>'
+            for r in h["sessions"]
+        ) or '<tr><td colspan="6" class="muted">No sessions yet: finish a routine and it appears here.</td></tr>'
+
+        def count_table(items, key, label):
+            body = "".join(
+                f'<tr><td>{esc(routine_title(i[key]) if key == "protocol" else i[key])}</td><td class="num">{i["sessions"]}</td><td class="num">{i["minutes"]:.0f}</td></tr>'
+                for i in items
+            ) or '<tr><td colspan="3" class="muted">–</td></tr>'
+            return f'<table class="table"><thead><tr><th>{label}</th><th class="num">Sessions</th><th class="num">Minutes</th></tr></thead><tbody>{body}</tbody></table>'
+
+        streak_word = "day" if st["current_days"] == 1 else "days"
+        body = f"""
+<section class="live-head"><div><h1>History</h1><p class="muted">{len(h["sessions"])} sessions · {h["total_minutes"]:.0f} minutes in all</p></div>
+<div class="exports"><a class="button" href="/api/history.csv" download>CSV</a><a class="button" href="/api/history.json" download>JSON</a></div></section>
+<section class="grid tiles">
+<div class="card tile streak"><span class="label">Current streak</span><span class="value" id="streak-current">{st["current_days"]} {streak_word}</span>
+<span class="muted small">{"rolled today" if st["today"] else "roll today to keep it going" if st["current_days"] else "start one today"}</span></div>
+<div class="card tile"><span class="label">Longest streak</span><span class="value" id="streak-longest">{st["longest_days"]} days</span></div>
+<div class="card tile"><span class="label">Active days</span><span class="value">{st["active_days"]}</span></div>
+<div class="card tile"><span class="label">This week</span><span class="value">{h["weekly_minutes"][-1]["minutes"]:.0f} min</span></div>
+</section>
+<section class="card"><h2>Minutes per week</h2><div id="weekly-chart" class="chart small"></div></section>
+<section class="grid two">
+<div class="card"><h2>Speed discipline <span class="muted small">· share of rolling time in the target band</span></h2><div id="discipline-chart" class="chart small"></div></div>
+<div class="card"><h2>Mean pressure <span class="muted small">· N per session</span></h2><div id="force-trend" class="chart small"></div></div>
+</section>
+<section class="card"><h2>Sessions</h2><div class="scroll"><table class="table sessions" id="sessions">
+<thead><tr><th>Routine</th><th>Device</th><th>Started</th><th class="num">Duration</th><th class="num">Passes</th><th>Done</th></tr></thead>
+<tbody>{rows}</tbody></table></div></section>
+<section class="grid two">
+<div class="card"><h2>By routine</h2>{count_table(h["by_protocol"], "protocol", "Routine")}</div>
+<div class="card"><h2>By muscle</h2>{count_table(h["by_muscle"], "muscle", "Muscle")}</div>
+</section>"""
+        data = {"weekly_minutes": h["weekly_minutes"], "trends": h["trends"]}
+        return layout(request, "History", body, active="history", script="history", data=data)
+
+    # ------------------------------------------------------------ exports
+    def session_export(self, request: Request) -> Response:
+        sid, fmt = request.path_params["session_id"], request.path_params["fmt"]
+        if fmt not in ("json", "csv"):
+            return JSONResponse({"error": "use .json or .csv"}, status_code=404)
+        row = q.session(self.store, sid)
+        if row is None:
+            return JSONResponse({"error": f"no session {sid!r} from a paired device"}, status_code=404)
+        samples = q.telemetry(self.store, sid)
+        name = f"rollsense-session-{sid}.{fmt}"
+        headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+        if fmt == "json":
+            doc = {
+                "session": {k: row[k] for k in ("session_id", "device_id", "protocol", "tool", "started_at", "duration_s", "passes", "completed")},
+                "summary": row["summary"],
+                "events": q.events(self.store, sid),
+                "telemetry": samples,
+            }
+            return Response(json.dumps(doc, indent=1, default=str), media_type="application/json", headers=headers)
+        return Response(session_csv(row, samples), media_type="text/csv; charset=utf-8", headers=headers)
+
+    def history_export(self, request: Request) -> Response:
+        fmt = request.path_params["fmt"]
+        if fmt not in ("json", "csv"):
+            return JSONResponse({"error": "use .json or .csv"}, status_code=404)
+        h = q.history(self.store, self.discipline)
+        headers = {"Content-Disposition": f'attachment; filename="rollsense-history.{fmt}"'}
+        if fmt == "json":
+            doc = {k: h[k] for k in ("by_protocol", "by_muscle", "weekly_minutes", "streaks", "trends", "total_minutes")}
+            doc["sessions"] = [{k: v for k, v in r.items() if k != "summary"} | {"summary": r["summary"]} for r in h["sessions"]]
+            return Response(json.dumps(doc, indent=1, default=str), media_type="application/json", headers=headers)
+        return Response(history_csv(h["sessions"]), media_type="text/csv; charset=utf-8", headers=headers)
+
+    # ------------------------------------------------------------ devices and pairing
+    def devices_page(self, request: Request, message: str = "", ok: bool = True, status_code: int = 200,
+                     form: dict | None = None) -> HTMLResponse:
+        devices = q.list_devices(self.store)
+        rows = "".join(
+            f'<tr data-device-id="{esc(d["device_id"])}"><td>{esc(d["device_id"])}</td>'
+            f'<td><span class="pill status {esc(d.get("status") or "unknown")}">{esc(d.get("status") or "unknown")}</span></td>'
+            f'<td class="paired">{"paired" if d["paired"] else "not paired"}</td><td class="num">{d["sessions"]}</td>'
+            f'<td>{esc(fmt_when(d.get("last_seen")))}</td>'
+            f'<td>{_forget_form(d["device_id"]) if d["paired"] else ""}</td></tr>'
+            for d in devices
+        ) or '<tr><td colspan="6" class="muted">No device has connected to the broker yet.</td></tr>'
+        form = form or {}
+        note = f'<p id="pair-msg" class="msg {"ok" if ok else "error"}" role="status">{esc(message)}</p>' if message else ""
+        body = f"""
+<h1>Devices</h1>
+<section class="card"><h2>Pair a tool</h2>
+<p class="muted">On the tool's Raspberry Pi run <code>rollsense pair</code>. It shows a 6-digit code for 10 minutes. Enter the device id and that code here.</p>
+<form method="post" action="/devices/pair" class="inline" id="pair-form">
+<label>Device id <input name="device_id" id="device_id" required pattern="[a-z0-9-]+" value="{esc(form.get("device_id", ""))}" autocomplete="off" placeholder="e.g. roller-1"></label>
+<label>Code <input name="code" id="code" required inputmode="numeric" pattern="[0-9]{{6}}" maxlength="6" autocomplete="off" placeholder="123456"></label>
+<button type="submit" class="primary">Pair</button></form>{note}</section>
+<section class="card"><h2>Seen on the broker</h2><div class="scroll"><table class="table" id="devices">
+<thead><tr><th>Id</th><th>Status</th><th>Pairing</th><th class="num">Sessions</th><th>Last seen</th><th></th></tr></thead>
+<tbody>{rows}</tbody></table></div></section>"""
+        return layout(request, "Devices", body, active="devices", status_code=status_code)
+
+    async def pair(self, request: Request) -> HTMLResponse:
+        form = await form_data(request)
+        device_id = form.get("device_id", "").strip().lower()
+        code = form.get("code", "").strip().replace(" ", "")
+        if not DEVICE_ID_RE.match(device_id) or not CODE_RE.match(code):
+            return await run_in_threadpool(
+                self.devices_page, request, "Enter the device id (a-z, 0-9, -) and the 6-digit code it shows.", False, 400, form)
+        if self.ingest is None:
+            return await run_in_threadpool(self.devices_page, request, "The dashboard has no broker connection.", False, 503, form)
+        cmd_id = await run_in_threadpool(self.ingest.send_command, device_id, "pair", {"code": code})
+        result = await run_in_threadpool(self.hub.wait_result, cmd_id, PAIR_TIMEOUT_S)
+        if result is None:
+            msg = f"No answer from '{device_id}' within {PAIR_TIMEOUT_S:.0f} s. Is it switched on and online?"
+            return await run_in_threadpool(self.devices_page, request, msg, False, 504, form)
+        if result.get("status") != "ok":
+            msg = f"Pairing refused: {result.get('error') or 'wrong or expired code'}. Check the code on the device."
+            return await run_in_threadpool(self.devices_page, request, msg, False, 403, form)
+        await run_in_threadpool(mark_paired, self.store, device_id, True)
+        return await run_in_threadpool(self.devices_page, request, f"Paired with '{device_id}'.", True, 200, {})
+
+    async def forget(self, request: Request) -> Response:
+        device_id = request.path_params["device_id"]
+        await run_in_threadpool(mark_paired, self.store, device_id, False)
+        return RedirectResponse("/devices", status_code=303)
+
+    # ------------------------------------------------------------ login
+    def login_page(self, request: Request, message: str = "", status_code: int = 200) -> HTMLResponse:
+        nxt = safe_next(request.query_params.get("next"))
+        no_users = not self.store.query("SELECT username FROM users LIMIT 1")
+        hint = (
+            '<p class="muted">No logins exist yet. On the dashboard machine run '
+            "<code>rollsense dashboard --add-user NAME</code> and type the password.</p>" if no_users else ""
+        )
+        note = f'<p id="login-msg" class="msg error" role="alert">{esc(message)}</p>' if message else ""
+        body = f"""<section class="card login"><h1>Log in</h1>{hint}
+<form method="post" action="/login" id="login-form"><input type="hidden" name="next" value="{esc(nxt)}">
+<label>User name <input name="username" id="username" autocomplete="username" required autofocus></label>
+<label>Password <input name="password" id="password" type="password" autocomplete="current-password" required></label>
+<button type="submit" class="primary">Log in</button></form>{note}</section>"""
+        return layout(request, "Log in", body, status_code=status_code)
+
+    async def login(self, request: Request) -> Response:
+        form = await form_data(request)
+        username, password = form.get("username", ""), form.get("password", "")
+        ok = bool(username and password) and await run_in_threadpool(check_login, self.store, username, password)
+        if not ok:
+            request.scope["query_string"] = ("next=" + quote(form.get("next", "/"), safe="")).encode()
+            return await run_in_threadpool(self.login_page, request, "Wrong user name or password.", 401)
+        resp = RedirectResponse(safe_next(form.get("next")), status_code=303)
+        resp.set_cookie(COOKIE, self.signer.sign(username.strip()), max_age=COOKIE_MAX_AGE_S, httponly=True,
+                        samesite="lax", secure=request.url.scheme == "https")
+        return resp
+
+    def logout(self, request: Request) -> Response:
+        resp = RedirectResponse("/login" if self.auth_required else "/", status_code=303)
+        resp.delete_cookie(COOKIE)
+        return resp
+
+
+def _forget_form(device_id: str) -> str:
+    return (f'<form method="post" action="/devices/{esc(device_id)}/forget" class="inline">'
+            '<button type="submit" class="link danger">Forget</button></form>')
+
+
+def _show(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, list | tuple):
+        return "–".join(_show(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_show(v)}" for k, v in value.items())
+    return "–" if value is None else str(value)
+
+
+def mark_paired(store, device_id: str, paired: bool = True) -> None:
+    """Set ``devices.paired`` (creating the row if the device was never seen)."""
+    if hasattr(store, "set_device_paired"):
+        store.set_device_paired(device_id, paired)
+        return
+    if store.query("SELECT device_id FROM devices WHERE device_id = ?", (device_id,)):
+        store.execute("UPDATE devices SET paired = ? WHERE device_id = ?", (int(paired), device_id))
+    else:
+        store.execute("INSERT INTO devices(device_id, paired) VALUES (?, ?)", (device_id, int(paired)))
+
+
+SAMPLE_COLUMNS = ("t_s", "elapsed_s", "phase", "speed_mps", "velocity_mps", "position_m", "force_n", "contact",
+                  "passes", "hold_s", "spots_done", "cue")
+SUMMARY_SCALARS = ("session_id", "device_id", "protocol", "tool", "started_at", "duration_s", "passes", "completed")
+
+
+def session_csv(row: dict, samples: list[dict]) -> str:
+    """One session as CSV: ``# key: value`` summary lines (as in recordings), then one row per
+    stored telemetry sample."""
+    buf = io.StringIO()
+    for key in SUMMARY_SCALARS:
+        buf.write(f"# {key}: {row.get(key)}\n")
+    summary = row["summary"]
+    for key in ("distance_m", "contact_s"):
+        if key in summary:
+            buf.write(f"# {key}: {summary[key]}\n")
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(SAMPLE_COLUMNS)
+    for s in samples:
+        w.writerow(["" if s.get(c) is None else s.get(c) for c in SAMPLE_COLUMNS])
+    return buf.getvalue()
+
+
+HISTORY_COLUMNS = ("session_id", "device_id", "protocol", "muscle", "tool", "started_at", "duration_s", "passes",
+                   "completed", "distance_m", "speed_mean_mps", "force_mean_n", "targets_met", "targets_total")
+
+
+def history_csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(HISTORY_COLUMNS)
+    for r in rows:
+        w.writerow(["" if r.get(c) is None else (int(r[c]) if isinstance(r[c], bool) else r[c]) for c in HISTORY_COLUMNS])
+    return buf.getvalue()
+
+
+def create_app(store, ingest=None, *, auth_required: bool, secret_key: str) -> Starlette:
+    """The dashboard ASGI app. ``ingest`` (dashboard.ingest.Ingest or None) feeds the live view
+    and carries commands; ``auth_required`` turns on the login wall; ``secret_key`` signs the
+    session cookie. ``app.state.dashboard.hub.close()`` ends open live streams."""
+    if not secret_key:
+        raise ValueError("create_app needs a secret_key to sign session cookies")
+    d = Dashboard(store, ingest, auth_required=auth_required, secret_key=secret_key)
+
+    def sync(fn):
+        async def endpoint(request: Request):
+            return await run_in_threadpool(fn, request)
+        return endpoint
+
+    routes = [
+        Route("/", sync(d.overview)),
+        Route("/device/{device_id}", sync(d.live)),
+        Route("/api/live", d.live_stream),
+        Route("/api/live/{device_id}", d.live_stream),
+        Route("/api/device/{device_id}/start", d.start_routine, methods=["POST"]),
+        Route("/session/{session_id}", sync(d.session_page)),
+        Route("/history", sync(d.history_page)),
+        Route("/api/session/{session_id}.{fmt}", sync(d.session_export)),
+        Route("/api/history.{fmt}", sync(d.history_export)),
+        Route("/devices", sync(d.devices_page)),
+        Route("/devices/pair", d.pair, methods=["POST"]),
+        Route("/devices/{device_id}/forget", d.forget, methods=["POST"]),
+        Route("/login", sync(d.login_page)),
+        Route("/login", d.login, methods=["POST"]),
+        Route("/logout", sync(d.logout), methods=["GET", "POST"]),
+        Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
+    ]
+    app = Starlette(routes=routes)
+    app.add_middleware(GuardMiddleware, signer=d.signer, auth_required=auth_required)
+    app.state.dashboard = d
+    return app
