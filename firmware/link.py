@@ -1,0 +1,408 @@
+"""The device's MQTT link: status, telemetry, outbox delivery, commands, Home Assistant discovery.
+
+paho-mqtt 2.x, MQTT v5, callback API v2, ``connect_async`` + ``loop_start``. Nothing here blocks
+the caller on the network: telemetry is fire-and-forget at QoS 0 (dropped while offline), and
+events / summaries go through the journal's outbox, delivered by a small worker thread woken
+by ``wake()``. An event leaves the outbox on PUBACK (reason < 0x80); a summary only when the
+dashboard acks it on ``rollsense/<id>/ack`` (re-sent with backoff until then). While connected,
+paho itself retransmits unacknowledged QoS 1 messages after a reconnect; the outbox covers a
+restart of the process (``Journal.reset_inflight``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from firmware import commands
+from firmware.clock import Clock
+from firmware.commands import CommandError
+from firmware.errors import ConfigError
+from firmware.journal import Journal, OutboxRow, dumps, utc_now_iso
+from firmware.mqtt_url import make_client, parse_broker_url
+
+log = logging.getLogger("rollsense.link")
+DEVICE_ID_RE = re.compile(r"[a-z0-9-]+")
+PAYLOAD_VERSION = 1
+
+__all__ = ["CommandError", "Link", "LinkSettings"]
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    """Timing and bounds of the link (seconds)."""
+
+    keepalive_s: int = 30
+    reconnect_min_s: float = 1.0
+    reconnect_max_s: float = 30.0
+    resend_min_s: float = 10.0  # first re-send of an un-acked summary
+    resend_max_s: float = 600.0
+    retry_failed_s: float = 30.0  # after a PUBACK >= 0x80
+    inflight_max: int = 20  # outbox rows handed to paho at once
+    session_expiry_s: int = 24 * 3600
+    ha_discovery: bool = True
+    ha_prefix: str = "homeassistant"
+
+
+class Link:
+    """MQTT for one device. ``on_command(name, args) -> dict | None`` does the work of commands."""
+
+    def __init__(
+        self,
+        device_id: str,
+        broker_url: str,
+        journal: Journal,
+        clock: Clock,
+        info: dict,
+        settings: LinkSettings | None = None,
+    ) -> None:
+        if not DEVICE_ID_RE.fullmatch(device_id or ""):
+            raise ConfigError(f"device id {device_id!r} must match [a-z0-9-]+")
+        self.device_id = device_id
+        self.address = parse_broker_url(broker_url)
+        self.journal = journal
+        self.clock = clock
+        self.info = dict(info)
+        self.settings = settings or LinkSettings()
+        self.base = f"rollsense/{device_id}"
+        self.on_command: Callable[[str, dict], dict | None] | None = None
+        self.stats: dict[str, int] = dict.fromkeys(
+            (
+                "connects",
+                "disconnects",
+                "telemetry_sent",
+                "telemetry_dropped",
+                "outbox_published",
+                "outbox_puback_ok",
+                "outbox_puback_failed",
+                "sessions_acked",
+                "commands_ok",
+                "commands_refused",
+            ),
+            0,
+        )
+        self._seq = itertools.count(1)
+        self._connected = threading.Event()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()  # guards the mid maps; never held while calling paho
+        self._inflight: dict[int, str] = {}  # paho mid -> outbox msg_id
+        self._early: dict[int, Any] = {}  # PUBACKs that arrived before publish() returned
+        self._publishing = False  # the worker is inside client.publish() for an outbox row
+        self._worker: threading.Thread | None = None
+        self.client = self._make_client()
+
+    # -- public ----------------------------------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def start(self) -> None:
+        """Connect in the background and start delivering the outbox; returns at once."""
+        self.journal.reset_inflight()
+        s = self.settings
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = s.session_expiry_s
+        self.client.connect_async(
+            self.address.host,
+            self.address.port,
+            keepalive=s.keepalive_s,
+            clean_start=False,
+            properties=props,
+        )
+        self.client.loop_start()
+        self._worker = threading.Thread(
+            target=self._deliver_loop, name=f"link-{self.device_id}", daemon=True
+        )
+        self._worker.start()
+
+    def stop(self, timeout_s: float = 2.0) -> None:
+        """Say ``offline`` (retained), disconnect and stop the threads (waits at most ~timeout_s)."""
+        self._stopping.set()
+        self._wake.set()
+        if self.connected:
+            info = self.client.publish(f"{self.base}/status", "offline", qos=1, retain=True)
+            try:
+                info.wait_for_publish(timeout_s)
+            except (RuntimeError, ValueError):
+                pass
+        self.client.disconnect()
+        self.client.loop_stop()
+        if self._worker:
+            self._worker.join(timeout_s)
+
+    def wake(self) -> None:
+        """The outbox has new rows: deliver them now (never blocks)."""
+        self._wake.set()
+
+    def publish_telemetry(self, payload: dict) -> bool:
+        """Send live metrics at QoS 0 if connected; dropped (False) when offline. Never blocks on I/O."""
+        if not self.connected:
+            self.stats["telemetry_dropped"] += 1
+            return False
+        info = self.client.publish(f"{self.base}/telemetry", dumps(self._envelope(payload)), qos=0)
+        ok = info.rc == mqtt.MQTT_ERR_SUCCESS
+        self.stats["telemetry_sent" if ok else "telemetry_dropped"] += 1
+        return ok
+
+    # -- paho setup and callbacks ------------------------------------------------------------------
+    def _make_client(self) -> mqtt.Client:
+        client = make_client(self.address, client_id=f"rollsense-{self.device_id}")
+        client.will_set(f"{self.base}/status", "offline", qos=1, retain=True)
+        client.reconnect_delay_set(
+            min_delay=max(1, round(self.settings.reconnect_min_s)),
+            max_delay=round(self.settings.reconnect_max_s),
+        )
+        client.max_queued_messages_set(self.settings.inflight_max * 5)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        client.on_message = self._on_message
+        client.message_callback_add(f"{self.base}/ack", self._on_ack)
+        client.message_callback_add(f"{self.base}/cmd/+", self._on_cmd)
+        client.message_callback_add(f"{self.settings.ha_prefix}/status", self._on_ha_status)
+        return client
+
+    def _envelope(self, payload: dict) -> dict:
+        return {**payload, "v": PAYLOAD_VERSION, "ts": utc_now_iso(), "seq": next(self._seq)}
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            log.warning("broker refused the connection: %s", reason_code)
+            return
+        self.stats["connects"] += 1
+        client.subscribe(
+            [
+                (f"{self.base}/ack", mqtt.SubscribeOptions(qos=1)),
+                (f"{self.base}/cmd/+", mqtt.SubscribeOptions(qos=1)),
+                (f"{self.settings.ha_prefix}/status", mqtt.SubscribeOptions(qos=1)),
+            ]
+        )
+        client.publish(f"{self.base}/status", "online", qos=1, retain=True)
+        client.publish(f"{self.base}/info", dumps(self._envelope(self.info)), qos=1, retain=True)
+        self._publish_discovery()
+        self.journal.resend_awaiting_now()
+        self._connected.set()
+        self._wake.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        if self._connected.is_set():
+            self.stats["disconnects"] += 1
+        self._connected.clear()
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        with self._lock:
+            msg_id = self._inflight.pop(mid, None)
+            if msg_id is None:
+                if self._publishing:  # the PUBACK beat publish() returning: settle it there
+                    self._early[mid] = reason_code
+                return
+        self._settle(msg_id, reason_code)
+
+    def _on_message(self, client, userdata, msg) -> None:
+        log.debug("unexpected message on %s", msg.topic)
+
+    # -- outbox delivery ---------------------------------------------------------------------------
+    def _deliver_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._deliver_due()
+            except Exception:  # keep delivering whatever happens; the row stays in the outbox
+                log.exception("outbox delivery failed")
+            self._wake.wait(self._wait_s())
+            self._wake.clear()
+
+    def _wait_s(self) -> float:
+        nxt = self.journal.next_due_s()
+        if nxt is None or not self.connected:
+            return 1.0
+        return min(1.0, max(0.01, nxt - self.clock.now_s()))
+
+    def _deliver_due(self) -> None:
+        if not self.connected:
+            return
+        with self._lock:
+            room = self.settings.inflight_max - len(self._inflight)
+        for row in self.journal.due(self.clock.now_s(), room):
+            if not self.connected or self._stopping.is_set():
+                return
+            self._publish_row(row)
+
+    def _publish_row(self, row: OutboxRow) -> None:
+        topic = f"{self.base}/{'session' if row.kind == 'session' else 'event'}"
+        payload = (
+            {**row.payload, "device_id": self.device_id} if row.kind == "session" else row.payload
+        )
+        self.journal.mark_inflight(row.msg_id)
+        with self._lock:
+            self._publishing = True
+        try:
+            info = self.client.publish(topic, dumps(payload), qos=1)
+        except (ValueError, RuntimeError) as e:
+            with self._lock:
+                self._publishing, self._early = False, {}
+            self.journal.publish_failed(
+                row.msg_id, str(e), self.clock.now_s() + self.settings.retry_failed_s
+            )
+            return
+        with self._lock:
+            early = self._early.pop(info.mid, None)
+            self._publishing, self._early = False, {}
+            if early is None and info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+                self._inflight[info.mid] = row.msg_id
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            self.journal.publish_failed(
+                row.msg_id,
+                mqtt.error_string(info.rc),
+                self.clock.now_s() + self.settings.retry_failed_s,
+            )
+            return
+        self.stats["outbox_published"] += 1
+        if early is not None:
+            self._settle(row.msg_id, early)
+
+    def _settle(self, msg_id: str, reason_code: Any) -> None:
+        now = self.clock.now_s()
+        if getattr(reason_code, "is_failure", False):
+            self.stats["outbox_puback_failed"] += 1
+            log.warning("broker refused message %s: %s", msg_id, reason_code)
+            self.journal.publish_failed(
+                msg_id, str(reason_code), now + self.settings.retry_failed_s
+            )
+        else:
+            self.stats["outbox_puback_ok"] += 1
+            self.journal.published(msg_id, now + self._resend_delay_s(msg_id))
+        self._wake.set()
+
+    def _resend_delay_s(self, msg_id: str) -> float:
+        attempts = self.journal.attempts(msg_id)
+        s = self.settings
+        return min(s.resend_max_s, s.resend_min_s * 2 ** max(0, attempts - 1))
+
+    # -- incoming ------------------------------------------------------------------------------------
+    def _on_ack(self, client, userdata, msg) -> None:
+        try:
+            session_id = json.loads(msg.payload)["session_id"]
+            if not isinstance(session_id, str):
+                raise TypeError("session_id must be a string")
+        except (ValueError, KeyError, TypeError) as e:
+            log.warning("bad ack on %s: %s", msg.topic, e)
+            return
+        if self.journal.ack_session(session_id):
+            self.stats["sessions_acked"] += 1
+
+    def _on_cmd(self, client, userdata, msg) -> None:
+        name = msg.topic.rsplit("/", 1)[-1]
+        try:
+            cmd = commands.check(name, msg.payload, datetime.now(UTC))
+            if not self.journal.remember_command(cmd.id):
+                raise CommandError(f"duplicate command id {cmd.id}")
+            data = self._run_command(cmd)
+            reply = commands.result(cmd.id, data=data)
+            self.stats["commands_ok"] += 1
+        except CommandError as e:
+            reply = commands.result(commands.command_id(msg.payload), error=str(e) or "refused")
+            self.stats["commands_refused"] += 1
+        except Exception as e:  # the handler broke: answer, log, keep running
+            log.exception("command %s failed", name)
+            reply = commands.result(commands.command_id(msg.payload), error=f"internal error: {e}")
+            self.stats["commands_refused"] += 1
+        client.publish(f"{msg.topic}/result", dumps(self._envelope(reply)), qos=1)
+
+    def _run_command(self, cmd: commands.Command) -> dict:
+        if self.on_command is None:
+            if cmd.name == "ping":
+                return {"pong": True}
+            raise CommandError(f"command {cmd.name} is not available on this device")
+        data = self.on_command(cmd.name, cmd.args)
+        if data is None and cmd.name == "ping":
+            return {"pong": True}
+        return data or {}
+
+    def _on_ha_status(self, client, userdata, msg) -> None:
+        if msg.payload.strip() == b"online":
+            self._publish_discovery()
+
+    # -- Home Assistant --------------------------------------------------------------------------------
+    def _publish_discovery(self) -> None:
+        if self.settings.ha_discovery:
+            topic = f"{self.settings.ha_prefix}/device/{self.device_id}/config"
+            self.client.publish(
+                topic, dumps(discovery_config(self.device_id, self.info)), qos=1, retain=True
+            )
+
+
+def discovery_config(device_id: str, info: dict) -> dict:
+    """Home Assistant device-based discovery payload for the live sensors and events."""
+    uid = f"rollsense_{device_id.replace('-', '_')}"
+    base = f"rollsense/{device_id}"
+
+    def sensor(key: str, name: str, unit: str | None = None, dev_class: str | None = None) -> dict:
+        cmp = {
+            "p": "sensor",
+            "name": name,
+            "unique_id": f"{uid}_{key}",
+            "state_topic": f"{base}/telemetry",
+            "value_template": "{{ value_json." + key + " }}",
+        }
+        if unit:
+            cmp["unit_of_measurement"] = unit
+            cmp["state_class"] = "measurement"
+        if dev_class:
+            cmp["device_class"] = dev_class
+        return cmp
+
+    return {
+        "dev": {
+            "ids": [uid],
+            "name": info.get("name") or f"rollsense {device_id}",
+            "mf": "rollsense",
+            "mdl": info.get("model") or "rollsense coach",
+            "sw": str(info.get("version") or info.get("sw") or "0"),
+        },
+        "o": {
+            "name": "rollsense",
+            "sw": str(info.get("version") or "0"),
+            "url": "https://example.invalid/rollsense",
+        },
+        "availability_topic": f"{base}/status",
+        "payload_available": "online",
+        "payload_not_available": "offline",
+        "qos": 0,
+        "cmps": {
+            f"{uid}_speed": sensor("speed_mps", "Roll speed", "m/s", "speed"),
+            f"{uid}_force": sensor("force_n", "Force", "N"),
+            f"{uid}_passes": sensor("passes", "Passes"),
+            f"{uid}_progress": sensor("progress", "Progress"),
+            f"{uid}_phase": sensor("phase", "Phase"),
+            f"{uid}_event": {
+                "p": "event",
+                "name": "Coach event",
+                "unique_id": f"{uid}_event",
+                "state_topic": f"{base}/event",
+                "event_types": [
+                    "session_started",
+                    "phase_changed",
+                    "cue",
+                    "hold_completed",
+                    "pass_completed",
+                    "over_pressure",
+                    "stepped_off",
+                    "routine_completed",
+                    "session_ended",
+                    "fault",
+                ],
+            },
+        },
+    }
