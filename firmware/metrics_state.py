@@ -1,0 +1,73 @@
+"""Carried state for the metrics engine: a buffer of running cumulative sums for exact
+time-window means across block boundaries, and quantiles from fixed-bin histograms."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class WindowBuffer:
+    """Cumulative sums of per-sample rows over the whole stream, keeping a tail of `keep_s`.
+
+    A window mean over (t_i - W, t_i] is (C[i] - C[j-1]) / (i - j + 1); the cumulative sums are
+    computed sequentially from the carried total, so they are bit-identical for any block split.
+    """
+
+    def __init__(self, keep_s: float, ncols: int = 8, capacity: int = 4096) -> None:
+        self.keep_s = keep_s
+        self._t = np.empty(capacity)
+        self._c = np.empty((capacity, ncols))
+        self._t[0] = -np.inf  # sentinel row: before the first sample, sums are zero
+        self._c[0] = 0.0
+        self._len = 1
+        self.prev_cum = np.zeros(ncols)
+
+    def append(self, t: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, int]:
+        """Add samples; returns (cumulative rows of the block, buffer index of its first row)."""
+        n = len(t)
+        self._make_room(n, t[0])
+        start = self._len
+        self.prev_cum = self._c[start - 1].copy()
+        seg = self._c[start - 1 : start + n]
+        np.cumsum(np.concatenate([self.prev_cum[None, :], rows]), axis=0, out=seg)
+        self._t[start : start + n] = t
+        self._len = start + n
+        return self._c[start : start + n], start
+
+    def window_mean(self, t: np.ndarray, first_row: int, window_s: float, cols=slice(None)):
+        """Mean of the rows over (t_i - window_s, t_i] for each sample of the last block."""
+        n = len(t)
+        lo = np.searchsorted(self._t[: first_row + n], t - window_s, side="right")
+        rows = np.arange(first_row, first_row + n)
+        count = rows - lo + 1
+        mean = (self._c[rows, cols] - self._c[lo - 1, cols]) / count[:, None]
+        return mean, count
+
+    def _make_room(self, n: int, t_first: float) -> None:
+        cap = len(self._t)
+        if self._len + n <= cap:
+            return
+        keep_from = int(np.searchsorted(self._t[: self._len], t_first - self.keep_s)) - 1
+        keep_from = max(0, min(keep_from, self._len - 1))
+        kept = self._len - keep_from
+        if kept + n > cap // 2:
+            new_cap = max(2 * cap, 2 * (kept + n))
+            t_new = np.empty(new_cap)
+            c_new = np.empty((new_cap, self._c.shape[1]))
+        else:
+            t_new, c_new = self._t, self._c
+        t_new[:kept] = self._t[keep_from : self._len]
+        c_new[:kept] = self._c[keep_from : self._len]
+        self._t, self._c, self._len = t_new, c_new, kept
+
+
+def weighted_quantile(hist: np.ndarray, bin_width: float, q: float) -> float | None:
+    """Quantile q of a histogram of weights over bins [k*w, (k+1)*w), linear inside a bin."""
+    total = float(hist.sum())
+    if total <= 0:
+        return None
+    cum = np.cumsum(hist)
+    k = int(np.searchsorted(cum, q * total))
+    below = float(cum[k - 1]) if k > 0 else 0.0
+    frac = (q * total - below) / float(hist[k]) if hist[k] > 0 else 0.0
+    return float((k + min(max(frac, 0.0), 1.0)) * bin_width)
