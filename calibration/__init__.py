@@ -1,0 +1,12 @@
+"""Guided calibration: gyro bias, roll axis and "up", effective radius, force curve, and the
+one calibration file they write (``calibration.store``).
+
+Pure estimators over Blocks live in ``gyro``, ``axis``, ``radius``, ``force``; the interactive
+drivers (prompts, progress bar, saving) in ``procedures``; ``rollsense calibrate show`` in ``show``.
+"""
+
+from firmware.errors import RollsenseError
+
+
+class CalibrationError(RollsenseError):
+    """A calibration run could not produce a trustworthy result (moved, no rolling, bad fit)."""

@@ -1,0 +1,172 @@
+"""The guided calibration runs: tell the user what to do, collect Blocks with a progress bar
+on stderr, run the pure estimator, and save the result into the one calibration file.
+
+A block source is ``source(seconds) -> iterable of Blocks`` covering about that much sensor
+time (the CLI passes the real Sampler; tests pass simulated data). For ``calibrate_force`` the
+source must deliver the force front end's RAW reading in ``Block.force_n`` (ADS1115: volts at
+AIN0; HX711: counts), i.e. hardware opened without a force calibration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+
+from calibration import CalibrationError
+from calibration.axis import estimate_axis
+from calibration.force import fit_force, raw_level
+from calibration.gyro import estimate_gyro_bias, find_still_bias
+from calibration.radius import estimate_radius
+from calibration.store import STANDARD_GRAVITY_M_S2, Calibration, load_calibration, save_calibration
+from firmware.model import Block
+
+BlockSource = Callable[[float], Iterable[Block]]
+Ask = Callable[[str], None]
+
+
+def press_enter(message: str, *, out: TextIO | None = None, inp: TextIO | None = None) -> None:
+    """Show an instruction and wait for Enter (returns at once at end of input)."""
+    out = out or sys.stderr
+    out.write(f"{message} [Enter] ")
+    out.flush()
+    (inp or sys.stdin).readline()
+
+
+class ProgressBar:
+    """``label [#########.........]  45%  2.3/5.0 s`` redrawn in place on a text stream."""
+
+    def __init__(self, label: str, total_s: float, out: TextIO, width: int = 30) -> None:
+        self.label, self.total_s, self.out, self.width = label, total_s, out, width
+        self._shown = -1
+
+    def update(self, done_s: float) -> None:
+        frac = min(max(done_s / self.total_s, 0.0), 1.0) if self.total_s > 0 else 1.0
+        pct = int(frac * 100)
+        if pct // 5 == self._shown // 5 and pct != 100:
+            return  # redraw every 5 %
+        self._shown = pct
+        filled = int(round(frac * self.width))
+        self.out.write(f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {pct:3d}%  "
+                       f"{min(done_s, self.total_s):.1f}/{self.total_s:.1f} s")
+        self.out.flush()
+
+    def finish(self) -> None:
+        self.update(self.total_s)
+        self.out.write("\n")
+        self.out.flush()
+
+
+def collect(source: BlockSource, seconds: float, label: str, out: TextIO) -> Block:
+    """All Blocks the source yields for ``seconds``, joined, with a progress bar on ``out``."""
+    bar = ProgressBar(label, seconds, out)
+    blocks: list[Block] = []
+    t0 = None
+    for block in source(seconds):
+        if len(block) == 0:
+            continue
+        blocks.append(block)
+        t0 = block.t_s[0] if t0 is None else t0
+        bar.update(float(block.t_s[-1] - t0))
+    if not blocks:
+        out.write("\n")
+        raise CalibrationError(f"{label}: no samples from the sensors in {seconds:g} s; run `rollsense doctor`")
+    bar.finish()
+    return Block.concat(blocks)
+
+
+def _streams(out: TextIO | None, ask: Ask | None) -> tuple[TextIO, Ask]:
+    return (sys.stderr if out is None else out), (press_enter if ask is None else ask)
+
+
+def _update(path: Path | str, **section) -> Calibration:
+    cal = load_calibration(path, missing_ok=True)
+    return save_calibration(path, dataclasses.replace(cal, **section))
+
+
+def _bias(cal: Calibration, block: Block, step: str) -> np.ndarray:
+    if cal.gyro is not None:
+        return np.asarray(cal.gyro.bias_rad_s)
+    bias = find_still_bias(block)
+    if bias is None:
+        raise CalibrationError(f"{step}: no gyro calibration and no still moment to find the bias; "
+                               "run `rollsense calibrate gyro` first")
+    return bias
+
+
+def calibrate_gyro(source: BlockSource, path: Path | str, *, seconds: float = 5.0,
+                   out: TextIO | None = None, ask: Ask | None = None) -> Calibration:
+    """Keep still for ``seconds``: the gyro bias. Refused if the tool moved."""
+    out, ask = _streams(out, ask)
+    ask(f"Gyro bias: put the tool down on the floor and keep it still for {seconds:g} s.")
+    g = estimate_gyro_bias(collect(source, seconds, "keep still", out))
+    saved = _update(path, gyro=g)
+    deg = [math.degrees(x) for x in g.bias_rad_s]
+    out.write(f"gyro bias [{', '.join(f'{x:+.5f}' for x in g.bias_rad_s)}] rad/s "
+              f"([{', '.join(f'{x:+.2f}' for x in deg)}] deg/s), noise {g.noise_rad_s:.5f} rad/s "
+              f"over {g.duration_s:.1f} s -> {path} (revision {saved.revision})\n")
+    return saved
+
+
+def calibrate_axis(source: BlockSource, path: Path | str, *, seconds: float = 8.0,
+                   direction: str = "up", out: TextIO | None = None, ask: Ask | None = None) -> Calibration:
+    """Roll once up the limb (``direction``): the roller axis and which way is "up"."""
+    out, ask = _streams(out, ask)
+    ask(f"Roll axis: hold still for a moment, then roll the tool {direction} the limb once, "
+        f"slowly, within {seconds:g} s.")
+    cal = load_calibration(path, missing_ok=True)
+    block = collect(source, seconds, f"roll {direction}", out)
+    a = estimate_axis(block, _bias(cal, block, "axis"), direction=direction)
+    saved = _update(path, axis=a)
+    out.write(f"roll axis [{', '.join(f'{x:+.3f}' for x in a.axis_xyz)}], up = "
+              f"{'+' if a.up_sign > 0 else '-'} rotation, {a.planarity:.1%} of the rotation about it "
+              f"-> {path} (revision {saved.revision})\n")
+    return saved
+
+
+def calibrate_radius(source: BlockSource, path: Path | str, *, distance_m: float,
+                     seconds: float = 10.0, tool: str | None = None, out: TextIO | None = None,
+                     ask: Ask | None = None) -> Calibration:
+    """Roll a measured ``distance_m`` once: the effective rolling radius."""
+    out, ask = _streams(out, ask)
+    ask(f"Radius: mark {distance_m:g} m on the floor (or the limb), hold still for a moment, then roll "
+        f"the tool exactly that far, once, within {seconds:g} s.")
+    cal = load_calibration(path, missing_ok=True)
+    block = collect(source, seconds, f"roll {distance_m:g} m", out)
+    axis = cal.axis.axis_xyz if cal.axis else None
+    r = estimate_radius(block, distance_m=distance_m, bias_rad_s=_bias(cal, block, "radius"),
+                        axis_xyz=axis, tool=tool)
+    saved = _update(path, radius=r)
+    out.write(f"effective radius {r.radius_m * 1000:.1f} mm ({r.rotation_rad:.2f} rad over "
+              f"{r.distance_m:g} m) -> {path} (revision {saved.revision})\n")
+    return saved
+
+
+def calibrate_force(source: BlockSource, path: Path | str, *, weights_kg: Sequence[float],
+                    model: str = "fsr-power", supply_v: float = 3.3, divider_ohm: float = 10_000.0,
+                    raw_unit: str = "counts", seconds: float = 3.0, out: TextIO | None = None,
+                    ask: Ask | None = None) -> Calibration:
+    """Tare, then each known weight in turn: the force curve with its fit error.
+    ``model``: "linear" (load cell + HX711, or any linear front end; ``raw_unit`` "counts" | "V")
+    or "fsr-power" (FSR divider on the ADS1115, volts)."""
+    out, ask = _streams(out, ask)
+    loads = [float(w) for w in weights_kg if float(w) > 0]
+    if not loads:
+        raise CalibrationError("force: give at least one known weight above 0 kg (--weights-kg 0,5,10)")
+    ask("Force: take every load off the tool (tare).")
+    tare = raw_level(collect(source, seconds, "tare", out))
+    points = []
+    for kg in loads:
+        ask(f"Force: put {kg:g} kg on the sensor and let it settle.")
+        points.append((raw_level(collect(source, seconds, f"{kg:g} kg", out)), kg * STANDARD_GRAVITY_M_S2))
+    f = fit_force(points, tare_raw=tare, model=model, supply_v=supply_v, divider_ohm=divider_ohm,
+                  raw_unit=raw_unit)
+    saved = _update(path, force=f)
+    out.write(f"force {f.model} fit over {len(points)} weights: RMS error {f.fit_rms_n:.2f} N, "
+              f"worst {f.fit_max_rel:.1%} -> {path} (revision {saved.revision})\n")
+    return saved
