@@ -74,9 +74,9 @@ class ImuConfig:
                         kind="int", choices=(0x68, 0x69), hex=True)
     sample_rate_hz: int = _opt(200, "IMU sample rate (FIFO output rate)", kind="int",
                                choices=(100, 200, 500, 1000))
-    gyro_range_dps: int = _opt(1000, "gyro full scale in deg/s (1000 covers 0.5 m/s on a 7.5 cm roller)",
-                               kind="int", choices=(250, 500, 1000, 2000))
-    accel_range_g: int = _opt(8, "accelerometer full scale in g", kind="int", choices=(2, 4, 8, 16))
+    gyro_range_dps: int = _opt(1000, "gyro full scale in deg/s (250/500 would clip a fast roller: 0.5 m/s on r = 7.5 cm is 382 deg/s)",
+                               kind="int", choices=(1000, 2000))
+    accel_range_g: int = _opt(8, "accelerometer full scale in g", kind="int", choices=(4, 8))
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,9 @@ class ForceConfig:
                         kind="int", choices=(0x48, 0x49, 0x4A, 0x4B), hex=True)
     data_rate_sps: int = _opt(860, "ADS1115 data rate in samples/s (the HX711 rate is set by its RATE pin: 10 or 80)",
                               kind="int", choices=ADS1115_RATES_SPS)
+    fsr_divider_ohm: float = _opt(10_000.0, "FSR divider: FSR from 3V3 to AIN0, this resistor from AIN0 to GND (ohm)",
+                                  kind="float", lo=100.0, hi=1_000_000.0)
+    fsr_supply_v: float = _opt(3.3, "FSR divider supply voltage (V)", kind="float", lo=1.0, hi=5.5)
     hx711_dout_pin: int = _opt(5, "HX711 DOUT, BCM GPIO number", kind="int", lo=0, hi=27)
     hx711_sck_pin: int = _opt(6, "HX711 PD_SCK, BCM GPIO number", kind="int", lo=0, hi=27)
 

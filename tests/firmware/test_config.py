@@ -38,6 +38,7 @@ def test_defaults():
     assert c.protocol == "quads-roller"
     assert c.imu.address == 0x68 and c.imu.sample_rate_hz == 200 and c.imu.gyro_range_dps == 1000
     assert c.force.frontend == "ads1115" and c.force.address == 0x48
+    assert c.force.fsr_divider_ohm == 10_000.0 and c.force.fsr_supply_v == 3.3
     assert c.outputs.led_pins == (17, 27, 22) and c.outputs.buzzer_pin == 18
     assert c.telemetry_hz == 10.0
     assert c.calibration_file == c.state_dir / "calibration.json"
@@ -128,11 +129,11 @@ def test_bad_config_gives_one_clear_line(tmp_path, text, expected):
 
 
 def test_every_error_is_reported(tmp_path):
-    got = errors_of(tmp_path, "hardware = 1\n[imu]\ngyro_range_dps = 3000\nfoo = 1\n")
+    got = errors_of(tmp_path, "hardware = 1\n[imu]\ngyro_range_dps = 250\nfoo = 1\n")
     assert len(got) == 3
     assert got[0] == "hardware: must be a string (got 1)"
     assert got[1].startswith("imu.foo: unknown key; known keys in [imu]: ")
-    assert got[2] == "imu.gyro_range_dps: must be one of 250, 500, 1000, 2000 (got 3000)"
+    assert got[2] == "imu.gyro_range_dps: must be one of 1000, 2000 (got 250)"
 
 
 def test_unreadable_and_invalid_toml(tmp_path):
