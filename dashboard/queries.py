@@ -209,17 +209,23 @@ def _band(samples: list[dict], key: str) -> list[float] | None:
     return None
 
 
-def speed_in_band_share(samples: list[dict], summary: dict | None = None) -> float | None:
-    """Speed discipline of a session, 0..1: the share of rolling samples (in contact, moving)
-    whose speed lies inside the target band in force at that moment. Falls back to the share
-    of the summary's speed targets met when no banded telemetry was stored."""
+def speed_in_band_share(samples: list[dict], summary: dict | None = None, evts: list[dict] | None = None) -> float | None:
+    """Speed discipline of a session, 0..1. Preferably the share of passes (pass_completed
+    events with their mean speed) inside the speed band; else the share of rolling telemetry
+    samples (in contact, moving) inside the band in force at that moment; else the share of
+    the summary's speed targets that were met. None when nothing says."""
+    band = _band(samples, "speed_band_mps")
+    pass_speeds = [num(e.get("mean_speed_mps")) for e in evts or () if e.get("event_type") == "pass_completed"]
+    pass_speeds = [v for v in pass_speeds if v is not None]
+    if band and pass_speeds:
+        return sum(1 for v in pass_speeds if band[0] <= v <= band[1]) / len(pass_speeds)
     rolling = inside = 0
     for s in samples:
-        band = s.get("speed_band_mps")
+        b = s.get("speed_band_mps")
         speed = num(s.get("speed_mps"))
-        if speed is None or not isinstance(band, list) or len(band) != 2:
+        if speed is None or not isinstance(b, list) or len(b) != 2:
             continue
-        lo, hi = num(band[0]), num(band[1])
+        lo, hi = num(b[0]), num(b[1])
         if lo is None or hi is None or s.get("contact") is False or speed < HOLD_SPEED_MPS:
             continue
         rolling += 1
@@ -345,7 +351,7 @@ def session_detail(store, session_id: str) -> dict | None:
         "passes": passes,
         "holds": holds,
         "coverage": coverage(samples),
-        "speed_in_band": speed_in_band_share(samples, summary),
+        "speed_in_band": speed_in_band_share(samples, summary, evts),
         "events": [{"t_s": num(e.get("t_s")), "event_type": e.get("event_type")} for e in evts],
         "duration_s": row["duration_s"],
     }
@@ -416,7 +422,7 @@ class DisciplineCache:
     def get(self, store, row: dict) -> float | None:
         sid = row["session_id"]
         if sid not in self._values:
-            self._values[sid] = speed_in_band_share(telemetry(store, sid), row.get("summary"))
+            self._values[sid] = speed_in_band_share(telemetry(store, sid), row.get("summary"), events(store, sid))
         return self._values[sid]
 
 

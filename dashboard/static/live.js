@@ -17,13 +17,16 @@
     stepped_off: "Paused — get back on the tool", paused: "Paused", resume: "Welcome back — carry on",
     done: "Done — well rolled!", complete: "Done — well rolled!", completed: "Done — well rolled!",
     routine_completed: "Done — well rolled!", finished: "Done — well rolled!", stop: "Stopped", tick: null,
+    on_pace: "Nice and steady", press_less: "A little lighter", keep_still: "Keep still — let it sink in",
+    switch_direction: "Switch direction",
   };
   const TONE = {
     ease_off: "warn", over_pressure: "warn", too_hard: "warn", slow_down: "nudge", too_fast: "nudge",
     speed_up: "nudge", too_slow: "nudge", press_more: "nudge", more_pressure: "nudge", too_light: "nudge",
     done: "done", complete: "done", completed: "done", routine_completed: "done", finished: "done",
     stepped_off: "nudge", paused: "nudge", good: "good", in_band: "good", on_target: "good", steady: "good",
-    hold: "good", holding: "good", hold_start: "good",
+    hold: "good", holding: "good", hold_start: "good", on_pace: "good", press_less: "nudge", keep_still: "nudge",
+    hold_done: "good", next_spot: "nudge",
   };
   function humanize(name) {
     const s = String(name).replace(/[_-]+/g, " ").trim();
