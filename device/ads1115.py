@@ -97,9 +97,9 @@ class ADS1115:
     def read_volts(self) -> float:
         return self.read_counts() * self.volts_per_count
 
-    def read_n(self) -> float:
+    def read_n(self) -> float | None:
         """Force in newtons now. Once a second the config is checked; a chip that reset is
-        configured again."""
+        configured again, and this read returns None (no fresh conversion yet)."""
         now = self.clock.now_s()
         if now - self._last_check_s >= CONFIG_CHECK_S:
             self._last_check_s = now
@@ -107,6 +107,7 @@ class ADS1115:
                 log.warning("%s: config lost (chip reset?); re-initialising", self._where())
                 self.reinits += 1
                 self._configure()
+                return None
         return self.calibration.newtons(self.read_volts())
 
     def close(self) -> None:

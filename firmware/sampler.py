@@ -115,7 +115,7 @@ class Sampler:
 
     def _degrade(self, reason: str) -> None:
         reason = reason.splitlines()[0]
-        if reason != self._fault or not self.health:
+        if not self.health:
             log.warning("sampler degraded: %s", reason)
         self._fault = reason
         self._fault_host_s = self.clock.now_s()

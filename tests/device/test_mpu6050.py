@@ -1,0 +1,237 @@
+"""MPU-6050 driver on the register-level fake: start-up, identity, FIFO draining, sample
+times, SI conversion, torn frames, overflow and chip-reset recovery."""
+
+from __future__ import annotations
+
+import errno
+import logging
+
+import numpy as np
+import pytest
+
+from device.bus import I2CBus
+from device.fake import FakeI2CBus, FakeMPU6050
+from device.mpu6050 import MPU6050, dlpf_for_rate
+from firmware.clock import ManualClock
+from firmware.errors import SensorError, SetupError
+
+G = 9.80665
+
+
+class Rotation:
+    """Constant rotation and gravity on z."""
+
+    def sample(self, t_s):
+        n = len(t_s)
+        return np.tile([1.0, -2.0, 0.25], (n, 1)), np.tile([0.5, -1.0, G], (n, 1)), np.zeros(n)
+
+
+class Ramp:
+    """Every channel is a different multiple of the sample's time: a frame mixing two
+    samples shows up as channels that disagree about t."""
+
+    def sample(self, t_s):
+        t = np.asarray(t_s)
+        gyro = np.column_stack([t, -2 * t, 3 * t])
+        accel = np.column_stack([t, 2 * t, -t])
+        return gyro, accel, np.zeros(len(t))
+
+
+def rig(source=None, rate_hz=200.0, who_am_i=0x68, rate_error_ppm=0.0, **kw):
+    clock = ManualClock()
+    fake = FakeI2CBus(clock)
+    chip = fake.attach(0x68, FakeMPU6050(source or Rotation(), clock, who_am_i=who_am_i,
+                                         rate_error_ppm=rate_error_ppm))
+    bus = I2CBus(fake, clock=clock, name="i2c-1")
+    imu = MPU6050(bus, clock, sample_rate_hz=rate_hz, **kw)
+    return clock, fake, chip, bus, imu
+
+
+def test_start_up_writes_the_datasheet_configuration():
+    clock, _, chip, _, imu = rig(rate_hz=200, gyro_range_dps=2000, accel_range_g=4)
+    imu.start()
+    assert clock.now_s() >= 0.1  # waited for the reset through the clock
+    assert chip.reg(0x6B) == 0x01  # PLL on X gyro, awake
+    assert chip.reg(0x19) == 4 and chip.reg(0x1A) == 3  # 1 kHz / 5 = 200 Hz, DLPF 42 Hz
+    assert chip.reg(0x1B) == 0x18 and chip.reg(0x1C) == 0x08
+    assert chip.reg(0x23) == 0x78 and chip.reg(0x6A) == 0x40
+    assert imu.sample_rate_hz == 200
+
+
+@pytest.mark.parametrize("rate, div, dlpf", [(1000, 0, 1), (100, 9, 4), (50, 19, 5)])
+def test_sample_rate_divider_and_dlpf(rate, div, dlpf):
+    _, _, chip, _, imu = rig(rate_hz=rate)
+    imu.start()
+    assert (chip.reg(0x19), chip.reg(0x1A)) == (div, dlpf)
+    assert dlpf_for_rate(rate) == dlpf
+
+
+def test_invalid_ranges_are_refused():
+    with pytest.raises(ValueError):
+        rig(gyro_range_dps=250)
+    with pytest.raises(ValueError):
+        rig(accel_range_g=16)
+
+
+@pytest.mark.parametrize("who", [0x70, 0x72, 0x98])
+def test_known_clones_warn_and_work(who, caplog):
+    clock, _, _, _, imu = rig(who_am_i=who)
+    with caplog.at_level(logging.WARNING):
+        imu.start()
+    assert f"0x{who:02X}" in caplog.text
+    clock.advance(0.1)
+    assert len(imu.read().t_s) == 20
+
+
+def test_an_unknown_chip_is_a_setup_error():
+    _, _, _, _, imu = rig(who_am_i=0x47)
+    with pytest.raises(SetupError, match="0x47"):
+        imu.start()
+
+
+def test_nothing_answering_names_bus_and_address_with_a_wiring_hint():
+    clock = ManualClock()
+    bus = I2CBus(FakeI2CBus(clock), clock=clock, name="i2c-1")
+    with pytest.raises(SetupError) as info:
+        MPU6050(bus, clock, address=0x69).start()
+    message = str(info.value)
+    assert "i2c-1" in message and "0x69" in message and "wiring" in message
+    assert isinstance(info.value.__cause__, SensorError)
+
+
+def test_one_count_read_and_one_burst_read_per_poll():
+    clock, _, _, bus, imu = rig()
+    imu.start()
+    clock.advance(0.2)
+    before = bus.stats.snapshot()
+    frames = imu.read()
+    assert len(frames.t_s) == 40
+    assert bus.stats.transactions - before.transactions == 2
+    assert bus.stats.bytes_read - before.bytes_read == 2 + 40 * 12
+
+
+def test_no_whole_frame_means_no_burst_read():
+    clock, _, _, bus, imu = rig()
+    imu.start()
+    clock.advance(0.001)
+    before = bus.stats.transactions
+    assert imu.read() is None
+    assert bus.stats.transactions == before + 1
+
+
+def test_output_is_in_si_units_within_one_lsb():
+    clock, _, _, _, imu = rig()
+    imu.start()
+    clock.advance(0.1)
+    f = imu.read()
+    lsb_gyro = np.radians(1 / 32.8)
+    assert np.allclose(f.gyro_rad_s, [1.0, -2.0, 0.25], atol=lsb_gyro)
+    assert np.allclose(f.accel_m_s2, [0.5, -1.0, G], atol=G / 4096)
+
+
+def test_sample_times_come_from_the_sample_rate_not_the_host_clock():
+    clock, _, _, _, imu = rig(rate_error_ppm=20_000)  # the chip runs 2 % fast
+    imu.start()
+    times = []
+    for step in (0.05, 0.2, 0.013, 0.3, 0.1):
+        clock.advance(step)
+        f = imu.read()
+        if f is not None:
+            times.append(f.t_s)
+    t = np.concatenate(times)
+    assert np.allclose(t, np.arange(len(t)) / 200.0)
+    assert len(t) > 0.663 * 200 * 1.015  # more samples than host time says: 2 % fast
+
+
+def test_no_frame_is_torn_across_two_samples():
+    clock, _, _, _, imu = rig(source=Ramp(), rate_hz=1000)
+    imu.start()
+    gyros, accels = [], []
+    for step in np.random.default_rng(1).uniform(0.0005, 0.02, 200):
+        clock.advance(step)
+        f = imu.read()
+        if f is not None:
+            gyros.append(f.gyro_rad_s)
+            accels.append(f.accel_m_s2)
+    g, a = np.concatenate(gyros), np.concatenate(accels)
+    t_from = [g[:, 0], -g[:, 1] / 2, g[:, 2] / 3, a[:, 0], a[:, 1] / 2, -a[:, 2]]
+    lsb = max(np.radians(1 / 32.8), G / 4096)
+    for column in t_from[1:]:
+        assert np.max(np.abs(column - t_from[0])) <= 3 * lsb
+    assert np.all(np.diff(t_from[0]) > 0)  # consecutive, each sample once
+    assert np.allclose(np.diff(g[:, 0]), 0.001, atol=2 * np.radians(1 / 32.8))
+
+
+def test_overflow_resets_the_fifo_and_reports_the_gap():
+    clock, _, chip, _, imu = rig()
+    imu.start()
+    clock.advance(0.1)
+    first = imu.read()
+    clock.advance(1.0)  # 200 frames = 2400 B > 1024
+    assert imu.read() is None
+    assert imu.overflows == 1 and chip.fifo_len == 0
+    clock.advance(0.1)
+    after = imu.read()
+    assert after.gap_before and not first.gap_before
+    jump = after.t_s[0] - first.t_s[-1]
+    assert 1.0 <= jump <= 1.0 + 2 / 200  # the time axis continues across the gap
+    clock.advance(0.1)
+    assert not imu.read().gap_before
+
+
+def test_a_fifo_near_full_is_reset_before_it_can_misalign():
+    clock, _, _, _, imu = rig()
+    imu.start()
+    clock.advance(83 / 200 + 1e-6)  # 83 frames = 996 B >= 1024 - 3 frames
+    assert imu.read() is None and imu.overflows == 1
+
+
+def test_a_chip_that_reset_is_reinitialised_and_the_gap_reported():
+    clock, _, chip, _, imu = rig()
+    imu.start()
+    clock.advance(0.1)
+    before = imu.read()
+    chip.power_on_reset()
+    results = []
+    for _ in range(30):
+        clock.advance(0.02)
+        results.append(imu.read())
+    assert imu.reinits == 1
+    assert chip.reg(0x6B) == 0x01 and chip.reg(0x19) == 4
+    frames = [f for f in results if f is not None]
+    assert frames[0].gap_before and frames[0].t_s[0] > before.t_s[-1] + 0.1
+    assert not any(f.gap_before for f in frames[1:])
+
+
+def test_a_failed_fifo_read_resets_the_fifo_on_the_next_poll():
+    clock, fake, _, _, imu = rig()
+    imu.start()
+    clock.advance(0.1)
+    imu.read()
+    clock.advance(0.2)  # 40 frames: the burst goes through i2c_rdwr
+    real_rdwr = fake.i2c_rdwr
+
+    def clock_stretch_error(*msgs):
+        fake.i2c_rdwr = real_rdwr
+        raise OSError(errno.EIO, "Input/output error")  # CLKT: maybe partly read
+
+    fake.i2c_rdwr = clock_stretch_error
+    with pytest.raises(SensorError):
+        imu.read()
+    clock.advance(0.1)
+    imu.read()  # resets the FIFO first
+    clock.advance(0.1)
+    f = imu.read()
+    assert f.gap_before and len(f.t_s) == 20
+
+
+def test_silence_without_a_reset_is_a_timeout():
+    clock, _, chip, bus, imu = rig()
+    imu.start()
+    bus.write_byte(0x68, 0x6A, 0x00)  # someone turned the FIFO off but left the config
+    bus.write_byte(0x68, 0x6A, 0x40)
+    bus.write_byte(0x68, 0x23, 0x00)
+    with pytest.raises(SensorError, match="no samples"):
+        for _ in range(100):
+            clock.advance(0.02)
+            imu.read()
