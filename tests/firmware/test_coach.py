@@ -1,0 +1,535 @@
+"""Coach state machine: for every routine a good user and bad users, scripted as the
+Metrics a metrics engine would report at 20 ms steps, asserting the exact cue/event
+sequence (metronome ticks filtered out) and the target results."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+
+import pytest
+
+from firmware.coach import CUE_NAMES, MONITORS, TRANSITIONS, Coach, CoachSettings, Cue, Event
+from firmware.model import Hold, Metrics, Pass
+from firmware.protocols import Profile, load_routine
+
+DT_S = 0.02
+HOLD_MIN_S = 5.0  # metrics: still under contact this long is a hold
+
+
+# ------------------------------------------------------------------ scripted users
+
+
+@dataclass(frozen=True)
+class Seg:
+    """One stretch of a scripted user: kind roll | still | move | off."""
+
+    kind: str
+    duration_s: float
+    force_n: float | tuple[float, float] = 0.0  # constant, or (start, end) linear ramp
+    ramp_s: float = 0.0  # ramp length (0: the whole segment)
+    pass_s: float = 3.0
+    length_m: float = 0.22
+    down_n: float | tuple[float, float] | None = None  # force on down passes (calf)
+    speed_mps: float = 0.05  # move
+
+
+def roll(duration_s, **kw):
+    return Seg("roll", duration_s, **kw)
+
+
+def still(duration_s, force_n, **kw):
+    return Seg("still", duration_s, force_n, **kw)
+
+
+def move(duration_s, force_n, speed_mps=0.05):
+    return Seg("move", duration_s, force_n, speed_mps=speed_mps)
+
+
+def off(duration_s):
+    return Seg("off", duration_s)
+
+
+def _force(spec, x_s: float, seg: Seg) -> float:
+    if isinstance(spec, tuple):
+        span = seg.ramp_s or seg.duration_s
+        a = min(1.0, x_s / span)
+        return spec[0] + (spec[1] - spec[0]) * a
+    return float(spec)
+
+
+class Script:
+    """Turns segments into the Metrics sequence (pure; no metrics engine needed)."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+        self.pos = 0.0
+        self.direction = 1
+        self.pass_t0 = self.pass_x0 = 0.0
+        self.pass_forces: list[float] = []
+        self.still_since: float | None = None
+        self.hold_forces: list[float] = []
+        self.rolling_s = self.contact_s = self.distance_m = 0.0
+        self.passes: list[Pass] = []
+        self.holds: list[Hold] = []
+        self.speeds: list[float] = []
+        self.forces: list[float] = []
+        self.out: list[Metrics] = []
+
+    def run(self, segs) -> list[Metrics]:
+        for seg in segs:
+            self.pass_t0, self.pass_x0, self.pass_forces = self.t, self.pos, []
+            n = round(seg.duration_s / DT_S)
+            for i in range(n):
+                self._step(seg, i * DT_S)
+        self._end_hold(self.t)
+        return self.out
+
+    def _step(self, seg: Seg, x_s: float) -> None:
+        self.t = round(self.t + DT_S, 6)
+        new_passes: list[Pass] = []
+        contact = seg.kind != "off"
+        speed = 0.0
+        force = 0.0
+        if seg.kind == "roll":
+            speed = seg.length_m / seg.pass_s
+            spec = seg.down_n if (self.direction < 0 and seg.down_n is not None) else seg.force_n
+            force = _force(spec, x_s, seg)
+            self.pos += self.direction * speed * DT_S
+            self.pass_forces.append(force)
+            if abs(self.pos - self.pass_x0) >= seg.length_m - 1e-9:
+                new_passes.append(Pass(self.pass_t0, self.t, seg.length_m, self.direction, speed,
+                                       statistics.fmean(self.pass_forces)))
+                self.direction = -self.direction
+                self.pass_t0, self.pass_x0, self.pass_forces = self.t, self.pos, []
+        elif seg.kind == "move":
+            speed, force = seg.speed_mps, _force(seg.force_n, x_s, seg)
+            self.pos += speed * DT_S
+        elif seg.kind == "still":
+            force = _force(seg.force_n, x_s, seg)
+        still = speed < 0.01
+        new_holds = self._track_hold(contact and still, force)
+        holding = self.still_since is not None and self.t - self.still_since >= HOLD_MIN_S
+        if contact:
+            self.contact_s += DT_S
+            self.forces.append(force)
+            if not still:
+                self.rolling_s += DT_S
+                self.speeds.append(speed)
+        self.distance_m += speed * DT_S
+        self.passes += new_passes
+        velocity = self.direction * speed if seg.kind == "roll" else speed
+        self.out.append(Metrics(
+            t_s=self.t, speed_mps=speed, velocity_mps=velocity, position_m=self.pos,
+            force_n=force, contact=contact, still=still, holding=holding,
+            hold_s=(self.t - self.still_since) if holding else 0.0, passes=len(self.passes),
+            rolling_s=self.rolling_s, contact_s=self.contact_s, distance_m=self.distance_m,
+            new_passes=tuple(new_passes), new_holds=tuple(new_holds)))
+
+    def _track_hold(self, still_contact: bool, force: float) -> list[Hold]:
+        if still_contact:
+            if self.still_since is None:
+                self.still_since, self.hold_forces = self.t, []
+            self.hold_forces.append(force)
+            return []
+        return self._end_hold(self.t)
+
+    def _end_hold(self, t: float) -> list[Hold]:
+        ended = []
+        if self.still_since is not None and t - self.still_since >= HOLD_MIN_S:
+            ended.append(Hold(self.still_since, t - self.still_since,
+                              statistics.median(self.hold_forces)))
+            self.holds.append(ended[-1])
+        self.still_since = None
+        return ended
+
+    def summary(self) -> dict:
+        """The DESIGN §3.2 metric fields, computed from the script's own truth."""
+        lengths = [p.length_m for p in self.passes]
+        by_dir = {d: [p.mean_force_n for p in self.passes if p.direction == d] for d in (1, -1)}
+        return {
+            "duration_s": self.t, "contact_s": self.contact_s, "distance_m": self.distance_m,
+            "passes": len(self.passes),
+            "pass_length_m": {"mean": statistics.fmean(lengths) if lengths else None,
+                              "max": max(lengths, default=None)},
+            "speed_mps": {"mean": statistics.fmean(self.speeds) if self.speeds else None,
+                          "p95": None},
+            "holds": [{"start_s": h.start_s, "duration_s": h.duration_s, "force_n": h.force_n}
+                      for h in self.holds],
+            "force_n": {"mean": statistics.fmean(self.forces) if self.forces else None,
+                        "peak": max(self.forces, default=None)},
+            "force_by_direction_n": {"up": statistics.fmean(by_dir[1]) if by_dir[1] else None,
+                                     "down": statistics.fmean(by_dir[-1]) if by_dir[-1] else None},
+        }
+
+
+@dataclass
+class Run:
+    coach: Coach
+    metrics: list[Metrics]
+    actions: list[list[Cue | Event]]  # per step
+    script: Script
+
+    @property
+    def flat(self) -> list[Cue | Event]:
+        return [a for step in self.actions for a in step]
+
+    def cues(self, ticks: bool = False) -> list[str]:
+        return [a.name for a in self.flat if isinstance(a, Cue) and (ticks or a.name != "tick")]
+
+    def cue(self, name: str) -> list[Cue]:
+        return [a for a in self.flat if isinstance(a, Cue) and a.name == name]
+
+    def events(self, skip=("pass_completed",)) -> list[str]:
+        return [a.event_type for a in self.flat if isinstance(a, Event)
+                and a.event_type not in skip]
+
+    def phases(self) -> list[str]:
+        return [a.data["to"] for a in self.flat
+                if isinstance(a, Event) and a.event_type == "phase_changed"]
+
+    def targets(self) -> dict[str, dict]:
+        return {row["name"]: row for row in self.coach.targets(self.script.summary())}
+
+    def met(self) -> dict[str, bool]:
+        return {name: row["met"] for name, row in self.targets().items()}
+
+    def step_of(self, name: str) -> int:
+        return next(i for i, step in enumerate(self.actions)
+                    if any(isinstance(a, Cue) and a.name == name for a in step))
+
+
+def run(routine_id: str, *segs: Seg, profile: Profile | None = None) -> Run:
+    script = Script()
+    metrics = script.run(segs)
+    coach = Coach(load_routine(routine_id), profile)
+    actions = [coach.step(m) for m in metrics]
+    return Run(coach, metrics, actions, script)
+
+
+# ------------------------------------------------------------------ the table itself
+
+
+def test_table_covers_every_running_phase_and_only_known_cues():
+    running = {"ready", "ease_in", "active", "hold", "next_spot", "paused"}
+    assert set(TRANSITIONS) == running == set(MONITORS)
+    for rows in TRANSITIONS.values():
+        for signal, nxt, cues in rows:
+            assert hasattr(Coach, "_sig_" + signal)
+            assert nxt in running | {"complete", "stepped_off", "<resume>"}
+            assert set(cues) <= set(CUE_NAMES)
+    for names in MONITORS.values():
+        assert all(hasattr(Coach, "_mon_" + n) for n in names)
+
+
+# ------------------------------------------------------------------ quads-roller
+
+
+GOOD_QUADS = (off(1.0), roll(70.0, force_n=(120.0, 250.0), ramp_s=12.0))
+
+
+def test_quads_good_user():
+    r = run("quads-roller", *GOOD_QUADS)
+    assert r.cues() == ["start", "ease_in", "done"]
+    assert r.phases() == ["ready", "ease_in", "active", "complete"]
+    assert r.events() == ["phase_changed"] * 4 + ["routine_completed", "session_ended"]
+    assert r.coach.completed and r.coach.finished
+    done = r.cue("done")[0]
+    assert 60.9 < done.t_s < 61.2  # 60 s of rolling after contact at 1.02 s
+    assert all(r.met().values()), r.targets()
+    assert r.targets()["rolling_s"]["actual"] == pytest.approx(60.0, abs=0.05)
+    assert r.targets()["pass_s"]["target"]["text"] == "2–4 s"
+    assert r.actions[-1] == []  # nothing after the end
+
+
+def test_quads_metronome_ticks_at_target_pass_period():
+    r = run("quads-roller", *GOOD_QUADS)
+    ticks = [c.t_s for c in r.cue("tick")]
+    gaps = {round(b - a, 2) for a, b in zip(ticks, ticks[1:], strict=False)}
+    assert gaps == {3.0}  # the middle of the 2-4 s band
+    assert ticks[0] == pytest.approx(1.02 + 3.0, abs=0.021)
+    assert len(ticks) == 19  # 4.02 .. 58.02 s; done comes at 61 s
+
+
+def test_quads_too_fast_then_corrects():
+    r = run("quads-roller", off(1.0), roll(20.0, pass_s=1.0, length_m=0.25,
+                                            force_n=(110.0, 220.0), ramp_s=12.0),
+            roll(60.0, force_n=250.0))
+    assert r.cues() == ["start", "ease_in", "slow_down", "slow_down", "on_pace", "done"]
+    slow = r.cue("slow_down")
+    assert slow[0].t_s == pytest.approx(2.02, abs=0.03)  # at the end of the first fast pass
+    assert slow[1].t_s - slow[0].t_s == pytest.approx(10.0, abs=0.05)  # rate limited
+    assert r.cue("on_pace")[0].t_s == pytest.approx(24.0, abs=0.1)  # first pass back in band
+    rows = r.targets()
+    assert rows["rolling_s"]["met"]
+    assert rows["pass_s"]["actual"] == 1.0 and not rows["pass_s"]["met"]  # 20 fast, 13 good
+    assert rows["speed_mps"]["actual"] == pytest.approx((5.0 + 60 * 0.22 / 3) / 80, abs=1e-3)
+    assert rows["speed_mps"]["met"]  # the mean over the session is back in band
+
+
+def test_quads_too_fast_throughout_fails_speed_targets():
+    r = run("quads-roller", off(1.0), roll(62.0, pass_s=1.0, length_m=0.25,
+                                            force_n=(100.0, 200.0), ramp_s=12.0))
+    assert r.cues() == ["start", "ease_in"] + ["slow_down"] * 6 + ["done"]
+    met = r.met()
+    assert not met["pass_s"] and not met["speed_mps"] and met["rolling_s"]
+
+
+def test_quads_over_pressure_cues_in_the_same_step():
+    r = run("quads-roller", off(1.0), roll(29.0, force_n=(125.0, 250.0), ramp_s=12.0),
+            roll(4.0, force_n=470.0),
+            roll(40.0, force_n=250.0))
+    assert r.cues() == ["start", "ease_in", "over_pressure", "done"]
+    first_over = next(i for i, m in enumerate(r.metrics) if m.force_n > 440.0)
+    assert r.step_of("over_pressure") == first_over
+    assert "over_pressure" in r.events()
+    met = r.met()
+    assert not met["force_peak_n"] and met["force_n"]
+
+
+def test_quads_too_hard_in_band_top_gets_press_less_not_over_pressure():
+    r = run("quads-roller", off(1.0), roll(20.0, force_n=(150.0, 250.0), ramp_s=10.0),
+            roll(15.0, force_n=380.0), roll(40.0, force_n=250.0))
+    assert r.cues() == ["start", "ease_in", "press_less", "press_less", "done"]
+    first = r.cue("press_less")[0]
+    assert first.t_s == pytest.approx(22.0, abs=0.05)  # 1 s above the band
+    assert first.detail["reason"] == "band"
+
+
+def test_quads_profile_turns_body_weight_fractions_into_newtons():
+    heavy = run("quads-roller", *GOOD_QUADS, profile=Profile(body_mass_kg=100.0))
+    band = heavy.coach.bands()
+    assert band["force_n"] == pytest.approx([245.2, 441.3], abs=0.1)
+    assert band["force_max_n"] == pytest.approx(588.4, abs=0.1)
+    # 250 N is in band for the default 75 kg user and for a 100 kg user
+    assert heavy.cues() == ["start", "ease_in", "done"]
+    light = run("quads-roller", *GOOD_QUADS, profile=Profile(body_mass_kg=50.0))
+    # 250 N > 45 % of 50 kg: press less (first during the ease-in cap)
+    assert light.cues()[:3] == ["start", "ease_in", "press_less"]
+    assert not light.met()["force_n"]
+
+
+# ------------------------------------------------------------------ thoracic-roller
+
+
+def test_thoracic_good_user():
+    r = run("thoracic-roller", off(0.5), roll(65.0, length_m=0.15, force_n=(100.0, 200.0),
+                                              ramp_s=10.0))
+    assert r.cues() == ["start", "ease_in", "done"]
+    assert all(r.met().values()), r.targets()
+
+
+def test_thoracic_too_short_steps_off():
+    r = run("thoracic-roller", off(0.5), roll(30.0, length_m=0.15, force_n=(100.0, 200.0), ramp_s=10.0), off(10.0))
+    assert r.cues() == ["start", "ease_in", "paused", "stepped_off"]
+    assert r.phases() == ["ready", "ease_in", "active", "paused", "stepped_off"]
+    assert r.events()[-2:] == ["stepped_off", "session_ended"]
+    ended = [a for a in r.flat if isinstance(a, Event) and a.event_type == "session_ended"][0]
+    assert ended.data == {"reason": "stepped_off", "completed": False}
+    paused, stepped = r.cue("paused")[0], r.cue("stepped_off")[0]
+    assert paused.t_s == pytest.approx(30.5 + 0.3, abs=0.03)  # grace period
+    assert stepped.t_s == pytest.approx(30.5 + 8.0, abs=0.03)
+    assert not r.coach.completed and r.coach.finished
+    met = r.met()
+    assert not met["rolling_s"] and met["pass_s"]
+    assert r.coach.progress()["fraction"] == pytest.approx(0.5, abs=0.01)
+
+
+def test_thoracic_brief_pause_resumes_without_stepping_off():
+    r = run("thoracic-roller", off(0.5), roll(30.0, length_m=0.15, force_n=(100.0, 200.0), ramp_s=10.0), off(2.0),
+            roll(33.0, length_m=0.15, force_n=200.0))
+    assert r.cues() == ["start", "ease_in", "paused", "done"]
+    assert r.phases() == ["ready", "ease_in", "active", "paused", "active", "complete"]
+
+
+def test_thoracic_idle_on_the_roller_pauses_once():
+    r = run("thoracic-roller", off(0.5), roll(20.0, length_m=0.15, force_n=(100.0, 200.0), ramp_s=10.0),
+            still(6.0, 200.0), roll(42.0, length_m=0.15, force_n=200.0))
+    assert r.cues() == ["start", "ease_in", "paused", "done"]
+    assert r.cue("paused")[0].t_s == pytest.approx(22.5, abs=0.05)
+
+
+# ------------------------------------------------------------------ piriformis-ball
+
+
+def test_piriformis_good_user():
+    r = run("piriformis-ball", off(1.0), still(65.0, (60.0, 150.0), ramp_s=10.0), off(1.0))
+    assert r.cues() == ["start", "ease_in", "hold", "hold_done", "done"]
+    assert r.phases() == ["ready", "ease_in", "hold", "complete"]
+    assert r.cue("hold")[0].t_s == pytest.approx(6.02, abs=0.03)
+    assert r.cue("hold_done")[0].t_s == pytest.approx(31.02, abs=0.03)
+    assert r.cue("done")[0].t_s == pytest.approx(61.02, abs=0.03)  # the 60 s ceiling
+    assert "hold_completed" in r.events()
+    assert all(r.met().values()), r.targets()
+    assert r.targets()["hold_s"]["actual"] == pytest.approx(65.0, abs=0.05)
+
+
+def test_piriformis_ball_moved_during_hold():
+    r = run("piriformis-ball", off(1.0), still(20.0, (60.0, 120.0), ramp_s=10.0), move(0.5, 120.0),
+            still(20.0, (60.0, 120.0), ramp_s=10.0), move(0.5, 120.0), off(10.0))
+    assert r.cues() == ["start", "ease_in", "hold", "keep_still", "hold", "keep_still",
+                        "paused", "stepped_off"]
+    moved = next(i for i, m in enumerate(r.metrics) if m.t_s > 21.0 and not m.still)
+    assert r.step_of("keep_still") == moved  # same step as the movement
+    met = r.met()
+    assert not met["hold_s"] and not met["spots"]
+    assert r.targets()["hold_s"]["actual"] == pytest.approx(20.0, abs=0.05)
+
+
+def test_piriformis_leaning_in_too_hard_during_ease_in():
+    r = run("piriformis-ball", off(1.0), still(65.0, 180.0), off(1.0))
+    # 180 N is in band, but above the ease-in cap (100 N rising to 200 N over 15 s)
+    assert r.cues() == ["start", "ease_in", "press_less", "hold", "hold_done", "done"]
+    cue = r.cue("press_less")[0]
+    assert cue.detail["reason"] == "ease_in"
+    assert cue.t_s == pytest.approx(2.02, abs=0.03)
+
+
+# ------------------------------------------------------------------ upper-back-ball
+
+
+def test_upper_back_good_user_three_spots():
+    spot = still(35.0, (80.0, 140.0), ramp_s=8.0)
+    r = run("upper-back-ball", off(1.0), spot, off(3.0), spot, off(3.0), spot, off(1.0))
+    assert r.cues() == ["start", "ease_in", "hold", "hold_done", "next_spot", "hold",
+                        "hold_done", "next_spot", "hold", "hold_done", "done"]
+    assert r.events().count("hold_completed") == 3
+    assert r.coach.progress()["spots_done"] == 3
+    assert all(r.met().values()), r.targets()
+
+
+def test_upper_back_steps_off_after_one_spot():
+    r = run("upper-back-ball", off(1.0), still(35.0, (60.0, 120.0), ramp_s=8.0), off(10.0))
+    assert r.cues() == ["start", "ease_in", "hold", "hold_done", "next_spot", "stepped_off"]
+    assert r.coach.progress()["spots_done"] == 1
+    rows = r.targets()
+    assert rows["hold_s"]["met"] and not rows["spots"]["met"]
+    assert rows["spots"]["actual"] == 1 and rows["spots"]["target"]["min"] == 3
+
+
+def test_upper_back_pressing_too_lightly():
+    r = run("upper-back-ball", off(1.0), still(40.0, 30.0), off(1.0))
+    assert r.cues() == ["start", "ease_in", "hold", "press_more", "press_more", "press_more",
+                        "hold_done", "press_more", "next_spot"]
+    times = [c.t_s for c in r.cue("press_more")]
+    assert times[0] == pytest.approx(8.04, abs=0.03)  # 2 s light once the hold is judged
+    assert [round(b - a) for a, b in zip(times, times[1:], strict=False)] == [10, 10, 10]
+    assert not r.met()["force_n"]
+
+
+# ------------------------------------------------------------------ it-band-stick
+
+
+GOOD_ITB = dict(length_m=0.3, force_n=(80.0, 150.0), ramp_s=10.0)
+
+
+def test_it_band_good_user():
+    r = run("it-band-stick", off(1.0), roll(65.0, **GOOD_ITB))
+    assert r.cues() == ["start", "ease_in", "done"]
+    assert all(r.met().values()), r.targets()
+
+
+def test_it_band_too_slow_then_on_pace():
+    r = run("it-band-stick", off(1.0), roll(20.0, pass_s=6.0, length_m=0.3,
+                                              force_n=(60.0, 120.0), ramp_s=10.0),
+            roll(45.0, length_m=0.3, force_n=150.0))
+    assert r.cues() == ["start", "ease_in", "speed_up", "speed_up", "on_pace", "done"]
+    assert r.cue("speed_up")[0].t_s == pytest.approx(3.02, abs=0.03)  # 2 s below the band
+
+
+def test_it_band_too_hard():
+    r = run("it-band-stick", off(1.0), roll(20.0, **GOOD_ITB), roll(15.0, length_m=0.3,
+                                                                     force_n=235.0),
+            roll(30.0, length_m=0.3, force_n=150.0))
+    assert r.cues() == ["start", "ease_in", "press_less", "press_less", "done"]
+    assert r.met()["force_n"] is not False or r.met()["force_n"]
+    assert r.met()["force_peak_n"]  # 235 N stays under the 260 N limit
+
+
+# ------------------------------------------------------------------ calf-stick
+
+
+def test_calf_good_user_up_firm_down_light():
+    r = run("calf-stick", off(1.0), roll(125.0, length_m=0.25, force_n=(60.0, 120.0),
+                                         ramp_s=10.0, down_n=45.0))
+    assert r.cues() == ["start", "ease_in", "done"]
+    rows = r.targets()
+    assert rows["rolling_up_s"]["actual"] >= 60 and rows["rolling_down_s"]["actual"] >= 60
+    assert all(r.met().values()), rows
+    assert r.cue("done")[0].t_s == pytest.approx(121.0, abs=0.1)
+
+
+def test_calf_reversed_pressure():
+    r = run("calf-stick", off(1.0), roll(35.0, length_m=0.25, force_n=40.0, down_n=120.0),
+            roll(90.0, length_m=0.25, force_n=120.0, down_n=45.0))
+    assert r.cues() == ["start", "ease_in", "press_less", "switch_direction",
+                        "switch_direction", "done"]
+    sw = r.cue("switch_direction")[0]
+    assert sw.detail["reason"] == "pressure_reversed"
+    assert sw.detail["up_n"] == 40.0 and sw.detail["down_n"] == 120.0
+    assert [c.t_s for c in r.cue("switch_direction")] == pytest.approx([19.0, 31.0])
+    assert all(r.met().values())  # corrected early enough for the session means
+
+
+def test_calf_reversed_throughout_fails_the_direction_targets():
+    r = run("calf-stick", off(1.0), roll(125.0, length_m=0.25, force_n=40.0, down_n=120.0))
+    assert r.cues() == ["start", "ease_in", "press_less"] + ["switch_direction"] * 9 + ["done"]
+    rows = r.targets()
+    assert rows["rolling_up_s"]["met"] and rows["rolling_down_s"]["met"]
+    assert rows["force_up_n"]["actual"] == 40.0 and not rows["force_up_n"]["met"]
+    assert rows["force_down_n"]["actual"] == 120.0 and not rows["force_down_n"]["met"]
+
+
+# ------------------------------------------------------------------ stop, progress, bands
+
+
+def test_stop_ends_early_once():
+    script = Script()
+    metrics = script.run((off(1.0), roll(10.0, force_n=200.0)))
+    coach = Coach(load_routine("quads-roller"))
+    for m in metrics:
+        coach.step(m)
+    p = coach.progress()
+    assert p["target_s"] == 60.0 and p["done_s"] == pytest.approx(10.0, abs=0.05)
+    assert p["remaining_s"] == pytest.approx(50.0, abs=0.05)
+    out = coach.stop("user")
+    assert [a.event_type for a in out] == ["phase_changed", "session_ended"]
+    assert out[-1].data == {"reason": "user", "completed": False}
+    assert coach.finished and not coach.completed
+    assert coach.stop("again") == [] and coach.step(metrics[-1]) == []
+
+
+def test_bands_show_the_ease_in_cap_rising():
+    coach = Coach(load_routine("quads-roller"))
+    metrics = Script().run((off(1.0), roll(20.0, force_n=150.0)))
+    caps = []
+    for m in metrics:
+        coach.step(m)
+        caps.append(coach.bands()["force_n"][1])
+    assert caps[0] == 165.0  # before contact the cap waits at its start value
+    assert caps[50] == 165.0  # at contact (t = 1.02 s): half the band top
+    assert caps[-1] == 330.0
+    assert all(b >= a for a, b in zip(caps[51:], caps[52:], strict=False))
+    assert coach.bands()["speed_mps"] == [0.0375, 0.15]
+
+
+def test_no_force_sensor_still_coaches_pace():
+    script = Script()
+    metrics = [m.__class__(**{**m.__dict__, "force_n": math.nan})
+               for m in script.run((off(1.0), roll(70.0, force_n=200.0)))]
+    coach = Coach(load_routine("quads-roller"))
+    cues = [a.name for m in metrics for a in coach.step(m) if isinstance(a, Cue)]
+    assert [c for c in cues if c != "tick"] == ["start", "ease_in", "done"]
+    summary = script.summary() | {"force_n": {"mean": None, "peak": None}}
+    rows = {r["name"]: r for r in coach.targets(summary)}
+    assert rows["force_n"]["actual"] is None and rows["force_n"]["met"] is False
+
+
+def test_custom_settings_change_the_grace_period():
+    metrics = Script().run((off(0.5), roll(20.0, force_n=(100.0, 200.0), ramp_s=10.0),
+                            off(3.0)))
+    coach = Coach(load_routine("quads-roller"), settings=CoachSettings(stepped_off_s=2.0))
+    names = [a.name for m in metrics for a in coach.step(m)
+             if isinstance(a, Cue) and a.name != "tick"]
+    assert names == ["start", "ease_in", "paused", "stepped_off"]
