@@ -1,0 +1,489 @@
+"""Physics simulator: a scripted user (passes, holds, moves, force with ease-in, stepping off)
+turned into physically consistent IMU + force samples, with ground truth.
+
+The tool rolls without slipping: tissue speed = |ω|·r. The script moves the contact point along
+the tissue with smooth (cosine) velocity profiles; each move rotates the tool about a horizontal
+world axis, so the body-frame gyro points along that axis and gravity turns in the accelerometer.
+Roller and stick always roll about their own axis; the ball's rolling direction changes between
+spots, so its axis in the sensor frame changes too. Sensor errors: gyro bias, accel offset,
+datasheet white noise (MPU-6050: 0.005 °/s/√Hz, 400 µg/√Hz) and, in `simulate_to_file`,
+quantisation and clipping at ±1000 °/s and ±8 g.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from firmware.errors import ConfigError
+from firmware.model import Block
+
+G_M_S2 = 9.80665
+DEG = math.pi / 180.0
+GYRO_DENSITY_RAD_S = 0.005 * DEG  # per √Hz
+ACCEL_DENSITY_M_S2 = 400e-6 * G_M_S2  # per √Hz
+GYRO_FS_RAD_S = 1000.0 * DEG
+ACCEL_FS_M_S2 = 8.0 * G_M_S2
+GYRO_LSB_RAD_S = GYRO_FS_RAD_S / 32768.0
+ACCEL_LSB_M_S2 = ACCEL_FS_M_S2 / 32768.0
+CONTACT_ON_N = 15.0  # same defaults as MetricsSettings: truth uses the same contact rule
+CONTACT_OFF_N = 8.0
+HOLD_SPEED_MAX_MPS = 0.01
+HOLD_MIN_S = 5.0
+MIN_PASS_M = 0.03
+FORCE_BLEND_S = 0.4  # force changes between segments blend over this time
+RAMP_S = 0.6  # stepping on/off the tool
+
+
+@dataclass(frozen=True)
+class ProtocolSim:
+    """How a routine is performed: tool, radius, pass/hold pattern and force (N)."""
+
+    tool: str
+    radius_m: float
+    mode: str  # "roll" | "hold"
+    pass_m: tuple[float, float] = (0.15, 0.30)
+    pass_s: tuple[float, float] = (2.0, 4.0)
+    force_up_n: float = 220.0
+    force_down_n: float = 220.0
+    spots: int = 1
+    hold_s: tuple[float, float] = (30.0, 45.0)
+    rolling_s: float = 62.0
+
+
+PROTOCOLS = {
+    "quads-roller": ProtocolSim("roller", 0.075, "roll", (0.15, 0.30), (2.0, 4.0), 220, 220),
+    "thoracic-roller": ProtocolSim("roller", 0.075, "roll", (0.10, 0.20), (2.0, 4.0), 240, 240),
+    "piriformis-ball": ProtocolSim("ball", 0.03, "hold", force_up_n=150, force_down_n=150,
+                                   spots=1, hold_s=(45.0, 55.0)),
+    "upper-back-ball": ProtocolSim("ball", 0.035, "hold", force_up_n=180, force_down_n=180,
+                                   spots=2, hold_s=(30.0, 35.0)),
+    "it-band-stick": ProtocolSim("stick", 0.015, "roll", (0.25, 0.38), (2.5, 4.0), 170, 170),
+    "calf-stick": ProtocolSim("stick", 0.015, "roll", (0.15, 0.25), (2.0, 4.0), 170, 70),
+}
+SCENARIOS = ("good", "too-fast", "too-short", "too-hard", "reversed", "moved-hold", "step-off",
+             "starts-moving")
+
+
+@dataclass
+class Segment:
+    """One piece of the script: a move of `ds_m` (0 = still) over [t0, t1] with a force."""
+
+    t0: float
+    t1: float
+    s0: float
+    ds_m: float
+    force_n: float  # target force during the segment (before ease-in and wobble)
+    contact: bool
+    heading_rad: float = 0.0  # rolling direction on the floor (ball)
+    kind: str = "still"  # still | move | hold | pause
+
+
+@dataclass
+class Script:
+    """A timed list of segments; builders append with `still`/`move`."""
+
+    segments: list[Segment] = field(default_factory=list)
+    t: float = 0.0
+    s: float = 0.0
+    heading_rad: float = 0.0
+
+    def still(self, duration_s, force_n, contact=True, kind="still"):
+        self.segments.append(Segment(self.t, self.t + duration_s, self.s, 0.0, force_n, contact,
+                                     self.heading_rad, kind))
+        self.t += duration_s
+
+    def move(self, ds_m, duration_s, force_n, contact=True):
+        self.segments.append(Segment(self.t, self.t + duration_s, self.s, ds_m, force_n, contact,
+                                     self.heading_rad, "move"))
+        self.t += duration_s
+        self.s += ds_m
+
+
+class SimUser:
+    """A scripted user on a tool: `.sample(t_s)` gives (gyro rad/s, accel m/s², force N) with
+    bias and noise (no quantisation: the fake chip does that), `.truth` the ground truth."""
+
+    def __init__(self, script: Script, *, tool: str, radius_m: float, seed: int,
+                 bias_rad_s=None, noise_bandwidth_hz: float = 98.0, mount=None,
+                 micro_motion_m: float = 0.0005, start_contact_s: float | None = None,
+                 meta: dict | None = None) -> None:
+        self.tool = tool
+        self.radius_m = float(radius_m)
+        self.meta = dict(meta or {})
+        rng = np.random.default_rng(seed)
+        self._noise_rng = np.random.default_rng([seed, 1])
+        self.mount = _random_rotation(rng) if mount is None else np.asarray(mount, float)
+        self.bias_rad_s = (rng.uniform(-2.0, 2.0, 3) * DEG if bias_rad_s is None
+                           else np.asarray(bias_rad_s, float))
+        self.accel_offset_m_s2 = rng.uniform(-0.3, 0.3, 3)
+        self.gyro_sigma = GYRO_DENSITY_RAD_S * math.sqrt(noise_bandwidth_hz)
+        self.accel_sigma = ACCEL_DENSITY_M_S2 * math.sqrt(noise_bandwidth_hz)
+        self.micro_motion_m = micro_motion_m
+        self._micro_phase = rng.uniform(0, 2 * math.pi)
+        self._wobble_phase = rng.uniform(0, 2 * math.pi)
+        self.segments = script.segments
+        self.end_s = script.t
+        self._t0 = np.array([sg.t0 for sg in self.segments])
+        self._first_contact = next((sg.t0 for sg in self.segments if sg.contact), 0.0) \
+            if start_contact_s is None else start_contact_s
+        self._orient = self._segment_orientations()
+        self.truth = self._truth()
+
+    # ------------------------------------------------------------------ source interface
+    def sample(self, t_s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Sensor values at the instants t_s (s): gyro (n,3) rad/s, accel (n,3) m/s², force (n,)."""
+        t_s = np.asarray(t_s, dtype=float)
+        omega, accel = self.true_motion(t_s)
+        n = len(t_s)
+        gyro = omega + self.bias_rad_s + self._noise_rng.normal(0, self.gyro_sigma, (n, 3))
+        accel = accel + self.accel_offset_m_s2 + self._noise_rng.normal(0, self.accel_sigma, (n, 3))
+        force = self.true_force(t_s)
+        force = np.maximum(0.0, force * (1 + self._noise_rng.normal(0, 0.01, n))
+                           + self._noise_rng.normal(0, 0.3, n))
+        return gyro, accel, force
+
+    # ------------------------------------------------------------------ kinematics
+    def _segment_index(self, t: np.ndarray) -> np.ndarray:
+        return np.clip(np.searchsorted(self._t0, t, side="right") - 1, 0, len(self.segments) - 1)
+
+    def kinematics(self, t: np.ndarray):
+        """Tissue position s (m), velocity (m/s), acceleration (m/s²) and segment index."""
+        k = self._segment_index(t)
+        t0 = self._t0[k]
+        t1 = np.array([sg.t1 for sg in self.segments])[k]
+        s0 = np.array([sg.s0 for sg in self.segments])[k]
+        ds = np.array([sg.ds_m for sg in self.segments])[k]
+        dur = np.maximum(t1 - t0, 1e-9)
+        u = np.clip((t - t0) / dur, 0.0, 1.0)
+        pos = s0 + ds * (1 - np.cos(np.pi * u)) / 2
+        inside = (t >= t0) & (t <= t1)
+        vel = np.where(inside, ds * np.pi / (2 * dur) * np.sin(np.pi * u), 0.0)
+        acc = np.where(inside, ds * np.pi ** 2 / (2 * dur ** 2) * np.cos(np.pi * u), 0.0)
+        # micro-motion of a user pressing on a still tool (never a pass, never > hold speed)
+        still = (ds == 0) & np.array([sg.contact for sg in self.segments])[k]
+        w = 2 * np.pi * 0.4
+        wob = self.micro_motion_m * np.sin(w * t + self._micro_phase)
+        dwob = self.micro_motion_m * w * np.cos(w * t + self._micro_phase)
+        ramp = np.clip(np.minimum(t - t0, t1 - t) / 0.5, 0.0, 1.0)  # fades in and out
+        pos = pos + np.where(still, wob * ramp, 0.0)
+        vel = vel + np.where(still, dwob * ramp, 0.0)
+        return pos, vel, acc, k
+
+    def true_motion(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Body-frame angular rate (rad/s) and specific force (m/s²), noise- and bias-free."""
+        pos, vel, acc, k = self.kinematics(t)
+        r = self.radius_m
+        rot0, axis_world, heading, s_start = (self._orient[0][k], self._orient[1][k],
+                                              self._orient[2][k], self._orient[3][k])
+        omega_world = axis_world * (vel / r)[:, None]
+        theta = (pos - s_start) / r
+        # world specific force: gravity reaction + linear acceleration of the contact motion
+        direction = np.column_stack([np.cos(heading), np.sin(heading), np.zeros_like(heading)])
+        f_world = np.array([0.0, 0.0, G_M_S2]) + direction * (0.5 * acc)[:, None]
+        f_seg = _rodrigues(axis_world, -theta, f_world)  # undo the rotation inside the segment
+        accel = np.einsum("nji,nj->ni", rot0, f_seg)  # R0ᵀ · v
+        omega = np.einsum("nji,nj->ni", rot0, omega_world)
+        return omega, accel
+
+    def _segment_orientations(self):
+        """Orientation at each segment start, the world rolling axis and heading per segment."""
+        r = self.radius_m
+        rot = self.mount.copy()
+        rots, axes, heads, starts = [], [], [], []
+        for sg in self.segments:
+            axis = np.array([-math.sin(sg.heading_rad), math.cos(sg.heading_rad), 0.0])
+            rots.append(rot.copy())
+            axes.append(axis)
+            heads.append(sg.heading_rad)
+            starts.append(sg.s0)
+            rot = _rotation(axis, sg.ds_m / r) @ rot
+        return np.array(rots), np.array(axes), np.array(heads), np.array(starts)
+
+    def body_axis(self, k: int = 0) -> np.ndarray:
+        """Roll axis in the sensor frame during segment k (fixed for roller and stick)."""
+        return self._orient[0][k].T @ self._orient[1][k]
+
+    # ------------------------------------------------------------------ force
+    def true_force(self, t: np.ndarray) -> np.ndarray:
+        """Noise-free force (N): segment targets blended, ease-in, stepping on/off, wobble."""
+        t = np.asarray(t, dtype=float)
+        k = self._segment_index(t)
+        target = np.array([sg.force_n if sg.contact else 0.0 for sg in self.segments])
+        cur = target[k]
+        prev = target[np.maximum(k - 1, 0)]
+        since = t - self._t0[k]
+        contact_now = np.array([sg.contact for sg in self.segments])[k]
+        contact_prev = np.array([sg.contact for sg in self.segments])[np.maximum(k - 1, 0)]
+        blend_s = np.where(contact_now != contact_prev, RAMP_S, FORCE_BLEND_S)
+        x = np.clip(since / blend_s, 0.0, 1.0)
+        x = x * x * (3 - 2 * x)  # smoothstep
+        force = prev + (cur - prev) * x
+        ease = np.clip(0.4 + 0.6 * (t - self._first_contact) / 10.0, 0.4, 1.0)
+        wobble = 1.0 + 0.03 * np.sin(2 * np.pi * 0.25 * t + self._wobble_phase)
+        force = force * ease * wobble
+        force = np.where(t < self.segments[0].t0, 0.0, force)
+        return np.where(t > self.end_s, target[-1], force)
+
+    # ------------------------------------------------------------------ ground truth
+    def _truth(self) -> dict:
+        grid = np.arange(0.0, self.end_s, 1e-3)
+        force = self.true_force(grid)
+        contact = _schmitt(force, CONTACT_ON_N, CONTACT_OFF_N)
+        _, vel, _, _ = self.kinematics(grid)
+        moving = np.abs(vel) >= HOLD_SPEED_MAX_MPS
+        contact_s = float(contact.sum() * 1e-3)
+        passes = self._truth_passes()
+        holds = self._truth_holds(grid, force)
+        up = contact & moving & (vel > 0)
+        down = contact & moving & (vel < 0)
+        return {
+            "duration_s": float(self.end_s),
+            "tool": self.tool,
+            "radius_m": self.radius_m,
+            "axis_xyz": [float(v) for v in self.body_axis(0)],
+            "up_sign": 1,
+            "gyro_bias_rad_s": [float(v) for v in self.bias_rad_s],
+            "passes": passes,
+            "pass_count": len(passes),
+            "distance_m": float(sum(p["length_m"] for p in passes)),
+            "holds": holds,
+            "contact_s": contact_s,
+            "contact_mean_force_n": float(force[contact].mean()) if contact.any() else None,
+            "contact_peak_force_n": float(force[contact].max()) if contact.any() else None,
+            "force_by_direction_n": {
+                "up": float(force[up].mean()) if up.any() else None,
+                "down": float(force[down].mean()) if down.any() else None,
+            },
+        }
+
+    def _truth_passes(self) -> list[dict]:
+        """Moves under contact, turnaround to turnaround (same-direction moves merge)."""
+        legs: list[list] = []
+        for sg in self.segments:
+            if sg.ds_m == 0 or not sg.contact:
+                continue
+            d = 1 if sg.ds_m > 0 else -1
+            if legs and legs[-1][3] == d and self.tool != "ball":
+                legs[-1][1] = sg.t1
+                legs[-1][2] += abs(sg.ds_m)
+            elif legs and legs[-1][3] == d and sg.heading_rad == legs[-1][4]:
+                legs[-1][1] = sg.t1
+                legs[-1][2] += abs(sg.ds_m)
+            else:
+                legs.append([sg.t0, sg.t1, abs(sg.ds_m), d, sg.heading_rad])
+        return [{"start_s": a, "end_s": b, "length_m": length, "direction": d}
+                for a, b, length, d, _ in legs if length >= MIN_PASS_M]
+
+    def _truth_holds(self, grid, force) -> list[dict]:
+        """Runs of still segments under contact lasting at least HOLD_MIN_S."""
+        holds, run = [], None
+        for sg in self.segments:
+            if sg.ds_m == 0 and sg.contact:
+                run = [sg.t0, sg.t1] if run is None else [run[0], sg.t1]
+                continue
+            if run is not None:
+                holds.append(run)
+            run = None
+        if run is not None:
+            holds.append(run)
+        out = []
+        for a, b in holds:
+            sel = (grid >= a) & (grid < b)
+            if b - a >= HOLD_MIN_S:
+                out.append({"start_s": a, "duration_s": b - a,
+                            "force_n": float(np.median(force[sel]))})
+        return out
+
+
+# ---------------------------------------------------------------------- scenarios
+def scenario(protocol_id: str, name: str = "good", seed: int = 1, *, radius_m: float | None = None,
+             bias_rad_s=None, mount=None, **overrides) -> SimUser:
+    """A scripted user performing `protocol_id` the way scenario `name` says (deterministic)."""
+    if protocol_id not in PROTOCOLS:
+        raise ConfigError(f"sim: unknown protocol {protocol_id!r} (known: {', '.join(PROTOCOLS)})")
+    if name not in SCENARIOS:
+        raise ConfigError(f"sim: unknown scenario {name!r} (known: {', '.join(SCENARIOS)})")
+    proto = PROTOCOLS[protocol_id]
+    if overrides:
+        proto = ProtocolSim(**{**proto.__dict__, **overrides})
+    r = proto.radius_m if radius_m is None else float(radius_m)
+    rng = np.random.default_rng([seed, 7])
+    script = _build_script(proto, name, r, rng)
+    meta = {"protocol": protocol_id, "scenario": name, "seed": seed}
+    return SimUser(script, tool=proto.tool, radius_m=r, seed=seed, bias_rad_s=bias_rad_s,
+                   mount=mount, meta=meta)
+
+
+def _build_script(p: ProtocolSim, name: str, r: float, rng) -> Script:
+    sc = Script()
+    force_up, force_down = p.force_up_n, p.force_down_n
+    if name == "too-hard":
+        force_up, force_down = 1.8 * force_up, 1.8 * force_down
+    if name == "reversed":
+        force_up, force_down = force_down, force_up
+    base = 0.5 * (force_up + force_down)
+    if name != "starts-moving":
+        sc.still(1.5, 0.0, contact=False)
+        sc.still(2.5, base)
+    if p.mode == "roll":
+        _roll_script(sc, p, name, r, rng, force_up, force_down)
+    else:
+        _hold_script(sc, p, name, r, rng, base, force_up, force_down)
+    if name != "step-off":
+        sc.still(0.8, 0.0, contact=False)  # steps off at the end
+        sc.still(1.5, 0.0, contact=False)
+    return sc
+
+
+def _roll_script(sc, p, name, r, rng, force_up, force_down) -> None:
+    lengths, durations = p.pass_m, p.pass_s
+    if name == "too-fast":
+        durations = (0.6, 1.0)
+    if name == "too-short":
+        lengths = (0.045, 0.08)
+    rolled = 0.0
+    direction = 1
+    step_off_at = p.rolling_s * 0.5 if name == "step-off" else math.inf
+    moved_hold_at = p.rolling_s * 0.4 if name == "moved-hold" else math.inf
+    while rolled < p.rolling_s:
+        length = rng.uniform(*lengths)
+        duration = max(rng.uniform(*durations), _min_duration(length, r))
+        sc.move(direction * length, duration, force_up if direction > 0 else force_down)
+        rolled += duration
+        sc.still(rng.uniform(0.15, 0.6), force_up if direction > 0 else force_down, kind="pause")
+        direction = -direction
+        if rolled >= step_off_at:
+            _step_off(sc, rng)
+            return
+        if rolled >= moved_hold_at:
+            base = 0.5 * (force_up + force_down)
+            sc.still(rng.uniform(15.0, 20.0), base, kind="hold")
+            sc.move(direction * 0.06, 1.5, base)
+            sc.still(rng.uniform(15.0, 20.0), base, kind="hold")
+            direction = -direction
+            moved_hold_at = math.inf
+
+
+def _hold_script(sc, p, name, r, rng, base, force_up, force_down) -> None:
+    if name in ("too-fast", "reversed"):
+        direction = 1
+        for _ in range(12 if name == "too-fast" else 8):
+            length = rng.uniform(0.06, 0.10)
+            duration = rng.uniform(0.5, 0.8) if name == "too-fast" else rng.uniform(1.5, 2.5)
+            duration = max(duration, _min_duration(length, r))
+            sc.move(direction * length, duration, force_up if direction > 0 else force_down)
+            sc.still(0.3, force_up if direction > 0 else force_down, kind="pause")
+            direction = -direction
+    spots = 3 if name == "too-short" else max(p.spots, 2 if name == "moved-hold" else 1)
+    for spot in range(spots):
+        hold = rng.uniform(12.0, 16.0) if name == "too-short" else rng.uniform(*p.hold_s)
+        if name == "step-off" and spot == spots - 1:
+            sc.still(hold * 0.5, base, kind="hold")
+            _step_off(sc, rng)
+            return
+        sc.still(hold, base, kind="hold")
+        if spot < spots - 1:
+            sc.heading_rad = float(rng.uniform(-math.pi, math.pi)) if p.tool == "ball" else 0.0
+            sc.move(float(rng.uniform(0.06, 0.12)), rng.uniform(1.5, 2.5), base)
+
+
+def _step_off(sc: Script, rng) -> None:
+    """Force drops to zero, the tool rolls away on its own, then lies still."""
+    sc.still(0.8, 0.0, contact=False)
+    sc.move(float(rng.uniform(0.05, 0.15)), 1.0, 0.0, contact=False)
+    sc.still(6.0, 0.0, contact=False)
+
+
+def _min_duration(length_m: float, radius_m: float) -> float:
+    """Shortest cosine move that keeps the peak rate inside 85 % of the gyro full scale."""
+    return math.pi * length_m / (2 * radius_m * 0.85 * GYRO_FS_RAD_S)
+
+
+# ---------------------------------------------------------------------- recording
+def sample_block(user: SimUser, rate_hz: float = 200.0, *, jitter_frac: float = 0.0,
+                 drop_frac: float = 0.0, seed: int = 0, quantize: bool = True,
+                 duration_s: float | None = None) -> Block:
+    """Sample a user like the chip would: rate, timing jitter, dropped samples, quantisation."""
+    if not 1.0 <= rate_hz <= 8000.0:
+        raise ConfigError(f"sim: rate_hz {rate_hz!r} must be 1..8000")
+    rng = np.random.default_rng([seed, 3])
+    end = user.end_s if duration_s is None else duration_s
+    period = 1.0 / rate_hz
+    t = np.arange(0.0, end, period)
+    if jitter_frac:
+        t = t + rng.uniform(-jitter_frac, jitter_frac, len(t)) * period * 0.5
+        t[0] = max(t[0], 0.0)
+    if drop_frac:
+        keep = rng.random(len(t)) >= drop_frac
+        keep[0] = True
+        t = t[keep]
+    gyro, accel, force = user.sample(t)
+    if quantize:
+        gyro = np.clip(np.round(gyro / GYRO_LSB_RAD_S), -32768, 32767) * GYRO_LSB_RAD_S
+        accel = np.clip(np.round(accel / ACCEL_LSB_M_S2), -32768, 32767) * ACCEL_LSB_M_S2
+    return Block(t_s=t, gyro_rad_s=gyro, accel_m_s2=accel, force_n=force)
+
+
+def simulate_to_file(protocol: str, scenario_name: str, seed: int, out_path, rate_hz: float = 200,
+                     *, jitter_frac: float = 0.0, drop_frac: float = 0.0,
+                     with_axis: bool = True) -> tuple[Path, Path]:
+    """Write a recording of a simulated session and `<out>.truth.json`; never overwrites."""
+    from firmware.recording import FORMAT, write_recording
+
+    out = Path(out_path)
+    truth_path = Path(str(out) + ".truth.json")
+    for p in (out, truth_path):
+        if p.exists():
+            raise ConfigError(f"{p}: refusing to overwrite an existing file")
+    user = scenario(protocol, scenario_name, seed)
+    block = sample_block(user, rate_hz, jitter_frac=jitter_frac, drop_frac=drop_frac, seed=seed)
+    meta = {"format": FORMAT, "tool": user.tool, "radius_m": f"{user.radius_m:g}"}
+    if with_axis and user.tool != "ball":
+        meta["axis"] = tuple(user.body_axis(0))
+        meta["up"] = 1
+    meta.update({"seed": seed, "scenario": scenario_name, "protocol": protocol,
+                 "rate_hz": f"{rate_hz:g}"})
+    write_recording(out, meta, block)
+    truth = dict(user.truth, protocol=protocol, scenario=scenario_name, seed=seed,
+                 rate_hz=rate_hz)
+    try:
+        with open(truth_path, "x", encoding="utf-8") as fh:
+            json.dump(truth, fh, indent=1)
+    except FileExistsError as exc:
+        raise ConfigError(f"{truth_path}: refusing to overwrite an existing file") from exc
+    return out, truth_path
+
+
+# ---------------------------------------------------------------------- maths
+def _random_rotation(rng) -> np.ndarray:
+    q = rng.normal(size=4)
+    q /= np.linalg.norm(q)
+    w, x, y, z = q
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+    ])
+
+
+def _rotation(axis: np.ndarray, angle: float) -> np.ndarray:
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    return np.eye(3) + math.sin(angle) * k + (1 - math.cos(angle)) * (k @ k)
+
+
+def _rodrigues(axis: np.ndarray, angle: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Rotate each row of v about the matching row of axis by angle (rad)."""
+    c, s = np.cos(angle)[:, None], np.sin(angle)[:, None]
+    dot = np.einsum("ij,ij->i", axis, v)[:, None]
+    return v * c + np.cross(axis, v) * s + axis * dot * (1 - c)
+
+
+def _schmitt(force: np.ndarray, on: float, off: float) -> np.ndarray:
+    from firmware.metrics_runs import schmitt
+
+    return schmitt(force > on, force < off, False)
