@@ -442,3 +442,150 @@ class FakeADS1115:
         if hasattr(self.source, "force_at"):
             return float(self.source.force_at(t)[0])
         return float(np.asarray(self.source.sample(t)[2])[0])
+
+
+# -- HX711 on gpiozero MockFactory pins ----------------------------------------------------
+
+HX711_PULSES_GAIN = {25: ("A", 128), 26: ("B", 32), 27: ("A", 64)}
+HX711_POWER_DOWN_HIGH_S = 60e-6
+HX711_MAX, HX711_MIN = 0x7FFFFF, -0x800000
+
+
+class FakeHX711:
+    """The HX711 bit protocol: DOUT low when a conversion is ready, 24 bits MSB first on
+    the rising edges of PD_SCK, 25/26/27 pulses choose channel and gain for the NEXT
+    conversion, PD_SCK high for more than 60 µs powers the chip down (reset to A/128 and
+    a settling time when it comes back). Channel A at gain 128 reads
+    ``offset_counts + force * counts_per_n``; gain 64 half that; channel B reads 0."""
+
+    def __init__(self, source: Source, clock: Clock, *, counts_per_n: float = 4000.0,
+                 offset_counts: int = 0, data_rate_sps: int = 80) -> None:
+        self.source, self.clock = source, clock
+        self.counts_per_n, self.offset_counts = counts_per_n, offset_counts
+        self.data_rate_sps = data_rate_sps
+        self.settle_s = 0.05 if data_rate_sps == 80 else 0.4
+        self.power_downs = 0
+        self.protocol_errors = 0
+        self.reads = 0
+        self.stall: tuple[int, float] | None = None  # (pulse number, seconds) one-shot fault
+        self._power_up(pulses_for_next=25)
+
+    def _power_up(self, pulses_for_next: int) -> None:
+        self._up_s = self.clock.now_s()
+        self._gain_pulses = pulses_for_next
+        self._conv_k = -1
+        self._data = 0
+        self._ready = False
+        self._pulses = 0
+        self._bit = 1
+        self._high_s: float | None = None
+
+    def stall_on_pulse(self, pulse: int, seconds: float) -> None:
+        """On the given rising edge, ``seconds`` pass on the clock before the pin goes low
+        (the reading thread was pre-empted with PD_SCK high)."""
+        self.stall = (pulse, seconds)
+
+    # -- pin side ---------------------------------------------------------------------------
+
+    def dout(self) -> bool:
+        self._update()
+        if 1 <= self._pulses <= 24:
+            return bool(self._bit)
+        if self._pulses >= 25:
+            return True
+        return not self._ready
+
+    def sck(self, high: bool) -> None:
+        self._update()
+        now = self.clock.now_s()
+        if high:
+            self._high_s = now
+            self._rising()
+            if self.stall and self.stall[0] == self._pulses:
+                self.clock.sleep_s(self.stall[1])
+                self.stall = None
+        elif self._high_s is not None:
+            if now - self._high_s > HX711_POWER_DOWN_HIGH_S:
+                self.power_downs += 1
+                self._power_up(pulses_for_next=25)  # back low: reset to channel A, gain 128
+            self._high_s = None
+
+    def _rising(self) -> None:
+        if not (self._ready or self._pulses):
+            return
+        self._pulses += 1
+        if self._pulses <= 24:
+            self._bit = (self._data >> (24 - self._pulses)) & 1
+        if self._pulses == 25:
+            self._ready = False
+            self.reads += 1
+        if self._pulses > 27:
+            self.protocol_errors += 1
+
+    # -- conversions ----------------------------------------------------------------------------
+
+    def _update(self) -> None:
+        now = self.clock.now_s()
+        first_s = self._up_s + self.settle_s
+        if now < first_s or 1 <= self._pulses <= 24:
+            return
+        k = math.floor((now - first_s) * self.data_rate_sps + 1e-9)
+        if k == self._conv_k:
+            return
+        self._conv_k = k
+        if self._pulses >= 25:
+            self._gain_pulses = min(self._pulses, 27)
+        self._pulses = 0
+        self._data = self._convert(first_s + k / self.data_rate_sps) & 0xFFFFFF
+        self._ready = True
+
+    def _convert(self, t_s: float) -> int:
+        channel, gain = HX711_PULSES_GAIN[self._gain_pulses]
+        if channel == "B":
+            return 0
+        t = np.array([t_s])
+        if hasattr(self.source, "force_at"):
+            force = float(self.source.force_at(t)[0])
+        else:
+            force = float(np.asarray(self.source.sample(t)[2])[0])
+        counts = (self.offset_counts + force * self.counts_per_n) * gain / 128
+        return int(np.clip(round(counts), HX711_MIN, HX711_MAX))
+
+
+class _DoutPinMixin:
+    def __init__(self, factory: Any, info: Any, chip: FakeHX711) -> None:
+        super().__init__(factory, info)
+        self.chip = chip
+
+    def _get_state(self) -> bool:
+        return self.chip.dout()
+
+
+class _SckPinMixin:
+    def __init__(self, factory: Any, info: Any, chip: FakeHX711) -> None:
+        super().__init__(factory, info)
+        self.chip = chip
+
+    def _change_state(self, value: Any) -> bool:
+        # Not recorded in ``states``: a load cell read toggles this pin ~50 times.
+        if bool(self._state) == bool(value):
+            return False
+        self._state = value
+        self.chip.sck(bool(value))
+        return True
+
+
+def attach_fake_hx711(source: Source, clock: Clock, factory: Any = None, *, dout_pin: int = 5,
+                      sck_pin: int = 6, **kwargs: Any) -> tuple[Any, FakeHX711]:
+    """Wire a FakeHX711 to two pins of a gpiozero ``MockFactory`` (a new one if None):
+    DOUT reads the chip, PD_SCK edges drive it. Returns (factory, chip)."""
+    from gpiozero.pins.mock import MockFactory
+
+    factory = factory or MockFactory()
+    chip = FakeHX711(source, clock, **kwargs)
+    base = factory.pin_class
+    dout_class = type("FakeHX711DoutPin", (_DoutPinMixin, base), {})
+    sck_class = type("FakeHX711SckPin", (_SckPinMixin, base), {})
+    factory.pin(dout_pin, pin_class=dout_class, chip=chip)
+    factory.pin(sck_pin, pin_class=sck_class, chip=chip)
+    return factory, chip

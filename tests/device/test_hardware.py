@@ -60,3 +60,17 @@ def test_sim_puts_the_real_drivers_on_fake_chips():
 def test_sim_without_force_sensor():
     hw = open_hardware("sim", clock=ManualClock(), source=Lean(), force="none")
     assert hw.force is None and "ads1115" not in hw.fakes
+
+
+def test_sim_with_a_load_cell_uses_the_hx711_driver_on_mock_pins(mock_factory):
+    from device.hx711 import HX711
+
+    clock = ManualClock()
+    hw = open_hardware("sim", clock=clock, source=Lean(), force="hx711",
+                       pin_factory=mock_factory)
+    assert isinstance(hw.force, HX711) and "hx711" in hw.fakes
+    hw.imu.start()
+    hw.force.start()
+    clock.advance(1 / 80)
+    assert hw.force.read_n() == pytest.approx(250.0, abs=0.01)
+    hw.close()

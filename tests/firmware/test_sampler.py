@@ -124,3 +124,19 @@ def test_reinitialises_a_chip_that_reset():
     real = np.concatenate([b.gyro_rad_s[:, 0] for b in after])
     est = np.concatenate([b.t_s for b in after])
     assert np.ptp(real - est) < 0.02  # the re-anchored axis still tracks the real instants
+
+
+def test_load_cell_force_is_stamped_on_sensor_time(mock_factory):
+    clock = ManualClock()
+    hw = open_hardware("sim", clock=clock, source=HostRamp(), force="hx711",
+                       sample_rate_hz=RATE_HZ, pin_factory=mock_factory)
+    sampler = Sampler(hw.imu, hw.force, clock)
+    sampler.start()
+    blocks, healths = run(clock, sampler, 3.0)
+    host_t = np.concatenate([b.gyro_rad_s[:, 0] for b in blocks])
+    force = np.concatenate([b.force_n for b in blocks])
+    late = host_t > 1.0
+    # an 80 SPS conversion is up to one poll (10 ms) old when read: 30 N/s * 10 ms
+    assert np.max(np.abs(force[late] - (100 + 30 * host_t[late]))) < 0.5
+    assert set(healths) == {""}
+    hw.close()
