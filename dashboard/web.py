@@ -707,7 +707,7 @@ class Dashboard:
 <section class="card"><h2>Pair a tool</h2>
 <p class="muted">On the tool's Raspberry Pi run <code>rollsense pair</code>. It shows a 6-digit code for 10 minutes. Enter the device id and that code here.</p>
 <form method="post" action="/devices/pair" class="inline" id="pair-form">
-<label>Device id <input name="device_id" id="device_id" required pattern="[a-z0-9-]+" value="{esc(form.get("device_id", ""))}" autocomplete="off" placeholder="e.g. roller-1"></label>
+<label>Device id <input name="device_id" id="device_id" required pattern="[a-z0-9\\-]+" value="{esc(form.get("device_id", ""))}" autocomplete="off" placeholder="e.g. roller-1"></label>
 <label>Code <input name="code" id="code" required inputmode="numeric" pattern="[0-9]{{6}}" maxlength="6" autocomplete="off" placeholder="123456"></label>
 <button type="submit" class="primary">Pair</button></form>{note}</section>
 <section class="card"><h2>Seen on the broker</h2><div class="scroll"><table class="table" id="devices">
