@@ -167,6 +167,27 @@ def command_id(raw: bytes | str) -> str | None:
     return cid if isinstance(cid, str) and ID_RE.fullmatch(cid) else None
 
 
+def handle(
+    name: str,
+    raw: bytes | str,
+    now: datetime,
+    remember: Callable[[str], bool],
+    run: Callable[[Command], dict | None],
+) -> dict:
+    """The full answer to one received command: check it, refuse duplicates (``remember(id)``
+    is False for an id seen before), run it, and build the result. Never raises: a refused
+    command or a failing ``run`` gives an error result (an unexpected failure says so)."""
+    try:
+        cmd = check(name, raw, now)
+        if not remember(cmd.id):
+            raise CommandError(f"duplicate command id {cmd.id}")
+        return result(cmd.id, data=run(cmd))
+    except CommandError as e:
+        return result(command_id(raw), error=str(e) or "refused")
+    except Exception as e:
+        return result(command_id(raw), error=f"internal error: {type(e).__name__}: {e}")
+
+
 def result(cmd_id: str | None, error: str | None = None, data: dict | None = None) -> dict:
     """The reply body: ``{"id", "status": "ok"|"error", "error", "data"}``."""
     return {"id": cmd_id, "status": "error" if error else "ok", "error": error, "data": data or {}}

@@ -304,23 +304,19 @@ class Link:
 
     def _on_cmd(self, client, userdata, msg) -> None:
         name = msg.topic.rsplit("/", 1)[-1]
-        try:
-            cmd = commands.check(name, msg.payload, datetime.now(UTC))
-            if not self.journal.remember_command(cmd.id):
-                raise CommandError(f"duplicate command id {cmd.id}")
-            data = self._run_command(cmd)
-            reply = commands.result(cmd.id, data=data)
+        reply = commands.handle(
+            name, msg.payload, datetime.now(UTC), self.journal.remember_command, self._run_command
+        )
+        if reply["status"] == "ok":
             self.stats["commands_ok"] += 1
-        except CommandError as e:
-            reply = commands.result(commands.command_id(msg.payload), error=str(e) or "refused")
+        else:
             self.stats["commands_refused"] += 1
-        except Exception as e:  # the handler broke: answer, log, keep running
-            log.exception("command %s failed", name)
-            reply = commands.result(commands.command_id(msg.payload), error=f"internal error: {e}")
-            self.stats["commands_refused"] += 1
+            if reply["error"].startswith("internal error"):
+                log.error("command %s failed: %s", name, reply["error"])
         client.publish(f"{msg.topic}/result", dumps(self._envelope(reply)), qos=1)
 
     def _run_command(self, cmd: commands.Command) -> dict:
+        """Run a checked command through ``on_command``; ping answers itself when unhandled."""
         if self.on_command is None:
             if cmd.name == "ping":
                 return {"pong": True}

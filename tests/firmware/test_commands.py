@@ -1,0 +1,314 @@
+"""Command validation: >= 10,000 generated payloads through the validator (no crash, an error
+result for every bad one), plus a live check that bad commands over MQTT get an error reply."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from firmware import commands
+from firmware.clock import MonotonicClock
+from firmware.commands import CommandError
+from firmware.journal import Journal
+from firmware.link import Link, LinkSettings
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+FUTURE = "2026-06-01T12:05:00Z"
+PAST = "2026-06-01T11:59:59Z"
+NAMES = sorted(commands.SCHEMAS)
+# 3,500 valid + 4,500 bad + 2,000 arbitrary + 500 field soups = 10,500 generated payloads
+HYP = settings(
+    max_examples=3500, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+)
+
+LOWER = "abcdefghijklmnopqrstuvwxyz0123456789"
+ids = st.text(alphabet=LOWER + "ABCXYZ_.:-", min_size=1, max_size=64)
+routines = st.builds(
+    str.__add__, st.sampled_from(LOWER), st.text(alphabet=LOWER + "-", max_size=20)
+)
+codes = st.integers(0, 999_999).map("{:06d}".format)
+target_names = st.builds(
+    str.__add__, st.sampled_from("abcdefghxyz"), st.text(alphabet=LOWER[:10] + "_", max_size=15)
+)
+numbers = st.floats(min_value=0, max_value=1e6, allow_nan=False, allow_infinity=False)
+target_values = st.one_of(numbers, st.tuples(numbers, numbers).map(lambda p: [min(p), max(p)]))
+json_leaf = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=20),
+)
+json_any = st.recursive(
+    json_leaf,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
+    max_leaves=8,
+)
+
+
+@st.composite
+def valid_commands(draw):
+    name = draw(st.sampled_from(NAMES))
+    body = {"id": draw(ids)}
+    if draw(st.booleans()):
+        body["expires_at"] = FUTURE
+    if name == "start":
+        body["protocol"] = draw(routines)
+    elif name == "stop" and draw(st.booleans()):
+        body["reason"] = draw(st.text(max_size=50))
+    elif name == "set_targets":
+        body["targets"] = draw(
+            st.dictionaries(
+                target_names,
+                target_values,
+                min_size=1,
+                max_size=5,
+            )
+        )
+    elif name == "set_profile":
+        body["body_mass_kg"] = draw(st.one_of(st.none(), st.floats(min_value=20, max_value=300)))
+    elif name == "pair":
+        body["code"] = draw(codes)
+    return name, body
+
+
+BAD_VALUES = {
+    "protocol": st.one_of(
+        st.integers(),
+        st.none(),
+        st.just(""),
+        st.just("Quads"),
+        st.just("-x"),
+        st.text().filter(lambda t: not commands.ROUTINE_RE.fullmatch(t)),
+    ),
+    "reason": st.one_of(
+        st.integers(), st.none(), st.text(min_size=201, max_size=240), st.lists(st.text())
+    ),
+    "targets": st.one_of(
+        st.just({}),
+        st.lists(numbers),
+        st.just({"speed_mps": -1}),
+        st.just({"speed_mps": [3, 1]}),
+        st.just({"Bad Name": 1}),
+        st.just({"x": "fast"}),
+        st.just({"x": [1, 2, 3]}),
+        st.just({"x": True}),
+        st.just({"x": float("nan")}),
+        st.integers(),
+    ),
+    "body_mass_kg": st.one_of(
+        st.floats(max_value=19.99),
+        st.floats(min_value=300.01),
+        st.just(float("inf")),
+        st.text(),
+        st.booleans(),
+    ),
+    "code": st.one_of(st.integers(), st.text().filter(lambda t: not commands.CODE_RE.fullmatch(t))),
+    "id": st.one_of(
+        st.integers(),
+        st.none(),
+        st.just(""),
+        st.text(min_size=65, max_size=70),
+        st.just("a b"),
+        st.just("x/y"),
+        st.lists(ids),
+    ),
+    "expires_at": st.one_of(
+        st.just(PAST), st.just("tomorrow"), st.integers(), st.just("2026-13-01T00:00:00")
+    ),
+}
+
+
+@st.composite
+def bad_commands(draw):
+    """A valid command with exactly one thing wrong (so the oracle knows it is bad)."""
+    name, body = draw(valid_commands())
+    required = [f for f, (req, _) in commands.SCHEMAS[name].items() if req] + ["id"]
+    fields = list(commands.SCHEMAS[name]) + ["id", "expires_at"]
+    how = draw(st.sampled_from(["drop", "value", "extra", "name", "raw", "version"]))
+    raw = None
+    if how == "drop":
+        body.pop(draw(st.sampled_from(required)))
+    elif how == "value":
+        field = draw(st.sampled_from(fields))
+        body[field] = draw(BAD_VALUES[field])
+    elif how == "extra":
+        key = draw(
+            st.text(min_size=1, max_size=12).filter(
+                lambda k: k not in fields and k not in commands.ENVELOPE
+            )
+        )
+        body[key] = draw(json_leaf)
+    elif how == "name":
+        name = draw(st.text(max_size=12).filter(lambda n: n not in commands.SCHEMAS))
+    elif how == "version":
+        body["v"] = draw(st.integers().filter(lambda v: v != 1))
+    else:
+        raw = draw(
+            st.one_of(
+                st.binary(max_size=40).filter(lambda b: not _is_json_object(b)),
+                json_any.filter(lambda x: not isinstance(x, dict)).map(json.dumps),
+                st.just(json.dumps(body)[:-1]),
+                st.just(b"\xff\xfe" + json.dumps(body).encode()),
+            )
+        )
+    if raw is None:
+        raw = json.dumps(body, allow_nan=True)
+    return name, raw
+
+
+def _is_json_object(b: bytes) -> bool:
+    try:
+        return isinstance(json.loads(b), dict)
+    except ValueError:
+        return False
+
+
+def answer(name, raw, seen=None):
+    seen = set() if seen is None else seen
+
+    def remember(cid):
+        new = cid not in seen
+        seen.add(cid)
+        return new
+
+    return commands.handle(name, raw, NOW, remember, lambda cmd: {"ran": cmd.name})
+
+
+@HYP
+@given(valid_commands())
+def test_every_valid_command_is_accepted(cmd):
+    name, body = cmd
+    raw = json.dumps(body)
+    reply = answer(name, raw)
+    assert reply == {"id": body["id"], "status": "ok", "error": None, "data": {"ran": name}}
+    parsed = commands.check(name, raw, NOW)
+    assert parsed.args == {k: v for k, v in body.items() if k not in commands.ENVELOPE}
+
+
+@settings(HYP, max_examples=4500)
+@given(bad_commands())
+def test_every_bad_command_gets_an_error_result(cmd):
+    name, raw = cmd
+    reply = answer(name, raw)
+    assert reply["status"] == "error" and reply["error"] and "internal error" not in reply["error"]
+    assert reply["data"] == {}
+    with pytest.raises(CommandError):
+        commands.check(name, raw, NOW)
+
+
+@settings(HYP, max_examples=2000)
+@given(
+    st.one_of(st.sampled_from(NAMES), st.text(max_size=10)),
+    st.one_of(json_any.map(json.dumps), st.binary(max_size=60)),
+)
+def test_arbitrary_payloads_never_crash(name, raw):
+    reply = answer(name, raw)
+    assert reply["status"] in ("ok", "error")
+    assert set(reply) == {"id", "status", "error", "data"}
+    if reply["status"] == "ok":  # then it really was valid for its schema
+        cmd = commands.check(name, raw, NOW)
+        assert cmd.id == reply["id"] and name in commands.SCHEMAS
+    else:
+        assert reply["error"] and "internal error" not in reply["error"]
+    json.dumps(reply, allow_nan=False)
+
+
+@settings(HYP, max_examples=500)
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            ["id", "protocol", "targets", "code", "body_mass_kg", "reason", "expires_at", "v"]
+        ),
+        json_any,
+        max_size=6,
+    ),
+    st.sampled_from(NAMES),
+)
+def test_field_soup_never_crashes(body, name):
+    reply = answer(name, json.dumps(body))
+    assert reply["status"] in ("ok", "error")
+    if reply["status"] == "ok":
+        commands.validate(name, body)
+
+
+def test_duplicates_and_expiry():
+    seen = set()
+    raw = json.dumps({"id": "a1", "protocol": "quads-roller"})
+    assert answer("start", raw, seen)["status"] == "ok"
+    dup = answer("start", raw, seen)
+    assert dup["status"] == "error" and "duplicate" in dup["error"] and dup["id"] == "a1"
+    expired = answer("start", json.dumps({"id": "a2", "protocol": "x", "expires_at": PAST}), seen)
+    assert "expired" in expired["error"] and "a2" not in seen  # expired ones are not remembered
+    naive = answer("ping", json.dumps({"id": "a3", "expires_at": "2026-06-01T12:00:01"}), seen)
+    assert naive["status"] == "ok"  # a naive time is UTC, one second in the future
+    deep = "[" * 100_000
+    assert answer("ping", deep)["status"] == "error"
+    huge = json.dumps({"id": "a4", "reason": "x" * 20_000})
+    assert "larger than" in answer("stop", huge)["error"]
+    assert math.isfinite(0.0)
+
+
+def test_handler_failures_become_error_results():
+    def boom(cmd):
+        raise ValueError("bad state")
+
+    reply = commands.handle("ping", '{"id": "p1"}', NOW, lambda cid: True, boom)
+    assert reply == {
+        "id": "p1",
+        "status": "error",
+        "error": "internal error: ValueError: bad state",
+        "data": {},
+    }
+
+    def refuse(cmd):
+        raise CommandError("no routine running")
+
+    reply = commands.handle("stop", '{"id": "p2"}', NOW, lambda cid: True, refuse)
+    assert reply["error"] == "no routine running"
+
+
+def test_bad_commands_over_mqtt_get_error_replies(fresh_broker, tmp_path):
+    from tests.firmware.test_link import Observer, wait_until
+
+    journal = Journal(tmp_path / "j.db")
+    link = Link(
+        "dev-c", fresh_broker.url, journal, MonotonicClock(), {}, LinkSettings(reconnect_max_s=1)
+    )
+    link.on_command = lambda name, args: {"ok": name}
+    obs = Observer(fresh_broker.url, topics=("rollsense/dev-c/cmd/+/result",))
+    try:
+        link.start()
+        wait_until(lambda: link.connected, what="link connected")
+        soon = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
+        bad = [
+            ("start", b"{not json"),
+            ("start", json.dumps({"id": "b1"})),
+            ("set_profile", json.dumps({"id": "b2", "body_mass_kg": 5})),
+            ("pair", json.dumps({"id": "b3", "code": "12ab56"})),
+            ("warp", json.dumps({"id": "b4"})),
+            ("stop", json.dumps({"id": "b5", "extra": 1})),
+            ("ping", json.dumps({"id": "b6", "expires_at": "2000-01-01T00:00:00Z"})),
+        ]
+        for name, raw in bad:
+            obs.publish(f"rollsense/dev-c/cmd/{name}", raw)
+        obs.publish("rollsense/dev-c/cmd/ping", {"id": "g1", "expires_at": soon})
+        replies = {m.topic: json.loads(m.payload) for m in obs.wait_suffix("/result", len(bad) + 1)}
+        results = [json.loads(m.payload) for m in obs.messages]
+        errors = [r for r in results if r["status"] == "error"]
+        assert len(errors) == len(bad)
+        assert {r["id"] for r in errors} == {None, "b1", "b2", "b3", "b4", "b5", "b6"}
+        assert replies["rollsense/dev-c/cmd/warp/result"]["error"].startswith("unknown command")
+        ok = [r for r in results if r["status"] == "ok"]
+        assert ok[0]["id"] == "g1" and ok[0]["data"] == {"ok": "ping"}
+    finally:
+        link.stop()
+        obs.close()
+        journal.close()
