@@ -31,7 +31,9 @@ class Observer:
         self.client.on_message = self._on_message
         self._ready = threading.Event()
         self.client.on_subscribe = lambda *a: self._ready.set()
-        self.client.on_connect = lambda c, *a: c.subscribe([(t, 1) for t in topics])
+        self.client.on_connect = lambda c, *a: (
+            c.subscribe([(t, 1) for t in topics]) if topics else self._ready.set()
+        )
         self.client.connect_async(*_host_port(url))
         self.client.loop_start()
         assert self._ready.wait(10), "observer did not subscribe"

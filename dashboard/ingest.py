@@ -1,0 +1,243 @@
+"""The dashboard's MQTT ingest: device messages -> store, then acks; commands out.
+
+The dashboard side of the delivery promise (DESIGN §3.3): a persistent MQTT v5 session
+(``clean_start=False`` + ``SessionExpiryInterval``) with QoS 1 subscriptions, so the broker keeps
+what arrives while the dashboard is away; each summary is stored once by ``session_id`` and only
+THEN acked on ``rollsense/<id>/ack``. paho sends the PUBACK after the callback returns, so a
+crash before the store commits makes the broker deliver it again. Bad payloads get one log line
+and are dropped. With ``shared_group`` the subscriptions go through ``$share/<group>/...`` so
+several workers split the load (give each its own ``client_id``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import re
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from dashboard.store import Store
+from firmware.mqtt_url import make_client, parse_broker_url
+
+log = logging.getLogger("rollsense.ingest")
+
+TOPIC_RE = re.compile(
+    r"rollsense/([a-z0-9-]+)/(session|event|telemetry|status|info|cmd/([a-z_]+)/result)"
+)
+SUBSCRIPTIONS = (
+    "rollsense/+/session",
+    "rollsense/+/event",
+    "rollsense/+/telemetry",
+    "rollsense/+/status",
+    "rollsense/+/info",
+    "rollsense/+/cmd/+/result",
+)
+Listener = Callable[[str, str, dict], None]
+
+
+class BadPayload(ValueError):
+    """A message that cannot be stored (one log line, then dropped)."""
+
+
+def _json_object(raw: bytes, required: tuple[str, ...] = ()) -> dict:
+    try:
+        obj = json.loads(raw)
+    except (ValueError, RecursionError) as e:
+        raise BadPayload("not valid JSON") from e
+    if not isinstance(obj, dict):
+        raise BadPayload("not a JSON object")
+    for key in required:
+        if not isinstance(obj.get(key), str) or not obj[key]:
+            raise BadPayload(f"missing or non-string field {key}")
+    return obj
+
+
+def _utc_iso(t: datetime) -> str:
+    return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Ingest:
+    """Subscribe, store, ack; fan messages out to listeners; send commands."""
+
+    def __init__(
+        self,
+        broker_url: str,
+        store: Store,
+        client_id: str = "rollsense-dashboard",
+        shared_group: str | None = None,
+        *,
+        session_expiry_s: int = 7 * 24 * 3600,
+        telemetry_min_interval_s: float = 0.1,
+        command_ttl_s: float = 300.0,
+    ) -> None:
+        self.store = store
+        self.address = parse_broker_url(broker_url)
+        self.shared_group = shared_group
+        self.session_expiry_s = session_expiry_s
+        self.telemetry_min_interval_s = telemetry_min_interval_s
+        self.command_ttl_s = command_ttl_s
+        self.stats = dict.fromkeys(
+            ("sessions_new", "sessions_dup", "events", "telemetry", "dropped", "acks"), 0
+        )
+        self._listeners: list[Listener] = []
+        self._last_telemetry_s: dict[str, float] = {}
+        self._pair_ids: set[str] = set()
+        self._seq = itertools.count(1)
+        self._connected = threading.Event()
+        self.client = make_client(self.address, client_id=client_id)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    # -- public ---------------------------------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def wait_connected(self, timeout_s: float = 10.0) -> bool:
+        """Block until subscribed (for tests and start-up scripts)."""
+        return self._connected.wait(timeout_s)
+
+    def add_listener(self, fn: Listener) -> None:
+        """``fn(kind, device_id, payload)``; kind in telemetry/event/session/status/info/result."""
+        self._listeners.append(fn)
+
+    def start(self) -> None:
+        """Connect in the background (persistent session) and return at once."""
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self.session_expiry_s
+        self.client.reconnect_delay_set(1, 10)
+        self.client.connect_async(
+            self.address.host, self.address.port, clean_start=False, properties=props
+        )
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+        self._connected.clear()
+
+    def send_command(self, device_id: str, name: str, payload: dict | None = None) -> str:
+        """Publish ``rollsense/<id>/cmd/<name>`` (QoS 1, never retained); returns the command id.
+
+        Adds ``id`` (if absent), ``expires_at`` (now + command_ttl_s, if absent), ``v``, ``ts``, ``seq``.
+        """
+        body = dict(payload or {})
+        cmd_id = str(body.get("id") or uuid.uuid4().hex)
+        now = datetime.now(UTC)
+        body.setdefault("expires_at", _utc_iso(now + timedelta(seconds=self.command_ttl_s)))
+        body.update(id=cmd_id, v=1, ts=_utc_iso(now), seq=next(self._seq))
+        if name == "pair":
+            self._pair_ids.add(cmd_id)
+        props = Properties(PacketTypes.PUBLISH)
+        props.MessageExpiryInterval = max(1, int(self.command_ttl_s))
+        self.client.publish(
+            f"rollsense/{device_id}/cmd/{name}",
+            json.dumps(body),
+            qos=1,
+            retain=False,
+            properties=props,
+        )
+        return cmd_id
+
+    # -- callbacks ------------------------------------------------------------------------------
+    def _filters(self) -> list[str]:
+        prefix = f"$share/{self.shared_group}/" if self.shared_group else ""
+        return [prefix + t for t in SUBSCRIPTIONS]
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            log.warning("broker refused the dashboard connection: %s", reason_code)
+            return
+        client.subscribe([(f, mqtt.SubscribeOptions(qos=1)) for f in self._filters()])
+        self._connected.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        self._connected.clear()
+
+    def _on_message(self, client, userdata, msg) -> None:
+        m = TOPIC_RE.fullmatch(msg.topic)
+        if not m:
+            return
+        device_id, kind = m.group(1), m.group(2)
+        try:
+            handler = getattr(self, "_handle_" + ("result" if kind.startswith("cmd/") else kind))
+            payload = handler(device_id, msg, m.group(3))
+        except BadPayload as e:
+            self.stats["dropped"] += 1
+            log.warning("dropped %s from %s: %s", kind, device_id, e)
+            return
+        except Exception as e:  # store down etc.: no ack, the device re-sends; keep running
+            self.stats["dropped"] += 1
+            log.error("could not store %s from %s: %s", kind, device_id, e)
+            return
+        if payload is not None:
+            self._notify("result" if kind.startswith("cmd/") else kind, device_id, payload)
+
+    def _notify(self, kind: str, device_id: str, payload: dict) -> None:
+        for fn in list(self._listeners):
+            try:
+                fn(kind, device_id, payload)
+            except Exception:
+                log.exception("listener failed on %s from %s", kind, device_id)
+
+    def _handle_session(self, device_id: str, msg, _name) -> dict | None:
+        summary = _json_object(msg.payload, ("session_id",))
+        new = self.store.save_session(device_id, summary)
+        self.stats["sessions_new" if new else "sessions_dup"] += 1
+        ack = {
+            "session_id": summary["session_id"],
+            "v": 1,
+            "ts": _utc_iso(datetime.now(UTC)),
+            "seq": next(self._seq),
+        }
+        self.client.publish(f"rollsense/{device_id}/ack", json.dumps(ack), qos=1)
+        self.stats["acks"] += 1
+        return summary if new else None
+
+    def _handle_event(self, device_id: str, msg, _name) -> dict | None:
+        event = _json_object(msg.payload, ("msg_id", "event_type"))
+        if self.store.save_event(device_id, event):
+            self.stats["events"] += 1
+            return event
+        return None
+
+    def _handle_telemetry(self, device_id: str, msg, _name) -> dict:
+        sample = _json_object(msg.payload)
+        now = datetime.now(UTC).timestamp()
+        if now - self._last_telemetry_s.get(device_id, 0.0) >= self.telemetry_min_interval_s:
+            self._last_telemetry_s[device_id] = now
+            self.store.save_telemetry(device_id, sample)
+            self.stats["telemetry"] += 1
+        return sample
+
+    def _handle_status(self, device_id: str, msg, _name) -> dict:
+        status = msg.payload.decode(errors="replace").strip()
+        if status not in ("online", "offline"):
+            raise BadPayload(f"status must be online or offline, not {status[:20]!r}")
+        self.store.set_device_status(device_id, status)
+        return {"status": status}
+
+    def _handle_info(self, device_id: str, msg, _name) -> dict | None:
+        if not msg.payload:  # a cleared retained message
+            return None
+        info = _json_object(msg.payload)
+        self.store.set_device_info(device_id, info)
+        return info
+
+    def _handle_result(self, device_id: str, msg, name: str) -> dict:
+        result = _json_object(msg.payload)
+        if result.get("status") not in ("ok", "error"):
+            raise BadPayload("result status must be ok or error")
+        if name == "pair" and result["status"] == "ok" and result.get("id") in self._pair_ids:
+            self._pair_ids.discard(result["id"])
+            self.store.set_device_paired(device_id, True)
+        return {**result, "command": name}

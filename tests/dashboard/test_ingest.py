@@ -1,0 +1,245 @@
+"""Dashboard ingest against a real Mosquitto: store-then-ack, dedup, bad payloads, persistent
+session, shared subscriptions, listeners and commands."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import pytest
+
+from dashboard.ingest import Ingest
+from dashboard.store import open_store
+from firmware.clock import MonotonicClock
+from firmware.commands import CommandError
+from firmware.journal import Journal
+from firmware.link import Link, LinkSettings
+from tests.firmware.test_link import Observer, wait_until
+
+
+def summary(session_id: str, **extra) -> dict:
+    return {
+        "session_id": session_id,
+        "protocol": "quads-roller",
+        "tool": "roller",
+        "passes": 5,
+        "completed": True,
+        "v": 1,
+        "ts": "2026-01-01T10:00:00Z",
+        "seq": 1,
+        "msg_id": "m" + session_id,
+        "started_at": "2026-01-01T09:59:00Z",
+        "duration_s": 60.0,
+        **extra,
+    }
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = open_store(f"sqlite:///{tmp_path}/dash.db")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def ingest(fresh_broker, store):
+    ing = Ingest(fresh_broker.url, store, client_id="dash-test")
+    ing.start()
+    assert ing.wait_connected(10)
+    time.sleep(0.1)  # SUBACK
+    yield ing
+    ing.stop()
+
+
+def count(store, table, where="1=1", params=()):
+    return store.query(f"SELECT COUNT(*) AS n FROM {table} WHERE {where}", params)[0]["n"]
+
+
+def test_summary_stored_once_then_acked(fresh_broker, store, ingest):
+    seen = []
+    ingest.add_listener(lambda kind, dev, p: seen.append((kind, dev, p.get("session_id"))))
+    obs = Observer(fresh_broker.url, topics=("rollsense/+/ack",))
+    acked_with_row = []
+    obs.client.message_callback_add(
+        "rollsense/+/ack",
+        lambda c, u, m: (acked_with_row.append(count(store, "sessions")), obs._on_message(c, u, m)),
+    )
+    try:
+        obs.publish("rollsense/dev-a/session", summary("s1"))
+        obs.publish("rollsense/dev-a/session", summary("s1", passes=99))  # a re-send
+        acks = obs.wait_topic("rollsense/dev-a/ack", 2)
+        assert [json.loads(a.payload)["session_id"] for a in acks] == ["s1", "s1"]
+        assert acked_with_row[0] == 1  # the row was committed before the ack went out
+        rows = store.query("SELECT device_id, passes FROM sessions")
+        assert rows == [{"device_id": "dev-a", "passes": 5}]
+        assert ingest.stats["sessions_new"] == 1 and ingest.stats["sessions_dup"] == 1
+        assert seen == [("session", "dev-a", "s1")]  # listeners hear a session once
+    finally:
+        obs.close()
+
+
+def test_bad_payloads_are_dropped_and_ingest_keeps_running(fresh_broker, store, ingest, caplog):
+    obs = Observer(fresh_broker.url, topics=("rollsense/+/ack",))
+    try:
+        with caplog.at_level(logging.WARNING, logger="rollsense.ingest"):
+            obs.publish("rollsense/dev-b/session", b"{oops")
+            obs.publish("rollsense/dev-b/session", {"passes": 3})
+            obs.publish("rollsense/dev-b/session", [1, 2])
+            obs.publish("rollsense/dev-b/event", {"msg_id": "e1"})
+            obs.publish("rollsense/dev-b/status", "sleepy")
+            obs.publish("rollsense/dev-b/cmd/ping/result", {"id": "x", "status": "maybe"})
+            obs.publish("rollsense/dev-b/session", summary("good"))
+            obs.wait_topic("rollsense/dev-b/ack")
+        assert count(store, "sessions") == 1 and count(store, "events") == 0
+        assert ingest.stats["dropped"] == 6
+        lines = [r.getMessage() for r in caplog.records if r.name == "rollsense.ingest"]
+        assert len(lines) == 6 and all("\n" not in line and "dev-b" in line for line in lines)
+    finally:
+        obs.close()
+
+
+def test_events_telemetry_status_info_and_listeners(fresh_broker, store, ingest):
+    kinds = []
+    ingest.add_listener(lambda kind, dev, p: kinds.append(kind))
+    ingest.add_listener(lambda kind, dev, p: 1 / 0)  # a broken listener does not stop the others
+    obs = Observer(fresh_broker.url, topics=())
+    try:
+        ev = {
+            "msg_id": "e1",
+            "session_id": "s1",
+            "event_type": "cue",
+            "t_s": 1.0,
+            "v": 1,
+            "ts": "x",
+            "seq": 1,
+        }
+        obs.publish("rollsense/dev-c/event", ev)
+        obs.publish("rollsense/dev-c/event", ev)
+        for i in range(20):
+            obs.publish(
+                "rollsense/dev-c/telemetry",
+                {"session_id": "s1", "t_s": i * 0.01, "speed_mps": 0.1},
+                qos=0,
+            )
+        obs.publish("rollsense/dev-c/status", "online", retain=True)
+        obs.publish("rollsense/dev-c/info", {"version": "1.0"}, retain=True)
+        wait_until(lambda: kinds.count("telemetry") == 20 and "info" in kinds, what="all messages")
+        assert kinds.count("event") == 1 and count(store, "events") == 1
+        stored = count(store, "telemetry")
+        assert 1 <= stored < 20  # downsampled to <= 10 Hz
+        dev = store.query("SELECT status, info_json FROM devices WHERE device_id = ?", ("dev-c",))[
+            0
+        ]
+        assert dev["status"] == "online" and json.loads(dev["info_json"]) == {"version": "1.0"}
+    finally:
+        obs.close()
+
+
+def test_persistent_session_gets_what_arrived_while_away(fresh_broker, store):
+    ing = Ingest(fresh_broker.url, store, client_id="dash-persist")
+    ing.start()
+    assert ing.wait_connected(10)
+    time.sleep(0.2)
+    ing.stop()
+    obs = Observer(fresh_broker.url, topics=())
+    try:
+        for i in range(5):
+            obs.publish("rollsense/dev-d/session", summary(f"away{i}"))
+    finally:
+        obs.close()
+    fresh_broker.restart()  # the broker's persistence keeps the queued messages too
+    ing = Ingest(fresh_broker.url, store, client_id="dash-persist")
+    ing.start()
+    try:
+        wait_until(lambda: count(store, "sessions") == 5, timeout_s=15, what="queued summaries")
+    finally:
+        ing.stop()
+
+
+def test_shared_group_splits_work_and_stores_each_once(fresh_broker, store):
+    workers = [
+        Ingest(fresh_broker.url, store, client_id=f"w{i}", shared_group="ingest") for i in range(2)
+    ]
+    for w in workers:
+        w.start()
+        assert w.wait_connected(10)
+    time.sleep(0.2)
+    obs = Observer(fresh_broker.url, topics=())
+    try:
+        for i in range(20):
+            obs.publish("rollsense/dev-e/session", summary(f"sh{i}"))
+        wait_until(lambda: count(store, "sessions") == 20, what="20 sessions")
+        time.sleep(0.2)
+        new = [w.stats["sessions_new"] for w in workers]
+        assert sum(new) == 20 and all(n > 0 for n in new)
+        assert sum(w.stats["sessions_dup"] for w in workers) == 0  # each delivered to one worker
+    finally:
+        obs.close()
+        for w in workers:
+            w.stop()
+
+
+def test_commands_round_trip_and_pairing(fresh_broker, store, ingest, tmp_path):
+    results = []
+    ingest.add_listener(lambda kind, dev, p: kind == "result" and results.append(p))
+    journal = Journal(tmp_path / "j.db")
+    link = Link(
+        "dev-f", fresh_broker.url, journal, MonotonicClock(), {}, LinkSettings(reconnect_max_s=1)
+    )
+
+    def handler(name, args):
+        if name == "pair" and args["code"] != "123456":
+            raise CommandError("wrong pairing code")
+        return {"paired": True} if name == "pair" else {"name": name}
+
+    link.on_command = handler
+    link.start()
+    try:
+        wait_until(lambda: link.connected, what="link")
+        time.sleep(0.2)
+        bad = ingest.send_command("dev-f", "pair", {"code": "000000"})
+        wait_until(lambda: len(results) == 1, what="first result")
+        assert results[0]["id"] == bad and results[0]["error"] == "wrong pairing code"
+        assert (
+            store.query("SELECT paired FROM devices WHERE device_id = ?", ("dev-f",))[0]["paired"]
+            == 0
+        )
+        cid = ingest.send_command("dev-f", "pair", {"code": "123456"})
+        wait_until(lambda: len(results) == 2, what="second result")
+        assert results[1] == {
+            **results[1],
+            "id": cid,
+            "status": "ok",
+            "data": {"paired": True},
+            "command": "pair",
+        }
+        assert (
+            store.query("SELECT paired FROM devices WHERE device_id = ?", ("dev-f",))[0]["paired"]
+            == 1
+        )
+        ingest.send_command("dev-f", "start", {"protocol": "quads-roller"})
+        wait_until(lambda: len(results) == 3, what="third result")
+        assert results[2]["status"] == "ok" and results[2]["data"] == {"name": "start"}
+    finally:
+        link.stop()
+        journal.close()
+
+
+def test_store_failure_means_no_ack(fresh_broker, tmp_path):
+    store = open_store(str(tmp_path / "x.db"))
+    ing = Ingest(fresh_broker.url, store, client_id="dash-broken")
+    ing.start()
+    assert ing.wait_connected(10)
+    time.sleep(0.2)
+    store.close()  # the database is gone: nothing can be stored
+    obs = Observer(fresh_broker.url, topics=("rollsense/+/ack",))
+    try:
+        obs.publish("rollsense/dev-g/session", summary("lost"))
+        obs.publish("rollsense/dev-g/status", "online")
+        wait_until(lambda: ing.stats["dropped"] == 2, what="both refused")
+        time.sleep(0.3)
+        assert obs.on("rollsense/dev-g/ack") == []  # the device keeps it and re-sends later
+    finally:
+        obs.close()
+        ing.stop()
