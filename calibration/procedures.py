@@ -80,6 +80,34 @@ def collect(source: BlockSource, seconds: float, label: str, out: TextIO) -> Blo
     return Block.concat(blocks)
 
 
+def sampler_source(sampler, clock, *, settle_s: float = 0.5, poll_s: float = 0.01,
+                   timeout_s: float = 5.0) -> BlockSource:
+    """A block source over a started ``firmware.sampler.Sampler``: each call skips what the
+    sensors buffered before it (and ``settle_s`` more, for a weight to settle), then yields
+    Blocks until ``seconds`` of sensor time are covered. Gives up (yields no more) after
+    ``seconds + timeout_s`` without enough data; waits on ``clock``."""
+
+    def source(seconds: float):
+        started = clock.now_s()
+        begin_s = float(sampler.imu.timebase.to_sensor(started)) + settle_s
+        covered_from = None
+        while clock.now_s() - started < settle_s + seconds + timeout_s:
+            block = sampler.poll()
+            if block is None or len(block) == 0:
+                clock.sleep_s(poll_s)
+                continue
+            fresh = np.flatnonzero(block.t_s >= begin_s)
+            if fresh.size == 0:
+                continue
+            block = block.slice(int(fresh[0]), len(block))
+            covered_from = block.t_s[0] if covered_from is None else covered_from
+            yield block
+            if block.t_s[-1] - covered_from >= seconds:
+                return
+
+    return source
+
+
 def _streams(out: TextIO | None, ask: Ask | None) -> tuple[TextIO, Ask]:
     return (sys.stderr if out is None else out), (press_enter if ask is None else ask)
 
@@ -170,3 +198,65 @@ def calibrate_force(source: BlockSource, path: Path | str, *, weights_kg: Sequen
     out.write(f"force {f.model} fit over {len(points)} weights: RMS error {f.fit_rms_n:.2f} N, "
               f"worst {f.fit_max_rel:.1%} -> {path} (revision {saved.revision})\n")
     return saved
+
+
+STEPS = ("gyro", "axis", "radius", "force", "show")
+
+
+def force_model_for(config) -> tuple[str, str]:
+    """(model, raw_unit) for the configured front end: an HX711 load cell is linear in counts,
+    an FSR divider on the ADS1115 a power law in volts; the simulator's front end is linear in volts."""
+    if config.force.frontend == "hx711":
+        return "linear", "counts"
+    if config.hardware == "sim":
+        return "linear", "V"
+    return "fsr-power", "V"
+
+
+def run_step(step: str, config, source: BlockSource | None, *, seconds: float | None = None,
+             distance_m: float | None = None, weights_kg: Sequence[float] | None = None,
+             tool: str | None = None, out: TextIO | None = None, ask: Ask | None = None) -> int:
+    """``rollsense calibrate <step>`` for a loaded ``firmware.config.Config``; returns the exit
+    code. ``source`` is unused for "show". For "force" the source must deliver raw readings
+    (open the hardware with ``force_calibration=calibration.store.RawForce()``)."""
+    out = sys.stderr if out is None else out
+    path = config.calibration_file
+    if step == "show":
+        from calibration.show import show_calibration
+
+        return show_calibration(path, sys.stdout if out is sys.stderr else out)
+    if step not in STEPS:
+        raise CalibrationError(f"calibrate: unknown step {step!r}; use one of {', '.join(STEPS)}")
+    if source is None:
+        raise CalibrationError(f"calibrate {step}: no sensor data source")
+    kw: dict = {"out": out, "ask": ask}
+    if seconds is not None:
+        kw["seconds"] = seconds
+    if step == "gyro":
+        calibrate_gyro(source, path, **kw)
+    elif step == "axis":
+        calibrate_axis(source, path, **kw)
+    elif step == "radius":
+        if distance_m is None:
+            raise CalibrationError("calibrate radius: give the distance you will roll, e.g. --distance-m 0.5")
+        calibrate_radius(source, path, distance_m=distance_m, tool=tool, **kw)
+    elif step == "force":
+        if config.force.frontend == "none":
+            raise CalibrationError("calibrate force: no force sensor configured (force.frontend = \"none\")")
+        if not weights_kg:
+            raise CalibrationError("calibrate force: give the known weights, e.g. --weights-kg 0,2,5,10")
+        model, unit = force_model_for(config)
+        calibrate_force(source, path, weights_kg=weights_kg, model=model, raw_unit=unit,
+                        supply_v=config.force.fsr_supply_v, divider_ohm=config.force.fsr_divider_ohm, **kw)
+    return 0
+
+
+def parse_weights_kg(text: str) -> list[float]:
+    """"0,2,5,10" -> [0.0, 2.0, 5.0, 10.0]; CalibrationError (one line) on anything else."""
+    try:
+        weights = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError as e:
+        raise CalibrationError(f"--weights-kg {text!r}: give comma-separated kilograms, e.g. 0,2,5,10") from e
+    if not weights or any(not math.isfinite(w) or w < 0 for w in weights):
+        raise CalibrationError(f"--weights-kg {text!r}: give comma-separated kilograms >= 0, e.g. 0,2,5,10")
+    return weights

@@ -107,3 +107,30 @@ def test_press_enter_waits_for_a_line():
     out = io.StringIO()
     press_enter("Put 5 kg on it.", out=out, inp=io.StringIO("\n"))
     assert out.getvalue() == "Put 5 kg on it. [Enter] "
+
+
+def test_parse_weights():
+    from calibration.procedures import parse_weights_kg
+
+    assert parse_weights_kg("0, 2,5,10") == [0.0, 2.0, 5.0, 10.0]
+    for bad in ["", "a,b", "-1,2", "nan"]:
+        with pytest.raises(CalibrationError, match="--weights-kg .*comma-separated kilograms"):
+            parse_weights_kg(bad)
+
+
+def test_run_step_errors(tmp_path):
+    from calibration.procedures import force_model_for, run_step
+    from firmware.config import Config, apply_overrides
+
+    cfg = apply_overrides(Config(), state_dir=str(tmp_path))
+    src = ScriptedSource([])
+    with pytest.raises(CalibrationError, match="--distance-m 0.5"):
+        run_step("radius", cfg, src)
+    with pytest.raises(CalibrationError, match="--weights-kg 0,2,5,10"):
+        run_step("force", cfg, src)
+    with pytest.raises(CalibrationError, match="no force sensor configured"):
+        run_step("force", apply_overrides(cfg, **{"force.frontend": "none"}), src, weights_kg=[1])
+    with pytest.raises(CalibrationError, match="unknown step 'tilt'"):
+        run_step("tilt", cfg, src)
+    assert force_model_for(cfg) == ("fsr-power", "V")
+    assert force_model_for(apply_overrides(cfg, **{"force.frontend": "hx711"})) == ("linear", "counts")
