@@ -47,3 +47,34 @@ class ManualClock:
 
     def sleep_s(self, seconds: float) -> None:
         self.advance(max(0.0, seconds))
+
+
+class PacedClock:
+    """Simulated time that advances only when the loop sleeps, paced to run ``speed``
+    times faster than the wall clock.
+
+    For simulated hardware: a stall in processing (a slow disk, a busy CPU) delays the
+    simulation instead of letting simulated chips overflow their FIFOs, so a simulated
+    run is the same however loaded the machine is. When behind, it catches up by not
+    sleeping until the wall clock is back on pace.
+    """
+
+    def __init__(self, speed: float = 1.0, start_s: float = 0.0) -> None:
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        self.speed = speed
+        self._now = start_s
+        self._wall0 = time.monotonic() - start_s / speed
+        self._lock = threading.Lock()
+
+    def now_s(self) -> float:
+        with self._lock:
+            return self._now
+
+    def sleep_s(self, seconds: float) -> None:
+        with self._lock:
+            self._now += max(0.0, seconds)
+            due = self._wall0 + self._now / self.speed
+        delay = due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)

@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from firmware.clock import MonotonicClock
+from firmware.clock import MonotonicClock, PacedClock
 from firmware.config import Config, apply_overrides, default_config_text, load_config
 from firmware.errors import ConfigError, SetupError
 
@@ -23,7 +23,7 @@ from firmware.errors import ConfigError, SetupError
 @dataclass
 class Runtime:
     config: Config
-    clock: MonotonicClock
+    clock: object  # MonotonicClock for real hardware, PacedClock for simulated
     hardware: object
     sampler: object
     source: object | None  # the simulated user, for hardware = "sim"
@@ -58,7 +58,7 @@ def open_runtime(cfg: Config) -> Runtime:
     if cfg.hardware == "sim":
         from device.sim import scenario
 
-        clock = MonotonicClock(speed=cfg.sim.speed)
+        clock = PacedClock(speed=cfg.sim.speed)
         source = scenario(cfg.protocol, cfg.sim.scenario, cfg.sim.seed)
     else:
         clock = MonotonicClock()
@@ -93,7 +93,9 @@ def metrics_settings(cfg: Config, tool: str, source=None):
     if cal:
         values.update(cal)
     if source is not None:
-        values.update(radius_m=source.radius_m, axis_xyz=source.axis_xyz, up_sign=source.up_sign)
+        from firmware.demo import sim_calibration
+
+        values.update(sim_calibration(source))
     return MetricsSettings(**values)
 
 
@@ -147,7 +149,7 @@ def run_daemon(args) -> int:
         routines_dir=cfg.routines_dir,
         state_dir=cfg.state_dir,
         telemetry_hz=cfg.telemetry_hz,
-        source_end_s=(rt.source.duration_s + 5.0) if rt.source is not None else None,
+        source_end_s=(rt.source.end_s + 5.0) if rt.source is not None else None,
     )
     app.commands = starts
     outputs.on_press = lambda: starts.put(("start", cfg.protocol))

@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from firmware.clock import MonotonicClock
+from firmware.clock import MonotonicClock, PacedClock
 from firmware.errors import SetupError
 
 FAST_SPEED = 20.0
@@ -48,7 +48,7 @@ def build_device(opts: DemoOptions, broker_url: str, state_dir: Path, *, display
     from firmware.sampler import Sampler
 
     speed = opts.speed or (FAST_SPEED if opts.fast else 1.0)
-    clock = MonotonicClock(speed=speed)
+    clock = PacedClock(speed=speed)
     routine = load_routine(opts.protocol)
     user = scenario(opts.protocol, opts.scenario, opts.seed)
     hw = open_hardware("sim", clock=clock, source=user)
@@ -61,17 +61,30 @@ def build_device(opts: DemoOptions, broker_url: str, state_dir: Path, *, display
     journal = Journal(state_dir / "journal.db")
     link = Link(opts.device_id, broker_url, journal, MonotonicClock(),
                 info={"hardware": "sim", "scenario": opts.scenario, "speed": speed})
-    settings = MetricsSettings(tool=routine.tool, radius_m=user.radius_m, axis_xyz=user.axis_xyz,
-                               up_sign=user.up_sign)
+    settings = MetricsSettings(tool=routine.tool, **sim_calibration(user))
     app = DeviceApp(
         device_id=opts.device_id,
         parts=DeviceParts(sampler=sampler, clock=clock, journal=journal, outputs=outputs,
                           link=link, display=display),
         settings=settings,
         state_dir=state_dir,
-        source_end_s=user.duration_s + 5.0,
+        source_end_s=user.end_s + 5.0,
     )
     return app, hw, sampler, outputs, journal, link
+
+
+def sim_calibration(user) -> dict:
+    """What calibrating the simulated tool would find: its radius, and for a roller or
+    stick its roll axis in the sensor frame with "up the limb" as positive rotation."""
+    values = {"radius_m": user.radius_m}
+    if user.tool != "ball":
+        values.update(axis_xyz=tuple(float(v) for v in user.body_axis(0)), up_sign=1)
+    return values
+
+
+def undelivered(journal) -> int:
+    counts = journal.outbox_counts()
+    return counts["pending"] + counts["inflight"] + counts["awaiting_ack"]
 
 
 def wait_delivered(journal, timeout_s: float, clock=None) -> bool:
@@ -79,10 +92,10 @@ def wait_delivered(journal, timeout_s: float, clock=None) -> bool:
     clock = clock or MonotonicClock()
     deadline = clock.now_s() + timeout_s
     while clock.now_s() < deadline:
-        if journal.pending_count() == 0:
+        if undelivered(journal) == 0:
             return True
         clock.sleep_s(0.05)
-    return journal.pending_count() == 0
+    return undelivered(journal) == 0
 
 
 class DashboardThread:
