@@ -37,7 +37,6 @@ class Sampler:
         self._last_drain_s = -np.inf
         self._fault = ""
         self._fault_host_s = -np.inf
-        self._pending_gap = False
 
     @property
     def health(self) -> str:
@@ -66,7 +65,6 @@ class Sampler:
             frames = self.imu.read()
         except FAULTS as exc:
             self.stats["imu_errors"] += 1
-            self._pending_gap = True
             self._degrade(f"imu: {exc}")
             return None
         if frames is None:
@@ -90,8 +88,7 @@ class Sampler:
             del self._force_host_s[:-FORCE_KEEP], self._force_n[:-FORCE_KEEP]
 
     def _block(self, frames: Any) -> Block:
-        gap = frames.gap_before or self._pending_gap
-        self._pending_gap = False
+        gap = frames.gap_before
         if gap:
             self.stats["gaps"] += 1
             self._degrade("imu: samples lost (FIFO overflow, bus fault or chip reset)")
