@@ -94,6 +94,7 @@ def test_device_unit_contract():
     text = (ROOT / "systemd" / "rollsense.service").read_text()
     assert "DeviceAllow=char-i2c rw" in text and "DeviceAllow=char-gpiochip rw" in text
     assert not re.search(r"^PrivateDevices=", text, re.M)  # it would hide /dev/i2c-* and gpiochips
+    assert not re.search(r"^ProcSubset=pid", text, re.M)  # gpiozero needs /proc/cpuinfo, /proc/device-tree
 
 
 def test_dashboard_unit_runs_the_dashboard():
