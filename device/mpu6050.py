@@ -5,6 +5,7 @@ overflow and chip-reset recovery. Output in SI units (rad/s, m/s²)."""
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,7 +34,9 @@ FRAME_B = 12  # ax ay az gx gy gz, big-endian int16
 FIFO_MASK = (MPU6050Bits.ACCEL_FIFO_EN | MPU6050Bits.XG_FIFO_EN | MPU6050Bits.YG_FIFO_EN
              | MPU6050Bits.ZG_FIFO_EN)
 OVERFLOW_MARGIN_B = 3 * FRAME_B  # Linux resets at >= fifo_size - 3 frames
-OFFSET_SMOOTHING = 0.05  # weight of a new host/sensor offset observation
+TIMEBASE_WINDOW = 64  # FIFO reads in the host/sensor time fit
+TIMEBASE_MIN_FIT = 8
+TIMEBASE_MIN_SPAN_S = 2.0  # sensor seconds spanned before the drift (scale) is fitted
 
 
 @dataclass(frozen=True)
@@ -48,23 +51,35 @@ class ImuFrames:
 
 
 class Timebase:
-    """Maps host clock time to sensor time: ``host ≈ sensor + offset_s``. Each FIFO read
-    bounds the offset (the newest frame was taken at most one period before the count
-    read); a slow exponential filter follows the chip's clock drift."""
+    """Maps host clock time to sensor time, ``host ≈ offset_s + scale * sensor``. Each FIFO
+    read bounds when its newest frame was taken (within one period before the count read);
+    a least-squares line through the recent reads follows the chip's clock drift (its
+    oscillator varies by about 1 % over temperature)."""
 
     def __init__(self, period_s: float) -> None:
         self.period_s = period_s
         self.offset_s: float | None = None
+        self.scale = 1.0
+        self._host: deque[float] = deque(maxlen=TIMEBASE_WINDOW)
+        self._sensor: deque[float] = deque(maxlen=TIMEBASE_WINDOW)
+
+    def start(self, host_s: float) -> None:
+        """Sensor time 0 is the first sample after ``host_s`` (one period later)."""
+        self.offset_s, self.scale = host_s + self.period_s, 1.0
+        self._host.clear()
+        self._sensor.clear()
 
     def observe(self, host_s: float, newest_sensor_s: float) -> None:
-        estimate = host_s - newest_sensor_s - 0.5 * self.period_s
-        if self.offset_s is None:
-            self.offset_s = estimate
+        self._host.append(host_s - 0.5 * self.period_s)
+        self._sensor.append(newest_sensor_s)
+        sensor, host = np.asarray(self._sensor), np.asarray(self._host)
+        if len(sensor) >= TIMEBASE_MIN_FIT and np.ptp(sensor) >= TIMEBASE_MIN_SPAN_S:
+            self.scale, self.offset_s = (float(v) for v in np.polyfit(sensor, host, 1))
         else:
-            self.offset_s += OFFSET_SMOOTHING * (estimate - self.offset_s)
+            self.offset_s = float(np.mean(host - self.scale * sensor))
 
     def to_sensor(self, host_s: np.ndarray | float) -> np.ndarray | float:
-        return host_s - (self.offset_s or 0.0)
+        return (host_s - (self.offset_s or 0.0)) / self.scale
 
 
 def dlpf_for_rate(sample_rate_hz: float) -> int:
@@ -120,7 +135,7 @@ class MPU6050:
         self.who_am_i = self._identify()
         self._configure()
         self._reset_fifo()
-        self.timebase.offset_s = self.clock.now_s() + self.timebase.period_s
+        self.timebase.start(self.clock.now_s())
         self._next_index = 0
 
     def _where(self) -> str:

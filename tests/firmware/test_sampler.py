@@ -145,3 +145,18 @@ def test_load_cell_force_is_stamped_on_sensor_time(mock_factory):
     assert np.max(np.abs(force[late] - (100 + 30 * host_t[late]))) < 0.5
     assert set(healths) == {""}
     hw.close()
+
+
+def test_force_stays_aligned_when_the_chip_clock_drifts():
+    clock = ManualClock()
+    hw = open_hardware("sim", clock=clock, source=HostRamp(), sample_rate_hz=RATE_HZ)
+    hw.fakes["mpu6050"].rate_error_ppm = 20_000  # 2 % fast: sensor time runs 2 % fast
+    sampler = Sampler(hw.imu, hw.force, clock)
+    sampler.start()
+    blocks, _ = run(clock, sampler, 12.0)
+    t = np.concatenate([b.t_s for b in blocks])
+    host_t = np.concatenate([b.gyro_rad_s[:, 0] for b in blocks])
+    force = np.concatenate([b.force_n for b in blocks])
+    assert t[-1] - t[0] > 1.015 * (host_t[-1] - host_t[0])  # index / nominal rate, not host time
+    late = host_t > 4.0
+    assert np.max(np.abs(force[late] - (100 + 30 * host_t[late]))) < 0.3  # within 10 ms
