@@ -47,10 +47,13 @@ def run_doctor(config: Config, *, out: TextIO, broker_timeout_s: float = BROKER_
 
 
 def _guard(name: str, fn: Callable[[], Check]) -> Check:
+    """Run one check; errors become a FAIL line (the doctor itself never crashes)."""
     try:
         return fn()
     except RollsenseError as e:
         return Check("FAIL", name, str(e).splitlines()[0])
+    except Exception as e:  # noqa: BLE001 - a diagnosis tool reports, never crashes
+        return Check("FAIL", name, f"unexpected {type(e).__name__}: {e}")
 
 
 def check_config(config: Config) -> Check:
@@ -114,7 +117,7 @@ def check_chips(config: Config) -> list[Check]:
     except RollsenseError as e:
         return [Check("FAIL", "imu", str(e).splitlines()[0])]
     try:
-        return [_guard("imu", lambda: _check_imu(hw, clock)), _check_force(config, hw)]
+        return [_guard("imu", lambda: _check_imu(hw, clock)), _check_force(config, hw, clock)]
     finally:
         try:
             hw.close()
@@ -137,15 +140,22 @@ def _check_imu(hw, clock) -> Check:
                  f"{imu.sample_rate_hz:g} Hz, FIFO delivering")
 
 
-def _check_force(config: Config, hw) -> Check:
+def _check_force(config: Config, hw, clock) -> Check:
     if hw.force is None:
         return Check("warn", "force", "no force sensor (force.frontend = \"none\"): no contact, "
                      "pressure or hold detection")
 
     def run() -> Check:
         hw.force.start()
-        value = float(hw.force.read_n())
-        return Check("ok", "force", f"{config.force.frontend} answers ({value:.1f} N now)")
+        deadline = clock.now_s() + 1.0  # an HX711 at 10 samples/s needs a while
+        value = hw.force.read_n()
+        while value is None and clock.now_s() < deadline:
+            clock.sleep_s(0.02)
+            value = hw.force.read_n()
+        if value is None:
+            return Check("FAIL", "force", f"{config.force.frontend} never had a reading ready; check "
+                         "DOUT/SCK wiring and power")
+        return Check("ok", "force", f"{config.force.frontend} answers ({float(value):.1f} N now)")
     return _guard("force", run)
 
 

@@ -96,3 +96,11 @@ def test_broker_refuses(tmp_path):
     finally:
         b.close()
     assert c.status == "FAIL" and "refused: Not authorized" in c.detail and "username/password" in c.detail
+
+
+def test_sim_with_hx711_twice(tmp_path, broker):
+    cfg = sim_config(tmp_path, broker.url, **{"force.frontend": "hx711"})
+    for _ in range(2):  # pins are released: a second run works too
+        out = io.StringIO()
+        assert run_doctor(cfg, out=out) == 0, out.getvalue()
+        assert "ok   force        hx711 answers" in out.getvalue()
