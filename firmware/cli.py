@@ -195,7 +195,9 @@ def summary_table(s: dict) -> str:
             f"\n          at {h['start_s']:.1f} s for {h['duration_s']:.1f} s" for h in s["holds"]),
     ]
     for t in s["targets"]:
-        lines.append(f"{'met ' if t['met'] else 'MISS'}      {t['name']}: {t['actual']} (target {t['target']})")
+        target = t["target"].get("text", t["target"]) if isinstance(t["target"], dict) else t["target"]
+        unit = t["target"].get("unit", "") if isinstance(t["target"], dict) else ""
+        lines.append(f"{'met ' if t['met'] else 'MISS'}      {t['name']}: {t['actual']} {unit} (target {target})")
     lines.append("completed" if s["completed"] else f"not completed{': ' + s['interrupted'] if s.get('interrupted') else ''}")
     return "\n".join(lines)
 

@@ -1,0 +1,129 @@
+"""The device daemon under a fake systemd: READY after start, WATCHDOG from the sampling
+loop while it is healthy, silence while the sensor bus hangs, and SIGTERM closing the
+session in the journal."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from firmware.clock import MonotonicClock, PacedClock
+from firmware.notify import Notifier
+
+
+@pytest.fixture
+def notify_socket(tmp_path):
+    path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(0.2)
+    yield path, sock
+    sock.close()
+
+
+def _collect(sock, until, deadline_s: float) -> list[tuple[float, str]]:
+    got: list[tuple[float, str]] = []
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        try:
+            msg = sock.recv(4096).decode()
+        except TimeoutError:
+            continue
+        got.append((time.monotonic(), msg))
+        if until(msg):
+            break
+    return got
+
+
+def test_daemon_ready_watchdog_and_sigterm_closes_the_session(notify_socket, broker, tmp_path):
+    path, sock = notify_socket
+    state = tmp_path / "state"
+    env = {**os.environ, "NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "firmware.cli", "run", "--sim", "--protocol", "quads-roller",
+         "--state-dir", str(state), "--broker", broker.url],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        got = _collect(sock, lambda m: m.startswith("READY=1"), 30)
+        assert any(m.startswith("READY=1") for _, m in got), got
+        pings = _collect(sock, lambda m: False, 1.5)
+        watchdogs = [t for t, m in pings if m == "WATCHDOG=1"]
+        assert len(watchdogs) >= 3, pings  # every ~0.2 s: half of WATCHDOG_USEC
+        assert max(b - a for a, b in zip(watchdogs, watchdogs[1:], strict=False)) < 0.6
+        proc.send_signal(signal.SIGTERM)
+        tail = _collect(sock, lambda m: m.startswith("STOPPING=1"), 10)
+        assert any(m.startswith("STOPPING=1") for _, m in tail), tail
+        _, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err[-2000:]
+
+    from firmware.journal import Journal
+
+    journal = Journal(state / "journal.db")
+    try:
+        sessions = journal.sessions()
+        assert len(sessions) == 1
+        s = journal.session(sessions[0]["session_id"])
+        assert s["state"] == "finished"
+        assert s["summary"]["completed"] is False
+        assert "stopped" in s["summary"]["interrupted"]
+    finally:
+        journal.close()
+
+
+def test_no_watchdog_while_the_sensor_bus_hangs(notify_socket, tmp_path):
+    """The watchdog is fed by the sampling loop only while the sensors are healthy, so a
+    hung bus lets systemd restart the service."""
+    from firmware.demo import DemoOptions, build_device
+
+    path, sock = notify_socket
+    opts = DemoOptions(protocol="quads-roller", speed=1.0)
+    app, hw, sampler, outputs, journal, link = build_device(opts, "mqtt://127.0.0.1:1", tmp_path)
+    app.parts.link = None  # offline device: cues and the loop must not care
+    app.parts.notifier = Notifier(MonotonicClock(), env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "200000"})
+    stop = threading.Event()
+    sampler.start()
+    runner = threading.Thread(target=app.run_routine, args=("quads-roller", stop))
+    runner.start()
+    try:
+        before = [t for t, m in _collect(sock, lambda m: False, 1.0) if m == "WATCHDOG=1"]
+        assert len(before) >= 4
+        hw.fakes["bus"].hang(2.0)
+        hang_started = time.monotonic()
+        during = _collect(sock, lambda m: False, 2.0)
+        after = [t for t, m in _collect(sock, lambda m: m == "WATCHDOG=1", 5.0) if m == "WATCHDOG=1"]
+    finally:
+        stop.set()
+        runner.join(20)
+        outputs.close()
+        journal.close()
+        hw.close()
+    late = [t for t, m in during if m == "WATCHDOG=1" and t - hang_started > 0.3]
+    assert late == [], "watchdog fed while the bus was hung"
+    assert after, "watchdog did not resume after the bus recovered"
+    assert sampler.stats["imu_errors"] > 0  # the hang was seen, and ridden out
+
+
+def test_paced_clock_is_what_sim_hardware_runs_on():
+    from firmware.config import load_config
+    from firmware.daemon import open_runtime
+
+    cfg = load_config(None)
+    from dataclasses import replace
+
+    rt = open_runtime(replace(cfg, hardware="sim"))
+    try:
+        assert isinstance(rt.clock, PacedClock)
+        assert rt.source is not None
+    finally:
+        rt.hardware.close()
