@@ -19,6 +19,7 @@ FAULTS = (SensorError, SetupError)  # a failed re-init mid-run is a fault, not a
 
 HEALTHY_AFTER_S = 1.0  # host seconds without a fault before health reads "" again
 FORCE_KEEP = 4096  # force readings kept at most between two IMU drains
+FORCE_STALE_S = 0.5  # IMU instants farther than this from any force reading get NaN
 
 
 class Sampler:
@@ -99,14 +100,18 @@ class Sampler:
         return block
 
     def _force_at(self, t_s: np.ndarray) -> np.ndarray:
-        """Force interpolated at the IMU instants; readings newer than the block are kept
-        for the next one. NaN without a force sensor or before the first reading."""
+        """Force interpolated at the IMU instants; NaN without a force sensor or where no
+        reading is within FORCE_STALE_S (the sensor failed). Readings newer than the
+        block are kept for the next one."""
         if not self._force_n:
             return np.full(len(t_s), np.nan)
         force_t = np.asarray(self.imu.timebase.to_sensor(np.asarray(self._force_host_s)))
         force = np.interp(t_s, force_t, np.asarray(self._force_n))
-        keep = int(np.searchsorted(force_t, t_s[-1]))
-        keep = max(0, keep - 1)
+        right = np.clip(np.searchsorted(force_t, t_s), 0, len(force_t) - 1)
+        left = np.clip(right - 1, 0, len(force_t) - 1)
+        nearest_s = np.minimum(np.abs(force_t[right] - t_s), np.abs(force_t[left] - t_s))
+        force[nearest_s > FORCE_STALE_S] = np.nan
+        keep = max(0, int(np.searchsorted(force_t, t_s[-1])) - 1)
         del self._force_host_s[:keep], self._force_n[:keep]
         return force
 

@@ -160,3 +160,19 @@ def test_force_stays_aligned_when_the_chip_clock_drifts():
     assert t[-1] - t[0] > 1.015 * (host_t[-1] - host_t[0])  # index / nominal rate, not host time
     late = host_t > 4.0
     assert np.max(np.abs(force[late] - (100 + 30 * host_t[late]))) < 0.3  # within 10 ms
+
+
+def test_a_failed_force_sensor_gives_nan_force_not_stale_values():
+    clock, hw, sampler = rig()
+    run(clock, sampler, 1.0)
+    ads = hw.fakes["bus"].chips[0x48]
+    hw.fakes["bus"].detach(0x48)  # the ADC drops off the bus
+    during, healths = run(clock, sampler, 2.0)
+    assert all(h.startswith("force") for h in healths)
+    force = np.concatenate([b.force_n for b in during])
+    assert np.isnan(force[-200:]).all()  # the last second: no reading within 0.5 s
+    assert not np.isnan(force[:40]).any()  # just after the failure the last reading holds
+    hw.fakes["bus"].attach(0x48, ads)
+    after, _ = run(clock, sampler, 2.0)
+    assert not np.isnan(after[-1].force_n).any()
+    assert sampler.stats["imu_errors"] == 0
