@@ -47,7 +47,8 @@ class MetricsSettings:
     rest_accel_max_m_s2: float = 0.5  # rms deviation of accel from its window mean
     rest_bias_clip_rad_s: float = 3.0 * DEG  # window-mean gyro must stay this close to the prior
     rest_min_s: float = 1.5  # rest must last this long before the bias is learned
-    axis_strong_rad_s: float = 30.0 * DEG  # only stronger rotation re-estimates the axis
+    axis_strong_rad_s: float = 30.0 * DEG  # only stronger rotation re-estimates the axis ...
+    axis_weak_rad_s: float = 8.0 * DEG  # ... until there is some, rotation above this is used
     axis_update_s: float = 0.25  # strong-rotation time between axis re-estimates
     ball_axis_memory: float = 0.6  # ball: weight kept by the old scatter at each re-estimate
     ball_deadband_mps: float = 0.002  # ball: |ω|·r below this is noise, not motion
@@ -101,8 +102,12 @@ def settings_from_meta(meta: dict, **overrides) -> MetricsSettings:
 class MetricsEngine:
     """Streaming metrics: `.update(block)` per Block, `.finish()` at the end, `.summary()`."""
 
-    def __init__(self, settings: MetricsSettings) -> None:
+    def __init__(self, settings: MetricsSettings, *, trace: bool = False) -> None:
         self.settings = settings
+        # trace=True keeps per-sample arrays (t, rest, still, contact, bias, speed) for analysis
+        self.trace: dict[str, list[np.ndarray]] | None = (
+            {k: [] for k in ("t_s", "rest", "still", "contact", "bias_rad_s", "speed_mps",
+                             "position_m")} if trace else None)
         self.passes: list[Pass] = []
         self.holds: list[Hold] = []
         self._finished = False
@@ -130,7 +135,10 @@ class MetricsEngine:
         self._axis = None if self._fixed_axis is None else self._fixed_axis.copy()
         self._scatter = np.zeros((3, 3))
         self._pending = np.zeros((3, 3))
-        self._strong_s = 0.0
+        self._scatter_weak = np.zeros((3, 3))
+        self._pending_weak = np.zeros((3, 3))
+        self._strong_s = 0.0  # time of strong rotation seen (s)
+        self._weak_s = 0.0  # time of rotation above the weak threshold (s)
         self._theta_pre = np.zeros(3)  # integrated rotation before any axis is known
         self._first_strong: np.ndarray | None = None
         self._sign = float(s.up_sign) if s.sign_known else (1.0 if self._axis is None else 0.0)
@@ -328,6 +336,11 @@ class MetricsEngine:
         self._n += n
         self._t_last = float(t[-1])
         sign = self._sign if self._sign != 0 else 1.0
+        if self.trace is not None:
+            for key, arr in (("t_s", t), ("rest", rest), ("still", still), ("contact", contact),
+                             ("bias_rad_s", bias), ("speed_mps", speed),
+                             ("position_m", q[:, 0] * sign)):
+                self.trace[key].append(np.array(arr))
         hold_s = (self._t_last - self._hold_rep_start()) if self._hold_active else 0.0
         holding = self._hold_active and hold_s >= s.hold_min_s
         vel_now = float(np.dot(axis_rows[-1], m_rot[-1]) * s.radius_m * sign)
@@ -394,22 +407,24 @@ class MetricsEngine:
                 self._learn_sign_fixed(wc, gate)
             return dtheta @ axis, np.broadcast_to(axis, (n, 3))
         s = self.settings
-        strong = gate & (np.einsum("ij,ij->i", wc, wc) > s.axis_strong_rad_s ** 2)
-        if self._first_strong is None and strong.any():
-            self._first_strong = wc[int(np.argmax(strong))].copy()
+        rate2 = np.einsum("ij,ij->i", wc, wc)
+        weak = gate & (rate2 > s.axis_weak_rad_s ** 2)
+        strong = weak & (rate2 > s.axis_strong_rad_s ** 2)
+        if self._first_strong is None and weak.any():
+            self._first_strong = wc[int(np.argmax(weak))].copy()
+        wdt = dt * weak
         sdt = dt * strong
-        cum = np.cumsum(np.append(self._strong_s, sdt))[1:]
-        k_prev = math.floor(self._strong_s / s.axis_update_s)
+        cum = np.cumsum(np.append(self._weak_s, wdt))[1:]
+        k_prev = math.floor(self._weak_s / s.axis_update_s)
         ks = np.floor(cum / s.axis_update_s)
         checkpoints = np.flatnonzero(ks > np.append(k_prev, ks[:-1]))
-        self._strong_s = float(cum[-1])
+        self._weak_s = float(cum[-1])
         axis_rows = np.zeros((n, 3))
         proj = np.zeros(n)
         lo = 0
         for c in checkpoints:
             self._apply_axis(axis_rows, proj, dtheta, lo, c + 1)
-            seg = slice(lo, c + 1)
-            self._pending += (wc[seg] * sdt[seg, None]).T @ wc[seg]
+            self._accumulate_scatter(wc, wdt, sdt, lo, c + 1)
             first = self._axis is None
             self._update_axis()
             if first:
@@ -417,8 +432,16 @@ class MetricsEngine:
                 self._theta_pre[:] = 0.0
             lo = c + 1
         self._apply_axis(axis_rows, proj, dtheta, lo, n)
-        self._pending += (wc[lo:] * sdt[lo:, None]).T @ wc[lo:]
+        self._accumulate_scatter(wc, wdt, sdt, lo, n)
         return proj, axis_rows
+
+    def _accumulate_scatter(self, wc, wdt, sdt, lo, hi) -> None:
+        if hi <= lo:
+            return
+        seg = wc[lo:hi]
+        self._pending_weak += (seg * wdt[lo:hi, None]).T @ seg
+        self._pending += (seg * sdt[lo:hi, None]).T @ seg
+        self._strong_s += float(sdt[lo:hi].sum())
 
     def _apply_axis(self, axis_rows, proj, dtheta, lo, hi):
         if hi <= lo:
@@ -431,10 +454,14 @@ class MetricsEngine:
 
     def _update_axis(self) -> None:
         """Principal axis of the strong-rotation scatter; sign kept continuous."""
-        keep = self.settings.ball_axis_memory if self.settings.tool == "ball" else 1.0
+        s = self.settings
+        keep = s.ball_axis_memory if s.tool == "ball" else 1.0
         self._scatter = keep * self._scatter + self._pending
+        self._scatter_weak = keep * self._scatter_weak + self._pending_weak
         self._pending = np.zeros((3, 3))
-        vals, vecs = np.linalg.eigh(self._scatter)
+        self._pending_weak = np.zeros((3, 3))
+        use = self._scatter if self._strong_s >= s.axis_update_s else self._scatter_weak
+        vals, vecs = np.linalg.eigh(use)
         axis = vecs[:, -1]
         ref = self._axis if self._axis is not None else self._first_strong
         if ref is not None and float(axis @ ref) < 0:
@@ -445,7 +472,7 @@ class MetricsEngine:
         """Fixed axis, unknown up: the first strong rotation's direction defines +."""
         s = self.settings
         p = wc @ self._fixed_axis
-        strong = gate & (np.abs(p) > s.axis_strong_rad_s)
+        strong = gate & (np.abs(p) > s.axis_weak_rad_s)
         if strong.any():
             self._sign = 1.0 if p[int(np.argmax(strong))] > 0 else -1.0
 
@@ -595,6 +622,7 @@ class MetricsEngine:
 
     def _close_hold(self, end_t: float, out: list[Hold]) -> None:
         start = self._hold_rep_start()
+        end_t = max(start, end_t - 0.5 * self.settings.still_window_s)
         duration = end_t - start
         if duration < self.settings.hold_min_s:
             return
