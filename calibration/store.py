@@ -178,6 +178,8 @@ def save_calibration(path: str | os.PathLike, cal: Calibration) -> Calibration:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
+            # mkstemp makes 0600; the daemon user must read what `sudo rollsense calibrate` wrote
+            os.fchmod(f.fileno(), path.stat().st_mode & 0o777 if path.exists() else 0o644)
             os.fsync(f.fileno())
         if path.exists():
             _rotate_history(path)

@@ -189,7 +189,14 @@ def check_calibration(config: Config) -> Check:
                      "routine's radius is used; run `rollsense calibrate gyro` (then axis, radius, force)")
 
     def run() -> Check:
+        from calibration.procedures import force_model_for
+
         cal = load_calibration(path)
+        want = force_model_for(config)
+        if cal.force and config.force.frontend != "none" and (cal.force.model, cal.force.raw_unit) != want:
+            return Check("warn", "calibration", f"{path}: the force curve is a {cal.force.model} fit in "
+                         f"{cal.force.raw_unit}, but force.frontend = {config.force.frontend} needs "
+                         f"{want[0]} in {want[1]}; run `rollsense calibrate force`")
         missing = [n for n in ("gyro", "axis", "radius", "force") if getattr(cal, n) is None]
         if missing:
             return Check("warn", "calibration", f"{path} revision {cal.revision}; not calibrated: "

@@ -45,6 +45,15 @@ def test_round_trip_and_revisions(tmp_path):
     assert load_calibration(path).axis is None
 
 
+def test_file_is_readable_by_the_daemon_user(tmp_path):
+    path = tmp_path / "calibration.json"
+    save_calibration(path, FULL)
+    assert path.stat().st_mode & 0o777 == 0o644
+    path.chmod(0o640)  # an admin's choice of mode is kept
+    save_calibration(path, FULL)
+    assert path.stat().st_mode & 0o777 == 0o640
+
+
 def test_previous_versions_are_kept(tmp_path):
     path = tmp_path / "calibration.json"
     for i in range(HISTORY_KEEP + 3):

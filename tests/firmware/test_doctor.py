@@ -104,3 +104,14 @@ def test_sim_with_hx711_twice(tmp_path, broker):
         out = io.StringIO()
         assert run_doctor(cfg, out=out) == 0, out.getvalue()
         assert "ok   force        hx711 answers" in out.getvalue()
+
+
+def test_force_calibration_for_another_front_end_warns(tmp_path, broker):
+    from calibration.store import ForceCalibration
+
+    cfg = sim_config(tmp_path, broker.url, **{"force.frontend": "hx711"})
+    linear_volts = ForceCalibration("linear", "V", 0.0, 0.1, 0.01, ((1.0, 125.0),), scale_n_per_raw=125.0)
+    save_calibration(cfg.calibration_file, Calibration(force=linear_volts))
+    out = io.StringIO()
+    assert run_doctor(cfg, out=out) == 0
+    assert "the force curve is a linear fit in V, but force.frontend = hx711 needs linear in counts" in out.getvalue()
