@@ -97,6 +97,29 @@ def test_stream_reads_are_not_retried_after_a_timeout(rig):
     assert bus.stats.errors == 1
 
 
+@pytest.mark.parametrize("code, wrapped", [(errno.EREMOTEIO, SensorError), (errno.EIO, SensorError),
+                                           (errno.ETIMEDOUT, SensorTimeout),
+                                           (errno.ENXIO, SensorError)])
+def test_transient_errnos_are_retried_then_wrapped(code, wrapped):
+    attempts = []
+
+    class Flaky:
+        def read_i2c_block_data(self, *a):
+            attempts.append(1)
+            if len(attempts) < 3:
+                raise OSError(code, "flaky")
+            return [0x68]
+
+        def write_i2c_block_data(self, *a):
+            raise OSError(code, "always")
+
+    bus = I2CBus(Flaky(), clock=ManualClock(), retries=2)
+    assert bus.read_byte(0x68, 0x75) == 0x68 and bus.stats.retries == 2
+    with pytest.raises(wrapped) as info:
+        bus.write_byte(0x68, 0x6B, 0)
+    assert type(info.value) is wrapped and info.value.__cause__.errno == code
+
+
 def test_other_errors_are_not_retried():
     class Broken:
         def read_i2c_block_data(self, *a):
