@@ -92,7 +92,7 @@ install_packages() {
 }
 
 create_user() {
-  step "user rollsense in the i2c and gpio groups"
+  step "users: rollsense (in the i2c and gpio groups), rollsense-dashboard"
   local group
   for group in i2c gpio; do
     run groupadd --force --system "$group"
@@ -106,6 +106,14 @@ create_user() {
   for group in i2c gpio; do
     run usermod --append --groups "$group" rollsense
   done
+  if [ "$DASHBOARD" = 1 ]; then
+    if getent passwd rollsense-dashboard >/dev/null 2>&1; then
+      echo "  already exists: user rollsense-dashboard"
+    else
+      run useradd --system --user-group --home-dir /var/lib/rollsense-dashboard --no-create-home \
+        --shell /usr/sbin/nologin --comment "rollsense dashboard" rollsense-dashboard
+    fi
+  fi
 }
 
 enable_i2c() {
@@ -206,6 +214,10 @@ main() {
   echo "  status:  systemctl status rollsense; journalctl -u rollsense -f"
   echo "  pair:    sudo -u rollsense $PREFIX/venv/bin/rollsense pair --config /etc/rollsense/config.toml"
   echo "  broker:  sudo $PREFIX/venv/bin/rollsense broker add-device <device_id>, then put the login in broker_url"
+  if [ "$DASHBOARD" = 1 ]; then
+    echo "  login:   sudo -u rollsense-dashboard $PREFIX/venv/bin/rollsense dashboard --add-user <name> \\"
+    echo "             --db sqlite:////var/lib/rollsense-dashboard/dashboard.db   (password on stdin)"
+  fi
   if [ "$REBOOT_NEEDED" = 1 ]; then
     echo "  reboot needed: the I2C settings change at the next boot (sudo reboot)"
   fi
