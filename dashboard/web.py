@@ -488,9 +488,9 @@ class Dashboard:
 </section>
 <section class="grid tiles">
   <div class="card tile"><span class="label">Passes</span><span class="value" id="passes">0</span></div>
+  <div class="card tile"><span class="label">Distance</span><span class="value" id="distance">–</span></div>
   <div class="card tile"><span class="label">Hold</span><span class="value" id="hold">–</span></div>
   <div class="card tile"><span class="label">Spots</span><span class="value" id="spots">–</span></div>
-  <div class="card tile"><span class="label">Contact</span><span class="value" id="contact">–</span></div>
 </section>
 <section class="grid two">
   <div class="card"><h2>Start a routine</h2>
@@ -500,7 +500,7 @@ class Dashboard:
     <p id="start-msg" class="muted" role="status"></p></div>
   <div class="card"><h2>Recent sessions</h2><ul class="plain" id="recent">{recent_rows}</ul></div>
 </section>"""
-        data = {"device_id": device_id, "snapshot": snap, "status": status}
+        data = {"device_id": device_id, "snapshot": snap, "status": status, "titles": dict(routine_choices())}
         return layout(request, f"Live · {device_id}", body, active="live", script="live", data=data)
 
     async def live_stream(self, request: Request) -> Response:
@@ -508,6 +508,7 @@ class Dashboard:
         allowed = await run_in_threadpool(q.paired_ids, self.store)
         if device_id is not None and device_id not in allowed:
             return JSONResponse({"error": "not a paired device"}, status_code=404)
+        stored = {d["device_id"]: d.get("status") for d in await run_in_threadpool(q.list_devices, self.store)}
         queue = self.hub.subscribe(device_id)
         hub = self.hub
 
@@ -516,8 +517,9 @@ class Dashboard:
                 yield b"retry: 2000\n\n"
                 for dev in [device_id] if device_id else sorted(allowed):
                     snap = hub.snapshot(dev)
-                    if "status" in snap:
-                        yield sse("status", {"device_id": dev, "status": snap["status"]})
+                    status = snap.get("status") or stored.get(dev)
+                    if status:
+                        yield sse("status", {"device_id": dev, "status": status})
                     if "telemetry" in snap:
                         yield sse("telemetry", {"device_id": dev, **snap["telemetry"]})
                 while not hub.closed:
@@ -583,8 +585,9 @@ class Dashboard:
         )
         targets = summary.get("targets") or []
         target_rows = "".join(
-            f'<tr class="{"met" if t.get("met") else "missed"}"><td>{esc(t.get("name"))}</td><td>{esc(_show(t.get("target")))}</td>'
-            f'<td>{esc(_show(t.get("actual")))}</td><td>{"✓ met" if t.get("met") else "✗ missed"}</td></tr>'
+            f'<tr class="{"met" if t.get("met") else "missed"}"><td>{esc(target_label(t.get("name")))}</td>'
+            f'<td>{esc(target_goal(t.get("target")))}</td><td>{esc(target_actual(t))}</td>'
+            f'<td>{"✓ met" if t.get("met") else "✗ missed"}</td></tr>'
             for t in targets
             if isinstance(t, dict)
         ) or '<tr><td colspan="4" class="muted">This session has no targets.</td></tr>'
@@ -636,7 +639,7 @@ class Dashboard:
 <section class="grid tiles">
 <div class="card tile streak"><span class="label">Current streak</span><span class="value" id="streak-current">{st["current_days"]} {streak_word}</span>
 <span class="muted small">{"rolled today" if st["today"] else "roll today to keep it going" if st["current_days"] else "start one today"}</span></div>
-<div class="card tile"><span class="label">Longest streak</span><span class="value" id="streak-longest">{st["longest_days"]} days</span></div>
+<div class="card tile"><span class="label">Longest streak</span><span class="value" id="streak-longest">{st["longest_days"]} {"day" if st["longest_days"] == 1 else "days"}</span></div>
 <div class="card tile"><span class="label">Active days</span><span class="value">{st["active_days"]}</span></div>
 <div class="card tile"><span class="label">This week</span><span class="value">{h["weekly_minutes"][-1]["minutes"]:.0f} min</span></div>
 </section>
@@ -777,6 +780,41 @@ class Dashboard:
 def _forget_form(device_id: str) -> str:
     return (f'<form method="post" action="/devices/{esc(device_id)}/forget" class="inline">'
             '<button type="submit" class="link danger">Forget</button></form>')
+
+
+TARGET_LABELS = {
+    "rolling_s": "Time rolling", "duration_s": "Duration", "pass_s": "Seconds per pass", "speed_mps": "Speed",
+    "pass_length_m": "Pass length", "force_n": "Mean pressure", "force_peak_n": "Peak pressure",
+    "hold_s": "Hold time", "spots": "Spots", "holds": "Holds", "force_up_n": "Pressure rolling up",
+    "force_down_n": "Pressure rolling down", "passes": "Passes",
+}
+
+
+def target_label(name) -> str:
+    name = str(name or "")
+    return TARGET_LABELS.get(name, name.replace("_", " ").capitalize())
+
+
+def target_goal(target) -> str:
+    """A target as people read it: its own text if it has one, else lo–hi or the number."""
+    if isinstance(target, dict):
+        if target.get("text"):
+            return str(target["text"])
+        unit = f" {target['unit']}" if target.get("unit") else ""
+        lo, hi = target.get("min"), target.get("max")
+        if lo is not None and hi is not None:
+            return f"{_show(lo)}–{_show(hi)}{unit}"
+        if lo is not None:
+            return f"≥ {_show(lo)}{unit}"
+        if hi is not None:
+            return f"≤ {_show(hi)}{unit}"
+    return _show(target)
+
+
+def target_actual(t: dict) -> str:
+    unit = t["target"].get("unit") if isinstance(t.get("target"), dict) else None
+    actual = t.get("actual")
+    return _show(actual) + (f" {unit}" if unit and isinstance(actual, int | float) else "")
 
 
 def _show(value) -> str:

@@ -23,6 +23,15 @@
     container.textContent = "";
     return el("svg", { viewBox: `0 0 ${w} ${h}`, width: "100%", preserveAspectRatio: "xMidYMid meet", role: "img" }, container);
   }
+  function widthOf(container) {
+    return Math.max(280, Math.round(container.clientWidth || 760));
+  }
+  /* Draw now and again (debounced) when the window is resized. */
+  function responsive(draw) {
+    draw();
+    let timer = null;
+    window.addEventListener("resize", () => { clearTimeout(timer); timer = setTimeout(draw, 150); });
+  }
   function niceTicks(lo, hi, count) {
     if (!(hi > lo)) hi = lo + 1;
     const raw = (hi - lo) / Math.max(1, count);
@@ -53,7 +62,7 @@
   function lineChart(container, opts) {
     const pts = (opts.points || []).filter((p) => p[0] !== null && p[0] !== undefined);
     if (!pts.some((p) => p[1] !== null && p[1] !== undefined)) return empty(container, opts.emptyText);
-    const W = 760, H = opts.height || 240, L = 48, R = 14, T = 12, B = 30;
+    const W = widthOf(container), H = opts.height || 240, L = 48, R = 14, T = 22, B = 30;
     const k = opts.scale || 1;
     const svg = svgIn(container, W, H);
     const xs = pts.map((p) => p[0]);
@@ -71,10 +80,10 @@
       el("line", { x1: L, x2: W - R, y1: Y(t), y2: Y(t), stroke: C.grid }, svg);
       text(svg, L - 6, Y(t) + 4, fmt(t, t % 1 ? 1 : 0), { "text-anchor": "end" });
     }
-    for (const t of niceTicks(x0, x1, 8)) {
+    for (const t of niceTicks(x0, x1, Math.max(3, Math.floor((W - L - R) / 90)))) {
       text(svg, X(t), H - 10, opts.xFormat ? opts.xFormat(t) : mmss(t), { "text-anchor": "middle" });
     }
-    if (opts.unit) text(svg, 4, T + 4, opts.unit, { "font-size": 10 });
+    if (opts.unit) text(svg, L, 10, opts.unit, { "font-size": 11 });
     if (opts.band) {
       const top = Y(Math.min(opts.band[1] * k, y1)), bot = Y(Math.max(opts.band[0] * k, y0));
       el("rect", { x: L, y: top, width: W - L - R, height: Math.max(0, bot - top), fill: C.band, class: "band" }, svg);
@@ -103,7 +112,7 @@
   function barChart(container, opts) {
     const vals = opts.values || [];
     if (!vals.length) return empty(container, opts.emptyText);
-    const W = 760, H = opts.height || 200, L = 40, R = 10, T = 14, B = 30;
+    const W = widthOf(container), H = opts.height || 200, L = 40, R = 10, T = 22, B = 30;
     const svg = svgIn(container, W, H);
     const vmax = Math.max(opts.yMax || 0, Math.max.apply(null, vals.map((v) => v || 0)), 1e-9);
     const ticks = niceTicks(0, vmax, 4);
@@ -113,9 +122,9 @@
       el("line", { x1: L, x2: W - R, y1: Y(t), y2: Y(t), stroke: C.grid }, svg);
       text(svg, L - 6, Y(t) + 4, fmt(t, t % 1 ? 1 : 0), { "text-anchor": "end" });
     }
-    if (opts.unit) text(svg, 4, T - 2, opts.unit, { "font-size": 10 });
+    if (opts.unit) text(svg, L, 10, opts.unit, { "font-size": 11 });
     const slot = (W - L - R) / vals.length, bw = Math.max(2, Math.min(48, slot * 0.7));
-    const every = Math.ceil(vals.length / 12);
+    const every = Math.ceil(vals.length / Math.max(2, Math.floor((W - L - R) / 44)));
     vals.forEach((v, i) => {
       const x = L + slot * i + (slot - bw) / 2;
       const h = Math.max(0, Y(0) - Y(v || 0));
@@ -134,7 +143,7 @@
     const holds = opts.holds || [], passes = (opts.passes || []).filter((t) => t !== null);
     const end = Math.max(opts.duration || 0, ...holds.map((h) => h.start_s + h.duration_s), ...passes, 1);
     if (!holds.length && !passes.length) return empty(container, "No holds or passes recorded.");
-    const W = 760, H = 92, L = 48, R = 14;
+    const W = widthOf(container), H = 92, L = 56, R = 14;
     const svg = svgIn(container, W, H);
     const X = (t) => L + (Math.max(0, t) / end) * (W - L - R);
     text(svg, L - 6, 30, "passes", { "text-anchor": "end" });
@@ -150,43 +159,45 @@
     return svg;
   }
 
-  /* Semicircle gauge; returns {set(value, band, limit, max)}. Values in display units. */
+  /* Semicircle gauge; returns {set(value, band, limit, max)}. Values in display units.
+     The thick arc fills up to the value (green in the band, amber outside, red over the
+     limit); the thin outer ring marks the target band and the over-pressure zone. */
   function gauge(container, opts) {
     container.textContent = "";
-    const W = 240, H = 150, cx = 120, cy = 124, r = 96;
+    const W = 240, H = 148, cx = 120, cy = 126, r = 92;
     const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img", "aria-label": opts.label || "gauge" }, container);
-    const arc = (a0, a1) => {
-      const p = (a) => [cx + r * Math.cos(Math.PI * (1 - a)), cy - r * Math.sin(Math.PI * (1 - a))];
+    const arc = (a0, a1, rad) => {
+      const p = (a) => [cx + rad * Math.cos(Math.PI * (1 - a)), cy - rad * Math.sin(Math.PI * (1 - a))];
       const [xa, ya] = p(a0), [xb, yb] = p(a1);
-      return `M${xa.toFixed(2)},${ya.toFixed(2)} A${r},${r} 0 0 1 ${xb.toFixed(2)},${yb.toFixed(2)}`;
+      return `M${xa.toFixed(2)},${ya.toFixed(2)} A${rad},${rad} 0 0 1 ${xb.toFixed(2)},${yb.toFixed(2)}`;
     };
-    el("path", { d: arc(0, 1), stroke: "#e9edf1", "stroke-width": 18, fill: "none", "stroke-linecap": "round" }, svg);
-    const band = el("path", { d: "", stroke: "rgba(16,185,129,0.45)", "stroke-width": 18, fill: "none", class: "gauge-band" }, svg);
-    const over = el("path", { d: "", stroke: "rgba(220,38,38,0.35)", "stroke-width": 18, fill: "none", class: "gauge-over" }, svg);
-    const needle = el("line", { x1: cx, y1: cy, x2: cx - r + 14, y2: cy, stroke: C.ink, "stroke-width": 3.5, "stroke-linecap": "round", class: "needle" }, svg);
-    el("circle", { cx: cx, cy: cy, r: 6, fill: C.ink }, svg);
-    const value = text(svg, cx, cy - 30, "–", { "text-anchor": "middle", "font-size": 30, "font-weight": 650, fill: C.ink, class: "gauge-value" });
-    text(svg, cx, cy - 12, opts.unit || "", { "text-anchor": "middle", "font-size": 12 });
-    const lo = text(svg, cx - r, cy + 20, "0", { "text-anchor": "middle", "font-size": 10 });
-    const hi = text(svg, cx + r, cy + 20, "", { "text-anchor": "middle", "font-size": 10 });
-    let state = { max: opts.max || 1 };
+    el("path", { d: arc(0, 1, r), stroke: "#e9edf1", "stroke-width": 16, fill: "none", "stroke-linecap": "round", class: "gauge-track" }, svg);
+    const fill = el("path", { d: "", stroke: C.accent, "stroke-width": 16, fill: "none", "stroke-linecap": "round", class: "gauge-fill" }, svg);
+    const band = el("path", { d: "", stroke: "#34d399", "stroke-width": 5, fill: "none", "stroke-linecap": "round", class: "gauge-band" }, svg);
+    const over = el("path", { d: "", stroke: "#f87171", "stroke-width": 5, fill: "none", "stroke-linecap": "round", class: "gauge-over" }, svg);
+    const value = text(svg, cx, cy - 22, "–", { "text-anchor": "middle", "font-size": 40, "font-weight": 700, fill: C.ink, class: "gauge-value" });
+    text(svg, cx, cy - 2, opts.unit || "", { "text-anchor": "middle", "font-size": 13 });
+    text(svg, cx - r, cy + 20, "0", { "text-anchor": "middle", "font-size": 11 });
+    const hi = text(svg, cx + r, cy + 20, "", { "text-anchor": "middle", "font-size": 11 });
+    const state = { max: opts.max || 1 };
     function set(v, b, limit, max) {
       state.max = max || state.max;
       const frac = (x) => Math.max(0, Math.min(1, x / state.max));
-      band.setAttribute("d", b ? arc(frac(b[0]), Math.max(frac(b[0]) + 0.005, frac(b[1]))) : "");
-      over.setAttribute("d", limit ? arc(frac(limit), 1) : "");
+      const R2 = r + 14;
+      band.setAttribute("d", b ? arc(frac(b[0]), Math.max(frac(b[0]) + 0.005, frac(b[1])), R2) : "");
+      over.setAttribute("d", limit ? arc(frac(limit), 1, R2) : "");
       hi.textContent = fmt(state.max, 0);
-      lo.textContent = "0";
       const known = v !== null && v !== undefined && isFinite(v);
-      const a = Math.PI * (1 - frac(known ? v : 0));
-      needle.setAttribute("x2", (cx + (r - 14) * Math.cos(a)).toFixed(2));
-      needle.setAttribute("y2", (cy - (r - 14) * Math.sin(a)).toFixed(2));
+      fill.setAttribute("d", known && frac(v) > 0.002 ? arc(0, frac(v), r) : "");
+      let tone = "";
+      if (known && limit && v > limit) tone = "over";
+      else if (known && b && v >= b[0] && v <= b[1]) tone = "in";
+      else if (known && b) tone = "out";
+      fill.setAttribute("stroke", tone === "over" ? C.warn : tone === "out" ? "#f59e0b" : tone === "in" ? "#10b981" : C.accent);
       value.textContent = known ? fmt(v, opts.digits) : "–";
-      let cls = "gauge-value";
-      if (known && limit && v > limit) cls += " over";
-      else if (known && b && v >= b[0] && v <= b[1]) cls += " in";
-      value.setAttribute("class", cls);
+      value.setAttribute("class", "gauge-value " + tone);
       container.dataset.value = known ? String(v) : "";
+      container.dataset.tone = tone;
     }
     set(null, null, null, opts.max);
     return { set: set };
@@ -197,5 +208,5 @@
     return n ? JSON.parse(n.textContent) : {};
   }
 
-  window.RS = { lineChart, barChart, timeline, gauge, pageData, mmss, fmt, empty, colors: C };
+  window.RS = { lineChart, barChart, timeline, gauge, pageData, responsive, mmss, fmt, empty, colors: C };
 })();

@@ -58,9 +58,8 @@
     document.body.dataset.live = "1";
     if (t.session_id && t.session_id !== lastSessionId) {
       lastSessionId = t.session_id;
-      $("routine").textContent = t.protocol_title || humanizeRoutine(t.protocol);
+      $("routine").textContent = humanizeRoutine(t.protocol);
     }
-    $("phase").textContent = (t.phase || "rolling").replace(/_/g, " ");
     const sb = t.speed_band_mps ? [t.speed_band_mps[0] * 100, t.speed_band_mps[1] * 100] : null;
     const speedMax = Math.max(20, sb ? sb[1] * 1.8 : 0, (t.speed_mps || 0) * 110);
     speed.set(t.speed_mps === null || t.speed_mps === undefined ? null : t.speed_mps * 100, sb, null, niceMax(speedMax));
@@ -74,13 +73,20 @@
     $("passes").textContent = t.passes !== null && t.passes !== undefined ? t.passes : "0";
     $("hold").textContent = t.hold_s ? `${t.hold_s.toFixed(0)} s` : "–";
     $("spots").textContent = t.spots_target ? `${t.spots_done || 0} / ${t.spots_target}` : "–";
-    $("contact").textContent = t.contact ? "on" : "off";
-    if (t.cue) setCue(t.cue, t.phase ? `${humanizeRoutine(t.protocol)} · ${(t.phase || "").replace(/_/g, " ")}` : undefined);
+    $("distance").textContent = t.distance_m !== null && t.distance_m !== undefined ? `${t.distance_m.toFixed(1)} m` : "–";
+    $("phase").textContent = `${(t.phase || "rolling").replace(/_/g, " ")}${t.contact === false ? " · off the tool" : ""}`;
+    if (t.cue) setCue(t.cue, aim(t));
     setStatus("online");
     clearTimeout(idleTimer);
     idleTimer = setTimeout(() => { document.body.dataset.live = "0"; $("phase").textContent = "idle"; }, 5000);
   }
-  function humanizeRoutine(id) { return id ? humanize(id) : "Routine"; }
+  function humanizeRoutine(id) { return (data.titles || {})[id] || (id ? humanize(id) : "Routine"); }
+  function aim(t) {
+    const parts = [];
+    if (t.speed_band_mps) parts.push(`${RS.fmt(t.speed_band_mps[0] * 100)}–${RS.fmt(t.speed_band_mps[1] * 100)} cm/s`);
+    if (t.force_band_n) parts.push(`${RS.fmt(t.force_band_n[0], 0)}–${RS.fmt(t.force_band_n[1], 0)} N`);
+    return parts.length ? `Aim for ${parts.join(" at ")}` : "";
+  }
   function niceMax(v) {
     const mag = Math.pow(10, Math.floor(Math.log10(v)));
     return [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10].map((m) => m * mag).find((x) => x >= v);
