@@ -92,7 +92,7 @@ install_packages() {
 }
 
 create_user() {
-  step "users: rollsense (in the i2c and gpio groups), rollsense-dashboard"
+  step "users: rollsense (in the i2c and gpio groups)$([ "$DASHBOARD" = 1 ] && echo ", rollsense-dashboard")"
   local group
   for group in i2c gpio; do
     run groupadd --force --system "$group"
