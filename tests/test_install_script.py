@@ -130,6 +130,7 @@ def test_install_is_idempotent(tmp_path):
     assert (root / "etc/modules-load.d/rollsense.conf").read_text() == "i2c-dev\n"
     calls = log.read_text()
     assert "useradd --system" in calls and "systemctl restart rollsense.service" in calls
+    assert calls.count("useradd ") == 2 and "rollsense-dashboard" in calls
     assert f"pip install --quiet --upgrade {ROOT}" in calls
     assert "python3 -m venv --system-site-packages" in calls
 

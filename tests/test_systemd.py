@@ -101,3 +101,4 @@ def test_dashboard_unit_runs_the_dashboard():
     s = unit_settings("rollsense-dashboard.service")["Service"]
     assert s["ExecStart"].startswith(INSTALLED_BIN + " dashboard --broker ")
     assert s["ProtectSystem"] == "strict" and s["PrivateDevices"] == "yes"
+    assert s["User"] == "rollsense-dashboard" and s["StateDirectory"] == "rollsense-dashboard"
