@@ -2,8 +2,13 @@
 
 Nothing is lost on power loss: WAL + ``synchronous=FULL``, and every outbox row is written in the
 same transaction as the state change that made it (an event with its session, a summary with the
-session's ``finished`` state). The link thread reads and updates the outbox; the app loop writes.
-One connection guarded by a lock serves both.
+session's ``finished`` state). The app loop never waits for the disk: its writes go to a writer
+thread that commits them in order (group commit, one fsync per batch) a few ms later; a power
+cut in between loses at most those ms, and an unfinished session is then recovered as
+interrupted. Reads (``outbox``, ``due``, ``session``...) first wait for queued writes (``flush``). The link thread reads and updates the outbox; the app loop writes.
+One lock serialises writes: app writes go through a ``synchronous=FULL`` connection;
+the link's bookkeeping through a ``NORMAL`` one (a lost update there only causes a re-send,
+which the dashboard dedups); WAL checkpoints run in the link thread (``maintain``).
 
 Outbox row states::
 
@@ -19,6 +24,7 @@ session summaries are never dropped.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import sqlite3
 import threading
@@ -32,6 +38,7 @@ from typing import Any
 
 from firmware.errors import SetupError
 
+log = logging.getLogger("rollsense.journal")
 SCHEMA_VERSION = 1
 PAYLOAD_VERSION = 1
 DEFAULT_INTERRUPT_REASON = "device restarted while the session was running (power loss or crash)"
@@ -130,13 +137,21 @@ class Journal:
         self.path = Path(path)
         self.settings = settings or JournalSettings()
         self._lock = threading.RLock()
+        self._ckpt_lock = threading.Lock()
+        self._cond = threading.Condition()
+        self._queue: list = []
+        self._submitted = self._committed = 0
+        self._closed = False
+        self._finished: dict[str, str] = {}
+        self._commit_listeners: list[Callable[[], None]] = []
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(
-                str(self.path), isolation_level=None, check_same_thread=False, timeout=30.0
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
+            # app writes: every commit reaches the disk before it returns
+            self._db = self._connect("FULL", autocheckpoint_pages=0)
+            # link-side bookkeeping (inflight, acked, ...): losing it on power loss only means a
+            # re-send that the dashboard dedups, so no fsync per commit
+            self._relaxed = self._connect("NORMAL", autocheckpoint_pages=10_000)
+            self._ckpt = self._connect("NORMAL", autocheckpoint_pages=0)
             with self._tx() as db:
                 for stmt in (s.strip() for s in SCHEMA.split(";")):
                     if stmt:
@@ -148,10 +163,29 @@ class Journal:
                 )
         except (sqlite3.Error, OSError) as e:
             raise SetupError(f"cannot open journal {self.path}: {e}") from e
+        self._writer = threading.Thread(
+            target=self._writer_loop, name="journal-writer", daemon=True
+        )
+        self._writer.start()
+
+    def _connect(self, synchronous: str, autocheckpoint_pages: int) -> sqlite3.Connection:
+        db = sqlite3.connect(
+            str(self.path), isolation_level=None, check_same_thread=False, timeout=30.0
+        )
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={synchronous}")
+        db.execute(f"PRAGMA wal_autocheckpoint={autocheckpoint_pages}")
+        return db
+
+    def maintain(self) -> None:
+        """Checkpoint the WAL into the database without blocking writers (the link calls this
+        every few seconds from its own thread, so app writes never pay for a checkpoint)."""
+        with self._ckpt_lock:
+            self._ckpt.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     # -- plumbing ------------------------------------------------------------------------------
-    def _tx(self) -> _Tx:
-        return _Tx(self._db, self._lock)
+    def _tx(self, durable: bool = True) -> _Tx:
+        return _Tx(self._db if durable else self._relaxed, self._lock)
 
     def _next_seq(self, db: sqlite3.Connection) -> int:
         db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'seq'")
@@ -161,11 +195,11 @@ class Journal:
         row = db.execute("SELECT COALESCE(MAX(position), 0) + 1 FROM outbox").fetchone()
         return int(row[0])
 
-    def _stamp(self, db: sqlite3.Connection, payload: dict, msg_id: str) -> dict:
+    def _stamp(self, db: sqlite3.Connection, payload: dict, msg_id: str, ts: str) -> dict:
         return {
             **payload,
             "v": PAYLOAD_VERSION,
-            "ts": utc_now_iso(),
+            "ts": ts,
             "seq": self._next_seq(db),
             "msg_id": msg_id,
         }
@@ -179,89 +213,139 @@ class Journal:
             (msg_id, kind, session_id, dumps(payload), time.time(), self._position(db)),
         )
 
-    # -- sessions (app loop) ---------------------------------------------------------------------
-    def start_session(self, session_id: str, protocol: str, tool: str, started_at_iso: str) -> bool:
-        """Record a running session; False if the id is already known (nothing changes)."""
-        with self._tx() as db:
-            cur = db.execute(
-                "INSERT OR IGNORE INTO sessions(session_id, protocol, tool, started_at, state, updated_at) "
-                "VALUES (?, ?, ?, ?, 'running', ?)",
-                (session_id, protocol, tool, started_at_iso, utc_now_iso()),
-            )
-            return cur.rowcount == 1
+    # -- the writer thread -----------------------------------------------------------------------
+    def _submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Queue one write (run by the writer thread in a durable transaction)."""
+        with self._cond:
+            if self._closed:
+                raise SetupError(f"journal {self.path} is closed")
+            self._submitted += 1
+            self._queue.append((fn, args))
+            self._cond.notify_all()
+
+    def _writer_loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closed:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                batch, self._queue = self._queue, []
+            self._commit_batch(batch)
+            with self._cond:
+                self._committed += len(batch)
+                self._cond.notify_all()
+            for fn in list(self._commit_listeners):
+                try:
+                    fn()
+                except Exception:
+                    log.exception("journal commit listener failed")
+
+    def _commit_batch(self, batch: list) -> None:
+        """Group commit: the whole batch in one fsync'd transaction; item by item if that fails."""
+        try:
+            with self._tx() as db:
+                for fn, args in batch:
+                    fn(db, *args)
+            return
+        except sqlite3.Error:
+            pass
+        for fn, args in batch:
+            try:
+                with self._tx() as db:
+                    fn(db, *args)
+            except sqlite3.Error as e:
+                log.error("journal write %s failed: %s", fn.__name__, e)
+
+    def flush(self, timeout_s: float | None = None) -> bool:
+        """Wait until every write queued so far is on disk; False on timeout."""
+        with self._cond:
+            target = self._submitted
+            return self._cond.wait_for(lambda: self._committed >= target, timeout_s)
+
+    def add_commit_listener(self, fn: Callable[[], None]) -> None:
+        """``fn()`` runs in the writer thread after each commit (the link wakes its outbox worker)."""
+        self._commit_listeners.append(fn)
+
+    # -- sessions (app loop): queued, never wait for the disk ------------------------------------
+    def start_session(self, session_id: str, protocol: str, tool: str, started_at_iso: str) -> None:
+        """Record a running session (ignored if the id is already known)."""
+        self._submit(self._w_start, session_id, protocol, tool, started_at_iso, utc_now_iso())
 
     def checkpoint(self, session_id: str, partial_summary: dict) -> None:
         """Keep the metrics so far (e.g. ``MetricsEngine.summary()``) for recovery after power loss."""
-        with self._tx() as db:
-            db.execute(
-                "UPDATE sessions SET partial_json = ?, updated_at = ? WHERE session_id = ? AND state = 'running'",
-                (dumps(partial_summary), utc_now_iso(), session_id),
-            )
+        self._submit(self._w_checkpoint, session_id, dumps(partial_summary), utc_now_iso())
 
     def record_event(self, session_id: str | None, event_payload: dict) -> str:
-        """Journal an event and queue it for the link, in one transaction; returns its msg_id."""
+        """Journal an event and queue it for the link (one transaction); returns its msg_id at once."""
         msg_id = new_msg_id()
-        with self._tx() as db:
-            payload = self._stamp(db, {"session_id": session_id, **event_payload}, msg_id)
-            t_s = payload.get("t_s")
-            db.execute(
-                "INSERT INTO events(msg_id, session_id, event_type, t_s, payload_json, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    msg_id,
-                    session_id,
-                    payload.get("event_type"),
-                    float(t_s)
-                    if isinstance(t_s, int | float) and not isinstance(t_s, bool)
-                    else None,
-                    dumps(payload),
-                    payload["ts"],
-                ),
-            )
-            self._enqueue(db, msg_id, "event", session_id, payload)
-            self._bound_events(db)
+        self._submit(self._w_event, msg_id, session_id, dict(event_payload), utc_now_iso())
         return msg_id
 
     def finish_session(self, session_id: str, summary: dict) -> str:
-        """Mark the session finished and queue its summary, in one transaction; returns the msg_id.
+        """Mark the session finished and queue its summary (one transaction); returns the msg_id.
 
-        Finishing an already finished (or recovered) session queues nothing and returns the
-        msg_id of the summary queued the first time.
+        Finishing a session twice queues nothing the second time (same msg_id returned while
+        the process lives; after a restart the journal still refuses the second summary).
         """
-        return self._close_session(session_id, summary, "finished")
-
-    def _close_session(self, session_id: str, summary: dict, state: str) -> str:
-        with self._tx() as db:
-            row = db.execute(
-                "SELECT state, summary_msg_id, started_at FROM sessions WHERE session_id = ?",
-                (session_id,),
-            ).fetchone()
-            if row and row[0] != "running":
-                return row[1]
-            msg_id = new_msg_id()
-            started_at = summary.get("started_at") or (row[2] if row else utc_now_iso())
-            payload = self._stamp(
-                db, {**summary, "session_id": session_id, "started_at": started_at}, msg_id
-            )
-            if row is None:
-                db.execute(
-                    "INSERT INTO sessions(session_id, protocol, tool, started_at, state, updated_at) "
-                    "VALUES (?, ?, ?, ?, 'running', ?)",
-                    (
-                        session_id,
-                        summary.get("protocol"),
-                        summary.get("tool"),
-                        started_at,
-                        payload["ts"],
-                    ),
+        with self._cond:
+            known = self._finished.get(session_id)
+            if known is None:
+                known = self._finished[session_id] = new_msg_id()
+                self._submit(
+                    self._w_close, session_id, dict(summary), "finished", known, utc_now_iso()
                 )
-            db.execute(
-                "UPDATE sessions SET state = ?, summary_json = ?, summary_msg_id = ?, updated_at = ? "
-                "WHERE session_id = ?",
-                (state, dumps(payload), msg_id, payload["ts"], session_id),
-            )
-            self._enqueue(db, msg_id, "session", session_id, payload)
-            return msg_id
+        return known
+
+    def _w_start(
+        self, db: sqlite3.Connection, sid: str, protocol: str, tool: str, started: str, ts: str
+    ) -> None:
+        db.execute(
+            "INSERT OR IGNORE INTO sessions(session_id, protocol, tool, started_at, state, updated_at) "
+            "VALUES (?, ?, ?, ?, 'running', ?)",
+            (sid, protocol, tool, started, ts),
+        )
+
+    def _w_checkpoint(self, db: sqlite3.Connection, sid: str, partial_json: str, ts: str) -> None:
+        db.execute(
+            "UPDATE sessions SET partial_json = ?, updated_at = ? WHERE session_id = ? AND state = 'running'",
+            (partial_json, ts, sid),
+        )
+
+    def _w_event(
+        self, db: sqlite3.Connection, msg_id: str, sid: str | None, data: dict, ts: str
+    ) -> None:
+        payload = self._stamp(db, {"session_id": sid, **data}, msg_id, ts)
+        t_s = payload.get("t_s")
+        t_s = float(t_s) if isinstance(t_s, int | float) and not isinstance(t_s, bool) else None
+        db.execute(
+            "INSERT INTO events(msg_id, session_id, event_type, t_s, payload_json, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (msg_id, sid, payload.get("event_type"), t_s, dumps(payload), ts),
+        )
+        self._enqueue(db, msg_id, "event", sid, payload)
+        self._bound_events(db)
+
+    def _w_close(
+        self, db: sqlite3.Connection, sid: str, summary: dict, state: str, msg_id: str, ts: str
+    ) -> None:
+        row = db.execute(
+            "SELECT state, started_at FROM sessions WHERE session_id = ?", (sid,)
+        ).fetchone()
+        if row and row[0] != "running":
+            return
+        started_at = summary.get("started_at") or (row[1] if row else ts)
+        payload = self._stamp(
+            db, {**summary, "session_id": sid, "started_at": started_at}, msg_id, ts
+        )
+        if row is None:
+            self._w_start(db, sid, summary.get("protocol"), summary.get("tool"), started_at, ts)
+        db.execute(
+            "UPDATE sessions SET state = ?, summary_json = ?, summary_msg_id = ?, updated_at = ? "
+            "WHERE session_id = ?",
+            (state, dumps(payload), msg_id, ts, sid),
+        )
+        self._enqueue(db, msg_id, "session", sid, payload)
 
     def recover_interrupted(
         self,
@@ -276,6 +360,7 @@ class Journal:
         Call at start-up, before new sessions start. Returns the recovered session ids.
         """
         build = build_summary or default_interrupted_summary
+        self.flush()
         recovered = []
         for row in self._running_sessions():
             try:
@@ -285,7 +370,11 @@ class Journal:
                     row, f"{reason} (summary builder failed: {e})"
                 )
             summary.update(completed=False, interrupted=summary.get("interrupted") or reason)
-            self._close_session(row["session_id"], summary, "interrupted")
+            msg_id = new_msg_id()
+            with self._cond:
+                self._finished[row["session_id"]] = msg_id
+            with self._tx() as db:
+                self._w_close(db, row["session_id"], summary, "interrupted", msg_id, utc_now_iso())
             recovered.append(row["session_id"])
         return recovered
 
@@ -317,6 +406,7 @@ class Journal:
 
     def session(self, session_id: str) -> dict | None:
         """The journal's row for a session (state, delivered, summary) or None."""
+        self.flush()
         with self._lock:
             row = self._db.execute(
                 "SELECT session_id, protocol, tool, started_at, state, summary_json, delivered "
@@ -343,20 +433,21 @@ class Journal:
     # -- outbox (link thread) --------------------------------------------------------------------
     def reset_inflight(self) -> int:
         """At link start: messages a previous process had in flight go back to pending."""
-        with self._tx() as db:
+        with self._tx(durable=False) as db:
             return db.execute(
                 "UPDATE outbox SET state = 'pending', next_try_s = 0 WHERE state = 'inflight'"
             ).rowcount
 
     def resend_awaiting_now(self) -> int:
         """After a (re)connect: summaries still waiting for the dashboard's ack are due at once."""
-        with self._tx() as db:
+        with self._tx(durable=False) as db:
             return db.execute(
                 "UPDATE outbox SET next_try_s = 0 WHERE state = 'awaiting_ack'"
             ).rowcount
 
     def due(self, now_s: float, limit: int) -> list[OutboxRow]:
         """Up to ``limit`` rows to publish now (pending or awaiting_ack past their retry time), oldest first."""
+        self.flush()
         if limit <= 0:
             return []
         with self._lock:
@@ -369,6 +460,7 @@ class Journal:
 
     def next_due_s(self) -> float | None:
         """The earliest retry time of any waiting row (None if nothing waits)."""
+        self.flush()
         with self._lock:
             row = self._db.execute(
                 "SELECT MIN(next_try_s) FROM outbox WHERE state IN ('pending', 'awaiting_ack')"
@@ -377,7 +469,7 @@ class Journal:
 
     def mark_inflight(self, msg_id: str) -> None:
         """The link handed the row to the MQTT client."""
-        with self._tx() as db:
+        with self._tx(durable=False) as db:
             db.execute(
                 "UPDATE outbox SET state = 'inflight', attempts = attempts + 1 WHERE msg_id = ?",
                 (msg_id,),
@@ -393,7 +485,7 @@ class Journal:
 
     def published(self, msg_id: str, resend_at_s: float) -> None:
         """PUBACK ok: an event is done (deleted); a summary waits for the dashboard's ack until ``resend_at_s``."""
-        with self._tx() as db:
+        with self._tx(durable=False) as db:
             db.execute("DELETE FROM outbox WHERE msg_id = ? AND kind = 'event'", (msg_id,))
             db.execute(
                 "UPDATE outbox SET state = 'awaiting_ack', next_try_s = ?, last_error = NULL "
@@ -403,7 +495,7 @@ class Journal:
 
     def publish_failed(self, msg_id: str, error: str, retry_at_s: float) -> None:
         """PUBACK >= 0x80 or a client error: back to pending, retried at ``retry_at_s``."""
-        with self._tx() as db:
+        with self._tx(durable=False) as db:
             db.execute(
                 "UPDATE outbox SET state = 'pending', next_try_s = ?, last_error = ? WHERE msg_id = ?",
                 (retry_at_s, error[:500], msg_id),
@@ -411,7 +503,7 @@ class Journal:
 
     def ack_session(self, session_id: str) -> bool:
         """The dashboard stored the summary: drop it from the outbox. True if it was waiting."""
-        with self._tx() as db:
+        with self._tx(durable=False) as db:
             n = db.execute(
                 "DELETE FROM outbox WHERE kind = 'session' AND session_id = ?", (session_id,)
             ).rowcount
@@ -420,6 +512,7 @@ class Journal:
 
     def outbox(self) -> list[OutboxRow]:
         """Every row in the outbox, oldest first (for status displays and tests)."""
+        self.flush()
         with self._lock:
             rows = self._db.execute(
                 "SELECT msg_id, kind, session_id, payload_json, state, attempts FROM outbox ORDER BY position"
@@ -428,6 +521,7 @@ class Journal:
 
     def outbox_counts(self) -> dict[str, int]:
         """Rows per state plus ``dropped_events`` (ever dropped by the bounds)."""
+        self.flush()
         with self._lock:
             counts = {"pending": 0, "inflight": 0, "awaiting_ack": 0}
             for state, n in self._db.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state"):
@@ -480,8 +574,18 @@ class Journal:
             return new
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        """Write what is queued, stop the writer, checkpoint and close."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._writer.join()
+        with self._lock, self._ckpt_lock:
+            try:
+                self._ckpt.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error:
+                pass
+            for db in (self._db, self._relaxed, self._ckpt):
+                db.close()
 
 
 class _Tx:

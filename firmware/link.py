@@ -102,6 +102,7 @@ class Link:
         self._publishing = False  # the worker is inside client.publish() for an outbox row
         self._worker: threading.Thread | None = None
         self.client = self._make_client()
+        journal.add_commit_listener(self.wake)
 
     # -- public ----------------------------------------------------------------------------------
     @property
@@ -215,9 +216,13 @@ class Link:
 
     # -- outbox delivery ---------------------------------------------------------------------------
     def _deliver_loop(self) -> None:
+        next_maintain_s = 0.0
         while not self._stopping.is_set():
             try:
                 self._deliver_due()
+                if self.clock.now_s() >= next_maintain_s:
+                    self.journal.maintain()
+                    next_maintain_s = self.clock.now_s() + 5.0
             except Exception:  # keep delivering whatever happens; the row stays in the outbox
                 log.exception("outbox delivery failed")
             self._wake.wait(self._wait_s())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 
@@ -38,6 +39,7 @@ def test_event_is_journalled_and_queued_with_envelope(journal):
 
 def test_event_outlives_outbox_delivery(journal):
     m = journal.record_event("s1", {"event_type": "cue", "t_s": 1.0})
+    journal.flush()
     journal.mark_inflight(m)
     journal.published(m, resend_at_s=0)
     assert journal.outbox() == []
@@ -50,6 +52,7 @@ def test_summary_waits_for_the_dashboard_ack(journal):
     m = journal.finish_session("s1", {"session_id": "s1", "completed": True, "passes": 12})
     assert journal.session("s1")["state"] == "finished"
     assert journal.due(0.0, 10)[0].msg_id == m
+    assert journal.due(0.0, 0) == []
     journal.mark_inflight(m)
     assert journal.due(0.0, 10) == []
     assert journal.outbox_counts()["inflight"] == 1
@@ -71,11 +74,15 @@ def test_finish_twice_queues_once(journal):
     m1 = journal.finish_session("s1", {"completed": True})
     m2 = journal.finish_session("s1", {"completed": True})
     assert m1 == m2 and len(journal.outbox()) == 1
-    assert journal.start_session("s1", "p", "roller", "x") is False
+    journal.start_session("s1", "p", "roller", "x")  # a known id: nothing changes
+    assert (
+        journal.session("s1")["state"] == "finished" and journal.session("s1")["started_at"] != "x"
+    )
 
 
 def test_failed_puback_goes_back_to_pending_with_backoff(journal):
     m = journal.record_event(None, {"event_type": "fault", "t_s": 0.0})
+    journal.flush()
     journal.mark_inflight(m)
     journal.publish_failed(m, "Not authorized", retry_at_s=50.0)
     assert journal.due(49.0, 10) == [] and journal.due(50.0, 10)[0].state == "pending"
@@ -84,6 +91,7 @@ def test_failed_puback_goes_back_to_pending_with_backoff(journal):
 def test_reset_inflight_after_restart(tmp_path):
     j = Journal(tmp_path / "j.db")
     m = j.record_event("s", {"event_type": "cue", "t_s": 0.0})
+    j.flush()
     j.mark_inflight(m)
     j.close()
     j = Journal(tmp_path / "j.db")
@@ -156,6 +164,7 @@ def test_events_are_bounded_sessions_never_dropped(tmp_path):
 def test_event_age_bound(tmp_path):
     j = Journal(tmp_path / "j.db", JournalSettings(max_event_age_s=60))
     old = j.record_event("x", {"event_type": "cue", "t_s": 0.0})
+    j.flush()
     j._db.execute(
         "UPDATE outbox SET created_wall_s = created_wall_s - 3600 WHERE msg_id = ?", (old,)
     )
@@ -204,7 +213,40 @@ def test_threads_write_and_update_concurrently(journal):
     for t in threads:
         t.join()
     assert errors == []
+    journal.flush()
     for row in journal.due(1e9, 1000):
         journal.published(row.msg_id, 0.0)
     assert journal.outbox() == []
     assert journal._db.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 200
+
+
+def test_app_writes_never_wait_for_the_disk_but_reach_it(tmp_path):
+    j = Journal(tmp_path / "j.db")
+    j.start_session("w", "p", "roller", "2026-01-01T10:00:00Z")
+    ids = [j.record_event("w", {"event_type": "cue", "t_s": float(i)}) for i in range(200)]
+    j.finish_session("w", {"completed": True})
+    committed = []
+    j.add_commit_listener(lambda: committed.append(1))
+    j.record_event("w", {"event_type": "late", "t_s": 300.0})
+    assert j.flush(5.0) is True
+    assert committed  # listeners hear every commit (the link wakes on it)
+    j.close()  # "power loss" after the writes were flushed
+    db = sqlite3.connect(tmp_path / "j.db")
+    rows = [r[0] for r in db.execute("SELECT msg_id FROM events ORDER BY t_s")]
+    assert rows[:200] == ids
+    assert db.execute("SELECT state FROM sessions").fetchall() == [("finished",)]
+    seqs = [
+        json.loads(p)["seq"]
+        for (p,) in db.execute("SELECT payload_json FROM outbox ORDER BY position")
+    ]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs) == 202
+    db.close()
+
+
+def test_closed_journal_refuses_writes(tmp_path):
+    from firmware.errors import SetupError
+
+    j = Journal(tmp_path / "j.db")
+    j.close()
+    with pytest.raises(SetupError):
+        j.record_event("s", {"event_type": "cue"})
