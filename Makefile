@@ -36,13 +36,15 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
+	# the peer driver bench/bus.py compares against (its smbus dependency is replaced by our counting fake)
+	$(PY) -m pip install -q --no-deps mpu6050-raspberrypi==1.2
 	touch $@
 
 lint: venv
 	$(VENV)/bin/ruff check .
 
 bench: deps
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(ARGS)
 
 screenshot: deps
 	$(PY) scripts/screenshot.py

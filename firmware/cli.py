@@ -111,7 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("calibrate", help="gyro bias, roll axis, radius and force calibration",
                        description="Guided calibration; results go into one versioned calibration file "
-                       "(previous versions are kept).", formatter_class=_Formatter)
+                       "(previous versions are kept). Stop the service first (sudo systemctl stop rollsense): "
+                       "two programs must not share the sensor bus.",
+                       epilog="steps, in order:\n"
+                       "  gyro     keep the tool still on the floor for --seconds (gyro bias)\n"
+                       "  axis     roll once up the limb (roll axis and which way is 'up')\n"
+                       "  radius   roll exactly --distance-m along a tape measure (effective radius)\n"
+                       "  force    tare, then put each of --weights-kg on the tool (force curve)\n"
+                       "  show     print the calibration file", formatter_class=_Formatter)
     c.add_argument("step", choices=("gyro", "axis", "radius", "force", "show"))
     c.add_argument("--config", metavar="FILE")
     c.add_argument("--sim", action="store_true")

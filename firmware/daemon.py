@@ -17,7 +17,12 @@ from pathlib import Path
 
 from firmware.clock import MonotonicClock, PacedClock
 from firmware.config import Config, apply_overrides, default_config_text, load_config
-from firmware.errors import ConfigError, SetupError
+from firmware.errors import ConfigError
+
+# How often the coaching loop drains the IMU FIFO. Draining when the FIFO is half full
+# (0.21 s at 200 Hz) costs the fewest bus transactions; 40 ms keeps every cue within
+# 50 ms of the sensor data that triggered it. Coaching wants the latter.
+COACHING_DRAIN_S = 0.04
 
 
 @dataclass
@@ -48,11 +53,16 @@ def load_with_overrides(args) -> Config:
     return cfg
 
 
-def open_runtime(cfg: Config) -> Runtime:
+def open_runtime(cfg: Config, *, force_calibration=None) -> Runtime:
     """Open the hardware the config names. Simulated hardware is only ever used when the
-    config (or --sim) says so: no silent fallback to fake data."""
+    config (or --sim) says so: no silent fallback to fake data. The force calibration
+    comes from the calibration file unless one is given (``RawForce`` for calibrating)."""
     from device.hardware import open_hardware
     from firmware.sampler import Sampler
+
+    if force_calibration is None:
+        cal = _calibration(cfg)
+        force_calibration = cal.force if cal is not None and cal.force is not None else None
 
     source = None
     if cfg.hardware == "sim":
@@ -70,8 +80,16 @@ def open_runtime(cfg: Config) -> Runtime:
         imu_address=cfg.imu.address,
         force=cfg.force.frontend,
         sample_rate_hz=cfg.imu.sample_rate_hz,
+        gyro_range_dps=cfg.imu.gyro_range_dps,
+        accel_range_g=cfg.imu.accel_range_g,
+        force_address=cfg.force.address,
+        force_data_rate_sps=cfg.force.data_rate_sps,
+        hx711_dout_pin=cfg.force.hx711_dout_pin,
+        hx711_sck_pin=cfg.force.hx711_sck_pin,
+        force_calibration=force_calibration,
+        pin_factory=_pin_factory(cfg),
     )
-    sampler = Sampler(hw.imu, hw.force, clock)
+    sampler = Sampler(hw.imu, hw.force, clock, drain_interval_s=COACHING_DRAIN_S)
     return Runtime(cfg, clock, hw, sampler, source)
 
 
@@ -86,12 +104,13 @@ def _pin_factory(cfg: Config):
 def metrics_settings(cfg: Config, tool: str, source=None):
     """Metrics settings from the calibration file (if any) and, in simulation, the sim's
     mounting (as a calibration would have found it)."""
+    from calibration.store import metrics_overrides
     from firmware.metrics import MetricsSettings
 
     values: dict = {"tool": tool, "radius_m": 0.075}
-    cal = _load_calibration(cfg)
-    if cal:
-        values.update(cal)
+    cal = _calibration(cfg)
+    if cal is not None:
+        values.update(metrics_overrides(cal))
     if source is not None:
         from firmware.demo import sim_calibration
 
@@ -99,13 +118,14 @@ def metrics_settings(cfg: Config, tool: str, source=None):
     return MetricsSettings(**values)
 
 
-def _load_calibration(cfg: Config) -> dict:
-    path = cfg.calibration_file
-    if not path.exists():
-        return {}
-    from calibration.store import load_calibration, metrics_overrides
+def _calibration(cfg: Config):
+    """The calibration file's contents, or None when there is none yet (a bad file is an
+    error: the device must not run on a calibration it cannot read)."""
+    from calibration.store import load_calibration
 
-    return metrics_overrides(load_calibration(path))
+    if not cfg.calibration_file.exists():
+        return None
+    return load_calibration(cfg.calibration_file)
 
 
 def run_daemon(args) -> int:
@@ -222,4 +242,22 @@ def record(args) -> int:
 
 
 def calibrate(args) -> int:
-    raise SetupError("calibration is not wired yet")
+    """``rollsense calibrate STEP``: guided, with progress on stderr; writes the versioned
+    calibration file (previous versions kept)."""
+    from calibration.procedures import parse_weights_kg, run_step, sampler_source
+    from calibration.store import RawForce
+    from firmware.protocols import load_routine
+
+    cfg = load_with_overrides(args)
+    if args.step == "show":
+        return run_step("show", cfg, None, out=sys.stdout)
+    weights = parse_weights_kg(args.weights_kg) if args.weights_kg else None
+    rt = open_runtime(cfg, force_calibration=RawForce() if args.step == "force" else None)
+    try:
+        rt.sampler.start()
+        tool = rt.source.tool if rt.source is not None else load_routine(cfg.protocol, cfg.routines_dir).tool
+        return run_step(args.step, cfg, sampler_source(rt.sampler, rt.clock),
+                        seconds=args.seconds if args.step == "gyro" else None,
+                        distance_m=args.distance_m, weights_kg=weights, tool=tool)
+    finally:
+        rt.hardware.close()

@@ -41,6 +41,7 @@ def build_device(opts: DemoOptions, broker_url: str, state_dir: Path, *, display
     from device.outputs import Outputs
     from device.sim import scenario
     from firmware.app import DeviceApp, DeviceParts
+    from firmware.daemon import COACHING_DRAIN_S
     from firmware.journal import Journal
     from firmware.link import Link
     from firmware.metrics import MetricsSettings
@@ -52,7 +53,7 @@ def build_device(opts: DemoOptions, broker_url: str, state_dir: Path, *, display
     routine = load_routine(opts.protocol)
     user = scenario(opts.protocol, opts.scenario, opts.seed)
     hw = open_hardware("sim", clock=clock, source=user)
-    sampler = Sampler(hw.imu, hw.force, clock)
+    sampler = Sampler(hw.imu, hw.force, clock, drain_interval_s=COACHING_DRAIN_S)
     if pin_factory is None:
         from gpiozero.pins.mock import MockFactory, MockPWMPin
 
