@@ -75,7 +75,9 @@
     $("spots").textContent = t.spots_target ? `${t.spots_done || 0} / ${t.spots_target}` : "–";
     $("distance").textContent = t.distance_m !== null && t.distance_m !== undefined ? `${t.distance_m.toFixed(1)} m` : "–";
     $("phase").textContent = `${(t.phase || "rolling").replace(/_/g, " ")}${t.contact === false ? " · off the tool" : ""}`;
-    if (t.cue) setCue(t.cue, aim(t));
+    // the device reports its last cue; the start/ease-in words end when the coach goes active
+    const cue = t.phase === "active" && (t.cue === "start" || t.cue === "ease_in") ? "on_pace" : t.cue;
+    if (cue) setCue(cue, aim(t));
     setStatus("online");
     clearTimeout(idleTimer);
     idleTimer = setTimeout(() => { document.body.dataset.live = "0"; $("phase").textContent = "idle"; }, 5000);
