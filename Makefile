@@ -7,7 +7,7 @@ PY    := $(VENV)/bin/python
 SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PKGS := mosquitto mosquitto-clients chromium postgresql systemd
 
-.PHONY: demo test deps system venv lint bench screenshot clean
+.PHONY: demo test deps system postgres venv lint bench screenshot clean
 
 demo: deps
 	$(VENV)/bin/rollsense demo $(ARGS)
@@ -15,7 +15,7 @@ demo: deps
 test: deps
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-deps: system venv
+deps: system venv postgres
 
 # Debian packages the tests and the demo use, installed only when missing.
 system:
@@ -28,6 +28,21 @@ system:
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+# The local PostgreSQL server the fleet-store tests use: started when it is not running,
+# with a superuser role for the current OS user (peer authentication over the Unix socket).
+postgres: system
+	@if ! pg_lsclusters -h 2>/dev/null | grep -q online; then \
+	  for c in $$(pg_lsclusters -h | awk '{print $$1 "/" $$2}'); do \
+	    echo "starting PostgreSQL cluster $$c"; \
+	    $(SUDO) pg_ctlcluster --skip-systemctl-redirect $${c%/*} $${c#*/} start || true; \
+	  done; \
+	fi
+	@me=$$(id -un); \
+	if ! $(SUDO) runuser -u postgres -- psql -tAc "SELECT 1 FROM pg_roles WHERE rolname='$$me'" | grep -q 1; then \
+	  echo "creating PostgreSQL role $$me"; \
+	  $(SUDO) runuser -u postgres -- createuser --superuser "$$me"; \
 	fi
 
 venv: $(VENV)/.installed

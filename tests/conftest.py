@@ -10,6 +10,9 @@ import pytest
 from firmware.broker import PrivateBroker
 
 CHROMIUM = "/usr/bin/chromium"
+# The machine's PostgreSQL over its Unix socket, as the current OS user (`make test` creates
+# that superuser role when missing); override with ROLLSENSE_TEST_PG.
+PG_BASE_URL = "postgresql:///postgres?host=/var/run/postgresql"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -100,11 +103,11 @@ def postgres_url():
 
     import psycopg
 
-    base = os.environ.get("ROLLSENSE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+    base = os.environ.get("ROLLSENSE_TEST_PG", PG_BASE_URL)
     name = "rollsense_test_" + uuid.uuid4().hex[:10]
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    url = base.rsplit("/", 1)[0] + "/" + name
+    url = base.replace("/postgres", "/" + name, 1)
     yield url
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
