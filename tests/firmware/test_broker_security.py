@@ -1,0 +1,387 @@
+"""The shipped broker security (systemd/mosquitto/rollsense.conf + acl) on a real Mosquitto:
+devices are confined to their own topics, anonymous and wrong passwords are refused, the
+dashboard reads all and writes only commands and acks, TLS works with a CA made here."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from dashboard.ingest import Ingest
+from dashboard.store import open_store
+from firmware import brokeradmin
+from firmware.broker import PrivateBroker, free_port
+from firmware.clock import MonotonicClock
+from firmware.errors import ConfigError
+from firmware.journal import Journal
+from firmware.link import Link, LinkSettings
+from firmware.mqtt_url import make_client, parse_broker_url
+from tests.firmware.test_link import wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = ROOT / "systemd" / "mosquitto"
+PASSWORDS = {"dev-a": "pw-a", "dev-b": "pw-b", "dashboard": "pw-dash"}
+
+
+def openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def make_ca(d: Path, name: str) -> None:
+    """A CA and a server certificate for 127.0.0.1 / localhost, signed by it."""
+    d.mkdir(parents=True, exist_ok=True)
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        f"/CN={name} CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        cwd=d,
+    )
+    openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        cwd=d,
+    )
+    (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "server.crt",
+        cwd=d,
+    )
+
+
+@pytest.fixture(scope="module")
+def secure(tmp_path_factory):
+    """A Mosquitto running the shipped config (paths and ports moved into a temp dir)."""
+    etc = tmp_path_factory.mktemp("etc-mosquitto")
+    make_ca(etc / "certs", "rollsense test")
+    make_ca(etc / "other", "untrusted")
+    for dev in ("dev-a", "dev-b"):
+        brokeradmin.add_device(
+            dev, etc / "rollsense.passwd", password=PASSWORDS[dev], acl_file=SHIPPED / "acl"
+        )
+    # the dashboard user the way an admin adds it: with mosquitto_passwd itself
+    subprocess.run(
+        [
+            "mosquitto_passwd",
+            "-b",
+            str(etc / "rollsense.passwd"),
+            "dashboard",
+            PASSWORDS["dashboard"],
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (etc / "rollsense.acl").write_text((SHIPPED / "acl").read_text())
+    plain, tls = free_port(), free_port()
+    conf = (SHIPPED / "rollsense.conf").read_text()
+    assert "listener 1883 127.0.0.1" in conf and "\nlistener 8883\n" in conf
+    conf = conf.replace("/etc/mosquitto/", f"{etc}/")
+    conf = conf.replace("listener 1883 127.0.0.1", f"listener {plain} 127.0.0.1")
+    conf = conf.replace("\nlistener 8883\n", f"\nlistener {tls} 127.0.0.1\n")
+    broker = PrivateBroker(etc / "broker", anonymous=False, extra_conf=conf)
+    broker.start()
+    yield {"broker": broker, "etc": etc, "plain": plain, "tls": tls}
+    broker.close()
+
+
+def url(
+    secure, user: str | None, password: str | None = None, tls: bool = False, ca: Path | None = None
+) -> str:
+    cred = f"{user}:{password if password is not None else PASSWORDS[user]}@" if user else ""
+    if tls:
+        ca = ca or secure["etc"] / "certs" / "ca.crt"
+        return f"mqtts://{cred}127.0.0.1:{secure['tls']}?ca={ca}"
+    return f"mqtt://{cred}127.0.0.1:{secure['plain']}"
+
+
+class Probe:
+    """A blocking-style test client: connect, publish (PUBACK reason), subscribe (SUBACK reasons)."""
+
+    def __init__(self, broker_url: str, client_id: str):
+        self.client = make_client(parse_broker_url(broker_url), client_id)
+        self.connack = None
+        self.acks: dict[int, object] = {}
+        self.subacks: dict[int, list] = {}
+        self.messages: list = []
+        self.done = threading.Condition()
+        self.client.on_connect = self._on_connect
+        self.client.on_publish = lambda c, u, mid, rc, p: self._put(self.acks, mid, rc)
+        self.client.on_subscribe = lambda c, u, mid, rcs, p: self._put(self.subacks, mid, rcs)
+        self.client.on_message = lambda c, u, m: self.messages.append(m)
+        a = parse_broker_url(broker_url)
+        self.client.connect(a.host, a.port)
+        self.client.loop_start()
+        self._wait(lambda: self.connack is not None)
+
+    def _on_connect(self, client, userdata, flags, rc, props):
+        with self.done:
+            self.connack = rc
+            self.done.notify_all()
+
+    def _put(self, d, k, v):
+        with self.done:
+            d[k] = v
+            self.done.notify_all()
+
+    def _wait(self, pred, timeout_s: float = 5.0):
+        with self.done:
+            assert self.done.wait_for(pred, timeout_s), "no answer from the broker"
+
+    def publish(self, topic: str, payload="x") -> int:
+        info = self.client.publish(topic, payload, qos=1)
+        self._wait(lambda: info.mid in self.acks)
+        return self.acks[info.mid].value
+
+    def subscribe(self, topic: str) -> int:
+        rc, mid = self.client.subscribe(topic, qos=1)
+        self._wait(lambda: mid in self.subacks)
+        return self.subacks[mid][0].value
+
+    def close(self):
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def test_device_cannot_publish_or_subscribe_as_another(secure):
+    a = Probe(url(secure, "dev-a"), "probe-a")
+    try:
+        assert a.connack.value == 0
+        assert a.publish("rollsense/dev-a/event") < 0x80
+        assert a.publish("homeassistant/device/dev-a/config", "{}") < 0x80
+        assert a.publish("rollsense/dev-b/event") == 135  # v5 PUBACK: Not authorized
+        assert a.publish("rollsense/dev-b/session") == 135
+        assert a.publish("homeassistant/device/dev-b/config", "{}") == 135
+        assert a.publish("rollsense/dev-a-evil/event") == 135
+        assert a.subscribe("rollsense/dev-a/cmd/+") == 1
+        # Mosquitto 2.0's acl_file answers every SUBACK with success (eclipse/mosquitto#803) and
+        # applies the read ACL when it delivers: a subscription to B's topics receives nothing.
+        for topic in ("rollsense/dev-b/#", "rollsense/#", "rollsense/+/session", "#"):
+            a.subscribe(topic)
+        b = Probe(url(secure, "dev-b"), "probe-b2")
+        try:
+            assert b.publish("rollsense/dev-b/session", '{"session_id": "private"}') < 0x80
+            assert b.publish("rollsense/dev-b/cmd/ping/result", "{}") < 0x80
+            assert b.publish("rollsense/dev-a/event", "{}") == 135
+        finally:
+            b.close()
+        assert a.publish("rollsense/dev-a/telemetry", "mine") < 0x80  # delivered to a itself
+        wait_until(
+            lambda: any(m.topic == "rollsense/dev-a/telemetry" for m in a.messages), what="own data"
+        )
+        assert [m.topic for m in a.messages if "dev-b" in m.topic] == []
+    finally:
+        a.close()
+
+
+def test_anonymous_and_wrong_password_are_refused(secure):
+    for broker_url in (
+        url(secure, None),
+        url(secure, "dev-a", "wrong"),
+        url(secure, "nobody", "x"),
+        url(secure, "dev-a", "pw-b"),
+    ):
+        p = Probe(broker_url, "intruder")
+        try:
+            assert p.connack.is_failure and p.connack.value in (134, 135), p.connack
+        finally:
+            p.close()
+    # the broker's own listener (PrivateBroker's) is locked down the same way
+    p = Probe(secure["broker"].url, "intruder2")
+    try:
+        assert p.connack.is_failure
+    finally:
+        p.close()
+
+
+def test_dashboard_reads_all_writes_only_commands_and_acks(secure):
+    dash = Probe(url(secure, "dashboard"), "dash-probe")
+    dev = Probe(url(secure, "dev-b"), "probe-b")
+    try:
+        assert dash.subscribe("rollsense/#") == 1
+        assert dev.subscribe("rollsense/dev-b/cmd/+") == 1
+        assert dev.publish("rollsense/dev-b/telemetry", "{}") < 0x80
+        assert dash.publish("rollsense/dev-b/cmd/ping", '{"id": "1"}') < 0x80
+        assert dash.publish("rollsense/dev-b/ack", '{"session_id": "s"}') < 0x80
+        assert dash.publish("rollsense/dev-b/session", "{}") == 135  # cannot forge device data
+        assert dash.publish("rollsense/dev-b/status", "offline") == 135
+        assert dash.publish("homeassistant/device/dev-b/config", "{}") == 135
+        wait_until(
+            lambda: any(m.topic == "rollsense/dev-b/cmd/ping" for m in dev.messages), what="command"
+        )
+        wait_until(
+            lambda: any(m.topic == "rollsense/dev-b/telemetry" for m in dash.messages),
+            what="telemetry",
+        )
+    finally:
+        dash.close()
+        dev.close()
+
+
+def test_tls_link_and_ingest_with_the_shipped_config(secure, tmp_path):
+    store = open_store(str(tmp_path / "dash.db"))
+    ingest = Ingest(url(secure, "dashboard"), store, client_id="dash-sec", shared_group="ingest")
+    ingest.start()
+    journal = Journal(tmp_path / "j.db")
+    link = Link(
+        "dev-a",
+        url(secure, "dev-a", tls=True),
+        journal,
+        MonotonicClock(),
+        {"version": "t"},
+        LinkSettings(reconnect_max_s=1, resend_min_s=0.5),
+    )
+    try:
+        assert ingest.wait_connected(10)
+        time.sleep(0.2)
+        link.start()
+        journal.start_session("tls-1", "quads-roller", "roller", "2026-01-01T10:00:00Z")
+        journal.record_event("tls-1", {"event_type": "cue", "t_s": 1.0})
+        journal.finish_session("tls-1", {"completed": True, "passes": 2})
+        wait_until(lambda: journal.outbox() == [], what="summary acked over TLS")
+        assert store.query("SELECT session_id, device_id FROM sessions") == [
+            {"session_id": "tls-1", "device_id": "dev-a"}
+        ]
+        wait_until(
+            lambda: (
+                store.query("SELECT status FROM devices WHERE device_id = 'dev-a'")
+                == [{"status": "online"}]
+            ),
+            what="status",
+        )
+        assert link.client._ssl  # really TLS
+    finally:
+        link.stop()
+        ingest.stop()
+        journal.close()
+        store.close()
+
+
+def test_link_treats_puback_135_as_failure(secure, tmp_path):
+    journal = Journal(tmp_path / "j.db")
+    # credentials of dev-a, but claiming to be dev-b: every publish is refused
+    link = Link(
+        "dev-b",
+        url(secure, "dev-a"),
+        journal,
+        MonotonicClock(),
+        {},
+        LinkSettings(reconnect_max_s=1, retry_failed_s=60),
+    )
+    try:
+        link.start()
+        journal.record_event("s", {"event_type": "cue", "t_s": 0.0})
+        wait_until(lambda: link.stats["outbox_puback_failed"] >= 1, what="PUBACK 135")
+        rows = journal.outbox()
+        assert len(rows) == 1 and rows[0].state == "pending"  # kept, retried later, never lost
+        assert journal.due(link.clock.now_s(), 10) == []  # backed off
+    finally:
+        link.stop()
+        journal.close()
+
+
+def test_untrusted_ca_and_plaintext_on_tls_port_fail(secure):
+    c = make_client(
+        parse_broker_url(url(secure, "dev-a", tls=True, ca=secure["etc"] / "other" / "ca.crt")), "x"
+    )
+    with pytest.raises(ssl.SSLError):
+        c.connect("127.0.0.1", secure["tls"])
+    # a client that skips TLS cannot talk to the TLS listener
+    p = make_client(parse_broker_url(url(secure, "dev-a")), "y")
+    got = []
+    p.on_connect = lambda *a: got.append(a[3])
+    p.connect("127.0.0.1", secure["tls"])
+    p.loop_start()
+    time.sleep(0.5)
+    p.loop_stop()
+    assert got == []
+
+
+def test_add_device_writes_a_hash_mosquitto_accepts(secure, tmp_path):
+    pw = tmp_path / "passwd"
+    creds = brokeradmin.add_device("roller-7", pw, host="pi.local", ca_path="/etc/rollsense/ca.crt")
+    line = pw.read_text().strip()
+    assert line.startswith("roller-7:$7$101$") and creds.password not in pw.read_text()
+    assert brokeradmin.check_password(creds.password, line.split(":", 1)[1])
+    assert not brokeradmin.check_password("guess", line.split(":", 1)[1])
+    a = parse_broker_url(creds.broker_url)
+    assert (a.username, a.password, a.host, a.port, a.tls, a.ca_path) == (
+        "roller-7",
+        creds.password,
+        "pi.local",
+        8883,
+        True,
+        "/etc/rollsense/ca.crt",
+    )
+    with pytest.raises(ConfigError):
+        brokeradmin.add_device("roller-7", pw)  # never silently overwritten
+    before = pw.read_text()
+    for bad in ("Roller", "dashboard", "a/b", ""):
+        with pytest.raises(ConfigError):
+            brokeradmin.add_device(bad, pw)
+    bad_acl = tmp_path / "acl"
+    bad_acl.write_text("topic readwrite #\n")
+    with pytest.raises(ConfigError):
+        brokeradmin.add_device("roller-8", pw, acl_file=bad_acl)
+    assert pw.read_text() == before
+    brokeradmin.add_device("roller-7", pw, password="new", replace=True)
+    assert brokeradmin.check_password("new", pw.read_text().strip().split(":", 1)[1])
+    # mosquitto_passwd's own hashes check out with the same code (same format)
+    mp = [
+        ln
+        for ln in (secure["etc"] / "rollsense.passwd").read_text().splitlines()
+        if ln.startswith("dashboard:")
+    ]
+    assert brokeradmin.check_password(PASSWORDS["dashboard"], mp[0].split(":", 1)[1])
+
+
+def test_add_device_cli(tmp_path, capsys):
+    pw = tmp_path / "passwd"
+    assert (
+        brokeradmin.main(
+            ["add-device", "dev-9", "--password-file", str(pw), "--host", "broker.lan"]
+        )
+        == 0
+    )
+    out = capsys.readouterr()
+    assert out.out.startswith("mqtts://dev-9:") and "@broker.lan:8883" in out.out
+    assert brokeradmin.main(["add-device", "dev-9", "--password-file", str(pw)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "already has a password" in err[0]
+    assert json.dumps(out.out)  # printable
