@@ -40,6 +40,7 @@ class MetricsSettings:
     hold_speed_max_mps: float = 0.01  # still: window-mean tissue speed below this
     hold_min_s: float = 5.0  # still under contact this long is a hold
     hold_merge_gap_s: float = 0.5  # interruptions shorter than this do not end a hold
+    hold_zupt_after_s: float = 1.0  # still under contact this long: stop integrating rotation
     still_window_s: float = 0.3  # window of the smoothed speed
     min_pass_m: float = 0.03  # a pass travels at least this; also the reversal threshold
     rest_window_s: float = 0.5  # rest detector low-pass window (VQF restFilterTau)
@@ -280,11 +281,24 @@ class MetricsEngine:
         engaged = contact | ~has_f
 
         wc = w - bias
+        # smoothed (window-mean) rotation -> tissue speed, for still detection and display
+        s_mean, _ = self._win.window_mean(t, first_row, s.still_window_s, cols=slice(0, 3))
+        m_rot = s_mean - bias
+        win_speed = s.radius_m * np.sqrt(np.einsum("ij,ij->i", m_rot, m_rot))
+        still = win_speed < s.hold_speed_max_mps
+        hold_raw = still & (contact | ~has_f)
+        runs = self._hold_runs(t, hold_raw)
+        # zero-velocity update: no rotation is integrated at rest or deep inside a hold (while
+        # the instantaneous speed stays low too, so the start of the next move is not lost)
+        rate2 = np.einsum("ij,ij->i", wc, wc)
+        slow = rate2 * s.radius_m ** 2 < (0.5 * s.hold_speed_max_mps) ** 2
+        zupt = rest | (hold_raw & slow & (t - runs[2] >= s.hold_zupt_after_s))
+
         wc_prev = np.empty_like(wc)
         wc_prev[0] = self._prev_wc
         wc_prev[1:] = wc[:-1]
         self._prev_wc = wc[-1].copy()
-        gate = engaged & ~rest
+        gate = engaged & ~zupt
         dtheta = (wc_prev + wc) * (0.5 * dt * gate)[:, None]
 
         proj, axis_rows = self._project(wc, dtheta, dt, gate)
@@ -296,19 +310,7 @@ class MetricsEngine:
             known = axis_rows.any(axis=1)
             speed = np.where(known, np.abs(vel),
                              s.radius_m * np.sqrt(np.einsum("ij,ij->i", wc, wc)) * gate)
-
-        # smoothed (window-mean) velocity for still detection and display
-        s_mean, _ = self._win.window_mean(t, first_row, s.still_window_s, cols=slice(0, 3))
-        m_rot = s_mean - bias
-        if s.tool == "ball":
-            win_speed = s.radius_m * np.sqrt(np.einsum("ij,ij->i", m_rot, m_rot))
-        else:
-            known = axis_rows.any(axis=1)
-            win_speed = np.where(
-                known, s.radius_m * np.abs(np.einsum("ij,ij->i", axis_rows, m_rot)),
-                s.radius_m * np.sqrt(np.einsum("ij,ij->i", m_rot, m_rot)))
-        still = win_speed < s.hold_speed_max_mps
-        rolling = engaged & ~still & ~rest
+        rolling = engaged & ~still & ~zupt
 
         # cumulative per-sample quantities for passes
         speed_prev = np.empty(n)
@@ -330,8 +332,7 @@ class MetricsEngine:
         new_passes: list[Pass] = []
         self._zigzag(t, q, new_passes)
         new_holds: list[Hold] = []
-        hold_raw = still & (contact | ~has_f)
-        self._holds(t, hold_raw, fz, has_f, new_holds)
+        self._holds(t, hold_raw, runs, fz, has_f, new_holds)
 
         self._n += n
         self._t_last = float(t[-1])
@@ -578,16 +579,25 @@ class MetricsEngine:
             return float(self._q[1] - self._turn[2])
         return float(abs(self._ext[1] - self._turn[1]))
 
-    def _holds(self, t, hold_raw, fz, has_f, out: list[Hold]) -> None:
-        """Still under contact; gaps shorter than hold_merge_gap_s do not split a hold."""
-        s = self.settings
+    def _hold_runs(self, t, hold_raw):
+        """Per sample: time of the last still-under-contact sample, whether a hold run is
+        active (gaps shorter than hold_merge_gap_s do not end it) and when that run started."""
         n = len(t)
         idx = ffill_index(hold_raw)
         last_t = np.append(t, self._last_hold_t)[np.where(idx >= 0, idx, n)]
-        active = (t - last_t) < s.hold_merge_gap_s
+        active = (t - last_t) < self.settings.hold_merge_gap_s
         prev = np.empty(n, dtype=bool)
         prev[0] = self._hold_active
         prev[1:] = active[:-1]
+        sidx = ffill_index(active & ~prev)
+        start_t = np.append(t, self._hold_start_t)[np.where(sidx >= 0, sidx, n)]
+        start_t = np.where(active, start_t, np.inf)
+        return last_t, active, start_t, prev
+
+    def _holds(self, t, hold_raw, runs, fz, has_f, out: list[Hold]) -> None:
+        """Emit holds: runs of still under contact lasting at least hold_min_s."""
+        n = len(t)
+        last_t, active, _, prev = runs
         edges = np.flatnonzero(active != prev)
         lo = 0
         bins = None
