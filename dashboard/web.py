@@ -313,6 +313,10 @@ def fmt_duration(seconds) -> str:
     return f"{s // 60}:{s % 60:02d}"
 
 
+def plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
 def fmt_when(iso: str | None) -> str:
     dt = q.parse_ts(iso)
     if dt is None:
@@ -449,7 +453,7 @@ class Dashboard:
                 f'<a class="card device-card" href="/device/{esc(d["device_id"])}" data-device-id="{esc(d["device_id"])}">'
                 f'<div class="row"><h2>{esc(d.get("name") or d["device_id"])}</h2>'
                 f'<span class="pill status {esc(status)}">{esc(status)}</span></div>'
-                f'<p class="activity muted">{d["sessions"]} sessions · last seen {esc(fmt_when(d.get("last_seen")))}</p>'
+                f'<p class="activity muted">{plural(d["sessions"], "session", "sessions")} · last seen {esc(fmt_when(d.get("last_seen")))}</p>'
                 '<div class="bar"><span class="fill"></span></div></a>'
             )
         body = f'<h1>Your tools</h1><section class="grid cards">{"".join(cards)}</section>'
@@ -466,7 +470,7 @@ class Dashboard:
         recent = q.sessions(self.store, device_id=device_id, limit=5)
         recent_rows = "".join(
             f'<li><a href="/session/{esc(r["session_id"])}">{esc(routine_title(r["protocol"]))}</a>'
-            f'<span class="muted"> · {esc(fmt_when(r["started_at"]))} · {fmt_duration(r["duration_s"])} · {r["passes"]} passes</span></li>'
+            f'<span class="muted"> · {esc(fmt_when(r["started_at"]))} · {fmt_duration(r["duration_s"])} · {plural(r["passes"], "pass", "passes")}</span></li>'
             for r in recent
         ) or '<li class="muted">No sessions yet.</li>'
         body = f"""

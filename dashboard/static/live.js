@@ -101,7 +101,7 @@
     a.textContent = humanizeRoutine(s.protocol);
     const span = document.createElement("span");
     span.className = "muted";
-    span.textContent = ` · just now · ${RS.mmss(s.duration_s)} · ${s.passes || 0} passes`;
+    span.textContent = ` · just now · ${RS.mmss(s.duration_s)} · ${s.passes || 0} ${s.passes === 1 ? "pass" : "passes"}`;
     li.append(a, span);
     const list = $("recent");
     if (list.firstElementChild && list.firstElementChild.classList.contains("muted")) list.textContent = "";

@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import pytest
@@ -25,11 +26,12 @@ from dashboard.store import open_store
 from firmware.broker import free_port
 from firmware.clock import MonotonicClock
 from firmware.commands import CommandError
+from firmware.demo import undelivered
 from firmware.errors import SetupError
 from firmware.journal import Journal
 from firmware.link import Link
 from firmware.pairing import check_code, new_code
-from tests.dashboard.test_queries import seed_session, telemetry_payloads
+from tests.dashboard.test_queries import seed_session, summary_payload, telemetry_payloads
 
 # ---------------------------------------------------------------- helpers
 
@@ -340,6 +342,8 @@ def test_live_stream_pushes_device_telemetry_and_status(store, ingest, device):
         assert got["device_id"] == device.device_id and got["speed_band_mps"] == [0.04, 0.12]
         stop.set()
         pub.join()
+        device.link.stop()  # says "offline" (retained), as its Last Will would
+        assert read_sse(resp, "status", lambda d: d["status"] == "offline")["device_id"] == device.device_id
         conn.close()
         assert call(addr, "GET", "/api/live/not-paired")[0] == 404
 
@@ -385,3 +389,44 @@ def test_run_dashboard_refuses_a_busy_port(broker, tmp_path):
         s.listen()
         with pytest.raises(SetupError, match="cannot listen"):
             run_dashboard(broker.url, f"sqlite:///{tmp_path / 'd.db'}", "127.0.0.1", s.getsockname()[1])
+
+
+def test_two_ingest_workers_store_each_session_once(broker, tmp_path):
+    """Fleet mode: run_dashboard(workers=2) shares the subscriptions ($share); every summary
+    the device sends is stored exactly once and listed once."""
+    port = free_port()
+    device = Device(broker.url, tmp_path).start()
+    stop, ready = threading.Event(), threading.Event()
+    db = tmp_path / "fleet.db"
+    thread = threading.Thread(target=run_dashboard, args=(broker.url, f"sqlite:///{db}", "127.0.0.1", port),
+                              kwargs={"stop_event": stop, "ready_event": ready, "workers": 2,
+                                      "trust_devices": [device.device_id]}, daemon=True)
+    thread.start()
+    try:
+        assert ready.wait(15)
+        time.sleep(0.5)  # both workers subscribed
+        sids = []
+        for i in range(6):
+            sid = f"fleet-{i}-{uuid.uuid4().hex[:6]}"
+            started = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+            device.journal.start_session(sid, "quads-roller", "roller", started)
+            summary = summary_payload(sid, started_at=started, passes=i + 1)
+            device.journal.finish_session(sid, {k: v for k, v in summary.items() if k not in ("v", "ts", "seq", "msg_id")})
+            sids.append(sid)
+        device.link.wake()
+        deadline = time.monotonic() + 20
+        while undelivered(device.journal) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert undelivered(device.journal) == 0  # every summary acked
+        page = call(("127.0.0.1", port), "GET", "/history")[2]
+        assert all(page.count(f'data-session-id="{sid}"') == 1 for sid in sids)
+    finally:
+        stop.set()
+        thread.join(10)
+        device.stop()
+    store = open_store(f"sqlite:///{db}")
+    try:
+        rows = store.query("SELECT session_id, COUNT(*) AS n FROM sessions GROUP BY session_id")
+        assert sorted(r["session_id"] for r in rows) == sorted(sids) and {r["n"] for r in rows} == {1}
+    finally:
+        store.close()
