@@ -209,6 +209,23 @@ def _band(samples: list[dict], key: str) -> list[float] | None:
     return None
 
 
+def target_band(summary: dict, name: str) -> list[float] | None:
+    """[lo, hi] of a summary target given as {"min", "max"} or [lo, hi]; None if absent."""
+    for t in summary.get("targets") or []:
+        if not isinstance(t, dict) or t.get("name") != name:
+            continue
+        target = t.get("target")
+        if isinstance(target, dict):
+            lo, hi = num(target.get("min")), num(target.get("max"))
+        elif isinstance(target, list | tuple) and len(target) == 2:
+            lo, hi = num(target[0]), num(target[1])
+        else:
+            continue
+        if lo is not None and hi is not None:
+            return [lo, hi]
+    return None
+
+
 def speed_in_band_share(samples: list[dict], summary: dict | None = None, evts: list[dict] | None = None) -> float | None:
     """Speed discipline of a session, 0..1. Preferably the share of passes (pass_completed
     events with their mean speed) inside the speed band; else the share of rolling telemetry
@@ -422,7 +439,16 @@ class DisciplineCache:
     def get(self, store, row: dict) -> float | None:
         sid = row["session_id"]
         if sid not in self._values:
-            self._values[sid] = speed_in_band_share(telemetry(store, sid), row.get("summary"), events(store, sid))
+            summary = row.get("summary") or {}
+            evts = events(store, sid)
+            band = target_band(summary, "speed_mps")
+            if band is not None:  # the band the coach judged by: no need to read the telemetry
+                samples = [{"t_s": 0.0, "speed_band_mps": band}]
+                value = speed_in_band_share(samples, summary, evts)
+                if value is not None and any(e.get("event_type") == "pass_completed" for e in evts):
+                    self._values[sid] = value
+                    return value
+            self._values[sid] = speed_in_band_share(telemetry(store, sid), summary, evts)
         return self._values[sid]
 
 

@@ -39,6 +39,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from dashboard import queries as q
+from firmware.errors import ConfigError
 
 STATIC_DIR = Path(__file__).parent / "static"
 COOKIE = "rollsense_session"
@@ -49,6 +50,8 @@ DEVICE_ID_RE = re.compile(r"^[a-z0-9-]{1,64}$")
 CODE_RE = re.compile(r"^[0-9]{6}$")
 OPEN_PATHS = ("/login", "/static/", "/favicon.ico")
 SSE_KEEPALIVE_S = 10.0
+LOGIN_FAILURES_MAX = 5  # per client address within LOGIN_WINDOW_S, then refused until it passes
+LOGIN_WINDOW_S = 300.0
 TELEMETRY_MIN_PERIOD_S = 0.05
 
 
@@ -75,12 +78,12 @@ def verify_password(password: str, stored: str) -> bool:
 
 def add_user(store, username: str, password: str) -> None:
     """Create a login, or set a new password for an existing one (for ``rollsense dashboard
-    --add-user``). Raises ValueError for an empty name or a password under 8 characters."""
+    --add-user``). ConfigError (one line) for an empty name or a password under 8 characters."""
     username = username.strip()
     if not username or len(username) > 64:
-        raise ValueError("user name must be 1 to 64 characters")
+        raise ConfigError("user name must be 1 to 64 characters")
     if len(password) < 8:
-        raise ValueError("password must be at least 8 characters")
+        raise ConfigError("password must be at least 8 characters")
     hashed = hash_password(password)
     if store.query("SELECT username FROM users WHERE username = ?", (username,)):
         store.execute("UPDATE users SET password_hash = ? WHERE username = ?", (hashed, username))
@@ -94,6 +97,36 @@ def check_login(store, username: str, password: str) -> bool:
         verify_password(password, hash_password("timing-equaliser", iterations=PBKDF2_ITERATIONS))
         return False
     return verify_password(password, rows[0]["password_hash"])
+
+
+class LoginThrottle:
+    """Counts failed logins per client address; too many in the window -> refuse for a while."""
+
+    def __init__(self, max_failures: int = LOGIN_FAILURES_MAX, window_s: float = LOGIN_WINDOW_S) -> None:
+        self.max_failures, self.window_s = max_failures, window_s
+        self._failures: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, who: str, now: float) -> list[float]:
+        times = [t for t in self._failures.get(who, []) if now - t < self.window_s]
+        if times:
+            self._failures[who] = times
+        else:
+            self._failures.pop(who, None)
+        return times
+
+    def blocked(self, who: str) -> bool:
+        with self._lock:
+            return len(self._recent(who, time.monotonic())) >= self.max_failures
+
+    def failed(self, who: str) -> None:
+        with self._lock:
+            now = time.monotonic()
+            self._failures[who] = self._recent(who, now) + [now]
+
+    def succeeded(self, who: str) -> None:
+        with self._lock:
+            self._failures.pop(who, None)
 
 
 class CookieSigner:
@@ -430,6 +463,7 @@ class Dashboard:
         self.ingest = ingest
         self.auth_required = auth_required
         self.signer = CookieSigner(secret_key)
+        self.throttle = LoginThrottle()
         self.hub = LiveHub()
         self.discipline = q.DisciplineCache()
         if ingest is not None:
@@ -766,10 +800,16 @@ class Dashboard:
     async def login(self, request: Request) -> Response:
         form = await form_data(request)
         username, password = form.get("username", ""), form.get("password", "")
+        who = request.client.host if request.client else "?"
+        request.scope["query_string"] = ("next=" + quote(form.get("next", "/"), safe="")).encode()
+        if self.throttle.blocked(who):
+            msg = "Too many wrong passwords. Wait a few minutes, then try again."
+            return await run_in_threadpool(self.login_page, request, msg, 429)
         ok = bool(username and password) and await run_in_threadpool(check_login, self.store, username, password)
         if not ok:
-            request.scope["query_string"] = ("next=" + quote(form.get("next", "/"), safe="")).encode()
+            self.throttle.failed(who)
             return await run_in_threadpool(self.login_page, request, "Wrong user name or password.", 401)
+        self.throttle.succeeded(who)
         resp = RedirectResponse(safe_next(form.get("next")), status_code=303)
         resp.set_cookie(COOKIE, self.signer.sign(username.strip()), max_age=COOKIE_MAX_AGE_S, httponly=True,
                         samesite="lax", secure=request.url.scheme == "https")

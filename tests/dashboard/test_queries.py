@@ -205,6 +205,14 @@ def test_speed_discipline_falls_back_to_telemetry_then_targets():
     assert q.speed_in_band_share([], {}) is None
 
 
+def test_target_band_reads_both_target_shapes():
+    summary = {"targets": [{"name": "speed_mps", "target": {"min": 0.0375, "max": 0.15, "unit": "m/s"}},
+                           {"name": "force_n", "target": [180, 330]}, {"name": "spots", "target": 3}]}
+    assert q.target_band(summary, "speed_mps") == [0.0375, 0.15]
+    assert q.target_band(summary, "force_n") == [180.0, 330.0]
+    assert q.target_band(summary, "spots") is None and q.target_band({}, "speed_mps") is None
+
+
 def test_bad_stored_json_does_not_break_reads():
     assert q.loads("{not json") == {}
     assert q.loads("[1, 2]") == {}

@@ -27,7 +27,7 @@ from firmware.broker import free_port
 from firmware.clock import MonotonicClock
 from firmware.commands import CommandError
 from firmware.demo import undelivered
-from firmware.errors import SetupError
+from firmware.errors import ConfigError, SetupError
 from firmware.journal import Journal
 from firmware.link import Link
 from firmware.pairing import check_code, new_code
@@ -206,7 +206,7 @@ def test_password_hashes_are_salted_pbkdf2(store):
     assert not web.check_login(store, "nobody", "correct horse")
     web.add_user(store, "ana", "a new password")  # changes the password, no second row
     assert web.check_login(store, "ana", "a new password") and not web.check_login(store, "ana", "correct horse")
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="at least 8"):
         web.add_user(store, "cy", "short")
 
 
@@ -240,6 +240,12 @@ def test_login_wall_when_auth_required(store):
         assert headers["location"] == "/"
         status, headers, _ = call(addr, "POST", "/logout", cookie=cookie)
         assert status == 303 and 'rollsense_session=""' in headers["set-cookie"]
+
+        # guessing is throttled per address: after 5 failures even the right password waits
+        for _ in range(web.LOGIN_FAILURES_MAX):
+            call(addr, "POST", "/login", form={"username": "ana", "password": "guess"})
+        status, headers, page = call(addr, "POST", "/login", form={"username": "ana", "password": "correct horse"})
+        assert status == 429 and "Too many wrong passwords" in page and "set-cookie" not in headers
 
 
 def test_cross_site_posts_are_refused(store):
