@@ -77,7 +77,7 @@
     const X = (x) => L + ((x - x0) / (x1 - x0)) * (W - L - R);
     const Y = (y) => T + (1 - (y - y0) / (y1 - y0)) * (H - T - B);
     for (const t of niceTicks(y0, y1, 4)) {
-      el("line", { x1: L, x2: W - R, y1: Y(t), y2: Y(t), stroke: C.grid }, svg);
+      el("line", { x1: L, x2: W - R, y1: Y(t), y2: Y(t), stroke: C.grid, class: "gridline" }, svg);
       text(svg, L - 6, Y(t) + 4, fmt(t, t % 1 ? 1 : 0), { "text-anchor": "end" });
     }
     for (const t of niceTicks(x0, x1, Math.max(3, Math.floor((W - L - R) / 90)))) {
@@ -119,7 +119,7 @@
     const top = Math.max(vmax, ticks[ticks.length - 1]);
     const Y = (v) => T + (1 - v / top) * (H - T - B);
     for (const t of ticks) {
-      el("line", { x1: L, x2: W - R, y1: Y(t), y2: Y(t), stroke: C.grid }, svg);
+      el("line", { x1: L, x2: W - R, y1: Y(t), y2: Y(t), stroke: C.grid, class: "gridline" }, svg);
       text(svg, L - 6, Y(t) + 4, fmt(t, t % 1 ? 1 : 0), { "text-anchor": "end" });
     }
     if (opts.unit) text(svg, L, 10, opts.unit, { "font-size": 11 });
@@ -148,8 +148,8 @@
     const X = (t) => L + (Math.max(0, t) / end) * (W - L - R);
     text(svg, L - 6, 30, "passes", { "text-anchor": "end" });
     text(svg, L - 6, 60, "holds", { "text-anchor": "end" });
-    el("line", { x1: L, x2: W - R, y1: 26, y2: 26, stroke: C.grid }, svg);
-    el("rect", { x: L, y: 48, width: W - L - R, height: 18, rx: 4, fill: "#f1f3f6" }, svg);
+    el("line", { x1: L, x2: W - R, y1: 26, y2: 26, stroke: C.grid, class: "gridline" }, svg);
+    el("rect", { x: L, y: 48, width: W - L - R, height: 18, rx: 4, fill: "#f1f3f6", class: "tl-bg" }, svg);
     for (const t of passes) el("line", { x1: X(t), x2: X(t), y1: 16, y2: 36, stroke: C.accent2, "stroke-width": 2, class: "pass-tick" }, svg);
     for (const h of holds) {
       const r = el("rect", { x: X(h.start_s), y: 48, width: Math.max(2, X(h.start_s + h.duration_s) - X(h.start_s)), height: 18, rx: 4, fill: C.hold, class: "hold" }, svg);

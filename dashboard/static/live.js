@@ -42,6 +42,12 @@
     pill.textContent = s;
     pill.className = "pill status " + s;
     document.body.dataset.status = s;
+    if (s === "offline" && document.body.dataset.live !== "1") {
+      $("cue").textContent = "Your tool is offline";
+      $("cue-sub").textContent = "Switch on the Raspberry Pi on your tool; this page updates by itself.";
+      $("cue-card").className = "card cue-card";
+      lastCue = null;
+    }
   }
   function setCue(name, sub) {
     if (name === null || name === undefined || name === "" || CUES[name] === null) return;
