@@ -110,6 +110,7 @@ class MetricsEngine:
             {k: [] for k in ("t_s", "rest", "still", "contact", "bias_rad_s", "speed_mps",
                              "position_m")} if trace else None)
         self.passes: list[Pass] = []
+        self._distance_m = 0.0
         self.holds: list[Hold] = []
         self._finished = False
         s = settings
@@ -117,7 +118,10 @@ class MetricsEngine:
         self._fixed_axis = None if s.axis_xyz is None or s.tool == "ball" else (
             np.asarray(s.axis_xyz, float) / np.linalg.norm(s.axis_xyz)
         )
-        self._win = WindowBuffer(max(s.rest_window_s, s.still_window_s) + 0.5)
+        self._win = WindowBuffer(max(s.rest_window_s, s.still_window_s) + 0.5, ncols=12)
+        self._rest_var_max = np.array([s.rest_gyro_max_rad_s ** 2, s.rest_accel_max_m_s2 ** 2])
+        self._still_rate2 = (s.hold_speed_max_mps / s.radius_m) ** 2
+        self._slow_rate2 = (0.5 * s.hold_speed_max_mps / s.radius_m) ** 2
         self._n = 0  # samples seen
         self._t0 = math.nan
         self._t_last = -math.inf
@@ -129,7 +133,6 @@ class MetricsEngine:
         self._rest_start_n = 0
         self._rest_prefix = np.zeros(3)  # cumulative gyro before the rest run started
         self._bias = self._prior.copy()
-        self._bias_learned = False
         # contact
         self._contact = False
         # axis
@@ -174,10 +177,16 @@ class MetricsEngine:
         """Process one Block; Metrics at its last sample (new passes/holds completed in it)."""
         if self._finished:
             raise RuntimeError("MetricsEngine: update() after finish()")
-        t, w, a, f = _clean(block, self._t_last)
+        t, w, a, f = block.t_s, block.gyro_rad_s, block.accel_m_s2, block.force_n
         if len(t) == 0:
             return self._last if self._last is not None else self._empty_metrics()
-        return self._process(t, w, a, f)
+        prep = self._prepare(t, w, a)
+        if prep is None:  # non-finite or non-increasing samples: drop them
+            t, w, a, f = _clean(block, self._t_last)
+            if len(t) == 0:
+                return self._last if self._last is not None else self._empty_metrics()
+            prep = self._prepare(t, w, a)
+        return self._process(t, w, a, np.asarray(f, dtype=float), *prep)
 
     def finish(self) -> Metrics:
         """Close an open pass and an open hold at the end of the data (idempotent)."""
@@ -203,7 +212,7 @@ class MetricsEngine:
     @property
     def distance_m(self) -> float:
         """Sum of completed pass lengths (m)."""
-        return float(sum(p.length_m for p in self.passes))
+        return self._distance_m
 
     @property
     def bias_rad_s(self) -> np.ndarray:
@@ -248,106 +257,110 @@ class MetricsEngine:
         }
 
     # ------------------------------------------------------------------ pipeline
-    def _process(self, t, w, a, f) -> Metrics:
+    def _prepare(self, t, w, a):
+        """Sample intervals and window rows [ω, a, ω², a²]; None if samples need cleaning."""
+        n = len(t)
+        dt = np.empty(n)
+        first = self._n == 0
+        dt[0] = 0.0 if first else t[0] - self._t_last
+        np.subtract(t[1:], t[:-1], out=dt[1:])
+        if not math.isfinite(t[0]) or (n > 1 and not dt[1:].min() > 0) or \
+                (not first and not dt[0] > 0):
+            return None
+        rows = np.concatenate((w, a, w * w, a * a), axis=1)
+        if not math.isfinite(rows.sum()):
+            return None
+        return dt, rows
+
+    def _process(self, t, w, a, f, dt, rows) -> Metrics:
         s = self.settings
         n = len(t)
+        r = s.radius_m
         if self._n == 0:
             self._t0 = float(t[0])
-        dt = np.empty(n)
-        dt[0] = 0.0 if self._n == 0 else t[0] - self._t_last
-        np.subtract(t[1:], t[:-1], out=dt[1:])
         has_f = np.isfinite(f)
-        fz = np.where(has_f, f, 0.0)
+        allf = bool(has_f.all())
+        fz = f if allf else np.where(has_f, f, 0.0)
 
-        # windowed statistics from cumulative sums (exact across block splits)
-        rows = np.empty((n, 8))
-        rows[:, 0:3] = w
-        rows[:, 3] = np.einsum("ij,ij->i", w, w)
-        rows[:, 4:7] = a
-        rows[:, 7] = np.einsum("ij,ij->i", a, a)
+        # rest detector (VQF style) on window statistics, then the bias
         cum, first_row = self._win.append(t, rows)
-        r_mean, r_cnt = self._win.window_mean(t, first_row, s.rest_window_s)
-        var_w = r_mean[:, 3] - np.einsum("ij,ij->i", r_mean[:, 0:3], r_mean[:, 0:3])
-        var_a = r_mean[:, 7] - np.einsum("ij,ij->i", r_mean[:, 4:7], r_mean[:, 4:7])
-        rest_raw = (
-            (var_w < s.rest_gyro_max_rad_s ** 2)
-            & (var_a < s.rest_accel_max_m_s2 ** 2)
-            & (np.abs(r_mean[:, 0:3] - self._prior).max(axis=1) < s.rest_bias_clip_rad_s)
-        )
-        rest, bias = self._rest_and_bias(t, cum[:, 0:3], rest_raw)
+        m = self._win.window_mean(t, first_row, s.rest_window_s)
+        var = (m[:, 6:12] - m[:, 0:6] ** 2).reshape(n, 2, 3).sum(axis=2)
+        rest_raw = (var < self._rest_var_max).all(axis=1) & (
+            np.abs(m[:, 0:3] - self._prior).max(axis=1) < s.rest_bias_clip_rad_s)
+        rest, bias, rest_any = self._rest_and_bias(t, cum[:, 0:3], rest_raw)
 
-        contact = schmitt(fz > s.contact_on_n, (fz < s.contact_off_n) & has_f, self._contact)
-        self._contact = bool(contact[-1])
-        engaged = contact | ~has_f
-
+        contact = self._contact_of(fz, has_f, allf)
+        engaged = contact if allf else (contact | ~has_f)
         wc = w - bias
-        # smoothed (window-mean) rotation -> tissue speed, for still detection and display
-        s_mean, _ = self._win.window_mean(t, first_row, s.still_window_s, cols=slice(0, 3))
-        m_rot = s_mean - bias
-        win_speed = s.radius_m * np.sqrt(np.einsum("ij,ij->i", m_rot, m_rot))
-        still = win_speed < s.hold_speed_max_mps
-        hold_raw = still & (contact | ~has_f)
+        # smoothed rotation -> still (tissue speed below the hold speed)
+        ms = self._win.window_mean(t, first_row, s.still_window_s, cols=slice(0, 3)) - bias
+        still = (ms * ms).sum(axis=1) < self._still_rate2
+        hold_raw = still & engaged
         runs = self._hold_runs(t, hold_raw)
-        # zero-velocity update: no rotation is integrated at rest or deep inside a hold (while
-        # the instantaneous speed stays low too, so the start of the next move is not lost)
-        rate2 = np.einsum("ij,ij->i", wc, wc)
-        slow = rate2 * s.radius_m ** 2 < (0.5 * s.hold_speed_max_mps) ** 2
-        zupt = rest | (hold_raw & slow & (t - runs[2] >= s.hold_zupt_after_s))
+        rate2 = None
+        # zero-velocity update: nothing is integrated at rest or deep inside a hold (while the
+        # instantaneous speed stays low too, so the start of the next move is not lost)
+        zupt = rest if rest_any else None
+        if runs is not None:
+            rate2 = (wc * wc).sum(axis=1)
+            deep = hold_raw & (rate2 < self._slow_rate2) & (t - runs[2] >= s.hold_zupt_after_s)
+            zupt = deep if zupt is None else (deep | zupt)
+        gate = engaged if zupt is None else (engaged & ~zupt)
+        ext = np.empty((n + 1, 3))
+        ext[0] = self._prev_wc
+        ext[1:] = wc
+        self._prev_wc = ext[n].copy()
+        dtheta = (ext[:-1] + ext[1:]) * (0.5 * dt * gate)[:, None]
 
-        wc_prev = np.empty_like(wc)
-        wc_prev[0] = self._prev_wc
-        wc_prev[1:] = wc[:-1]
-        self._prev_wc = wc[-1].copy()
-        gate = engaged & ~zupt
-        dtheta = (wc_prev + wc) * (0.5 * dt * gate)[:, None]
+        proj, axis = self._project(wc, dtheta, dt, gate, rate2)
+        vel, speed, axis_last = self._speeds(wc, gate, axis, rate2)
+        rolling = (engaged & ~still) if zupt is None else (engaged & ~still & ~zupt)
+        rdt = dt * rolling
+        rdt_f = rdt if allf else rdt * has_f
 
-        proj, axis_rows = self._project(wc, dtheta, dt, gate)
-        vel = s.radius_m * np.einsum("ij,ij->i", axis_rows, wc) * gate
-        if s.tool == "ball":
-            speed = s.radius_m * np.sqrt(np.einsum("ij,ij->i", wc, wc)) * gate
-            speed[speed < s.ball_deadband_mps] = 0.0
-        else:
-            known = axis_rows.any(axis=1)
-            speed = np.where(known, np.abs(vel),
-                             s.radius_m * np.sqrt(np.einsum("ij,ij->i", wc, wc)) * gate)
-        rolling = engaged & ~still & ~zupt
-
-        # cumulative per-sample quantities for passes
-        speed_prev = np.empty(n)
-        speed_prev[0] = self._prev_speed
-        speed_prev[1:] = speed[:-1]
-        self._prev_speed = float(speed[-1])
-        roll_f = rolling & has_f
         inc = np.empty((n + 1, 5))
         inc[0] = self._q
-        inc[1:, 0] = s.radius_m * proj
-        inc[1:, 1] = 0.5 * (speed_prev + speed) * dt
-        inc[1:, 2] = dt * rolling
-        inc[1:, 3] = fz * dt * roll_f
-        inc[1:, 4] = dt * roll_f
+        np.multiply(proj, r, out=inc[1:, 0])
+        if s.tool == "ball":  # path along the surface (trapezoid of the gated speed)
+            inc[1, 1] = self._prev_speed + speed[0]
+            np.add(speed[1:], speed[:-1], out=inc[2:, 1])
+            inc[1:, 1] *= 0.5 * dt
+            self._prev_speed = float(speed[-1])
+        else:
+            inc[1:, 1] = 0.0
+        inc[1:, 2] = rdt
+        np.multiply(fz, rdt_f, out=inc[1:, 3])
+        inc[1:, 4] = rdt_f
         q = np.cumsum(inc, axis=0)[1:]
         self._q = q[-1].copy()
 
-        self._totals(dt, fz, has_f, contact, rolling, speed, vel)
+        self._totals(dt, fz, has_f, allf, contact, rdt, rdt_f, speed, vel, rolling)
         new_passes: list[Pass] = []
         self._zigzag(t, q, new_passes)
         new_holds: list[Hold] = []
-        self._holds(t, hold_raw, runs, fz, has_f, new_holds)
+        if runs is not None:
+            self._holds(t, hold_raw, runs, fz, has_f, new_holds)
 
         self._n += n
         self._t_last = float(t[-1])
         sign = self._sign if self._sign != 0 else 1.0
         if self.trace is not None:
-            for key, arr in (("t_s", t), ("rest", rest), ("still", still), ("contact", contact),
-                             ("bias_rad_s", bias), ("speed_mps", speed),
-                             ("position_m", q[:, 0] * sign)):
-                self.trace[key].append(np.array(arr))
+            self._record_trace(t, rest, still, contact, bias, speed, q[:, 0] * sign)
+        return self._metrics(f, contact, has_f, still, ms[-1], axis_last, sign, q,
+                             new_passes, new_holds)
+
+    def _metrics(self, f, contact, has_f, still, ms_last, axis_last, sign, q, new_passes,
+                 new_holds) -> Metrics:
+        s = self.settings
         hold_s = (self._t_last - self._hold_rep_start()) if self._hold_active else 0.0
         holding = self._hold_active and hold_s >= s.hold_min_s
-        vel_now = float(np.dot(axis_rows[-1], m_rot[-1]) * s.radius_m * sign)
+        speed_now = s.radius_m * math.sqrt(float(ms_last @ ms_last))
+        vel_now = 0.0 if axis_last is None else \
+            s.radius_m * float(axis_last @ ms_last) * sign
         self._last = Metrics(
             t_s=self._t_last,
-            speed_mps=float(win_speed[-1]),
+            speed_mps=speed_now,
             velocity_mps=vel_now,
             position_m=float(q[-1, 0] * sign),
             force_n=float(f[-1]),
@@ -356,70 +369,101 @@ class MetricsEngine:
             holding=holding,
             hold_s=float(hold_s) if holding else 0.0,
             passes=len(self.passes),
-            rolling_s=float(self._rolling_s),
-            contact_s=float(self._contact_s),
-            distance_m=self.distance_m + self._open_leg_m(),
+            rolling_s=self._rolling_s,
+            contact_s=self._contact_s,
+            distance_m=self._distance_m + self._open_leg_m(),
             new_passes=tuple(new_passes),
             new_holds=tuple(new_holds),
         )
         return self._last
 
+    def _record_trace(self, t, rest, still, contact, bias, speed, position) -> None:
+        n = len(t)
+        bias = np.broadcast_to(bias, (n, 3))
+        for key, arr in (("t_s", t), ("rest", rest), ("still", still), ("contact", contact),
+                         ("bias_rad_s", bias), ("speed_mps", speed), ("position_m", position)):
+            self.trace[key].append(np.array(arr))
+
     # ------------------------------------------------------------------ stages
     def _rest_and_bias(self, t, gcum, rest_raw):
-        """Rest runs (>= rest_min_s) and the bias per sample: mean gyro over the rest run."""
+        """Rest runs (>= rest_min_s) and the bias per sample: mean gyro over the rest run.
+
+        Returns (rest mask, bias (3,) or (n, 3), whether any sample is at rest)."""
         s = self.settings
         n = len(t)
+        if not self._rest_raw and not rest_raw.any():
+            return np.zeros(n, dtype=bool), self._bias, False
         prev = np.empty(n, dtype=bool)
         prev[0] = self._rest_raw
         prev[1:] = rest_raw[:-1]
-        starts = rest_raw & ~prev
-        idx = ffill_index(starts)
-        gidx = self._n + np.arange(n)
-        start_t = np.append(t, self._rest_start_t)[idx]
-        start_n = np.append(gidx, self._rest_start_n)[idx]
+        idx = ffill_index(rest_raw & ~prev)
+        pick = np.where(idx >= 0, idx, n)
+        gidx = self._n + np.arange(n + 1)
+        gidx[n] = self._rest_start_n
+        tt = np.empty(n + 1)
+        tt[:n] = t
+        tt[n] = self._rest_start_t
+        start_t = tt[pick]
+        start_n = gidx[pick]
         gpre = np.empty((n + 1, 3))
         gpre[0] = self._win.prev_cum[0:3]
         gpre[1:n] = gcum[:-1]
         gpre[n] = self._rest_prefix
-        prefix = gpre[np.where(idx >= 0, idx, n)]
+        prefix = gpre[pick]
         rest = rest_raw & (t - start_t >= s.rest_min_s)
-        run_bias = (gcum - prefix) / (gidx - start_n + 1)[:, None]
-        last = ffill_index(rest)
         bias_ext = np.empty((n + 1, 3))
-        bias_ext[:n] = run_bias
+        bias_ext[:n] = (gcum - prefix) / (gidx[:n] - start_n + 1)[:, None]
         bias_ext[n] = self._bias
+        last = ffill_index(rest)
         bias = bias_ext[np.where(last >= 0, last, n)]
-        if rest.any():
-            self._bias_learned = True
         self._bias = bias[-1].copy()
         self._rest_raw = bool(rest_raw[-1])
         if self._rest_raw:
             self._rest_start_t = float(start_t[-1])
             self._rest_start_n = int(start_n[-1])
             self._rest_prefix = prefix[-1].copy()
-        return rest, bias
+        return rest, bias, bool(rest.any())
 
-    def _project(self, wc, dtheta, dt, gate):
-        """Per-sample projection of the rotation increment on the roll axis, and the axis rows."""
+    def _contact_of(self, fz, has_f, allf):
+        """Contact with hysteresis (force above contact_on_n, until below contact_off_n)."""
+        s = self.settings
+        n = len(fz)
+        if allf and self._contact and fz.min() >= s.contact_off_n:
+            return np.ones(n, dtype=bool)
+        if allf and not self._contact and fz.max() <= s.contact_on_n:
+            return np.zeros(n, dtype=bool)
+        off = fz < s.contact_off_n
+        contact = schmitt(fz > s.contact_on_n, off if allf else off & has_f, self._contact)
+        self._contact = bool(contact[-1])
+        return contact
+
+    def _project(self, wc, dtheta, dt, gate, rate2):
+        """Projection of each rotation increment on the roll axis, and the axis in use:
+        None (not known yet), a (3,) vector, or (n, 3) rows when it changed in the block."""
         n = len(wc)
         if self._fixed_axis is not None:
-            axis = self._fixed_axis
             if self._sign == 0.0:
                 self._learn_sign_fixed(wc, gate)
-            return dtheta @ axis, np.broadcast_to(axis, (n, 3))
+            return dtheta @ self._fixed_axis, self._fixed_axis
         s = self.settings
-        rate2 = np.einsum("ij,ij->i", wc, wc)
+        if rate2 is None:
+            rate2 = (wc * wc).sum(axis=1)
         weak = gate & (rate2 > s.axis_weak_rad_s ** 2)
-        strong = weak & (rate2 > s.axis_strong_rad_s ** 2)
+        wdt = dt * weak
+        cum = np.cumsum(np.concatenate(((self._weak_s,), wdt)))[1:]
+        k_prev = math.floor(self._weak_s / s.axis_update_s)
+        self._weak_s = float(cum[-1])
         if self._first_strong is None and weak.any():
             self._first_strong = wc[int(np.argmax(weak))].copy()
-        wdt = dt * weak
-        sdt = dt * strong
-        cum = np.cumsum(np.append(self._weak_s, wdt))[1:]
-        k_prev = math.floor(self._weak_s / s.axis_update_s)
+        sdt = wdt * (rate2 > s.axis_strong_rad_s ** 2)
+        if math.floor(self._weak_s / s.axis_update_s) == k_prev:  # no re-estimate here
+            self._accumulate_scatter(wc, wdt, sdt, 0, n)
+            if self._axis is None:
+                self._theta_pre += dtheta.sum(axis=0)
+                return np.zeros(n), None
+            return dtheta @ self._axis, self._axis
         ks = np.floor(cum / s.axis_update_s)
-        checkpoints = np.flatnonzero(ks > np.append(k_prev, ks[:-1]))
-        self._weak_s = float(cum[-1])
+        checkpoints = np.flatnonzero(ks > np.concatenate(((k_prev,), ks[:-1])))
         axis_rows = np.zeros((n, 3))
         proj = np.zeros(n)
         lo = 0
@@ -436,11 +480,39 @@ class MetricsEngine:
         self._accumulate_scatter(wc, wdt, sdt, lo, n)
         return proj, axis_rows
 
+    def _speeds(self, wc, gate, axis, rate2):
+        """Signed velocity along the axis (m/s, raw sign), unsigned tissue speed (m/s), and
+        the axis in use at the last sample."""
+        s = self.settings
+        r = s.radius_m
+        n = len(wc)
+        if axis is None:
+            vel = np.zeros(n)
+            axis_last = None
+        elif axis.ndim == 1:
+            vel = (wc @ axis) * (r * gate)
+            axis_last = axis
+        else:
+            vel = (axis * wc).sum(axis=1) * (r * gate)
+            axis_last = axis[-1] if axis[-1].any() else None
+        if s.tool == "ball" or axis is None or axis.ndim == 2:
+            if rate2 is None:
+                rate2 = (wc * wc).sum(axis=1)
+            norm = np.sqrt(rate2) * (r * gate)
+            if s.tool == "ball":
+                norm[norm < s.ball_deadband_mps] = 0.0
+                return vel, norm, axis_last
+            if axis is None:
+                return vel, norm, axis_last
+            return vel, np.where(axis.any(axis=1), np.abs(vel), norm), axis_last
+        return vel, np.abs(vel), axis_last
+
     def _accumulate_scatter(self, wc, wdt, sdt, lo, hi) -> None:
         if hi <= lo:
             return
         seg = wc[lo:hi]
-        self._pending_weak += (seg * wdt[lo:hi, None]).T @ seg
+        if self._strong_s < self.settings.axis_update_s:  # the weak scatter is still in use
+            self._pending_weak += (seg * wdt[lo:hi, None]).T @ seg
         self._pending += (seg * sdt[lo:hi, None]).T @ seg
         self._strong_s += float(sdt[lo:hi].sum())
 
@@ -462,7 +534,7 @@ class MetricsEngine:
         self._pending = np.zeros((3, 3))
         self._pending_weak = np.zeros((3, 3))
         use = self._scatter if self._strong_s >= s.axis_update_s else self._scatter_weak
-        vals, vecs = np.linalg.eigh(use)
+        _, vecs = np.linalg.eigh(use)
         axis = vecs[:, -1]
         ref = self._axis if self._axis is not None else self._first_strong
         if ref is not None and float(axis @ ref) < 0:
@@ -470,34 +542,42 @@ class MetricsEngine:
         self._axis = axis
 
     def _learn_sign_fixed(self, wc, gate) -> None:
-        """Fixed axis, unknown up: the first strong rotation's direction defines +."""
+        """Fixed axis, unknown up: the first clear rotation's direction defines +."""
         s = self.settings
         p = wc @ self._fixed_axis
         strong = gate & (np.abs(p) > s.axis_weak_rad_s)
         if strong.any():
             self._sign = 1.0 if p[int(np.argmax(strong))] > 0 else -1.0
 
-    def _totals(self, dt, fz, has_f, contact, rolling, speed, vel) -> None:
+    def _totals(self, dt, fz, has_f, allf, contact, rdt, rdt_f, speed, vel, rolling) -> None:
+        """Running sums: contact time and force, rolling time and speed, force per direction."""
         s = self.settings
-        cdt = dt * (contact & has_f)
-        self._contact_s += float(cdt.sum())
-        self._force_dt += float(fz @ cdt)
-        if has_f.any():
+        n = len(dt)
+        wts = np.empty((n, 4))
+        np.multiply(dt, contact if allf else contact & has_f, out=wts[:, 0])
+        wts[:, 1] = rdt
+        thr = 0.1 * s.hold_speed_max_mps
+        np.multiply(rdt_f, vel > thr, out=wts[:, 2])
+        np.multiply(rdt_f, vel < -thr, out=wts[:, 3])
+        vals = np.empty((n, 3))
+        vals[:, 0] = 1.0
+        vals[:, 1] = fz
+        vals[:, 2] = speed
+        (c_t, c_f, _), (r_t, _, r_v), (u_t, u_f, _), (d_t, d_f, _) = (wts.T @ vals).tolist()
+        self._contact_s += c_t
+        self._force_dt += c_f
+        self._rolling_s += r_t
+        self._speed_dt += r_v
+        self._dir_force += (u_f, d_f)
+        self._dir_time += (u_t, d_t)
+        if allf or has_f.any():
             self._has_force = True
-            if (contact & has_f).any():
-                self._force_peak = max(self._force_peak, float(fz[contact & has_f].max()))
-        rdt = dt * rolling
-        self._rolling_s += float(rdt.sum())
-        self._speed_dt += float(speed @ rdt)
-        if rolling.any():
+            if c_t > 0:
+                self._force_peak = max(self._force_peak, float((fz * contact).max()))
+        if r_t > 0:
             bins = np.minimum((speed[rolling] / SPEED_BIN_MPS).astype(np.int64), SPEED_BINS - 1)
             h = np.bincount(bins, weights=rdt[rolling])
             self._speed_hist[: len(h)] += h
-        if self._has_force:
-            up = rolling & has_f & (vel > 0.1 * s.hold_speed_max_mps)
-            dn = rolling & has_f & (vel < -0.1 * s.hold_speed_max_mps)
-            self._dir_force += (float(fz @ (dt * up)), float(fz @ (dt * dn)))
-            self._dir_time += (float(dt @ up), float(dt @ dn))
 
     def _zigzag(self, t, q, out: list[Pass]) -> None:
         """Turnarounds: the position retreats min_pass_m from its running extreme."""
@@ -570,6 +650,7 @@ class MetricsEngine:
         p = Pass(start_s=float(a[0]), end_s=float(b[0]), length_m=float(length),
                  direction=direction, mean_speed_mps=float(speed), mean_force_n=float(force))
         self.passes.append(p)
+        self._distance_m += p.length_m
         out.append(p)
 
     def _open_leg_m(self) -> float:
@@ -581,8 +662,11 @@ class MetricsEngine:
 
     def _hold_runs(self, t, hold_raw):
         """Per sample: time of the last still-under-contact sample, whether a hold run is
-        active (gaps shorter than hold_merge_gap_s do not end it) and when that run started."""
+        active (gaps shorter than hold_merge_gap_s do not end it) and when that run started.
+        None when no run is active anywhere in the block."""
         n = len(t)
+        if not self._hold_active and not hold_raw.any():
+            return None
         idx = ffill_index(hold_raw)
         last_t = np.append(t, self._last_hold_t)[np.where(idx >= 0, idx, n)]
         active = (t - last_t) < self.settings.hold_merge_gap_s

@@ -21,6 +21,7 @@ class WindowBuffer:
         self._c[0] = 0.0
         self._len = 1
         self.prev_cum = np.zeros(ncols)
+        self._arange: np.ndarray | None = None
 
     def append(self, t: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, int]:
         """Add samples; returns (cumulative rows of the block, buffer index of its first row)."""
@@ -38,10 +39,14 @@ class WindowBuffer:
         """Mean of the rows over (t_i - window_s, t_i] for each sample of the last block."""
         n = len(t)
         lo = np.searchsorted(self._t[: first_row + n], t - window_s, side="right")
-        rows = np.arange(first_row, first_row + n)
-        count = rows - lo + 1
-        mean = (self._c[rows, cols] - self._c[lo - 1, cols]) / count[:, None]
-        return mean, count
+        count = self._counts(n, first_row) - lo
+        return (self._c[first_row : first_row + n, cols] - self._c[lo - 1, cols]) / count[:, None]
+
+    def _counts(self, n: int, first_row: int) -> np.ndarray:
+        """first_row + 1 + arange(n) (cached per block length)."""
+        if self._arange is None or len(self._arange) < n:
+            self._arange = np.arange(max(n, 64), dtype=np.int64) + 1
+        return self._arange[:n] + first_row
 
     def _make_room(self, n: int, t_first: float) -> None:
         cap = len(self._t)
