@@ -182,6 +182,23 @@ class Journal:
         every few seconds from its own thread, so app writes never pay for a checkpoint)."""
         with self._ckpt_lock:
             self._ckpt.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        self.prune_events()
+
+    def prune_events(self, now_wall_s: float | None = None) -> int:
+        """Forget journalled events older than ``max_event_age_s`` that are delivered and whose
+        session is no longer running; returns how many were removed."""
+        cutoff = datetime.fromtimestamp(
+            (now_wall_s if now_wall_s is not None else time.time()) - self.settings.max_event_age_s,
+            UTC,
+        )
+        cutoff_iso = cutoff.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        with self._tx(durable=False) as db:
+            return db.execute(
+                "DELETE FROM events WHERE created_at < ? AND msg_id NOT IN (SELECT msg_id FROM outbox) "
+                "AND (session_id IS NULL OR session_id NOT IN "
+                "(SELECT session_id FROM sessions WHERE state = 'running'))",
+                (cutoff_iso,),
+            ).rowcount
 
     # -- plumbing ------------------------------------------------------------------------------
     def _tx(self, durable: bool = True) -> _Tx:
@@ -259,6 +276,8 @@ class Journal:
 
     def flush(self, timeout_s: float | None = None) -> bool:
         """Wait until every write queued so far is on disk; False on timeout."""
+        if threading.current_thread() is self._writer:  # a commit listener reading: already written
+            return True
         with self._cond:
             target = self._submitted
             return self._cond.wait_for(lambda: self._committed >= target, timeout_s)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 
 import pytest
 
@@ -229,8 +230,8 @@ def test_app_writes_never_wait_for_the_disk_but_reach_it(tmp_path):
     j.add_commit_listener(lambda: committed.append(1))
     j.record_event("w", {"event_type": "late", "t_s": 300.0})
     assert j.flush(5.0) is True
+    j.close()  # "power loss" after the writes were flushed; close joins the writer
     assert committed  # listeners hear every commit (the link wakes on it)
-    j.close()  # "power loss" after the writes were flushed
     db = sqlite3.connect(tmp_path / "j.db")
     rows = [r[0] for r in db.execute("SELECT msg_id FROM events ORDER BY t_s")]
     assert rows[:200] == ids
@@ -250,3 +251,32 @@ def test_closed_journal_refuses_writes(tmp_path):
     j.close()
     with pytest.raises(SetupError):
         j.record_event("s", {"event_type": "cue"})
+
+
+def test_old_delivered_events_are_pruned(tmp_path):
+    j = Journal(tmp_path / "j.db", JournalSettings(max_event_age_s=3600))
+    j.start_session("run", "p", "roller", "2026-01-01T10:00:00Z")
+    kept_running = j.record_event("run", {"event_type": "cue", "t_s": 0.0})
+    delivered = j.record_event("done", {"event_type": "cue", "t_s": 0.0})
+    undelivered = j.record_event("done", {"event_type": "cue", "t_s": 1.0})
+    j.flush()
+    for m in (kept_running, delivered):
+        j.mark_inflight(m)
+        j.published(m, 0.0)
+    assert j.prune_events() == 0  # nothing is old yet
+    assert j.prune_events(time.time() + 7200) == 1  # two hours later: only the delivered one
+    left = {r[0] for r in j._db.execute("SELECT msg_id FROM events")}
+    assert left == {kept_running, undelivered}
+    j.maintain()
+    j.close()
+
+
+def test_commit_listener_may_read_the_journal(journal):
+    seen = []
+    journal.add_commit_listener(lambda: seen.append(len(journal.outbox())))
+    journal.record_event("s", {"event_type": "cue", "t_s": 0.0})
+    assert journal.flush(5.0)
+    deadline = time.monotonic() + 5.0
+    while not seen and time.monotonic() < deadline:  # listeners run just after the commit
+        time.sleep(0.01)
+    assert seen == [1]
