@@ -469,9 +469,10 @@ def trends(store, rows: list[dict], cache: DisciplineCache | None = None, *, las
     ]
 
 
-def history(store, cache: DisciplineCache | None = None, *, limit: int = 500, today: date | None = None) -> dict:
-    """The history page's data in one dict."""
-    rows = sessions(store, limit=limit)
+def history(store, cache: DisciplineCache | None = None, *, device_id: str | None = None, limit: int = 500,
+            today: date | None = None) -> dict:
+    """The history page's data in one dict (all paired devices, or one)."""
+    rows = sessions(store, device_id=device_id, limit=limit)
     return {
         "sessions": rows,
         "by_protocol": counts_by(rows, "protocol"),

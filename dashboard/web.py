@@ -650,9 +650,24 @@ class Dashboard:
         return layout(request, "Session", body, active="history", script="session", data=data)
 
     # ------------------------------------------------------------ history
+    def _history_filter(self, request: Request) -> tuple[str | None, list[dict]]:
+        """The ?device= filter (only a paired device counts) and the paired devices."""
+        devices = q.list_devices(self.store, paired_only=True)
+        wanted = request.query_params.get("device") or None
+        return (wanted if any(d["device_id"] == wanted for d in devices) else None), devices
+
     def history_page(self, request: Request) -> HTMLResponse:
-        h = q.history(self.store, self.discipline)
+        device_id, devices = self._history_filter(request)
+        h = q.history(self.store, self.discipline, device_id=device_id)
         st = h["streaks"]
+        suffix = f"?device={quote(device_id)}" if device_id else ""
+        picker = ""
+        if len(devices) > 1:
+            options = '<option value="">All tools</option>' + "".join(
+                f'<option value="{esc(d["device_id"])}"{" selected" if d["device_id"] == device_id else ""}>'
+                f'{esc(d.get("name") or d["device_id"])}</option>' for d in devices)
+            picker = (f'<form method="get" action="/history" class="inline" id="device-filter"><select name="device" '
+                      f'aria-label="Tool">{options}</select><button type="submit">Show</button></form>')
         rows = "".join(
             f'<tr data-session-id="{esc(r["session_id"])}"><td><a href="/session/{esc(r["session_id"])}">{esc(routine_title(r["protocol"]))}</a></td>'
             f'<td class="device">{esc(r.get("device_name") or r["device_id"])}</td>'
@@ -672,8 +687,8 @@ class Dashboard:
 
         streak_word = "day" if st["current_days"] == 1 else "days"
         body = f"""
-<section class="live-head"><div><h1>History</h1><p class="muted">{len(h["sessions"])} sessions · {h["total_minutes"]:.0f} minutes in all</p></div>
-<div class="exports"><a class="button" href="/api/history.csv" download>CSV</a><a class="button" href="/api/history.json" download>JSON</a></div></section>
+<section class="live-head"><div><h1>History</h1><p class="muted">{plural(len(h["sessions"]), "session", "sessions")} · {h["total_minutes"]:.0f} minutes in all</p></div>
+<div class="exports">{picker}<a class="button" href="/api/history.csv{suffix}" download>CSV</a><a class="button" href="/api/history.json{suffix}" download>JSON</a></div></section>
 <section class="grid tiles">
 <div class="card tile streak"><span class="label">Current streak</span><span class="value" id="streak-current">{st["current_days"]} {streak_word}</span>
 <span class="muted small">{"rolled today" if st["today"] else "roll today to keep it going" if st["current_days"] else "start one today"}</span></div>
@@ -721,8 +736,10 @@ class Dashboard:
         fmt = request.path_params["fmt"]
         if fmt not in ("json", "csv"):
             return JSONResponse({"error": "use .json or .csv"}, status_code=404)
-        h = q.history(self.store, self.discipline)
-        headers = {"Content-Disposition": f'attachment; filename="rollsense-history.{fmt}"'}
+        device_id, _ = self._history_filter(request)
+        h = q.history(self.store, self.discipline, device_id=device_id)
+        name = f"rollsense-history-{device_id}" if device_id else "rollsense-history"
+        headers = {"Content-Disposition": f'attachment; filename="{name}.{fmt}"'}
         if fmt == "json":
             doc = {k: h[k] for k in ("by_protocol", "by_muscle", "weekly_minutes", "streaks", "trends", "total_minutes")}
             doc["sessions"] = [{k: v for k, v in r.items() if k != "summary"} | {"summary": r["summary"]} for r in h["sessions"]]
@@ -734,7 +751,8 @@ class Dashboard:
                      form: dict | None = None) -> HTMLResponse:
         devices = q.list_devices(self.store)
         rows = "".join(
-            f'<tr data-device-id="{esc(d["device_id"])}"><td>{esc(d["device_id"])}</td>'
+            f'<tr data-device-id="{esc(d["device_id"])}"><td>{esc(d["device_id"])}'
+            f'{"<br><span class=muted>" + esc(d["name"]) + "</span>" if d.get("name") else ""}</td>'
             f'<td><span class="pill status {esc(d.get("status") or "unknown")}">{esc(d.get("status") or "unknown")}</span></td>'
             f'<td class="paired">{"paired" if d["paired"] else "not paired"}</td><td class="num">{d["sessions"]}</td>'
             f'<td>{esc(fmt_when(d.get("last_seen")))}</td>'
@@ -750,6 +768,7 @@ class Dashboard:
 <form method="post" action="/devices/pair" class="inline" id="pair-form">
 <label>Device id <input name="device_id" id="device_id" required pattern="[a-z0-9\\-]+" value="{esc(form.get("device_id", ""))}" autocomplete="off" placeholder="e.g. roller-1"></label>
 <label>Code <input name="code" id="code" required inputmode="numeric" pattern="[0-9]{{6}}" maxlength="6" autocomplete="off" placeholder="123456"></label>
+<label>Name (optional) <input name="name" id="name" maxlength="60" value="{esc(form.get("name", ""))}" placeholder="e.g. Ana's roller, room 2"></label>
 <button type="submit" class="primary">Pair</button></form>{note}</section>
 <section class="card"><h2>Seen on the broker</h2><div class="scroll"><table class="table" id="devices">
 <thead><tr><th>Id</th><th>Status</th><th>Pairing</th><th class="num">Sessions</th><th>Last seen</th><th></th></tr></thead>
@@ -774,6 +793,9 @@ class Dashboard:
             msg = f"Pairing refused: {result.get('error') or 'wrong or expired code'}. Check the code on the device."
             return await run_in_threadpool(self.devices_page, request, msg, False, 403, form)
         await run_in_threadpool(mark_paired, self.store, device_id, True)
+        name = " ".join(form.get("name", "").split())[:60]
+        if name:
+            await run_in_threadpool(self.store.execute, "UPDATE devices SET name = ? WHERE device_id = ?", (name, device_id))
         return await run_in_threadpool(self.devices_page, request, f"Paired with '{device_id}'.", True, 200, {})
 
     async def forget(self, request: Request) -> Response:

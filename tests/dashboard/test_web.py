@@ -191,6 +191,26 @@ def test_session_and_history_exports_are_valid_files(store):
         assert call(addr, "GET", f"/api/session/{sid}.xml")[0] == 404
 
 
+def test_history_and_its_exports_filter_by_device(store):
+    for dev in ("clinic-roller-1", "clinic-roller-2"):
+        store.set_device_paired(dev, True)
+    a = seed_session(store, "clinic-roller-1", telemetry=False, passes=7)
+    b = seed_session(store, "clinic-roller-2", telemetry=False, passes=8)
+    app = web.create_app(store, None, auth_required=False, secret_key="k")
+    with serve(app) as addr:
+        page = call(addr, "GET", "/history")[2]
+        assert a in page and b in page and 'id="device-filter"' in page
+        page = call(addr, "GET", "/history?device=clinic-roller-2")[2]
+        assert a not in page and b in page and 'href="/api/history.csv?device=clinic-roller-2"' in page
+        doc = json.loads(call(addr, "GET", "/api/history.json?device=clinic-roller-1")[2])
+        assert [x["session_id"] for x in doc["sessions"]] == [a]
+        status, headers, body = call(addr, "GET", "/api/history.csv?device=clinic-roller-2")
+        assert 'filename="rollsense-history-clinic-roller-2.csv"' in headers["content-disposition"]
+        assert [r["session_id"] for r in csv.DictReader(io.StringIO(body))] == [b]
+        page = call(addr, "GET", "/history?device=not-paired")[2]  # unknown filter: everything
+        assert a in page and b in page
+
+
 # ---------------------------------------------------------------- auth
 
 
@@ -272,9 +292,11 @@ def test_pairing_through_the_real_link(store, ingest, device):
         assert not store.query("SELECT paired FROM devices WHERE device_id = ? AND paired = 1", (device.device_id,))
         assert call(addr, "GET", f"/device/{device.device_id}")[0] == 404
 
-        status, _, page = call(addr, "POST", "/devices/pair", form={"device_id": device.device_id, "code": device.code})
+        status, _, page = call(addr, "POST", "/devices/pair",
+                               form={"device_id": device.device_id, "code": device.code, "name": "Ana's  roller"})
         assert status == 200 and f"Paired with &#x27;{device.device_id}&#x27;" in page
-        assert store.query("SELECT paired FROM devices WHERE device_id = ?", (device.device_id,))[0]["paired"] == 1
+        row = store.query("SELECT paired, name FROM devices WHERE device_id = ?", (device.device_id,))[0]
+        assert row == {"paired": 1, "name": "Ana's roller"}
         assert [c[0] for c in device.commands] == ["pair", "pair"]
         assert call(addr, "GET", f"/device/{device.device_id}")[0] == 200
 
