@@ -58,6 +58,8 @@ CUE_PATTERNS: dict[str, Pattern] = {
     "on_pace": Pattern("green", (659.0,), 0.1, 0.0, False, "Good pace again"),
     "slow_down": Pattern("amber", (587.0, 440.0), 0.12, 0.06, False, "Roll slower"),
     "speed_up": Pattern("amber", (440.0, 587.0), 0.12, 0.06, False, "Roll a little faster"),
+    "longer_passes": Pattern("amber", (523.0, 523.0), 0.12, 0.06, False,
+                             "Roll the whole length, end to end"),
     "press_less": Pattern("red", (330.0, 262.0), 0.2, 0.08, False, "Press less"),
     "press_more": Pattern("red", (262.0, 330.0), 0.2, 0.08, False, "Press a little more"),
     "over_pressure": Pattern("red", (220.0, 220.0, 220.0), 0.15, 0.1, True,

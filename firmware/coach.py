@@ -33,7 +33,8 @@ TERMINAL = (COMPLETE, STEPPED_OFF, STOPPED)
 # Every cue name the coach can emit (device/outputs.py has a pattern for each).
 CUE_NAMES = (
     "start", "ease_in", "tick", "slow_down", "speed_up", "on_pace", "press_less", "press_more",
-    "over_pressure", "hold", "hold_done", "keep_still", "next_spot", "switch_direction",
+    "longer_passes", "over_pressure", "hold", "hold_done", "keep_still", "next_spot",
+    "switch_direction",
     "paused", "stepped_off", "done",
 )
 
@@ -95,16 +96,20 @@ class CoachSettings:
     """Timing of the coach's judgement, seconds of sensor time unless named otherwise."""
 
     contact_grace_s: float = 0.3  # contact lost this long -> paused
-    stepped_off_s: float = 8.0  # contact lost this long -> stepped off (the routine ends)
+    stepped_off_s: float = 6.0  # contact lost this long -> stepped off (the routine ends)
     idle_pause_s: float = 2.0  # roll routines: still under contact this long -> paused
     speed_persist_s: float = 1.0  # smoothed speed above the band this long -> slow_down
-    slow_persist_s: float = 2.0  # moving below the band this long -> speed_up
+    slow_persist_s: float = 4.0  # moving below the band this long (a slowest pass) -> speed_up
     force_persist_s: float = 1.0  # force above the band / ease-in cap this long -> press_less
     light_persist_s: float = 2.0  # force below the band this long -> press_more
     resolve_s: float = 0.5  # force back in band this long -> resolved
     repeat_s: float = 10.0  # the same unresolved cue repeats at most this often
     gap_s: float = 3.0  # a cue of the same family after a resolution waits at least this
     margin: float = 0.1  # hysteresis: "out of band" means beyond the band by this fraction
+    pass_slack: float = 0.25  # a pass counts as too slow only this far past the pass time band
+    # (turnaround to turnaround includes the pause at the turn)
+    short_passes_to_cue: int = 2  # consecutive short passes before "longer_passes"
+    passes_to_resolve: int = 2  # consecutive passes in band before "on_pace"
     over_pressure_release: float = 0.9  # over-pressure resolved below this x the limit
     pass_events: bool = True  # emit a pass_completed event per pass
 
@@ -140,7 +145,7 @@ class Coach:
         self.profile = profile or Profile()
         self.settings = settings or CoachSettings()
         s = self.settings
-        self._nags = {k: _Nag(s.repeat_s, s.gap_s) for k in ("pace", "force", "dir", "over")}
+        self._nags = {k: _Nag(s.repeat_s, s.gap_s) for k in ("pace", "force", "over")}
         self._phase = READY
         self._resume_phase = ACTIVE
         self._ended_reason: str | None = None
@@ -151,7 +156,7 @@ class Coach:
         self._passes: list[Pass] = []
         self._dir_s = {1: 0.0, -1: 0.0}
         self._last_dir_force: dict[int, float] = {}
-        self._rolling_s = 0.0
+        self._active_s = 0.0  # the coach's: rolling phases under contact, short turns included
         self._next_tick: float | None = None
         self._ticks = 0
         self._hold_ok = False
@@ -161,6 +166,9 @@ class Coach:
         self._spot_end_t = -math.inf
         self._spot_holds: list[dict[str, float]] = []
         self._last_velocity = 0.0
+        self._moved = False  # rolled since ease-in / the last pause (idle pauses only then)
+        self._stop_end_t = -math.inf  # end of the last stop of >= 1 s
+        self._streak: tuple[str, int] = ("", 0)  # last pass verdict and how many in a row
 
     # ---------------------------------------------------------------- public state
 
@@ -239,13 +247,18 @@ class Coach:
     # ---------------------------------------------------------------- bookkeeping
 
     def _observe(self, m: Metrics, out: list) -> None:
+        if self._phase in (EASE_IN, ACTIVE) and m.contact and self._moved:
+            self._active_s += max(0.0, m.t_s - self._t_last)
         self._t_last = m.t_s
-        self._rolling_s = m.rolling_s
         if m.contact and self._t_contact0 is None:
             self._t_contact0 = m.t_s
         if math.isfinite(m.velocity_mps):
             self._last_velocity = m.velocity_mps
         self._timer("off", not m.contact, m.t_s)
+        self._moved = self._moved or (m.contact and not m.still)
+        if not m.still and self._held("still", m.t_s) >= 1.0:
+            self._stop_end_t = m.t_s  # a real stop (not a turnaround) just ended
+        self._timer("still", m.still, m.t_s)
         self._timer("idle", m.contact and m.still, m.t_s)
         for p in m.new_passes:
             self._passes.append(p)
@@ -298,6 +311,8 @@ class Coach:
     def _enter(self, phase: str, t_s: float, cues: tuple[str, ...], out: list,
                m: Metrics | None = None, reason: str | None = None) -> None:
         prev, self._phase = self._phase, phase
+        if phase in (EASE_IN, PAUSED):
+            self._moved = False
         for name in cues:
             if name == "paused" and not self._pause_cue_ok(t_s):
                 continue
@@ -348,8 +363,9 @@ class Coach:
         return self._held("off", m.t_s) >= self.settings.stepped_off_s
 
     def _sig_idle(self, m: Metrics) -> bool:
-        return self.routine.mode == "roll" and self._held("idle", m.t_s) >= \
-            self.settings.idle_pause_s
+        """Roll routines: stopped rolling (still under contact) after having rolled."""
+        return (self.routine.mode == "roll" and self._moved
+                and self._held("idle", m.t_s) >= self.settings.idle_pause_s)
 
     def _sig_holding(self, m: Metrics) -> bool:
         return self.routine.mode == "hold" and m.holding and m.contact
@@ -409,6 +425,8 @@ class Coach:
         nag = self._nags["force"]
         if self._nags["over"].active:
             return
+        if self.routine.directional:
+            in_band = 0.0  # per-direction force is judged (and resolved) per pass
         if high >= s.force_persist_s and nag.fire("press_less", t):
             reason = "ease_in" if cap < band.hi else "band"
             out.append(Cue("press_less", t, {"force_n": round(f, 1), "limit_n": round(limit, 1),
@@ -427,12 +445,18 @@ class Coach:
         nag = self._nags["pace"]
         for p in m.new_passes:
             verdict = self._verdict(p)
-            detail = {"pass_s": round(p.duration_s, 3), "speed_mps": round(p.mean_speed_mps, 4)}
+            streak = self._streak[1] + 1 if verdict == self._streak[0] else 1
+            self._streak = (verdict, streak)
+            detail = {"pass_s": round(p.duration_s, 3), "speed_mps": round(p.mean_speed_mps, 4),
+                      "length_m": round(p.length_m, 3)}
             if verdict == "fast" and nag.fire("slow_down", t):
                 out.append(Cue("slow_down", t, detail))
             elif verdict == "slow" and nag.fire("speed_up", t):
                 out.append(Cue("speed_up", t, detail))
-            elif verdict == "ok" and nag.resolve():
+            elif (verdict == "short" and streak >= s.short_passes_to_cue
+                  and nag.fire("longer_passes", t)):
+                out.append(Cue("longer_passes", t, detail))
+            elif verdict == "ok" and streak >= s.passes_to_resolve and nag.resolve():
                 out.append(Cue("on_pace", t, detail))
         moving = m.contact and not m.still
         fast = self._timer("fast", moving and m.speed_mps > band.hi * (1 + s.margin), t)
@@ -444,17 +468,21 @@ class Coach:
             out.append(Cue("speed_up", t, detail))
 
     def _verdict(self, p: Pass) -> str:
-        """'fast' / 'slow' / 'ok' / '' (near the band edge: no change) for one pass."""
-        speed = self.routine.targets.speed
-        assert speed is not None
-        k = self.settings.margin
-        per, sp = speed.pass_s, speed.speed_mps
-        d, v = p.duration_s, p.mean_speed_mps
-        if d < per.lo * (1 - k) or v > sp.hi * (1 + k):
-            return "fast"
-        if d > per.hi * (1 + k) or v < sp.lo * (1 - k):
+        """'fast' / 'short' / 'slow' / 'ok' / '' (near a band edge: no change) for one pass."""
+        t, s = self.routine.targets, self.settings
+        assert t.speed is not None
+        k, per, sp = s.margin, t.speed.pass_s, t.speed.speed_mps
+        v = p.mean_speed_mps
+        # a pass that began during a real stop is timed from the end of the stop
+        d = p.end_s - max(p.start_s, min(self._stop_end_t, p.end_s))
+        full = t.pass_length_m is None or p.length_m >= t.pass_length_m.lo * (1 - k)
+        if (full and p.duration_s < per.lo * (1 - k)) or v > sp.hi * (1 + k):
+            return "fast"  # a whole pass too quick, or any pass at too high a speed
+        if not full:
+            return "short"
+        if d > per.hi * (1 + s.pass_slack) or v < sp.lo * (1 - k):
             return "slow"
-        if per.contains(d) and sp.contains(v):
+        if per.lo <= d <= per.hi * (1 + s.pass_slack) and sp.contains(v):
             return "ok"
         return ""
 
@@ -472,7 +500,9 @@ class Coach:
         up_f, down_f = self._last_dir_force[1], self._last_dir_force[-1]
         up_band = self.routine.force_band_n(self.profile, 1)
         down_band = self.routine.force_band_n(self.profile, -1)
-        nag, k = self._nags["dir"], self.settings.margin
+        nag, k = self._nags["force"], self.settings.margin
+        if self._nags["over"].active:
+            return
         band = up_band if p.direction == 1 else down_band
         f = p.mean_force_n
         detail = {"direction": "up" if p.direction == 1 else "down", "force_n": round(f, 1),
@@ -550,7 +580,7 @@ class Coach:
         assert t.rolling_min_s is not None
         if t.per_direction and (self._dir_s[1] > 0 or self._dir_s[-1] > 0):
             return min(self._dir_s[1], t.rolling_min_s) + min(self._dir_s[-1], t.rolling_min_s)
-        return self._rolling_s
+        return self._active_s
 
     def targets(self, summary: dict[str, Any]) -> list[dict[str, Any]]:
         """Per target ``{"name", "target", "actual", "met"}`` for the session summary.
@@ -589,7 +619,7 @@ class Coach:
                 rows.append(_row(f"rolling_{key}_s", t.rolling_min_s, None, "s",
                                  self._dir_s[d] if known else None))
         else:
-            rows.append(_row("rolling_s", t.rolling_min_s, None, "s", self._rolling_s))
+            rows.append(_row("rolling_s", t.rolling_min_s, None, "s", self._active_s))
         durations = [p.duration_s for p in self._passes]
         rows.append(_row("pass_s", t.speed.pass_s.lo, t.speed.pass_s.hi, "s",
                          statistics.median(durations) if durations else None))

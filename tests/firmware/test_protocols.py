@@ -18,8 +18,14 @@ from firmware.protocols import (
     load_routine_file,
 )
 
-SEED_IDS = ["calf-stick", "it-band-stick", "piriformis-ball", "quads-roller", "thoracic-roller",
-            "upper-back-ball"]
+SEED_IDS = [
+    "calf-stick",
+    "it-band-stick",
+    "piriformis-ball",
+    "quads-roller",
+    "thoracic-roller",
+    "upper-back-ball",
+]
 
 
 def test_the_six_seed_routines_load():
@@ -27,9 +33,12 @@ def test_the_six_seed_routines_load():
     assert [r.id for r in routines] == SEED_IDS
     tools = {r.id: (r.tool, r.mode) for r in routines}
     assert tools == {
-        "quads-roller": ("roller", "roll"), "thoracic-roller": ("roller", "roll"),
-        "piriformis-ball": ("ball", "hold"), "upper-back-ball": ("ball", "hold"),
-        "it-band-stick": ("stick", "roll"), "calf-stick": ("stick", "roll"),
+        "quads-roller": ("roller", "roll"),
+        "thoracic-roller": ("roller", "roll"),
+        "piriformis-ball": ("ball", "hold"),
+        "upper-back-ball": ("ball", "hold"),
+        "it-band-stick": ("stick", "roll"),
+        "calf-stick": ("stick", "roll"),
     }
     for r in routines:
         assert r.title and r.muscle and r.instruction
@@ -91,8 +100,9 @@ def test_to_dict_is_json_ready_with_both_pace_bands():
 
 def test_user_directory_overrides_and_adds(tmp_path):
     text = (ROUTINES_DIR / "quads-roller.toml").read_text()
-    (tmp_path / "quads-roller.toml").write_text(text.replace("rolling_min_s = 60.0",
-                                                             "rolling_min_s = 90.0"))
+    (tmp_path / "quads-roller.toml").write_text(
+        text.replace("rolling_min_s = 60.0", "rolling_min_s = 90.0")
+    )
     (tmp_path / "hamstrings-roller.toml").write_text(text.replace("quadriceps", "hamstrings"))
     assert load_routine("quads-roller", user_dir=tmp_path).targets.rolling_min_s == 90.0
     assert load_routine("quads-roller").targets.rolling_min_s == 60.0
@@ -121,10 +131,12 @@ def test_inverted_band_is_one_clear_line(tmp_path):
 
 def test_every_problem_gets_its_own_line(tmp_path):
     text = (ROUTINES_DIR / "quads-roller.toml").read_text()
-    text = (text.replace('tool = "roller"', 'tool = "hammer"')
-            .replace("radius_m = 0.075", "radius_m = -1")
-            .replace("rolling_min_s = 60.0", 'rolling_min_s = "long"')
-            .replace("max_n = 440.0", "max_n = 300.0\ncolour = 'red'"))
+    text = (
+        text.replace('tool = "roller"', 'tool = "hammer"')
+        .replace("radius_m = 0.075", "radius_m = -1")
+        .replace("rolling_min_s = 60.0", 'rolling_min_s = "long"')
+        .replace("max_n = 440.0", "max_n = 300.0\ncolour = 'red'")
+    )
     path = tmp_path / "x.toml"
     path.write_text(text)
     with pytest.raises(ConfigError) as info:
@@ -141,16 +153,28 @@ def test_every_problem_gets_its_own_line(tmp_path):
 @pytest.mark.parametrize(
     ("old", "new", "line"),
     [
-        ("[targets.speed]\npass_s = [2.0, 4.0]", "[targets.speed]\npass_s = [2.0]",
-         "targets.speed.pass_s: expected [low, high] numbers, got [2.0]"),
+        (
+            "[targets.speed]\npass_s = [2.0, 4.0]",
+            "[targets.speed]\npass_s = [2.0]",
+            "targets.speed.pass_s: expected [low, high] numbers, got [2.0]",
+        ),
         ('mode = "roll"', 'mode = "stroll"', "mode: 'stroll' is not one of roll, hold"),
         ('title = "Quads on the foam roller"\n', "", "title: missing"),
-        ("bw = [0.25, 0.45]", "bw = [0.25, true]",
-         "targets.force.bw: expected [low, high] numbers, got [0.25, True]"),
-        ("[targets.ease_in]\ns = 15.0", "[targets.ease_in]\ns = 500",
-         "targets.ease_in.s: 500 is outside 0..120"),
-        ("pass_length_m = [0.15, 0.30]      # knee to mid-thigh\n", "",
-         "targets.pass_length_m: missing"),
+        (
+            "bw = [0.25, 0.45]",
+            "bw = [0.25, true]",
+            "targets.force.bw: expected [low, high] numbers, got [0.25, True]",
+        ),
+        (
+            "[targets.ease_in]\ns = 15.0",
+            "[targets.ease_in]\ns = 500",
+            "targets.ease_in.s: 500 is outside 0..120",
+        ),
+        (
+            "pass_length_m = [0.15, 0.30]      # knee to mid-thigh\n",
+            "",
+            "targets.pass_length_m: missing",
+        ),
     ],
 )
 def test_single_problems(tmp_path, old, new, line):
@@ -181,12 +205,16 @@ def test_direction_dependent_force_comes_in_pairs(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_routine_file(path)
     assert info.value.problems == [
-        "calf.toml: targets.force_down: missing (force_up and force_down go together)"]
+        "calf.toml: targets.force_down: missing (force_up and force_down go together)"
+    ]
 
 
 def test_hold_routine_needs_its_hold_table(tmp_path):
     lines = _bad(tmp_path, "p.toml", "[targets.hold]", "[targets.holding]", base="piriformis-ball")
-    assert lines[:2] == ["p.toml: targets.holding: unknown key", "p.toml: targets.hold: missing table"]
+    assert lines[:2] == [
+        "p.toml: targets.holding: unknown key",
+        "p.toml: targets.hold: missing table",
+    ]
     lines = _bad(tmp_path, "p2.toml", "spots = 1", "spots = 2.5", base="piriformis-ball")
     assert lines == ["p2.toml: targets.hold.spots: expected a whole number 1..20, got 2.5"]
 
@@ -208,7 +236,8 @@ def test_unreadable_and_malformed_files(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_routine_file(tmp_path / "quads-2.toml")
     assert info.value.problems == [
-        "quads-2.toml: id: 'quads-roller' does not match the file name 'quads-2'"]
+        "quads-2.toml: id: 'quads-roller' does not match the file name 'quads-2'"
+    ]
 
 
 def test_unknown_routine_and_missing_user_dir(tmp_path):
