@@ -50,6 +50,7 @@ DEVICE_ID_RE = re.compile(r"^[a-z0-9-]{1,64}$")
 CODE_RE = re.compile(r"^[0-9]{6}$")
 OPEN_PATHS = ("/login", "/static/", "/favicon.ico")
 SSE_KEEPALIVE_S = 10.0
+FORM_MAX_BYTES = 16 * 1024
 LOGIN_FAILURES_MAX = 5  # per client address within LOGIN_WINDOW_S, then refused until it passes
 LOGIN_WINDOW_S = 300.0
 TELEMETRY_MIN_PERIOD_S = 0.05
@@ -447,9 +448,20 @@ def not_found(request: Request, what: str) -> HTMLResponse:
 
 
 async def form_data(request: Request) -> dict[str, str]:
-    """An urlencoded form body as a dict of first values (no multipart needed)."""
-    body = (await request.body()).decode("utf-8", errors="replace")
-    return {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
+    """An urlencoded form body as a dict of first values (no multipart needed); bodies over
+    FORM_MAX_BYTES are read as empty (our forms are a few hundred bytes)."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > FORM_MAX_BYTES:
+            return {}
+        chunks.append(chunk)
+    body = b"".join(chunks).decode("utf-8", errors="replace")
+    try:
+        fields = parse_qs(body, keep_blank_values=True, max_num_fields=20)
+    except ValueError:  # too many fields
+        return {}
+    return {k: v[0] for k, v in fields.items()}
 
 
 # ================================================================= the app

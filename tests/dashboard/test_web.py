@@ -278,6 +278,9 @@ def test_cross_site_posts_are_refused(store):
         status, _, body = call(addr, "POST", "/devices/pair", form={"device_id": "BAD ID", "code": "12"},
                                headers={"Origin": f"http://{host}", "Host": host})
         assert status == 400 and "6-digit code" in body
+        for junk in ({f"f{i}": "x" for i in range(50)}, {"device_id": "a" * 40_000, "code": "123456"}):
+            status, _, body = call(addr, "POST", "/devices/pair", form=junk)
+            assert status == 400 and "6-digit code" in body  # oversized forms read as empty
 
 
 # ---------------------------------------------------------------- pairing and commands (real broker + link)
