@@ -110,7 +110,8 @@ def _sound_text(p: Pattern) -> str:
         count = {1: "one", 2: "two", 3: "three"}.get(len(tones), str(len(tones)))
         height = "high" if tones[0] >= 700 else "low" if tones[0] < 350 else "mid"
         what = "click" if p.beep_s < 0.05 else "beep" + ("s" if len(tones) > 1 else "")
-        return f"{count} {height} {what} ({tones[0]:g} Hz)"
+        length = "long " if p.beep_s >= 0.3 else ""
+        return f"{count} {length}{height} {what} ({tones[0]:g} Hz)"
     shape = "rising" if tones[-1] > tones[0] else "falling" if tones[-1] < tones[0] else "up-down"
     return f"{shape} {'-'.join(f'{t:g}' for t in tones)} Hz"
 

@@ -160,6 +160,7 @@ def test_the_readme_table_lists_every_cue():
     assert "| `slow_down` | amber | falling 587-440 Hz | Roll slower |" in lines
     assert "| `over_pressure` | red, flashing | three low beeps (220 Hz) |" in CUE_TABLE_MARKDOWN
     assert "| `done` | white | rising 523-659-784 Hz |" in CUE_TABLE_MARKDOWN
+    assert "| `hold` | blue | one long mid beep (523 Hz) |" in CUE_TABLE_MARKDOWN
 
 
 def test_close_releases_the_pins_and_is_idempotent(mock_factory):
@@ -183,3 +184,10 @@ def test_perform_never_blocks_the_caller(outputs, mock_factory):
     assert took_s[int(len(took_s) * 0.95)] < 0.005  # a few ms at worst on a busy machine
     wait_idle(outputs)
     assert mock_factory.pin(BUZZER).frequency is None
+
+
+def test_the_user_doc_carries_the_current_table():
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "cues.md"
+    assert CUE_TABLE_MARKDOWN in doc.read_text(encoding="utf-8")
