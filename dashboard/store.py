@@ -11,6 +11,7 @@ import json
 import math
 import sqlite3
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -53,9 +54,10 @@ def _dumps(obj: Any) -> str:
 class Store:
     """The store behind ``open_store``. Thread-safe: one lock around one connection."""
 
-    def __init__(self, kind: str, conn: Any) -> None:
+    def __init__(self, kind: str, conn: Any, reconnect: Callable[[], Any] | None = None) -> None:
         self.kind = kind  # "sqlite" | "postgresql"
         self._conn = conn
+        self._reconnect = reconnect
         self._lock = threading.RLock()
         self._create_schema()
 
@@ -65,40 +67,55 @@ class Store:
             return sql.replace("%", "%%").replace("?", "%s")
         return sql
 
-    def _run(self, cur: Any, sql: str, params: tuple | list) -> None:
-        if self.kind == "postgresql":
-            cur.execute(self._sql(sql, bool(params)), tuple(params) or None)
-        else:
-            cur.execute(sql, tuple(params))
+    def _once(self, sql: str, params: tuple, fetch: bool) -> tuple[list[dict], int]:
+        cur = self._conn.cursor()
+        try:
+            if self.kind == "postgresql":
+                cur.execute(self._sql(sql, bool(params)), params or None)
+            else:
+                cur.execute(sql, params)
+            rows: list[dict] = []
+            if fetch and cur.description:
+                cols = [d[0] for d in cur.description]
+                rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+            count = cur.rowcount
+            self._conn.commit()
+            return rows, count
+        except Exception:
+            self._rollback()
+            raise
+        finally:
+            cur.close()
+
+    def _rollback(self) -> None:
+        try:
+            self._conn.rollback()
+        except Exception:  # a broken connection cannot roll back; _call reconnects
+            pass
+
+    def _broken(self) -> bool:
+        return self.kind == "postgresql" and bool(getattr(self._conn, "closed", False))
+
+    def _call(self, sql: str, params: tuple | list, fetch: bool) -> tuple[list[dict], int]:
+        """One statement in its own transaction; a dropped PostgreSQL connection is reopened once."""
+        with self._lock:
+            if self._broken() and self._reconnect:
+                self._conn = self._reconnect()
+            try:
+                return self._once(sql, tuple(params), fetch)
+            except Exception:
+                if not (self._broken() and self._reconnect):
+                    raise
+            self._conn = self._reconnect()
+            return self._once(sql, tuple(params), fetch)
 
     def query(self, sql: str, params: tuple | list = ()) -> list[dict]:
         """Run a SELECT with ``?`` placeholders; rows as dicts."""
-        with self._lock:
-            cur = self._conn.cursor()
-            try:
-                self._run(cur, sql, params)
-                cols = [d[0] for d in cur.description] if cur.description else []
-                rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
-            finally:
-                cur.close()
-            if self.kind == "postgresql":
-                self._conn.commit()
-            return rows
+        return self._call(sql, params, fetch=True)[0]
 
     def execute(self, sql: str, params: tuple | list = ()) -> int:
         """Run one writing statement with ``?`` placeholders in its own transaction; rows affected."""
-        with self._lock:
-            cur = self._conn.cursor()
-            try:
-                self._run(cur, sql, params)
-                count = cur.rowcount
-                self._conn.commit()
-            except Exception:
-                self._conn.rollback()
-                raise
-            finally:
-                cur.close()
-            return count
+        return self._call(sql, params, fetch=False)[1]
 
     def _create_schema(self) -> None:
         serial = "BIGSERIAL" if self.kind == "postgresql" else "INTEGER"
@@ -216,11 +233,13 @@ def _open_sqlite(path: str) -> Store:
 def _open_postgres(url: str) -> Store:
     import psycopg
 
-    try:
-        conn = psycopg.connect(url)
-    except psycopg.Error as e:
-        raise SetupError(f"cannot connect to PostgreSQL store: {str(e).splitlines()[0]}") from e
-    return Store("postgresql", conn)
+    def connect() -> Any:
+        try:
+            return psycopg.connect(url)
+        except psycopg.Error as e:
+            raise SetupError(f"cannot connect to PostgreSQL store: {str(e).splitlines()[0]}") from e
+
+    return Store("postgresql", connect(), reconnect=connect)
 
 
 def open_store(db_url: str) -> Store:

@@ -162,3 +162,22 @@ def test_reopen_keeps_data(tmp_path):
 def test_bad_url():
     with pytest.raises(ConfigError):
         open_store("mysql://x/y")
+
+
+def test_a_failed_query_leaves_the_store_usable(store):
+    with pytest.raises((sqlite3.OperationalError, psycopg.errors.UndefinedTable)):
+        store.query("SELECT * FROM no_such_table")
+    assert store.save_session("d", summary("after-error")) is True
+    assert store.query("SELECT session_id FROM sessions") == [{"session_id": "after-error"}]
+
+
+def test_postgres_connection_dropped_is_reopened(postgres_url):
+    store = open_store(postgres_url)
+    try:
+        pid = store.query("SELECT pg_backend_pid() AS pid")[0]["pid"]
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        assert store.save_session("d", summary("after-drop")) is True
+        assert store.query("SELECT pg_backend_pid() AS pid")[0]["pid"] != pid
+    finally:
+        store.close()
