@@ -500,6 +500,7 @@ class Dashboard:
                 f'<div class="row"><h2>{esc(d.get("name") or d["device_id"])}</h2>'
                 f'<span class="pill status {esc(status)}">{esc(status)}</span></div>'
                 f'<p class="activity muted">{plural(d["sessions"], "session", "sessions")} · last seen {esc(fmt_when(d.get("last_seen")))}</p>'
+                f'<p class="last small">{esc(last_line(self.store, d["device_id"]))}</p>'
                 '<div class="bar"><span class="fill"></span></div></a>'
             )
         body = f'<h1>Your tools</h1><section class="grid cards">{"".join(cards)}</section>'
@@ -853,6 +854,15 @@ class Dashboard:
         resp = RedirectResponse("/login" if self.auth_required else "/", status_code=303)
         resp.delete_cookie(COOKIE)
         return resp
+
+
+def last_line(store, device_id: str) -> str:
+    """'Last: <routine> · <when> · <duration>' for a device card, or a nudge to start."""
+    last = q.sessions(store, device_id=device_id, limit=1)
+    if not last:
+        return "No sessions yet: start a routine on the tool."
+    r = last[0]
+    return f"Last: {routine_title(r['protocol'])} · {fmt_when(r['started_at'])} · {fmt_duration(r['duration_s'])}"
 
 
 def _forget_form(device_id: str) -> str:
