@@ -17,7 +17,7 @@ from pathlib import Path
 
 from firmware.clock import MonotonicClock, PacedClock
 from firmware.config import Config, apply_overrides, default_config_text, load_config
-from firmware.errors import ConfigError
+from firmware.errors import ConfigError, SetupError
 
 # How often the coaching loop drains the IMU FIFO. Draining when the FIFO is half full
 # (0.21 s at 200 Hz) costs the fewest bus transactions; 40 ms keeps every cue within
@@ -128,30 +128,124 @@ def _calibration(cfg: Config):
     return load_calibration(cfg.calibration_file)
 
 
-def run_daemon(args) -> int:
-    if getattr(args, "print_config", False):
-        sys.stdout.write(default_config_text())
+SENSOR_RETRY_S = 10.0  # how often a device with a missing sensor tries again
+
+
+class Device:
+    """The service around the loop: idle <-> running a routine, driven by the button (press:
+    start, or the next routine of this tool while one runs; hold: stop), start commands and
+    SIGTERM. A sensor that does not answer puts it in a clear degraded state (LED, STATUS,
+    a fault event, one line on stderr) and it retries, instead of crash-looping."""
+
+    def __init__(self, cfg: Config, rt: Runtime, app, *, outputs=None, notifier=None, display=None,
+                 journal=None) -> None:
+        from firmware.protocols import list_routines
+
+        self.cfg, self.rt, self.app = cfg, rt, app
+        self.outputs, self.notifier, self.display, self.journal = outputs, notifier, display, journal
+        self.starts: queue.Queue = app.commands
+        tool = app.settings.tool
+        self.playlist = [r.id for r in list_routines(cfg.routines_dir) if r.tool == tool]
+        self.sensors_ok = False
+        self.degraded = ""
+        self._next_try_s = 0.0
+        if outputs is not None:
+            outputs.on_press = self.press
+            outputs.on_hold = self.hold
+
+    @property
+    def running(self) -> bool:
+        s = self.app.session
+        return s is not None and not s.finished
+
+    def press(self) -> None:
+        """Short press: start the configured routine, or move on to the next one."""
+        if self.running:
+            current = self.app.session.routine.id
+            ids = self.playlist or [current]
+            nxt = ids[(ids.index(current) + 1) % len(ids)] if current in ids else ids[0]
+            self.app.request_stop()
+            self.starts.put(("start", nxt))
+        else:
+            self.starts.put(("start", self.cfg.protocol))
+
+    def hold(self) -> None:
+        """Long press: stop the running routine."""
+        self.app.request_stop()
+
+    def _bring_up_sensors(self) -> None:
+        now = self.rt.clock.now_s()
+        if self.sensors_ok or now < self._next_try_s:
+            return
+        try:
+            self.rt.sampler.start()
+        except SetupError as e:
+            self._next_try_s = now + SENSOR_RETRY_S
+            if str(e) != self.degraded:
+                self.degraded = str(e)
+                self._say_degraded()
+            return
+        self.sensors_ok = True
+        if self.degraded:
+            self.degraded = ""
+            if self.display:
+                self.display.message("sensors back: ready")
+            if self.notifier:
+                self.notifier.status("idle; sensors ok")
+
+    def _say_degraded(self) -> None:
+        line = f"degraded: {self.degraded} (retrying every {SENSOR_RETRY_S:g} s; run 'rollsense doctor')"
+        if self.display:
+            self.display.message(line)
+        if self.notifier:
+            self.notifier.status(line)
+        if self.outputs is not None:
+            self.outputs.perform("fault")
+        if self.journal is not None:
+            self.journal.record_event(None, {"event_type": "fault", "error": self.degraded})
+
+    def serve(self, stop: threading.Event, *, once: bool = False) -> int:
+        """Idle until a start request; keep the FIFO drained and the watchdog fed meanwhile."""
+        while not stop.is_set():
+            self._bring_up_sensors()
+            try:
+                kind, protocol = self.starts.get_nowait()
+            except queue.Empty:
+                self._idle_tick()
+                continue
+            if kind != "start":
+                continue
+            if not self.sensors_ok:
+                if self.display:
+                    self.display.message(f"cannot start {protocol}: {self.degraded}")
+                continue
+            self.app.run_routine(protocol, stop)
+            if once:
+                return 0
         return 0
+
+    def _idle_tick(self) -> None:
+        if self.sensors_ok:
+            self.rt.sampler.poll()
+        healthy = self.sensors_ok and not getattr(self.rt.sampler, "health", "")
+        if self.notifier and (healthy or not self.sensors_ok):
+            # a missing sensor is a state we report and retry, not a hang to be restarted
+            self.notifier.watchdog()
+        self.rt.clock.sleep_s(self.app.poll_s)
+
+
+def build_device(cfg: Config, *, notifier=None, display=None):
+    """Everything ``rollsense run`` runs, opened from the config (nothing started yet)."""
     from device.outputs import Outputs
     from firmware.app import DeviceApp, DeviceParts
-    from firmware.display import TerminalDisplay
     from firmware.journal import Journal
     from firmware.link import Link
-    from firmware.notify import Notifier
     from firmware.protocols import load_routine
 
-    cfg = load_with_overrides(args)
-    load_routine(cfg.protocol, cfg.routines_dir)  # a bad routine id fails now, not at the button
+    routine = load_routine(cfg.protocol, cfg.routines_dir)  # a bad id fails now, not at the button
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
-    notifier = Notifier()
-    stop = threading.Event()
-    starts: queue.Queue = queue.Queue()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-
     rt = open_runtime(cfg)
     journal = Journal(cfg.state_dir / "journal.db")
-    recovered = journal.recover_interrupted()
     link = Link(cfg.device_id, cfg.broker_url, journal, MonotonicClock(),
                 info={"hardware": cfg.hardware, "protocol": cfg.protocol})
     outputs = Outputs(
@@ -159,8 +253,6 @@ def run_daemon(args) -> int:
         blue_pin=cfg.outputs.led_pins[2], buzzer_pin=cfg.outputs.buzzer_pin,
         button_pin=cfg.outputs.button_pin, pin_factory=_pin_factory(cfg),
     )
-    display = TerminalDisplay(sys.stderr)
-    routine = load_routine(cfg.protocol, cfg.routines_dir)
     app = DeviceApp(
         device_id=cfg.device_id,
         parts=DeviceParts(sampler=rt.sampler, clock=rt.clock, journal=journal, outputs=outputs,
@@ -171,41 +263,40 @@ def run_daemon(args) -> int:
         telemetry_hz=cfg.telemetry_hz,
         source_end_s=(rt.source.end_s + 5.0) if rt.source is not None else None,
     )
-    app.commands = starts
-    outputs.on_press = lambda: starts.put(("start", cfg.protocol))
-    outputs.on_hold = app.request_stop
+    device = Device(cfg, rt, app, outputs=outputs, notifier=notifier, display=display, journal=journal)
+    return device, link, journal, outputs
+
+
+def run_daemon(args) -> int:
+    if getattr(args, "print_config", False):
+        sys.stdout.write(default_config_text())
+        return 0
+    from firmware.display import TerminalDisplay
+    from firmware.notify import Notifier
+
+    cfg = load_with_overrides(args)
+    notifier = Notifier()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    display = TerminalDisplay(sys.stderr)
+    device, link, journal, outputs = build_device(cfg, notifier=notifier, display=display)
     try:
-        link.start()
-        rt.sampler.start()
+        recovered = journal.recover_interrupted()
         if recovered:
             display.message(f"recovered {len(recovered)} interrupted session(s); they will be delivered")
-        notifier.ready(f"idle; {cfg.hardware} hardware; device {cfg.device_id}")
+        link.start()
+        device._bring_up_sensors()
+        state = "idle" if device.sensors_ok else f"degraded: {device.degraded}"
+        notifier.ready(f"{state}; {cfg.hardware} hardware; device {cfg.device_id}")
         if getattr(args, "protocol", None):
-            starts.put(("start", cfg.protocol))
-        return _serve(app, rt, starts, stop, notifier, once=getattr(args, "once", False))
+            device.starts.put(("start", cfg.protocol))
+        return device.serve(stop, once=getattr(args, "once", False))
     finally:
         notifier.stopping("stopping")
-        for closer in (link.stop, journal.close, outputs.close, rt.hardware.close):
+        for closer in (link.stop, journal.close, outputs.close, device.rt.hardware.close):
             with contextlib.suppress(Exception):
                 closer()
-
-
-def _serve(app, rt: Runtime, starts: queue.Queue, stop: threading.Event, notifier, *, once: bool) -> int:
-    """Idle until a start request; keep the FIFO drained and the watchdog fed meanwhile."""
-    while not stop.is_set():
-        try:
-            kind, protocol = starts.get_nowait()
-        except queue.Empty:
-            rt.sampler.poll()
-            if not getattr(rt.sampler, "health", ""):
-                notifier.watchdog()
-            rt.clock.sleep_s(app.poll_s)
-            continue
-        if kind == "start":
-            app.run_routine(protocol, stop)
-            if once:
-                return 0
-    return 0
 
 
 def record(args) -> int:

@@ -4,6 +4,7 @@ session in the journal."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -47,9 +48,23 @@ def test_daemon_ready_watchdog_and_sigterm_closes_the_session(notify_socket, bro
     state = tmp_path / "state"
     env = {**os.environ, "NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "firmware.cli", "run", "--sim", "--protocol", "quads-roller",
-         "--state-dir", str(state), "--broker", broker.url],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "firmware.cli",
+            "run",
+            "--sim",
+            "--protocol",
+            "quads-roller",
+            "--state-dir",
+            str(state),
+            "--broker",
+            broker.url,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         got = _collect(sock, lambda m: m.startswith("READY=1"), 30)
@@ -90,7 +105,9 @@ def test_no_watchdog_while_the_sensor_bus_hangs(notify_socket, tmp_path):
     opts = DemoOptions(protocol="quads-roller", speed=1.0)
     app, hw, sampler, outputs, journal, link = build_device(opts, "mqtt://127.0.0.1:1", tmp_path)
     app.parts.link = None  # offline device: cues and the loop must not care
-    app.parts.notifier = Notifier(MonotonicClock(), env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "200000"})
+    app.parts.notifier = Notifier(
+        MonotonicClock(), env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "200000"}
+    )
     stop = threading.Event()
     sampler.start()
     runner = threading.Thread(target=app.run_routine, args=("quads-roller", stop))
@@ -101,7 +118,9 @@ def test_no_watchdog_while_the_sensor_bus_hangs(notify_socket, tmp_path):
         hw.fakes["bus"].hang(2.0)
         hang_started = time.monotonic()
         during = _collect(sock, lambda m: False, 2.0)
-        after = [t for t, m in _collect(sock, lambda m: m == "WATCHDOG=1", 5.0) if m == "WATCHDOG=1"]
+        after = [
+            t for t, m in _collect(sock, lambda m: m == "WATCHDOG=1", 5.0) if m == "WATCHDOG=1"
+        ]
     finally:
         stop.set()
         runner.join(20)
@@ -127,3 +146,87 @@ def test_paced_clock_is_what_sim_hardware_runs_on():
         assert rt.source is not None
     finally:
         rt.hardware.close()
+
+
+def _sim_device(tmp_path, **overrides):
+    from firmware.config import apply_overrides, load_config
+    from firmware.daemon import build_device
+
+    cfg = apply_overrides(load_config(None), hardware="sim", state_dir=tmp_path / "state",
+                          broker_url="mqtt://127.0.0.1:1", **overrides)
+    return build_device(cfg)
+
+
+def _wait(predicate, timeout_s=10.0):
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_button_press_starts_then_moves_on_and_hold_stops(tmp_path):
+    device, link, journal, outputs = _sim_device(tmp_path)
+    stop = threading.Event()
+    device._bring_up_sensors()
+    server = threading.Thread(target=device.serve, args=(stop,))
+    server.start()
+    button = outputs.button.pin
+    try:
+        button.drive_low()
+        button.drive_high()  # a short press
+        assert _wait(lambda: device.running and device.app.session.routine.id == "quads-roller")
+        button.drive_low()
+        button.drive_high()  # press again: the next routine for this tool
+        assert _wait(lambda: device.running and device.app.session.routine.id == "thoracic-roller")
+        button.drive_low()  # hold: stop
+        assert _wait(lambda: not device.running, timeout_s=5)
+        button.drive_high()
+        time.sleep(0.3)
+        assert not device.running  # releasing a hold does not start anything
+    finally:
+        stop.set()
+        server.join(20)
+    sessions = journal.sessions()
+    assert [journal.session(s["session_id"])["summary"]["protocol"] for s in sessions] == [
+        "quads-roller", "thoracic-roller"]
+    for s in sessions:
+        summary = journal.session(s["session_id"])["summary"]
+        assert summary["completed"] is False and "stopped" in summary["interrupted"]
+    outputs.close()
+    journal.close()
+    device.rt.hardware.close()
+
+
+def test_missing_imu_is_a_clear_degraded_state_that_recovers(tmp_path, monkeypatch):
+    import firmware.daemon as daemon
+
+    monkeypatch.setattr(daemon, "SENSOR_RETRY_S", 0.2)
+    device, link, journal, outputs = _sim_device(tmp_path)
+    fakes = device.rt.hardware.fakes
+    fakes["bus"].detach(0x68)  # the IMU is unplugged
+    messages = []
+    device.display = type("D", (), {"message": lambda self, m: messages.append(m)})()
+    stop = threading.Event()
+    server = threading.Thread(target=device.serve, args=(stop,))
+    server.start()
+    try:
+        assert _wait(lambda: device.degraded != "")
+        assert "0x68" in device.degraded
+        device.press()  # a start request while degraded is refused with the reason
+        assert _wait(lambda: any("cannot start" in m for m in messages))
+        assert not device.running
+        fakes["bus"].attach(0x68, fakes["mpu6050"])  # plugged back in
+        assert _wait(lambda: device.sensors_ok and device.degraded == "")
+        device.press()
+        assert _wait(lambda: device.running)
+    finally:
+        stop.set()
+        server.join(20)
+    faults = [r for r in journal.outbox() if '"fault"' in json.dumps(r.payload)]
+    assert len(faults) == 1 and "0x68" in json.dumps(faults[0].payload)
+    assert any(m.startswith("degraded:") for m in messages)
+    outputs.close()
+    journal.close()
+    device.rt.hardware.close()
