@@ -151,7 +151,7 @@ class Coach:
         self._ended_reason: str | None = None
         self._t0: float | None = None  # first Metrics time
         self._t_contact0: float | None = None  # first contact (ease-in starts)
-        self._t_last = 0.0
+        self._t_last = self._t_prev = 0.0  # sensor time of the last / previous update
         self._since: dict[str, float] = {}
         self._passes: list[Pass] = []
         self._dir_s = {1: 0.0, -1: 0.0}
@@ -225,7 +225,7 @@ class Coach:
             return []
         out: list[Cue | Event] = []
         if self._t0 is None:
-            self._t0 = m.t_s
+            self._t0 = self._t_last = m.t_s
             out.append(Cue("start", m.t_s, {"routine": self.routine.id}))
             out.append(Event("phase_changed", m.t_s, {"from": None, "to": READY}))
         self._observe(m, out)
@@ -249,7 +249,7 @@ class Coach:
     def _observe(self, m: Metrics, out: list) -> None:
         if self._phase in (EASE_IN, ACTIVE) and m.contact and self._moved:
             self._active_s += max(0.0, m.t_s - self._t_last)
-        self._t_last = m.t_s
+        self._t_prev, self._t_last = self._t_last, m.t_s
         if m.contact and self._t_contact0 is None:
             self._t_contact0 = m.t_s
         if math.isfinite(m.velocity_mps):
@@ -274,11 +274,15 @@ class Coach:
                 self._hold_forces.append(m.force_n)
 
     def _timer(self, key: str, cond: bool, t_s: float) -> float:
-        """How long ``cond`` has been true (s, on sensor time); 0 when false."""
+        """How long ``cond`` has been true (s, on sensor time); 0 when false.
+
+        A condition first seen in this update began somewhere after the previous update, so
+        it is timed from there: a timed cue fires at most one update early, never late.
+        """
         if not cond:
             self._since.pop(key, None)
             return 0.0
-        return t_s - self._since.setdefault(key, t_s)
+        return t_s - self._since.setdefault(key, self._t_prev)
 
     def _held(self, key: str, t_s: float) -> float:
         start = self._since.get(key)

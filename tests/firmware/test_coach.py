@@ -443,7 +443,7 @@ def test_piriformis_ball_moved_during_hold():
         off(1.0),
         still(20.0, (60.0, 120.0), ramp_s=10.0),
         move(0.5, 120.0),
-        still(20.0, (60.0, 120.0), ramp_s=10.0),
+        still(20.0, 120.0),
         move(0.5, 120.0),
         off(10.0),
     )
