@@ -41,6 +41,12 @@
     for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) ticks.push(+v.toFixed(10));
     return ticks;
   }
+  /* Extend ticks by one step when the data goes past the last one, so the top has a label. */
+  function roundUp(ticks, hi) {
+    const last = ticks[ticks.length - 1];
+    if (ticks.length > 1 && last < hi - 1e-9) ticks.push(+(last + (ticks[1] - ticks[0])).toFixed(10));
+    return ticks;
+  }
   function fmt(v, digits) {
     if (v === null || v === undefined || !isFinite(v)) return "–";
     return Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(digits === undefined ? 1 : digits);
@@ -74,9 +80,11 @@
     if (opts.limit) y1 = Math.max(y1, opts.limit * k * 1.08);
     if (opts.yMax !== undefined) y1 = opts.yMax;
     if (!(y1 > y0)) y1 = y0 + 1;
+    const yTicks = opts.yMax !== undefined ? niceTicks(y0, y1, 4) : roundUp(niceTicks(y0, y1, 4), y1);
+    if (opts.yMax === undefined) y1 = yTicks[yTicks.length - 1];
     const X = (x) => L + ((x - x0) / (x1 - x0)) * (W - L - R);
     const Y = (y) => T + (1 - (y - y0) / (y1 - y0)) * (H - T - B);
-    for (const t of niceTicks(y0, y1, 4)) {
+    for (const t of yTicks) {
       el("line", { x1: L, x2: W - R, y1: Y(t), y2: Y(t), stroke: C.grid, class: "gridline" }, svg);
       text(svg, L - 6, Y(t) + 4, fmt(t, t % 1 ? 1 : 0), { "text-anchor": "end" });
     }
@@ -115,8 +123,8 @@
     const W = widthOf(container), H = opts.height || 200, L = 40, R = 10, T = 22, B = 30;
     const svg = svgIn(container, W, H);
     const vmax = Math.max(opts.yMax || 0, Math.max.apply(null, vals.map((v) => v || 0)), 1e-9);
-    const ticks = niceTicks(0, vmax, 4);
-    const top = Math.max(vmax, ticks[ticks.length - 1]);
+    const ticks = roundUp(niceTicks(0, vmax, 4), vmax);
+    const top = ticks[ticks.length - 1];
     const Y = (v) => T + (1 - v / top) * (H - T - B);
     for (const t of ticks) {
       el("line", { x1: L, x2: W - R, y1: Y(t), y2: Y(t), stroke: C.grid, class: "gridline" }, svg);
