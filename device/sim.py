@@ -52,18 +52,20 @@ class ProtocolSim:
     force_down_n: float = 220.0
     spots: int = 1
     hold_s: tuple[float, float] = (30.0, 45.0)
-    rolling_s: float = 62.0
+    rolling_s: float = 66.0  # time spent in passes (s)
 
 
 PROTOCOLS = {
-    "quads-roller": ProtocolSim("roller", 0.075, "roll", (0.15, 0.30), (2.0, 4.0), 220, 220),
-    "thoracic-roller": ProtocolSim("roller", 0.075, "roll", (0.10, 0.20), (2.0, 4.0), 240, 240),
+    "quads-roller": ProtocolSim("roller", 0.075, "roll", (0.15, 0.30), (2.0, 3.2), 220, 220),
+    "thoracic-roller": ProtocolSim("roller", 0.075, "roll", (0.10, 0.20), (2.0, 3.2), 240, 240),
     "piriformis-ball": ProtocolSim("ball", 0.03, "hold", force_up_n=150, force_down_n=150,
                                    spots=1, hold_s=(45.0, 55.0)),
     "upper-back-ball": ProtocolSim("ball", 0.035, "hold", force_up_n=180, force_down_n=180,
-                                   spots=2, hold_s=(30.0, 35.0)),
-    "it-band-stick": ProtocolSim("stick", 0.015, "roll", (0.25, 0.38), (2.5, 4.0), 170, 170),
-    "calf-stick": ProtocolSim("stick", 0.015, "roll", (0.15, 0.25), (2.0, 4.0), 170, 70),
+                                   spots=3, hold_s=(31.0, 36.0)),
+    "it-band-stick": ProtocolSim("stick", 0.015, "roll", (0.25, 0.38), (2.2, 3.3), 170, 170),
+    # 60 s each direction: twice the rolling time
+    "calf-stick": ProtocolSim("stick", 0.015, "roll", (0.15, 0.25), (2.0, 3.2), 170, 70,
+                              rolling_s=140.0),
 }
 SCENARIOS = ("good", "too-fast", "too-short", "too-hard", "reversed", "moved-hold", "step-off",
              "starts-moving")
@@ -262,20 +264,24 @@ class SimUser:
         }
 
     def _truth_passes(self) -> list[dict]:
-        """Moves under contact, turnaround to turnaround (same-direction moves merge)."""
+        """Moves under contact, turnaround to turnaround: same-direction moves merge (for the
+        ball only along the same heading and without a hold in between)."""
         legs: list[list] = []
+        still_s = 0.0
         for sg in self.segments:
             if sg.ds_m == 0 or not sg.contact:
+                still_s += (sg.t1 - sg.t0) if sg.contact else 0.0
                 continue
             d = 1 if sg.ds_m > 0 else -1
-            if legs and legs[-1][3] == d and self.tool != "ball":
-                legs[-1][1] = sg.t1
-                legs[-1][2] += abs(sg.ds_m)
-            elif legs and legs[-1][3] == d and sg.heading_rad == legs[-1][4]:
+            same = bool(legs) and legs[-1][3] == d
+            if self.tool == "ball":
+                same = same and sg.heading_rad == legs[-1][4] and still_s < HOLD_MIN_S
+            if same:
                 legs[-1][1] = sg.t1
                 legs[-1][2] += abs(sg.ds_m)
             else:
                 legs.append([sg.t0, sg.t1, abs(sg.ds_m), d, sg.heading_rad])
+            still_s = 0.0
         return [{"start_s": a, "end_s": b, "length_m": length, "direction": d}
                 for a, b, length, d, _ in legs if length >= MIN_PASS_M]
 
@@ -355,7 +361,7 @@ def _roll_script(sc, p, name, r, rng, force_up, force_down) -> None:
         duration = max(rng.uniform(*durations), _min_duration(length, r))
         sc.move(direction * length, duration, force_up if direction > 0 else force_down)
         rolled += duration
-        sc.still(rng.uniform(0.15, 0.6), force_up if direction > 0 else force_down, kind="pause")
+        sc.still(rng.uniform(0.15, 0.5), force_up if direction > 0 else force_down, kind="pause")
         direction = -direction
         if rolled >= step_off_at:
             _step_off(sc, rng)

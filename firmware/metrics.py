@@ -154,6 +154,7 @@ class MetricsEngine:
         self._ext2 = np.zeros(6)  # direction 0: max in _ext, min in _ext2
         self._turn = np.zeros(6)
         self._seeded = False
+        self._hold_qualified = False  # ball: the last sample was in a hold of hold_min_s
         # holds
         self._last_hold_t = -math.inf
         self._hold_active = False
@@ -337,7 +338,7 @@ class MetricsEngine:
 
         self._totals(dt, fz, has_f, allf, contact, rdt, rdt_f, speed, vel, rolling)
         new_passes: list[Pass] = []
-        self._zigzag(t, q, new_passes)
+        self._passes_of(t, q, runs, new_passes)
         new_holds: list[Hold] = []
         if runs is not None:
             self._holds(t, hold_raw, runs, fz, has_f, new_holds)
@@ -349,6 +350,25 @@ class MetricsEngine:
             self._record_trace(t, rest, still, contact, bias, speed, q[:, 0] * sign)
         return self._metrics(f, contact, has_f, still, ms[-1], axis_last, sign, q,
                              new_passes, new_holds)
+
+    def _passes_of(self, t, q, runs, out: list[Pass]) -> None:
+        """Passes from the position; for the ball, a qualifying hold also ends a leg."""
+        s = self.settings
+        if s.tool != "ball" or runs is None:
+            self._hold_qualified = False
+            self._zigzag(t, q, out)
+            return
+        qual = runs[1] & (t - runs[2] >= s.hold_min_s)
+        prev = np.empty(len(t), dtype=bool)
+        prev[0] = self._hold_qualified
+        prev[1:] = qual[:-1]
+        self._hold_qualified = bool(qual[-1])
+        lo = 0
+        for k in np.flatnonzero(qual & ~prev):
+            self._zigzag(t, q, out, lo, k)
+            self._break_leg(t, q, k, out)
+            lo = k
+        self._zigzag(t, q, out, lo, len(t))
 
     def _metrics(self, f, contact, has_f, still, ms_last, axis_last, sign, q, new_passes,
                  new_holds) -> Metrics:
@@ -579,17 +599,18 @@ class MetricsEngine:
             h = np.bincount(bins, weights=rdt[rolling])
             self._speed_hist[: len(h)] += h
 
-    def _zigzag(self, t, q, out: list[Pass]) -> None:
-        """Turnarounds: the position retreats min_pass_m from its running extreme."""
+    def _zigzag(self, t, q, out: list[Pass], lo: int = 0, hi: int | None = None) -> None:
+        """Turnarounds in samples [lo, hi): the position retreats min_pass_m from its running
+        extreme."""
         h = self.settings.min_pass_m
-        x = q[:, 0]
-        n = len(x)
+        n = len(q) if hi is None else hi
+        x = q[:n, 0]
         if not self._seeded:
             first = np.array([t[0], *q[0]])
             self._ext = first.copy()
             self._ext2 = first.copy()
             self._seeded = True
-        i0 = 0
+        i0 = lo
         while i0 < n:
             xs = x[i0:]
             if self._dir == 0:
@@ -622,6 +643,14 @@ class MetricsEngine:
             self._dir = -d
             self._ext = np.array([t[i0 + j], *q[i0 + j]])
             i0 += j + 1
+
+    def _break_leg(self, t, q, k: int, out: list[Pass]) -> None:
+        """Ball: a hold ends the current leg (the ball then rolls off in any direction)."""
+        if self._dir != 0:
+            self._emit_pass(self._turn, self._ext, out)
+        self._dir = 0
+        self._ext = np.array([t[k], *q[k]])
+        self._ext2 = self._ext.copy()
 
     @staticmethod
     def _track(t, q, lo, hi, d, ext) -> None:

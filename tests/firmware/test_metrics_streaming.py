@@ -68,7 +68,7 @@ WHOLE_BALL = _feed(BALL, BALL_SETTINGS, [])
 
 def test_reference_recordings_exercise_passes_and_holds():
     assert len(WHOLE_ROLLER.passes) >= 6 and len(WHOLE_ROLLER.holds) == 2
-    assert len(WHOLE_BALL.passes) >= 4 and len(WHOLE_BALL.holds) == 2
+    assert len(WHOLE_BALL.passes) >= 4 and len(WHOLE_BALL.holds) >= 2
 
 
 @pytest.mark.parametrize("size", [1, 7, 20, 1000])
@@ -82,8 +82,7 @@ def test_one_sample_blocks_equal_whole_for_the_ball():
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.integers(min_value=1, max_value=len(ROLLER) - 1), max_size=60),
-       st.booleans())
+@given(st.lists(st.integers(min_value=1, max_value=len(ROLLER) - 1), max_size=60), st.booleans())
 def test_random_block_splits_equal_whole(cuts, ball):
     if ball:
         cuts = [c % len(BALL) for c in cuts if c % len(BALL)]
