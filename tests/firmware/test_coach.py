@@ -662,3 +662,71 @@ def test_custom_settings_change_the_grace_period():
         a.name for m in metrics for a in coach.step(m) if isinstance(a, Cue) and a.name != "tick"
     ]
     assert names == ["start", "ease_in", "paused", "stepped_off"]
+
+
+# ------------------------------------------------------------------ no chatter, edge cases
+
+
+def test_short_passes_ask_for_the_whole_length():
+    r = run(
+        "quads-roller",
+        off(1.0),
+        roll(20.0, pass_s=1.5, length_m=0.08, force_n=(100.0, 200.0), ramp_s=12.0),
+        roll(45.0, force_n=250.0),
+    )
+    assert r.cues() == ["start", "ease_in", "longer_passes", "longer_passes", "on_pace", "done"]
+    first, second = r.cue("longer_passes")
+    assert first.t_s == pytest.approx(4.0, abs=0.03)  # the second short pass in a row
+    assert second.t_s == pytest.approx(14.5, abs=0.03)  # the first pass end 10 s later
+    assert first.detail["length_m"] == pytest.approx(0.08, abs=0.001)
+    lengths = [p.length_m for p in r.script.passes]
+    assert r.targets()["pass_length_m"]["actual"] == pytest.approx(statistics.fmean(lengths))
+
+
+def test_borderline_pace_does_not_chatter():
+    # passes alternate 1.7 s (too quick) and 2.1 s (in band): never two good ones in a row
+    segs = [off(1.0)]
+    for _ in range(18):
+        segs += [roll(1.72, pass_s=1.7, force_n=200.0), roll(2.12, pass_s=2.1, force_n=200.0)]
+    r = run("quads-roller", *segs, off(1.0))
+    assert "on_pace" not in r.cues()
+    times = [c.t_s for c in r.cue("slow_down")]
+    assert times[0] == pytest.approx(2.7, abs=0.03)  # the first quick pass
+    assert len(times) == 6  # then once per 10 s at most, until done at 61 s
+    assert all(b - a >= 10.0 for a, b in zip(times, times[1:], strict=False))
+
+
+def test_lying_still_before_the_first_roll_is_not_a_pause():
+    r = run("quads-roller", off(1.0), still(5.0, 150.0), roll(64.0, force_n=250.0))
+    assert r.cues() == ["start", "ease_in", "done"]
+    assert r.cue("done")[0].t_s == pytest.approx(66.02, abs=0.05)  # the still part does not count
+
+
+def test_a_hold_past_its_ceiling_moves_on_and_staying_put_is_not_a_new_spot():
+    r = run("upper-back-ball", off(1.0), still(70.0, 120.0), off(7.0))
+    assert r.cues() == ["start", "ease_in", "hold", "hold_done", "next_spot", "stepped_off"]
+    assert r.cue("next_spot")[0].t_s == pytest.approx(61.02, abs=0.03)  # the 60 s ceiling
+    assert r.coach.progress()["spots_done"] == 1
+    completed = [a for a in r.flat if isinstance(a, Event) and a.event_type == "hold_completed"]
+    assert [e.data["spot"] for e in completed] == [1]
+    assert completed[0].data["duration_s"] == pytest.approx(60.0, abs=0.05)
+    assert completed[0].data["force_n"] == 120.0
+
+
+def test_every_event_and_cue_detail_is_json_ready():
+    import json
+
+    for r in (run("calf-stick", off(1.0), roll(30.0, length_m=0.25, force_n=40.0, down_n=120.0)),
+              run("upper-back-ball", off(1.0), still(35.0, 120.0), off(7.0))):
+        for a in r.flat:
+            payload = a.data if isinstance(a, Event) else a.detail
+            assert json.loads(json.dumps(payload, allow_nan=False)) == payload
+        assert json.dumps(r.coach.progress()) and json.dumps(r.coach.bands())
+        json.dumps(r.coach.targets(r.script.summary()), allow_nan=False)
+
+
+def test_stop_after_completion_is_a_no_op():
+    r = run("quads-roller", *GOOD_QUADS)
+    assert r.coach.completed
+    assert r.coach.stop("user") == []
+    assert r.coach.phase == "complete"
