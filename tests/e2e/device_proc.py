@@ -1,14 +1,18 @@
 """A minimal device process for the SIGKILL test: Journal + Link running short sessions.
 
-    python -m tests.e2e.device_proc STATE_DIR BROKER_URL DEVICE_ID SEED [--drain]
+    python -m tests.e2e.device_proc STATE_DIR BROKER_URL DEVICE_ID SEED [--drain | --timed S]
 
 Each start recovers an interrupted session first. Then it runs sessions of 50-250 ms (a few
 events each, a checkpoint, a finished summary) until killed. ``--drain`` runs no sessions:
 it delivers what the journal holds and exits 0 once every summary is acked (1 on timeout).
+``--timed S`` stands in for the device's main loop for S seconds (telemetry at 50 Hz, an event
+every 100 ms, a session every 0.6 s), timing every call into the link and the journal, then
+drains and prints one JSON line: finished session ids, event ids and the slowest call per kind.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import sys
 import time
@@ -61,6 +65,37 @@ def drain(journal: Journal, timeout_s: float = 30.0) -> int:
     return 1
 
 
+def run_timed(journal: Journal, link: Link, seconds: float) -> dict:
+    slowest = {"publish_telemetry": 0.0, "record_event": 0.0, "finish_session": 0.0}
+
+    def timed(name, fn, *args):
+        t0 = time.perf_counter()
+        out = fn(*args)
+        slowest[name] = max(slowest[name], time.perf_counter() - t0)
+        return out
+
+    finished, events, tick = [], [], 0
+    t_end = time.monotonic() + seconds
+    while time.monotonic() < t_end:
+        sid = uuid.uuid4().hex
+        journal.start_session(sid, "quads-roller", "roller", "2026-01-01T10:00:00.000Z")
+        for _ in range(30):
+            tick += 1
+            timed(
+                "publish_telemetry", link.publish_telemetry, {"session_id": sid, "t_s": tick * 0.02}
+            )
+            if tick % 5 == 0:
+                ev = {"event_type": "cue", "t_s": tick * 0.02, "cue": "slow_down"}
+                events.append(timed("record_event", journal.record_event, sid, ev))
+                link.wake()
+            time.sleep(0.02)
+        summary = {"protocol": "quads-roller", "tool": "roller", "completed": True, "passes": tick}
+        timed("finish_session", journal.finish_session, sid, summary)
+        link.wake()
+        finished.append(sid)
+    return {"finished": finished, "events": events, "slowest_s": slowest, "stats": link.stats}
+
+
 def main(argv: list[str]) -> int:
     state_dir, url, device_id, seed = argv[:4]
     journal = Journal(f"{state_dir}/journal.db")
@@ -70,6 +105,13 @@ def main(argv: list[str]) -> int:
     if "--drain" in argv:
         rc = drain(journal)
         link.stop()
+        return rc
+    if "--timed" in argv:
+        report = run_timed(journal, link, float(argv[argv.index("--timed") + 1]))
+        rc = drain(journal)
+        print(json.dumps({**report, "stats": dict(link.stats)}), flush=True)
+        link.stop()
+        journal.close()
         return rc
     run_sessions(journal, link, random.Random(int(seed)))
     return 0
