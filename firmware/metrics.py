@@ -24,6 +24,9 @@ SPEED_BIN_MPS = 0.0005
 SPEED_BINS = 8000  # up to 4 m/s
 FORCE_BIN_N = 0.1
 FORCE_BINS = 30001  # up to 3000 N
+_SUM_GYRO_ACCEL = np.repeat(np.eye(2), 3, axis=0)  # (6, 2): sums of the gyro / accel columns
+_TWO = np.ones(2, dtype=np.int64)
+_THREE = np.ones(3, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -286,9 +289,9 @@ class MetricsEngine:
         # rest detector (VQF style) on window statistics, then the bias
         cum, first_row = self._win.append(t, rows)
         m = self._win.window_mean(t, first_row, s.rest_window_s)
-        var = (m[:, 6:12] - m[:, 0:6] ** 2).reshape(n, 2, 3).sum(axis=2)
-        rest_raw = (var < self._rest_var_max).all(axis=1) & (
-            np.abs(m[:, 0:3] - self._prior).max(axis=1) < s.rest_bias_clip_rad_s)
+        var = (m[:, 6:12] - m[:, 0:6] ** 2) @ _SUM_GYRO_ACCEL  # (n, 2): gyro, accel
+        off = np.abs(m[:, 0:3] - self._prior) < s.rest_bias_clip_rad_s
+        rest_raw = ((var < self._rest_var_max) @ _TWO == 2) & (off @ _THREE == 3)
         rest, bias, rest_any = self._rest_and_bias(t, cum[:, 0:3], rest_raw)
 
         contact = self._contact_of(fz, has_f, allf)
@@ -296,7 +299,7 @@ class MetricsEngine:
         wc = w - bias
         # smoothed rotation -> still (tissue speed below the hold speed)
         ms = self._win.window_mean(t, first_row, s.still_window_s, cols=slice(0, 3)) - bias
-        still = (ms * ms).sum(axis=1) < self._still_rate2
+        still = np.einsum("ij,ij->i", ms, ms) < self._still_rate2
         hold_raw = still & engaged
         runs = self._hold_runs(t, hold_raw)
         rate2 = None
@@ -304,7 +307,7 @@ class MetricsEngine:
         # instantaneous speed stays low too, so the start of the next move is not lost)
         zupt = rest if rest_any else None
         if runs is not None:
-            rate2 = (wc * wc).sum(axis=1)
+            rate2 = np.einsum("ij,ij->i", wc, wc)
             deep = hold_raw & (rate2 < self._slow_rate2) & (t - runs[2] >= s.hold_zupt_after_s)
             zupt = deep if zupt is None else (deep | zupt)
         gate = engaged if zupt is None else (engaged & ~zupt)
@@ -467,7 +470,7 @@ class MetricsEngine:
             return dtheta @ self._fixed_axis, self._fixed_axis
         s = self.settings
         if rate2 is None:
-            rate2 = (wc * wc).sum(axis=1)
+            rate2 = np.einsum("ij,ij->i", wc, wc)
         weak = gate & (rate2 > s.axis_weak_rad_s ** 2)
         wdt = dt * weak
         cum = np.cumsum(np.concatenate(((self._weak_s,), wdt)))[1:]
@@ -513,11 +516,11 @@ class MetricsEngine:
             vel = (wc @ axis) * (r * gate)
             axis_last = axis
         else:
-            vel = (axis * wc).sum(axis=1) * (r * gate)
+            vel = np.einsum("ij,ij->i", axis, wc) * (r * gate)
             axis_last = axis[-1] if axis[-1].any() else None
         if s.tool == "ball" or axis is None or axis.ndim == 2:
             if rate2 is None:
-                rate2 = (wc * wc).sum(axis=1)
+                rate2 = np.einsum("ij,ij->i", wc, wc)
             norm = np.sqrt(rate2) * (r * gate)
             if s.tool == "ball":
                 norm[norm < s.ball_deadband_mps] = 0.0
