@@ -326,3 +326,18 @@ def test_bad_device_id_is_a_config_error(tmp_path):
 
     with pytest.raises(ConfigError):
         Link("Dev_1", "mqtt://127.0.0.1:1", Journal(tmp_path / "j.db"), MonotonicClock(), {})
+
+
+def test_link_over_a_unix_socket(fresh_broker, tmp_path):
+    journal = Journal(tmp_path / "j.db")
+    obs = Observer(fresh_broker.url, topics=("rollsense/dev-u/event",))
+    link = Link("dev-u", fresh_broker.unix_url, journal, MonotonicClock(), {}, FAST)
+    try:
+        link.start()
+        m = journal.record_event("s", {"event_type": "cue", "t_s": 0.5})
+        assert json.loads(obs.wait_topic("rollsense/dev-u/event")[0].payload)["msg_id"] == m
+        wait_until(lambda: journal.outbox() == [], what="PUBACK over the socket")
+    finally:
+        link.stop()
+        obs.close()
+        journal.close()
