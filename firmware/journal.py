@@ -1,14 +1,17 @@
 """The device journal: session state, events, summaries and the MQTT outbox in one SQLite file.
 
-Nothing is lost on power loss: WAL + ``synchronous=FULL``, and every outbox row is written in the
-same transaction as the state change that made it (an event with its session, a summary with the
-session's ``finished`` state). The app loop never waits for the disk: its writes go to a writer
-thread that commits them in order (group commit, one fsync per batch) a few ms later; a power
-cut in between loses at most those ms, and an unfinished session is then recovered as
-interrupted. Reads (``outbox``, ``due``, ``session``...) first wait for queued writes (``flush``). The link thread reads and updates the outbox; the app loop writes.
-One lock serialises writes: app writes go through a ``synchronous=FULL`` connection;
-the link's bookkeeping through a ``NORMAL`` one (a lost update there only causes a re-send,
-which the dashboard dedups); WAL checkpoints run in the link thread (``maintain``).
+Nothing is lost on power loss: WAL + ``synchronous=FULL``, and every outbox row is written in
+the same transaction as the state change that made it (an event with its session, a summary
+with the session's ``finished`` state). The app loop never waits for the disk: its writes go to
+a writer thread that commits them in order (group commit, one fsync per batch) a few ms later.
+A power cut in between loses at most those ms; a session whose ``finished`` write was lost is
+still ``running`` on disk and is recovered as interrupted with its last ``checkpoint``. Call
+``flush()`` to wait for the disk; reads (``outbox``, ``due``, ``session``...) do so themselves.
+
+The link thread reads and updates the outbox. One lock serialises all writes: the app's go
+through a ``synchronous=FULL`` connection, the link's bookkeeping (inflight, acked) through a
+``NORMAL`` one (losing such an update only causes a re-send, which the dashboard dedups); WAL
+checkpoints run in the link thread (``maintain``), never inside an app write.
 
 Outbox row states::
 
