@@ -75,20 +75,24 @@ def run(seconds: float) -> dict:
     block, settings = _data(seconds)
     data_s = float(block.t_s[-1] - block.t_s[0])
     cases = []
-    for label, size in (("stream 20 ms blocks (20 samples)", 20),
-                        ("stream 100 ms blocks (100 samples)", 100),
-                        ("stream 1 s blocks (1000 samples)", 1000),
-                        ("batch (whole recording)", None)):
+    for label, size in (
+        ("stream 20 ms blocks (20 samples)", 20),
+        ("stream 100 ms blocks (100 samples)", 100),
+        ("stream 1 s blocks (1000 samples)", 1000),
+        ("batch (whole recording)", None),
+    ):
         cpu_s = _time_case(block, settings, size)
         blocks = 1 if size is None else -(-len(block) // size)
-        cases.append({
-            "case": label,
-            "block_samples": size or len(block),
-            "realtime_x": data_s / cpu_s,
-            "us_per_block": cpu_s / blocks * 1e6,
-            "us_per_sample": cpu_s / len(block) * 1e6,
-            "peak_tracemalloc_bytes": _peak_memory_bytes(block, settings, size),
-        })
+        cases.append(
+            {
+                "case": label,
+                "block_samples": size or len(block),
+                "realtime_x": data_s / cpu_s,
+                "us_per_block": cpu_s / blocks * 1e6,
+                "us_per_sample": cpu_s / len(block) * 1e6,
+                "peak_tracemalloc_bytes": _peak_memory_bytes(block, settings, size),
+            }
+        )
     return {
         "rate_hz": RATE_HZ,
         "data_s": data_s,
@@ -110,13 +114,18 @@ def main(argv: list[str] | None = None) -> int:
     if a.json:
         print(json.dumps(result, indent=1))
         return 0
-    print(f"metrics engine, {result['samples']} samples = {result['data_s']:.1f} s at "
-          f"{RATE_HZ:g} Hz (goal {GOAL_X:g}x real time)")
-    print(f"{'case':38s} {'x real time':>12s} {'us/block':>10s} {'us/sample':>10s} "
-          f"{'peak MiB':>9s}")
+    print(
+        f"metrics engine, {result['samples']} samples = {result['data_s']:.1f} s at "
+        f"{RATE_HZ:g} Hz (goal {GOAL_X:g}x real time)"
+    )
+    print(
+        f"{'case':38s} {'x real time':>12s} {'us/block':>10s} {'us/sample':>10s} {'peak MiB':>9s}"
+    )
     for c in result["cases"]:
-        print(f"{c['case']:38s} {c['realtime_x']:12.0f} {c['us_per_block']:10.1f} "
-              f"{c['us_per_sample']:10.2f} {c['peak_tracemalloc_bytes'] / 2**20:9.2f}")
+        print(
+            f"{c['case']:38s} {c['realtime_x']:12.0f} {c['us_per_block']:10.1f} "
+            f"{c['us_per_sample']:10.2f} {c['peak_tracemalloc_bytes'] / 2**20:9.2f}"
+        )
     print(f"max RSS {result['max_rss_bytes'] / 2**20:.1f} MiB")
     return 0
 

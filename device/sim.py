@@ -58,17 +58,28 @@ class ProtocolSim:
 PROTOCOLS = {
     "quads-roller": ProtocolSim("roller", 0.075, "roll", (0.15, 0.30), (2.0, 3.2), 220, 220),
     "thoracic-roller": ProtocolSim("roller", 0.075, "roll", (0.10, 0.20), (2.0, 3.2), 240, 240),
-    "piriformis-ball": ProtocolSim("ball", 0.03, "hold", force_up_n=150, force_down_n=150,
-                                   spots=1, hold_s=(45.0, 55.0)),
-    "upper-back-ball": ProtocolSim("ball", 0.035, "hold", force_up_n=180, force_down_n=180,
-                                   spots=3, hold_s=(31.0, 36.0)),
+    "piriformis-ball": ProtocolSim(
+        "ball", 0.03, "hold", force_up_n=150, force_down_n=150, spots=1, hold_s=(45.0, 55.0)
+    ),
+    "upper-back-ball": ProtocolSim(
+        "ball", 0.035, "hold", force_up_n=180, force_down_n=180, spots=3, hold_s=(31.0, 36.0)
+    ),
     "it-band-stick": ProtocolSim("stick", 0.015, "roll", (0.25, 0.38), (2.2, 3.3), 170, 170),
     # 60 s each direction: twice the rolling time
-    "calf-stick": ProtocolSim("stick", 0.015, "roll", (0.15, 0.25), (2.0, 3.2), 170, 70,
-                              rolling_s=140.0),
+    "calf-stick": ProtocolSim(
+        "stick", 0.015, "roll", (0.15, 0.25), (2.0, 3.2), 170, 70, rolling_s=140.0
+    ),
 }
-SCENARIOS = ("good", "too-fast", "too-short", "too-hard", "reversed", "moved-hold", "step-off",
-             "starts-moving")
+SCENARIOS = (
+    "good",
+    "too-fast",
+    "too-short",
+    "too-hard",
+    "reversed",
+    "moved-hold",
+    "step-off",
+    "starts-moving",
+)
 
 
 @dataclass
@@ -95,13 +106,26 @@ class Script:
     heading_rad: float = 0.0
 
     def still(self, duration_s, force_n, contact=True, kind="still"):
-        self.segments.append(Segment(self.t, self.t + duration_s, self.s, 0.0, force_n, contact,
-                                     self.heading_rad, kind))
+        self.segments.append(
+            Segment(
+                self.t, self.t + duration_s, self.s, 0.0, force_n, contact, self.heading_rad, kind
+            )
+        )
         self.t += duration_s
 
     def move(self, ds_m, duration_s, force_n, contact=True):
-        self.segments.append(Segment(self.t, self.t + duration_s, self.s, ds_m, force_n, contact,
-                                     self.heading_rad, "move"))
+        self.segments.append(
+            Segment(
+                self.t,
+                self.t + duration_s,
+                self.s,
+                ds_m,
+                force_n,
+                contact,
+                self.heading_rad,
+                "move",
+            )
+        )
         self.t += duration_s
         self.s += ds_m
 
@@ -110,18 +134,29 @@ class SimUser:
     """A scripted user on a tool: `.sample(t_s)` gives (gyro rad/s, accel m/s², force N) with
     bias and noise (no quantisation: the fake chip does that), `.truth` the ground truth."""
 
-    def __init__(self, script: Script, *, tool: str, radius_m: float, seed: int,
-                 bias_rad_s=None, noise_bandwidth_hz: float = 98.0, mount=None,
-                 micro_motion_m: float = 0.0005, start_contact_s: float | None = None,
-                 meta: dict | None = None) -> None:
+    def __init__(
+        self,
+        script: Script,
+        *,
+        tool: str,
+        radius_m: float,
+        seed: int,
+        bias_rad_s=None,
+        noise_bandwidth_hz: float = 98.0,
+        mount=None,
+        micro_motion_m: float = 0.0005,
+        start_contact_s: float | None = None,
+        meta: dict | None = None,
+    ) -> None:
         self.tool = tool
         self.radius_m = float(radius_m)
         self.meta = dict(meta or {})
         rng = np.random.default_rng(seed)
         self._noise_rng = np.random.default_rng([seed, 1])
         self.mount = _random_rotation(rng) if mount is None else np.asarray(mount, float)
-        self.bias_rad_s = (rng.uniform(-2.0, 2.0, 3) * DEG if bias_rad_s is None
-                           else np.asarray(bias_rad_s, float))
+        self.bias_rad_s = (
+            rng.uniform(-2.0, 2.0, 3) * DEG if bias_rad_s is None else np.asarray(bias_rad_s, float)
+        )
         self.accel_offset_m_s2 = rng.uniform(-0.3, 0.3, 3)
         self.gyro_sigma = GYRO_DENSITY_RAD_S * math.sqrt(noise_bandwidth_hz)
         self.accel_sigma = ACCEL_DENSITY_M_S2 * math.sqrt(noise_bandwidth_hz)
@@ -131,8 +166,11 @@ class SimUser:
         self.segments = script.segments
         self.end_s = script.t
         self._t0 = np.array([sg.t0 for sg in self.segments])
-        self._first_contact = next((sg.t0 for sg in self.segments if sg.contact), 0.0) \
-            if start_contact_s is None else start_contact_s
+        self._first_contact = (
+            next((sg.t0 for sg in self.segments if sg.contact), 0.0)
+            if start_contact_s is None
+            else start_contact_s
+        )
         self._orient = self._segment_orientations()
         self.truth = self._truth()
 
@@ -145,8 +183,10 @@ class SimUser:
         gyro = omega + self.bias_rad_s + self._noise_rng.normal(0, self.gyro_sigma, (n, 3))
         accel = accel + self.accel_offset_m_s2 + self._noise_rng.normal(0, self.accel_sigma, (n, 3))
         force = self.true_force(t_s)
-        force = np.maximum(0.0, force * (1 + self._noise_rng.normal(0, 0.01, n))
-                           + self._noise_rng.normal(0, 0.3, n))
+        force = np.maximum(
+            0.0,
+            force * (1 + self._noise_rng.normal(0, 0.01, n)) + self._noise_rng.normal(0, 0.3, n),
+        )
         return gyro, accel, force
 
     # ------------------------------------------------------------------ kinematics
@@ -165,7 +205,7 @@ class SimUser:
         pos = s0 + ds * (1 - np.cos(np.pi * u)) / 2
         inside = (t >= t0) & (t <= t1)
         vel = np.where(inside, ds * np.pi / (2 * dur) * np.sin(np.pi * u), 0.0)
-        acc = np.where(inside, ds * np.pi ** 2 / (2 * dur ** 2) * np.cos(np.pi * u), 0.0)
+        acc = np.where(inside, ds * np.pi**2 / (2 * dur**2) * np.cos(np.pi * u), 0.0)
         # micro-motion of a user pressing on a still tool (never a pass, never > hold speed)
         still = (ds == 0) & np.array([sg.contact for sg in self.segments])[k]
         w = 2 * np.pi * 0.4
@@ -180,8 +220,12 @@ class SimUser:
         """Body-frame angular rate (rad/s) and specific force (m/s²), noise- and bias-free."""
         pos, vel, acc, k = self.kinematics(t)
         r = self.radius_m
-        rot0, axis_world, heading, s_start = (self._orient[0][k], self._orient[1][k],
-                                              self._orient[2][k], self._orient[3][k])
+        rot0, axis_world, heading, s_start = (
+            self._orient[0][k],
+            self._orient[1][k],
+            self._orient[2][k],
+            self._orient[3][k],
+        )
         omega_world = axis_world * (vel / r)[:, None]
         theta = (pos - s_start) / r
         # world specific force: gravity reaction + linear acceleration of the contact motion
@@ -282,8 +326,11 @@ class SimUser:
             else:
                 legs.append([sg.t0, sg.t1, abs(sg.ds_m), d, sg.heading_rad])
             still_s = 0.0
-        return [{"start_s": a, "end_s": b, "length_m": length, "direction": d}
-                for a, b, length, d, _ in legs if length >= MIN_PASS_M]
+        return [
+            {"start_s": a, "end_s": b, "length_m": length, "direction": d}
+            for a, b, length, d, _ in legs
+            if length >= MIN_PASS_M
+        ]
 
     def _truth_holds(self, grid, force) -> list[dict]:
         """Runs of still segments under contact lasting at least HOLD_MIN_S."""
@@ -301,14 +348,23 @@ class SimUser:
         for a, b in holds:
             sel = (grid >= a) & (grid < b)
             if b - a >= HOLD_MIN_S:
-                out.append({"start_s": a, "duration_s": b - a,
-                            "force_n": float(np.median(force[sel]))})
+                out.append(
+                    {"start_s": a, "duration_s": b - a, "force_n": float(np.median(force[sel]))}
+                )
         return out
 
 
 # ---------------------------------------------------------------------- scenarios
-def scenario(protocol_id: str, name: str = "good", seed: int = 1, *, radius_m: float | None = None,
-             bias_rad_s=None, mount=None, **overrides) -> SimUser:
+def scenario(
+    protocol_id: str,
+    name: str = "good",
+    seed: int = 1,
+    *,
+    radius_m: float | None = None,
+    bias_rad_s=None,
+    mount=None,
+    **overrides,
+) -> SimUser:
     """A scripted user performing `protocol_id` the way scenario `name` says (deterministic)."""
     if protocol_id not in PROTOCOLS:
         raise ConfigError(f"sim: unknown protocol {protocol_id!r} (known: {', '.join(PROTOCOLS)})")
@@ -321,8 +377,15 @@ def scenario(protocol_id: str, name: str = "good", seed: int = 1, *, radius_m: f
     rng = np.random.default_rng([seed, 7])
     script = _build_script(proto, name, r, rng)
     meta = {"protocol": protocol_id, "scenario": name, "seed": seed}
-    return SimUser(script, tool=proto.tool, radius_m=r, seed=seed, bias_rad_s=bias_rad_s,
-                   mount=mount, meta=meta)
+    return SimUser(
+        script,
+        tool=proto.tool,
+        radius_m=r,
+        seed=seed,
+        bias_rad_s=bias_rad_s,
+        mount=mount,
+        meta=meta,
+    )
 
 
 def _build_script(p: ProtocolSim, name: str, r: float, rng) -> Script:
@@ -411,9 +474,16 @@ def _min_duration(length_m: float, radius_m: float) -> float:
 
 
 # ---------------------------------------------------------------------- recording
-def sample_block(user: SimUser, rate_hz: float = 200.0, *, jitter_frac: float = 0.0,
-                 drop_frac: float = 0.0, seed: int = 0, quantize: bool = True,
-                 duration_s: float | None = None) -> Block:
+def sample_block(
+    user: SimUser,
+    rate_hz: float = 200.0,
+    *,
+    jitter_frac: float = 0.0,
+    drop_frac: float = 0.0,
+    seed: int = 0,
+    quantize: bool = True,
+    duration_s: float | None = None,
+) -> Block:
     """Sample a user like the chip would: rate, timing jitter, dropped samples, quantisation."""
     if not 1.0 <= rate_hz <= 8000.0:
         raise ConfigError(f"sim: rate_hz {rate_hz!r} must be 1..8000")
@@ -435,9 +505,17 @@ def sample_block(user: SimUser, rate_hz: float = 200.0, *, jitter_frac: float = 
     return Block(t_s=t, gyro_rad_s=gyro, accel_m_s2=accel, force_n=force)
 
 
-def simulate_to_file(protocol: str, scenario_name: str, seed: int, out_path, rate_hz: float = 200,
-                     *, jitter_frac: float = 0.0, drop_frac: float = 0.0,
-                     with_axis: bool = True) -> tuple[Path, Path]:
+def simulate_to_file(
+    protocol: str,
+    scenario_name: str,
+    seed: int,
+    out_path,
+    rate_hz: float = 200,
+    *,
+    jitter_frac: float = 0.0,
+    drop_frac: float = 0.0,
+    with_axis: bool = True,
+) -> tuple[Path, Path]:
     """Write a recording of a simulated session and `<out>.truth.json`; never overwrites."""
     from firmware.recording import FORMAT, write_recording
 
@@ -452,11 +530,11 @@ def simulate_to_file(protocol: str, scenario_name: str, seed: int, out_path, rat
     if with_axis and user.tool != "ball":
         meta["axis"] = tuple(user.body_axis(0))
         meta["up"] = 1
-    meta.update({"seed": seed, "scenario": scenario_name, "protocol": protocol,
-                 "rate_hz": f"{rate_hz:g}"})
+    meta.update(
+        {"seed": seed, "scenario": scenario_name, "protocol": protocol, "rate_hz": f"{rate_hz:g}"}
+    )
     write_recording(out, meta, block)
-    truth = dict(user.truth, protocol=protocol, scenario=scenario_name, seed=seed,
-                 rate_hz=rate_hz)
+    truth = dict(user.truth, protocol=protocol, scenario=scenario_name, seed=seed, rate_hz=rate_hz)
     try:
         with open(truth_path, "x", encoding="utf-8") as fh:
             json.dump(truth, fh, indent=1)
@@ -470,11 +548,13 @@ def _random_rotation(rng) -> np.ndarray:
     q = rng.normal(size=4)
     q /= np.linalg.norm(q)
     w, x, y, z = q
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-    ])
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        ]
+    )
 
 
 def _rotation(axis: np.ndarray, angle: float) -> np.ndarray:

@@ -110,19 +110,34 @@ class MetricsEngine:
         self.settings = settings
         # trace=True keeps per-sample arrays (t, rest, still, contact, bias, speed) for analysis
         self.trace: dict[str, list[np.ndarray]] | None = (
-            {k: [] for k in ("t_s", "rest", "still", "contact", "bias_rad_s", "speed_mps",
-                             "position_m")} if trace else None)
+            {
+                k: []
+                for k in (
+                    "t_s",
+                    "rest",
+                    "still",
+                    "contact",
+                    "bias_rad_s",
+                    "speed_mps",
+                    "position_m",
+                )
+            }
+            if trace
+            else None
+        )
         self.passes: list[Pass] = []
         self._distance_m = 0.0
         self.holds: list[Hold] = []
         self._finished = False
         s = settings
         self._prior = np.zeros(3) if s.gyro_bias_rad_s is None else np.array(s.gyro_bias_rad_s)
-        self._fixed_axis = None if s.axis_xyz is None or s.tool == "ball" else (
-            np.asarray(s.axis_xyz, float) / np.linalg.norm(s.axis_xyz)
+        self._fixed_axis = (
+            None
+            if s.axis_xyz is None or s.tool == "ball"
+            else (np.asarray(s.axis_xyz, float) / np.linalg.norm(s.axis_xyz))
         )
         self._win = WindowBuffer(max(s.rest_window_s, s.still_window_s) + 0.5, ncols=12)
-        self._rest_var_max = np.array([s.rest_gyro_max_rad_s ** 2, s.rest_accel_max_m_s2 ** 2])
+        self._rest_var_max = np.array([s.rest_gyro_max_rad_s**2, s.rest_accel_max_m_s2**2])
         self._still_rate2 = (s.hold_speed_max_mps / s.radius_m) ** 2
         self._slow_rate2 = (0.5 * s.hold_speed_max_mps / s.radius_m) ** 2
         self._n = 0  # samples seen
@@ -195,8 +210,11 @@ class MetricsEngine:
     def finish(self) -> Metrics:
         """Close an open pass and an open hold at the end of the data (idempotent)."""
         if self._finished:
-            return replace(self._last, new_passes=(), new_holds=()) if self._last else \
-                self._empty_metrics()
+            return (
+                replace(self._last, new_passes=(), new_holds=())
+                if self._last
+                else self._empty_metrics()
+            )
         self._finished = True
         new_passes: list[Pass] = []
         new_holds: list[Hold] = []
@@ -207,8 +225,12 @@ class MetricsEngine:
             self._hold_active = False
         base = self._last if self._last is not None else self._empty_metrics()
         self._last = replace(
-            base, new_passes=tuple(new_passes), new_holds=tuple(new_holds),
-            passes=len(self.passes), holding=False, hold_s=0.0,
+            base,
+            new_passes=tuple(new_passes),
+            new_holds=tuple(new_holds),
+            passes=len(self.passes),
+            holding=False,
+            hold_s=0.0,
             distance_m=self.distance_m,
         )
         return self._last
@@ -248,13 +270,15 @@ class MetricsEngine:
                 "p95": weighted_quantile(self._speed_hist, SPEED_BIN_MPS, 0.95),
             },
             "holds": [
-                {"start_s": h.start_s, "duration_s": h.duration_s,
-                 "force_n": None if math.isnan(h.force_n) else h.force_n}
+                {
+                    "start_s": h.start_s,
+                    "duration_s": h.duration_s,
+                    "force_n": None if math.isnan(h.force_n) else h.force_n,
+                }
                 for h in self.holds
             ],
             "force_n": {
-                "mean": self._force_dt / self._contact_s if has_f and self._contact_s > 0
-                else None,
+                "mean": self._force_dt / self._contact_s if has_f and self._contact_s > 0 else None,
                 "peak": float(self._force_peak) if has_f and self._contact_s > 0 else None,
             },
             "force_by_direction_n": self._force_by_direction(),
@@ -268,8 +292,11 @@ class MetricsEngine:
         first = self._n == 0
         dt[0] = 0.0 if first else t[0] - self._t_last
         np.subtract(t[1:], t[:-1], out=dt[1:])
-        if not math.isfinite(t[0]) or (n > 1 and not dt[1:].min() > 0) or \
-                (not first and not dt[0] > 0):
+        if (
+            not math.isfinite(t[0])
+            or (n > 1 and not dt[1:].min() > 0)
+            or (not first and not dt[0] > 0)
+        ):
             return None
         rows = np.concatenate((w, a, w * w, a * a), axis=1)
         if not math.isfinite(rows.sum()):
@@ -351,8 +378,9 @@ class MetricsEngine:
         sign = self._sign if self._sign != 0 else 1.0
         if self.trace is not None:
             self._record_trace(t, rest, still, contact, bias, speed, q[:, 0] * sign)
-        return self._metrics(f, contact, has_f, still, ms[-1], axis_last, sign, q,
-                             new_passes, new_holds)
+        return self._metrics(
+            f, contact, has_f, still, ms[-1], axis_last, sign, q, new_passes, new_holds
+        )
 
     def _passes_of(self, t, q, runs, out: list[Pass]) -> None:
         """Passes from the position; for the ball, a qualifying hold also ends a leg."""
@@ -373,14 +401,14 @@ class MetricsEngine:
             lo = k
         self._zigzag(t, q, out, lo, len(t))
 
-    def _metrics(self, f, contact, has_f, still, ms_last, axis_last, sign, q, new_passes,
-                 new_holds) -> Metrics:
+    def _metrics(
+        self, f, contact, has_f, still, ms_last, axis_last, sign, q, new_passes, new_holds
+    ) -> Metrics:
         s = self.settings
         hold_s = (self._t_last - self._hold_rep_start()) if self._hold_active else 0.0
         holding = self._hold_active and hold_s >= s.hold_min_s
         speed_now = s.radius_m * math.sqrt(float(ms_last @ ms_last))
-        vel_now = 0.0 if axis_last is None else \
-            s.radius_m * float(axis_last @ ms_last) * sign
+        vel_now = 0.0 if axis_last is None else s.radius_m * float(axis_last @ ms_last) * sign
         self._last = Metrics(
             t_s=self._t_last,
             speed_mps=speed_now,
@@ -403,8 +431,15 @@ class MetricsEngine:
     def _record_trace(self, t, rest, still, contact, bias, speed, position) -> None:
         n = len(t)
         bias = np.broadcast_to(bias, (n, 3))
-        for key, arr in (("t_s", t), ("rest", rest), ("still", still), ("contact", contact),
-                         ("bias_rad_s", bias), ("speed_mps", speed), ("position_m", position)):
+        for key, arr in (
+            ("t_s", t),
+            ("rest", rest),
+            ("still", still),
+            ("contact", contact),
+            ("bias_rad_s", bias),
+            ("speed_mps", speed),
+            ("position_m", position),
+        ):
             self.trace[key].append(np.array(arr))
 
     # ------------------------------------------------------------------ stages
@@ -471,14 +506,14 @@ class MetricsEngine:
         s = self.settings
         if rate2 is None:
             rate2 = np.einsum("ij,ij->i", wc, wc)
-        weak = gate & (rate2 > s.axis_weak_rad_s ** 2)
+        weak = gate & (rate2 > s.axis_weak_rad_s**2)
         wdt = dt * weak
         cum = np.cumsum(np.concatenate(((self._weak_s,), wdt)))[1:]
         k_prev = math.floor(self._weak_s / s.axis_update_s)
         self._weak_s = float(cum[-1])
         if self._first_strong is None and weak.any():
             self._first_strong = wc[int(np.argmax(weak))].copy()
-        sdt = wdt * (rate2 > s.axis_strong_rad_s ** 2)
+        sdt = wdt * (rate2 > s.axis_strong_rad_s**2)
         if math.floor(self._weak_s / s.axis_update_s) == k_prev:  # no re-estimate here
             self._accumulate_scatter(wc, wdt, sdt, 0, n)
             if self._axis is None:
@@ -679,8 +714,14 @@ class MetricsEngine:
         force = (b[4] - a[4]) / ftime if ftime > 0 else math.nan
         sign = self._sign
         direction = int(np.sign(dx) * sign) if sign != 0 else 0
-        p = Pass(start_s=float(a[0]), end_s=float(b[0]), length_m=float(length),
-                 direction=direction, mean_speed_mps=float(speed), mean_force_n=float(force))
+        p = Pass(
+            start_s=float(a[0]),
+            end_s=float(b[0]),
+            length_m=float(length),
+            direction=direction,
+            mean_speed_mps=float(speed),
+            mean_force_n=float(force),
+        )
         self.passes.append(p)
         self._distance_m += p.length_m
         out.append(p)
@@ -769,10 +810,21 @@ class MetricsEngine:
         return {"up": up_raw, "down": down_raw}
 
     def _empty_metrics(self) -> Metrics:
-        return Metrics(t_s=0.0 if math.isinf(self._t_last) else self._t_last, speed_mps=0.0,
-                       velocity_mps=0.0, position_m=0.0, force_n=math.nan, contact=False,
-                       still=True, holding=False, hold_s=0.0, passes=len(self.passes),
-                       rolling_s=0.0, contact_s=0.0, distance_m=self.distance_m)
+        return Metrics(
+            t_s=0.0 if math.isinf(self._t_last) else self._t_last,
+            speed_mps=0.0,
+            velocity_mps=0.0,
+            position_m=0.0,
+            force_n=math.nan,
+            contact=False,
+            still=True,
+            holding=False,
+            hold_s=0.0,
+            passes=len(self.passes),
+            rolling_s=0.0,
+            contact_s=0.0,
+            distance_m=self.distance_m,
+        )
 
 
 def _clean(block: Block, t_last: float):

@@ -227,9 +227,7 @@ def _to_block(data: np.ndarray, cols: list[str], path: Path, first_lineno: int) 
             continue  # a tool without a force sensor: NaN throughout
         if bad.any():
             row = int(np.argmax(bad))
-            raise ConfigError(
-                f"{path}: non-finite value in column {name!r} at data row {row + 1}"
-            )
+            raise ConfigError(f"{path}: non-finite value in column {name!r} at data row {row + 1}")
     t_s = by_name["t"]
     steps = np.diff(t_s)
     if (steps <= 0).any():
@@ -257,9 +255,7 @@ def _format_meta_value(key: str, value) -> str:
 
 
 def _format_rows(block: Block) -> str:
-    data = np.column_stack(
-        [block.t_s, block.gyro_rad_s, block.accel_m_s2, block.force_n]
-    )
+    data = np.column_stack([block.t_s, block.gyro_rad_s, block.accel_m_s2, block.force_n])
     buf = io.StringIO()
     np.savetxt(buf, data, delimiter=",", fmt=["%.6f"] + ["%.7g"] * 7)
     return buf.getvalue()

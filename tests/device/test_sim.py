@@ -120,10 +120,12 @@ def test_sensor_errors_at_datasheet_level():
 
 
 def test_deterministic_for_a_seed():
-    a = sample_block(scenario("it-band-stick", "good", 8), 200, jitter_frac=0.3, drop_frac=0.05,
-                     seed=8)
-    b = sample_block(scenario("it-band-stick", "good", 8), 200, jitter_frac=0.3, drop_frac=0.05,
-                     seed=8)
+    a = sample_block(
+        scenario("it-band-stick", "good", 8), 200, jitter_frac=0.3, drop_frac=0.05, seed=8
+    )
+    b = sample_block(
+        scenario("it-band-stick", "good", 8), 200, jitter_frac=0.3, drop_frac=0.05, seed=8
+    )
     c = sample_block(scenario("it-band-stick", "good", 9), 200, seed=9)
     np.testing.assert_array_equal(a.t_s, b.t_s)
     np.testing.assert_array_equal(a.gyro_rad_s, b.gyro_rad_s)
@@ -139,8 +141,11 @@ def test_simulate_to_file_writes_recording_and_truth_and_never_overwrites(tmp_pa
     truth = json.loads(truth_path.read_text())
     assert rec.meta["tool"] == "stick" and rec.meta["radius_m"] == 0.015
     assert rec.meta["up"] == 1 and len(rec.meta["axis"]) == 3
-    assert (rec.meta["seed"], rec.meta["scenario"], rec.meta["protocol"]) == \
-        ("11", "reversed", "calf-stick")
+    assert (rec.meta["seed"], rec.meta["scenario"], rec.meta["protocol"]) == (
+        "11",
+        "reversed",
+        "calf-stick",
+    )
     assert truth["scenario"] == "reversed" and truth["pass_count"] == len(truth["passes"])
     assert 1 / np.median(np.diff(rec.block.t_s)) == pytest.approx(500, rel=0.01)
     lsb = rec.block.gyro_rad_s / GYRO_LSB_RAD_S

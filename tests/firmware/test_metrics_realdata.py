@@ -66,8 +66,9 @@ def test_bias_small_and_stable_across_still_segments(real):
     t, gyro_dps, engine, trace = real
     bias_dps = engine.bias_rad_s / DEG
     assert np.linalg.norm(bias_dps) < 0.1
-    seg_means = np.array([gyro_dps[a:b].mean(axis=0) for a, b in _runs(trace["rest"])
-                          if t[b - 1] - t[a] >= 2.0])
+    seg_means = np.array(
+        [gyro_dps[a:b].mean(axis=0) for a, b in _runs(trace["rest"]) if t[b - 1] - t[a] >= 2.0]
+    )
     assert np.abs(seg_means - bias_dps).max() < 0.1
     # the bias in use only changes inside rest segments
     used = trace["bias_rad_s"] / DEG

@@ -48,8 +48,9 @@ def test_round_trip_keeps_samples_and_typed_meta(tmp_path, name):
 
 
 def test_tool_without_force_sensor_reads_nan_force(tmp_path):
-    path = write_recording(tmp_path / "r.csv", {"tool": "ball", "radius_m": 0.03},
-                           _block(force=False))
+    path = write_recording(
+        tmp_path / "r.csv", {"tool": "ball", "radius_m": 0.03}, _block(force=False)
+    )
     assert np.isnan(read_recording(path).block.force_n).all()
 
 
@@ -62,10 +63,12 @@ def test_write_never_overwrites(tmp_path):
 
 
 def test_design_example_with_inline_comments_parses(tmp_path):
-    text = (f"# format: {FORMAT}\n# tool: roller            (roller | ball | stick)\n"
-            "# radius_m: 0.075         (effective rolling radius)\n# axis: 0,1,0\n# up: +\n"
-            f"{HEADER}\n0.000000,0.0012,-0.0003,0.0101,0.12,9.79,0.31,0.0\n"
-            "0.005,0.0012,-0.0003,0.0101,0.12,9.79,0.31,0.0\n")
+    text = (
+        f"# format: {FORMAT}\n# tool: roller            (roller | ball | stick)\n"
+        "# radius_m: 0.075         (effective rolling radius)\n# axis: 0,1,0\n# up: +\n"
+        f"{HEADER}\n0.000000,0.0012,-0.0003,0.0101,0.12,9.79,0.31,0.0\n"
+        "0.005,0.0012,-0.0003,0.0101,0.12,9.79,0.31,0.0\n"
+    )
     rec = read_recording(_write(tmp_path, text))
     assert rec.meta["tool"] == "roller" and rec.meta["axis"] == (0.0, 1.0, 0.0)
     assert rec.meta["up"] == 1 and len(rec.block) == 2
@@ -80,12 +83,24 @@ ROW = "0.0,0,0,0,0,0,9.8,10\n"
         (GOOD_META + "t,gx,gy,gz,ax,ay,az\n" + "0,0,0,0,0,0,9.8\n", "missing columns: force"),
         (GOOD_META + "t,gx,gy,ax,ay,az,force\n" + "0,0,0,0,0,9.8,1\n", "missing columns: gz"),
         (GOOD_META + HEADER + "\n" + ROW + ROW, "time is not increasing at data row 2"),
-        (GOOD_META + HEADER + "\n" + ROW + "0.01,nan,0,0,0,0,9.8,10\n", "non-finite value in column 'gx'"),
-        (GOOD_META + HEADER + "\n" + ROW + "0.01,0,0,0,inf,0,9.8,10\n", "non-finite value in column 'ax'"),
-        (GOOD_META + HEADER + "\n" + ROW + "0.01,0,0,0,0,0,9.8,inf\n", "non-finite value in column 'force'"),
+        (
+            GOOD_META + HEADER + "\n" + ROW + "0.01,nan,0,0,0,0,9.8,10\n",
+            "non-finite value in column 'gx'",
+        ),
+        (
+            GOOD_META + HEADER + "\n" + ROW + "0.01,0,0,0,inf,0,9.8,10\n",
+            "non-finite value in column 'ax'",
+        ),
+        (
+            GOOD_META + HEADER + "\n" + ROW + "0.01,0,0,0,0,0,9.8,inf\n",
+            "non-finite value in column 'force'",
+        ),
         (GOOD_META + HEADER + "\n" + ROW + "0.01,0,zero,0,0,0,9.8,10\n", "bad data row"),
         (GOOD_META + HEADER + "\n", "no samples after the header"),
-        ("# format: rollsense-recording/2\n# tool: roller\n" + HEADER + "\n" + ROW, "unsupported format"),
+        (
+            "# format: rollsense-recording/2\n# tool: roller\n" + HEADER + "\n" + ROW,
+            "unsupported format",
+        ),
         ("# tool: roller\n# radius_m: 0.075\n" + HEADER + "\n" + ROW, "no '# format:"),
         (HEADER + "\n" + ROW, "not a rollsense recording"),
         ("hello world, this is a shopping list\neggs\nmilk\n", "not a rollsense recording"),
