@@ -1,0 +1,432 @@
+"""Fleet load: K simulated devices through one private Mosquitto into two ingest workers
+(MQTT v5 shared subscription, ``$share/...``) writing to PostgreSQL; K doubles from 50 until
+a step loses or duplicates a session, misses the delivery goal, or the time bound is near.
+
+Devices are lightweight publishers, not full ``Link`` objects (a Link brings a SQLite journal
+with an fsync per event and three threads; a thousand of them on two cores would measure this
+machine's disk, not the broker and the ingest): one paho MQTT v5 client per device with the
+Link's client settings (persistent session, LWT ``offline``, QoS 0 telemetry, QoS 1 events and
+summary), several device processes holding many clients each. Each device publishes retained
+``status``/``info``, telemetry at 10 Hz and events (session_started, pass_completed about
+every second, session_ended) shaped per docs/interfaces.md, then its session summary, re-sent
+every few seconds until the dashboard's ``ack`` arrives, as the Link does. The ingest side is
+the real ``dashboard.ingest.Ingest`` (two workers, each with its own PostgreSQL connection,
+in this process). Delivery latency = stored-and-notified time minus publish time, one host
+clock.
+
+    python bench/fleet.py [--json] [--quick] [--max-k N] [--budget-s S] [--pg-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+PG_URL = os.environ.get("ROLLSENSE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+GOAL_P99_MS = 100.0
+GOAL_K = 1000
+GIVE_UP_P99_MS = 3000.0  # keep doubling past the latency goal (loss is still worth knowing)
+DEVICES_PER_PROC = 125
+TELEMETRY_HZ = 10.0
+RESEND_S = 5.0
+
+
+def iso_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# ---------------------------------------------------------------------------- device side
+
+class FakeDevice:
+    """One device: a paho client publishing a session's worth of realistic payloads."""
+
+    def __init__(self, device_id: str, broker_url: str, tag: str) -> None:
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        from firmware.mqtt_url import make_client, parse_broker_url
+
+        self.device_id, self.base = device_id, f"rollsense/{device_id}"
+        self.session_id = f"{tag}-{device_id}-{uuid.uuid4().hex[:8]}"
+        self.address = parse_broker_url(broker_url)
+        self.acked = threading.Event()
+        self.connected = threading.Event()
+        self.seq = 0
+        self.sent = {"telemetry": 0, "event": 0, "session": 0}
+        self.client = make_client(self.address, client_id=f"rollsense-{device_id}")
+        self.client.will_set(f"{self.base}/status", "offline", qos=1, retain=True)
+        self.client.on_connect = self._on_connect
+        self.client.message_callback_add(f"{self.base}/ack", self._on_ack)
+        self._props = Properties(PacketTypes.CONNECT)
+        self._props.SessionExpiryInterval = 3600
+
+    def start(self) -> None:
+        self.client.connect_async(self.address.host, self.address.port, keepalive=30,
+                                  clean_start=False, properties=self._props)
+        self.client.loop_start()
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            return
+        client.subscribe(f"{self.base}/ack", qos=1)
+        client.publish(f"{self.base}/status", "online", qos=1, retain=True)
+        client.publish(f"{self.base}/info", json.dumps(self._stamp({"hardware": "bench",
+                       "firmware": "bench-fleet"})), qos=1, retain=True)
+        self.connected.set()
+
+    def _on_ack(self, client, userdata, msg) -> None:
+        try:
+            if json.loads(msg.payload).get("session_id") == self.session_id:
+                self.acked.set()
+        except ValueError:
+            pass
+
+    def _stamp(self, payload: dict) -> dict:
+        self.seq += 1
+        return {**payload, "v": 1, "ts": iso_now(), "seq": self.seq, "bench_sent_s": time.time()}
+
+    def telemetry(self, t_s: float, passes: int) -> None:
+        p = {"session_id": self.session_id, "protocol": "quads-roller", "tool": "roller",
+             "phase": "active", "t_s": round(t_s, 3), "elapsed_s": round(t_s, 3),
+             "target_s": 60.0, "remaining_s": max(0.0, round(60.0 - t_s, 3)),
+             "progress": min(1.0, round(t_s / 60.0, 4)), "speed_mps": 0.08,
+             "velocity_mps": 0.08, "position_m": 0.12, "force_n": 231.5, "contact": True,
+             "passes": passes, "hold_s": 0.0, "spots_done": None, "spots_target": None,
+             "cue": "tick", "speed_band_mps": [0.0375, 0.15], "force_band_n": [180.0, 330.0],
+             "force_max_n": 440.0}
+        self.client.publish(f"{self.base}/telemetry", json.dumps(self._stamp(p)), qos=0)
+        self.sent["telemetry"] += 1
+
+    def event(self, event_type: str, t_s: float, **data: Any) -> None:
+        p = {"msg_id": uuid.uuid4().hex, "session_id": self.session_id,
+             "event_type": event_type, "t_s": round(t_s, 3), **data}
+        self.client.publish(f"{self.base}/event", json.dumps(self._stamp(p)), qos=1)
+        self.sent["event"] += 1
+
+    def summary(self, duration_s: float, passes: int) -> None:
+        p = {"format": "rollsense-summary/1", "session_id": self.session_id,
+             "msg_id": uuid.uuid4().hex, "device_id": self.device_id,
+             "protocol": "quads-roller", "tool": "roller", "started_at": iso_now(),
+             "duration_s": duration_s, "contact_s": duration_s, "distance_m": 0.2 * passes,
+             "passes": passes, "pass_length_m": {"mean": 0.2, "max": 0.25},
+             "speed_mps": {"mean": 0.08, "p95": 0.12}, "holds": [],
+             "force_n": {"mean": 231.5, "peak": 310.0},
+             "force_by_direction_n": {"up": 230.0, "down": 233.0},
+             "targets": [], "completed": False, "interrupted": "bench"}
+        self.client.publish(f"{self.base}/session", json.dumps(self._stamp(p)), qos=1)
+        self.sent["session"] += 1
+
+    def stop(self) -> None:
+        self.client.publish(f"{self.base}/status", "offline", qos=1, retain=True)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def run_devices(ids: list[str], broker_url: str, tag: str, session_s: float,
+                ack_timeout_s: float) -> dict:
+    """One device process: connect all, run the session in lock step at 10 Hz, then send
+    summaries until acked; returns counts."""
+    devices = [FakeDevice(i, broker_url, tag) for i in ids]
+    for k, d in enumerate(devices):
+        d.start()
+        if k % 25 == 24:
+            time.sleep(0.05)  # no connect storm
+    deadline = time.monotonic() + 30
+    for d in devices:
+        d.connected.wait(max(0.0, deadline - time.monotonic()))
+    live = [d for d in devices if d.connected.is_set()]
+    for d in live:
+        d.event("session_started", 0.0, protocol="quads-roller")
+    period = 1.0 / TELEMETRY_HZ
+    t_next = time.monotonic()
+    ticks = int(session_s * TELEMETRY_HZ)
+    late_ticks = 0
+    for i in range(ticks):
+        t_s, passes = i * period, i // int(TELEMETRY_HZ)
+        for d in live:
+            d.telemetry(t_s, passes)
+            if i % int(TELEMETRY_HZ) == int(TELEMETRY_HZ) - 1:
+                d.event("pass_completed", t_s, length_m=0.2, duration_s=1.0, direction=1,
+                        mean_speed_mps=0.2, mean_force_n=231.5)
+        t_next += period
+        delay = t_next - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        else:
+            late_ticks += 1
+    for d in live:
+        d.event("session_ended", session_s, reason="bench", completed=False)
+        d.summary(session_s, ticks // int(TELEMETRY_HZ))
+    deadline = time.monotonic() + ack_timeout_s
+    last_send = time.monotonic()
+    while time.monotonic() < deadline and not all(d.acked.is_set() for d in live):
+        time.sleep(0.05)
+        if time.monotonic() - last_send >= RESEND_S:
+            last_send = time.monotonic()
+            for d in live:
+                if not d.acked.is_set():
+                    d.summary(session_s, ticks // int(TELEMETRY_HZ))
+    result = {"devices": len(devices), "connected": len(live),
+              "acked": sum(d.acked.is_set() for d in live),
+              "sessions": [d.session_id for d in live],
+              "sent": {k: sum(d.sent[k] for d in live) for k in ("telemetry", "event", "session")},
+              "late_ticks": late_ticks, "ticks": ticks}
+    for d in devices:
+        d.stop()
+    return result
+
+
+# ---------------------------------------------------------------------------- ingest side
+
+class Collector:
+    """Listener on both ingest workers: delivery latency (ms) per kind."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.ms: dict[str, list[float]] = {"telemetry": [], "event": [], "session": []}
+
+    def __call__(self, kind: str, device_id: str, payload: dict) -> None:
+        sent = payload.get("bench_sent_s")
+        if kind in self.ms and isinstance(sent, float):
+            ms = 1000 * (time.time() - sent)
+            with self.lock:
+                self.ms[kind].append(ms)
+
+
+def _wait_quiet(collector: Collector, quiet_s: float, max_s: float) -> None:
+    """Wait until the ingest has received nothing new for ``quiet_s`` (at most ``max_s``)."""
+    deadline, last, still_since = time.monotonic() + max_s, -1, time.monotonic()
+    while time.monotonic() < deadline:
+        with collector.lock:
+            n = sum(len(v) for v in collector.ms.values())
+        if n != last:
+            last, still_since = n, time.monotonic()
+        elif time.monotonic() - still_since >= quiet_s:
+            return
+        time.sleep(0.25)
+
+
+def create_db(pg_url: str) -> tuple[str, str]:
+    import psycopg
+
+    name = "rollsense_bench_" + uuid.uuid4().hex[:10]
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = pg_url.rpartition("/")
+    return name, f"{base}/{name}"
+
+
+def drop_db(pg_url: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    return float(np.percentile(values, q)) if values else None
+
+
+def run_step(k: int, db_url: str, session_s: float, ack_timeout_s: float) -> dict:
+    """One fleet size: fresh broker, two ingest workers, K devices in device processes."""
+    from dashboard.ingest import Ingest
+    from dashboard.store import open_store
+    from firmware.broker import PrivateBroker
+
+    tag = f"k{k}-{uuid.uuid4().hex[:6]}"
+    tmp = Path(tempfile.mkdtemp(prefix="rollsense-fleet-"))
+    broker = PrivateBroker(tmp / "broker", persistence=False).start()
+    stores = [open_store(db_url) for _ in range(2)]
+    collector = Collector()
+    workers = [Ingest(broker.url, s, client_id=f"bench-ingest-{tag}-{i}", shared_group="bench")
+               for i, s in enumerate(stores)]
+    procs: list[subprocess.Popen] = []
+    results: list[dict] = []
+    t0, cpu0 = time.monotonic(), os.times()
+    broker_cpu_s = None
+    try:
+        for w in workers:
+            w.add_listener(collector)
+            w.start()
+        for w in workers:
+            if not w.wait_connected(10):
+                raise RuntimeError("an ingest worker did not connect")
+        n_proc = max(1, math.ceil(k / DEVICES_PER_PROC))
+        ids = [f"fleet-{tag}-{i}" for i in range(k)]
+        for p in range(n_proc):
+            chunk = ids[p::n_proc]
+            procs.append(subprocess.Popen(
+                [sys.executable, str(Path(__file__).resolve()), "--device-proc",
+                 "--broker-url", broker.url, "--tag", tag, "--session-s", str(session_s),
+                 "--ack-timeout-s", str(ack_timeout_s), "--ids", ",".join(chunk)],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        for pr in procs:
+            out, err = pr.communicate(timeout=session_s + ack_timeout_s + 90)
+            if pr.returncode != 0:
+                raise RuntimeError(f"device process failed: {err.strip().splitlines()[-1:]}")
+            results.append(json.loads(out))
+        _wait_quiet(collector, quiet_s=2.0, max_s=60.0)  # let the ingest drain its backlog
+        expected = [s for r in results for s in r["sessions"]]
+        rows = stores[0].query(
+            "SELECT session_id, COUNT(*) AS n FROM sessions WHERE session_id LIKE ? "
+            "GROUP BY session_id", (f"{tag}-%",))
+        broker_cpu_s = _proc_cpu_s(broker.proc.pid)
+    finally:
+        for pr in procs:
+            if pr.poll() is None:
+                pr.kill()
+                pr.wait()
+        for w in workers:
+            w.stop()
+        for s in stores:
+            s.close()
+        broker.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    cpu1 = os.times()
+    wall = time.monotonic() - t0
+    stored = {r["session_id"]: r["n"] for r in rows}
+    lost = sum(1 for s in expected if s not in stored)
+    dup_rows = sum(n - 1 for n in stored.values() if n > 1)
+    sent = {key: sum(r["sent"][key] for r in results) for key in ("telemetry", "event", "session")}
+    all_ms = [x for v in collector.ms.values() for x in v]
+    step = {
+        "k": k, "device_procs": len(procs), "seconds": round(time.monotonic() - t0, 1),
+        "connected": sum(r["connected"] for r in results),
+        "acked": sum(r["acked"] for r in results),
+        "sessions_expected": k, "sessions_stored": len(stored), "sessions_lost": lost + (
+            k - len(expected)), "sessions_duplicated": dup_rows,
+        "session_redeliveries": sum(w.stats["sessions_dup"] for w in workers),
+        "sent": sent,
+        "received": {kind: len(v) for kind, v in collector.ms.items()},
+        "p50_ms": _pct(all_ms, 50), "p99_ms": _pct(all_ms, 99), "max_ms": _pct(all_ms, 100),
+        "p99_ms_by_kind": {kind: _pct(v, 99) for kind, v in collector.ms.items()},
+        "publisher_late_ticks": sum(r["late_ticks"] for r in results),
+        "offered_msgs_per_s": round(sum(sent.values()) / session_s, 1),
+        "ingest_dropped": sum(w.stats["dropped"] for w in workers),
+        "cpu_share": {  # CPU seconds per wall second (1.0 = one core busy)
+            "ingest": round((cpu1.user + cpu1.system - cpu0.user - cpu0.system) / wall, 2),
+            "devices": round((cpu1.children_user + cpu1.children_system
+                              - cpu0.children_user - cpu0.children_system) / wall, 2),
+            "broker": round(broker_cpu_s / wall, 2) if broker_cpu_s is not None else None,
+        },
+    }
+    step["ok"] = bool(step["sessions_lost"] == 0 and dup_rows == 0 and step["p99_ms"] is not None
+                      and step["p99_ms"] < GOAL_P99_MS)
+    return step
+
+
+def _proc_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of a process so far (from /proc/<pid>/stat)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def fleet(ks: list[int], session_s: float, budget_s: float, pg_url: str = PG_URL) -> dict:
+    """Steps through ``ks`` while they pass and the budget allows; the largest passing K."""
+    name, db_url = create_db(pg_url)
+    t_start = time.monotonic()
+    steps: list[dict] = []
+    stopped = "all sizes tried"
+    try:
+        for k in ks:
+            spent = time.monotonic() - t_start
+            estimate = steps[-1]["seconds"] * k / steps[-1]["k"] if steps else session_s + 20
+            if spent + estimate > budget_s:
+                stopped = f"time bound ({budget_s:.0f} s) before K={k}"
+                break
+            step = run_step(k, db_url, session_s, ack_timeout_s=max(10.0, 2 * session_s))
+            steps.append(step)
+            if step["sessions_lost"] or step["sessions_duplicated"]:
+                stopped = f"K={k} lost or duplicated sessions"
+                break
+            if not step["p99_ms"] or step["p99_ms"] > GIVE_UP_P99_MS:
+                stopped = f"K={k}: p99 {step['p99_ms'] or math.nan:.0f} ms, far past the goal"
+                break
+    finally:
+        drop_db(pg_url, name)
+    best = max((s["k"] for s in steps if s["ok"]), default=0)
+    no_loss = max((s["k"] for s in steps if s["sessions_lost"] == 0
+                   and s["sessions_duplicated"] == 0), default=0)
+    return {"goal_k": GOAL_K, "goal_p99_ms": GOAL_P99_MS, "session_s": session_s,
+            "telemetry_hz": TELEMETRY_HZ, "best_k": best, "best_k_zero_loss_any_latency": no_loss, "stopped": stopped, "steps": steps,
+            "ulimit_n": _nofile(), "database": name, "devices": "lightweight paho publishers (not Link objects)",
+            "met": best >= GOAL_K}
+
+
+def _nofile() -> int:
+    import resource
+
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def table(r: dict) -> str:
+    lines = [f"fleet: best K = {r['best_k']} (goal {r['goal_k']}); zero loss at any latency up "
+             f"to K = {r['best_k_zero_loss_any_latency']}; stopped: {r['stopped']}",
+             f"{'K':>6} {'stored':>7} {'lost':>5} {'dup':>4} {'p50 ms':>8} {'p99 ms':>8} "
+             f"{'tele recv/sent':>16} {'late ticks':>10} {'ok':>4}"]
+    for s in r["steps"]:
+        lines.append(f"{s['k']:>6} {s['sessions_stored']:>7} {s['sessions_lost']:>5} "
+                     f"{s['sessions_duplicated']:>4} {s['p50_ms'] or math.nan:>8.1f} "
+                     f"{s['p99_ms'] or math.nan:>8.1f} "
+                     f"{s['received']['telemetry']:>7}/{s['sent']['telemetry']:<8} "
+                     f"{s['publisher_late_ticks']:>10} {str(s['ok']):>4}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--quick", action="store_true", help="K = 5, 10; 2 s sessions")
+    parser.add_argument("--max-k", type=int, default=3200)
+    parser.add_argument("--budget-s", type=float, default=300.0, help="total time bound (s)")
+    parser.add_argument("--session-s", type=float, default=10.0, help="session length (s)")
+    parser.add_argument("--pg-url", default=PG_URL)
+    parser.add_argument("--device-proc", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--broker-url", help=argparse.SUPPRESS)
+    parser.add_argument("--tag", help=argparse.SUPPRESS)
+    parser.add_argument("--ids", help=argparse.SUPPRESS)
+    parser.add_argument("--ack-timeout-s", type=float, default=20.0, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.device_proc:
+        r = run_devices(args.ids.split(","), args.broker_url, args.tag, args.session_s,
+                        args.ack_timeout_s)
+        print(json.dumps(r))
+        return 0
+    if args.quick:
+        ks, session_s, budget = [5, 10], 2.0, 30.0
+    else:
+        ks, k = [10, 25], 50  # below 50 too, so a machine that fails at 50 still gets a number
+        while k <= args.max_k:
+            ks.append(k)
+            k *= 2
+        if GOAL_K not in ks and GOAL_K <= args.max_k:
+            ks = sorted(set(ks) | {GOAL_K})
+        session_s, budget = args.session_s, args.budget_s
+    r = fleet(ks, session_s, budget, args.pg_url)
+    print(json.dumps(r, indent=2) if args.json else table(r))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,383 @@
+"""Run every benchmark (one subprocess each, time-bounded), collect their numbers and write
+``bench/RESULTS.md``: measured value against goal, the alternative beside ours where there
+is one, and notes on the machine the numbers came from.
+
+    python bench/run.py [--json] [--quick] [--out PATH] [--only NAME ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import re
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+PG_URL = os.environ.get("ROLLSENSE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+# name -> (script, full args, quick args, timeout s full, timeout s quick)
+BENCHES: dict[str, tuple[str, list[str], list[str], float, float]] = {
+    "bus": ("bus.py", [], ["--seconds", "1"], 300, 60),
+    "metrics": ("metrics.py", [], ["--quick"], 600, 60),
+    "latency": ("latency.py", [], ["--quick"], 900, 120),
+    "soak": ("soak.py", [], ["--quick"], 1500, 120),
+    "fleet": ("fleet.py", [], ["--quick"], 480, 90),
+}
+
+
+# ---------------------------------------------------------------------------- running
+
+def _supports(script: Path, flag: str) -> bool:
+    try:
+        out = subprocess.run([sys.executable, str(script), "--help"], capture_output=True,
+                             text=True, timeout=60, cwd=ROOT)
+    except subprocess.TimeoutExpired:
+        return False
+    return flag in out.stdout
+
+
+def run_bench(name: str, quick: bool) -> dict:
+    """Run one benchmark with ``--json``; {"ok", "seconds", "result" | "error"}."""
+    script, full, fast, timeout_full, timeout_quick = BENCHES[name]
+    path = BENCH / script
+    if not path.exists():
+        return {"ok": False, "seconds": 0.0, "error": f"bench/{script} is missing"}
+    args = list(fast if quick else full)
+    if quick and args and args[0].startswith("--") and not _supports(path, args[0]):
+        args = []  # the script has no such option: run it as it is
+    timeout = timeout_quick if quick else timeout_full
+    t0 = time.monotonic()
+    proc = subprocess.Popen([sys.executable, str(path), "--json", *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+        return {"ok": False, "seconds": round(time.monotonic() - t0, 1),
+                "error": f"timed out after {timeout:.0f} s"}
+    seconds = round(time.monotonic() - t0, 1)
+    if proc.returncode != 0:
+        last = (err.strip().splitlines() or ["(no output)"])[-1]
+        return {"ok": False, "seconds": seconds, "error": f"exit {proc.returncode}: {last}"}
+    try:
+        return {"ok": True, "seconds": seconds, "result": json.loads(out)}
+    except ValueError:
+        return {"ok": False, "seconds": seconds, "error": "output was not JSON"}
+
+
+# ---------------------------------------------------------------------------- machine notes
+
+def _cmd_first_line(argv: list[str]) -> str:
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "not found"
+    text = (p.stdout or p.stderr).strip()
+    return text.splitlines()[0] if text else "unknown"
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _postgres_version() -> str:
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_URL, connect_timeout=5) as conn:
+            return "server " + conn.execute("SHOW server_version").fetchone()[0]
+    except Exception as e:  # a note, not a failure
+        return f"unavailable ({str(e).splitlines()[0][:60]})"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith(("model name", "hardware", "cpu model")):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine() -> dict:
+    mosq = _cmd_first_line(["mosquitto", "-h"])
+    m = re.search(r"version\s+([\d.]+)", mosq)
+    return {
+        "cpu": _cpu_model(), "cores": os.cpu_count(),
+        "python": platform.python_version(), "numpy": _version("numpy"),
+        "paho_mqtt": _version("paho-mqtt"), "psycopg": _version("psycopg"),
+        "mosquitto": m.group(1) if m else mosq, "postgresql": _postgres_version(),
+        "kernel": platform.release(),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "loadavg": os.getloadavg(),
+    }
+
+
+# ---------------------------------------------------------------------------- goals
+
+def _f(x: Any, digits: int = 1) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "-"
+    if isinstance(x, float):
+        return f"{x:.{digits}f}"
+    return str(x)
+
+
+def _met(flag: bool | None) -> str:
+    return "-" if flag is None else ("met" if flag else "**not met**")
+
+
+def _bus_rows(r: dict) -> list[list[str]]:
+    rows = r["rows"]
+    rate = r["goal"]["rate_hz"]
+    ours = next(x for x in rows if x["driver"].startswith("rollsense") and x["rate_hz"] == rate)
+    peer = next((x for x in rows if not x["driver"].startswith("rollsense")
+                 and x["rate_hz"] == rate and x["bus_hz"] == ours["bus_hz"]), None)
+    g = r["goal"]
+    alt = f" ({peer['driver'].split(' ')[0]}: {{}})" if peer else ""
+    tr = _f(ours["transactions_per_sample"], 3)
+    by = _f(ours["bytes_x_payload"], 2)
+    return [
+        [f"bus transactions per IMU sample ({rate} Hz)", tr, f"≤ {g['max_transactions_per_sample']}",
+         _met(ours["transactions_per_sample"] <= g["max_transactions_per_sample"]),
+         alt.format(_f(peer["transactions_per_sample"], 2)).strip(" ()") if peer else "-"],
+        [f"bus bytes per sample / 12-byte payload ({rate} Hz)", by, f"≤ {g['max_bytes_x_payload']}x",
+         _met(ours["bytes_x_payload"] <= g["max_bytes_x_payload"]),
+         alt.format(_f(peer["bytes_x_payload"], 2)).strip(" ()") if peer else "-"],
+    ]
+
+
+def _find_number(obj: Any, pattern: str) -> float | None:
+    """First number under a key matching ``pattern`` (depth-first), for scripts whose JSON
+    this file does not own."""
+    rx = re.compile(pattern, re.I)
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if rx.search(k) and isinstance(v, int | float) and not isinstance(v, bool):
+                return float(v)
+        for v in obj.values():
+            found = _find_number(v, pattern)
+            if found is not None:
+                return found
+    elif isinstance(obj, list):
+        for v in obj:
+            found = _find_number(v, pattern)
+            if found is not None:
+                return found
+    return None
+
+
+def _metrics_rows(r: dict) -> list[list[str]]:
+    x = _find_number(r, r"real.?time|realtime|_x$|speed.?up|factor")
+    met = (r.get("goal") or {}).get("met") if isinstance(r.get("goal"), dict) else r.get("met")
+    if met is None and x is not None:
+        met = x >= 2000
+    return [["metrics + coach, real-time factor at 1 kHz, one core", f"{_f(x, 0)}x",
+             "≥ 2000x", _met(met), "-"]]
+
+
+def _latency_rows(r: dict) -> list[list[str]]:
+    rows = []
+    for rate in r["cue"]["rates"]:
+        worst = max(rate["conditions"].items(),
+                    key=lambda kv: kv[1]["latency_ms"]["max"] or math.inf)
+        missed = sum(c["missed"] for c in rate["conditions"].values())
+        op = rate["conditions"]["over_pressure"]["latency_ms"]["max"]
+        rows.append([f"condition → cue, sensor time, {rate['rate_hz']} Hz (worst cue)",
+                     f"{_f(rate['worst_ms'])} ms ({worst[0]}); over_pressure {_f(op)} ms"
+                     + (f"; {missed} missed" if missed else ""),
+                     "≤ 50 ms", _met(rate["met"]), "-"])
+    d = r["dashboard"]
+    p99 = max(d["telemetry"]["p99_ms"], d["event"]["p99_ms"])
+    rows.append(["device → dashboard p99 (Mosquitto, loopback)",
+                 f"{_f(p99)} ms (telemetry {_f(d['telemetry']['p99_ms'])}, events "
+                 f"{_f(d['event']['p99_ms'])})", "≤ 50 ms", _met(d["met"]), "-"])
+    return rows
+
+
+def _soak_rows(r: dict) -> list[list[str]]:
+    return [[f"device RSS over {r['minutes']} simulated min at {r['rate_hz']:g} Hz",
+             f"max {_f(r['rss_max_mb'])} MB, slope {_f(r['rss_slope_mb_per_h'], 2)} MB/h",
+             f"≤ {r['goal']['rss_max_mb']:g} MB, flat (≤ {r['goal']['slope_max_mb_per_h']:g} MB/h)",
+             _met(r["met"]), "-"],
+            ["device CPU per simulated hour (incl. simulating the chips)",
+             f"{_f(r['cpu_s_per_sim_hour'])} s", "-", "-", "-"]]
+
+
+def _fleet_rows(r: dict) -> list[list[str]]:
+    return [["devices per broker, zero lost/duplicated sessions, p99 < 100 ms",
+             f"{r['best_k']} ({r['stopped']})", f"≥ {r['goal_k']}", _met(r["met"]), "-"]]
+
+
+ROWS = {"bus": _bus_rows, "metrics": _metrics_rows, "latency": _latency_rows,
+        "soak": _soak_rows, "fleet": _fleet_rows}
+
+
+# ---------------------------------------------------------------------------- markdown
+
+def _table(head: list[str], rows: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return out
+
+
+def _bus_detail(r: dict) -> list[str]:
+    rows = [[x["driver"], x["rate_hz"], f"{x['bus_hz'] // 1000}k", _f(x["achieved_hz"], 0),
+             _f(x["transactions_per_sample"], 3), _f(x["bytes_x_payload"], 2),
+             f"{x['bus_load']:.1%}", _f(x["mixed_samples_pct"]), x["fifo_overflows"]]
+            for x in r["rows"]]
+    return _table(["driver", "rate Hz", "bus", "got Hz", "transactions/sample", "bytes x payload",
+                   "bus load", "mixed %", "FIFO overflows"], rows)
+
+
+def _latency_detail(r: dict) -> list[str]:
+    cue = r["cue"]
+    lines = [f"Drain interval {1000 * cue['drain_s']:.0f} ms (`COACHING_DRAIN_S`), loop poll "
+             f"{1000 * cue['poll_s']:.0f} ms (`DeviceApp.poll_s`). Sensor = block end − moment the "
+             "condition is confirmed by design (see `bench/latency.py`); loop = same on the loop's "
+             "clock when the cue was performed.", ""]
+    rows = []
+    for rate in cue["rates"]:
+        for name, c in rate["conditions"].items():
+            lat, poll = c["latency_ms"], c["poll_ms"]
+            rows.append([rate["rate_hz"], name, c["trials"], c["missed"], _f(lat["p50"]),
+                         _f(lat["max"]), _f(poll["p50"]), _f(poll["max"])])
+    lines += _table(["rate Hz", "cue", "trials", "missed", "sensor p50 ms", "sensor max ms",
+                     "loop p50 ms", "loop max ms"], rows)
+    d = r["dashboard"]
+    lines += ["", f"Device → dashboard over {d['seconds']:g} s:", ""]
+    lines += _table(["kind", "received/sent", "p50 ms", "p99 ms", "max ms"],
+                    [[k, f"{d[k]['received']}/{d[k]['sent']}", _f(d[k]["p50_ms"]),
+                      _f(d[k]["p99_ms"]), _f(d[k]["max_ms"])] for k in ("telemetry", "event")])
+    return lines
+
+
+def _soak_detail(r: dict) -> list[str]:
+    by = r["rss_mb_by_minute"]
+    step = max(1, len(by) // 12)
+    shown = ", ".join(f"{i}: {v}" for i, v in list(enumerate(by))[::step])
+    return [f"{r['minutes']} simulated minutes at {r['rate_hz']:g} Hz, link to Mosquitto: "
+            f"{r['link']}; {r['samples_read']} samples, {r['gaps']} gaps, {r['passes']} passes; "
+            f"wall {r['wall_s']} s ({r['speedup_x']}x real time).",
+            f"RSS at start of process {r['process_start_rss_mb']} MB; at minute 0 "
+            f"{r['rss_start_mb']} MB, end {r['rss_end_mb']} MB, max {r['rss_max_mb']} MB; slope "
+            f"after a {r['goal']['warmup_min']}-minute warm-up {r['rss_slope_mb_per_h']} MB/h.",
+            f"RSS (MB) by simulated minute: {shown}."]
+
+
+def _fleet_detail(r: dict) -> list[str]:
+    lines = [f"Devices: {r['devices']}; {r['telemetry_hz']:g} Hz telemetry, events, one "
+             f"{r['session_s']:g} s session each; ingest: 2 workers (shared subscription), "
+             f"PostgreSQL; open-file limit {r['ulimit_n']}.", ""]
+    rows = [[s["k"], s["device_procs"], f"{s['sessions_stored']}/{s['sessions_expected']}",
+             s["sessions_lost"], s["sessions_duplicated"], _f(s["p50_ms"]), _f(s["p99_ms"]),
+             f"{s['received']['telemetry']}/{s['sent']['telemetry']}",
+             f"{s['received']['event']}/{s['sent']['event']}", s["publisher_late_ticks"],
+             "yes" if s["ok"] else "no"] for s in r["steps"]]
+    lines += _table(["K", "device procs", "sessions stored", "lost", "duplicated", "p50 ms",
+                     "p99 ms", "telemetry recv/sent", "events recv/sent", "late publisher ticks",
+                     "ok"], rows)
+    return lines
+
+
+DETAILS = {"bus": _bus_detail, "latency": _latency_detail, "soak": _soak_detail,
+           "fleet": _fleet_detail}
+
+
+def markdown(results: dict, mach: dict, quick: bool) -> str:
+    rows: list[list[str]] = []
+    for name, res in results.items():
+        if not res["ok"]:
+            rows.append([f"{name}", f"no number: {res['error']}", "-", "**not measured**", "-"])
+            continue
+        try:
+            rows += ROWS[name](res["result"])
+        except (KeyError, TypeError, ValueError, StopIteration) as e:
+            rows.append([name, f"output not understood ({type(e).__name__}: {e})", "-",
+                         "**not measured**", "-"])
+    load = ", ".join(f"{x:.2f}" for x in mach["loadavg"])
+    lines = [
+        "# rollsense benchmark results",
+        "",
+        f"Generated by `python bench/run.py{' --quick' if quick else ''}` on {mach['date']}. "
+        "Numbers, not pass/fail tests; each benchmark's own `--help` and docstring say exactly "
+        "what it measures.",
+        "",
+        "## Goals",
+        "",
+        *_table(["what", "measured", "goal", "verdict", "alternative"], rows),
+        "",
+        "## Machine",
+        "",
+        f"- CPU: {mach['cpu']}, {mach['cores']} cores; kernel {mach['kernel']}",
+        f"- Python {mach['python']}, numpy {mach['numpy']}, paho-mqtt {mach['paho_mqtt']}, "
+        f"psycopg {mach['psycopg']}",
+        f"- Mosquitto {mach['mosquitto']}, PostgreSQL {mach['postgresql']}",
+        f"- Load average when the run started: {load}. The 2 cores were shared with other "
+        "engineers' builds and tests during this run, so CPU-bound numbers (real-time factor, "
+        "fleet size, delivery latency, soak wall time) are pessimistic.",
+        "",
+    ]
+    for name, res in results.items():
+        lines += [f"## {name}", ""]
+        if not res["ok"]:
+            lines += [f"Not measured: {res['error']}.", ""]
+            continue
+        lines.append(f"Ran in {res['seconds']} s.")
+        lines.append("")
+        if name in DETAILS:
+            try:
+                lines += DETAILS[name](res["result"])
+            except (KeyError, TypeError, ValueError) as e:
+                lines.append(f"(details not understood: {type(e).__name__}: {e})")
+        else:
+            lines += ["```json", json.dumps(res["result"], indent=1)[:3000], "```"]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print the collected JSON")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run)")
+    parser.add_argument("--out", default=str(BENCH / "RESULTS.md"), help="markdown file to write")
+    parser.add_argument("--only", nargs="*", choices=list(BENCHES), help="run only these")
+    args = parser.parse_args(argv)
+    mach = machine()
+    results: dict[str, dict] = {}
+    for name in args.only or list(BENCHES):
+        print(f"running {name} ...", file=sys.stderr, flush=True)
+        results[name] = run_bench(name, args.quick)
+        status = "ok" if results[name]["ok"] else results[name]["error"]
+        print(f"  {name}: {status} ({results[name]['seconds']} s)", file=sys.stderr, flush=True)
+    Path(args.out).write_text(markdown(results, mach, args.quick) + "\n")
+    if args.json:
+        print(json.dumps({"machine": mach, "results": results}, indent=2))
+    else:
+        print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""Device soak: resident memory and CPU of the device process over a long session at 1 kHz
+on simulated hardware, accelerated.
+
+The whole device runs in this process as it would on the Pi: simulated user -> fake chips ->
+real drivers -> Sampler -> DeviceApp loop (metrics, coach, journal on disk, and by default the
+Link to a private Mosquitto), on a ManualClock that the loop's sleeps advance, so it runs as
+fast as the CPU allows. The routine is quads-roller with its rolling target raised so one
+session lasts the whole run. RSS (from /proc/self/statm) is sampled every simulated minute.
+CPU seconds include simulating the chips and the user, which a real device does not do.
+
+    python bench/soak.py [--json] [--minutes 60] [--rate-hz 1000] [--quick] [--no-link]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+GOAL_RSS_MB = 60.0
+GOAL_SLOPE_MB_PER_H = 1.0  # "flat": growth after warm-up at most this per simulated hour
+WARMUP_MIN = 2  # minutes left out of the slope (imports, first allocations, caches)
+ROUTINE = "quads-roller"
+
+
+def rss_mb() -> float:
+    """Resident set size of this process, MB (from /proc/self/statm)."""
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def cpu_s() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def long_routine_dir(tmp: Path, rolling_min_s: float) -> Path:
+    """A user routine directory holding quads-roller with a rolling target of ``rolling_min_s``."""
+    from firmware.protocols import ROUTINES_DIR
+
+    text = (ROUTINES_DIR / f"{ROUTINE}.toml").read_text()
+    text, n = re.subn(r"(?m)^rolling_min_s\s*=.*$", f"rolling_min_s = {rolling_min_s:.1f}", text)
+    if n != 1:
+        raise RuntimeError("could not set rolling_min_s in the routine file")
+    d = tmp / "routines"
+    d.mkdir()
+    (d / f"{ROUTINE}.toml").write_text(text)
+    return d
+
+
+class MinuteProbe:
+    """The loop's display: samples RSS and CPU every simulated minute; stops at the end."""
+
+    def __init__(self, minutes: int, stop: threading.Event) -> None:
+        self.minutes, self.stop = minutes, stop
+        self.samples: list[dict] = []
+        self._next_min = 0
+        self._t_first: float | None = None
+
+    def update(self, telemetry: dict) -> None:
+        t = telemetry.get("t_s")
+        if t is None:
+            return
+        if self._t_first is None:
+            self._t_first = t
+        elapsed_min = (t - self._t_first) / 60.0
+        if elapsed_min >= self._next_min:
+            self.samples.append({"minute": self._next_min, "rss_mb": rss_mb(), "cpu_s": cpu_s(),
+                                 "passes": telemetry.get("passes")})
+            self._next_min += 1
+            if self._next_min > self.minutes:
+                self.stop.set()
+
+    def cue(self, name: str, t_s: float) -> None:
+        pass
+
+    def message(self, text: str) -> None:
+        pass
+
+
+def soak(minutes: int = 60, rate_hz: float = 1000.0, link: bool = True, seed: int = 1) -> dict:
+    """Run one session for ``minutes`` simulated minutes; RSS/CPU per minute and the verdict."""
+    from device.hardware import open_hardware
+    from device.sim import scenario
+    from firmware.app import DeviceApp, DeviceParts
+    from firmware.broker import PrivateBroker
+    from firmware.clock import ManualClock, MonotonicClock
+    from firmware.daemon import COACHING_DRAIN_S
+    from firmware.demo import sim_calibration
+    from firmware.journal import Journal
+    from firmware.link import Link
+    from firmware.metrics import MetricsSettings
+    from firmware.sampler import Sampler
+
+    tmp = Path(tempfile.mkdtemp(prefix="rollsense-soak-"))
+    broker = lnk = journal = hw = None
+    start_rss, start_cpu, wall0 = rss_mb(), cpu_s(), time.monotonic()
+    try:
+        session_s = minutes * 60.0
+        routines = long_routine_dir(tmp, 2 * session_s + 600)
+        user = scenario(ROUTINE, "good", seed, rolling_s=session_s + 120)
+        clock = ManualClock()
+        hw = open_hardware("sim", clock=clock, source=user, sample_rate_hz=rate_hz)
+        sampler = Sampler(hw.imu, hw.force, clock, drain_interval_s=COACHING_DRAIN_S)
+        journal = Journal(tmp / "journal.db")
+        if link:
+            broker = PrivateBroker(tmp / "broker").start()
+            lnk = Link("soak-device", broker.url, journal, MonotonicClock(), info={"bench": "soak"})
+            lnk.start()
+        stop = threading.Event()
+        probe = MinuteProbe(minutes, stop)
+        app = DeviceApp(device_id="soak-device",
+                        parts=DeviceParts(sampler=sampler, clock=clock, journal=journal,
+                                          link=lnk, display=probe),
+                        settings=MetricsSettings(tool=user.tool, **sim_calibration(user)),
+                        routines_dir=routines, state_dir=tmp)
+        sampler.start()
+        summary = app.run_routine(ROUTINE, stop)
+        link_stats = dict(lnk.stats) if lnk else None
+        sampler_stats = dict(sampler.stats)
+    finally:
+        for closer in (getattr(lnk, "stop", None), getattr(journal, "close", None),
+                       getattr(hw, "close", None), getattr(broker, "close", None)):
+            if closer is not None:
+                closer()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return report(probe.samples, minutes, rate_hz, link, start_rss, start_cpu,
+                  time.monotonic() - wall0, summary, sampler_stats, link_stats)
+
+
+def report(samples, minutes, rate_hz, link, start_rss, start_cpu, wall_s, summary,
+           sampler_stats, link_stats) -> dict:
+    rss = np.array([s["rss_mb"] for s in samples])
+    mins = np.array([s["minute"] for s in samples], float)
+    warm = mins >= min(WARMUP_MIN, max(mins.max() - 1, 0))
+    slope = float(np.polyfit(mins[warm] / 60.0, rss[warm], 1)[0]) if warm.sum() >= 2 else float("nan")
+    cpu_run = samples[-1]["cpu_s"] - samples[0]["cpu_s"]
+    sim_h = (mins[-1] - mins[0]) / 60.0
+    out = {
+        "minutes": minutes, "rate_hz": rate_hz, "link": link,
+        "process_start_rss_mb": round(start_rss, 2),
+        "rss_start_mb": round(float(rss[0]), 2), "rss_end_mb": round(float(rss[-1]), 2),
+        "rss_max_mb": round(float(rss.max()), 2),
+        "rss_slope_mb_per_h": round(slope, 3),
+        "cpu_s_per_sim_hour": round(cpu_run / sim_h, 1) if sim_h > 0 else None,
+        "cpu_total_s": round(cpu_s() - start_cpu, 1),
+        "wall_s": round(wall_s, 1),
+        "speedup_x": round(sim_h * 3600 / wall_s, 1) if wall_s > 0 else None,
+        "samples_read": sampler_stats["samples"], "gaps": sampler_stats["gaps"],
+        "passes": summary.get("passes"),
+        "telemetry_sent": (link_stats or {}).get("telemetry_sent"),
+        "outbox_published": (link_stats or {}).get("outbox_published"),
+        "rss_mb_by_minute": [round(float(x), 2) for x in rss],
+        "goal": {"rss_max_mb": GOAL_RSS_MB, "slope_max_mb_per_h": GOAL_SLOPE_MB_PER_H,
+                 "warmup_min": WARMUP_MIN},
+    }
+    out["met"] = bool(out["rss_max_mb"] <= GOAL_RSS_MB and abs(slope) <= GOAL_SLOPE_MB_PER_H)
+    return out
+
+
+def table(r: dict) -> str:
+    return (f"soak {r['minutes']} simulated min at {r['rate_hz']:g} Hz (link: {r['link']}): "
+            f"RSS start {r['rss_start_mb']} MB, end {r['rss_end_mb']} MB, max {r['rss_max_mb']} MB, "
+            f"slope {r['rss_slope_mb_per_h']} MB/h; CPU {r['cpu_s_per_sim_hour']} s per simulated "
+            f"hour; wall {r['wall_s']} s ({r['speedup_x']}x); met: {r['met']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--minutes", type=int, default=60, help="simulated minutes (default 60)")
+    parser.add_argument("--rate-hz", type=float, default=1000.0, help="IMU sample rate")
+    parser.add_argument("--quick", action="store_true", help="5 simulated minutes")
+    parser.add_argument("--no-link", action="store_true", help="without the MQTT link")
+    args = parser.parse_args(argv)
+    minutes = 5 if args.quick else args.minutes
+    if minutes < 1:
+        parser.error("--minutes must be at least 1")
+    r = soak(minutes, args.rate_hz, link=not args.no_link)
+    print(json.dumps(r, indent=2) if args.json else table(r))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

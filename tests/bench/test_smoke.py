@@ -1,0 +1,93 @@
+"""Smoke runs of every benchmark with tiny sizes: each produces its numbers and leaves no
+broker, process, temporary directory or database behind. The full runs are `python bench/run.py`."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH = ROOT / "bench"
+sys.path.insert(0, str(BENCH))
+
+import fleet  # noqa: E402
+import run  # noqa: E402
+
+
+def _bench(script: str, *args: str, tmp: Path, timeout: float = 120) -> dict:
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    out = subprocess.run([sys.executable, str(BENCH / script), "--json", *args], cwd=ROOT,
+                         env=env, capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout)
+
+
+def _left_behind(tmp: Path) -> list[str]:
+    """Files under ``tmp`` and live processes whose command line mentions it."""
+    left = [str(p) for p in tmp.iterdir()]
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if str(tmp) in cmd:
+                left.append(f"pid {proc.name}: {cmd[:120]}")
+    return left
+
+
+def test_soak_reports_rss_and_cpu(tmp_path):
+    r = _bench("soak.py", "--minutes", "1", tmp=tmp_path)
+    assert len(r["rss_mb_by_minute"]) == 2  # minute 0 and minute 1
+    assert 10 < r["rss_start_mb"] <= r["rss_max_mb"] < 1000
+    assert r["cpu_s_per_sim_hour"] > 0
+    assert r["samples_read"] >= 60 * 1000 - 100 and r["gaps"] == 0
+    assert r["telemetry_sent"] > 0  # the link was up
+    assert _left_behind(tmp_path) == []
+
+
+def test_latency_to_dashboard_through_mosquitto(tmp_path, monkeypatch):
+    import latency
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    d = latency.measure_dashboard_latency(seconds=1.0)
+    for kind in ("telemetry", "event"):
+        assert d[kind]["sent"] > 0 and d[kind]["received"] == d[kind]["sent"]
+        assert 0 < d[kind]["p50_ms"] <= d[kind]["p99_ms"] <= d[kind]["max_ms"] < 5000
+    assert _left_behind(tmp_path) == []
+
+
+def test_fleet_small_steps_and_cleanup(tmp_path):
+    r = _bench("fleet.py", "--quick", tmp=tmp_path, timeout=90)
+    assert [s["k"] for s in r["steps"]] == [5, 10]
+    for s in r["steps"]:
+        assert s["sessions_stored"] + s["sessions_lost"] == s["k"]
+        assert s["received"]["session"] >= s["sessions_stored"]
+        assert s["p99_ms"] is not None and s["p99_ms"] > 0
+    with psycopg.connect(fleet.PG_URL, autocommit=True) as conn:
+        rows = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                            (r["database"],)).fetchall()
+    assert rows == [], "the benchmark database was not dropped"
+    assert _left_behind(tmp_path) == []
+
+
+def test_run_writes_results_table(tmp_path):
+    out = tmp_path / "RESULTS.md"
+    p = subprocess.run([sys.executable, str(BENCH / "run.py"), "--quick", "--only", "bus",
+                        "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    text = out.read_text()
+    assert "bus transactions per IMU sample" in text
+    assert "mpu6050-raspberrypi" in text  # the alternative beside ours
+    assert "Python " in text and "Mosquitto " in text and "PostgreSQL " in text
+    assert "not measured" not in text
+
+
+def test_missing_benchmark_is_reported_not_hidden():
+    results = {"metrics": {"ok": False, "seconds": 0.0, "error": "bench/metrics.py is missing"}}
+    text = run.markdown(results, run.machine(), quick=True)
+    assert "bench/metrics.py is missing" in text and "**not measured**" in text
