@@ -26,6 +26,7 @@ from firmware.errors import ConfigError, RollsenseError
 
 DEVICE_ID_RE = re.compile(r"[a-z0-9-]+")
 RESERVED_USERS = {"dashboard"}
+RESERVED_PREFIX = "rollsense-"
 ACL_PATTERN = "pattern readwrite rollsense/%u/#"
 PBKDF2_ITERATIONS = 101
 SALT_BYTES = 12
@@ -97,9 +98,14 @@ def add_device(
     Refuses an existing user unless ``replace``; with ``acl_file``, checks that the ACL confines
     devices to their own topics. Returns the credentials and the broker URL for the device.
     """
-    if not DEVICE_ID_RE.fullmatch(device_id or "") or device_id in RESERVED_USERS:
+    if (
+        not DEVICE_ID_RE.fullmatch(device_id or "")
+        or device_id in RESERVED_USERS
+        or device_id.startswith(RESERVED_PREFIX)
+    ):
         raise ConfigError(
-            f"device id {device_id!r} must match [a-z0-9-]+ and not be {sorted(RESERVED_USERS)}"
+            f"device id {device_id!r} must match [a-z0-9-]+, not be 'dashboard' "
+            f"and not start with {RESERVED_PREFIX!r} (the dashboard's client ids)"
         )
     if acl_file is not None:
         try:

@@ -316,6 +316,22 @@ def test_link_treats_puback_135_as_failure(secure, tmp_path):
         journal.close()
 
 
+def test_a_device_cannot_push_others_off_by_reusing_their_client_id(secure):
+    dash = Probe(url(secure, "dashboard"), "rollsense-dashboard")
+    b = Probe(url(secure, "dev-b", tls=True), "rollsense-dev-b")
+    try:
+        for stolen in ("rollsense-dashboard", "rollsense-dev-b", "dev-b"):
+            evil = Probe(url(secure, "dev-a", tls=True), stolen)
+            assert evil.connack.value == 0  # connected, but under its own name
+            evil.close()
+        time.sleep(0.3)
+        assert dash.client.is_connected() and b.client.is_connected()
+        assert dash.publish("rollsense/dev-b/cmd/ping", '{"id": "still-here"}') < 0x80
+    finally:
+        dash.close()
+        b.close()
+
+
 def test_untrusted_ca_and_plaintext_on_tls_port_fail(secure):
     c = make_client(
         parse_broker_url(url(secure, "dev-a", tls=True, ca=secure["etc"] / "other" / "ca.crt")), "x"
@@ -352,7 +368,7 @@ def test_add_device_writes_a_hash_mosquitto_accepts(secure, tmp_path):
     with pytest.raises(ConfigError):
         brokeradmin.add_device("roller-7", pw)  # never silently overwritten
     before = pw.read_text()
-    for bad in ("Roller", "dashboard", "a/b", ""):
+    for bad in ("Roller", "dashboard", "rollsense-dashboard", "a/b", ""):
         with pytest.raises(ConfigError):
             brokeradmin.add_device(bad, pw)
     bad_acl = tmp_path / "acl"
