@@ -110,7 +110,8 @@ class CoachSettings:
     # (turnaround to turnaround includes the pause at the turn)
     short_passes_to_cue: int = 2  # consecutive short passes before "longer_passes"
     passes_to_resolve: int = 2  # consecutive passes in band before "on_pace"
-    over_pressure_release: float = 0.9  # over-pressure resolved below this x the limit
+    over_pressure_release: float = 0.9  # over-pressure resolved below this x the limit ...
+    over_pressure_release_s: float = 5.0  # ... for this long (else it repeats every repeat_s)
     pass_events: bool = True  # emit a pass_completed event per pass
 
 
@@ -408,11 +409,12 @@ class Coach:
             return
         limit = self.routine.force_max_n(self.profile)
         nag = self._nags["over"]
+        below = self._timer("over_release", f < limit * self.settings.over_pressure_release, m.t_s)
         if f > limit and nag.fire("over_pressure", m.t_s):
             data = {"force_n": round(f, 1), "max_n": round(limit, 1)}
             out.append(Cue("over_pressure", m.t_s, data))
             out.append(Event("over_pressure", m.t_s, data))
-        elif f < limit * self.settings.over_pressure_release:
+        elif below >= self.settings.over_pressure_release_s:
             nag.resolve()
 
     def _mon_force(self, m: Metrics, out: list) -> None:

@@ -730,3 +730,18 @@ def test_stop_after_completion_is_a_no_op():
     assert r.coach.completed
     assert r.coach.stop("user") == []
     assert r.coach.phase == "complete"
+
+
+def test_over_pressure_on_every_up_pass_alarms_once_per_10_s():
+    r = run("calf-stick", off(1.0), roll(40.0, length_m=0.25, force_n=300.0, down_n=60.0))
+    times = [c.t_s for c in r.cue("over_pressure")]
+    assert times == pytest.approx([1.02, 13.02, 25.02, 37.02], abs=0.03)
+    assert "press_less" not in r.cues()  # the alarm covers it
+    assert r.events().count("over_pressure") == 4
+
+
+def test_over_pressure_rearms_after_a_real_release():
+    r = run("quads-roller", off(1.0), roll(19.0, force_n=(125.0, 250.0), ramp_s=12.0),
+            roll(0.5, force_n=470.0), roll(6.0, force_n=250.0), roll(0.5, force_n=470.0),
+            roll(40.0, force_n=250.0))
+    assert [c.t_s for c in r.cue("over_pressure")] == pytest.approx([20.02, 26.52], abs=0.03)
