@@ -99,7 +99,7 @@ def test_device_killed_at_random_points(fresh_broker, dashboard, tmp_path):
     runs = 20
     for run in range(runs):
         proc = _device(state, fresh_broker.url, run)
-        time.sleep(rng.uniform(0.3, 1.2))
+        time.sleep(rng.uniform(0.25, 0.9))
         assert proc.poll() is None, proc.stderr.read().decode()
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
