@@ -243,3 +243,23 @@ def test_store_failure_means_no_ack(fresh_broker, tmp_path):
     finally:
         obs.close()
         ing.stop()
+
+
+def test_ingest_into_postgresql(fresh_broker, postgres_url):
+    store = open_store(postgres_url)
+    ing = Ingest(fresh_broker.url, store, client_id="dash-pg")
+    ing.start()
+    obs = Observer(fresh_broker.url, topics=("rollsense/+/ack",))
+    try:
+        assert ing.wait_connected(10)
+        time.sleep(0.2)
+        for _ in range(2):
+            obs.publish("rollsense/dev-p/session", summary("pg1"))
+        obs.wait_topic("rollsense/dev-p/ack", 2)
+        assert store.query(
+            "SELECT session_id, passes FROM sessions WHERE device_id = ?", ("dev-p",)
+        ) == [{"session_id": "pg1", "passes": 5}]
+    finally:
+        obs.close()
+        ing.stop()
+        store.close()
