@@ -163,14 +163,16 @@ class MetricsEngine:
         self._weak_s = 0.0  # time of rotation above the weak threshold (s)
         self._theta_pre = np.zeros(3)  # integrated rotation before any axis is known
         self._first_strong: np.ndarray | None = None
-        self._sign = float(s.up_sign) if s.sign_known else (1.0 if self._axis is None else 0.0)
-        # cumulative [x, path, moving_s, force*dt rolling, dt rolling with force]
-        self._q = np.zeros(5)
+        # +1/-1 maps the raw rotation sign to "up"; 0 until the first pass defines it (relative)
+        self._sign = float(s.up_sign) if s.sign_known else 0.0
+        # cumulative [x, path, moving_s, force*dt rolling, dt rolling with force, θx, θy, θz]
+        self._q = np.zeros(8)
         # passes (zigzag on x)
         self._dir = 0
-        self._ext = np.zeros(6)  # [t, x, path, moving, fdt, tdt] at the running extreme
-        self._ext2 = np.zeros(6)  # direction 0: max in _ext, min in _ext2
-        self._turn = np.zeros(6)
+        self._ext = np.zeros(9)  # [t, x, path, moving, fdt, tdt, θxyz] at the running extreme
+        self._ext2 = np.zeros(9)  # direction 0: max in _ext, min in _ext2
+        self._turn = np.zeros(9)
+        self._leg0 = np.zeros(9)  # ball: where the current leg started (after a hold)
         self._seeded = False
         self._hold_qualified = False  # ball: the last sample was in a hold of hold_min_s
         # holds
@@ -350,7 +352,7 @@ class MetricsEngine:
         rdt = dt * rolling
         rdt_f = rdt if allf else rdt * has_f
 
-        inc = np.empty((n + 1, 5))
+        inc = np.empty((n + 1, 8))
         inc[0] = self._q
         np.multiply(proj, r, out=inc[1:, 0])
         if s.tool == "ball":  # path along the surface (trapezoid of the gated speed)
@@ -363,6 +365,7 @@ class MetricsEngine:
         inc[1:, 2] = rdt
         np.multiply(fz, rdt_f, out=inc[1:, 3])
         inc[1:, 4] = rdt_f
+        inc[1:, 5:8] = dtheta  # integrated rotation (rad): the ball's net roll
         q = np.cumsum(inc, axis=0)[1:]
         self._q = q[-1].copy()
 
@@ -500,8 +503,6 @@ class MetricsEngine:
         None (not known yet), a (3,) vector, or (n, 3) rows when it changed in the block."""
         n = len(wc)
         if self._fixed_axis is not None:
-            if self._sign == 0.0:
-                self._learn_sign_fixed(wc, gate)
             return dtheta @ self._fixed_axis, self._fixed_axis
         s = self.settings
         if rate2 is None:
@@ -599,14 +600,6 @@ class MetricsEngine:
             axis = -axis
         self._axis = axis
 
-    def _learn_sign_fixed(self, wc, gate) -> None:
-        """Fixed axis, unknown up: the first clear rotation's direction defines +."""
-        s = self.settings
-        p = wc @ self._fixed_axis
-        strong = gate & (np.abs(p) > s.axis_weak_rad_s)
-        if strong.any():
-            self._sign = 1.0 if p[int(np.argmax(strong))] > 0 else -1.0
-
     def _totals(self, dt, fz, has_f, allf, contact, rdt, rdt_f, speed, vel, rolling) -> None:
         """Running sums: contact time and force, rolling time and speed, force per direction."""
         s = self.settings
@@ -647,6 +640,7 @@ class MetricsEngine:
             first = np.array([t[0], *q[0]])
             self._ext = first.copy()
             self._ext2 = first.copy()
+            self._leg0 = first.copy()
             self._seeded = True
         i0 = lo
         while i0 < n:
@@ -686,9 +680,15 @@ class MetricsEngine:
         """Ball: a hold ends the current leg (the ball then rolls off in any direction)."""
         if self._dir != 0:
             self._emit_pass(self._turn, self._ext, out)
+        else:  # rolled off the axis estimate since the last break: judge the net roll
+            here = np.array([t[k], *q[k]])
+            net_m = self.settings.radius_m * float(np.linalg.norm(here[6:9] - self._leg0[6:9]))
+            if net_m >= self.settings.min_pass_m:
+                self._emit_pass(self._leg0, here, out)
         self._dir = 0
         self._ext = np.array([t[k], *q[k]])
         self._ext2 = self._ext.copy()
+        self._leg0 = self._ext.copy()
 
     @staticmethod
     def _track(t, q, lo, hi, d, ext) -> None:
@@ -705,15 +705,16 @@ class MetricsEngine:
         s = self.settings
         dx = b[1] - a[1]
         length = (b[2] - a[2]) if s.tool == "ball" else abs(dx)
-        if length < s.min_pass_m or abs(dx) < 1e-12:
+        if length < s.min_pass_m or (s.tool != "ball" and abs(dx) < 1e-12):
             return
         moving = b[3] - a[3]
         duration = b[0] - a[0]
         speed = length / moving if moving > 0 else (length / duration if duration > 0 else 0.0)
         ftime = b[5] - a[5]
         force = (b[4] - a[4]) / ftime if ftime > 0 else math.nan
-        sign = self._sign
-        direction = int(np.sign(dx) * sign) if sign != 0 else 0
+        if self._sign == 0.0:  # up unknown: the first pass's direction defines +
+            self._sign = 1.0 if dx >= 0 else -1.0
+        direction = int(self._sign) if dx >= 0 else -int(self._sign)
         p = Pass(
             start_s=float(a[0]),
             end_s=float(b[0]),

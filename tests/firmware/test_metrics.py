@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from device.sim import DEG, sample_block, scenario
+from device.sim import DEG, Script, SimUser, sample_block, scenario
 from firmware.errors import ConfigError
 from firmware.metrics import MetricsEngine, MetricsSettings, settings_from_meta
 from firmware.model import Block
@@ -251,3 +251,22 @@ def test_settings_from_meta_and_validation():
         MetricsSettings(contact_on_n=5.0, contact_off_n=10.0)
     assert not MetricsSettings(tool="ball", axis_xyz=(1, 0, 0), up_sign=1).sign_known
     assert math.isclose(MetricsSettings().hold_speed_max_mps, 0.01)
+
+
+def test_ball_moved_across_its_old_axis_still_makes_a_pass():
+    """Ball rolled back and forth along one line, held, then moved sideways to a new spot."""
+    sc = Script()
+    sc.still(1.5, 0.0, contact=False)
+    sc.still(2.0, 150.0)
+    for k in range(6):
+        sc.move(0.08 * (-1) ** k, 1.5, 150.0)
+        sc.still(0.3, 150.0, kind="pause")
+    sc.still(8.0, 150.0, kind="hold")
+    sc.heading_rad = math.pi / 2  # sideways: across the axis learned so far
+    sc.move(0.07, 2.0, 150.0)
+    sc.still(8.0, 150.0, kind="hold")
+    sc.still(1.0, 0.0, contact=False)
+    user = SimUser(sc, tool="ball", radius_m=0.03, seed=32)
+    summary, engine = _run(sample_block(user, 200, seed=32), _settings(user, with_axis=False))
+    _assert_matches_truth(summary, user.truth)
+    assert engine.passes[-1].length_m == pytest.approx(0.07, rel=0.03)
