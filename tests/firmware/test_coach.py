@@ -745,3 +745,86 @@ def test_over_pressure_rearms_after_a_real_release():
             roll(0.5, force_n=470.0), roll(6.0, force_n=250.0), roll(0.5, force_n=470.0),
             roll(40.0, force_n=250.0))
     assert [c.t_s for c in r.cue("over_pressure")] == pytest.approx([20.02, 26.52], abs=0.03)
+
+
+# ------------------------------------------------------------------ whole sequences
+
+
+def sequence(r: Run) -> list[str]:
+    """Cues by name, phase changes as '>phase', other events as '!type' (ticks and
+    pass_completed left out), in the order the coach returned them."""
+    out = []
+    for a in r.flat:
+        if isinstance(a, Cue):
+            if a.name != "tick":
+                out.append(a.name)
+        elif a.event_type == "phase_changed":
+            out.append(">" + a.data["to"])
+        elif a.event_type != "pass_completed":
+            out.append("!" + a.event_type)
+    return out
+
+
+_START = ["start", ">ready", "ease_in", ">ease_in"]
+_DONE = ["done", ">complete", "!routine_completed", "!session_ended"]
+_OFF = ["stepped_off", ">stepped_off", "!stepped_off", "!session_ended"]
+_HOLD = ["hold", ">hold", "hold_done", "!hold_completed"]
+_SPOT = still(35.0, (80.0, 140.0), ramp_s=8.0)  # one upper-back spot
+
+SEQUENCES = {
+    "quads good": ("quads-roller", GOOD_QUADS, _START + [">active"] + _DONE),
+    "quads over-pressure": (
+        "quads-roller",
+        (off(1.0), roll(29.0, force_n=(125.0, 250.0), ramp_s=12.0), roll(4.0, force_n=470.0),
+         roll(40.0, force_n=250.0)),
+        _START + [">active", "over_pressure", "!over_pressure"] + _DONE),
+    "thoracic good": (
+        "thoracic-roller",
+        (off(0.5), roll(65.0, length_m=0.15, force_n=(100.0, 200.0), ramp_s=10.0)),
+        _START + [">active"] + _DONE),
+    "thoracic too short": (
+        "thoracic-roller",
+        (off(0.5), roll(30.0, length_m=0.15, force_n=(100.0, 200.0), ramp_s=10.0), off(10.0)),
+        _START + [">active", "paused", ">paused"] + _OFF),
+    "piriformis good": (
+        "piriformis-ball", (off(1.0), still(65.0, (60.0, 150.0), ramp_s=10.0), off(1.0)),
+        _START + _HOLD + _DONE),
+    "piriformis moved": (
+        "piriformis-ball",
+        (off(1.0), still(20.0, (60.0, 120.0), ramp_s=10.0), move(0.5, 120.0),
+         still(20.0, 120.0), move(0.5, 120.0), off(10.0)),
+        _START + ["hold", ">hold", "keep_still", ">active", "hold", ">hold", "keep_still",
+                  ">active", "paused", ">paused"] + _OFF),
+    "upper back good": (
+        "upper-back-ball",
+        (off(1.0), _SPOT, off(3.0), _SPOT, off(3.0), _SPOT, off(1.0)),
+        _START + _HOLD + ["next_spot", ">next_spot"] + _HOLD + ["next_spot", ">next_spot"]
+        + _HOLD + _DONE),
+    "upper back steps off": (
+        "upper-back-ball", (off(1.0), _SPOT, off(10.0)),
+        _START + _HOLD + ["next_spot", ">next_spot"] + _OFF),
+    "it band good": (
+        "it-band-stick", (off(1.0), roll(65.0, **GOOD_ITB)), _START + [">active"] + _DONE),
+    "it band too slow": (
+        "it-band-stick",
+        (off(1.0), roll(20.0, pass_s=6.0, length_m=0.3, force_n=(60.0, 120.0), ramp_s=10.0),
+         roll(45.0, length_m=0.3, force_n=150.0)),
+        _START + ["speed_up", "speed_up", ">active", "on_pace"] + _DONE),
+    "calf good": (
+        "calf-stick",
+        (off(1.0), roll(125.0, length_m=0.25, force_n=(60.0, 120.0), ramp_s=10.0, down_n=45.0)),
+        _START + [">active"] + _DONE),
+    "calf reversed": (
+        "calf-stick",
+        (off(1.0), roll(35.0, length_m=0.25, force_n=40.0, down_n=120.0),
+         roll(90.0, length_m=0.25, force_n=120.0, down_n=45.0)),
+        _START + [">active", "switch_direction", "switch_direction"] + _DONE),
+}
+
+
+@pytest.mark.parametrize("case", list(SEQUENCES))
+def test_full_cue_and_event_sequence(case):
+    routine_id, segs, expected = SEQUENCES[case]
+    r = run(routine_id, *segs)
+    assert sequence(r) == expected
+    assert r.coach.completed == (expected[-4:] == _DONE)
