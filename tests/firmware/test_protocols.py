@@ -261,3 +261,22 @@ def test_profile_body_mass_is_checked():
     for bad in (0, -5, 1000, "80"):
         with pytest.raises(ConfigError, match=r"^profile: body_mass_kg: "):
             Profile(body_mass_kg=bad)
+
+
+def test_body_weight_only_force_uses_a_reference_user_without_a_profile(tmp_path):
+    text = (ROUTINES_DIR / "quads-roller.toml").read_text()
+    text = text.replace("n = [180.0, 330.0]", "").replace("max_n = 440.0", "")
+    (tmp_path / "bw-only.toml").write_text(text)
+    r = load_routine("bw-only", user_dir=tmp_path)
+    assert r.targets.force.band_n is None
+    assert r.force_band_n().lo == pytest.approx(0.25 * 75.0 * 9.80665)  # 75 kg reference
+    assert r.force_max_n(Profile(body_mass_kg=90.0)) == pytest.approx(0.60 * 90.0 * 9.80665)
+
+
+def test_an_explicit_speed_band_wins_over_the_derived_one(tmp_path):
+    text = (ROUTINES_DIR / "quads-roller.toml").read_text()
+    text = text.replace("pass_s = [2.0, 4.0]", "pass_s = [2.0, 4.0]\nspeed_mps = [0.04, 0.12]")
+    (tmp_path / "quads-roller.toml").write_text(text)
+    r = load_routine("quads-roller", user_dir=tmp_path)
+    assert r.targets.speed.speed_mps == Band(0.04, 0.12)
+    assert r.targets.speed.pass_s == Band(2.0, 4.0)
