@@ -8,22 +8,12 @@ by the MQTT ingest. Charts are hand-written SVG in ``static/charts.js``; no exte
 from __future__ import annotations
 
 import asyncio
-import base64
-import contextlib
 import csv
-import hashlib
-import hmac
-import html
 import io
 import json
 import re
-import secrets
-import threading
-import time
-from collections import OrderedDict
-from datetime import datetime
 from pathlib import Path
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -39,429 +29,35 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from dashboard import queries as q
-from firmware.errors import ConfigError
+from dashboard.auth import (
+    COOKIE,
+    COOKIE_MAX_AGE_S,
+    CookieSigner,
+    GuardMiddleware,
+    LoginThrottle,
+    check_login,
+    safe_next,
+)
+from dashboard.live import LiveHub, sse
+from dashboard.render import (
+    esc,
+    fmt_duration,
+    fmt_num,
+    fmt_when,
+    form_data,
+    layout,
+    not_found,
+    plural,
+    routine_choices,
+    routine_title,
+)
 
 STATIC_DIR = Path(__file__).parent / "static"
-COOKIE = "rollsense_session"
-COOKIE_MAX_AGE_S = 14 * 24 * 3600
-PBKDF2_ITERATIONS = 240_000
 PAIR_TIMEOUT_S = 5.0
 DEVICE_ID_RE = re.compile(r"^[a-z0-9-]{1,64}$")
 CODE_RE = re.compile(r"^[0-9]{6}$")
-OPEN_PATHS = ("/login", "/static/", "/favicon.ico")
 SSE_KEEPALIVE_S = 10.0
-FORM_MAX_BYTES = 16 * 1024
-LOGIN_FAILURES_MAX = 5  # per client address within LOGIN_WINDOW_S, then refused until it passes
-LOGIN_WINDOW_S = 300.0
-TELEMETRY_MIN_PERIOD_S = 0.05
 
-
-# ================================================================= passwords and users
-
-
-def hash_password(password: str, *, iterations: int = PBKDF2_ITERATIONS) -> str:
-    """Salted PBKDF2-SHA256: ``pbkdf2_sha256$<iterations>$<salt hex>$<hash hex>``."""
-    salt = secrets.token_bytes(16)
-    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
-    return f"pbkdf2_sha256${iterations}${salt.hex()}${digest.hex()}"
-
-
-def verify_password(password: str, stored: str) -> bool:
-    try:
-        algo, iterations, salt_hex, hash_hex = stored.split("$")
-        if algo != "pbkdf2_sha256":
-            return False
-        digest = hashlib.pbkdf2_hmac("sha256", password.encode(), bytes.fromhex(salt_hex), int(iterations))
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(digest.hex(), hash_hex)
-
-
-def add_user(store, username: str, password: str) -> None:
-    """Create a login, or set a new password for an existing one (for ``rollsense dashboard
-    --add-user``). ConfigError (one line) for an empty name or a password under 8 characters."""
-    username = username.strip()
-    if not username or len(username) > 64:
-        raise ConfigError("user name must be 1 to 64 characters")
-    if len(password) < 8:
-        raise ConfigError("password must be at least 8 characters")
-    hashed = hash_password(password)
-    if store.query("SELECT username FROM users WHERE username = ?", (username,)):
-        store.execute("UPDATE users SET password_hash = ? WHERE username = ?", (hashed, username))
-    else:
-        store.execute("INSERT INTO users(username, password_hash) VALUES (?, ?)", (username, hashed))
-
-
-def check_login(store, username: str, password: str) -> bool:
-    rows = store.query("SELECT password_hash FROM users WHERE username = ?", (username.strip(),))
-    if not rows:
-        verify_password(password, hash_password("timing-equaliser", iterations=PBKDF2_ITERATIONS))
-        return False
-    return verify_password(password, rows[0]["password_hash"])
-
-
-class LoginThrottle:
-    """Counts failed logins per client address; too many in the window -> refuse for a while."""
-
-    def __init__(self, max_failures: int = LOGIN_FAILURES_MAX, window_s: float = LOGIN_WINDOW_S) -> None:
-        self.max_failures, self.window_s = max_failures, window_s
-        self._failures: dict[str, list[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, who: str, now: float) -> list[float]:
-        times = [t for t in self._failures.get(who, []) if now - t < self.window_s]
-        if times:
-            self._failures[who] = times
-        else:
-            self._failures.pop(who, None)
-        return times
-
-    def blocked(self, who: str) -> bool:
-        with self._lock:
-            return len(self._recent(who, time.monotonic())) >= self.max_failures
-
-    def failed(self, who: str) -> None:
-        with self._lock:
-            now = time.monotonic()
-            self._failures[who] = self._recent(who, now) + [now]
-
-    def succeeded(self, who: str) -> None:
-        with self._lock:
-            self._failures.pop(who, None)
-
-
-class CookieSigner:
-    """HMAC-SHA256 signed session cookie: base64(json{u, exp}).signature."""
-
-    def __init__(self, secret_key: str) -> None:
-        self._key = hashlib.sha256(("rollsense-cookie:" + secret_key).encode()).digest()
-
-    def _sig(self, body: str) -> str:
-        return hmac.new(self._key, body.encode(), hashlib.sha256).hexdigest()
-
-    def sign(self, username: str, max_age_s: int = COOKIE_MAX_AGE_S) -> str:
-        body = base64.urlsafe_b64encode(json.dumps({"u": username, "exp": int(time.time()) + max_age_s}).encode())
-        text = body.decode().rstrip("=")
-        return f"{text}.{self._sig(text)}"
-
-    def user(self, cookie: str | None) -> str | None:
-        if not cookie or "." not in cookie:
-            return None
-        text, sig = cookie.rsplit(".", 1)
-        if not hmac.compare_digest(sig, self._sig(text)):
-            return None
-        try:
-            data = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-        except ValueError:
-            return None
-        if not isinstance(data, dict) or data.get("exp", 0) < time.time():
-            return None
-        return str(data.get("u") or "") or None
-
-
-def _cookie_from_scope(scope) -> str | None:
-    for name, value in scope.get("headers", []):
-        if name == b"cookie":
-            for part in value.decode("latin-1").split(";"):
-                key, _, val = part.strip().partition("=")
-                if key == COOKIE:
-                    return val
-    return None
-
-
-def _header(scope, wanted: bytes) -> str | None:
-    for name, value in scope.get("headers", []):
-        if name == wanted:
-            return value.decode("latin-1")
-    return None
-
-
-class GuardMiddleware:
-    """Login wall (when required) and a same-origin check on every POST (against cross-site
-    form posts to a dashboard on loopback). Sets ``request.state.user``."""
-
-    def __init__(self, app, signer: CookieSigner, auth_required: bool) -> None:
-        self.app = app
-        self.signer = signer
-        self.auth_required = auth_required
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        path = scope.get("path", "")
-        user = self.signer.user(_cookie_from_scope(scope))
-        scope.setdefault("state", {})["user"] = user
-        if scope.get("method") == "POST" and not _same_origin(scope):
-            return await PlainError(403, "cross-site request refused")(scope, receive, send)
-        if self.auth_required and user is None and not path.startswith(OPEN_PATHS):
-            if path.startswith("/api/"):
-                resp = JSONResponse({"error": "login required"}, status_code=401)
-            else:
-                query = scope.get("query_string", b"").decode("latin-1")
-                target = path + ("?" + query if query else "")
-                resp = RedirectResponse("/login?next=" + quote(target, safe=""), status_code=303)
-            return await resp(scope, receive, send)
-        return await self.app(scope, receive, send)
-
-
-def PlainError(status: int, text: str) -> Response:  # noqa: N802 - reads like a response class
-    return Response(text + "\n", status_code=status, media_type="text/plain")
-
-
-def _same_origin(scope) -> bool:
-    origin = _header(scope, b"origin")
-    if not origin or origin == "null":
-        return origin is None
-    host = _header(scope, b"host") or ""
-    return urlsplit(origin).netloc == host
-
-
-def safe_next(target: str | None) -> str:
-    """A local redirect target only (no scheme, no host, no //)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
-    return target
-
-
-# ================================================================= live data hub
-
-
-class LiveHub:
-    """Fans ingest callbacks (MQTT thread) out to SSE subscribers (asyncio loop), keeps the
-    latest state per device for new subscribers, and matches command results to waiters."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._subs: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue, str | None]] = []
-        self.latest: dict[str, dict] = {}  # device_id -> {"telemetry", "status", "info", "session", "sent_at"}
-        self._results: OrderedDict[str, dict] = OrderedDict()
-        self._result_cond = threading.Condition(self._lock)
-        self.closed = False
-
-    # -- ingest side (any thread)
-    def on_ingest(self, kind: str, device_id: str, payload) -> None:
-        if kind == "result":
-            self._on_result(payload)
-            return
-        with self._lock:
-            state = self.latest.setdefault(device_id, {})
-            if kind == "status":
-                state["status"] = status_text(payload)
-            elif kind in ("telemetry", "info", "session"):
-                state[kind] = payload
-            if kind == "telemetry":
-                now = time.monotonic()
-                if now - state.get("sent_at", 0.0) < TELEMETRY_MIN_PERIOD_S:
-                    return  # a fast (e.g. 20x demo) device: browsers get at most ~20 updates/s
-                state["sent_at"] = now
-                state["status"] = "online"
-            subs = list(self._subs)
-        message = {"kind": kind, "device_id": device_id, "payload": payload}
-        if kind == "status":
-            message["payload"] = {"status": status_text(payload)}
-        for loop, queue, want in subs:
-            if want is None or want == device_id:
-                with contextlib.suppress(RuntimeError):  # loop already closed
-                    loop.call_soon_threadsafe(_offer, queue, message)
-
-    def _on_result(self, payload) -> None:
-        if not isinstance(payload, dict) or not payload.get("id"):
-            return
-        with self._result_cond:
-            self._results[str(payload["id"])] = payload
-            while len(self._results) > 256:
-                self._results.popitem(last=False)
-            self._result_cond.notify_all()
-
-    def wait_result(self, command_id: str, timeout_s: float) -> dict | None:
-        """Block until the device's result for ``command_id`` arrives, or None on timeout."""
-        deadline = time.monotonic() + timeout_s
-        with self._result_cond:
-            while command_id not in self._results:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                self._result_cond.wait(left)
-            return self._results.pop(command_id)
-
-    # -- web side (event loop)
-    def subscribe(self, device_id: str | None) -> asyncio.Queue:
-        queue: asyncio.Queue = asyncio.Queue(maxsize=200)
-        with self._lock:
-            self._subs.append((asyncio.get_running_loop(), queue, device_id))
-        return queue
-
-    def unsubscribe(self, queue: asyncio.Queue) -> None:
-        with self._lock:
-            self._subs = [s for s in self._subs if s[1] is not queue]
-
-    def snapshot(self, device_id: str) -> dict:
-        with self._lock:
-            return dict(self.latest.get(device_id, {}))
-
-    def close(self) -> None:
-        """End every open stream (before the server shuts down)."""
-        with self._lock:
-            self.closed = True
-            subs = list(self._subs)
-        for loop, queue, _ in subs:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_offer, queue, None)
-
-
-def _offer(queue: asyncio.Queue, message) -> None:
-    """Put without blocking; a slow browser loses its oldest messages, never the newest."""
-    if queue.full():
-        with contextlib.suppress(asyncio.QueueEmpty):
-            queue.get_nowait()
-    queue.put_nowait(message)
-
-
-def status_text(payload) -> str:
-    """``online``/``offline`` from a status payload (a plain string or a dict)."""
-    if isinstance(payload, dict):
-        payload = payload.get("status", payload.get("state", payload.get("value", "")))
-    if isinstance(payload, bytes):
-        payload = payload.decode(errors="replace")
-    return str(payload or "unknown").strip().lower()
-
-
-def sse(event: str, data) -> bytes:
-    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'), default=str)}\n\n".encode()
-
-
-# ================================================================= formatting
-
-
-def esc(value) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
-
-
-def fmt_duration(seconds) -> str:
-    s = q.num(seconds)
-    if s is None:
-        return "–"
-    s = int(round(s))
-    if s >= 3600:
-        return f"{s // 3600} h {s % 3600 // 60:02d} min"
-    return f"{s // 60}:{s % 60:02d}"
-
-
-def plural(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
-
-
-def fmt_when(iso: str | None) -> str:
-    dt = q.parse_ts(iso)
-    if dt is None:
-        return "–"
-    local = dt.astimezone()
-    today = datetime.now().astimezone().date()
-    if local.date() == today:
-        return "Today " + local.strftime("%H:%M")
-    return local.strftime("%a %d %b %Y, %H:%M")
-
-
-def fmt_num(value, digits: int = 1, scale: float = 1.0, unit: str = "") -> str:
-    v = q.num(value)
-    if v is None:
-        return "–"
-    return f"{v * scale:.{digits}f}{(' ' + unit) if unit else ''}"
-
-
-def routine_title(protocol: str | None) -> str:
-    if not protocol:
-        return "Unknown routine"
-    try:
-        from firmware.protocols import load_routine
-
-        title = getattr(load_routine(protocol), "title", None)
-        if title:
-            return str(title)
-    except Exception:  # noqa: BLE001 - history outlives routine files
-        pass
-    return protocol.replace("-", " ").capitalize()
-
-
-def routine_choices() -> list[tuple[str, str]]:
-    """(id, title) of the routines the Start control offers."""
-    try:
-        from firmware.protocols import list_routines
-
-        found = [(r.id, getattr(r, "title", r.id)) for r in list_routines()]
-        if found:
-            return found
-    except Exception:  # noqa: BLE001 - the coach package may be absent on a dashboard-only host
-        pass
-    return [(pid, routine_title(pid)) for pid in q.KNOWN_MUSCLES]
-
-
-def data_script(data) -> str:
-    text = json.dumps(data, separators=(",", ":"), default=str).replace("<", "\\u003c")
-    return f'<script type="application/json" id="page-data">{text}</script>'
-
-
-NAV = (("/", "Live", "live"), ("/history", "History", "history"), ("/devices", "Devices", "devices"))
-
-
-def layout(request: Request, title: str, body: str, *, active: str = "", script: str = "", data=None,
-           status_code: int = 200) -> HTMLResponse:
-    user = getattr(request.state, "user", None)
-    links = "".join(
-        f'<a href="{href}"{" class=on" if key == active else ""}>{label}</a>' for href, label, key in NAV
-    )
-    if user:
-        links += (
-            f'<form method="post" action="/logout" class="logout"><span class="who">{esc(user)}</span>'
-            '<button type="submit" class="link">Log out</button></form>'
-        )
-    scripts = '<script src="/static/charts.js"></script>'
-    if script:
-        scripts += f'<script src="/static/{script}.js"></script>'
-    page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{esc(title)} · rollsense</title>
-<link rel="icon" href="/static/icon.svg" type="image/svg+xml">
-<link rel="stylesheet" href="/static/style.css">
-</head><body>
-<header class="top"><a class="brand" href="/"><img src="/static/icon.svg" alt="" width="26" height="26">rollsense</a>
-<nav>{links}</nav></header>
-<main>{body}</main>
-{data_script(data) if data is not None else ""}
-{scripts}
-</body></html>"""
-    return HTMLResponse(page, status_code=status_code, headers=SECURITY_HEADERS)
-
-
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-    "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; form-action 'self'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-}
-
-
-def not_found(request: Request, what: str) -> HTMLResponse:
-    body = f'<section class="card empty"><h1>Not found</h1><p>{esc(what)}</p><p><a href="/">Back to the dashboard</a></p></section>'
-    return layout(request, "Not found", body, status_code=404)
-
-
-async def form_data(request: Request) -> dict[str, str]:
-    """An urlencoded form body as a dict of first values (no multipart needed); bodies over
-    FORM_MAX_BYTES are read as empty (our forms are a few hundred bytes)."""
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > FORM_MAX_BYTES:
-            return {}
-        chunks.append(chunk)
-    body = b"".join(chunks).decode("utf-8", errors="replace")
-    try:
-        fields = parse_qs(body, keep_blank_values=True, max_num_fields=20)
-    except ValueError:  # too many fields
-        return {}
-    return {k: v[0] for k, v in fields.items()}
 
 
 # ================================================================= the app

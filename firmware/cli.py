@@ -249,8 +249,8 @@ def cmd_dashboard(a) -> int:
     from dashboard.server import run_dashboard
 
     if a.add_user:
+        from dashboard.auth import add_user
         from dashboard.store import open_store
-        from dashboard.web import add_user
 
         password = sys.stdin.readline().rstrip("\n")
         if not password:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import pytest
 
 from dashboard import web
+from dashboard.auth import add_user
 from dashboard.ingest import Ingest
 from dashboard.store import open_store
 from tests.dashboard.test_queries import iso, seed_session, summary_payload, telemetry_payloads
@@ -31,7 +32,7 @@ def site(broker, tmp_path, *, auth: bool):
     ingest.start()
     assert ingest.wait_connected(10)
     device = Device(broker.url, tmp_path).start()
-    web.add_user(store, "ana", PASSWORD)
+    add_user(store, "ana", PASSWORD)
     app = web.create_app(store, ingest, auth_required=auth, secret_key="browser-test")
     try:
         with serve(app) as (host, port):

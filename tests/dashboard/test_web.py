@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 import pytest
 import uvicorn
 
-from dashboard import web
+from dashboard import auth, web
 from dashboard.ingest import Ingest
 from dashboard.server import run_dashboard
 from dashboard.store import open_store
@@ -75,7 +75,7 @@ def call(addr, method, path, *, form=None, cookie=None, headers=None):
 
 def session_cookie(headers: dict) -> str:
     value = headers["set-cookie"].split(";", 1)[0]
-    assert value.startswith(web.COOKIE + "=")
+    assert value.startswith(auth.COOKIE + "=")
     return value
 
 
@@ -215,23 +215,23 @@ def test_history_and_its_exports_filter_by_device(store):
 
 
 def test_password_hashes_are_salted_pbkdf2(store):
-    web.add_user(store, "ana", "correct horse")
-    web.add_user(store, "ben", "correct horse")
+    auth.add_user(store, "ana", "correct horse")
+    auth.add_user(store, "ben", "correct horse")
     hashes = [r["password_hash"] for r in store.query("SELECT password_hash FROM users ORDER BY username")]
     algo, iterations, salt_a, _ = hashes[0].split("$")
     assert algo == "pbkdf2_sha256" and int(iterations) >= 200_000
     assert hashes[0] != hashes[1] and salt_a != hashes[1].split("$")[2]
-    assert web.check_login(store, "ana", "correct horse")
-    assert not web.check_login(store, "ana", "correct horsE")
-    assert not web.check_login(store, "nobody", "correct horse")
-    web.add_user(store, "ana", "a new password")  # changes the password, no second row
-    assert web.check_login(store, "ana", "a new password") and not web.check_login(store, "ana", "correct horse")
+    assert auth.check_login(store, "ana", "correct horse")
+    assert not auth.check_login(store, "ana", "correct horsE")
+    assert not auth.check_login(store, "nobody", "correct horse")
+    auth.add_user(store, "ana", "a new password")  # changes the password, no second row
+    assert auth.check_login(store, "ana", "a new password") and not auth.check_login(store, "ana", "correct horse")
     with pytest.raises(ConfigError, match="at least 8"):
-        web.add_user(store, "cy", "short")
+        auth.add_user(store, "cy", "short")
 
 
 def test_login_wall_when_auth_required(store):
-    web.add_user(store, "ana", "correct horse")
+    auth.add_user(store, "ana", "correct horse")
     app = web.create_app(store, None, auth_required=True, secret_key="secret-1")
     with serve(app) as addr:
         status, headers, _ = call(addr, "GET", "/history?x=1")
@@ -252,8 +252,8 @@ def test_login_wall_when_auth_required(store):
 
         tampered = cookie[:-2] + ("00" if not cookie.endswith("00") else "11")
         assert call(addr, "GET", "/history", cookie=tampered)[0] == 303
-        other_key = web.CookieSigner("another-secret").sign("ana")
-        assert call(addr, "GET", "/history", cookie=f"{web.COOKIE}={other_key}")[0] == 303
+        other_key = auth.CookieSigner("another-secret").sign("ana")
+        assert call(addr, "GET", "/history", cookie=f"{auth.COOKIE}={other_key}")[0] == 303
 
         # no open redirects after login
         status, headers, _ = call(addr, "POST", "/login", form={"username": "ana", "password": "correct horse", "next": "//evil.example/x"})
@@ -262,7 +262,7 @@ def test_login_wall_when_auth_required(store):
         assert status == 303 and 'rollsense_session=""' in headers["set-cookie"]
 
         # guessing is throttled per address: after 5 failures even the right password waits
-        for _ in range(web.LOGIN_FAILURES_MAX):
+        for _ in range(auth.LOGIN_FAILURES_MAX):
             call(addr, "POST", "/login", form={"username": "ana", "password": "guess"})
         status, headers, page = call(addr, "POST", "/login", form={"username": "ana", "password": "correct horse"})
         assert status == 429 and "Too many wrong passwords" in page and "set-cookie" not in headers

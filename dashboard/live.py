@@ -1,0 +1,123 @@
+"""The live data hub: fans ingest callbacks (MQTT thread) out to Server-Sent-Event
+subscribers (asyncio loop) and matches command results to the requests waiting for them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+import time
+from collections import OrderedDict
+
+TELEMETRY_MIN_PERIOD_S = 0.05
+
+
+
+# ================================================================= live data hub
+
+
+class LiveHub:
+    """Fans ingest callbacks (MQTT thread) out to SSE subscribers (asyncio loop), keeps the
+    latest state per device for new subscribers, and matches command results to waiters."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subs: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue, str | None]] = []
+        self.latest: dict[str, dict] = {}  # device_id -> {"telemetry", "status", "info", "session", "sent_at"}
+        self._results: OrderedDict[str, dict] = OrderedDict()
+        self._result_cond = threading.Condition(self._lock)
+        self.closed = False
+
+    # -- ingest side (any thread)
+    def on_ingest(self, kind: str, device_id: str, payload) -> None:
+        if kind == "result":
+            self._on_result(payload)
+            return
+        with self._lock:
+            state = self.latest.setdefault(device_id, {})
+            if kind == "status":
+                state["status"] = status_text(payload)
+            elif kind in ("telemetry", "info", "session"):
+                state[kind] = payload
+            if kind == "telemetry":
+                now = time.monotonic()
+                if now - state.get("sent_at", 0.0) < TELEMETRY_MIN_PERIOD_S:
+                    return  # a fast (e.g. 20x demo) device: browsers get at most ~20 updates/s
+                state["sent_at"] = now
+                state["status"] = "online"
+            subs = list(self._subs)
+        message = {"kind": kind, "device_id": device_id, "payload": payload}
+        if kind == "status":
+            message["payload"] = {"status": status_text(payload)}
+        for loop, queue, want in subs:
+            if want is None or want == device_id:
+                with contextlib.suppress(RuntimeError):  # loop already closed
+                    loop.call_soon_threadsafe(_offer, queue, message)
+
+    def _on_result(self, payload) -> None:
+        if not isinstance(payload, dict) or not payload.get("id"):
+            return
+        with self._result_cond:
+            self._results[str(payload["id"])] = payload
+            while len(self._results) > 256:
+                self._results.popitem(last=False)
+            self._result_cond.notify_all()
+
+    def wait_result(self, command_id: str, timeout_s: float) -> dict | None:
+        """Block until the device's result for ``command_id`` arrives, or None on timeout."""
+        deadline = time.monotonic() + timeout_s
+        with self._result_cond:
+            while command_id not in self._results:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._result_cond.wait(left)
+            return self._results.pop(command_id)
+
+    # -- web side (event loop)
+    def subscribe(self, device_id: str | None) -> asyncio.Queue:
+        queue: asyncio.Queue = asyncio.Queue(maxsize=200)
+        with self._lock:
+            self._subs.append((asyncio.get_running_loop(), queue, device_id))
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue) -> None:
+        with self._lock:
+            self._subs = [s for s in self._subs if s[1] is not queue]
+
+    def snapshot(self, device_id: str) -> dict:
+        with self._lock:
+            return dict(self.latest.get(device_id, {}))
+
+    def close(self) -> None:
+        """End every open stream (before the server shuts down)."""
+        with self._lock:
+            self.closed = True
+            subs = list(self._subs)
+        for loop, queue, _ in subs:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_offer, queue, None)
+
+
+def _offer(queue: asyncio.Queue, message) -> None:
+    """Put without blocking; a slow browser loses its oldest messages, never the newest."""
+    if queue.full():
+        with contextlib.suppress(asyncio.QueueEmpty):
+            queue.get_nowait()
+    queue.put_nowait(message)
+
+
+def status_text(payload) -> str:
+    """``online``/``offline`` from a status payload (a plain string or a dict)."""
+    if isinstance(payload, dict):
+        payload = payload.get("status", payload.get("state", payload.get("value", "")))
+    if isinstance(payload, bytes):
+        payload = payload.decode(errors="replace")
+    return str(payload or "unknown").strip().lower()
+
+
+def sse(event: str, data) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'), default=str)}\n\n".encode()
+
+

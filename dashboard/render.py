@@ -1,0 +1,155 @@
+"""HTML rendering helpers of the dashboard: escaping, number/time formatting, the page
+layout, and how targets are worded."""
+
+from __future__ import annotations
+
+import html
+import json
+from datetime import datetime
+from urllib.parse import parse_qs
+
+from starlette.requests import Request
+from starlette.responses import (
+    HTMLResponse,
+)
+
+from dashboard import queries as q
+
+FORM_MAX_BYTES = 16 * 1024
+
+
+
+# ================================================================= formatting
+
+
+def esc(value) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def fmt_duration(seconds) -> str:
+    s = q.num(seconds)
+    if s is None:
+        return "–"
+    s = int(round(s))
+    if s >= 3600:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def fmt_when(iso: str | None) -> str:
+    dt = q.parse_ts(iso)
+    if dt is None:
+        return "–"
+    local = dt.astimezone()
+    today = datetime.now().astimezone().date()
+    if local.date() == today:
+        return "Today " + local.strftime("%H:%M")
+    return local.strftime("%a %d %b %Y, %H:%M")
+
+
+def fmt_num(value, digits: int = 1, scale: float = 1.0, unit: str = "") -> str:
+    v = q.num(value)
+    if v is None:
+        return "–"
+    return f"{v * scale:.{digits}f}{(' ' + unit) if unit else ''}"
+
+
+def routine_title(protocol: str | None) -> str:
+    if not protocol:
+        return "Unknown routine"
+    try:
+        from firmware.protocols import load_routine
+
+        title = getattr(load_routine(protocol), "title", None)
+        if title:
+            return str(title)
+    except Exception:  # noqa: BLE001 - history outlives routine files
+        pass
+    return protocol.replace("-", " ").capitalize()
+
+
+def routine_choices() -> list[tuple[str, str]]:
+    """(id, title) of the routines the Start control offers."""
+    try:
+        from firmware.protocols import list_routines
+
+        found = [(r.id, getattr(r, "title", r.id)) for r in list_routines()]
+        if found:
+            return found
+    except Exception:  # noqa: BLE001 - the coach package may be absent on a dashboard-only host
+        pass
+    return [(pid, routine_title(pid)) for pid in q.KNOWN_MUSCLES]
+
+
+def data_script(data) -> str:
+    text = json.dumps(data, separators=(",", ":"), default=str).replace("<", "\\u003c")
+    return f'<script type="application/json" id="page-data">{text}</script>'
+
+
+NAV = (("/", "Live", "live"), ("/history", "History", "history"), ("/devices", "Devices", "devices"))
+
+
+def layout(request: Request, title: str, body: str, *, active: str = "", script: str = "", data=None,
+           status_code: int = 200) -> HTMLResponse:
+    user = getattr(request.state, "user", None)
+    links = "".join(
+        f'<a href="{href}"{" class=on" if key == active else ""}>{label}</a>' for href, label, key in NAV
+    )
+    if user:
+        links += (
+            f'<form method="post" action="/logout" class="logout"><span class="who">{esc(user)}</span>'
+            '<button type="submit" class="link">Log out</button></form>'
+        )
+    scripts = '<script src="/static/charts.js"></script>'
+    if script:
+        scripts += f'<script src="/static/{script}.js"></script>'
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{esc(title)} · rollsense</title>
+<link rel="icon" href="/static/icon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="/static/style.css">
+</head><body>
+<header class="top"><a class="brand" href="/"><img src="/static/icon.svg" alt="" width="26" height="26">rollsense</a>
+<nav>{links}</nav></header>
+<main>{body}</main>
+{data_script(data) if data is not None else ""}
+{scripts}
+</body></html>"""
+    return HTMLResponse(page, status_code=status_code, headers=SECURITY_HEADERS)
+
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def not_found(request: Request, what: str) -> HTMLResponse:
+    body = f'<section class="card empty"><h1>Not found</h1><p>{esc(what)}</p><p><a href="/">Back to the dashboard</a></p></section>'
+    return layout(request, "Not found", body, status_code=404)
+
+
+async def form_data(request: Request) -> dict[str, str]:
+    """An urlencoded form body as a dict of first values (no multipart needed); bodies over
+    FORM_MAX_BYTES are read as empty (our forms are a few hundred bytes)."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > FORM_MAX_BYTES:
+            return {}
+        chunks.append(chunk)
+    body = b"".join(chunks).decode("utf-8", errors="replace")
+    try:
+        fields = parse_qs(body, keep_blank_values=True, max_num_fields=20)
+    except ValueError:  # too many fields
+        return {}
+    return {k: v[0] for k, v in fields.items()}
+
+
