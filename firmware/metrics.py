@@ -15,7 +15,7 @@ import numpy as np
 
 from firmware.errors import ConfigError
 from firmware.metrics_runs import ffill_index, first_true, schmitt
-from firmware.metrics_state import WindowBuffer, weighted_quantile
+from firmware.metrics_state import SpeedHistogram, WindowBuffer
 from firmware.model import Block, Hold, Metrics, Pass
 
 TOOLS = ("roller", "ball", "stick")
@@ -188,9 +188,8 @@ class MetricsEngine:
         self._force_peak = -math.inf
         self._has_force = False
         self._speed_dt = 0.0
-        self._speed_hist = np.zeros(SPEED_BINS)
-        self._dir_force = np.zeros(2)  # raw sign +, -
-        self._dir_time = np.zeros(2)
+        self._speed_hist = SpeedHistogram(SPEED_BIN_MPS, SPEED_BINS)  # time-weighted
+        self._dir_sums = [0.0, 0.0, 0.0, 0.0]  # force·dt and dt rolling with raw sign +, -
         self._last = None  # last Metrics
 
     # ------------------------------------------------------------------ public
@@ -269,7 +268,7 @@ class MetricsEngine:
             },
             "speed_mps": {
                 "mean": self._speed_dt / self._rolling_s if self._rolling_s > 0 else None,
-                "p95": weighted_quantile(self._speed_hist, SPEED_BIN_MPS, 0.95),
+                "p95": self._speed_hist.quantile(0.95),
             },
             "holds": [
                 {
@@ -369,7 +368,7 @@ class MetricsEngine:
         q = np.cumsum(inc, axis=0)[1:]
         self._q = q[-1].copy()
 
-        self._totals(dt, fz, has_f, allf, contact, rdt, rdt_f, speed, vel, rolling)
+        self._totals(dt, fz, has_f, allf, contact, rdt, rdt_f, speed, vel)
         new_passes: list[Pass] = []
         self._passes_of(t, q, runs, new_passes)
         new_holds: list[Hold] = []
@@ -600,35 +599,28 @@ class MetricsEngine:
             axis = -axis
         self._axis = axis
 
-    def _totals(self, dt, fz, has_f, allf, contact, rdt, rdt_f, speed, vel, rolling) -> None:
+    def _totals(self, dt, fz, has_f, allf, contact, rdt, rdt_f, speed, vel) -> None:
         """Running sums: contact time and force, rolling time and speed, force per direction."""
-        s = self.settings
-        n = len(dt)
-        wts = np.empty((n, 4))
-        np.multiply(dt, contact if allf else contact & has_f, out=wts[:, 0])
-        wts[:, 1] = rdt
-        thr = 0.1 * s.hold_speed_max_mps
-        np.multiply(rdt_f, vel > thr, out=wts[:, 2])
-        np.multiply(rdt_f, vel < -thr, out=wts[:, 3])
-        vals = np.empty((n, 3))
-        vals[:, 0] = 1.0
-        vals[:, 1] = fz
-        vals[:, 2] = speed
-        (c_t, c_f, _), (r_t, _, r_v), (u_t, u_f, _), (d_t, d_f, _) = (wts.T @ vals).tolist()
+        thr = 0.1 * self.settings.hold_speed_max_mps
+        cdt = dt * contact if allf else dt * (contact & has_f)
+        wts = np.vstack((cdt, rdt, rdt_f * (vel > thr), rdt_f * (vel < -thr)))
+        sums = wts @ np.column_stack((fz, speed))
+        (c_f, _), (_, r_v), (u_f, _), (d_f, _) = sums.tolist()
+        c_t, r_t, u_t, d_t = wts.sum(axis=1).tolist()
         self._contact_s += c_t
         self._force_dt += c_f
         self._rolling_s += r_t
         self._speed_dt += r_v
-        self._dir_force += (u_f, d_f)
-        self._dir_time += (u_t, d_t)
+        self._dir_sums[0] += u_f
+        self._dir_sums[1] += d_f
+        self._dir_sums[2] += u_t
+        self._dir_sums[3] += d_t
         if allf or has_f.any():
             self._has_force = True
-            if c_t > 0:
-                self._force_peak = max(self._force_peak, float((fz * contact).max()))
+            if c_t > 0 and fz.max() > self._force_peak:
+                self._force_peak = float((fz * contact).max())
         if r_t > 0:
-            bins = np.minimum((speed[rolling] / SPEED_BIN_MPS).astype(np.int64), SPEED_BINS - 1)
-            h = np.bincount(bins, weights=rdt[rolling])
-            self._speed_hist[: len(h)] += h
+            self._speed_hist.add(speed, rdt)
 
     def _zigzag(self, t, q, out: list[Pass], lo: int = 0, hi: int | None = None) -> None:
         """Turnarounds in samples [lo, hi): the position retreats min_pass_m from its running
@@ -805,7 +797,7 @@ class MetricsEngine:
     def _force_by_direction(self) -> dict:
         if not (self.settings.sign_known and self._has_force):
             return {"up": None, "down": None}
-        pairs = zip(self._dir_force, self._dir_time, strict=True)
+        pairs = zip(self._dir_sums[0:2], self._dir_sums[2:4], strict=True)
         means = [fdt / tt if tt > 0 else None for fdt, tt in pairs]
         up_raw, down_raw = means if self.settings.up_sign > 0 else means[::-1]
         return {"up": up_raw, "down": down_raw}

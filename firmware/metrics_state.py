@@ -76,3 +76,41 @@ def weighted_quantile(hist: np.ndarray, bin_width: float, q: float) -> float | N
     below = float(cum[k - 1]) if k > 0 else 0.0
     frac = (q * total - below) / float(hist[k]) if hist[k] > 0 else 0.0
     return float((k + min(max(frac, 0.0), 1.0)) * bin_width)
+
+
+class SpeedHistogram:
+    """Time-weighted histogram of speeds in fixed bins; samples are buffered and binned in
+    bulk (weight 0 samples are harmless), so adding a block costs two array copies."""
+
+    def __init__(self, bin_width: float, bins: int, buffer: int = 8192) -> None:
+        self.bin_width = bin_width
+        self.hist = np.zeros(bins)
+        self._values = np.empty(buffer)
+        self._weights = np.empty(buffer)
+        self._len = 0
+
+    def add(self, values: np.ndarray, weights: np.ndarray) -> None:
+        n = len(values)
+        if self._len + n > len(self._values):
+            self._flush()
+            if n > len(self._values):
+                self._bin(values, weights)
+                return
+        self._values[self._len : self._len + n] = values
+        self._weights[self._len : self._len + n] = weights
+        self._len += n
+
+    def quantile(self, q: float) -> float | None:
+        """Quantile q of the weighted values (linear inside a bin), None if empty."""
+        self._flush()
+        return weighted_quantile(self.hist, self.bin_width, q)
+
+    def _flush(self) -> None:
+        if self._len:
+            self._bin(self._values[: self._len], self._weights[: self._len])
+            self._len = 0
+
+    def _bin(self, values: np.ndarray, weights: np.ndarray) -> None:
+        idx = np.minimum((values / self.bin_width).astype(np.int64), len(self.hist) - 1)
+        h = np.bincount(idx, weights=weights)
+        self.hist[: len(h)] += h
