@@ -22,6 +22,7 @@ from firmware.session import Session
 from firmware.summary import clean_json, new_session_id
 
 QUIET_EVENT_CUES = {"tick"}  # metronome ticks are cues for the user, not events to keep
+CHECKPOINT_S = 5.0  # sensor seconds between journal checkpoints of the running summary
 
 
 def utc_now_iso() -> str:
@@ -128,6 +129,7 @@ class DeviceApp:
         if p.notifier:
             p.notifier.status(f"running {routine.id}")
         next_telemetry_s = None
+        next_checkpoint_s = None
         last_contact_s = None
         while not session.finished:
             if stop.is_set() or self._stop_routine.is_set():
@@ -142,6 +144,9 @@ class DeviceApp:
                 if next_telemetry_s is None or m.t_s >= next_telemetry_s:
                     next_telemetry_s = m.t_s + self.telemetry_period_s
                     self._telemetry(session)
+                if next_checkpoint_s is None or m.t_s >= next_checkpoint_s:
+                    next_checkpoint_s = m.t_s + CHECKPOINT_S
+                    p.journal.checkpoint(session.session_id, session.checkpoint())
                 if m.t_s - last_contact_s > self.no_contact_timeout_s:
                     self._act(session, session.stop("no contact"))
                 elif self.source_end_s is not None and m.t_s > self.source_end_s:

@@ -157,11 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
     doc.add_argument("--sim", action="store_true")
 
     b = sub.add_parser("broker", help="broker administration (device credentials)",
-                       description="Manage the Mosquitto users of your devices.", formatter_class=_Formatter)
-    bsub = b.add_subparsers(dest="broker_command", metavar="ACTION", required=True)
-    ad = bsub.add_parser("add-device", help="add (or reset) a device's broker credentials")
-    ad.add_argument("device_id")
-    ad.add_argument("--password-file", default="/etc/mosquitto/rollsense.passwd")
+                       description="Manage the Mosquitto users of your devices (run on the broker host).",
+                       formatter_class=_Formatter)
+    b.add_argument("action", choices=("add-device",))
+    b.add_argument("broker_args", nargs=argparse.REMAINDER,
+                   help="add-device ID [--password-file F] [--acl-file A] [--host H] [--port P] "
+                   "[--ca CA] [--no-tls] [--replace]: create a device's broker user with a fresh "
+                   "password (Mosquitto's own PBKDF2 hash) and print the URL for its config")
     return p
 
 
@@ -267,10 +269,9 @@ def cmd_dashboard(a) -> int:
 
 
 def cmd_broker(a) -> int:
-    from firmware.brokeradmin import add_device
+    from firmware.brokeradmin import main as broker_main
 
-    add_device(a.device_id, a.password_file)
-    return 0
+    return broker_main([a.action, *a.broker_args])
 
 
 def cmd_run(a) -> int:

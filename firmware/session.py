@@ -3,6 +3,7 @@ no clock. The device loop (``firmware.app``) and ``rollsense replay`` both drive
 
 from __future__ import annotations
 
+import copy
 import math
 
 from firmware.coach import Coach, Cue, Event
@@ -66,7 +67,15 @@ class Session:
     def summary(self) -> dict:
         """The §3.2 summary of everything fed so far (closes an open hold or pass)."""
         self.engine.finish()
-        metrics = self.engine.summary()
+        return self._summary(self.engine.summary())
+
+    def checkpoint(self) -> dict:
+        """The summary so far, for the journal to recover from if the device loses power
+        mid-routine. Summarising finishes an engine, so a copy is summarised: the running
+        engine carries on untouched."""
+        return self._summary(copy.deepcopy(self.engine).summary())
+
+    def _summary(self, metrics: dict) -> dict:
         targets = self.coach.targets(metrics) if self.coach else []
         completed = bool(self.coach and self.coach.completed)
         interrupted = None if completed else self.stopped_reason

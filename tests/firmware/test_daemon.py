@@ -230,3 +230,33 @@ def test_missing_imu_is_a_clear_degraded_state_that_recovers(tmp_path, monkeypat
     outputs.close()
     journal.close()
     device.rt.hardware.close()
+
+
+def test_power_loss_mid_routine_recovers_the_metrics_so_far(tmp_path):
+    """SIGKILL (as a power cut) in the middle of a routine: at the next start the session is
+    recovered from the journal's checkpoints with its passes and distance, not just its id."""
+    from firmware.journal import Journal
+
+    state = tmp_path / "state"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "firmware.cli", "run", "--sim", "--speed", "10", "--protocol",
+         "quads-roller", "--state-dir", str(state), "--broker", "mqtt://127.0.0.1:1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        journal_path = state / "journal.db"
+        assert _wait(journal_path.exists, 30)
+        time.sleep(3.5)  # ~35 s of simulated rolling
+    finally:
+        proc.kill()
+        proc.communicate(timeout=10)
+    journal = Journal(journal_path)
+    try:
+        (session_id,) = journal.recover_interrupted(reason="power loss")
+        summary = journal.session(session_id)["summary"]
+    finally:
+        journal.close()
+    assert summary["completed"] is False and summary["interrupted"] == "power loss"
+    assert summary["protocol"] == "quads-roller"
+    assert summary["passes"] >= 3 and summary["distance_m"] > 0.4, json.dumps(summary)
+    assert summary["duration_s"] >= 15
