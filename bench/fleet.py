@@ -9,7 +9,8 @@ Link's client settings (persistent session, LWT ``offline``, QoS 0 telemetry, Qo
 summary), several device processes holding many clients each. Each device publishes retained
 ``status``/``info``, telemetry at 10 Hz and events (session_started, pass_completed about
 every second, session_ended) shaped per docs/interfaces.md, then its session summary, re-sent
-every few seconds until the dashboard's ``ack`` arrives, as the Link does. The ingest side is
+every few seconds until the dashboard's ``ack`` arrives, as the Link does. Devices publish
+out of phase (each in its own slot of the 100 ms telemetry period), as independent devices do. The ingest side is
 the real ``dashboard.ingest.Ingest`` (two workers, each with its own PostgreSQL connection,
 in this process). Delivery latency = stored-and-notified time minus publish time, one host
 clock.
@@ -159,18 +160,19 @@ def run_devices(ids: list[str], broker_url: str, tag: str, session_s: float,
     t_next = time.monotonic()
     ticks = int(session_s * TELEMETRY_HZ)
     late_ticks = 0
+    slot = period / max(1, len(live))  # devices are not in phase: each has its own slot
     for i in range(ticks):
         t_s, passes = i * period, i // int(TELEMETRY_HZ)
-        for d in live:
+        for j, d in enumerate(live):
+            delay = t_next + j * slot - time.monotonic()
+            if delay > 0.001:
+                time.sleep(delay)
             d.telemetry(t_s, passes)
             if i % int(TELEMETRY_HZ) == int(TELEMETRY_HZ) - 1:
                 d.event("pass_completed", t_s, length_m=0.2, duration_s=1.0, direction=1,
                         mean_speed_mps=0.2, mean_force_n=231.5)
         t_next += period
-        delay = t_next - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        else:
+        if t_next < time.monotonic():
             late_ticks += 1
     for d in live:
         d.event("session_ended", session_s, reason="bench", completed=False)
