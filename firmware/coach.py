@@ -168,6 +168,7 @@ class Coach:
         self._spot_holds: list[dict[str, float]] = []
         self._last_velocity = 0.0
         self._moved = False  # rolled since ease-in / the last pause (idle pauses only then)
+        self._contact = False  # in contact now (see _contact_of)
         self._stop_end_t = -math.inf  # end of the last stop of >= 1 s
         self._streak: tuple[str, int] = ("", 0)  # last pass verdict and how many in a row
 
@@ -247,20 +248,33 @@ class Coach:
 
     # ---------------------------------------------------------------- bookkeeping
 
+    def _contact_of(self, m: Metrics) -> bool:
+        """Contact from the force sensor. Without one (NaN force) a roll routine is in contact
+        while rolling and until it has been still for ``idle_pause_s``; a hold routine always
+        (stepping off a ball cannot be told from holding still without force)."""
+        if m.contact or math.isfinite(m.force_n):
+            return m.contact
+        if self.routine.mode == "hold":
+            return True
+        if self._phase == READY:
+            return not m.still
+        return not m.still or self._held("still", m.t_s) < self.settings.idle_pause_s
+
     def _observe(self, m: Metrics, out: list) -> None:
-        if self._phase in (EASE_IN, ACTIVE) and m.contact and self._moved:
+        self._contact = self._contact_of(m)
+        if self._phase in (EASE_IN, ACTIVE) and self._contact and self._moved:
             self._active_s += max(0.0, m.t_s - self._t_last)
         self._t_prev, self._t_last = self._t_last, m.t_s
-        if m.contact and self._t_contact0 is None:
+        if self._contact and self._t_contact0 is None:
             self._t_contact0 = m.t_s
         if math.isfinite(m.velocity_mps):
             self._last_velocity = m.velocity_mps
-        self._timer("off", not m.contact, m.t_s)
-        self._moved = self._moved or (m.contact and not m.still)
+        self._timer("off", not self._contact, m.t_s)
+        self._moved = self._moved or (self._contact and not m.still)
         if not m.still and self._held("still", m.t_s) >= 1.0:
             self._stop_end_t = m.t_s  # a real stop (not a turnaround) just ended
         self._timer("still", m.still, m.t_s)
-        self._timer("idle", m.contact and m.still, m.t_s)
+        self._timer("idle", self._contact and m.still, m.t_s)
         for p in m.new_passes:
             self._passes.append(p)
             if p.direction in self._dir_s:
@@ -359,7 +373,7 @@ class Coach:
     # ---------------------------------------------------------------- signals (table inputs)
 
     def _sig_contact(self, m: Metrics) -> bool:
-        return m.contact
+        return self._contact
 
     def _sig_off(self, m: Metrics) -> bool:
         return self._held("off", m.t_s) >= self.settings.contact_grace_s
@@ -373,7 +387,7 @@ class Coach:
                 and self._held("idle", m.t_s) >= self.settings.idle_pause_s)
 
     def _sig_holding(self, m: Metrics) -> bool:
-        return self.routine.mode == "hold" and m.holding and m.contact
+        return self.routine.mode == "hold" and m.holding and self._contact
 
     def _sig_eased(self, m: Metrics) -> bool:
         return self._ease_elapsed_s(m.t_s) >= self.routine.targets.ease_in.s
@@ -384,7 +398,7 @@ class Coach:
     def _spot_end(self, m: Metrics) -> bool:
         hold = self.routine.targets.hold
         assert hold is not None
-        return self._hold_ok and (not m.holding or not m.contact or m.hold_s >= hold.hold_s.hi)
+        return self._hold_ok and (not m.holding or not self._contact or m.hold_s >= hold.hold_s.hi)
 
     def _sig_spot_end_last(self, m: Metrics) -> bool:
         return self._spot_end(m) and self._spots_done + 1 >= self._spots_target()
@@ -393,13 +407,13 @@ class Coach:
         return self._spot_end(m) and self._spots_done + 1 < self._spots_target()
 
     def _sig_hold_broken(self, m: Metrics) -> bool:
-        return not self._hold_ok and m.contact and not m.holding
+        return not self._hold_ok and self._contact and not m.holding
 
     def _sig_new_hold(self, m: Metrics) -> bool:
-        return m.holding and m.contact and (m.t_s - m.hold_s) > self._spot_end_t
+        return m.holding and self._contact and (m.t_s - m.hold_s) > self._spot_end_t
 
     def _sig_resumed(self, m: Metrics) -> bool:
-        return m.contact and (self.routine.mode == "hold" or not m.still)
+        return self._contact and (self.routine.mode == "hold" or not m.still)
 
     # ---------------------------------------------------------------- monitors
 
@@ -419,7 +433,7 @@ class Coach:
 
     def _mon_force(self, m: Metrics, out: list) -> None:
         f, t, s = m.force_n, m.t_s, self.settings
-        ok = m.contact and math.isfinite(f)
+        ok = self._contact and math.isfinite(f)
         band = self.routine.force_band_n(self.profile)
         cap = self._ease_cap_n(t)
         limit = min(band.hi, cap)
@@ -464,7 +478,7 @@ class Coach:
                 out.append(Cue("longer_passes", t, detail))
             elif verdict == "ok" and streak >= s.passes_to_resolve and nag.resolve():
                 out.append(Cue("on_pace", t, detail))
-        moving = m.contact and not m.still
+        moving = self._contact and not m.still
         fast = self._timer("fast", moving and m.speed_mps > band.hi * (1 + s.margin), t)
         slow = self._timer("slow", moving and m.speed_mps < band.lo * (1 - s.margin), t)
         detail = {"speed_mps": round(m.speed_mps, 4)}
@@ -541,7 +555,7 @@ class Coach:
 
     def _mon_hold_time(self, m: Metrics, out: list) -> None:
         hold = self.routine.targets.hold
-        if hold is None or self._hold_ok or not (m.holding and m.contact):
+        if hold is None or self._hold_ok or not (m.holding and self._contact):
             return
         if m.hold_s >= hold.hold_s.lo:
             self._hold_ok = True

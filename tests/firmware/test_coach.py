@@ -4,6 +4,7 @@ sequence (metronome ticks filtered out) and the target results."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 from dataclasses import dataclass
@@ -641,18 +642,40 @@ def test_bands_show_the_ease_in_cap_rising():
     assert coach.bands()["speed_mps"] == [0.0375, 0.15]
 
 
+def _no_force(metrics: list[Metrics]) -> list[Metrics]:
+    """What the metrics engine reports without a force sensor: NaN force, never contact."""
+    return [dataclasses.replace(m, force_n=math.nan, contact=False) for m in metrics]
+
+
 def test_no_force_sensor_still_coaches_pace():
     script = Script()
-    metrics = [
-        m.__class__(**{**m.__dict__, "force_n": math.nan})
-        for m in script.run((off(1.0), roll(70.0, force_n=200.0)))
-    ]
+    metrics = _no_force(script.run((off(1.0), roll(30.0, force_n=200.0), still(3.0, 0.0),
+                                    roll(33.0, force_n=200.0), still(8.0, 0.0))))
     coach = Coach(load_routine("quads-roller"))
-    cues = [a.name for m in metrics for a in coach.step(m) if isinstance(a, Cue)]
-    assert [c for c in cues if c != "tick"] == ["start", "ease_in", "done"]
+    actions = [a for m in metrics for a in coach.step(m)]
+    cues = [a for a in actions if isinstance(a, Cue) and a.name != "tick"]
+    assert [c.name for c in cues] == ["start", "ease_in", "paused", "done"]
+    assert cues[1].t_s == pytest.approx(1.02)  # moving counts as contact
+    assert cues[2].t_s == pytest.approx(31.0 + 2.0 + 0.3, abs=0.03)  # still 2 s, then grace
     summary = script.summary() | {"force_n": {"mean": None, "peak": None}}
     rows = {r["name"]: r for r in coach.targets(summary)}
     assert rows["force_n"]["actual"] is None and rows["force_n"]["met"] is False
+    assert rows["rolling_s"]["met"]
+
+
+def test_no_force_sensor_lying_still_ends_the_roll_routine():
+    metrics = _no_force(Script().run((off(1.0), roll(20.0, force_n=200.0), still(9.0, 0.0))))
+    coach = Coach(load_routine("quads-roller"))
+    names = [a.name for m in metrics for a in coach.step(m) if isinstance(a, Cue)
+             and a.name != "tick"]
+    assert names == ["start", "ease_in", "paused", "stepped_off"]
+
+
+def test_no_force_sensor_ball_hold_still_counts():
+    metrics = _no_force(Script().run((off(1.0), still(40.0, 0.0), move(0.5, 0.0))))
+    coach = Coach(load_routine("piriformis-ball"))
+    names = [a.name for m in metrics for a in coach.step(m) if isinstance(a, Cue)]
+    assert names == ["start", "ease_in", "hold", "hold_done", "done"]
 
 
 def test_custom_settings_change_the_grace_period():
