@@ -252,16 +252,22 @@ class MetricsEngine:
         return None if self._axis is None else self._axis.copy()
 
     def summary(self) -> dict:
-        """The DESIGN §3.2 metric fields; finishes the engine first."""
-        self.finish()
-        lengths = [p.length_m for p in self.passes]
+        """The DESIGN §3.2 metric fields, as if the data ended now (an open pass or hold is
+        included the way finish() would close it; the engine itself is not changed)."""
+        passes, holds = list(self.passes), list(self.holds)
+        if not self._finished:
+            open_pass = self._make_pass(self._turn, self._ext) if self._dir != 0 else None
+            open_hold = self._make_hold(self._last_hold_t) if self._hold_active else None
+            passes += [open_pass] if open_pass is not None else []
+            holds += [open_hold] if open_hold is not None else []
+        lengths = [p.length_m for p in passes]
         dur = 0.0 if math.isnan(self._t0) else self._t_last - self._t0
         has_f = self._has_force
         return {
             "duration_s": float(dur),
             "contact_s": float(self._contact_s) if has_f else None,
-            "distance_m": self.distance_m,
-            "passes": len(self.passes),
+            "distance_m": float(sum(lengths)),
+            "passes": len(passes),
             "pass_length_m": {
                 "mean": float(np.mean(lengths)) if lengths else None,
                 "max": float(np.max(lengths)) if lengths else None,
@@ -276,7 +282,7 @@ class MetricsEngine:
                     "duration_s": h.duration_s,
                     "force_n": None if math.isnan(h.force_n) else h.force_n,
                 }
-                for h in self.holds
+                for h in holds
             ],
             "force_n": {
                 "mean": self._force_dt / self._contact_s if has_f and self._contact_s > 0 else None,
@@ -694,30 +700,36 @@ class MetricsEngine:
             ext[1:] = q[lo + k]
 
     def _emit_pass(self, a, b, out: list[Pass]) -> None:
+        p = self._make_pass(a, b)
+        if p is None:
+            return
+        if self._sign == 0.0:  # up unknown: the first pass's direction defines +
+            self._sign = float(p.direction)
+        self.passes.append(p)
+        self._distance_m += p.length_m
+        out.append(p)
+
+    def _make_pass(self, a, b) -> Pass | None:
+        """The pass from turn row `a` to turn row `b`, or None if it is too short."""
         s = self.settings
         dx = b[1] - a[1]
         length = (b[2] - a[2]) if s.tool == "ball" else abs(dx)
         if length < s.min_pass_m or (s.tool != "ball" and abs(dx) < 1e-12):
-            return
+            return None
         moving = b[3] - a[3]
         duration = b[0] - a[0]
         speed = length / moving if moving > 0 else (length / duration if duration > 0 else 0.0)
         ftime = b[5] - a[5]
         force = (b[4] - a[4]) / ftime if ftime > 0 else math.nan
-        if self._sign == 0.0:  # up unknown: the first pass's direction defines +
-            self._sign = 1.0 if dx >= 0 else -1.0
-        direction = int(self._sign) if dx >= 0 else -int(self._sign)
-        p = Pass(
+        sign = self._sign if self._sign != 0.0 else (1.0 if dx >= 0 else -1.0)
+        return Pass(
             start_s=float(a[0]),
             end_s=float(b[0]),
             length_m=float(length),
-            direction=direction,
+            direction=int(sign) if dx >= 0 else -int(sign),
             mean_speed_mps=float(speed),
             mean_force_n=float(force),
         )
-        self.passes.append(p)
-        self._distance_m += p.length_m
-        out.append(p)
 
     def _open_leg_m(self) -> float:
         if self._dir == 0:
@@ -781,18 +793,23 @@ class MetricsEngine:
         return max(self._t0, self._hold_start_t - 0.5 * self.settings.still_window_s)
 
     def _close_hold(self, end_t: float, out: list[Hold]) -> None:
+        hold = self._make_hold(end_t)
+        if hold is not None:
+            self.holds.append(hold)
+            out.append(hold)
+
+    def _make_hold(self, end_t: float) -> Hold | None:
+        """The current hold run ending at end_t, or None if it is shorter than hold_min_s."""
         start = self._hold_rep_start()
         end_t = max(start, end_t - 0.5 * self.settings.still_window_s)
         duration = end_t - start
         if duration < self.settings.hold_min_s:
-            return
+            return None
         force = math.nan
         if self._hold_hist_n:
             cum = np.cumsum(self._hold_hist)
             force = float(np.searchsorted(cum, 0.5 * self._hold_hist_n) * FORCE_BIN_N)
-        hold = Hold(start_s=float(start), duration_s=float(duration), force_n=force)
-        self.holds.append(hold)
-        out.append(hold)
+        return Hold(start_s=float(start), duration_s=float(duration), force_n=force)
 
     def _force_by_direction(self) -> dict:
         if not (self.settings.sign_known and self._has_force):

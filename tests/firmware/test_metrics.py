@@ -29,6 +29,7 @@ def _settings(user, *, with_axis: bool, **kw) -> MetricsSettings:
 def _run(block: Block, settings: MetricsSettings) -> tuple[dict, MetricsEngine]:
     engine = MetricsEngine(settings)
     engine.update(block)
+    engine.finish()
     return engine.summary(), engine
 
 
@@ -270,3 +271,33 @@ def test_ball_moved_across_its_old_axis_still_makes_a_pass():
     summary, engine = _run(sample_block(user, 200, seed=32), _settings(user, with_axis=False))
     _assert_matches_truth(summary, user.truth)
     assert engine.passes[-1].length_m == pytest.approx(0.07, rel=0.03)
+
+
+def test_summary_mid_session_does_not_end_it():
+    user = scenario("quads-roller", "moved-hold", 33)
+    block = sample_block(user, 200, seed=33)
+    plain = MetricsEngine(_settings(user, with_axis=True))
+    plain.update(block)
+    polled = MetricsEngine(_settings(user, with_axis=True))
+    for i in range(0, len(block), 500):
+        polled.update(block.slice(i, i + 500))
+        interim = polled.summary()  # e.g. for a live view or a crash-safe journal
+        assert interim["passes"] >= len(polled.passes)
+    _assert_same_numbers(polled.summary(), plain.summary())
+    assert polled.finish().passes == plain.finish().passes
+    assert len(polled.passes) == plain.summary()["passes"]
+
+
+def _assert_same_numbers(x, y) -> None:
+    if isinstance(x, dict):
+        assert x.keys() == y.keys()
+        for k in x:
+            _assert_same_numbers(x[k], y[k])
+    elif isinstance(x, list):
+        assert len(x) == len(y)
+        for u, v in zip(x, y, strict=True):
+            _assert_same_numbers(u, v)
+    elif isinstance(x, float):
+        assert x == pytest.approx(y, rel=1e-9)
+    else:
+        assert x == y
