@@ -10,6 +10,8 @@ import statistics
 from dataclasses import dataclass
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from firmware.coach import CUE_NAMES, MONITORS, TRANSITIONS, Coach, CoachSettings, Cue, Event
 from firmware.model import Hold, Metrics, Pass
@@ -851,3 +853,50 @@ def test_full_cue_and_event_sequence(case):
     r = run(routine_id, *segs)
     assert sequence(r) == expected
     assert r.coach.completed == (expected[-4:] == _DONE)
+
+
+# ------------------------------------------------------------------ properties (any user)
+
+_FAMILIES = {
+    "slow_down": "pace", "speed_up": "pace", "longer_passes": "pace", "on_pace": "pace",
+    "press_less": "force", "press_more": "force", "switch_direction": "force",
+    "over_pressure": "over",
+}
+
+_segments = st.lists(
+    st.one_of(
+        st.builds(roll, st.floats(1.0, 15.0), pass_s=st.floats(0.8, 7.0),
+                  length_m=st.floats(0.04, 0.4), force_n=st.floats(20.0, 500.0),
+                  down_n=st.one_of(st.none(), st.floats(20.0, 300.0))),
+        st.builds(still, st.floats(0.5, 40.0), st.floats(0.0, 400.0)),
+        st.builds(move, st.floats(0.1, 2.0), st.floats(20.0, 300.0)),
+        st.builds(off, st.floats(0.1, 8.0)),
+    ),
+    min_size=1, max_size=8,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(routine_id=st.sampled_from(["quads-roller", "piriformis-ball", "upper-back-ball",
+                                   "calf-stick"]), segs=_segments)
+def test_any_user_follows_the_table_and_never_chatters(routine_id, segs):
+    r = run(routine_id, *segs)
+    edges = {(ph, nxt) for ph, rows in TRANSITIONS.items() for _, nxt, _ in rows}
+    changes = [a.data for a in r.flat if isinstance(a, Event) and a.event_type == "phase_changed"]
+    assert changes[0] == {"from": None, "to": "ready"}
+    for ch in changes[1:]:
+        allowed = (ch["from"], ch["to"]) in edges or (ch["from"], "<resume>") in edges
+        assert allowed, ch
+    ended = [a for a in r.flat if isinstance(a, Event) and a.event_type == "session_ended"]
+    assert len(ended) == (1 if r.coach.finished else 0)
+    if r.coach.finished:
+        last = max(i for i, step in enumerate(r.actions) if step)
+        assert any(isinstance(a, Event) and a.event_type == "session_ended"
+                   for a in r.actions[last])
+    gap = CoachSettings().gap_s
+    last_t: dict[str, float] = {}
+    for c in (a for a in r.flat if isinstance(a, Cue) and a.name in _FAMILIES):
+        fam = _FAMILIES[c.name]
+        if c.name != "on_pace":
+            assert c.t_s - last_t.get(fam, -math.inf) >= gap - 1e-9, (c, last_t)
+            last_t[fam] = c.t_s
