@@ -165,7 +165,6 @@ class Coach:
         self._hold_forces: list[float] = []
         self._spots_done = 0
         self._spot_end_t = -math.inf
-        self._spot_holds: list[dict[str, float]] = []
         self._last_velocity = 0.0
         self._moved = False  # rolled since ease-in / the last pause (idle pauses only then)
         self._contact = False  # in contact now (see _contact_of)
@@ -185,6 +184,11 @@ class Coach:
     @property
     def completed(self) -> bool:
         return self._phase == COMPLETE
+
+    @property
+    def ended_reason(self) -> str | None:
+        """Why the routine ended: "completed", "stepped_off", a stop reason, or None."""
+        return self._ended_reason
 
     @property
     def passes(self) -> list[Pass]:
@@ -311,7 +315,7 @@ class Coach:
                 if nxt == "<resume>":
                     nxt = self._resume_phase
                 self._exit(self._phase, nxt, m, out)
-                self._enter(nxt, m.t_s, cues, out, m=m)
+                self._enter(nxt, m.t_s, cues, out)
                 return True
         return False
 
@@ -322,13 +326,12 @@ class Coach:
             force = statistics.median(self._hold_forces) if self._hold_forces else math.nan
             hold = {"spot": self._spots_done, "duration_s": round(self._hold_peak_s, 3),
                     "force_n": _num(force)}
-            self._spot_holds.append(hold)
             out.append(Event("hold_completed", m.t_s, hold))
         if nxt == PAUSED:
             self._resume_phase = ACTIVE if phase in (HOLD, NEXT_SPOT) else phase
 
     def _enter(self, phase: str, t_s: float, cues: tuple[str, ...], out: list,
-               m: Metrics | None = None, reason: str | None = None) -> None:
+               reason: str | None = None) -> None:
         prev, self._phase = self._phase, phase
         if phase in (EASE_IN, PAUSED):
             self._moved = False
