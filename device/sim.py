@@ -448,14 +448,20 @@ def _hold_script(sc, p, name, r, rng, base, force_up, force_down) -> None:
             sc.move(direction * length, duration, force_up if direction > 0 else force_down)
             sc.still(0.3, force_up if direction > 0 else force_down, kind="pause")
             direction = -direction
-    spots = 3 if name == "too-short" else max(p.spots, 2 if name == "moved-hold" else 1)
+    spots = 3 if name == "too-short" else p.spots
     for spot in range(spots):
         hold = rng.uniform(12.0, 16.0) if name == "too-short" else rng.uniform(*p.hold_s)
         if name == "step-off" and spot == spots - 1:
             sc.still(hold * 0.5, base, kind="hold")
             _step_off(sc, rng)
             return
-        sc.still(hold, base, kind="hold")
+        if name == "moved-hold" and spot == 0:  # the ball slips/is nudged mid-hold
+            sc.still(hold * 0.45, base, kind="hold")
+            sc.heading_rad = float(rng.uniform(-math.pi, math.pi))
+            sc.move(float(rng.uniform(0.04, 0.06)), rng.uniform(1.0, 1.5), base)
+            sc.still(hold * 0.55, base, kind="hold")
+        else:
+            sc.still(hold, base, kind="hold")
         if spot < spots - 1:
             sc.heading_rad = float(rng.uniform(-math.pi, math.pi)) if p.tool == "ball" else 0.0
             sc.move(float(rng.uniform(0.06, 0.12)), rng.uniform(1.5, 2.5), base)

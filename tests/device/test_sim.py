@@ -72,8 +72,11 @@ def test_scenarios_differ_the_way_their_names_say():
     assert hard["contact_mean_force_n"] > 1.5 * good["contact_mean_force_n"]
     assert good["force_by_direction_n"]["up"] > 2 * good["force_by_direction_n"]["down"]
     assert rev["force_by_direction_n"]["down"] > 2 * rev["force_by_direction_n"]["up"]
+    good_ball = scenario("upper-back-ball", "good", 4).truth
     moved = scenario("upper-back-ball", "moved-hold", 4).truth
-    assert len(moved["holds"]) >= 2 and all(30 <= h["duration_s"] <= 60 for h in moved["holds"])
+    assert len(moved["holds"]) == len(good_ball["holds"]) + 1  # the nudge splits a hold
+    assert all(h["duration_s"] >= 10.0 for h in moved["holds"])
+    assert all(30.0 <= h["duration_s"] <= 60.0 for h in good_ball["holds"])
 
 
 def test_roller_gyro_is_along_its_axis_and_matches_tissue_speed():
