@@ -82,25 +82,44 @@ class MetricsSettings:
 
 
 def settings_from_meta(meta: dict, **overrides) -> MetricsSettings:
-    """MetricsSettings from recording metadata (tool, radius_m, axis, up); overrides win.
-
-    Overrides with value None are ignored (handy for optional command-line flags).
-    """
+    """MetricsSettings from recording metadata (tool, radius_m, axis, up, gyro_bias_rad_s;
+    typed or as the raw strings of the file); keyword overrides win, None overrides are
+    ignored (handy for optional command-line flags). ConfigError on bad values."""
     fields: dict = {}
-    if "tool" in meta:
-        fields["tool"] = str(meta["tool"])
-    if "radius_m" in meta:
-        fields["radius_m"] = float(meta["radius_m"])
-    if meta.get("axis") is not None:
-        fields["axis_xyz"] = tuple(float(v) for v in meta["axis"])
-    if meta.get("up") is not None:
-        fields["up_sign"] = int(meta["up"])
-    if meta.get("gyro_bias_rad_s") is not None:
-        fields["gyro_bias_rad_s"] = tuple(float(v) for v in meta["gyro_bias_rad_s"])
+    try:
+        if "tool" in meta:
+            fields["tool"] = str(meta["tool"]).strip().lower()
+        if "radius_m" in meta:
+            fields["radius_m"] = float(meta["radius_m"])
+        if meta.get("axis") is not None:
+            fields["axis_xyz"] = _vector3(meta["axis"])
+        if meta.get("up") is not None:
+            fields["up_sign"] = _up_sign(meta["up"])
+        if meta.get("gyro_bias_rad_s") is not None:
+            fields["gyro_bias_rad_s"] = _vector3(meta["gyro_bias_rad_s"])
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"metrics: bad recording metadata: {exc}") from exc
     fields.update({k: v for k, v in overrides.items() if v is not None})
     if "radius_m" not in fields:
         raise ConfigError("metrics: no radius_m in the recording or on the command line")
     return MetricsSettings(**fields)
+
+
+def _vector3(value) -> tuple[float, float, float]:
+    parts = value.replace(" ", "").split(",") if isinstance(value, str) else list(value)
+    if len(parts) != 3:
+        raise ValueError(f"{value!r} is not three numbers")
+    x, y, z = (float(v) for v in parts)
+    return (x, y, z)
+
+
+def _up_sign(value) -> int:
+    text = str(value).strip()
+    if text in ("+", "+1", "1"):
+        return 1
+    if text in ("-", "-1"):
+        return -1
+    raise ValueError(f"up {value!r} must be '+' or '-'")
 
 
 class MetricsEngine:

@@ -242,6 +242,12 @@ def test_settings_from_meta_and_validation():
     assert settings_from_meta(meta, radius_m=0.02).radius_m == 0.02
     with pytest.raises(ConfigError, match="radius_m"):
         settings_from_meta({"tool": "roller"})
+    raw = settings_from_meta({"tool": "Roller", "radius_m": "0.07", "axis": "0,0,1", "up": "-"})
+    assert (raw.tool, raw.radius_m, raw.axis_xyz, raw.up_sign) == ("roller", 0.07, (0, 0, 1), -1)
+    with pytest.raises(ConfigError, match="metadata"):
+        settings_from_meta({"radius_m": "0.07", "axis": "1,0"})
+    with pytest.raises(ConfigError, match="metadata"):
+        settings_from_meta({"radius_m": "0.07", "up": "sideways"})
     with pytest.raises(ConfigError, match="unknown tool"):
         MetricsSettings(tool="hammer")
     with pytest.raises(ConfigError, match="radius_m"):
