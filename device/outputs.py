@@ -49,6 +49,8 @@ class Pattern:
     priority: int = 1  # a lower-priority cue never cuts a higher one that is playing
 
 
+DEVICE_CUES = ("fault",)  # cues the device itself gives, beside the coach's (firmware/coach.py)
+
 CUE_PATTERNS: dict[str, Pattern] = {
     "start": Pattern("white", (523.0, 659.0), 0.12, 0.06, False, "Routine ready: get on the tool"),
     "ease_in": Pattern("dim green", (440.0,), 0.25, 0.0, False,
@@ -78,6 +80,8 @@ CUE_PATTERNS: dict[str, Pattern] = {
                            "Stepped off: the routine has ended", priority=2),
     "done": Pattern("white", (523.0, 659.0, 784.0), 0.15, 0.08, False,
                     "Done: routine complete", priority=2),
+    "fault": Pattern("red", (262.0, 220.0), 0.35, 0.15, True,
+                     "A sensor does not answer: see rollsense doctor", priority=2),
 }
 
 

@@ -6,28 +6,13 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-CUE_TEXT = {
-    "start": "Start rolling: ease in gently",
-    "ease_in": "Ease in: keep the pressure light",
-    "slow_down": "Slow down",
-    "speed_up": "A little faster",
-    "on_pace": "Good pace",
-    "press_less": "Press less",
-    "press_more": "Press a little more",
-    "over_pressure": "Too much pressure: back off",
-    "hold": "Hold still here",
-    "hold_done": "Hold done",
-    "keep_still": "Keep the ball still",
-    "next_spot": "Move to the next spot",
-    "switch_direction": "Switch direction",
-    "paused": "Paused",
-    "stepped_off": "Stepped off",
-    "done": "Done: well rolled",
-}
-
 
 def cue_text(name: str) -> str:
-    return CUE_TEXT.get(name, name.replace("_", " ").capitalize())
+    """What a cue asks of the user: the same words as the cue table (device/outputs.py)."""
+    from device.outputs import CUE_PATTERNS
+
+    pattern = CUE_PATTERNS.get(name)
+    return pattern.meaning if pattern else name.replace("_", " ").capitalize()
 
 
 def bar(fraction: float | None, width: int = 24) -> str:
