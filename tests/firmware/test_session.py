@@ -1,0 +1,71 @@
+"""Routines end to end through the physics: a simulated user (device/sim) -> metrics ->
+coach, as the device runs them. Good users hear only the start, ease-in, hold and done
+cues; each bad user hears what they do wrong and misses the matching target."""
+
+from __future__ import annotations
+
+import pytest
+
+from device.sim import sample_block, scenario
+from firmware.coach import Cue
+from firmware.demo import sim_calibration
+from firmware.metrics import MetricsSettings
+from firmware.protocols import load_routine
+from firmware.replay import iter_blocks
+from firmware.session import Session
+
+HOLD = ["hold", "hold_done"]
+GOOD = {
+    "quads-roller": ["start", "ease_in", "done"],
+    "thoracic-roller": ["start", "ease_in", "done"],
+    "piriformis-ball": ["start", "ease_in", *HOLD, "done"],
+    "upper-back-ball": ["start", "ease_in", *HOLD, "next_spot", *HOLD, "next_spot", *HOLD, "done"],
+    "it-band-stick": ["start", "ease_in", "done"],
+    "calf-stick": ["start", "ease_in", "done"],
+}
+BAD = [
+    # routine, scenario, the cue the user must hear, targets that must be missed, completed
+    ("quads-roller", "too-fast", "slow_down", {"pass_s", "speed_mps"}, True),
+    ("quads-roller", "too-hard", "press_less", {"force_n"}, True),
+    ("quads-roller", "step-off", "stepped_off", {"rolling_s"}, False),
+    ("thoracic-roller", "too-short", "longer_passes", {"pass_length_m"}, True),
+    ("piriformis-ball", "moved-hold", "keep_still", {"hold_s"}, False),
+    ("upper-back-ball", "step-off", "stepped_off", {"spots"}, False),
+    ("it-band-stick", "too-hard", "over_pressure", {"force_n", "force_peak_n"}, True),
+    ("calf-stick", "reversed", "switch_direction", {"force_up_n", "force_down_n"}, True),
+]
+
+
+def run(protocol: str, name: str, seed: int = 1):
+    user = scenario(protocol, name, seed)
+    routine = load_routine(protocol)
+    session = Session(session_id="t", routine=routine,
+                      settings=MetricsSettings(tool=routine.tool, **sim_calibration(user)))
+    cues: list[str] = []
+    for block in iter_blocks(sample_block(user, 200.0, seed=seed)):
+        for action in session.feed(block):
+            if isinstance(action, Cue) and action.name != "tick" and (not cues or cues[-1] != action.name):
+                cues.append(action.name)
+        if session.finished:
+            break
+    if not session.finished:
+        session.stop("end of data")
+    return cues, session.summary()
+
+
+@pytest.mark.parametrize("protocol", sorted(GOOD))
+def test_a_good_user_hears_only_encouragement_and_meets_every_target(protocol):
+    cues, summary = run(protocol, "good")
+    assert cues == GOOD[protocol]
+    assert summary["completed"] is True
+    assert [t["name"] for t in summary["targets"] if not t["met"]] == []
+
+
+@pytest.mark.parametrize(("protocol", "name", "cue", "missed", "completed"), BAD,
+                         ids=[f"{p}-{n}" for p, n, *_ in BAD])
+def test_a_bad_user_is_told_and_misses_the_target(protocol, name, cue, missed, completed):
+    cues, summary = run(protocol, name)
+    assert cue in cues
+    assert {"done"}.isdisjoint(cues[: cues.index(cue)])  # told during the routine, not after
+    assert missed <= {t["name"] for t in summary["targets"] if not t["met"]}
+    assert summary["completed"] is completed
