@@ -15,7 +15,7 @@ import numpy as np
 
 from firmware.errors import ConfigError
 from firmware.metrics_runs import ffill_index, first_true, schmitt
-from firmware.metrics_state import SpeedHistogram, WindowBuffer
+from firmware.metrics_state import RunMean, SpeedHistogram, WindowBuffer
 from firmware.model import Block, Hold, Metrics, Pass
 
 TOOLS = ("roller", "ball", "stick")
@@ -44,6 +44,7 @@ class MetricsSettings:
     hold_min_s: float = 5.0  # still under contact this long is a hold
     hold_merge_gap_s: float = 0.5  # interruptions shorter than this do not end a hold
     hold_zupt_after_s: float = 1.0  # still under contact this long: stop integrating rotation
+    zupt_restore_s: float = 0.5  # at the end of a zero-velocity period, restore this much
     still_window_s: float = 0.3  # window of the smoothed speed
     min_pass_m: float = 0.03  # a pass travels at least this; also the reversal threshold
     rest_window_s: float = 0.5  # rest detector low-pass window (VQF restFilterTau)
@@ -158,17 +159,17 @@ class MetricsEngine:
         self._win = WindowBuffer(max(s.rest_window_s, s.still_window_s) + 0.5, ncols=12)
         self._rest_var_max = np.array([s.rest_gyro_max_rad_s**2, s.rest_accel_max_m_s2**2])
         self._still_rate2 = (s.hold_speed_max_mps / s.radius_m) ** 2
-        self._slow_rate2 = (0.5 * s.hold_speed_max_mps / s.radius_m) ** 2
+        self._lost = WindowBuffer(s.zupt_restore_s + 1.0, ncols=4)  # held back by ZUPT
+        self._zupt_prev = False
         self._n = 0  # samples seen
         self._t0 = math.nan
         self._t_last = -math.inf
         self._prev_wc = np.zeros(3)  # bias-removed gyro of the last sample
         self._prev_speed = 0.0
         # rest (still) detector and bias
-        self._rest_raw = False
-        self._rest_start_t = math.nan
-        self._rest_start_n = 0
-        self._rest_prefix = np.zeros(3)  # cumulative gyro before the rest run started
+        self._rest = RunMean(s.rest_min_s)  # strict rest (VQF): the bias source of choice
+        # long still under contact: the bias when there is nothing better (no rest, no prior)
+        self._loose = RunMean(s.hold_min_s, center=self._prior, clip=s.rest_bias_clip_rad_s)
         self._bias = self._prior.copy()
         # contact
         self._contact = False
@@ -339,36 +340,45 @@ class MetricsEngine:
         allf = bool(has_f.all())
         fz = f if allf else np.where(has_f, f, 0.0)
 
+        contact = self._contact_of(fz, has_f, allf)
+        engaged = contact if allf else (contact | ~has_f)
         # rest detector (VQF style) on window statistics, then the bias
         cum, first_row = self._win.append(t, rows)
         m = self._win.window_mean(t, first_row, s.rest_window_s)
         var = (m[:, 6:12] - m[:, 0:6] ** 2) @ _SUM_GYRO_ACCEL  # (n, 2): gyro, accel
-        off = np.abs(m[:, 0:3] - self._prior) < s.rest_bias_clip_rad_s
-        rest_raw = ((var < self._rest_var_max) @ _TWO == 2) & (off @ _THREE == 3)
-        rest, bias, rest_any = self._rest_and_bias(t, cum[:, 0:3], rest_raw)
-
-        contact = self._contact_of(fz, has_f, allf)
-        engaged = contact if allf else (contact | ~has_f)
+        near_prior = (np.abs(m[:, 0:3] - self._prior) < s.rest_bias_clip_rad_s) @ _THREE == 3
+        rest_raw = ((var < self._rest_var_max) @ _TWO == 2) & near_prior
+        ms_raw = self._win.window_mean(t, first_row, s.still_window_s, cols=slice(0, 3))
+        d = ms_raw - self._prior
+        loose_raw = engaged & (np.einsum("ij,ij->i", d, d) < self._still_rate2)
+        rest, bias, rest_any = self._rest_and_bias(t, cum[:, 0:3], rest_raw, loose_raw)
         wc = w - bias
         # smoothed rotation -> still (tissue speed below the hold speed)
-        ms = self._win.window_mean(t, first_row, s.still_window_s, cols=slice(0, 3)) - bias
+        ms = ms_raw - bias
         still = np.einsum("ij,ij->i", ms, ms) < self._still_rate2
         hold_raw = still & engaged
         runs = self._hold_runs(t, hold_raw)
         rate2 = None
-        # zero-velocity update: nothing is integrated at rest or deep inside a hold (while the
-        # instantaneous speed stays low too, so the start of the next move is not lost)
+        # zero-velocity update: nothing is integrated at rest or deep inside a hold; what the
+        # lagging still flag hid at the end of one is restored when it ends (_restore_lost)
         zupt = rest if rest_any else None
         if runs is not None:
-            rate2 = np.einsum("ij,ij->i", wc, wc)
-            deep = hold_raw & (rate2 < self._slow_rate2) & (t - runs[2] >= s.hold_zupt_after_s)
+            deep = runs[1] & (t - runs[2] >= s.hold_zupt_after_s)
             zupt = deep if zupt is None else (deep | zupt)
         gate = engaged if zupt is None else (engaged & ~zupt)
         ext = np.empty((n + 1, 3))
         ext[0] = self._prev_wc
         ext[1:] = wc
         self._prev_wc = ext[n].copy()
-        dtheta = (ext[:-1] + ext[1:]) * (0.5 * dt * gate)[:, None]
+        dtheta_all = (ext[:-1] + ext[1:]) * (0.5 * dt * engaged)[:, None]
+        dtheta = dtheta_all if zupt is None else dtheta_all * ~zupt[:, None]
+        restored = None
+        if zupt is not None or self._zupt_prev:
+            last_t = None if runs is None else runs[0]
+            restored = self._restore_lost(t, dt, zupt, dtheta_all, dtheta, wc, engaged, last_t)
+            if restored is not None:  # the held-back rotation re-enters at the end sample
+                dtheta = dtheta.copy() if dtheta is dtheta_all else dtheta
+                dtheta[restored[0]] += restored[1][:, 1:4]
 
         proj, axis = self._project(wc, dtheta, dt, gate, rate2)
         vel, speed, axis_last = self._speeds(wc, gate, axis, rate2)
@@ -390,6 +400,8 @@ class MetricsEngine:
         np.multiply(fz, rdt_f, out=inc[1:, 3])
         inc[1:, 4] = rdt_f
         inc[1:, 5:8] = dtheta  # integrated rotation (rad): the ball's net roll
+        if restored is not None and s.tool == "ball":
+            inc[1 + restored[0], 1] += restored[1][:, 0]
         q = np.cumsum(inc, axis=0)[1:]
         self._q = q[-1].copy()
 
@@ -470,43 +482,24 @@ class MetricsEngine:
             self.trace[key].append(np.array(arr))
 
     # ------------------------------------------------------------------ stages
-    def _rest_and_bias(self, t, gcum, rest_raw):
-        """Rest runs (>= rest_min_s) and the bias per sample: mean gyro over the rest run.
-
-        Returns (rest mask, bias (3,) or (n, 3), whether any sample is at rest)."""
-        s = self.settings
+    def _rest_and_bias(self, t, gcum, rest_raw, loose_raw):
+        """Bias per sample: the mean gyro over the latest rest (>= rest_min_s, VQF-style);
+        without a rest yet, the calibration prior; without a prior either, the mean gyro over
+        the latest long still period under contact (>= hold_min_s), where the user's
+        micro-motion averages out. Returns (rest mask, bias (3,) or (n, 3), any rest)."""
         n = len(t)
-        if not self._rest_raw and not rest_raw.any():
+        loose_on = self.settings.gyro_bias_rad_s is None and self._rest.value is None
+        if self._rest.idle(rest_raw) and (not loose_on or self._loose.idle(loose_raw)):
             return np.zeros(n, dtype=bool), self._bias, False
-        prev = np.empty(n, dtype=bool)
-        prev[0] = self._rest_raw
-        prev[1:] = rest_raw[:-1]
-        idx = ffill_index(rest_raw & ~prev)
-        pick = np.where(idx >= 0, idx, n)
-        gidx = self._n + np.arange(n + 1)
-        gidx[n] = self._rest_start_n
-        tt = np.empty(n + 1)
-        tt[:n] = t
-        tt[n] = self._rest_start_t
-        start_t = tt[pick]
-        start_n = gidx[pick]
-        gpre = np.empty((n + 1, 3))
-        gpre[0] = self._win.prev_cum[0:3]
-        gpre[1:n] = gcum[:-1]
-        gpre[n] = self._rest_prefix
-        prefix = gpre[pick]
-        rest = rest_raw & (t - start_t >= s.rest_min_s)
-        bias_ext = np.empty((n + 1, 3))
-        bias_ext[:n] = (gcum - prefix) / (gidx[:n] - start_n + 1)[:, None]
-        bias_ext[n] = self._bias
-        last = ffill_index(rest)
-        bias = bias_ext[np.where(last >= 0, last, n)]
+        prev_cum = self._win.prev_cum[0:3]
+        bias = np.empty((n, 3))
+        bias[:] = self._bias if self._rest.value is not None else self._prior
+        if loose_on:
+            _, values, has = self._loose.update(t, self._n, gcum, prev_cum, loose_raw)
+            bias[has] = values[has]
+        rest, values, has = self._rest.update(t, self._n, gcum, prev_cum, rest_raw)
+        bias[has] = values[has]
         self._bias = bias[-1].copy()
-        self._rest_raw = bool(rest_raw[-1])
-        if self._rest_raw:
-            self._rest_start_t = float(start_t[-1])
-            self._rest_start_n = int(start_n[-1])
-            self._rest_prefix = prefix[-1].copy()
         return rest, bias, bool(rest.any())
 
     def _contact_of(self, fz, has_f, allf):
@@ -562,6 +555,33 @@ class MetricsEngine:
         self._apply_axis(axis_rows, proj, dtheta, lo, n)
         self._accumulate_scatter(wc, wdt, sdt, lo, n)
         return proj, axis_rows
+
+    def _restore_lost(self, t, dt, zupt, dtheta_all, dtheta, wc, engaged, last_t):
+        """Where a zero-velocity period ends, what it held back since the last still sample (a
+        hold run outlives it by the merge gap) plus zupt_restore_s, as (end indices, rows of
+        [path m, rotation rad (3)]); None if none ends here. The still flag lags the start of
+        the next move by about that much, so that motion must not be lost."""
+        s = self.settings
+        n = len(t)
+        z = np.zeros(n, dtype=bool) if zupt is None else zupt
+        lost = np.zeros((n, 4))
+        if z.any():
+            lost[:, 1:4] = dtheta_all - dtheta
+            if s.tool == "ball":
+                rate = np.sqrt(np.einsum("ij,ij->i", wc[z], wc[z])) * s.radius_m
+                lost[z, 0] = np.where(rate >= s.ball_deadband_mps, rate, 0.0) * dt[z] * engaged[z]
+        _, first_row = self._lost.append(t, lost)
+        prev = np.empty(n, dtype=bool)
+        prev[0] = self._zupt_prev
+        prev[1:] = z[:-1]
+        self._zupt_prev = bool(z[-1])
+        edges = np.flatnonzero(prev & ~z)
+        if not len(edges):
+            return None
+        extra = 0.0
+        if last_t is not None:
+            extra = np.clip(t[edges] - last_t[edges], 0.0, s.hold_merge_gap_s + 0.1)
+        return edges, self._lost.window_sum_at(t, first_row, edges, s.zupt_restore_s + extra)
 
     def _speeds(self, wc, gate, axis, rate2):
         """Signed velocity along the axis (m/s, raw sign), unsigned tissue speed (m/s), and

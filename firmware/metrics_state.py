@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from firmware.metrics_runs import ffill_index
+
 
 class WindowBuffer:
     """Cumulative sums of per-sample rows over the whole stream, keeping a tail of `keep_s`.
@@ -41,6 +43,12 @@ class WindowBuffer:
         lo = np.searchsorted(self._t[: first_row + n], t - window_s, side="right")
         count = self._counts(n, first_row) - lo
         return (self._c[first_row : first_row + n, cols] - self._c[lo - 1, cols]) / count[:, None]
+
+    def window_sum_at(self, t: np.ndarray, first_row: int, idx: np.ndarray, window_s: float):
+        """Sum of the rows over (t_i - window_s, t_i] for the block samples `idx`."""
+        n = len(t)
+        lo = np.searchsorted(self._t[: first_row + n], t[idx] - window_s, side="right")
+        return self._c[first_row + idx] - self._c[lo - 1]
 
     def _counts(self, n: int, first_row: int) -> np.ndarray:
         """first_row + 1 + arange(n) (cached per block length)."""
@@ -114,3 +122,62 @@ class SpeedHistogram:
         idx = np.minimum((values / self.bin_width).astype(np.int64), len(self.hist) - 1)
         h = np.bincount(idx, weights=weights)
         self.hist[: len(h)] += h
+
+
+class RunMean:
+    """Runs of a per-sample flag lasting at least `min_s`; at each qualified sample, the mean of
+    a 3-vector signal since its run started (from running cumulative sums, so it is exact
+    across block splits). Remembers the mean at the last qualified sample (`value`)."""
+
+    def __init__(self, min_s: float, center=None, clip: float | None = None) -> None:
+        self.min_s = min_s
+        self.center = None if center is None else np.asarray(center, dtype=float)
+        self.clip = clip  # if set, a run mean farther than this from `center` does not count
+        self.value: np.ndarray | None = None
+        self._raw = False
+        self._start_t = np.nan
+        self._start_n = 0
+        self._prefix = np.zeros(3)
+
+    def idle(self, flag: np.ndarray) -> bool:
+        """True when no run is open and none starts in this block."""
+        return not self._raw and not flag.any()
+
+    def update(self, t, n0: int, cum: np.ndarray, prev_cum: np.ndarray, flag: np.ndarray):
+        """Returns (qualified mask, value per sample (n, 3) or None before any qualified
+        sample, mask of samples that have a value)."""
+        n = len(t)
+        prev = np.empty(n, dtype=bool)
+        prev[0] = self._raw
+        prev[1:] = flag[:-1]
+        idx = ffill_index(flag & ~prev)
+        pick = np.where(idx >= 0, idx, n)
+        gidx = n0 + np.arange(n + 1)
+        gidx[n] = self._start_n
+        tt = np.empty(n + 1)
+        tt[:n] = t
+        tt[n] = self._start_t
+        start_t = tt[pick]
+        start_n = gidx[pick]
+        pre = np.empty((n + 1, 3))
+        pre[0] = prev_cum
+        pre[1:n] = cum[:-1]
+        pre[n] = self._prefix
+        prefix = pre[pick]
+        qual = flag & (t - start_t >= self.min_s)
+        ext = np.empty((n + 1, 3))
+        ext[:n] = (cum - prefix) / (gidx[:n] - start_n + 1)[:, None]
+        if self.clip is not None:
+            qual &= (np.abs(ext[:n] - self.center) < self.clip).all(axis=1)
+        ext[n] = np.nan if self.value is None else self.value
+        last = ffill_index(qual)
+        values = ext[np.where(last >= 0, last, n)]
+        has = (last >= 0) if self.value is None else np.ones(n, dtype=bool)
+        if has[-1]:
+            self.value = values[-1].copy()
+        self._raw = bool(flag[-1])
+        if self._raw:
+            self._start_t = float(start_t[-1])
+            self._start_n = int(start_n[-1])
+            self._prefix = prefix[-1].copy()
+        return qual, values, has
