@@ -1,6 +1,20 @@
 """Turn Blocks of raw IMU + force samples into Metrics: bias, roll axis, tissue speed, position,
 passes, holds, contact and force. Pure numpy, no I/O, no clock: time comes from the samples.
 
+Physics, in order per sample:
+- gyro bias: mean gyro over the latest rest (VQF-style: 0.5 s window deviation < 2 °/s and
+  accel deviation < 0.5 m/s², window mean within 3 °/s of the prior, for >= 1.5 s); before any
+  rest the calibration prior; without a prior, the mean over a long still period under contact.
+- roll axis: given, or the principal axis of the scatter of strong rotation (> 30 °/s; weaker
+  rotation only until there is some), re-estimated every 0.25 s of such rotation.
+- tissue speed |ω·axis|·r (roller, stick) or |ω|·r (ball); position r·∫ω·axis dt (trapezoid,
+  any dt), integrated only under contact and not at rest nor inside a hold (zero-velocity
+  update; what the lagging still flag held back is restored when motion resumes).
+- passes: turnarounds where the position retreats min_pass_m from its running extreme;
+  length |x(turn_k) - x(turn_k-1)| (ball: the path rolled, and a hold also ends a leg).
+- holds: window-mean speed < 1 cm/s under contact for >= 5 s (gaps < 0.5 s merged).
+- contact: force hysteresis; force mean/peak over contact, mean per direction while rolling.
+
 Every decision is made sample by sample on state carried across blocks (windowed statistics from
 running cumulative sums, run starts found by forward-filling, a zigzag on the position), so
 feeding a recording in blocks of any size gives the same passes and holds as feeding it whole.
