@@ -38,6 +38,7 @@ SPEED_BIN_MPS = 0.0005
 SPEED_BINS = 8000  # up to 4 m/s
 FORCE_BIN_N = 0.1
 FORCE_BINS = 30001  # up to 3000 N
+CHUNK_SAMPLES = 16384  # longer blocks are processed in pieces of this many samples
 _SUM_GYRO_ACCEL = np.repeat(np.eye(2), 3, axis=0)  # (6, 2): sums of the gyro / accel columns
 _TWO = np.ones(2, dtype=np.int64)
 _THREE = np.ones(3, dtype=np.int64)
@@ -228,9 +229,24 @@ class MetricsEngine:
 
     # ------------------------------------------------------------------ public
     def update(self, block: Block) -> Metrics:
-        """Process one Block; Metrics at its last sample (new passes/holds completed in it)."""
+        """Process one Block; Metrics at its last sample (new passes/holds completed in it).
+
+        Long blocks are processed in chunks of CHUNK_SAMPLES (results do not depend on how
+        the data is split), which bounds memory for whole recordings."""
         if self._finished:
             raise RuntimeError("MetricsEngine: update() after finish()")
+        if len(block) <= CHUNK_SAMPLES:
+            return self._update(block)
+        passes: list[Pass] = []
+        holds: list[Hold] = []
+        for start in range(0, len(block), CHUNK_SAMPLES):
+            m = self._update(block.slice(start, start + CHUNK_SAMPLES))
+            passes += m.new_passes
+            holds += m.new_holds
+        self._last = replace(m, new_passes=tuple(passes), new_holds=tuple(holds))
+        return self._last
+
+    def _update(self, block: Block) -> Metrics:
         t, w, a, f = block.t_s, block.gyro_rad_s, block.accel_m_s2, block.force_n
         if len(t) == 0:
             return self._last if self._last is not None else self._empty_metrics()

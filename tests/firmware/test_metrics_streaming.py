@@ -102,3 +102,14 @@ def test_clustered_one_sample_splits_around_events():
             k = int(np.searchsorted(ROLLER.t_s, edge))
             cuts += list(range(max(1, k - 40), min(len(ROLLER) - 1, k + 40)))
     _assert_same(_feed(ROLLER, ROLLER_SETTINGS, cuts), WHOLE_ROLLER)
+
+
+def test_long_blocks_are_chunked_without_changing_results():
+    user = scenario("calf-stick", "good", 43)
+    block = sample_block(user, 1000, seed=43, duration_s=30.0)  # 30000 samples: > one chunk
+    settings = MetricsSettings(tool=user.tool, radius_m=user.radius_m)
+    whole = MetricsEngine(settings)
+    m = whole.update(block)
+    assert m.t_s == block.t_s[-1] and list(m.new_passes) == whole.passes
+    whole.finish()
+    _assert_same(_feed(block, settings, list(range(20, len(block), 20))), whole)
