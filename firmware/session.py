@@ -3,7 +3,6 @@ no clock. The device loop (``firmware.app``) and ``rollsense replay`` both drive
 
 from __future__ import annotations
 
-import copy
 import math
 
 from firmware.coach import Coach, Cue, Event
@@ -70,10 +69,9 @@ class Session:
         return self._summary(self.engine.summary())
 
     def checkpoint(self) -> dict:
-        """The summary so far, for the journal to recover from if the device loses power
-        mid-routine. Summarising finishes an engine, so a copy is summarised: the running
-        engine carries on untouched."""
-        return self._summary(copy.deepcopy(self.engine).summary())
+        """The summary so far (an open pass or hold counted as if the data ended here), for
+        the journal to recover from if the device loses power mid-routine."""
+        return self._summary(self.engine.summary())
 
     def _summary(self, metrics: dict) -> dict:
         targets = self.coach.targets(metrics) if self.coach else []
