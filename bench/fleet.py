@@ -262,7 +262,7 @@ def run_step(k: int, db_url: str, session_s: float, ack_timeout_s: float) -> dic
                for i, s in enumerate(stores)]
     procs: list[subprocess.Popen] = []
     results: list[dict] = []
-    t0, cpu0 = time.monotonic(), os.times()
+    t0, cpu0, pg0 = time.monotonic(), os.times(), _postgres_cpu_s()
     broker_cpu_s = None
     try:
         for w in workers:
@@ -302,7 +302,7 @@ def run_step(k: int, db_url: str, session_s: float, ack_timeout_s: float) -> dic
             s.close()
         broker.close()
         shutil.rmtree(tmp, ignore_errors=True)
-    cpu1 = os.times()
+    cpu1, pg1 = os.times(), _postgres_cpu_s()
     wall = time.monotonic() - t0
     stored = {r["session_id"]: r["n"] for r in rows}
     lost = sum(1 for s in expected if s not in stored)
@@ -328,7 +328,9 @@ def run_step(k: int, db_url: str, session_s: float, ack_timeout_s: float) -> dic
             "devices": round((cpu1.children_user + cpu1.children_system
                               - cpu0.children_user - cpu0.children_system) / wall, 2),
             "broker": round(broker_cpu_s / wall, 2) if broker_cpu_s is not None else None,
+            "postgres": round((pg1 - pg0) / wall, 2),  # all postgres processes on the host
         },
+        "loadavg_1min": round(os.getloadavg()[0], 2),
     }
     step["ok"] = bool(step["sessions_lost"] == 0 and dup_rows == 0 and step["p99_ms"] is not None
                       and step["p99_ms"] < GOAL_P99_MS)
@@ -342,6 +344,21 @@ def _proc_cpu_s(pid: int) -> float | None:
     except (OSError, IndexError):
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _postgres_cpu_s() -> float:
+    """CPU seconds of every live process named postgres (the server serves others too)."""
+    total = 0.0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if (proc / "comm").read_text().strip() != "postgres":
+                continue
+        except OSError:
+            continue
+        total += _proc_cpu_s(int(proc.name)) or 0.0
+    return total
 
 
 def fleet(ks: list[int], session_s: float, budget_s: float, pg_url: str = PG_URL) -> dict:

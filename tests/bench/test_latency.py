@@ -1,6 +1,9 @@
 """Issue 5: a condition in sensor time reaches its cue within 50 ms over the whole
 sampler -> metrics -> coach path (simulated user, fake chips, real drivers, Sampler,
-DeviceApp loop). What is measured for each cue is documented in bench/latency.py."""
+DeviceApp loop). What is measured for each cue is documented in bench/latency.py.
+
+Seeds 1 and 3 of the benchmark's three, two trials each, to keep the test short; seed 3's
+first lift-off is the benchmark's worst case (the coaching loop's drain slipped to 60 ms)."""
 
 import sys
 from pathlib import Path
@@ -14,7 +17,7 @@ import latency  # noqa: E402
 
 @pytest.fixture(scope="module")
 def measured():
-    return latency.measure_cue_latency(rates_hz=(1000, 200), seeds=(1,), trials=2)
+    return latency.measure_cue_latency(rates_hz=(1000, 200), seeds=(1, 3), trials=2)
 
 
 @pytest.mark.parametrize("rate_hz", [1000, 200])
