@@ -22,6 +22,9 @@ FORCE_KEEP = 4096  # force readings kept at most between two IMU drains
 FORCE_STALE_S = 0.5  # IMU instants farther than this from any force reading get NaN
 
 
+DRAIN_SLACK_S = 0.01  # how early a poll may come and still drain the FIFO
+
+
 class Sampler:
     """``imu``: an MPU6050-like driver (``start``, ``read``, ``timebase``, ``suggested_poll_s``);
     ``force``: an ADS1115/HX711-like driver (``start``, ``read_n``) or None.
@@ -41,6 +44,9 @@ class Sampler:
         self._force_host_s: list[float] = []
         self._force_n: list[float] = []
         self._last_drain_s = -np.inf
+        # A poll that comes a hair early (float rounding, scheduler jitter) still drains:
+        # otherwise the cadence slips by a whole poll (40 ms becomes 60 ms).
+        self._drain_slack_s = min(DRAIN_SLACK_S, 0.25 * self.drain_interval_s)
         self._fault = ""
         self._fault_host_s = -np.inf
 
@@ -64,7 +70,7 @@ class Sampler:
         self.stats["polls"] += 1
         now = self.clock.now_s()
         self._read_force(now)
-        if now - self._last_drain_s < self.drain_interval_s:
+        if now - self._last_drain_s < self.drain_interval_s - self._drain_slack_s:
             return None
         self._last_drain_s = now
         try:

@@ -176,3 +176,29 @@ def test_a_failed_force_sensor_gives_nan_force_not_stale_values():
     after, _ = run(clock, sampler, 2.0)
     assert not np.isnan(after[-1].force_n).any()
     assert sampler.stats["imu_errors"] == 0
+
+
+def test_drain_cadence_does_not_slip_a_poll_on_float_rounding():
+    """Polls every 20 ms with a 40 ms drain interval drain on every second poll, even
+    when the accumulated clock lands a hair short of 40 ms (0.1 + 0.02 + ... rounding)."""
+    from device.hardware import open_hardware
+    from firmware.clock import ManualClock
+    from firmware.sampler import Sampler
+
+    class Still:
+        def sample(self, t_s):
+            n = len(t_s)
+            return np.zeros((n, 3)), np.tile([0.0, 0.0, 9.81], (n, 1)), np.zeros(n)
+
+    clock = ManualClock(0.1)
+    hw = open_hardware("sim", clock=clock, source=Still())
+    sampler = Sampler(hw.imu, hw.force, clock, drain_interval_s=0.04)
+    sampler.start()
+    drains = []
+    for _ in range(200):
+        clock.advance(0.02)
+        if sampler.poll() is not None:
+            drains.append(clock.now_s())
+    gaps = np.diff(drains)
+    assert len(drains) >= 95
+    assert gaps.max() < 0.045  # never 60 ms
