@@ -286,6 +286,7 @@ def run_step(k: int, db_url: str, session_s: float, ack_timeout_s: float) -> dic
                 raise RuntimeError(f"device process failed: {err.strip().splitlines()[-1:]}")
             results.append(json.loads(out))
         _wait_quiet(collector, quiet_s=2.0, max_s=60.0)  # let the ingest drain its backlog
+        cpu1, pg1 = os.times(), _postgres_cpu_s()  # before the stores' backends exit
         expected = [s for r in results for s in r["sessions"]]
         rows = stores[0].query(
             "SELECT session_id, COUNT(*) AS n FROM sessions WHERE session_id LIKE ? "
@@ -302,7 +303,6 @@ def run_step(k: int, db_url: str, session_s: float, ack_timeout_s: float) -> dic
             s.close()
         broker.close()
         shutil.rmtree(tmp, ignore_errors=True)
-    cpu1, pg1 = os.times(), _postgres_cpu_s()
     wall = time.monotonic() - t0
     stored = {r["session_id"]: r["n"] for r in rows}
     lost = sum(1 for s in expected if s not in stored)
