@@ -7,6 +7,10 @@ THEN acked on ``rollsense/<id>/ack``. paho sends the PUBACK after the callback r
 crash before the store commits makes the broker deliver it again. Bad payloads get one log line
 and are dropped. With ``shared_group`` the subscriptions go through ``$share/<group>/...`` so
 several workers split the load (give each its own ``client_id``).
+
+Telemetry is live, best-effort data (QoS 0 by contract): it is buffered and written in one
+transaction every ``telemetry_flush_s`` by a flusher thread, so the MQTT thread never waits
+on a commit for it and sessions and events are stored and acked without queueing behind it.
 """
 
 from __future__ import annotations
@@ -76,6 +80,7 @@ class Ingest:
         *,
         session_expiry_s: int = 7 * 24 * 3600,
         telemetry_min_interval_s: float = 0.1,
+        telemetry_flush_s: float = 0.25,
         command_ttl_s: float = 300.0,
     ) -> None:
         self.store = store
@@ -92,6 +97,11 @@ class Ingest:
         self._pair_ids: set[str] = set()
         self._seq = itertools.count(1)
         self._connected = threading.Event()
+        self.telemetry_flush_s = telemetry_flush_s
+        self._telemetry: list[tuple[str, dict]] = []
+        self._telemetry_lock = threading.Lock()
+        self._stop_flusher = threading.Event()
+        self._flusher: threading.Thread | None = None
         self.client = make_client(self.address, client_id=client_id)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
@@ -118,12 +128,38 @@ class Ingest:
         self.client.connect_async(
             self.address.host, self.address.port, clean_start=False, properties=props
         )
+        self._stop_flusher.clear()
+        self._flusher = threading.Thread(target=self._flush_loop, name="ingest-telemetry", daemon=True)
+        self._flusher.start()
         self.client.loop_start()
 
     def stop(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
         self._connected.clear()
+        self._stop_flusher.set()
+        if self._flusher is not None:
+            self._flusher.join(5)
+        self.flush_telemetry()
+
+    def flush_telemetry(self) -> int:
+        """Write the buffered telemetry now (one transaction); returns how many samples."""
+        with self._telemetry_lock:
+            batch, self._telemetry = self._telemetry, []
+        if not batch:
+            return 0
+        try:
+            self.store.save_telemetry_many(batch)
+        except Exception as e:  # the store is down: live data is best-effort, say so and go on
+            self.stats["dropped"] += len(batch)
+            log.error("could not store %d telemetry samples: %s", len(batch), e)
+            return 0
+        self.stats["telemetry"] += len(batch)
+        return len(batch)
+
+    def _flush_loop(self) -> None:
+        while not self._stop_flusher.wait(self.telemetry_flush_s):
+            self.flush_telemetry()
 
     def send_command(self, device_id: str, name: str, payload: dict | None = None) -> str:
         """Publish ``rollsense/<id>/cmd/<name>`` (QoS 1, never retained); returns the command id.
@@ -215,8 +251,8 @@ class Ingest:
         now = datetime.now(UTC).timestamp()
         if now - self._last_telemetry_s.get(device_id, 0.0) >= self.telemetry_min_interval_s:
             self._last_telemetry_s[device_id] = now
-            self.store.save_telemetry(device_id, sample)
-            self.stats["telemetry"] += 1
+            with self._telemetry_lock:
+                self._telemetry.append((device_id, sample))
         return sample
 
     def _handle_status(self, device_id: str, msg, _name) -> dict:

@@ -117,6 +117,23 @@ class Store:
         """Run one writing statement with ``?`` placeholders in its own transaction; rows affected."""
         return self._call(sql, params, fetch=False)[1]
 
+    def execute_many(self, sql: str, rows: list[tuple]) -> None:
+        """Run one writing statement for every row, all in one transaction."""
+        if not rows:
+            return
+        with self._lock:
+            if self._broken() and self._reconnect:
+                self._conn = self._reconnect()
+            cur = self._conn.cursor()
+            try:
+                cur.executemany(self._sql(sql, True), rows)
+                self._conn.commit()
+            except Exception:
+                self._rollback()
+                raise
+            finally:
+                cur.close()
+
     def _create_schema(self) -> None:
         serial = "BIGSERIAL" if self.kind == "postgresql" else "INTEGER"
         ddl = SCHEMA.replace("{serial}", serial)
@@ -175,18 +192,25 @@ class Store:
 
     def save_telemetry(self, device_id: str, payload: dict) -> None:
         """Append one telemetry sample."""
-        self.execute(
+        self.save_telemetry_many([(device_id, payload)])
+
+    def save_telemetry_many(self, samples: list[tuple[str, dict]]) -> None:
+        """Append telemetry samples ``(device_id, payload)`` in one transaction."""
+        self.execute_many(
             "INSERT INTO telemetry(device_id, session_id, ts, t_s, speed_mps, force_n, payload_json) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                device_id,
-                payload.get("session_id"),
-                payload.get("ts"),
-                _num(payload.get("t_s")),
-                _num(payload.get("speed_mps")),
-                _num(payload.get("force_n")),
-                _dumps(payload),
-            ),
+            [
+                (
+                    device_id,
+                    payload.get("session_id"),
+                    payload.get("ts"),
+                    _num(payload.get("t_s")),
+                    _num(payload.get("speed_mps")),
+                    _num(payload.get("force_n")),
+                    _dumps(payload),
+                )
+                for device_id, payload in samples
+            ],
         )
 
     def set_device_status(self, device_id: str, status: str) -> None:

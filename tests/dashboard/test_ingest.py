@@ -126,6 +126,9 @@ def test_events_telemetry_status_info_and_listeners(fresh_broker, store, ingest)
         obs.publish("rollsense/dev-c/info", {"version": "1.0"}, retain=True)
         wait_until(lambda: kinds.count("telemetry") == 20 and "info" in kinds, what="all messages")
         assert kinds.count("event") == 1 and count(store, "events") == 1
+        # telemetry is written in batches by the flusher, within a few flush periods
+        wait_until(lambda: count(store, "telemetry") >= 1, what="telemetry stored by the flusher")
+        time.sleep(3 * ingest.telemetry_flush_s)
         stored = count(store, "telemetry")
         assert 1 <= stored < 20  # downsampled to <= 10 Hz
         dev = store.query("SELECT status, info_json FROM devices WHERE device_id = ?", ("dev-c",))[
