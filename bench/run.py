@@ -270,10 +270,15 @@ def _latency_detail(r: dict) -> list[str]:
              "clock when the cue was performed.", ""]
     blocks = ", ".join(f"{_f(r.get('mean_block_interval_ms'))} ms at {r['rate_hz']} Hz"
                        for r in cue["rates"])
-    lines += [f"Mean interval between Blocks in these runs: {blocks}. With the loop's exact "
-              "20 ms sleeps on a ManualClock, `now - last_drain < 0.04` is sometimes true at "
-              "39.999… ms, so some drains wait a third poll (60 ms); over_pressure's worst case "
-              "is that interval. A real loop's sleeps overrun slightly and drain every ~41 ms.", ""]
+    slipped = any((r.get("mean_block_interval_ms") or 0) > 1100 * cue["drain_s"]
+                  for r in cue["rates"])
+    lines += [f"Mean interval between Blocks in these runs: {blocks}"
+              + (". Some drains waited a third 20 ms poll (60 ms), which bounds the worst cue "
+                 "latency." if slipped else
+                 " (the drain cadence held). A cue can only be given at a Block end, so the "
+                 "drain interval bounds the latency of an immediate cue such as over_pressure."),
+              "", "Negative values: for timed cues the coach counts a condition from the update "
+              "before the one that first showed it (at most one update early, never late).", ""]
     rows = []
     for rate in cue["rates"]:
         for name, c in rate["conditions"].items():
@@ -396,9 +401,8 @@ def notes(results: dict) -> list[str]:
                 out.append(f"- Cue latency at {rate['rate_hz']} Hz: {txt}. A cue can only be "
                            "given at a Block end, so its latency is bounded by the interval "
                            "between drains; in these runs that interval averaged "
-                           f"{_f(rate.get('mean_block_interval_ms'))} ms instead of 40 ms "
-                           "because some drains slip to the third 20 ms poll (see the latency "
-                           "section).")
+                           f"{_f(rate.get('mean_block_interval_ms'))} ms (drain "
+                           f"{1000 * lat['cue']['drain_s']:.0f} ms).")
         d = lat["dashboard"]
         if not d["met"]:
             out.append(f"- Dashboard latency: telemetry p99 {_f(d['telemetry']['p99_ms'])} ms, events "

@@ -3,7 +3,7 @@ sampler -> metrics -> coach path (simulated user, fake chips, real drivers, Samp
 DeviceApp loop). What is measured for each cue is documented in bench/latency.py.
 
 Seeds 1 and 3 of the benchmark's three, two trials each, to keep the test short; seed 3's
-first lift-off is the benchmark's worst case (the coaching loop's drain slipped to 60 ms)."""
+first lift-off was the worst case (58 ms) while the Sampler's drains slipped to 60 ms."""
 
 import sys
 from pathlib import Path
