@@ -12,8 +12,9 @@ every second, session_ended) shaped per docs/interfaces.md, then its session sum
 every few seconds until the dashboard's ``ack`` arrives, as the Link does. Devices publish
 out of phase (each in its own slot of the 100 ms telemetry period), as independent devices do. The ingest side is
 the real ``dashboard.ingest.Ingest`` (two workers, each with its own PostgreSQL connection,
-in this process). Delivery latency = stored-and-notified time minus publish time, one host
-clock.
+in this process). Delivery latency = the moment the ingest hands the message to its listeners
+(the live view) minus publish time, one host clock: events and summaries are stored by then;
+telemetry is queued for the ingest's next batched write.
 
     python bench/fleet.py [--json] [--quick] [--max-k N] [--budget-s S] [--pg-url URL]
 """

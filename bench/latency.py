@@ -26,7 +26,8 @@ interval (``DeviceApp.poll_s``).
 
 (b) device -> dashboard: a real ``Link`` (journal + outbox for events, QoS 0 telemetry) through
 a private Mosquitto on loopback into a real ``Ingest`` (SQLite store); a listener stamps the
-arrival after the store has written it. Timestamps are compared on this host's clock.
+arrival when the ingest hands the message on (events: after the store wrote them; telemetry:
+queued for the ingest's batched write). Timestamps are compared on this host's clock.
 
     python bench/latency.py [--json] [--quick]
 """
