@@ -7,6 +7,7 @@ a session is stored once per ``session_id``, an event once per ``msg_id``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sqlite3
@@ -67,9 +68,21 @@ class Store:
             return sql.replace("%", "%%").replace("?", "%s")
         return sql
 
-    def _once(self, sql: str, params: tuple, fetch: bool) -> tuple[list[dict], int]:
+    @contextlib.contextmanager
+    def _transaction(self):
+        """A cursor whose work is committed on success and rolled back on any error."""
         cur = self._conn.cursor()
         try:
+            yield cur
+            self._conn.commit()
+        except Exception:
+            self._rollback()
+            raise
+        finally:
+            cur.close()
+
+    def _once(self, sql: str, params: tuple, fetch: bool) -> tuple[list[dict], int]:
+        with self._transaction() as cur:
             if self.kind == "postgresql":
                 cur.execute(self._sql(sql, bool(params)), params or None)
             else:
@@ -78,14 +91,7 @@ class Store:
             if fetch and cur.description:
                 cols = [d[0] for d in cur.description]
                 rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
-            count = cur.rowcount
-            self._conn.commit()
-            return rows, count
-        except Exception:
-            self._rollback()
-            raise
-        finally:
-            cur.close()
+            return rows, cur.rowcount
 
     def _rollback(self) -> None:
         try:
@@ -124,15 +130,8 @@ class Store:
         with self._lock:
             if self._broken() and self._reconnect:
                 self._conn = self._reconnect()
-            cur = self._conn.cursor()
-            try:
+            with self._transaction() as cur:
                 cur.executemany(self._sql(sql, True), rows)
-                self._conn.commit()
-            except Exception:
-                self._rollback()
-                raise
-            finally:
-                cur.close()
 
     def _create_schema(self) -> None:
         serial = "BIGSERIAL" if self.kind == "postgresql" else "INTEGER"

@@ -17,12 +17,12 @@ import difflib
 import os
 import re
 import socket
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from firmware.errors import ConfigError
+from firmware.tomlfile import read_toml
 
 ID_RE = re.compile(r"^[a-z0-9-]{1,64}$")
 DEFAULT_STATE_DIR = Path("/var/lib/rollsense")
@@ -162,14 +162,7 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
     if path is None:
         return Config()
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read the config file: {e.strerror or e}") from e
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"{path}: not UTF-8 text") from e
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML: {e}") from e
+    data = read_toml(path, kind="config")
     return config_from_dict(data, source=str(path), base_dir=path.parent)
 
 

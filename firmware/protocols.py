@@ -11,12 +11,12 @@ problem in a file becomes one line of the raised ``ConfigError``::
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from firmware.errors import ConfigError
+from firmware.tomlfile import read_toml
 
 ROUTINES_DIR = Path(__file__).with_name("routines")
 TOOLS = ("roller", "ball", "stick")
@@ -211,14 +211,7 @@ def _force_dict(f: ForceTarget) -> dict[str, Any]:
 def load_routine_file(path: str | Path) -> Routine:
     """Parse and validate one routine file; ``ConfigError`` lists every problem, one per line."""
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise ConfigError(f"{path.name}: cannot read: {e.strerror or e}") from e
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"{path.name}: not UTF-8 text") from e
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path.name}: not valid TOML: {e}") from e
+    raw = read_toml(path, path.name)
     v = _Validator(path.name)
     routine = v.routine(raw, path)
     if v.problems:

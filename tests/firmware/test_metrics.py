@@ -13,6 +13,7 @@ from device.sim import DEG, Script, SimUser, sample_block, scenario
 from firmware.errors import ConfigError
 from firmware.metrics import MetricsEngine, MetricsSettings, settings_from_meta
 from firmware.model import Block
+from firmware.summary import METRIC_FIELDS
 
 
 def _settings(user, *, with_axis: bool, **kw) -> MetricsSettings:
@@ -170,17 +171,7 @@ def test_without_force_sensor_contact_and_force_are_null_but_holds_found():
 def test_summary_fields_match_design_contract():
     user = scenario("quads-roller", "good", 29)
     summary, _ = _run(sample_block(user, 200, seed=29), _settings(user, with_axis=True))
-    assert set(summary) == {
-        "duration_s",
-        "contact_s",
-        "distance_m",
-        "passes",
-        "pass_length_m",
-        "speed_mps",
-        "holds",
-        "force_n",
-        "force_by_direction_n",
-    }
+    assert set(summary) == set(METRIC_FIELDS)  # the DESIGN §3.2 metric fields
     assert 0.15 <= summary["pass_length_m"]["mean"] <= summary["pass_length_m"]["max"] <= 0.31
     assert 0.03 < summary["speed_mps"]["mean"] < summary["speed_mps"]["p95"] < 0.25
     assert summary["force_n"]["peak"] >= summary["force_n"]["mean"]
