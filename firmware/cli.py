@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from firmware.errors import ConfigError, RollsenseError
@@ -135,11 +136,16 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("dashboard", help="the dashboard: MQTT ingest, store, web UI",
                         description="Serve the dashboard. A login is required whenever it listens "
                         "beyond loopback.", formatter_class=_Formatter)
-    db.add_argument("--broker", default="mqtt://127.0.0.1:1883", metavar="URL")
-    db.add_argument("--db", default="sqlite:///rollsense-dashboard.db", metavar="URL",
-                    help="sqlite:///path.db or postgresql://user@host/db (default: %(default)s)")
-    db.add_argument("--host", default="127.0.0.1")
-    db.add_argument("--port", type=int, default=8080)
+    env = os.environ.get
+    db.add_argument("--broker", default=env("ROLLSENSE_DASHBOARD_BROKER", "mqtt://127.0.0.1:1883"),
+                    metavar="URL", help="broker URL (default: $ROLLSENSE_DASHBOARD_BROKER or "
+                    "mqtt://127.0.0.1:1883; keep passwords in the environment, not on the command line)")
+    db.add_argument("--db", default=env("ROLLSENSE_DASHBOARD_DB", "sqlite:///rollsense-dashboard.db"),
+                    metavar="URL", help="sqlite:///path.db or postgresql://user@host/db "
+                    "(default: $ROLLSENSE_DASHBOARD_DB or sqlite:///rollsense-dashboard.db)")
+    db.add_argument("--host", default=env("ROLLSENSE_DASHBOARD_HOST", "127.0.0.1"),
+                    help="listen address; anything beyond loopback requires a login (default: %(default)s)")
+    db.add_argument("--port", type=int, default=int(env("ROLLSENSE_DASHBOARD_PORT", "8080")))
     db.add_argument("--add-user", metavar="NAME", help="add a login (password read from stdin) and exit")
     db.add_argument("--trust-device", action="append", default=[], metavar="ID",
                     help="mark a device as paired without a code (administrators)")

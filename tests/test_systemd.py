@@ -97,8 +97,13 @@ def test_device_unit_contract():
     assert not re.search(r"^ProcSubset=pid", text, re.M)  # gpiozero needs /proc/cpuinfo, /proc/device-tree
 
 
+def unit_text(name: str) -> str:
+    return (Path(__file__).resolve().parents[1] / "systemd" / name).read_text()
+
+
 def test_dashboard_unit_runs_the_dashboard():
     s = unit_settings("rollsense-dashboard.service")["Service"]
-    assert s["ExecStart"].startswith(INSTALLED_BIN + " dashboard --broker ")
+    assert s["ExecStart"] == INSTALLED_BIN + " dashboard"  # settings come from the environment
+    assert "ROLLSENSE_DASHBOARD_BROKER=" in unit_text("rollsense-dashboard.service")
     assert s["ProtectSystem"] == "strict" and s["PrivateDevices"] == "yes"
     assert s["User"] == "rollsense-dashboard" and s["StateDirectory"] == "rollsense-dashboard"

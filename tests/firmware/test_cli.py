@@ -1,0 +1,53 @@
+"""The command line: every subcommand explains itself, and bad input gets one clear line."""
+
+import subprocess
+import sys
+
+import pytest
+
+from firmware.cli import build_parser, main
+
+COMMANDS = ["demo", "run", "replay", "simulate", "record", "calibrate", "protocols", "dashboard",
+            "pair", "doctor", "broker"]
+
+
+def test_every_subcommand_has_help(capsys):
+    for name in COMMANDS:
+        with pytest.raises(SystemExit) as e:
+            main([name, "--help"])
+        assert e.value.code == 0
+        out = capsys.readouterr().out
+        assert out.startswith(f"usage: rollsense {name}") and len(out.splitlines()) > 4, name
+
+
+def test_top_level_help_lists_every_command():
+    out = subprocess.run([sys.executable, "-m", "firmware.cli", "--help"], capture_output=True,
+                         text=True, check=True).stdout
+    for name in COMMANDS:
+        assert f"    {name}" in out
+    assert "examples:" in out
+
+
+def test_bad_input_is_one_line_and_a_nonzero_exit(tmp_path):
+    bad = tmp_path / "not-a-recording.csv"
+    bad.write_text("hello\n")
+    proc = subprocess.run([sys.executable, "-m", "firmware.cli", "replay", str(bad)],
+                          capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_dashboard_takes_its_secrets_from_the_environment(monkeypatch):
+    monkeypatch.setenv("ROLLSENSE_DASHBOARD_BROKER", "mqtt://dash:s3cret@broker:1883")
+    monkeypatch.setenv("ROLLSENSE_DASHBOARD_PORT", "9090")
+    args = build_parser().parse_args(["dashboard"])
+    assert args.broker == "mqtt://dash:s3cret@broker:1883" and args.port == 9090
+
+
+def test_shipped_dashboard_unit_keeps_the_password_off_the_command_line():
+    from pathlib import Path
+
+    unit = (Path(__file__).resolve().parents[2] / "systemd" / "rollsense-dashboard.service").read_text()
+    exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    assert "BROKER" not in exec_start and "--broker" not in exec_start
+    assert "EnvironmentFile=-/etc/rollsense/dashboard.env" in unit
