@@ -12,6 +12,7 @@ import queue
 import signal
 import sys
 import threading
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -234,9 +235,27 @@ class Device:
         self.rt.clock.sleep_s(self.app.poll_s)
 
 
+def open_outputs(cfg: Config):
+    """The LED, buzzer and button on the config's pins; SetupError (one line) without GPIO."""
+    from gpiozero.exc import GPIOZeroError, PinFactoryFallback
+
+    from device.outputs import Outputs
+
+    try:
+        with warnings.catch_warnings():  # gpiozero warns per pin library it tries; one line below says it all
+            warnings.simplefilter("ignore", PinFactoryFallback)
+            return Outputs(
+                red_pin=cfg.outputs.led_pins[0], green_pin=cfg.outputs.led_pins[1],
+                blue_pin=cfg.outputs.led_pins[2], buzzer_pin=cfg.outputs.buzzer_pin,
+                button_pin=cfg.outputs.button_pin, pin_factory=_pin_factory(cfg),
+            )
+    except GPIOZeroError as e:
+        raise SetupError(f"cannot open the LED, buzzer and button pins ({e}); on a Raspberry Pi "
+                         "install python3-lgpio (scripts/install-pi.sh does), elsewhere use --sim") from e
+
+
 def build_device(cfg: Config, *, notifier=None, display=None):
     """Everything ``rollsense run`` runs, opened from the config (nothing started yet)."""
-    from device.outputs import Outputs
     from firmware.app import DeviceApp, DeviceParts
     from firmware.journal import Journal
     from firmware.link import Link
@@ -245,14 +264,10 @@ def build_device(cfg: Config, *, notifier=None, display=None):
     routine = load_routine(cfg.protocol, cfg.routines_dir)  # a bad id fails now, not at the button
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
     rt = open_runtime(cfg)
+    outputs = open_outputs(cfg)  # before the journal: no GPIO means nothing else is opened
     journal = Journal(cfg.state_dir / "journal.db")
     link = Link(cfg.device_id, cfg.broker_url, journal, MonotonicClock(),
                 info={"hardware": cfg.hardware, "protocol": cfg.protocol})
-    outputs = Outputs(
-        red_pin=cfg.outputs.led_pins[0], green_pin=cfg.outputs.led_pins[1],
-        blue_pin=cfg.outputs.led_pins[2], buzzer_pin=cfg.outputs.buzzer_pin,
-        button_pin=cfg.outputs.button_pin, pin_factory=_pin_factory(cfg),
-    )
     app = DeviceApp(
         device_id=cfg.device_id,
         parts=DeviceParts(sampler=rt.sampler, clock=rt.clock, journal=journal, outputs=outputs,

@@ -260,3 +260,17 @@ def test_power_loss_mid_routine_recovers_the_metrics_so_far(tmp_path):
     assert summary["protocol"] == "quads-roller"
     assert summary["passes"] >= 3 and summary["distance_m"] > 0.4, json.dumps(summary)
     assert summary["duration_s"] >= 15
+
+
+def test_no_gpio_is_one_clear_line_not_a_traceback(tmp_path):
+    env = {**os.environ, "GPIOZERO_PIN_FACTORY": "no-such-factory"}  # as on a PC: no GPIO at all
+    proc = subprocess.run(
+        [sys.executable, "-m", "firmware.cli", "run", "--state-dir", str(tmp_path / "state"),
+         "--broker", "mqtt://127.0.0.1:1"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr
+    assert "LED, buzzer and button" in lines[0] and "--sim" in lines[0]
+    assert not (tmp_path / "state" / "journal.db").exists()  # nothing half-opened
