@@ -270,6 +270,12 @@ def cmd_dashboard(a) -> int:
             store.close()
         print(f"user {a.add_user} added")
         return 0
+    from firmware.mqtt_url import parse_broker_url
+
+    store_kind = "PostgreSQL" if a.db.startswith("postgresql") else "SQLite"
+    shown_host = "127.0.0.1" if a.host in ("0.0.0.0", "::") else a.host
+    print(f"rollsense dashboard on http://{shown_host}:{a.port} (broker {parse_broker_url(a.broker)}, "
+          f"{store_kind} store); Ctrl-C stops", file=sys.stderr, flush=True)
     run_dashboard(a.broker, a.db, a.host, a.port, trust_devices=a.trust_device)
     return 0
 

@@ -51,3 +51,26 @@ def test_shipped_dashboard_unit_keeps_the_password_off_the_command_line():
     exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
     assert "BROKER" not in exec_start and "--broker" not in exec_start
     assert "EnvironmentFile=-/etc/rollsense/dashboard.env" in unit
+
+
+def test_dashboard_says_where_it_is_without_the_password(tmp_path, broker):
+    import signal
+
+    from firmware.broker import free_port
+
+    port = free_port()
+    url = broker.url.replace("mqtt://", "mqtt://dash:s3cret@")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "firmware.cli", "dashboard", "--db", f"sqlite:///{tmp_path / 'd.db'}",
+         "--port", str(port), "--broker", url],
+        stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        first = proc.stderr.readline()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert f"http://127.0.0.1:{port}" in first
+    assert "s3cret" not in first and "dash:" not in first
