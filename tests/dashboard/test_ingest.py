@@ -36,13 +36,6 @@ def summary(session_id: str, **extra) -> dict:
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = open_store(f"sqlite:///{tmp_path}/dash.db")
-    yield s
-    s.close()
-
-
-@pytest.fixture
 def ingest(fresh_broker, store):
     ing = Ingest(fresh_broker.url, store, client_id="dash-test")
     ing.start()

@@ -80,13 +80,6 @@ def session_cookie(headers: dict) -> str:
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = open_store(f"sqlite:///{tmp_path / 'dash.db'}")
-    yield s
-    s.close()
-
-
-@pytest.fixture
 def ingest(broker, store):
     ing = Ingest(broker.url, store, client_id="test-dash-" + uuid.uuid4().hex[:8])
     ing.start()
