@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from firmware.metrics_runs import ffill_index
+from firmware.metrics_runs import carried, ffill1
 
 
 class WindowBuffer:
     """Cumulative sums of per-sample rows over the whole stream, keeping a tail of `keep_s`.
 
-    A window mean over (t_i - W, t_i] is (C[i] - C[j-1]) / (i - j + 1); the cumulative sums are
-    computed sequentially from the carried total, so they are bit-identical for any block split.
+    A window sum over (t_i - W, t_i] is C[i] - C[j-1] (with a count column among the rows, a
+    mean); the cumulative sums are computed sequentially from the carried total, so they are
+    bit-identical for any block split.
     """
 
     def __init__(self, keep_s: float, ncols: int = 8, capacity: int = 4096) -> None:
@@ -22,39 +23,46 @@ class WindowBuffer:
         self._t[0] = -np.inf  # sentinel row: before the first sample, sums are zero
         self._c[0] = 0.0
         self._len = 1
-        self.prev_cum = np.zeros(ncols)
-        self._arange: np.ndarray | None = None
+        self._first = 1
 
-    def append(self, t: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, int]:
-        """Add samples; returns (cumulative rows of the block, buffer index of its first row)."""
+    def append(self, t: np.ndarray, *parts: np.ndarray) -> tuple[np.ndarray, int]:
+        """Add rows given as consecutive column blocks ((n, k) or (n,) arrays); returns
+        (cumulative rows of the block, buffer index of its first row)."""
         n = len(t)
         self._make_room(n, t[0])
         start = self._len
-        self.prev_cum = self._c[start - 1].copy()
-        seg = self._c[start - 1 : start + n]
-        np.cumsum(np.concatenate([self.prev_cum[None, :], rows]), axis=0, out=seg)
+        seg = self._c[start - 1 : start + n]  # the carried total, then the new rows
+        col = 0
+        for part in parts:
+            if part.ndim == 1:
+                seg[1:, col] = part
+                col += 1
+            else:
+                seg[1:, col : col + part.shape[1]] = part
+                col += part.shape[1]
+        np.add.accumulate(seg, axis=0, out=seg)
         self._t[start : start + n] = t
         self._len = start + n
+        self._first = start
         return self._c[start : start + n], start
 
-    def window_mean(self, t: np.ndarray, first_row: int, window_s: float, cols=slice(None)):
-        """Mean of the rows over (t_i - window_s, t_i] for each sample of the last block."""
+    @property
+    def prev_cum(self) -> np.ndarray:
+        """The cumulative row before the last append."""
+        return self._c[self._first - 1]
+
+    def window_delta(self, t: np.ndarray, first_row: int, window_s: float, cols=slice(None)):
+        """Sum of the rows over (t_i - window_s, t_i] for each row of the last append."""
         n = len(t)
-        lo = np.searchsorted(self._t[: first_row + n], t - window_s, side="right")
-        count = self._counts(n, first_row) - lo
-        return (self._c[first_row : first_row + n, cols] - self._c[lo - 1, cols]) / count[:, None]
+        lo = self._t[: first_row + n].searchsorted(t - window_s, side="right")
+        lo -= 1
+        return self._c[first_row : first_row + n, cols] - self._c[lo, cols]
 
     def window_sum_at(self, t: np.ndarray, first_row: int, idx: np.ndarray, window_s: float):
         """Sum of the rows over (t_i - window_s, t_i] for the block samples `idx`."""
         n = len(t)
         lo = np.searchsorted(self._t[: first_row + n], t[idx] - window_s, side="right")
         return self._c[first_row + idx] - self._c[lo - 1]
-
-    def _counts(self, n: int, first_row: int) -> np.ndarray:
-        """first_row + 1 + arange(n) (cached per block length)."""
-        if self._arange is None or len(self._arange) < n:
-            self._arange = np.arange(max(n, 64), dtype=np.int64) + 1
-        return self._arange[:n] + first_row
 
     def _make_room(self, n: int, t_first: float) -> None:
         cap = len(self._t)
@@ -79,7 +87,7 @@ def weighted_quantile(hist: np.ndarray, bin_width: float, q: float) -> float | N
     total = float(hist.sum())
     if total <= 0:
         return None
-    cum = np.cumsum(hist)
+    cum = hist.cumsum()
     k = int(np.searchsorted(cum, q * total))
     below = float(cum[k - 1]) if k > 0 else 0.0
     frac = (q * total - below) / float(hist[k]) if hist[k] > 0 else 0.0
@@ -125,9 +133,10 @@ class SpeedHistogram:
 
 
 class RunMean:
-    """Runs of a per-sample flag lasting at least `min_s`; at each qualified sample, the mean of
-    a 3-vector signal since its run started (from running cumulative sums, so it is exact
-    across block splits). Remembers the mean at the last qualified sample (`value`)."""
+    """Runs of a per-row flag lasting at least `min_s`; at each qualified row, the mean of a
+    3-vector signal since its run started, from running sums [x, y, z, count] (so it is exact
+    across block splits and weighs each row by its count). Remembers the mean at the last
+    qualified row (`value`)."""
 
     def __init__(self, min_s: float, center=None, clip: float | None = None) -> None:
         self.min_s = min_s
@@ -136,48 +145,41 @@ class RunMean:
         self.value: np.ndarray | None = None
         self._raw = False
         self._start_t = np.nan
-        self._start_n = 0
-        self._prefix = np.zeros(3)
+        self._prefix = np.zeros(4)
 
     def idle(self, flag: np.ndarray) -> bool:
         """True when no run is open and none starts in this block."""
         return not self._raw and not flag.any()
 
-    def update(self, t, n0: int, cum: np.ndarray, prev_cum: np.ndarray, flag: np.ndarray):
-        """Returns (qualified mask, value per sample (n, 3) or None before any qualified
-        sample, mask of samples that have a value)."""
+    def update(self, t, cum: np.ndarray, prev_cum: np.ndarray, flag: np.ndarray):
+        """`cum`: (n, 4) running sums at each row, `prev_cum` the sums before the block.
+        Returns (qualified mask, value per row (n, 3) or None before any qualified row, mask
+        of rows that have a value)."""
         n = len(t)
         prev = np.empty(n, dtype=bool)
         prev[0] = self._raw
         prev[1:] = flag[:-1]
-        idx = ffill_index(flag & ~prev)
-        pick = np.where(idx >= 0, idx, n)
-        gidx = n0 + np.arange(n + 1)
-        gidx[n] = self._start_n
-        tt = np.empty(n + 1)
-        tt[:n] = t
-        tt[n] = self._start_t
-        start_t = tt[pick]
-        start_n = gidx[pick]
-        pre = np.empty((n + 1, 3))
-        pre[0] = prev_cum
-        pre[1:n] = cum[:-1]
-        pre[n] = self._prefix
+        pick = ffill1(flag & ~prev)  # 0: the run started before this block
+        start_t = carried(t, self._start_t)[pick]
+        pre = np.empty((n + 1, 4))
+        pre[0] = self._prefix
+        pre[1] = prev_cum
+        pre[2:] = cum[:-1]
         prefix = pre[pick]
         qual = flag & (t - start_t >= self.min_s)
         ext = np.empty((n + 1, 3))
-        ext[:n] = (cum - prefix) / (gidx[:n] - start_n + 1)[:, None]
+        d = cum - prefix
+        ext[1:] = d[:, 0:3] / d[:, 3:4]
         if self.clip is not None:
-            qual &= (np.abs(ext[:n] - self.center) < self.clip).all(axis=1)
-        ext[n] = np.nan if self.value is None else self.value
-        last = ffill_index(qual)
-        values = ext[np.where(last >= 0, last, n)]
-        has = (last >= 0) if self.value is None else np.ones(n, dtype=bool)
+            qual &= (np.abs(ext[1:] - self.center) < self.clip).all(axis=1)
+        ext[0] = np.nan if self.value is None else self.value
+        last = ffill1(qual)
+        values = ext[last]
+        has = (last > 0) if self.value is None else np.ones(n, dtype=bool)
         if has[-1]:
             self.value = values[-1].copy()
         self._raw = bool(flag[-1])
         if self._raw:
             self._start_t = float(start_t[-1])
-            self._start_n = int(start_n[-1])
             self._prefix = prefix[-1].copy()
         return qual, values, has

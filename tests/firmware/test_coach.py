@@ -4,7 +4,6 @@ sequence (metronome ticks filtered out) and the target results."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import statistics
 from dataclasses import dataclass
@@ -646,7 +645,7 @@ def test_bands_show_the_ease_in_cap_rising():
 
 def _no_force(metrics: list[Metrics]) -> list[Metrics]:
     """What the metrics engine reports without a force sensor: NaN force, never contact."""
-    return [dataclasses.replace(m, force_n=math.nan, contact=False) for m in metrics]
+    return [m._replace(force_n=math.nan, contact=False) for m in metrics]
 
 
 def test_no_force_sensor_still_coaches_pace():

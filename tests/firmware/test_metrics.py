@@ -105,6 +105,7 @@ def test_recording_that_starts_moving_finds_bias_later():
     assert not engine.trace and np.allclose(engine.bias_rad_s, 0.0)  # still unknown at 2 s
     assert first.passes >= 0
     engine.update(block.slice(400, len(block)))
+    engine.finish()
     summary = engine.summary()
     assert np.abs(engine.bias_rad_s - bias).max() < 0.1 * DEG  # from the still end
     assert summary["distance_m"] == pytest.approx(user.truth["distance_m"], rel=0.03)

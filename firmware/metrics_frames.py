@@ -1,0 +1,209 @@
+"""Raw samples -> frames: the first stage of the metrics estimator.
+
+A frame is every sample whose time falls in one `frame_s` slot of a grid anchored at the first
+sample. Per frame it keeps the sums the estimator needs, which are exact whatever the sample
+rate, jitter or gaps:
+
+- window statistics: sum of gyro, accel, gyro², accel² and the sample count, so a mean or a
+  variance over any run of frames is the per-sample one;
+- the rotation integral: the trapezoid of the raw gyro over every sample interval (the bias is
+  subtracted later as bias·duration, since it is constant between samples);
+- force: mean and peak of the finite force samples (NaN when there are none).
+
+Frames come in groups of `group_frames` grid slots (the estimator's step). A group is emitted
+only once a later sample shows it is complete, so splitting the samples into blocks anywhere
+gives the same groups of the same frames. Samples that are non-finite or not later than the last
+accepted one are dropped here (a bad sensor read costs one sample, not the session).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+_ONES3 = np.ones(3)
+
+
+@dataclass(frozen=True)
+class Frames:
+    """Consecutive complete frames. `t_s` is each frame's last sample time, `dt_s` the time
+    since the previous frame's last sample (so dt sums to elapsed time); sums over the frame's
+    samples of gyro, accel (rad/s, m/s²; (n, 3)), of |gyro|², |accel|², and the trapezoid of
+    the raw gyro over each sample interval (`theta_rad`, (n, 3)); `force_n`/`force_peak_n` the
+    mean/peak finite force (NaN without one)."""
+
+    t_s: np.ndarray
+    dt_s: np.ndarray
+    count: np.ndarray
+    gyro: np.ndarray
+    accel: np.ndarray
+    gyro2: np.ndarray
+    accel2: np.ndarray
+    theta_rad: np.ndarray
+    force_n: np.ndarray
+    force_peak_n: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.t_s)
+
+    def slice(self, lo: int, hi: int) -> Frames:
+        return Frames(*(getattr(self, f)[lo:hi] for f in _FIELDS))
+
+
+_FIELDS = tuple(Frames.__dataclass_fields__)
+
+
+class Framer:
+    """Queue raw blocks with `push` (cheap: nothing is computed), turn what is queued into
+    complete groups of frames with `frames`."""
+
+    def __init__(self, frame_s: float, group_frames: int, max_samples: int = 16384) -> None:
+        self.frame_s = frame_s
+        self.group_frames = group_frames
+        self.max_samples = max_samples  # frames() handles at most this many samples per call
+        self._queue: tuple[list, list, list, list] = ([], [], [], [])  # t, gyro, accel, force
+        self.queued = 0  # samples queued (before cleaning)
+        self.t0 = math.nan  # grid origin: the first accepted sample
+        self.t_last = -math.inf  # last accepted sample
+        self._t_frame = math.nan  # last sample of the last emitted frame
+        self._w_prev = np.zeros(3)  # gyro of the last framed sample
+        self.truncated = False  # the last frames() left samples it did not look at
+
+    def push(self, t, w, a, f) -> None:
+        qt, qw, qa, qf = self._queue
+        qt.append(t)
+        qw.append(w)
+        qa.append(a)
+        qf.append(f)
+        self.queued += len(t)
+
+    def _requeue(self, t, w, a, f) -> None:
+        """Put samples back at the front of the queue."""
+        for q, x in zip(self._queue, (t, w, a, f), strict=True):
+            q.insert(0, x)
+        self.queued += len(t)
+
+    def frames(self, final: bool = False) -> tuple[Frames, np.ndarray] | None:
+        """Complete groups of frames from the queue (at most max_samples samples' worth) and
+        the index of each group's first frame, or None. With `final` the last, open group is
+        closed too. Call again while it returns something."""
+        if not self.queued:
+            return None
+        t, w, a, f = _clean(*self._take(), self.t_last)
+        if len(t) == 0:
+            return None
+        if math.isnan(self.t0):
+            self.t0 = float(t[0])
+            self._t_frame = self.t0
+        slot = np.floor((t - self.t0) * (1.0 / self.frame_s))
+        if not final:  # the last group may go on in the next block: keep it queued
+            group = slot // self.group_frames
+            cut = int(group.searchsorted(group[-1]))
+            if cut < len(t):
+                self._requeue(t[cut:], w[cut:], a[cut:], f[cut:])
+            if cut == 0:
+                return None
+            t, w, a, f, slot = t[:cut], w[:cut], a[:cut], f[:cut], slot[:cut]
+        starts = np.empty(1, dtype=np.int64)  # each frame's first sample
+        starts[0] = 0
+        starts = np.concatenate((starts, (slot[1:] != slot[:-1]).nonzero()[0] + 1))
+        frames = self._reduce(t, w, a, f, starts)
+        fgroup = slot[starts] // self.group_frames
+        new = np.empty(len(fgroup), dtype=bool)
+        new[0] = True
+        np.not_equal(fgroup[1:], fgroup[:-1], out=new[1:])
+        return frames, new.nonzero()[0]
+
+    def _take(self):
+        """The queued samples as four arrays, at most max_samples (more stays queued)."""
+        if self.queued > self.max_samples:  # a long recording: only the parts needed
+            qt = self._queue[0]
+            k, n = 0, 0
+            while n < self.max_samples:
+                n += len(qt[k])
+                k += 1
+            parts = [q[:k] for q in self._queue]
+            for q in self._queue:
+                del q[:k]
+            self.queued -= n
+            arrays = [np.concatenate(p) if len(p) > 1 else np.asarray(p[0], float) for p in parts]
+            if n > self.max_samples:
+                self._requeue(*(x[self.max_samples :] for x in arrays))
+                arrays = [x[: self.max_samples] for x in arrays]
+            self.truncated = True
+            return arrays
+        arrays = [np.asarray(q[0], float) if len(q) == 1 else np.concatenate(q) for q in self._queue]
+        for q in self._queue:
+            q.clear()
+        self.queued = 0
+        self.truncated = False
+        return arrays
+
+    def _reduce(self, t, w, a, f, starts) -> Frames:
+        """Frame sums, one reduceat per quantity (contiguous arrays: much cheaper than one
+        reduceat over a wide matrix assembled from strided columns)."""
+        n = len(t)
+        dt = np.empty(n)
+        dt[0] = t[0] - (self.t_last if self.t_last > -math.inf else t[0])
+        np.subtract(t[1:], t[:-1], out=dt[1:])
+        theta = np.empty((n, 3))
+        theta[0] = self._w_prev + w[0]
+        np.add(w[1:], w[:-1], out=theta[1:])
+        dt *= 0.5
+        theta *= dt[:, None]
+        add = np.add.reduceat
+        ends = np.empty(len(starts), dtype=np.int64)
+        ends[:-1] = starts[1:]
+        ends[-1] = n
+        count = (ends - starts).astype(float)
+        ends -= 1
+        t_end = t[ends]
+        dt_frame = np.empty(len(t_end))
+        dt_frame[0] = t_end[0] - self._t_frame
+        np.subtract(t_end[1:], t_end[:-1], out=dt_frame[1:])
+        if math.isfinite(float(f.sum())):  # a force for every sample
+            force = add(f, starts) / count
+            peak = np.maximum.reduceat(f, starts)
+        else:
+            has_f = f == f
+            with np.errstate(invalid="ignore", divide="ignore"):
+                force = add(np.where(has_f, f, 0.0), starts) / add(has_f.astype(float), starts)
+            peak = np.fmax.reduceat(f, starts)
+        frames = Frames(
+            t_end,
+            dt_frame,
+            count,
+            add(w, starts, axis=0),
+            add(a, starts, axis=0),
+            add(w * w, starts, axis=0) @ _ONES3,
+            add(a * a, starts, axis=0) @ _ONES3,
+            add(theta, starts, axis=0),
+            force,
+            peak,
+        )
+        self.t_last = float(t[-1])
+        self._t_frame = float(t_end[-1])
+        self._w_prev = w[-1].copy()
+        return frames
+
+
+def _clean(t, w, a, f, t_last: float):
+    """The samples, dropping any with non-finite time/gyro/accel or not after `t_last` (running
+    maximum); force stays NaN where it is not finite (no force sensor)."""
+    if len(t) == 0:
+        return t, w, a, f
+    ok_sum = math.isfinite(float(t.sum()) + float(w.sum()) + float(a.sum()))
+    if ok_sum and t[0] > t_last and (len(t) == 1 or bool((t[1:] > t[:-1]).all())):
+        if not math.isfinite(float(f.sum())):
+            f = np.where(np.isfinite(f), f, np.nan)  # +-inf: no reading, like NaN
+        return t, w, a, f
+    keep = np.isfinite(t) & np.isfinite(w).all(axis=1) & np.isfinite(a).all(axis=1)
+    idx = np.flatnonzero(keep)
+    if len(idx):
+        tk = t[idx]
+        running = np.maximum.accumulate(np.append(t_last, tk))[:-1]
+        idx = idx[tk > running]
+    f = f[idx]
+    return t[idx], w[idx], a[idx], np.where(np.isfinite(f), f, np.nan)
