@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import re
 import shutil
@@ -180,42 +179,6 @@ def report(samples, minutes, rate_hz, link, cache_kib, start_rss, start_cpu, wal
     return out
 
 
-def session_speed(seconds: float = 60.0, rate_hz: float = 1000.0,
-                  block_ms: tuple[float, ...] = (40.0, 1000.0)) -> list[dict]:
-    """Metrics + coach (``Session.feed``) alone, one core: seconds of data per CPU second
-    for device-sized blocks, beside metrics alone on the same blocks."""
-    from device.sim import sample_block, scenario
-    from firmware.demo import sim_calibration
-    from firmware.metrics import MetricsEngine, MetricsSettings
-    from firmware.protocols import load_routine
-    from firmware.session import Session
-
-    user = scenario(ROUTINE, "good", 1)
-    block = sample_block(user, rate_hz, seed=1, duration_s=min(seconds, user.end_s))
-    settings = MetricsSettings(tool=user.tool, **sim_calibration(user))
-    routine = load_routine(ROUTINE)
-    data_s = float(block.t_s[-1] - block.t_s[0])
-    rows = []
-    for ms in block_ms:
-        n = max(1, int(round(ms * rate_hz / 1000)))
-        blocks = [block.slice(i, i + n) for i in range(0, len(block), n)]
-        best = {}
-        for label, make in (("metrics", lambda: MetricsEngine(settings).update),
-                            ("metrics+coach", lambda: Session(session_id="bench", routine=routine,
-                                                              settings=settings).feed)):
-            cpu = math.inf
-            for _ in range(2):
-                feed = make()
-                t0 = time.process_time()
-                for b in blocks:
-                    feed(b)
-                cpu = min(cpu, time.process_time() - t0)
-            best[label] = data_s / cpu
-        rows.append({"block_ms": ms, "realtime_x": best["metrics+coach"],
-                     "metrics_only_realtime_x": best["metrics"]})
-    return rows
-
-
 def table(r: dict) -> str:
     return (f"soak {r['minutes']} simulated min at {r['rate_hz']:g} Hz (link: {r['link']}): "
             f"RSS start {r['rss_start_mb']} MB, end {r['rss_end_mb']} MB, max {r['rss_max_mb']} MB, "
@@ -237,7 +200,6 @@ def main(argv: list[str] | None = None) -> int:
     if not 1 <= minutes <= MAX_MINUTES:
         parser.error(f"--minutes must be 1..{MAX_MINUTES}")
     r = soak(minutes, args.rate_hz, link=not args.no_link, journal_cache_kib=args.journal_cache_kib)
-    r["session_speed"] = session_speed(10.0 if minutes < 10 else 60.0)
     print(json.dumps(r, indent=2) if args.json else table(r))
     return 0
 

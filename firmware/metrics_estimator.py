@@ -372,7 +372,10 @@ class Estimator:
             _, values, has = self._loose.update(t, gcum, prev_cum, loose_raw)
             bias[has] = values[has]
         rest, values, has = self._rest.update(t, gcum, prev_cum, rest_raw)
-        bias[has] = values[has]
+        if has[0] and has[-1] and has.all():
+            bias = values
+        else:
+            bias[has] = values[has]
         self.bias = bias[-1].copy()
         return rest, bias, bool(rest.any())
 

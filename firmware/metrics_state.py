@@ -156,6 +156,15 @@ class RunMean:
         Returns (qualified mask, value per row (n, 3) or None before any qualified row, mask
         of rows that have a value)."""
         n = len(t)
+        if self._raw and self.value is not None and flag.all():  # the run goes on throughout
+            qual = t - self._start_t >= self.min_s
+            d = cum - self._prefix
+            values = d[:, 0:3] / d[:, 3:4]
+            if self.clip is not None:
+                qual &= (np.abs(values - self.center) < self.clip).all(axis=1)
+            if qual.all():
+                self.value = values[-1].copy()
+                return qual, values, np.ones(n, dtype=bool)
         prev = np.empty(n, dtype=bool)
         prev[0] = self._raw
         prev[1:] = flag[:-1]
