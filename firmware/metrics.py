@@ -235,9 +235,10 @@ class MetricsEngine:
         return self._last
 
     def summary(self) -> dict:
-        """The DESIGN §3.2 metric fields, as if the data ended now (everything up to the last
-        complete frame is estimated; an open pass or hold is included the way finish() would
-        close it)."""
+        """The DESIGN §3.2 metric fields, as if the data ended now: duration to the last sample,
+        the rest from everything the estimator has seen (all complete groups of frames, so at
+        most estimate_every_s behind); an open pass or hold is included the way finish() would
+        close it. Calling it does not change what the engine finally reports."""
         if not self._finished:  # what this finds is reported by the next update()
             self._unreported = self._unreported or ([], [])
             self._estimate(False, *self._unreported)

@@ -104,6 +104,8 @@ class Metrics(NamedTuple):
     rolling_s: float  # time moving under contact so far
     contact_s: float  # time under contact so far
     distance_m: float  # path rolled so far
-    new_passes: tuple[Pass, ...] = ()  # completed during the last Block
-    new_holds: tuple[Hold, ...] = ()  # ended during the last Block
+    # passes and holds the estimator found during the last Block (each once; they may have
+    # ended up to MetricsSettings.estimate_every_s of sensor time before it)
+    new_passes: tuple[Pass, ...] = ()
+    new_holds: tuple[Hold, ...] = ()
     degraded: str = ""  # non-empty when a sensor is missing or faulty
