@@ -59,8 +59,8 @@ class MetricsSettings:
     rest_min_s: float = 1.5  # rest must last this long before the bias is learned
     axis_strong_rad_s: float = 30.0 * DEG  # only stronger rotation re-estimates the axis ...
     axis_weak_rad_s: float = 8.0 * DEG  # ... until there is some, rotation above this is used
-    axis_update_s: float = 0.25  # strong-rotation time between axis re-estimates
-    ball_axis_memory: float = 0.6  # ball: weight kept by the old scatter at each re-estimate
+    axis_update_s: float = 0.25  # rotation time (at least) between axis re-estimates
+    ball_axis_memory: float = 0.6  # ball: weight the old scatter keeps per axis_update_s
     ball_deadband_mps: float = 0.002  # ball: |ω|·r below this is noise, not motion
     frame_s: float = 0.02  # the estimator works on frames of this length (exact sums)
     estimate_every_s: float = 2.0  # sensor time between estimator runs (latency of passes)

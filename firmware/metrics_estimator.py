@@ -7,7 +7,8 @@ variances and the rotation integral are the per-sample ones):
   accel deviation < 0.5 m/s², window mean within 3 °/s of the prior, for >= 1.5 s); before any
   rest the calibration prior; without a prior, the mean over a long still period under contact.
 - roll axis: given, or the principal axis of the scatter of strong rotation (> 30 °/s; weaker
-  rotation only until there is some), re-estimated every 0.25 s of such rotation.
+  rotation only until there is some), re-estimated at the end of each group of frames that
+  brings at least 0.25 s of rotation (the ball's scatter fades, so its axis can turn).
 - tissue speed |ω·axis|·r (roller, stick) or |ω|·r (ball); position r·∫ω·axis dt (the
   trapezoid over every sample interval), integrated only under contact and not at rest nor
   inside a hold (zero-velocity update; what the lagging still flag held back is restored when
@@ -19,8 +20,9 @@ variances and the rotation integral are the per-sample ones):
   direction while rolling.
 
 Every decision is made frame by frame on state carried across calls (windowed statistics from
-running cumulative sums, run starts found by forward-filling, a zigzag on the position), so
-feeding the frames in pieces of any size gives the same passes and holds as feeding them whole.
+running cumulative sums, run starts found by forward-filling, a zigzag on the position); only
+the axis is updated per call, and the calls come in fixed groups of the frame grid, so the
+result does not depend on how the samples were split into Blocks.
 """
 
 from __future__ import annotations
@@ -412,8 +414,8 @@ class Estimator:
             self._strong_s += float(sdt.sum())
             self._weak_s += weak_s
             if self._weak_s >= s.axis_update_s:
+                self._update_axis(self._weak_s / s.axis_update_s)
                 self._weak_s = 0.0
-                self._update_axis()
         if self.axis is None:
             self._theta_pre += dtheta.sum(axis=0)
             return np.zeros(len(wc)), None
@@ -462,11 +464,12 @@ class Estimator:
         norm[norm < s.ball_deadband_mps] = 0.0
         return vel, norm
 
-    def _update_axis(self) -> None:
+    def _update_axis(self, periods: float) -> None:
         """Principal axis of the strong-rotation scatter (weak rotation until there is some);
-        the sign kept continuous."""
+        the sign kept continuous. The ball forgets its old scatter by ball_axis_memory per
+        axis_update_s of rotation (`periods` of them since the last update)."""
         s = self.settings
-        keep = s.ball_axis_memory if s.tool == "ball" else 1.0
+        keep = s.ball_axis_memory**periods if s.tool == "ball" else 1.0
         self._scatter = keep * self._scatter + self._pending
         self._scatter_weak = keep * self._scatter_weak + self._pending_weak
         self._pending = np.zeros((3, 3))
