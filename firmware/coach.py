@@ -170,6 +170,14 @@ class Coach:
         self._contact = False  # in contact now (see _contact_of)
         self._stop_end_t = -math.inf  # end of the last stop of >= 1 s
         self._streak: tuple[str, int] = ("", 0)  # last pass verdict and how many in a row
+        # a step runs every 40 ms: resolve the tables and the profile's force limits once
+        self._monitors = {ph: tuple(getattr(self, "_mon_" + n) for n in names)
+                          for ph, names in MONITORS.items()}
+        self._transitions = {ph: tuple((getattr(self, "_sig_" + sig), nxt, cues)
+                                       for sig, nxt, cues in rows)
+                             for ph, rows in TRANSITIONS.items()}
+        self._band = {d: routine.force_band_n(self.profile, d) for d in (0, 1, -1)}
+        self._max_n = routine.force_max_n(self.profile)
 
     # ---------------------------------------------------------------- public state
 
@@ -235,8 +243,8 @@ class Coach:
             out.append(Cue("start", m.t_s, {"routine": self.routine.id}))
             out.append(Event("phase_changed", m.t_s, {"from": None, "to": READY}))
         self._observe(m, out)
-        for name in MONITORS.get(self._phase, ()):
-            getattr(self, "_mon_" + name)(m, out)
+        for monitor in self._monitors.get(self._phase, ()):
+            monitor(m, out)
         for _ in range(3):  # allow a short chain (e.g. ready -> ease_in -> hold)
             if not self._transition(m, out):
                 break
@@ -310,8 +318,8 @@ class Coach:
     # ---------------------------------------------------------------- transitions
 
     def _transition(self, m: Metrics, out: list) -> bool:
-        for signal, nxt, cues in TRANSITIONS.get(self._phase, ()):
-            if getattr(self, "_sig_" + signal)(m):
+        for signal, nxt, cues in self._transitions.get(self._phase, ()):
+            if signal(m):
                 if nxt == "<resume>":
                     nxt = self._resume_phase
                 self._exit(self._phase, nxt, m, out)
@@ -424,7 +432,7 @@ class Coach:
         f = m.force_n
         if not math.isfinite(f):
             return
-        limit = self.routine.force_max_n(self.profile)
+        limit = self._max_n
         nag = self._nags["over"]
         below = self._timer("over_release", f < limit * self.settings.over_pressure_release, m.t_s)
         if f > limit and nag.fire("over_pressure", m.t_s):
@@ -437,7 +445,7 @@ class Coach:
     def _mon_force(self, m: Metrics, out: list) -> None:
         f, t, s = m.force_n, m.t_s, self.settings
         ok = self._contact and math.isfinite(f)
-        band = self.routine.force_band_n(self.profile)
+        band = self._band[0]
         cap = self._ease_cap_n(t)
         limit = min(band.hi, cap)
         high = self._timer("high", ok and f > limit * (1 + s.margin), t)
@@ -521,8 +529,7 @@ class Coach:
         if len(self._last_dir_force) < 2:
             return
         up_f, down_f = self._last_dir_force[1], self._last_dir_force[-1]
-        up_band = self.routine.force_band_n(self.profile, 1)
-        down_band = self.routine.force_band_n(self.profile, -1)
+        up_band, down_band = self._band[1], self._band[-1]
         nag, k = self._nags["force"], self.settings.margin
         if self._nags["over"].active:
             return
@@ -577,7 +584,7 @@ class Coach:
     def _ease_cap_n(self, t_s: float) -> float:
         """Force cap (N) ramping from start_fraction x band top to the band top."""
         ease = self.routine.targets.ease_in
-        top = self.routine.force_band_n(self.profile).hi
+        top = self._band[0].hi
         if ease.s <= 0:
             return top
         x = min(1.0, max(0.0, self._ease_elapsed_s(t_s) / ease.s))
