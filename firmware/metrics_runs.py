@@ -13,11 +13,9 @@ _AR1 = np.arange(1, 4097, dtype=np.int64)
 def ffill1(mask: np.ndarray) -> np.ndarray:
     """For each i, 1 + the index of the last True at or before i; 0 where there is none (so it
     indexes the output of `carried`)."""
-    global _AR1
     n = len(mask)
-    if n > len(_AR1):
-        _AR1 = np.arange(1, 2 * n + 1, dtype=np.int64)
-    idx = _AR1[:n] * mask
+    ar1 = _AR1[:n] if n <= len(_AR1) else np.arange(1, n + 1, dtype=np.int64)  # no big cache
+    idx = ar1 * mask
     np.maximum.accumulate(idx, out=idx)
     return idx
 

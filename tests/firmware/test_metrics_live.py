@@ -133,3 +133,13 @@ def test_bad_block_does_not_disturb_the_live_values():
     assert m.still and m.speed_mps == 0.0 and m.contact
     back = engine.update(Block(t[:5] + 1.0, gyro[:5], accel[:5], force[:5]))
     assert back.t_s == pytest.approx(1.004) and back.still
+
+
+def test_run_helpers_keep_no_memory_of_a_long_array():
+    from firmware import metrics_runs
+
+    before = metrics_runs._AR1.nbytes
+    on = np.zeros(1_000_000, dtype=bool)
+    on[10] = True
+    assert metrics_runs.schmitt(on, ~on, False).sum() == 1
+    assert metrics_runs._AR1.nbytes == before  # a one-off arange, not a cache that stays
