@@ -146,8 +146,8 @@ class MetricsEngine:
         self._finished = False
         self._last: Metrics | None = None
         self._due_t = -math.inf  # sensor time when the open group of frames is complete
-        # live values: gyro sums of the Blocks of the last still_window_s, contact, rotation
-        # integrated since the estimator's last frame
+        # live values: the last gyro sample of each Block over the last still_window_s and
+        # their running sum, contact, rotation integrated since the estimator's last frame
         self._t_live = -math.inf
         self._blocks: deque = deque()  # (t, gyro x, y, z) of each Block's last sample
         self._sum = [0.0, 0.0, 0.0]
@@ -248,7 +248,8 @@ class MetricsEngine:
 
     # ------------------------------------------------------------------ paths
     def _estimate(self, final: bool, new_passes: list[Pass], new_holds: list[Hold]) -> None:
-        """Run the estimator over the queued samples (all complete frames; all if final)."""
+        """Run the estimator over the queued samples: every complete group of frames (with
+        `final`, the open one too), one group per Estimator.process call."""
         before = self._est.t_last
         framer = self._framer
         while framer.queued:
