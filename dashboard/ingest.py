@@ -3,10 +3,15 @@
 The dashboard side of the delivery promise (DESIGN §3.3): a persistent MQTT v5 session
 (``clean_start=False`` + ``SessionExpiryInterval``) with QoS 1 subscriptions, so the broker keeps
 what arrives while the dashboard is away; each summary is stored once by ``session_id`` and only
-THEN acked on ``rollsense/<id>/ack``. paho sends the PUBACK after the callback returns, so a
-crash before the store commits makes the broker deliver it again. Bad payloads get one log line
-and are dropped. With ``shared_group`` the subscriptions go through ``$share/<group>/...`` so
-several workers split the load (give each its own ``client_id``).
+THEN acked on ``rollsense/<id>/ack``. Bad payloads get one log line and are dropped. With
+``shared_group`` the subscriptions go through ``$share/<group>/...`` so several workers split the
+load (give each its own ``client_id``).
+
+Sessions and events go to a writer thread, which stores whatever has arrived in one transaction
+(a burst from many devices costs one commit, not one each) and only then sends their PUBACKs
+(paho's manual acks), the summaries' ``ack`` and the listeners' notices. A crash before the
+commit leaves the messages un-PUBACKed, so the broker delivers them again; the MQTT thread never
+waits on the database.
 
 Telemetry is live, best-effort data (QoS 0 by contract): it is buffered and written in one
 transaction every ``telemetry_flush_s`` by a flusher thread, so the MQTT thread never waits
@@ -18,6 +23,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import queue
 import re
 import threading
 import uuid
@@ -102,7 +108,11 @@ class Ingest:
         self._telemetry_lock = threading.Lock()
         self._stop_flusher = threading.Event()
         self._flusher: threading.Thread | None = None
+        self._writes: queue.SimpleQueue = queue.SimpleQueue()  # (kind, device, payload, mid, qos)
+        self._writer: threading.Thread | None = None
+        self.max_batch = 500
         self.client = make_client(self.address, client_id=client_id)
+        self.client.manual_ack_set(True)  # PUBACK once stored (see the module docstring)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
@@ -131,6 +141,8 @@ class Ingest:
         self._stop_flusher.clear()
         self._flusher = threading.Thread(target=self._flush_loop, name="ingest-telemetry", daemon=True)
         self._flusher.start()
+        self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
+        self._writer.start()
         self.client.loop_start()
 
     def stop(self) -> None:
@@ -141,6 +153,10 @@ class Ingest:
         if self._flusher is not None:
             self._flusher.join(5)
         self.flush_telemetry()
+        if self._writer is not None:  # store what is queued (un-PUBACKed: it comes again)
+            self._writes.put(None)
+            self._writer.join(10)
+            self._writer = None
 
     def flush_telemetry(self) -> int:
         """Write the buffered telemetry now (one transaction); returns how many samples."""
@@ -202,21 +218,74 @@ class Ingest:
     def _on_message(self, client, userdata, msg) -> None:
         m = TOPIC_RE.fullmatch(msg.topic)
         if not m:
+            client.ack(msg.mid, msg.qos)
             return
         device_id, kind = m.group(1), m.group(2)
+        if kind in ("session", "event"):  # stored by the writer, which then PUBACKs
+            try:
+                required = ("session_id",) if kind == "session" else ("msg_id", "event_type")
+                payload = _json_object(msg.payload, required)
+            except BadPayload as e:
+                self._drop(kind, device_id, e)
+                client.ack(msg.mid, msg.qos)
+                return
+            self._writes.put((kind, device_id, payload, msg.mid, msg.qos))
+            return
         try:
             handler = getattr(self, "_handle_" + ("result" if kind.startswith("cmd/") else kind))
             payload = handler(device_id, msg, m.group(3))
         except BadPayload as e:
-            self.stats["dropped"] += 1
-            log.warning("dropped %s from %s: %s", kind, device_id, e)
+            self._drop(kind, device_id, e)
             return
-        except Exception as e:  # store down etc.: no ack, the device re-sends; keep running
+        except Exception as e:  # store down etc.: keep running
             self.stats["dropped"] += 1
             log.error("could not store %s from %s: %s", kind, device_id, e)
             return
+        finally:
+            client.ack(msg.mid, msg.qos)
         if payload is not None:
             self._notify("result" if kind.startswith("cmd/") else kind, device_id, payload)
+
+    def _drop(self, kind: str, device_id: str, error: Exception) -> None:
+        self.stats["dropped"] += 1
+        log.warning("dropped %s from %s: %s", kind, device_id, error)
+
+    def _write_loop(self) -> None:
+        """Store sessions and events as they come, whatever has queued in one transaction."""
+        while True:
+            item = self._writes.get()
+            batch = []
+            while item is not None:
+                batch.append(item)
+                if len(batch) >= self.max_batch:
+                    break
+                try:
+                    item = self._writes.get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                self._write_batch(batch)
+            if item is None:
+                return
+
+    def _write_batch(self, batch: list[tuple]) -> None:
+        try:
+            new = self.store.save_many([(k, d, p) for k, d, p, _, _ in batch])
+        except Exception as e:  # store down: consumed, but no summary ack, so the device
+            self.stats["dropped"] += len(batch)  # re-sends its summary later
+            log.error("could not store %d sessions/events: %s", len(batch), e)
+            for *_, mid, qos in batch:
+                self.client.ack(mid, qos)
+            return
+        for (kind, device_id, payload, mid, qos), is_new in zip(batch, new, strict=True):
+            self.client.ack(mid, qos)
+            if kind == "session":
+                self.stats["sessions_new" if is_new else "sessions_dup"] += 1
+                self._ack_session(device_id, payload)
+            elif is_new:
+                self.stats["events"] += 1
+            if is_new:
+                self._notify(kind, device_id, payload)
 
     def _notify(self, kind: str, device_id: str, payload: dict) -> None:
         for fn in list(self._listeners):
@@ -225,10 +294,8 @@ class Ingest:
             except Exception:
                 log.exception("listener failed on %s from %s", kind, device_id)
 
-    def _handle_session(self, device_id: str, msg, _name) -> dict | None:
-        summary = _json_object(msg.payload, ("session_id",))
-        new = self.store.save_session(device_id, summary)
-        self.stats["sessions_new" if new else "sessions_dup"] += 1
+    def _ack_session(self, device_id: str, summary: dict) -> None:
+        """Tell the device its summary is stored (it then drops it from its outbox)."""
         ack = {
             "session_id": summary["session_id"],
             "v": 1,
@@ -237,14 +304,6 @@ class Ingest:
         }
         self.client.publish(f"rollsense/{device_id}/ack", json.dumps(ack), qos=1)
         self.stats["acks"] += 1
-        return summary if new else None
-
-    def _handle_event(self, device_id: str, msg, _name) -> dict | None:
-        event = _json_object(msg.payload, ("msg_id", "event_type"))
-        if self.store.save_event(device_id, event):
-            self.stats["events"] += 1
-            return event
-        return None
 
     def _handle_telemetry(self, device_id: str, msg, _name) -> dict:
         sample = _json_object(msg.payload)

@@ -52,6 +52,48 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), sort_keys=True, default=str)
 
 
+_TOUCH_DEVICE = (
+    "INSERT INTO devices(device_id, last_seen) VALUES (?, ?) "
+    "ON CONFLICT(device_id) DO UPDATE SET last_seen = excluded.last_seen"
+)
+
+
+def _session_row(device_id: str, summary: dict, now: str) -> tuple[str, tuple]:
+    passes = summary.get("passes")
+    return (
+        "INSERT INTO sessions(session_id, device_id, protocol, tool, started_at, duration_s, passes, "
+        "completed, summary_json, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT(session_id) DO NOTHING",
+        (
+            str(summary["session_id"]),
+            device_id,
+            summary.get("protocol"),
+            summary.get("tool"),
+            summary.get("started_at"),
+            _num(summary.get("duration_s")),
+            int(passes) if isinstance(passes, int) and not isinstance(passes, bool) else None,
+            None if summary.get("completed") is None else int(bool(summary.get("completed"))),
+            _dumps(summary),
+            now,
+        ),
+    )
+
+
+def _event_row(device_id: str, payload: dict, _now: str) -> tuple[str, tuple]:
+    return (
+        "INSERT INTO events(msg_id, device_id, session_id, ts, event_type, payload_json) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(msg_id) DO NOTHING",
+        (
+            str(payload["msg_id"]),
+            device_id,
+            payload.get("session_id"),
+            payload.get("ts"),
+            payload.get("event_type"),
+            _dumps(payload),
+        ),
+    )
+
+
 class Store:
     """The store behind ``open_store``. Thread-safe: one lock around one connection."""
 
@@ -144,50 +186,45 @@ class Store:
 
     # -- writes used by ingest -----------------------------------------------------------------
     def _touch_device(self, device_id: str) -> None:
-        self.execute(
-            "INSERT INTO devices(device_id, last_seen) VALUES (?, ?) "
-            "ON CONFLICT(device_id) DO UPDATE SET last_seen = excluded.last_seen",
-            (device_id, utc_now_iso()),
-        )
+        self.execute(_TOUCH_DEVICE, (device_id, utc_now_iso()))
 
     def save_session(self, device_id: str, summary: dict) -> bool:
         """Store a session summary once; True if it was new (dedup on ``session_id``)."""
-        passes = summary.get("passes")
-        n = self.execute(
-            "INSERT INTO sessions(session_id, device_id, protocol, tool, started_at, duration_s, passes, "
-            "completed, summary_json, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT(session_id) DO NOTHING",
-            (
-                str(summary["session_id"]),
-                device_id,
-                summary.get("protocol"),
-                summary.get("tool"),
-                summary.get("started_at"),
-                _num(summary.get("duration_s")),
-                int(passes) if isinstance(passes, int) and not isinstance(passes, bool) else None,
-                None if summary.get("completed") is None else int(bool(summary.get("completed"))),
-                _dumps(summary),
-                utc_now_iso(),
-            ),
-        )
-        self._touch_device(device_id)
-        return n == 1
+        return self.save_many([("session", device_id, summary)])[0]
 
     def save_event(self, device_id: str, payload: dict) -> bool:
         """Store an event once; True if it was new (dedup on ``msg_id``)."""
-        n = self.execute(
-            "INSERT INTO events(msg_id, device_id, session_id, ts, event_type, payload_json) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(msg_id) DO NOTHING",
-            (
-                str(payload["msg_id"]),
-                device_id,
-                payload.get("session_id"),
-                payload.get("ts"),
-                payload.get("event_type"),
-                _dumps(payload),
-            ),
-        )
-        return n == 1
+        return self.save_many([("event", device_id, payload)])[0]
+
+    def save_many(self, items: list[tuple[str, str, dict]]) -> list[bool]:
+        """Store ``(kind, device_id, payload)`` items, kind "session" or "event", all in one
+        transaction (one commit for a burst, not one each); for each, True if it was new."""
+        if not items:
+            return []
+        with self._lock:
+            if self._broken() and self._reconnect:
+                self._conn = self._reconnect()
+            try:
+                return self._save_many_once(items)
+            except Exception:
+                if not (self._broken() and self._reconnect):
+                    raise
+            self._conn = self._reconnect()
+            return self._save_many_once(items)
+
+    def _save_many_once(self, items: list[tuple[str, str, dict]]) -> list[bool]:
+        now = utc_now_iso()
+        new: list[bool] = []
+        with self._transaction() as cur:
+            for kind, device_id, payload in items:
+                sql, params = (_session_row if kind == "session" else _event_row)(
+                    device_id, payload, now
+                )
+                cur.execute(self._sql(sql, True), params)
+                new.append(cur.rowcount == 1)
+            for device_id in dict.fromkeys(d for k, d, _ in items if k == "session"):
+                cur.execute(self._sql(_TOUCH_DEVICE, True), (device_id, now))
+        return new
 
     def save_telemetry(self, device_id: str, payload: dict) -> None:
         """Append one telemetry sample."""

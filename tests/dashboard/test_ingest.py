@@ -259,3 +259,30 @@ def test_ingest_into_postgresql(fresh_broker, postgres_url):
         obs.close()
         ing.stop()
         store.close()
+
+
+def test_a_burst_from_many_devices_is_stored_and_told_once(fresh_broker, store, ingest):
+    """Events and summaries go through the writer thread in batches: each stored once, each
+    listener told once, every summary acked, whatever shares a transaction."""
+    told = []
+    ingest.add_listener(lambda kind, dev, p: told.append((kind, p.get("msg_id"))))
+    obs = Observer(fresh_broker.url, topics=("rollsense/+/ack",))
+    try:
+        for i in range(150):
+            ev = {"msg_id": f"burst-{i}", "session_id": "sb", "event_type": "pass_completed"}
+            obs.publish(f"rollsense/dev-{i % 5}/event", ev)
+            if i % 30 == 0:
+                obs.publish(f"rollsense/dev-{i % 5}/event", ev)  # a re-send
+        for d in range(5):
+            obs.publish(f"rollsense/dev-{d}/session", summary(f"sb-{d}"))
+            obs.publish(f"rollsense/dev-{d}/session", summary(f"sb-{d}"))
+        wait_until(lambda: sum(len(obs.on(f"rollsense/dev-{d}/ack")) for d in range(5)) == 10,
+                   what="every summary acked, the re-sends too")
+        wait_until(lambda: ingest.stats["events"] == 150, what="all events stored")
+        assert count(store, "events") == 150 and count(store, "sessions") == 5
+        events = [m for k, m in told if k == "event"]
+        assert len(events) == 150 and len(set(events)) == 150
+        assert sum(1 for k, _ in told if k == "session") == 5  # the duplicates are not news
+        assert ingest.stats["sessions_new"] == 5 and ingest.stats["sessions_dup"] == 5
+    finally:
+        obs.close()

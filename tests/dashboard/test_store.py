@@ -181,3 +181,27 @@ def test_postgres_connection_dropped_is_reopened(postgres_url):
         assert store.query("SELECT pg_backend_pid() AS pid")[0]["pid"] != pid
     finally:
         store.close()
+
+
+def test_save_many_is_one_transaction_with_a_flag_per_item(store):
+    ev = {"msg_id": "b1", "session_id": "s", "event_type": "cue", "ts": "t"}
+    items = [
+        ("event", "dev-m", ev),
+        ("session", "dev-m", summary("sm1")),
+        ("event", "dev-m", dict(ev)),  # the same msg_id again in the same batch
+        ("event", "dev-n", {**ev, "msg_id": "b2"}),
+        ("session", "dev-m", summary("sm1")),  # and the same session
+    ]
+    assert store.save_many(items) == [True, True, False, True, False]
+    assert store.save_many(items[:2]) == [False, False]  # already stored
+    assert store.query("SELECT COUNT(*) AS n FROM events")[0]["n"] == 2
+    assert [r["device_id"] for r in store.query("SELECT device_id FROM devices")] == ["dev-m"]
+    assert store.save_many([]) == []
+
+
+def test_save_many_stores_nothing_when_one_item_fails(store):
+    good = {"msg_id": "ok1", "session_id": "s", "event_type": "cue", "ts": "t"}
+    with pytest.raises(KeyError):
+        store.save_many([("event", "dev-x", good), ("session", "dev-x", {"no": "id"})])
+    assert store.query("SELECT COUNT(*) AS n FROM events")[0]["n"] == 0
+    assert store.save_many([("event", "dev-x", good)]) == [True]  # and it is still usable
