@@ -23,6 +23,17 @@ Broker URLs: mqtt://[user:pass@]host[:port], mqtts://host[:port]?ca=/path/ca.crt
 """
 
 
+def _workers(text: str) -> int:
+    """--ingest-workers: a whole number 1..16."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= n <= 16:
+        raise argparse.ArgumentTypeError(f"{n} workers: give 1 to 16")
+    return n
+
+
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     def __init__(self, prog):
         super().__init__(prog, max_help_position=34)
@@ -149,6 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("--add-user", metavar="NAME", help="add a login (password read from stdin) and exit")
     db.add_argument("--trust-device", action="append", default=[], metavar="ID",
                     help="mark a device as paired without a code (administrators)")
+    db.add_argument("--ingest-workers", type=_workers,
+                    default=env("ROLLSENSE_DASHBOARD_INGEST_WORKERS", "1"), metavar="N",
+                    help="MQTT ingest workers sharing the load through a shared subscription, "
+                    "each with its own database connection; 2 or more for many devices "
+                    "(default: $ROLLSENSE_DASHBOARD_INGEST_WORKERS or 1)")
 
     pa = sub.add_parser("pair", help="show a pairing code for the dashboard",
                         description="Print a 6-digit code, valid 10 minutes; enter it with this device's "
@@ -276,7 +292,8 @@ def cmd_dashboard(a) -> int:
     shown_host = "127.0.0.1" if a.host in ("0.0.0.0", "::") else a.host
     print(f"rollsense dashboard on http://{shown_host}:{a.port} (broker {parse_broker_url(a.broker)}, "
           f"{store_kind} store); Ctrl-C stops", file=sys.stderr, flush=True)
-    run_dashboard(a.broker, a.db, a.host, a.port, trust_devices=a.trust_device)
+    run_dashboard(a.broker, a.db, a.host, a.port, trust_devices=a.trust_device,
+                  workers=a.ingest_workers)
     return 0
 
 

@@ -74,3 +74,14 @@ def test_dashboard_says_where_it_is_without_the_password(tmp_path, broker):
             proc.kill()
     assert f"http://127.0.0.1:{port}" in first
     assert "s3cret" not in first and "dash:" not in first
+
+
+def test_dashboard_ingest_workers_from_flag_or_environment(monkeypatch, capsys):
+    monkeypatch.setenv("ROLLSENSE_DASHBOARD_INGEST_WORKERS", "3")
+    assert build_parser().parse_args(["dashboard"]).ingest_workers == 3
+    assert build_parser().parse_args(["dashboard", "--ingest-workers", "2"]).ingest_workers == 2
+    for bad in ("0", "x", "17"):
+        with pytest.raises(SystemExit) as exc:
+            build_parser().parse_args(["dashboard", "--ingest-workers", bad])
+        assert exc.value.code == 2
+    assert "--ingest-workers" in capsys.readouterr().err
