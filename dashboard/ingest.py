@@ -110,6 +110,7 @@ class Ingest:
         self._flusher: threading.Thread | None = None
         self._writes: queue.SimpleQueue = queue.SimpleQueue()  # (kind, device, payload, mid, qos)
         self._writer: threading.Thread | None = None
+        self._abandon = False  # stop() gave up waiting: leave the rest to redelivery
         self.max_batch = 500
         self.client = make_client(self.address, client_id=client_id)
         self.client.manual_ack_set(True)  # PUBACK once stored (see the module docstring)
@@ -139,6 +140,7 @@ class Ingest:
             self.address.host, self.address.port, clean_start=False, properties=props
         )
         self._stop_flusher.clear()
+        self._abandon = False
         self._flusher = threading.Thread(target=self._flush_loop, name="ingest-telemetry", daemon=True)
         self._flusher.start()
         self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
@@ -153,9 +155,11 @@ class Ingest:
         if self._flusher is not None:
             self._flusher.join(5)
         self.flush_telemetry()
-        if self._writer is not None:  # store what is queued (un-PUBACKed: it comes again)
-            self._writes.put(None)
+        if self._writer is not None:  # store what is queued, for at most 10 s; the rest was
+            self._writes.put(None)  # not PUBACKed, so the broker delivers it again next time
             self._writer.join(10)
+            self._abandon = True
+            self._writer.join(5)
             self._writer = None
 
     def flush_telemetry(self) -> int:
@@ -252,7 +256,7 @@ class Ingest:
 
     def _write_loop(self) -> None:
         """Store sessions and events as they come, whatever has queued in one transaction."""
-        while True:
+        while not self._abandon:
             item = self._writes.get()
             batch = []
             while item is not None:
@@ -263,7 +267,7 @@ class Ingest:
                     item = self._writes.get_nowait()
                 except queue.Empty:
                     break
-            if batch:
+            if batch and not self._abandon:
                 self._write_batch(batch)
             if item is None:
                 return
