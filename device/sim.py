@@ -12,6 +12,7 @@ quantisation and clipping at ±1000 °/s and ±8 g.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass, field
@@ -172,7 +173,13 @@ class SimUser:
             else start_contact_s
         )
         self._orient = self._segment_orientations()
-        self.truth = self._truth()
+
+    @functools.cached_property
+    def truth(self) -> dict:
+        """Ground truth of the whole script (on a 1 ms grid), computed the first time it is
+        asked for: a device running on the simulator never needs it, and for an hour-long
+        script it costs seconds and hundreds of MB while it is built."""
+        return self._truth()
 
     # ------------------------------------------------------------------ source interface
     def sample(self, t_s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
