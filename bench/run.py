@@ -441,16 +441,17 @@ def notes(results: dict) -> list[str]:
                 f"{_f(cpu.get('devices'), 2)}, Mosquitto {_f(cpu.get('broker'), 2)} and PostgreSQL "
                 f"{_f(cpu.get('postgres'), 2)}, with the host's load average at "
                 f"{_f(failing.get('loadavg_1min'), 2)} on {os.cpu_count()} cores. Mosquitto stayed "
-                "near idle; the delay builds up in Python on both ends: each of the ingest's two "
-                "workers takes messages one at a time on its MQTT thread (events and summaries "
-                "are written and committed before the next message; telemetry is written in "
-                "batches), and the simulated devices (125 paho clients per process) start missing "
-                f"their 10 Hz ticks ({failing['publisher_late_ticks']} late) at the same size; all "
-                "of it shares two cores with other work. "
+                "near idle; the delay builds up in Python on both ends. The ingest's two workers "
+                "share one process (one interpreter lock) for parsing, the live fan-out and the "
+                "writes; events and summaries are written in one transaction per burst, and "
+                "telemetry in batches. The simulated devices (125 paho clients per process) start "
+                f"missing their 10 Hz ticks ({failing['publisher_late_ticks']} late) at the same "
+                "size. All of it shares two cores. "
                 "Sessions were never lost or duplicated up to "
                 f"K={fl.get('best_k_zero_loss_any_latency')}: past the limit they arrive late, not "
-                "lost. Levers: more ingest workers in separate processes, batched event writes, "
-                "and devices that do not share the ingest's cores.")
+                "lost. Levers: ingest workers in separate processes (`rollsense dashboard "
+                "--ingest-workers` runs them as threads of one process), and devices that do not "
+                "share the ingest's cores.")
     return out
 
 
