@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import time
 
 import pytest
@@ -286,3 +287,37 @@ def test_a_burst_from_many_devices_is_stored_and_told_once(fresh_broker, store, 
         assert ingest.stats["sessions_new"] == 5 and ingest.stats["sessions_dup"] == 5
     finally:
         obs.close()
+
+
+def test_an_event_not_yet_stored_is_not_acknowledged(fresh_broker, tmp_path):
+    """The PUBACK follows the commit: if the ingest dies while its write waits on the database,
+    the broker delivers the message again to the next ingest with the same client id."""
+    path = tmp_path / "first.db"
+    first_store = open_store(f"sqlite:///{path}")
+    first = Ingest(fresh_broker.url, first_store, client_id="dash-crash")
+    first.start()
+    assert first.wait_connected(10)
+    time.sleep(0.2)  # SUBACK
+    locker = sqlite3.connect(path, isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")  # the ingest's next write waits for this lock
+    obs = Observer(fresh_broker.url, topics=())
+    second_store = open_store(f"sqlite:///{tmp_path / 'second.db'}")
+    second = Ingest(fresh_broker.url, second_store, client_id="dash-crash")
+    try:
+        obs.publish("rollsense/dev-k/event", {"msg_id": "k1", "session_id": "s",
+                                              "event_type": "cue"})
+        time.sleep(0.5)  # received, and waiting on the database
+        first.client.loop_stop()  # the ingest dies: its connection drops, nothing PUBACKed
+        first.client.socket().close()
+        time.sleep(0.3)
+        second.start()
+        wait_until(lambda: count(second_store, "events") == 1, timeout_s=10,
+                   what="the broker delivering the un-acknowledged event again")
+    finally:
+        locker.rollback()
+        locker.close()
+        obs.close()
+        second.stop()
+        first.stop()
+        first_store.close()
+        second_store.close()
