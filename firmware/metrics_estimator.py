@@ -273,24 +273,29 @@ class Estimator:
         inc[0] = self._q
         rows = inc[1:]
         np.multiply(proj, s.radius_m, out=rows[:, Q_X])
-        if s.tool == "ball":  # path along the surface: the gated speed over each frame
+        ball = s.tool == "ball"
+        if ball:  # path along the surface: the gated speed over each frame
             np.multiply(speed, dt, out=rows[:, Q_PATH])
+            rows[:, Q_THETA] = dtheta  # integrated rotation (rad): the ball's net roll
         else:
             rows[:, Q_PATH] = 0.0
+            rows[:, Q_THETA] = 0.0
         rdt = np.multiply(dt, rolling, out=rows[:, Q_MOVING])
         rdt_f = rdt if allf else np.multiply(rdt, has_f, out=rows[:, Q_FDT])
         if allf:
             rows[:, Q_FDT] = rdt
         np.multiply(fz, rdt_f, out=rows[:, Q_FORCE_DT])
-        rows[:, Q_THETA] = dtheta  # integrated rotation (rad): the ball's net roll
         cdt = np.multiply(dt, contact if allf else contact & has_f, out=rows[:, Q_CONTACT])
         np.multiply(fz, cdt, out=rows[:, Q_CONTACT_F])
         np.multiply(speed, rdt, out=rows[:, Q_SPEED_DT])
-        thr = 0.1 * s.hold_speed_max_mps
-        np.multiply(rdt_f, vel > thr, out=rows[:, Q_UP_DT])
-        np.multiply(rdt_f, vel < -thr, out=rows[:, Q_DOWN_DT])
-        np.multiply(fz, rows[:, Q_UP_DT], out=rows[:, Q_UP_F])
-        np.multiply(fz, rows[:, Q_DOWN_DT], out=rows[:, Q_DOWN_F])
+        if s.sign_known:  # force by direction: only reported when up is known
+            thr = 0.1 * s.hold_speed_max_mps
+            np.multiply(rdt_f, vel > thr, out=rows[:, Q_UP_DT])
+            np.multiply(rdt_f, vel < -thr, out=rows[:, Q_DOWN_DT])
+            np.multiply(fz, rows[:, Q_UP_DT], out=rows[:, Q_UP_F])
+            np.multiply(fz, rows[:, Q_DOWN_DT], out=rows[:, Q_DOWN_F])
+        else:
+            rows[:, Q_UP_F : Q_DOWN_DT + 1] = 0.0
         if extra is not None:  # the ball's path held back by a zero-velocity period
             rows[extra[0], Q_PATH] += extra[1][:, 0]
         q = np.add.accumulate(inc, axis=0)[1:]
@@ -591,6 +596,9 @@ class Estimator:
         n = len(t)
         if not self.hold_active and not hold_raw.any():
             return None
+        if self.hold_active and hold_raw.all():  # the run goes on through the whole group
+            on = np.ones(n, dtype=bool)
+            return t, on, np.full(n, self._hold_start_t), on
         last_t = carried(t, self._last_hold_t)[ffill1(hold_raw)]
         active = (t - last_t) < self.settings.hold_merge_gap_s
         prev = np.empty(n, dtype=bool)
@@ -651,7 +659,7 @@ class Estimator:
         if duration < self.settings.hold_min_s:
             return None
         forces = np.concatenate(self._hold_forces) if self._hold_forces else np.empty(0)
-        force = float(np.median(forces)) if len(forces) else math.nan
+        force = _median(forces) if len(forces) else math.nan
         return Hold(start_s=float(start), duration_s=float(duration), force_n=force)
 
     def _force_by_direction(self) -> dict:
@@ -688,3 +696,14 @@ def _principal_axis(m: list[list[float]], start: list[float] | None) -> np.ndarr
             break
     norm = math.sqrt(x * x + y * y + z * z) or 1.0
     return np.array([x / norm, y / norm, z / norm])
+
+
+def _median(x: np.ndarray) -> float:
+    """Median by partition (np.median's first call in a process costs tens of ms of lazy
+    set-up: a hiccup in the coaching loop at the end of the first hold)."""
+    n = len(x)
+    k = n // 2
+    if n % 2:
+        return float(np.partition(x, k)[k])
+    p = np.partition(x, (k - 1, k))
+    return float(0.5 * (p[k - 1] + p[k]))
