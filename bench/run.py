@@ -395,6 +395,16 @@ def notes(results: dict) -> list[str]:
                    "estimator, a fixed number of numpy calls per group of frames "
                    "(`estimate_every_s`): a longer group is cheaper per second and later with "
                    "passes.")
+    if met:
+        alone = [c for c in met["cases"] if not c.get("coach")]
+        for c in (c for c in met["cases"] if c.get("coach")):
+            if c["realtime_x"] < met.get("goal_realtime_x", 2000):
+                out.append(
+                    f"- Metrics + coach at {c['block_samples']}-sample blocks: "
+                    f"{_f(c['realtime_x'], 0)}x; metrics take {_f(alone[0]['us_per_block'], 1)} µs "
+                    f"per block and the coach {_f(c['us_per_block'] - alone[0]['us_per_block'], 1)} "
+                    "µs more. The coach is a table-driven state machine in plain Python that "
+                    "runs its timers and checks on every Block, so that any cue is within 50 ms.")
     soak = _get(results, "soak")
     if soak:
         if not soak["met"]:
