@@ -47,15 +47,9 @@ def _data(seconds: float):
     return block, settings
 
 
-def _feed(block, settings, size: int | None) -> None:
-    engine = MetricsEngine(settings)
-    if size is None:
-        engine.update(block)
-    else:
-        for start in range(0, len(block), size):
-            engine.update(block.slice(start, start + size))
-    engine.finish()
-    engine.summary()
+def _split(block, size: int | None) -> list:
+    """The recording as the blocks a case feeds (whole when size is None)."""
+    return [block] if size is None else [block.slice(i, i + size) for i in range(0, len(block), size)]
 
 
 def _time_once(blocks, settings, coach: bool) -> float:
@@ -81,10 +75,7 @@ def _time_cases(block, settings, cases, runs: int) -> list[list[float]]:
     """CPU seconds of each run of each (block size, with coach) case. The cases take turns,
     run by run, so a burst of load from another tenant lands on one round of every case, not
     on every run of one."""
-    splits = [
-        [block] if size is None else [block.slice(i, i + size) for i in range(0, len(block), size)]
-        for size, _ in cases
-    ]
+    splits = [_split(block, size) for size, _ in cases]
     times: list[list[float]] = [[] for _ in cases]
     spent = 0.0
     while len(times[0]) < runs and (spent < CPU_BUDGET_S * len(cases) or len(times[0]) < 3):
@@ -95,8 +86,9 @@ def _time_cases(block, settings, cases, runs: int) -> list[list[float]]:
 
 
 def _peak_memory_bytes(block, settings, size: int | None) -> int:
+    blocks = _split(block, size)
     tracemalloc.start()
-    _feed(block, settings, size)
+    _time_once(blocks, settings, coach=False)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return peak

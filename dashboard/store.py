@@ -144,18 +144,23 @@ class Store:
     def _broken(self) -> bool:
         return self.kind == "postgresql" and bool(getattr(self._conn, "closed", False))
 
-    def _call(self, sql: str, params: tuple | list, fetch: bool) -> tuple[list[dict], int]:
-        """One statement in its own transaction; a dropped PostgreSQL connection is reopened once."""
+    def _retrying(self, work: Callable[[], Any]) -> Any:
+        """``work()`` under the lock in its own transaction; a dropped PostgreSQL connection
+        is reopened once and the work tried again."""
         with self._lock:
             if self._broken() and self._reconnect:
                 self._conn = self._reconnect()
             try:
-                return self._once(sql, tuple(params), fetch)
+                return work()
             except Exception:
                 if not (self._broken() and self._reconnect):
                     raise
             self._conn = self._reconnect()
-            return self._once(sql, tuple(params), fetch)
+            return work()
+
+    def _call(self, sql: str, params: tuple | list, fetch: bool) -> tuple[list[dict], int]:
+        """One statement in its own transaction (see _retrying)."""
+        return self._retrying(lambda: self._once(sql, tuple(params), fetch))
 
     def query(self, sql: str, params: tuple | list = ()) -> list[dict]:
         """Run a SELECT with ``?`` placeholders; rows as dicts."""
@@ -201,16 +206,7 @@ class Store:
         transaction (one commit for a burst, not one each); for each, True if it was new."""
         if not items:
             return []
-        with self._lock:
-            if self._broken() and self._reconnect:
-                self._conn = self._reconnect()
-            try:
-                return self._save_many_once(items)
-            except Exception:
-                if not (self._broken() and self._reconnect):
-                    raise
-            self._conn = self._reconnect()
-            return self._save_many_once(items)
+        return self._retrying(lambda: self._save_many_once(items))
 
     def _save_many_once(self, items: list[tuple[str, str, dict]]) -> list[bool]:
         now = utc_now_iso()

@@ -223,12 +223,12 @@ class Coach:
         direction = 0
         if self.routine.directional and abs(self._last_velocity) > 1e-3:
             direction = 1 if self._last_velocity > 0 else -1
-        band = self.routine.force_band_n(self.profile, direction)
+        band = self._band[direction]
         hi = min(band.hi, self._ease_cap_n(self._t_last))
         return {
             "speed_mps": speed.speed_mps.as_list() if speed else None,
             "force_n": [round(min(band.lo, hi), 1), round(hi, 1)],
-            "force_max_n": round(self.routine.force_max_n(self.profile), 1),
+            "force_max_n": round(self._max_n, 1),
         }
 
     # ---------------------------------------------------------------- stepping
@@ -630,12 +630,12 @@ class Coach:
         if r.directional:
             by_dir = summary.get("force_by_direction_n") or {}
             for key, d in (("up", 1), ("down", -1)):
-                band = r.force_band_n(self.profile, d)
+                band = self._band[d]
                 rows.append(_row(f"force_{key}_n", band.lo, band.hi, "N", by_dir.get(key)))
         else:
-            band = r.force_band_n(self.profile)
+            band = self._band[0]
             rows.append(_row("force_n", band.lo, band.hi, "N", force.get("mean")))
-        rows.append(_row("force_peak_n", None, r.force_max_n(self.profile), "N",
+        rows.append(_row("force_peak_n", None, self._max_n, "N",
                          force.get("peak")))
         return rows
 

@@ -106,7 +106,7 @@ def settings_from_meta(meta: dict, **overrides) -> MetricsSettings:
         if meta.get("axis") is not None:
             fields["axis_xyz"] = _vector3(meta["axis"])
         if meta.get("up") is not None:
-            fields["up_sign"] = _up_sign(meta["up"])
+            fields["up_sign"] = parse_up_sign(meta["up"])
         if meta.get("gyro_bias_rad_s") is not None:
             fields["gyro_bias_rad_s"] = _vector3(meta["gyro_bias_rad_s"])
     except (TypeError, ValueError) as exc:
@@ -125,7 +125,8 @@ def _vector3(value) -> tuple[float, float, float]:
     return (x, y, z)
 
 
-def _up_sign(value) -> int:
+def parse_up_sign(value) -> int:
+    """'+'/'-' (or +1/-1) -> +1/-1; ValueError otherwise."""
     text = str(value).strip()
     if text in ("+", "+1", "1"):
         return 1

@@ -379,7 +379,7 @@ class Estimator:
             _, values, has = self._loose.update(t, gcum, prev_cum, loose_raw)
             bias[has] = values[has]
         rest, values, has = self._rest.update(t, gcum, prev_cum, rest_raw)
-        if has[0] and has[-1] and has.all():
+        if has.all():
             bias = values
         else:
             bias[has] = values[has]

@@ -128,13 +128,13 @@ class Framer:
             for q in self._queue:
                 del q[:k]
             self.queued -= n
-            arrays = [np.concatenate(p) if len(p) > 1 else np.asarray(p[0], float) for p in parts]
+            arrays = [_join(p) for p in parts]
             if n > self.max_samples:
                 self._requeue(*(x[self.max_samples :] for x in arrays))
                 arrays = [x[: self.max_samples] for x in arrays]
             self.truncated = True
             return arrays
-        arrays = [np.asarray(q[0], float) if len(q) == 1 else np.concatenate(q) for q in self._queue]
+        arrays = [_join(q) for q in self._queue]
         for q in self._queue:
             q.clear()
         self.queued = 0
@@ -187,6 +187,11 @@ class Framer:
         self._t_frame = float(t_end[-1])
         self._w_prev = w[-1].copy()
         return frames
+
+
+def _join(parts: list) -> np.ndarray:
+    """One float array of the parts (no copy when there is one)."""
+    return np.asarray(parts[0], float) if len(parts) == 1 else np.concatenate(parts)
 
 
 def _clean(t, w, a, f, t_last: float):

@@ -158,10 +158,7 @@ class RunMean:
         n = len(t)
         if self._raw and self.value is not None and flag.all():  # the run goes on throughout
             qual = t - self._start_t >= self.min_s
-            d = cum - self._prefix
-            values = d[:, 0:3] / d[:, 3:4]
-            if self.clip is not None:
-                qual &= (np.abs(values - self.center) < self.clip).all(axis=1)
+            values = self._means(cum - self._prefix, qual)
             if qual.all():
                 self.value = values[-1].copy()
                 return qual, values, np.ones(n, dtype=bool)
@@ -177,10 +174,7 @@ class RunMean:
         prefix = pre[pick]
         qual = flag & (t - start_t >= self.min_s)
         ext = np.empty((n + 1, 3))
-        d = cum - prefix
-        ext[1:] = d[:, 0:3] / d[:, 3:4]
-        if self.clip is not None:
-            qual &= (np.abs(ext[1:] - self.center) < self.clip).all(axis=1)
+        ext[1:] = self._means(cum - prefix, qual)
         ext[0] = np.nan if self.value is None else self.value
         last = ffill1(qual)
         values = ext[last]
@@ -192,3 +186,11 @@ class RunMean:
             self._start_t = float(start_t[-1])
             self._prefix = prefix[-1].copy()
         return qual, values, has
+
+    def _means(self, sums: np.ndarray, qual: np.ndarray) -> np.ndarray:
+        """Run means from [x, y, z, count] sums; rows farther than `clip` from `center`
+        are taken out of `qual` (in place)."""
+        means = sums[:, 0:3] / sums[:, 3:4]
+        if self.clip is not None:
+            qual &= (np.abs(means - self.center) < self.clip).all(axis=1)
+        return means

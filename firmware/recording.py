@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from firmware.errors import ConfigError
+from firmware.metrics import parse_up_sign
 from firmware.model import Block
 
 FORMAT = "rollsense-recording/1"
@@ -137,12 +138,10 @@ def parse_axis(value, where: str = "recording") -> tuple[float, float, float]:
 
 def parse_up(value, where: str = "recording") -> int:
     """'+'/'-' (or +1/-1) -> +1/-1, or ConfigError."""
-    text = str(value).strip()
-    if text in ("+", "+1", "1"):
-        return 1
-    if text in ("-", "-1"):
-        return -1
-    raise ConfigError(f"{where}: up {value!r} must be '+' or '-'")
+    try:
+        return parse_up_sign(value)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def _read_text(path: Path) -> str:
