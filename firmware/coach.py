@@ -26,6 +26,8 @@ from typing import Any
 from firmware.model import Metrics, Pass
 from firmware.protocols import Band, Profile, Routine
 
+_isfinite = math.isfinite
+
 READY, EASE_IN, ACTIVE, HOLD, NEXT_SPOT = "ready", "ease_in", "active", "hold", "next_spot"
 PAUSED, COMPLETE, STEPPED_OFF, STOPPED = "paused", "complete", "stepped_off", "stopped"
 TERMINAL = (COMPLETE, STEPPED_OFF, STOPPED)
@@ -137,6 +139,17 @@ class _Nag:
         return was
 
 
+def _never_for(routine: Routine) -> frozenset[str]:
+    """The monitors and transition signals that can never act for ``routine``."""
+    t = routine.targets
+    return frozenset(
+        (("tick", "idle", "rolled_enough") if routine.mode != "roll" else ())
+        + (("holding",) if routine.mode != "hold" else ())
+        + (("pace",) if t.speed is None else ())
+        + (("hold_time",) if t.hold is None else ())
+        + (("pass_force",) if not routine.directional else ()))
+
+
 class Coach:
     """One routine run: ``step(metrics)`` per Metrics update returns the cues/events it caused."""
 
@@ -147,6 +160,7 @@ class Coach:
         self.settings = settings or CoachSettings()
         s = self.settings
         self._nags = {k: _Nag(s.repeat_s, s.gap_s) for k in ("pace", "force", "over")}
+        self._over = self._nags["over"]
         self._phase = READY
         self._resume_phase = ACTIVE
         self._ended_reason: str | None = None
@@ -170,14 +184,17 @@ class Coach:
         self._contact = False  # in contact now (see _contact_of)
         self._stop_end_t = -math.inf  # end of the last stop of >= 1 s
         self._streak: tuple[str, int] = ("", 0)  # last pass verdict and how many in a row
-        # a step runs every 40 ms: resolve the tables and the profile's force limits once
-        self._monitors = {ph: tuple(getattr(self, "_mon_" + n) for n in names)
+        # a step runs every 40 ms: resolve the tables, the profile's force limits and the
+        # targets once, leaving out the checks that can never act for this routine
+        idle = _never_for(routine)
+        self._monitors = {ph: tuple(getattr(self, "_mon_" + n) for n in names if n not in idle)
                           for ph, names in MONITORS.items()}
         self._transitions = {ph: tuple((getattr(self, "_sig_" + sig), nxt, cues)
-                                       for sig, nxt, cues in rows)
+                                       for sig, nxt, cues in rows if sig not in idle)
                              for ph, rows in TRANSITIONS.items()}
         self._band = {d: routine.force_band_n(self.profile, d) for d in (0, 1, -1)}
         self._max_n = routine.force_max_n(self.profile)
+        self._total_s = self._target_s()
 
     # ---------------------------------------------------------------- public state
 
@@ -235,7 +252,7 @@ class Coach:
 
     def step(self, m: Metrics) -> list[Cue | Event]:
         """Feed one Metrics update; returns the cues and events it causes, in order."""
-        if self.finished:
+        if self._phase in TERMINAL:
             return []
         out: list[Cue | Event] = []
         if self._t0 is None:
@@ -243,11 +260,11 @@ class Coach:
             out.append(Cue("start", m.t_s, {"routine": self.routine.id}))
             out.append(Event("phase_changed", m.t_s, {"from": None, "to": READY}))
         self._observe(m, out)
-        for monitor in self._monitors.get(self._phase, ()):
+        for monitor in self._monitors[self._phase]:
             monitor(m, out)
-        for _ in range(3):  # allow a short chain (e.g. ready -> ease_in -> hold)
-            if not self._transition(m, out):
-                break
+        # allow a short chain (e.g. ready -> ease_in -> hold)
+        if self._transition(m, out) and self._transition(m, out):
+            self._transition(m, out)
         return out
 
     def stop(self, reason: str = "stopped") -> list[Cue | Event]:
@@ -264,7 +281,7 @@ class Coach:
         """Contact from the force sensor. Without one (NaN force) a roll routine is in contact
         while rolling and until it has been still for ``idle_pause_s``; a hold routine always
         (stepping off a ball cannot be told from holding still without force)."""
-        if m.contact or math.isfinite(m.force_n):
+        if m.contact or _isfinite(m.force_n):
             return m.contact
         if self.routine.mode == "hold":
             return True
@@ -273,20 +290,33 @@ class Coach:
         return not m.still or self._held("still", m.t_s) < self.settings.idle_pause_s
 
     def _observe(self, m: Metrics, out: list) -> None:
-        self._contact = self._contact_of(m)
-        if self._phase in (EASE_IN, ACTIVE) and self._contact and self._moved:
-            self._active_s += max(0.0, m.t_s - self._t_last)
-        self._t_prev, self._t_last = self._t_last, m.t_s
-        if self._contact and self._t_contact0 is None:
-            self._t_contact0 = m.t_s
-        if math.isfinite(m.velocity_mps):
+        # the timers "off", "still" and "idle" are _timer written out: this runs every step
+        t, still, since = m.t_s, m.still, self._since
+        contact = self._contact = m.contact if _isfinite(m.force_n) else self._contact_of(m)
+        t_prev = self._t_last
+        if contact and self._moved and self._phase in (EASE_IN, ACTIVE):
+            self._active_s += max(0.0, t - t_prev)
+        self._t_prev, self._t_last = t_prev, t
+        if contact and self._t_contact0 is None:
+            self._t_contact0 = t
+        if _isfinite(m.velocity_mps):
             self._last_velocity = m.velocity_mps
-        self._timer("off", not self._contact, m.t_s)
-        self._moved = self._moved or (self._contact and not m.still)
-        if not m.still and self._held("still", m.t_s) >= 1.0:
-            self._stop_end_t = m.t_s  # a real stop (not a turnaround) just ended
-        self._timer("still", m.still, m.t_s)
-        self._timer("idle", self._contact and m.still, m.t_s)
+        if contact:
+            since.pop("off", None)
+        else:
+            since.setdefault("off", t_prev)
+        if contact and not still:
+            self._moved = True
+        if still:
+            since.setdefault("still", t_prev)
+        else:
+            still0 = since.pop("still", None)
+            if still0 is not None and t - still0 >= 1.0:
+                self._stop_end_t = t  # a real stop (not a turnaround) just ended
+        if contact and still:
+            since.setdefault("idle", t_prev)
+        else:
+            since.pop("idle", None)
         for p in m.new_passes:
             self._passes.append(p)
             if p.direction in self._dir_s:
@@ -386,25 +416,30 @@ class Coach:
     def _sig_contact(self, m: Metrics) -> bool:
         return self._contact
 
+    # (signals that only one mode can raise are left out of the other's tables: _never_for)
+
     def _sig_off(self, m: Metrics) -> bool:
-        return self._held("off", m.t_s) >= self.settings.contact_grace_s
+        off0 = self._since.get("off")  # _held written out: a signal is read every step
+        return (0.0 if off0 is None else m.t_s - off0) >= self.settings.contact_grace_s
 
     def _sig_off_long(self, m: Metrics) -> bool:
-        return self._held("off", m.t_s) >= self.settings.stepped_off_s
+        off0 = self._since.get("off")
+        return (0.0 if off0 is None else m.t_s - off0) >= self.settings.stepped_off_s
 
     def _sig_idle(self, m: Metrics) -> bool:
         """Roll routines: stopped rolling (still under contact) after having rolled."""
-        return (self.routine.mode == "roll" and self._moved
-                and self._held("idle", m.t_s) >= self.settings.idle_pause_s)
+        return self._moved and self._held("idle", m.t_s) >= self.settings.idle_pause_s
 
     def _sig_holding(self, m: Metrics) -> bool:
-        return self.routine.mode == "hold" and m.holding and self._contact
+        """Hold routines: a still hold under contact."""
+        return m.holding and self._contact
 
     def _sig_eased(self, m: Metrics) -> bool:
         return self._ease_elapsed_s(m.t_s) >= self.routine.targets.ease_in.s
 
     def _sig_rolled_enough(self, m: Metrics) -> bool:
-        return self.routine.mode == "roll" and self._done_s() >= self._target_s()
+        """Roll routines: the rolling target is done."""
+        return self._done_s() >= self._total_s
 
     def _spot_end(self, m: Metrics) -> bool:
         hold = self.routine.targets.hold
@@ -430,11 +465,15 @@ class Coach:
 
     def _mon_over_pressure(self, m: Metrics, out: list) -> None:
         f = m.force_n
-        if not math.isfinite(f):
+        if not _isfinite(f):
             return
         limit = self._max_n
-        nag = self._nags["over"]
-        below = self._timer("over_release", f < limit * self.settings.over_pressure_release, m.t_s)
+        nag = self._over
+        if f < limit * self.settings.over_pressure_release:  # _timer written out
+            below = m.t_s - self._since.setdefault("over_release", self._t_prev)
+        else:
+            self._since.pop("over_release", None)
+            below = 0.0
         if f > limit and nag.fire("over_pressure", m.t_s):
             data = {"force_n": round(f, 1), "max_n": round(limit, 1)}
             out.append(Cue("over_pressure", m.t_s, data))
@@ -444,17 +483,32 @@ class Coach:
 
     def _mon_force(self, m: Metrics, out: list) -> None:
         f, t, s = m.force_n, m.t_s, self.settings
-        ok = self._contact and math.isfinite(f)
+        ok = self._contact and _isfinite(f)
         band = self._band[0]
         cap = self._ease_cap_n(t)
         limit = min(band.hi, cap)
-        high = self._timer("high", ok and f > limit * (1 + s.margin), t)
-        judge_low = (ok and self._phase in (ACTIVE, HOLD) and not self.routine.directional
-                     and (self.routine.mode == "hold" or not m.still))
-        low = self._timer("low", judge_low and f < band.lo * (1 - s.margin), t)
-        in_band = self._timer("force_ok", ok and band.lo <= f <= limit, t)
+        if not ok:  # no force to judge: the three timers stop
+            pop = self._since.pop
+            pop("high", None), pop("low", None), pop("force_ok", None)
+            return
+        # the timers "high", "low" and "force_ok": _timer written out (this runs every step)
+        since, t_prev = self._since, self._t_prev
+        high = low = in_band = 0.0
+        if f > limit * (1 + s.margin):
+            high = t - since.setdefault("high", t_prev)
+        else:
+            since.pop("high", None)
+        if (f < band.lo * (1 - s.margin) and self._phase in (ACTIVE, HOLD)
+                and not self.routine.directional and (self.routine.mode == "hold" or not m.still)):
+            low = t - since.setdefault("low", t_prev)
+        else:
+            since.pop("low", None)
+        if band.lo <= f <= limit:
+            in_band = t - since.setdefault("force_ok", t_prev)
+        else:
+            since.pop("force_ok", None)
         nag = self._nags["force"]
-        if self._nags["over"].active:
+        if self._over.active:
             return
         if self.routine.directional:
             in_band = 0.0  # per-direction force is judged (and resolved) per pass
@@ -489,14 +543,21 @@ class Coach:
                 out.append(Cue("longer_passes", t, detail))
             elif verdict == "ok" and streak >= s.passes_to_resolve and nag.resolve():
                 out.append(Cue("on_pace", t, detail))
-        moving = self._contact and not m.still
-        fast = self._timer("fast", moving and m.speed_mps > band.hi * (1 + s.margin), t)
-        slow = self._timer("slow", moving and m.speed_mps < band.lo * (1 - s.margin), t)
-        detail = {"speed_mps": round(m.speed_mps, 4)}
+        # the timers "fast" and "slow": _timer written out (this runs every step)
+        since, v = self._since, m.speed_mps
+        fast = slow = 0.0
+        if self._contact and not m.still and v > band.hi * (1 + s.margin):
+            fast = t - since.setdefault("fast", self._t_prev)
+        else:
+            since.pop("fast", None)
+        if self._contact and not m.still and v < band.lo * (1 - s.margin):
+            slow = t - since.setdefault("slow", self._t_prev)
+        else:
+            since.pop("slow", None)
         if fast >= s.speed_persist_s and nag.fire("slow_down", t):
-            out.append(Cue("slow_down", t, detail))
+            out.append(Cue("slow_down", t, {"speed_mps": round(m.speed_mps, 4)}))
         elif slow >= s.slow_persist_s and nag.fire("speed_up", t):
-            out.append(Cue("speed_up", t, detail))
+            out.append(Cue("speed_up", t, {"speed_mps": round(m.speed_mps, 4)}))
 
     def _verdict(self, p: Pass) -> str:
         """'fast' / 'short' / 'slow' / 'ok' / '' (near a band edge: no change) for one pass."""
@@ -585,10 +646,12 @@ class Coach:
         """Force cap (N) ramping from start_fraction x band top to the band top."""
         ease = self.routine.targets.ease_in
         top = self._band[0].hi
-        if ease.s <= 0:
+        if ease.s <= 0 or self._t_contact0 is None:
+            return top if ease.s <= 0 else top * ease.start_fraction
+        x = (t_s - self._t_contact0) / ease.s
+        if x >= 1.0:
             return top
-        x = min(1.0, max(0.0, self._ease_elapsed_s(t_s) / ease.s))
-        return top * (ease.start_fraction + (1.0 - ease.start_fraction) * x)
+        return top * (ease.start_fraction + (1.0 - ease.start_fraction) * max(0.0, x))
 
     def _spots_target(self) -> int:
         hold = self.routine.targets.hold

@@ -23,8 +23,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_ONES3 = np.ones(3)
-
 
 @dataclass(frozen=True)
 class Frames:
@@ -99,8 +97,8 @@ class Framer:
             self._t_frame = self.t0
         slot = np.floor((t - self.t0) * (1.0 / self.frame_s))
         if not final:  # the last group may go on in the next block: keep it queued
-            group = slot // self.group_frames
-            cut = int(group.searchsorted(group[-1]))
+            last_group0 = (float(slot[-1]) // self.group_frames) * self.group_frames
+            cut = int(slot.searchsorted(last_group0))  # its first sample (slot is sorted)
             if cut < len(t):
                 self._requeue(t[cut:], w[cut:], a[cut:], f[cut:])
             if cut == 0:
@@ -177,8 +175,8 @@ class Framer:
             count,
             add(w, starts, axis=0),
             add(a, starts, axis=0),
-            add(w * w, starts, axis=0) @ _ONES3,
-            add(a * a, starts, axis=0) @ _ONES3,
+            add((w * w).ravel(), starts * 3),  # rows are contiguous: |w|² summed per frame
+            add((a * a).ravel(), starts * 3),
             add(theta, starts, axis=0),
             force,
             peak,
