@@ -90,6 +90,7 @@ class PrivateBroker:
         else:
             lines.append("persistence false")
         lines += [
+            "set_tcp_nodelay true",  # each packet leaves at once (see mqtt_url._send_at_once)
             "max_queued_messages 100000",
             "log_type error",
             "log_type warning",

@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import ssl
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -73,4 +75,14 @@ def make_client(address: BrokerAddress, client_id: str = "") -> mqtt.Client:
         client.username_pw_set(address.username, address.password)
     if address.tls:
         client.tls_set(ca_certs=address.ca_path, cert_reqs=ssl.CERT_REQUIRED)
+    client.on_socket_open = _send_at_once
     return client
+
+
+def _send_at_once(client, userdata, sock) -> None:
+    """TCP_NODELAY: an MQTT packet leaves at once. With Nagle's algorithm a small publish
+    right after another waits for the peer's (delayed) ACK, up to 40 ms on Linux; measured
+    through Mosquitto on loopback that made telemetry p50 15-30 ms instead of ~1 ms. (The
+    broker needs ``set_tcp_nodelay true`` for its side.) A Unix socket has no Nagle."""
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
