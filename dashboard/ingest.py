@@ -26,6 +26,7 @@ import logging
 import queue
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -104,7 +105,7 @@ class Ingest:
         self._seq = itertools.count(1)
         self._connected = threading.Event()
         self.telemetry_flush_s = telemetry_flush_s
-        self._telemetry: list[tuple[str, dict]] = []
+        self._telemetry: list[tuple[str, dict, str | None]] = []
         self._telemetry_lock = threading.Lock()
         self._stop_flusher = threading.Event()
         self._flusher: threading.Thread | None = None
@@ -311,11 +312,15 @@ class Ingest:
 
     def _handle_telemetry(self, device_id: str, msg, _name) -> dict:
         sample = _json_object(msg.payload)
-        now = datetime.now(UTC).timestamp()
+        now = time.time()
         if now - self._last_telemetry_s.get(device_id, 0.0) >= self.telemetry_min_interval_s:
             self._last_telemetry_s[device_id] = now
+            try:  # stored as received (it is a valid JSON object): not encoded again
+                raw = msg.payload.decode()
+            except UnicodeDecodeError:  # UTF-16/32 JSON: the store encodes it
+                raw = None
             with self._telemetry_lock:
-                self._telemetry.append((device_id, sample))
+                self._telemetry.append((device_id, sample, raw))
         return sample
 
     def _handle_status(self, device_id: str, msg, _name) -> dict:

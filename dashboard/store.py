@@ -52,6 +52,14 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), sort_keys=True, default=str)
 
 
+def _text(value: Any) -> str | None:
+    """A string a TEXT column can hold (PostgreSQL refuses NUL), else None."""
+    return value if isinstance(value, str) and "\x00" not in value else None
+
+
+_TELEMETRY_COLUMNS = "telemetry(device_id, session_id, ts, t_s, speed_mps, force_n, payload_json)"
+
+
 _TOUCH_DEVICE = (
     "INSERT INTO devices(device_id, last_seen) VALUES (?, ?) "
     "ON CONFLICT(device_id) DO UPDATE SET last_seen = excluded.last_seen"
@@ -224,26 +232,37 @@ class Store:
 
     def save_telemetry(self, device_id: str, payload: dict) -> None:
         """Append one telemetry sample."""
-        self.save_telemetry_many([(device_id, payload)])
+        self.save_telemetry_many([(device_id, payload, None)])
 
-    def save_telemetry_many(self, samples: list[tuple[str, dict]]) -> None:
-        """Append telemetry samples ``(device_id, payload)`` in one transaction."""
-        self.execute_many(
-            "INSERT INTO telemetry(device_id, session_id, ts, t_s, speed_mps, force_n, payload_json) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    device_id,
-                    payload.get("session_id"),
-                    payload.get("ts"),
-                    _num(payload.get("t_s")),
-                    _num(payload.get("speed_mps")),
-                    _num(payload.get("force_n")),
-                    _dumps(payload),
-                )
-                for device_id, payload in samples
-            ],
-        )
+    def save_telemetry_many(self, samples: list[tuple[str, dict, str | None]]) -> None:
+        """Append telemetry samples ``(device_id, payload, payload_json)`` in one transaction.
+        ``payload_json`` is the payload as received (stored as is, so it is not encoded
+        again), or None to encode ``payload``. PostgreSQL takes the rows by COPY: a fleet's
+        10 Hz telemetry costs a few microseconds a row instead of a statement each."""
+        rows = [
+            (
+                device_id,
+                _text(payload.get("session_id")),
+                _text(payload.get("ts")),
+                _num(payload.get("t_s")),
+                _num(payload.get("speed_mps")),
+                _num(payload.get("force_n")),
+                _text(raw) or _dumps(payload),
+            )
+            for device_id, payload, raw in samples
+        ]
+        if not rows:
+            return
+        if self.kind == "sqlite":
+            self.execute_many(f"INSERT INTO {_TELEMETRY_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            return
+
+        def copy() -> None:
+            with self._transaction() as cur, cur.copy(f"COPY {_TELEMETRY_COLUMNS} FROM STDIN") as out:
+                for row in rows:
+                    out.write_row(row)
+
+        self._retrying(copy)
 
     def set_device_status(self, device_id: str, status: str) -> None:
         """Record ``online`` / ``offline`` (and when it was seen)."""

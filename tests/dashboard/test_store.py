@@ -103,6 +103,27 @@ def test_telemetry_nan_and_missing_become_null(store):
     assert ids[1] > ids[0]
 
 
+def test_telemetry_batch_keeps_payloads_as_received_and_survives_odd_fields(store):
+    """A batch (COPY on PostgreSQL) stores the received JSON text as is; a sample whose
+    session_id or ts is not a string (or holds a NUL, which PostgreSQL refuses) stores NULL
+    there instead of failing the whole batch."""
+    raw = '{"session_id": "s9", "t_s": 2.0, "speed_mps": 0.07, "note": "as sent"}'
+    store.save_telemetry_many([
+        ("d", json.loads(raw), raw),
+        ("d", {"session_id": ["not", "text"], "ts": 5, "t_s": 2.1}, None),
+        ("d", {"session_id": "bad\x00id", "t_s": 2.2, "force_n": 1e400}, None),
+        ("d", {"session_id": "s9", "t_s": 2.3, "force_n": 12.5}, None),
+    ])
+    rows = store.query("SELECT session_id, ts, t_s, force_n, payload_json FROM telemetry "
+                       "WHERE device_id = ? ORDER BY t_s", ("d",))
+    assert [(r["session_id"], r["ts"], r["t_s"], r["force_n"]) for r in rows] == [
+        ("s9", None, 2.0, None), (None, None, 2.1, None), (None, None, 2.2, None),
+        ("s9", None, 2.3, 12.5)]
+    assert rows[0]["payload_json"] == raw
+    assert json.loads(rows[3]["payload_json"]) == {"session_id": "s9", "t_s": 2.3, "force_n": 12.5}
+    store.save_telemetry_many([])  # nothing to write is not an error
+
+
 def test_device_status_info_and_pairing(store):
     store.set_device_status("d1", "online")
     store.set_device_info("d1", {"fw": "1.0"})
