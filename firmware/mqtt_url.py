@@ -63,12 +63,15 @@ def parse_broker_url(url: str) -> BrokerAddress:
     )
 
 
-def make_client(address: BrokerAddress, client_id: str = "") -> mqtt.Client:
-    """An MQTT v5 paho client (callback API v2) set up for ``address``; not yet connected."""
+def make_client(
+    address: BrokerAddress, client_id: str = "", protocol: int = mqtt.MQTTv5
+) -> mqtt.Client:
+    """A paho client (callback API v2; MQTT v5 unless ``protocol`` says otherwise) set up for
+    ``address``; not yet connected."""
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2,
         client_id=client_id,
-        protocol=mqtt.MQTTv5,
+        protocol=protocol,
         transport="unix" if address.transport == "unix" else "tcp",
     )
     if address.username:

@@ -321,3 +321,46 @@ def test_an_event_not_yet_stored_is_not_acknowledged(fresh_broker, tmp_path):
         first.stop()
         first_store.close()
         second_store.close()
+
+
+def test_telemetry_connection_is_shared_and_comes_back_after_a_broker_restart(
+    fresh_broker, store
+):
+    """Telemetry has its own (MQTT 3.1.1) connection: shared workers split it, each sample is
+    handled once, and it reconnects and resubscribes on its own after an outage."""
+    workers = [
+        Ingest(fresh_broker.url, store, client_id=f"tw{i}", shared_group="ingest",
+               telemetry_min_interval_s=0.0)
+        for i in range(2)
+    ]
+    seen: list[tuple[int, int]] = []
+    for i, w in enumerate(workers):
+        w.add_listener(lambda kind, dev, p, i=i: kind == "telemetry" and seen.append((i, p["n"])))
+        w.start()
+        assert w.wait_connected(10)
+    time.sleep(0.2)
+
+    def send(first: int, n: int) -> None:
+        obs = Observer(fresh_broker.url, topics=())
+        try:
+            for k in range(first, first + n):
+                obs.publish("rollsense/dev-t/telemetry", {"n": k, "v": 1}, qos=0)
+        finally:
+            obs.close()
+
+    try:
+        send(0, 40)
+        wait_until(lambda: len(seen) == 40, what="40 samples")
+        assert sorted(n for _, n in seen) == list(range(40))  # each once, none twice
+        assert {i for i, _ in seen} == {0, 1}  # split between the workers
+        fresh_broker.restart()
+        wait_until(lambda: all(w.connected for w in workers), timeout_s=20, what="reconnected")
+        time.sleep(0.3)
+        send(100, 10)
+        wait_until(lambda: len(seen) == 50, what="samples after the outage")
+        for w in workers:
+            w.flush_telemetry()
+        assert count(store, "telemetry") == 50
+    finally:
+        for w in workers:
+            w.stop()
