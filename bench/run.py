@@ -338,6 +338,11 @@ def _soak_detail(r: dict) -> list[str]:
             "fsync) and the link."]
 
 
+def _late(step: dict) -> int:
+    """Publishes behind their slot (``publisher_late_ticks`` in results saved before it)."""
+    return step.get("publisher_late", step.get("publisher_late_ticks"))
+
+
 def _fleet_detail(r: dict) -> list[str]:
     lines = [f"Devices: {r['devices']}; {r['telemetry_hz']:g} Hz telemetry, events, one "
              f"{r['session_s']:g} s session each; ingest: 2 workers (shared subscription), "
@@ -350,7 +355,7 @@ def _fleet_detail(r: dict) -> list[str]:
              f"{s['received']['event']}/{s['sent']['event']}", _f(s.get("offered_msgs_per_s"), 0),
              "/".join(_f(s.get("cpu_share", {}).get(k), 2)
                       for k in ("ingest", "devices", "broker", "postgres")),
-             _f(s.get("loadavg_1min"), 2), s.get("publisher_late", s.get("publisher_late_ticks")),
+             _f(s.get("loadavg_1min"), 2), _late(s),
              "yes" if s["ok"] else "no"] for s in r["steps"]]
     lines += _table(["K", "device procs", "sessions stored", "lost", "duplicated", "p50 ms",
                      "p99 ms", "telemetry recv/sent", "events recv/sent", "offered msg/s",
@@ -466,7 +471,7 @@ def notes(results: dict) -> list[str]:
                 "three or four recv() calls each was tried and measured no gain. The simulated "
                 "devices (one selector loop per 500 devices, bench/fleet_devices.py) used "
                 f"{_f(cpu.get('devices'), 2)} of a core; "
-                f"{failing.get('publisher_late', failing.get('publisher_late_ticks'))} publishes "
+                f"{_late(failing)} publishes "
                 "were over one period behind their slot. All of it shares two cores. "
                 "Sessions were never lost or duplicated up to "
                 f"K={fl.get('best_k_zero_loss_any_latency')}: past the limit they arrive late, not "

@@ -18,10 +18,10 @@ transaction every ``telemetry_flush_s`` by a flusher thread, so the MQTT thread 
 on a commit for it and sessions and events are stored and acked without queueing behind it.
 It arrives on a second connection of its own, an MQTT 3.1.1 clean session subscribed at
 QoS 0: telemetry needs no session (the broker does not queue QoS 0 for an absent client
-either way) and carries no properties, and paho decodes a v3.1.1 PUBLISH in a fraction of the
-time of a v5 one, which builds a Properties object for every message (~3 µs against ~25 µs,
-measured in ``bench/fleet.py``'s notes); telemetry is ten of every eleven messages a fleet
-sends. It also keeps the bulk of the traffic off the connection whose events and summaries are
+either way) and carries no properties, and paho handles a v3.1.1 PUBLISH in about half the
+CPU time of a v5 one, for which it builds a Properties object every message (receiving and
+parsing a telemetry message: ~37 µs against ~67 µs, see bench/RESULTS.md); telemetry is ten
+of every eleven messages a fleet sends. It also keeps the bulk of the traffic off the connection whose events and summaries are
 acked, and lets the two be read by two threads.
 """
 
@@ -123,15 +123,12 @@ class Ingest:
         self.max_batch = 500
         self.client = make_client(self.address, client_id=client_id)
         self.client.manual_ack_set(True)  # PUBACK once stored (see the module docstring)
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
-        self.client.on_message = self._on_message
+        self._watch(self.client, self._connected, self._filters(SUBSCRIPTIONS), 1, "main")
         self.telemetry_client = make_client(
             self.address, client_id=f"{client_id}-telemetry", protocol=mqtt.MQTTv311
         )
-        self.telemetry_client.on_connect = self._on_telemetry_connect
-        self.telemetry_client.on_disconnect = self._on_telemetry_disconnect
-        self.telemetry_client.on_message = self._on_message
+        self._watch(self.telemetry_client, self._telemetry_connected,
+                    self._filters((TELEMETRY,)), 0, "telemetry")
 
     # -- public ---------------------------------------------------------------------------------
     @property
@@ -228,29 +225,24 @@ class Ingest:
         return cmd_id
 
     # -- callbacks ------------------------------------------------------------------------------
-    def _filters(self, topics: tuple[str, ...] = SUBSCRIPTIONS) -> list[str]:
+    def _filters(self, topics: tuple[str, ...]) -> list[str]:
         prefix = f"$share/{self.shared_group}/" if self.shared_group else ""
         return [prefix + t for t in topics]
 
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
-        if reason_code.is_failure:
-            log.warning("broker refused the dashboard connection: %s", reason_code)
-            return
-        client.subscribe([(f, mqtt.SubscribeOptions(qos=1)) for f in self._filters()])
-        self._connected.set()
+    def _watch(self, client: mqtt.Client, ready: threading.Event, filters: list[str],
+               qos: int, name: str) -> None:
+        """On every (re)connect subscribe ``filters`` and set ``ready``; clear it on a drop."""
 
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
-        self._connected.clear()
+        def on_connect(client, userdata, flags, reason_code, properties) -> None:
+            if reason_code.is_failure:
+                log.warning("broker refused the dashboard's %s connection: %s", name, reason_code)
+                return
+            client.subscribe([(f, qos) for f in filters])
+            ready.set()
 
-    def _on_telemetry_connect(self, client, userdata, flags, reason_code, properties) -> None:
-        if reason_code.is_failure:
-            log.warning("broker refused the dashboard's telemetry connection: %s", reason_code)
-            return
-        client.subscribe(self._filters((TELEMETRY,))[0], qos=0)
-        self._telemetry_connected.set()
-
-    def _on_telemetry_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
-        self._telemetry_connected.clear()
+        client.on_connect = on_connect
+        client.on_disconnect = lambda *_: ready.clear()
+        client.on_message = self._on_message
 
     def _on_message(self, client, userdata, msg) -> None:
         m = TOPIC_RE.fullmatch(msg.topic)
