@@ -7,11 +7,13 @@ THEN acked on ``rollsense/<id>/ack``. Bad payloads get one log line and are drop
 ``shared_group`` the subscriptions go through ``$share/<group>/...`` so several workers split the
 load (give each its own ``client_id``).
 
-Sessions and events go to a writer thread, which stores whatever has arrived in one transaction
-(a burst from many devices costs one commit, not one each) and only then sends their PUBACKs
-(paho's manual acks), the summaries' ``ack`` and the listeners' notices. A crash before the
-commit leaves the messages un-PUBACKed, so the broker delivers them again; the MQTT thread never
-waits on the database.
+Sessions, events, device status and info and successful pairings go to a writer thread,
+which stores whatever has arrived in one transaction (a burst from many devices costs one
+commit, not one each; a thousand devices coming back after an outage publish two thousand
+retained status and info messages) and only then sends their PUBACKs (paho's manual acks),
+the summaries' ``ack`` and the listeners' notices. A crash before the commit leaves the
+messages un-PUBACKed, so the broker delivers them again; the MQTT threads only parse and
+check, and never wait on the database.
 
 Telemetry is live, best-effort data (QoS 0 by contract): it is buffered and written in one
 transaction every ``telemetry_flush_s`` by a flusher thread, so the MQTT thread never waits
@@ -21,8 +23,8 @@ QoS 0: telemetry needs no session (the broker does not queue QoS 0 for an absent
 either way) and carries no properties, and paho handles a v3.1.1 PUBLISH in about half the
 CPU time of a v5 one, for which it builds a Properties object every message (receiving and
 parsing a telemetry message: ~37 µs against ~67 µs, see bench/RESULTS.md); telemetry is ten
-of every eleven messages a fleet sends. It also keeps the bulk of the traffic off the connection whose events and summaries are
-acked, and lets the two be read by two threads.
+of every eleven messages a fleet sends. It also keeps the bulk of the traffic off the
+connection whose events and summaries are acked, and lets the two be read by two threads.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ def _json_object(raw: bytes, required: tuple[str, ...] = ()) -> dict:
     if not isinstance(obj, dict):
         raise BadPayload("not a JSON object")
     for key in required:
-        if not isinstance(obj.get(key), str) or not obj[key]:
+        if not isinstance(obj.get(key), str) or not obj[key] or "\x00" in obj[key]:
             raise BadPayload(f"missing or non-string field {key}")
     return obj
 
@@ -250,37 +252,27 @@ class Ingest:
             client.ack(msg.mid, msg.qos)
             return
         device_id, kind = m.group(1), m.group(2)
-        if kind in ("session", "event"):  # stored by the writer, which then PUBACKs
-            try:
-                required = ("session_id",) if kind == "session" else ("msg_id", "event_type")
-                payload = _json_object(msg.payload, required)
-            except BadPayload as e:
-                self._drop(kind, device_id, e)
-                client.ack(msg.mid, msg.qos)
-                return
-            self._writes.put((kind, device_id, payload, msg.mid, msg.qos))
-            return
+        if kind.startswith("cmd/"):
+            kind = "result"
         try:
-            handler = getattr(self, "_handle_" + ("result" if kind.startswith("cmd/") else kind))
-            payload = handler(device_id, msg, m.group(3))
+            payload, store = getattr(self, "_parse_" + kind)(device_id, msg, m.group(3))
         except BadPayload as e:
             self._drop(kind, device_id, e)
-            return
-        except Exception as e:  # store down etc.: keep running
-            self.stats["dropped"] += 1
-            log.error("could not store %s from %s: %s", kind, device_id, e)
-            return
-        finally:
             client.ack(msg.mid, msg.qos)
+            return
+        if store:  # the writer stores it, then PUBACKs and notifies
+            self._writes.put((kind, device_id, payload, msg.mid, msg.qos))
+            return
+        client.ack(msg.mid, msg.qos)
         if payload is not None:
-            self._notify("result" if kind.startswith("cmd/") else kind, device_id, payload)
+            self._notify(kind, device_id, payload)
 
     def _drop(self, kind: str, device_id: str, error: Exception) -> None:
         self.stats["dropped"] += 1
         log.warning("dropped %s from %s: %s", kind, device_id, error)
 
     def _write_loop(self) -> None:
-        """Store sessions and events as they come, whatever has queued in one transaction."""
+        """Store what the MQTT thread queued as it comes, whatever has queued in one transaction."""
         while not self._abandon:
             item = self._writes.get()
             batch = []
@@ -299,10 +291,16 @@ class Ingest:
 
     def _write_batch(self, batch: list[tuple]) -> None:
         try:
-            new = self.store.save_many([(k, d, p) for k, d, p, _, _ in batch])
-        except Exception as e:  # store down: consumed, but no summary ack, so the device
-            self.stats["dropped"] += len(batch)  # re-sends its summary later
-            log.error("could not store %d sessions/events: %s", len(batch), e)
+            new = self._store(batch)
+        except Exception as e:
+            if len(batch) > 1 and self.store.refused(e):  # one message the database refuses
+                for item in batch:  # must not cost the others theirs: each alone
+                    self._write_batch([item])
+                return
+            # store down, or this message refused: consumed (PUBACKed) but no summary ack,
+            self.stats["dropped"] += len(batch)  # so a device re-sends its summary later
+            what = f"{batch[0][0]} from {batch[0][1]}" if len(batch) == 1 else f"{len(batch)} messages"
+            log.error("could not store %s: %s", what, str(e).splitlines()[0] if str(e) else repr(e))
             for *_, mid, qos in batch:
                 self.client.ack(mid, qos)
             return
@@ -311,10 +309,15 @@ class Ingest:
             if kind == "session":
                 self.stats["sessions_new" if is_new else "sessions_dup"] += 1
                 self._ack_session(device_id, payload)
-            elif is_new:
+            elif kind == "event" and is_new:
                 self.stats["events"] += 1
             if is_new:
                 self._notify(kind, device_id, payload)
+
+    def _store(self, batch: list[tuple]) -> list[bool]:
+        """One transaction for the batch; a queued command result is a successful pairing."""
+        return self.store.save_many([("paired", d, {"paired": True}) if k == "result" else (k, d, p)
+                                     for k, d, p, _, _ in batch])
 
     def _notify(self, kind: str, device_id: str, payload: dict) -> None:
         for fn in list(self._listeners):
@@ -334,7 +337,14 @@ class Ingest:
         self.client.publish(f"rollsense/{device_id}/ack", json.dumps(ack), qos=1)
         self.stats["acks"] += 1
 
-    def _handle_telemetry(self, device_id: str, msg, _name) -> dict:
+    # -- parsers: (payload to notify, whether the writer must store it first) ---------------------
+    def _parse_session(self, device_id: str, msg, _name) -> tuple[dict, bool]:
+        return _json_object(msg.payload, ("session_id",)), True
+
+    def _parse_event(self, device_id: str, msg, _name) -> tuple[dict, bool]:
+        return _json_object(msg.payload, ("msg_id", "event_type")), True
+
+    def _parse_telemetry(self, device_id: str, msg, _name) -> tuple[dict, bool]:
         sample = _json_object(msg.payload)
         now = time.time()
         if now - self._last_telemetry_s.get(device_id, 0.0) >= self.telemetry_min_interval_s:
@@ -345,27 +355,24 @@ class Ingest:
                 raw = None
             with self._telemetry_lock:
                 self._telemetry.append((device_id, sample, raw))
-        return sample
+        return sample, False  # the flusher stores it; live data does not wait for that
 
-    def _handle_status(self, device_id: str, msg, _name) -> dict:
+    def _parse_status(self, device_id: str, msg, _name) -> tuple[dict, bool]:
         status = msg.payload.decode(errors="replace").strip()
         if status not in ("online", "offline"):
             raise BadPayload(f"status must be online or offline, not {status[:20]!r}")
-        self.store.set_device_status(device_id, status)
-        return {"status": status}
+        return {"status": status}, True
 
-    def _handle_info(self, device_id: str, msg, _name) -> dict | None:
+    def _parse_info(self, device_id: str, msg, _name) -> tuple[dict | None, bool]:
         if not msg.payload:  # a cleared retained message
-            return None
-        info = _json_object(msg.payload)
-        self.store.set_device_info(device_id, info)
-        return info
+            return None, False
+        return _json_object(msg.payload), True
 
-    def _handle_result(self, device_id: str, msg, name: str) -> dict:
+    def _parse_result(self, device_id: str, msg, name: str) -> tuple[dict, bool]:
         result = _json_object(msg.payload)
         if result.get("status") not in ("ok", "error"):
             raise BadPayload("result status must be ok or error")
-        if name == "pair" and result["status"] == "ok" and result.get("id") in self._pair_ids:
+        paired = name == "pair" and result["status"] == "ok" and result.get("id") in self._pair_ids
+        if paired:  # the writer marks the device paired
             self._pair_ids.discard(result["id"])
-            self.store.set_device_paired(device_id, True)
-        return {**result, "command": name}
+        return {**result, "command": name}, paired

@@ -323,6 +323,88 @@ def test_an_event_not_yet_stored_is_not_acknowledged(fresh_broker, tmp_path):
         second_store.close()
 
 
+def test_status_and_info_wait_for_the_database_in_the_writer_not_the_mqtt_thread(
+    fresh_broker, tmp_path
+):
+    """While the database is locked, status and info wait in the writer's queue (un-PUBACKed,
+    unannounced) and what needs no store (a command result) still comes through at once;
+    when the lock goes, they are stored in order and announced."""
+    path = tmp_path / "locked.db"
+    store = open_store(f"sqlite:///{path}")
+    ing = Ingest(fresh_broker.url, store, client_id="dash-locked")
+    told = []
+    ing.add_listener(lambda kind, dev, p: told.append((kind, p)))
+    ing.start()
+    assert ing.wait_connected(10)
+    time.sleep(0.2)  # SUBACK
+    locker = sqlite3.connect(path, isolation_level=None)
+    obs = Observer(fresh_broker.url, topics=())
+    try:
+        locker.execute("BEGIN EXCLUSIVE")
+        obs.publish("rollsense/dev-l/status", "online")
+        obs.publish("rollsense/dev-l/info", {"firmware": "2.0"})
+        obs.publish("rollsense/dev-l/status", "offline")
+        obs.publish("rollsense/dev-l/cmd/start/result", {"id": "c1", "status": "ok"})
+        wait_until(lambda: any(k == "result" for k, _ in told), timeout_s=3,
+                   what="the result, past the status stuck on the database")
+        assert [k for k, _ in told] == ["result"]
+        locker.rollback()
+        wait_until(lambda: len(told) == 4, what="status and info once the lock is gone")
+        assert told[1:] == [("status", {"status": "online"}), ("info", {"firmware": "2.0"}),
+                            ("status", {"status": "offline"})]
+        dev = store.query("SELECT status, info_json FROM devices WHERE device_id = 'dev-l'")[0]
+        assert dev["status"] == "offline" and json.loads(dev["info_json"]) == {"firmware": "2.0"}
+    finally:
+        locker.close()
+        obs.close()
+        ing.stop()
+        store.close()
+
+
+def test_a_message_the_database_refuses_does_not_cost_its_batch_the_others(
+    fresh_broker, tmp_path, caplog
+):
+    """Events queued while the database is locked are stored in one batch; when a trigger
+    refuses one of them, the batch is stored message by message: the rest are kept and
+    announced, the refused one gets one log line, and all are PUBACKed."""
+    path = tmp_path / "poison.db"
+    store = open_store(f"sqlite:///{path}")
+    store.execute("CREATE TRIGGER poison BEFORE INSERT ON events WHEN NEW.event_type = 'poison' "
+                  "BEGIN SELECT RAISE(ABORT, 'poisoned event'); END")
+    ing = Ingest(fresh_broker.url, store, client_id="dash-poison")
+    told = []
+    ing.add_listener(lambda kind, dev, p: kind == "event" and told.append(p["msg_id"]))
+    ing.start()
+    assert ing.wait_connected(10)
+    time.sleep(0.2)  # SUBACK
+    locker = sqlite3.connect(path, isolation_level=None)
+    obs = Observer(fresh_broker.url, topics=())
+    try:
+        locker.execute("BEGIN EXCLUSIVE")
+        for i in range(6):
+            kind = "poison" if i == 3 else "cue"
+            obs.publish("rollsense/dev-p/event", {"msg_id": f"p{i}", "event_type": kind})
+        time.sleep(0.5)  # all queued behind the lock
+        with caplog.at_level(logging.ERROR, logger="rollsense.ingest"):
+            locker.rollback()
+            wait_until(lambda: len(told) == 5, what="the five good events")
+        assert sorted(told) == ["p0", "p1", "p2", "p4", "p5"]
+        assert count(store, "events") == 5 and ing.stats["dropped"] == 1
+        assert [r.getMessage() for r in caplog.records] == [
+            "could not store event from dev-p: poisoned event"]
+        ing.stop()  # all were PUBACKed: the broker has nothing to deliver again
+        ing = Ingest(fresh_broker.url, store, client_id="dash-poison")
+        ing.start()
+        assert ing.wait_connected(10)
+        time.sleep(1.0)
+        assert ing.stats["dropped"] == 0 and ing.stats["events"] == 0
+    finally:
+        locker.close()
+        obs.close()
+        ing.stop()
+        store.close()
+
+
 def test_telemetry_connection_is_shared_and_comes_back_after_a_broker_restart(
     fresh_broker, store
 ):

@@ -220,6 +220,48 @@ def test_save_many_is_one_transaction_with_a_flag_per_item(store):
     assert store.save_many([]) == []
 
 
+def test_save_many_updates_devices_in_order_and_refuses_unknown_kinds(store):
+    items = [
+        ("status", "dev-s", {"status": "online"}),
+        ("info", "dev-s", {"firmware": "1.2"}),
+        ("paired", "dev-s", {"paired": True}),
+        ("status", "dev-s", {"status": "offline"}),  # the later one wins
+        ("status", "dev-t", {"status": "online"}),
+    ]
+    assert store.save_many(items) == [True] * 5  # device updates always count as news
+    rows = store.query("SELECT device_id, status, paired, info_json FROM devices ORDER BY device_id")
+    assert [(r["device_id"], r["status"], r["paired"]) for r in rows] == [
+        ("dev-s", "offline", 1), ("dev-t", "online", 0)]
+    assert json.loads(rows[0]["info_json"]) == {"firmware": "1.2"}
+    with pytest.raises(ValueError, match="unknown kinds"):
+        store.save_many([("status", "dev-u", {"status": "online"}), ("telemetry", "dev-u", {})])
+    assert store.query("SELECT COUNT(*) AS n FROM devices WHERE device_id = 'dev-u'")[0]["n"] == 0
+
+
+def test_odd_fields_store_null_columns_and_keep_the_payload(store):
+    """What a column cannot hold (NUL in text, a 64-bit pass count, a number for a name)
+    stores NULL there, on both back ends, so one odd message cannot fail a batch."""
+    odd_event = {"msg_id": "odd-1", "session_id": "a\x00b", "event_type": 7, "ts": ["x"]}
+    odd_summary = summary("odd-s", passes=2**40, protocol=7, started_at="t\x00")
+    assert store.save_many([("event", "dev-o", odd_event), ("session", "dev-o", odd_summary)]) == [
+        True, True]
+    ev = store.query("SELECT session_id, event_type, ts, payload_json FROM events")[0]
+    assert (ev["session_id"], ev["event_type"], ev["ts"]) == (None, None, None)
+    assert json.loads(ev["payload_json"]) == odd_event
+    row = store.query("SELECT passes, protocol, started_at, summary_json FROM sessions")[0]
+    assert (row["passes"], row["protocol"], row["started_at"]) == (None, None, None)
+    assert json.loads(row["summary_json"])["passes"] == 2**40
+
+
+def test_refused_tells_bad_data_from_an_unreachable_database(store):
+    with pytest.raises(Exception) as refused:  # a constraint: the data itself is refused
+        store.execute("INSERT INTO sessions(session_id) VALUES (?)", ("no-device",))
+    assert store.refused(refused.value)
+    with pytest.raises(Exception) as missing:
+        store.execute("SELECT * FROM no_such_table")
+    assert not store.refused(missing.value)
+
+
 def test_save_many_stores_nothing_when_one_item_fails(store):
     good = {"msg_id": "ok1", "session_id": "s", "event_type": "cue", "ts": "t"}
     with pytest.raises(KeyError):
