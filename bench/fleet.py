@@ -11,10 +11,12 @@ machine has at K=1000). Each device publishes retained ``status``/``info``, tele
 and events (session_started, pass_completed about every second, session_ended) shaped per
 docs/interfaces.md, then its session summary, re-sent every few seconds until the dashboard's
 ``ack`` arrives, as the Link does. Devices publish out of phase (each in its own slot of the
-100 ms telemetry period, its session starting and ending there too), as independent devices
-do. The ingest side is
-the real ``dashboard.ingest.Ingest`` (two workers, each with its own PostgreSQL connection,
-in this process). Delivery latency = the moment the ingest hands the message to its listeners
+100 ms telemetry period), as independent devices do; each pass ends at its user's own moment
+of the second. The fleet comes online first (every retained status and info stored: the
+step reports how long that took), then every session starts within ``--start-spread-s``
+(default 1 s: a class starting on the coach's word; 0 puts all K in one 100 ms period) and
+so ends within it too. The ingest side is the real ``dashboard.ingest.Ingest`` (two workers,
+each with its own PostgreSQL connection, in this process). Delivery latency = the moment the ingest hands the message to its listeners
 (the live view) minus publish time, one host clock: events and summaries are stored by then;
 telemetry is queued for the ingest's next batched write.
 
@@ -49,12 +51,13 @@ GIVE_UP_P99_MS = 3000.0  # keep doubling past the latency goal (loss is still wo
 DEVICES_PER_PROC = 500
 TELEMETRY_HZ = 10.0
 RESEND_S = 5.0
+START_SPREAD_S = 1.0  # a class starting on the coach's word: every session within a second
 
 
 # ---------------------------------------------------------------------------- device side
 
 def run_devices(ids: list[str], broker_url: str, tag: str, session_s: float,
-                ack_timeout_s: float) -> dict:
+                ack_timeout_s: float, start_spread_s: float = 0.0) -> dict:
     """One device process: connect all, run the session, send summaries until acked."""
     from bench.fleet_devices import Fleet
     from firmware.mqtt_url import parse_broker_url
@@ -63,7 +66,9 @@ def run_devices(ids: list[str], broker_url: str, tag: str, session_s: float,
     fleet_ = Fleet(ids, address.host, address.port, tag)
     try:
         fleet_.connect()
-        return fleet_.run_session(session_s, ack_timeout_s, RESEND_S)
+        print(json.dumps({"connected": sum(d.connected for d in fleet_.devices)}), flush=True)
+        sys.stdin.readline()  # "go": the ingest has stored every device's status and info
+        return fleet_.run_session(session_s, ack_timeout_s, RESEND_S, start_spread_s)
     finally:
         fleet_.close()
 
@@ -76,8 +81,13 @@ class Collector:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.ms: dict[str, list[float]] = {"telemetry": [], "event": [], "session": []}
+        self.infos = 0  # retained info documents stored (one per device connected)
 
     def __call__(self, kind: str, device_id: str, payload: dict) -> None:
+        if kind == "info":
+            with self.lock:
+                self.infos += 1
+            return
         sent = payload.get("bench_sent_s")
         if kind in self.ms and isinstance(sent, float):
             ms = 1000 * (time.time() - sent)
@@ -96,6 +106,16 @@ def _wait_quiet(collector: Collector, quiet_s: float, max_s: float) -> None:
         elif time.monotonic() - still_since >= quiet_s:
             return
         time.sleep(0.25)
+
+
+def _wait_for(done, max_s: float) -> float | None:
+    """Seconds until ``done()`` holds, or None if it did not within ``max_s``."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < max_s:
+        if done():
+            return time.monotonic() - t0
+        time.sleep(0.02)
+    return None
 
 
 def create_db(pg_url: str) -> tuple[str, str]:
@@ -119,7 +139,8 @@ def _pct(values: list[float], q: float) -> float | None:
     return float(np.percentile(values, q)) if values else None
 
 
-def run_step(k: int, db_url: str, session_s: float, ack_timeout_s: float) -> dict:
+def run_step(k: int, db_url: str, session_s: float, ack_timeout_s: float,
+             start_spread_s: float = START_SPREAD_S) -> dict:
     """One fleet size: fresh broker, two ingest workers, K devices in device processes."""
     from dashboard.ingest import Ingest
     from dashboard.store import open_store
@@ -150,8 +171,17 @@ def run_step(k: int, db_url: str, session_s: float, ack_timeout_s: float) -> dic
             procs.append(subprocess.Popen(
                 [sys.executable, str(Path(__file__).resolve()), "--device-proc",
                  "--broker-url", broker.url, "--tag", tag, "--session-s", str(session_s),
-                 "--ack-timeout-s", str(ack_timeout_s), "--ids", ",".join(chunk)],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+                 "--ack-timeout-s", str(ack_timeout_s), "--start-spread-s", str(start_spread_s),
+                 "--ids", ",".join(chunk)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        # the fleet comes online first (every device's retained status and info stored),
+        # then the sessions start: what a class sees, and not a connect storm's backlog
+        connected = sum(json.loads(pr.stdout.readline() or '{"connected": 0}')["connected"]
+                        for pr in procs)
+        online_s = _wait_for(lambda: collector.infos >= connected, max_s=60.0)
+        for pr in procs:
+            pr.stdin.write("go\n")
+            pr.stdin.flush()
         for pr in procs:
             out, err = pr.communicate(timeout=session_s + ack_timeout_s + 90)
             if pr.returncode != 0:
@@ -183,6 +213,7 @@ def run_step(k: int, db_url: str, session_s: float, ack_timeout_s: float) -> dic
     all_ms = [x for v in collector.ms.values() for x in v]
     step = {
         "k": k, "device_procs": len(procs), "seconds": round(time.monotonic() - t0, 1),
+        "online_s": None if online_s is None else round(online_s, 2),  # connected -> all stored
         "connected": sum(r["connected"] for r in results),
         "acked": sum(r["acked"] for r in results),
         "sessions_expected": k, "sessions_stored": len(stored), "sessions_lost": lost + (
@@ -299,10 +330,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tag", help=argparse.SUPPRESS)
     parser.add_argument("--ids", help=argparse.SUPPRESS)
     parser.add_argument("--ack-timeout-s", type=float, default=20.0, help=argparse.SUPPRESS)
+    parser.add_argument("--start-spread-s", type=float, default=START_SPREAD_S,
+                        help="the sessions start spread over this many seconds (0: all in "
+                             "one 100 ms period)")
     args = parser.parse_args(argv)
     if args.device_proc:
         r = run_devices(args.ids.split(","), args.broker_url, args.tag, args.session_s,
-                        args.ack_timeout_s)
+                        args.ack_timeout_s, args.start_spread_s)
         print(json.dumps(r))
         return 0
     if args.quick:

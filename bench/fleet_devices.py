@@ -255,35 +255,41 @@ class Fleet:
             if d.outbuf:
                 d.flush()
 
-    def run_session(self, session_s: float, ack_timeout_s: float, resend_s: float) -> dict:
+    def run_session(self, session_s: float, ack_timeout_s: float, resend_s: float,
+                    start_spread_s: float = 0.0) -> dict:
         """Each device publishes in its own slot of the telemetry period, as independent
-        devices do; the loop sleeps in ``select`` until the next slot is due."""
+        devices do; the loop sleeps in ``select`` until the next slot is due. The sessions
+        start (and so end) spread evenly over ``start_spread_s`` (0: all in one telemetry
+        period); passes end at each user's own moment of the second, not all at once."""
         live = [d for d in self.devices if d.connected]
         period = 1.0 / TELEMETRY_HZ
         per_s = int(TELEMETRY_HZ)
         ticks = int(session_s * TELEMETRY_HZ)
+        spread = max(1, round(start_spread_s * TELEMETRY_HZ))  # start ticks to spread over
         slot = period / max(1, len(live))
         t0 = time.monotonic() + 0.05
         late = 0
-        for i in range(ticks + 1):  # the session starts and ends in each device's own slot
-            t_s, passes = i * period, i // per_s
+        for i in range(ticks + spread):
             for j, d in enumerate(live):
+                tick = i - j % spread  # this device's own session clock (it starts in its slot)
+                if not 0 <= tick <= ticks:
+                    continue
                 due = t0 + i * period + j * slot
                 wait = due - time.monotonic()
                 if wait > 0.001:
                     self.pump(wait)
                 elif wait < -period:  # over one telemetry period behind its slot
                     late += 1
-                if i == ticks:
+                if tick == ticks:
                     d.event("session_ended", session_s, reason="bench", completed=False)
                     d.summary(session_s, ticks // per_s)
                     continue
-                if i == 0:
+                if tick == 0:
                     d.event("session_started", 0.0, protocol="quads-roller")
-                d.telemetry(t_s, passes)
-                if i % per_s == per_s - 1:
-                    d.event("pass_completed", t_s, length_m=0.2, duration_s=1.0, direction=1,
-                            mean_speed_mps=0.2, mean_force_n=231.5)
+                d.telemetry(tick * period, tick // per_s)
+                if tick and (tick + j) % per_s == 0:  # a pass a second, at each user's moment
+                    d.event("pass_completed", tick * period, length_m=0.2, duration_s=1.0,
+                            direction=1, mean_speed_mps=0.2, mean_force_n=231.5)
         deadline = time.monotonic() + ack_timeout_s
         last_send = time.monotonic()
         while time.monotonic() < deadline and not all(d.acked and not d.unacked for d in live):
