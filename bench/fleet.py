@@ -1,5 +1,5 @@
-"""Fleet load: K simulated devices through one private Mosquitto into two ingest workers
-(MQTT v5 shared subscription, ``$share/...``) writing to PostgreSQL; K doubles from 50 until
+"""Fleet load: K simulated devices through one private Mosquitto into two ingest worker
+processes (MQTT v5 shared subscription, ``$share/...``) writing to PostgreSQL; K doubles from 50 until
 a step loses or duplicates a session, misses the delivery goal, or the time bound is near.
 
 Devices are simulated by ``bench/fleet_devices.py``: each is its own MQTT v5 connection
@@ -15,10 +15,12 @@ docs/interfaces.md, then its session summary, re-sent every few seconds until th
 of the second. The fleet comes online first (every retained status and info stored: the
 step reports how long that took), then every session starts within ``--start-spread-s``
 (default 1 s: a class starting on the coach's word; 0 puts all K in one 100 ms period) and
-so ends within it too. The ingest side is the real ``dashboard.ingest.Ingest`` (two workers,
-each with its own PostgreSQL connection, in this process). Delivery latency = the moment the ingest hands the message to its listeners
-(the live view) minus publish time, one host clock: events and summaries are stored by then;
-telemetry is queued for the ingest's next batched write.
+so ends within it too. The ingest side is the real ``dashboard.workers.IngestGroup`` of
+``rollsense dashboard --ingest-workers 2``: two worker processes, each with its own
+PostgreSQL connection, handing what they stored to this (the dashboard) process. Delivery
+latency = the moment a listener here (where the live view listens) is told of the message
+minus publish time, one host clock: events and summaries are stored by then; telemetry is
+queued for its worker's next batched write.
 
     python bench/fleet.py [--json] [--quick] [--max-k N] [--budget-s S] [--pg-url URL]
 """
@@ -51,6 +53,7 @@ GIVE_UP_P99_MS = 3000.0  # keep doubling past the latency goal (loss is still wo
 DEVICES_PER_PROC = 500
 TELEMETRY_HZ = 10.0
 RESEND_S = 5.0
+WORKERS = 2  # ingest worker processes (rollsense dashboard --ingest-workers 2)
 START_SPREAD_S = 1.0  # a class starting on the coach's word: every session within a second
 
 
@@ -142,28 +145,27 @@ def _pct(values: list[float], q: float) -> float | None:
 def run_step(k: int, db_url: str, session_s: float, ack_timeout_s: float,
              start_spread_s: float = START_SPREAD_S) -> dict:
     """One fleet size: fresh broker, two ingest workers, K devices in device processes."""
-    from dashboard.ingest import Ingest
     from dashboard.store import open_store
+    from dashboard.workers import IngestGroup
     from firmware.broker import PrivateBroker
 
     tag = f"k{k}-{uuid.uuid4().hex[:6]}"
     tmp = Path(tempfile.mkdtemp(prefix="rollsense-fleet-"))
     broker = PrivateBroker(tmp / "broker", persistence=False).start()
-    stores = [open_store(db_url) for _ in range(2)]
+    store = open_store(db_url)
     collector = Collector()
-    workers = [Ingest(broker.url, s, client_id=f"bench-ingest-{tag}-{i}", shared_group="bench")
-               for i, s in enumerate(stores)]
+    group = IngestGroup(broker.url, db_url, store, WORKERS, client_id=f"bench-ingest-{tag}",
+                        group="bench")
+    group.add_listener(collector)
     procs: list[subprocess.Popen] = []
     results: list[dict] = []
     t0, cpu0, pg0 = time.monotonic(), os.times(), _postgres_cpu_s()
     broker_cpu_s = None
     try:
-        for w in workers:
-            w.add_listener(collector)
-            w.start()
-        for w in workers:
-            if not w.wait_connected(10):
-                raise RuntimeError("an ingest worker did not connect")
+        group.start()
+        if not group.wait_connected(30):
+            raise RuntimeError("an ingest worker did not connect")
+        worker_cpu0 = [_proc_cpu_s(w.proc.pid) or 0.0 for w in group.workers]
         n_proc = max(1, math.ceil(k / DEVICES_PER_PROC))
         ids = [f"fleet-{tag}-{i}" for i in range(k)]
         for p in range(n_proc):
@@ -189,8 +191,10 @@ def run_step(k: int, db_url: str, session_s: float, ack_timeout_s: float,
             results.append(json.loads(out))
         _wait_quiet(collector, quiet_s=2.0, max_s=60.0)  # let the ingest drain its backlog
         cpu1, pg1 = os.times(), _postgres_cpu_s()  # before the stores' backends exit
+        worker_cpu_s = sum((_proc_cpu_s(w.proc.pid) or 0.0) - c
+                           for w, c in zip(group.workers, worker_cpu0, strict=True))
         expected = [s for r in results for s in r["sessions"]]
-        rows = stores[0].query(
+        rows = store.query(
             "SELECT session_id, COUNT(*) AS n FROM sessions WHERE session_id LIKE ? "
             "GROUP BY session_id", (f"{tag}-%",))
         broker_cpu_s = _proc_cpu_s(broker.proc.pid)
@@ -199,10 +203,8 @@ def run_step(k: int, db_url: str, session_s: float, ack_timeout_s: float,
             if pr.poll() is None:
                 pr.kill()
                 pr.wait()
-        for w in workers:
-            w.stop()
-        for s in stores:
-            s.close()
+        group.stop()
+        store.close()
         broker.close()
         shutil.rmtree(tmp, ignore_errors=True)
     wall = time.monotonic() - t0
@@ -218,7 +220,7 @@ def run_step(k: int, db_url: str, session_s: float, ack_timeout_s: float,
         "acked": sum(r["acked"] for r in results),
         "sessions_expected": k, "sessions_stored": len(stored), "sessions_lost": lost + (
             k - len(expected)), "sessions_duplicated": dup_rows,
-        "session_redeliveries": sum(w.stats["sessions_dup"] for w in workers),
+        "session_redeliveries": sum(w.stats.get("sessions_dup", 0) for w in group.workers),
         "sent": sent,
         "received": {kind: len(v) for kind, v in collector.ms.items()},
         "p50_ms": _pct(all_ms, 50), "p99_ms": _pct(all_ms, 99), "max_ms": _pct(all_ms, 100),
@@ -226,9 +228,11 @@ def run_step(k: int, db_url: str, session_s: float, ack_timeout_s: float,
         "publisher_late": sum(r["late_publishes"] for r in results),
         "qos1_unacked": sum(r["unacked_qos1"] for r in results),
         "offered_msgs_per_s": round(sum(sent.values()) / session_s, 1),
-        "ingest_dropped": sum(w.stats["dropped"] for w in workers),
+        "ingest_dropped": sum(w.stats.get("dropped", 0) for w in group.workers),
+        "worker_restarts": sum(w.restarts for w in group.workers),
         "cpu_share": {  # CPU seconds per wall second (1.0 = one core busy)
-            "ingest": round((cpu1.user + cpu1.system - cpu0.user - cpu0.system) / wall, 2),
+            "ingest_workers": round(worker_cpu_s / wall, 2),  # all worker processes
+            "dashboard": round((cpu1.user + cpu1.system - cpu0.user - cpu0.system) / wall, 2),
             "devices": round((cpu1.children_user + cpu1.children_system
                               - cpu0.children_user - cpu0.children_system) / wall, 2),
             "broker": round(broker_cpu_s / wall, 2) if broker_cpu_s is not None else None,

@@ -19,29 +19,6 @@ SECRET_ENV = "ROLLSENSE_DASHBOARD_SECRET"
 log = logging.getLogger("rollsense.dashboard")
 
 
-class IngestGroup:
-    """Several ingest workers (MQTT v5 shared subscription) behind the one-ingest interface
-    the web app uses: listeners go to every worker, commands leave through the first."""
-
-    def __init__(self, workers: list) -> None:
-        self.workers = workers
-
-    def add_listener(self, fn) -> None:
-        for w in self.workers:
-            w.add_listener(fn)
-
-    def send_command(self, device_id: str, name: str, payload: dict) -> str:
-        return self.workers[0].send_command(device_id, name, payload)
-
-    def start(self) -> None:
-        for w in self.workers:
-            w.start()
-
-    def stop(self) -> None:
-        for w in self.workers:
-            w.stop()
-
-
 def secret_key_for(db_url: str) -> str:
     """The cookie-signing key: $ROLLSENSE_DASHBOARD_SECRET, else a random key kept (mode 0600)
     next to a SQLite store or in ~/.local/state/rollsense for PostgreSQL, so logins survive a
@@ -117,11 +94,13 @@ def run_dashboard(
     trust_devices=(),
 ) -> None:
     """Serve the dashboard until Ctrl-C or ``stop_event``. ``workers`` > 1 runs that many
-    ingest workers on an MQTT v5 shared subscription. ``trust_devices`` are marked paired
-    without a code (the demo's own simulated device, administrators)."""
+    ingest worker processes on an MQTT v5 shared subscription (dashboard/workers.py).
+    ``trust_devices`` are marked paired without a code (the demo's own simulated device,
+    administrators)."""
     from dashboard.ingest import Ingest
     from dashboard.store import open_store
     from dashboard.web import create_app, mark_paired
+    from dashboard.workers import IngestGroup
 
     auth_required = host not in LOOPBACK_HOSTS
     check_port(host, port)
@@ -130,11 +109,8 @@ def run_dashboard(
     try:
         for device_id in trust_devices or ():
             mark_paired(store, device_id, True)
-        if workers > 1:
-            ingest = IngestGroup([
-                Ingest(broker_url, store, client_id=f"rollsense-dashboard-{i + 1}", shared_group="rollsense-dashboard")
-                for i in range(workers)
-            ])
+        if workers > 1:  # worker processes on a shared subscription (dashboard/workers.py)
+            ingest = IngestGroup(broker_url, db_url, store, workers)
         else:
             ingest = Ingest(broker_url, store)
         app = create_app(store, ingest, auth_required=auth_required, secret_key=secret_key_for(db_url))

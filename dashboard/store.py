@@ -12,6 +12,7 @@ import json
 import math
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +35,9 @@ CREATE INDEX IF NOT EXISTS sessions_device_started ON sessions(device_id, starte
 CREATE INDEX IF NOT EXISTS telemetry_session_t ON telemetry(session_id, t_s);
 CREATE INDEX IF NOT EXISTS events_session ON events(session_id);
 """
+
+
+CONFLICT_TRIES = 5  # a transaction PostgreSQL aborted to break a deadlock is tried this often
 
 
 def utc_now_iso() -> str:
@@ -191,18 +195,33 @@ class Store:
         return self.kind == "postgresql" and bool(getattr(self._conn, "closed", False))
 
     def _retrying(self, work: Callable[[], Any]) -> Any:
-        """``work()`` under the lock in its own transaction; a dropped PostgreSQL connection
-        is reopened once and the work tried again."""
+        """``work()`` under the lock in its own transaction. A transaction PostgreSQL chose
+        to abort (a deadlock with another writer: two ingest workers updating the same
+        device rows in other orders) is tried again, up to ``CONFLICT_TRIES`` times; a
+        dropped connection is reopened once and the work tried again."""
         with self._lock:
             if self._broken() and self._reconnect:
                 self._conn = self._reconnect()
-            try:
-                return work()
-            except Exception:
-                if not (self._broken() and self._reconnect):
-                    raise
+            for attempt in range(1, CONFLICT_TRIES + 1):
+                try:
+                    return work()
+                except Exception as e:
+                    if attempt < CONFLICT_TRIES and self._lost_race(e):
+                        time.sleep(0.01 * attempt)
+                        continue
+                    if not (self._broken() and self._reconnect):
+                        raise
+                    break
             self._conn = self._reconnect()
             return work()
+
+    def _lost_race(self, error: Exception) -> bool:
+        if self.kind != "postgresql":
+            return False
+        import psycopg
+
+        e = psycopg.errors  # SQLSTATE class 40 (its subclasses do not derive from one class)
+        return isinstance(error, e.DeadlockDetected | e.SerializationFailure | e.TransactionRollback)
 
     def _call(self, sql: str, params: tuple | list, fetch: bool) -> tuple[list[dict], int]:
         """One statement in its own transaction (see _retrying)."""
@@ -263,7 +282,7 @@ class Store:
         statements += [(_TOUCH_DEVICE, (device_id, now))
                        for device_id in dict.fromkeys(d for k, d, _ in items if k == "session")]
         counts = self._execute_all(statements)
-        return [n == 1 or kind not in _ONCE for (kind, _, _), n in zip(items, counts)]
+        return [n == 1 or kind not in _ONCE for (kind, _, _), n in zip(items, counts[:len(items)], strict=True)]
 
     def _execute_all(self, statements: list[tuple[str, tuple]]) -> list[int]:
         """Run ``(sql, params)`` statements in order in one transaction; their row counts.

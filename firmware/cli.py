@@ -163,7 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("--ingest-workers", type=_workers,
                     default=env("ROLLSENSE_DASHBOARD_INGEST_WORKERS", "1"), metavar="N",
                     help="MQTT ingest workers sharing the load through a shared subscription, "
-                    "each with its own database connection; 2 or more for many devices "
+                    "each a process of its own with its own database connection; 2 or more "
+                    "for many devices, PostgreSQL advised "
                     "(default: $ROLLSENSE_DASHBOARD_INGEST_WORKERS or 1)")
 
     pa = sub.add_parser("pair", help="show a pairing code for the dashboard",

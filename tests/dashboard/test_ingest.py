@@ -405,6 +405,33 @@ def test_a_message_the_database_refuses_does_not_cost_its_batch_the_others(
         store.close()
 
 
+def test_the_broker_keeps_sending_while_a_commit_is_waited_for(fresh_broker, tmp_path):
+    """The PUBACK waits for the commit, so the ingest announces a Receive Maximum: the
+    broker keeps sending past Mosquitto's default of 20 un-PUBACKed messages per client,
+    and a slow commit does not leave the rest of a burst queued in the broker."""
+    path = tmp_path / "slow.db"
+    store = open_store(f"sqlite:///{path}")
+    ing = Ingest(fresh_broker.url, store, client_id="dash-window")
+    ing.start()
+    assert ing.wait_connected(10)
+    time.sleep(0.2)  # SUBACK
+    locker = sqlite3.connect(path, isolation_level=None)
+    obs = Observer(fresh_broker.url, topics=())
+    try:
+        locker.execute("BEGIN EXCLUSIVE")  # the writer's first batch waits on this lock
+        for i in range(300):
+            obs.publish(f"rollsense/dev-{i % 10}/event", {"msg_id": f"win{i}", "event_type": "cue"})
+        wait_until(lambda: ing.backlog >= 250, what="the burst received while nothing is acked")
+        locker.rollback()
+        wait_until(lambda: count(store, "events") == 300 and ing.backlog == 0,
+                   what="all stored once the lock is gone")
+    finally:
+        locker.close()
+        obs.close()
+        ing.stop()
+        store.close()
+
+
 def test_telemetry_connection_is_shared_and_comes_back_after_a_broker_restart(
     fresh_broker, store
 ):

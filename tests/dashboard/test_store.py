@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 
 import psycopg
 import pytest
@@ -201,6 +202,32 @@ def test_postgres_connection_dropped_is_reopened(postgres_url):
         assert store.save_session("d", summary("after-drop")) is True
         assert store.query("SELECT pg_backend_pid() AS pid")[0]["pid"] != pid
     finally:
+        store.close()
+
+
+def test_a_deadlock_with_another_writer_is_tried_again(postgres_url):
+    """Two writers updating the same device rows in other orders deadlock; PostgreSQL aborts
+    one, and the store tries its transaction again instead of losing the batch."""
+    store = open_store(postgres_url)
+    other = psycopg.connect(postgres_url)
+    try:
+        store.save_many([("status", "dev-a", {"status": "online"}),
+                         ("status", "dev-b", {"status": "online"})])
+        other.execute("UPDATE devices SET status = 'other' WHERE device_id = 'dev-a'")
+        result = {}
+        worker = threading.Thread(target=lambda: result.update(new=store.save_many(
+            [("status", "dev-b", {"status": "offline"}), ("status", "dev-a", {"status": "offline"})])))
+        worker.start()  # holds dev-b, waits for dev-a
+        time.sleep(0.3)
+        other.execute("UPDATE devices SET status = 'other' WHERE device_id = 'dev-b'")  # deadlock
+        other.commit()  # the store's transaction was the one aborted: its retry now goes through
+        worker.join(10)
+        assert result == {"new": [True, True]}
+        rows = store.query("SELECT device_id, status FROM devices ORDER BY device_id")
+        assert [(r["device_id"], r["status"]) for r in rows] == [("dev-a", "offline"),
+                                                                ("dev-b", "offline")]
+    finally:
+        other.close()
         store.close()
 
 
