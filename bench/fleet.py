@@ -76,6 +76,49 @@ def run_devices(ids: list[str], broker_url: str, tag: str, session_s: float,
         fleet_.close()
 
 
+def run_probe(broker_url: str) -> dict:
+    """A bystander in a process of its own: two subscribers to every device's events, one at
+    QoS 0 (MQTT 3.1.1) and one at QoS 1 (MQTT v5, Receive Maximum 1000, PUBACK at once), so
+    the broker's own delivery latency for each QoS is measured beside the ingest's. Prints
+    "ready" once subscribed, then the latencies once stdin says stop."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    from firmware.mqtt_url import make_client, parse_broker_url
+
+    address = parse_broker_url(broker_url)
+    ms: dict[str, list[float]] = {"qos0": [], "qos1": []}
+    subscribed = threading.Semaphore(0)
+    clients = []
+    for qos, protocol in ((0, mqtt.MQTTv311), (1, mqtt.MQTTv5)):
+        c = make_client(address, client_id=f"bench-probe-qos{qos}", protocol=protocol)
+
+        def on_message(client, userdata, msg, key=f"qos{qos}") -> None:
+            sent = json.loads(msg.payload).get("bench_sent_s")
+            if isinstance(sent, float):
+                ms[key].append(1000 * (time.time() - sent))
+
+        c.on_message = on_message
+        c.on_subscribe = lambda *_: subscribed.release()
+        c.on_connect = lambda client, u, f, rc, p, qos=qos: client.subscribe("rollsense/+/event", qos)
+        props = None
+        if protocol == mqtt.MQTTv5:
+            props = Properties(PacketTypes.CONNECT)
+            props.ReceiveMaximum = 1000
+        c.connect(address.host, address.port, properties=props)
+        c.loop_start()
+        clients.append(c)
+    for _ in clients:
+        subscribed.acquire(timeout=10)
+    print("ready", flush=True)
+    sys.stdin.readline()
+    for c in clients:
+        c.disconnect()
+        c.loop_stop()
+    return {k: {"n": len(v), "p50_ms": _pct(v, 50), "p99_ms": _pct(v, 99)} for k, v in ms.items()}
+
+
 # ---------------------------------------------------------------------------- ingest side
 
 class Collector:
@@ -161,7 +204,12 @@ def run_step(k: int, db_url: str, session_s: float, ack_timeout_s: float,
     results: list[dict] = []
     t0, cpu0, pg0 = time.monotonic(), os.times(), _postgres_cpu_s()
     broker_cpu_s = None
+    probe = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--probe",
+                              "--broker-url", broker.url], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
     try:
+        if probe.stdout.readline().strip() != "ready":
+            raise RuntimeError("the broker probe did not subscribe")
         group.start()
         if not group.wait_connected(30):
             raise RuntimeError("an ingest worker did not connect")
@@ -190,6 +238,7 @@ def run_step(k: int, db_url: str, session_s: float, ack_timeout_s: float,
                 raise RuntimeError(f"device process failed: {err.strip().splitlines()[-1:]}")
             results.append(json.loads(out))
         _wait_quiet(collector, quiet_s=2.0, max_s=60.0)  # let the ingest drain its backlog
+        probed = json.loads(probe.communicate("stop\n", timeout=30)[0])
         cpu1, pg1 = os.times(), _postgres_cpu_s()  # before the stores' backends exit
         worker_cpu_s = sum((_proc_cpu_s(w.proc.pid) or 0.0) - c
                            for w, c in zip(group.workers, worker_cpu0, strict=True))
@@ -199,7 +248,7 @@ def run_step(k: int, db_url: str, session_s: float, ack_timeout_s: float,
             "GROUP BY session_id", (f"{tag}-%",))
         broker_cpu_s = _proc_cpu_s(broker.proc.pid)
     finally:
-        for pr in procs:
+        for pr in [*procs, probe]:
             if pr.poll() is None:
                 pr.kill()
                 pr.wait()
@@ -225,6 +274,7 @@ def run_step(k: int, db_url: str, session_s: float, ack_timeout_s: float,
         "received": {kind: len(v) for kind, v in collector.ms.items()},
         "p50_ms": _pct(all_ms, 50), "p99_ms": _pct(all_ms, 99), "max_ms": _pct(all_ms, 100),
         "p99_ms_by_kind": {kind: _pct(v, 99) for kind, v in collector.ms.items()},
+        "broker_probe": probed,  # the broker's own event delivery, per QoS (run_probe)
         "publisher_late": sum(r["late_publishes"] for r in results),
         "qos1_unacked": sum(r["unacked_qos1"] for r in results),
         "offered_msgs_per_s": round(sum(sent.values()) / session_s, 1),
@@ -330,6 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--session-s", type=float, default=10.0, help="session length (s)")
     parser.add_argument("--pg-url", default=PG_URL)
     parser.add_argument("--device-proc", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--broker-url", help=argparse.SUPPRESS)
     parser.add_argument("--tag", help=argparse.SUPPRESS)
     parser.add_argument("--ids", help=argparse.SUPPRESS)
@@ -338,6 +389,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="the sessions start spread over this many seconds (0: all in "
                              "one 100 ms period)")
     args = parser.parse_args(argv)
+    if args.probe:
+        print(json.dumps(run_probe(args.broker_url)))
+        return 0
     if args.device_proc:
         r = run_devices(args.ids.split(","), args.broker_url, args.tag, args.session_s,
                         args.ack_timeout_s, args.start_spread_s)
