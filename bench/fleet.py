@@ -319,7 +319,8 @@ def _postgres_cpu_s() -> float:
     return total
 
 
-def fleet(ks: list[int], session_s: float, budget_s: float, pg_url: str = PG_URL) -> dict:
+def fleet(ks: list[int], session_s: float, budget_s: float, pg_url: str = PG_URL,
+          start_spread_s: float = START_SPREAD_S) -> dict:
     """Steps through ``ks`` while they pass and the budget allows; the largest passing K."""
     name, db_url = create_db(pg_url)
     t_start = time.monotonic()
@@ -332,7 +333,8 @@ def fleet(ks: list[int], session_s: float, budget_s: float, pg_url: str = PG_URL
             if spent + estimate > budget_s:
                 stopped = f"time bound ({budget_s:.0f} s) before K={k}"
                 break
-            step = run_step(k, db_url, session_s, ack_timeout_s=max(10.0, 2 * session_s))
+            step = run_step(k, db_url, session_s, ack_timeout_s=max(10.0, 2 * session_s),
+                            start_spread_s=start_spread_s)
             steps.append(step)
             if step["sessions_lost"] or step["sessions_duplicated"]:
                 stopped = f"K={k} lost or duplicated sessions"
@@ -346,6 +348,7 @@ def fleet(ks: list[int], session_s: float, budget_s: float, pg_url: str = PG_URL
     no_loss = max((s["k"] for s in steps if s["sessions_lost"] == 0
                    and s["sessions_duplicated"] == 0), default=0)
     return {"goal_k": GOAL_K, "goal_p99_ms": GOAL_P99_MS, "session_s": session_s,
+            "start_spread_s": start_spread_s, "workers": WORKERS,
             "telemetry_hz": TELEMETRY_HZ, "best_k": best, "best_k_zero_loss_any_latency": no_loss, "stopped": stopped, "steps": steps,
             "ulimit_n": _nofile(), "database": name, "devices": "MQTT v5 connections on one selector per process (bench/fleet_devices.py)",
             "met": best >= GOAL_K}
@@ -407,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
         if GOAL_K not in ks and GOAL_K <= args.max_k:
             ks = sorted(set(ks) | {GOAL_K})
         session_s, budget = args.session_s, args.budget_s
-    r = fleet(ks, session_s, budget, args.pg_url)
+    r = fleet(ks, session_s, budget, args.pg_url, args.start_spread_s)
     print(json.dumps(r, indent=2) if args.json else table(r))
     return 0
 

@@ -159,14 +159,18 @@ class WorkerProcess:
                     except Exception:
                         log.exception("listener failed on %s from %s", kind, device_id)
 
-    def stop(self, timeout_s: float = 20.0) -> None:
-        """Ask the worker to store what it holds and exit; kill it after ``timeout_s``.
-        Only the reader thread joins the process (two joiners race for its exit status)."""
+    def request_stop(self) -> None:
+        """Ask the worker to store what it holds and exit (returns at once)."""
         self._stopping.set()
         try:
             self._conn.send("stop")
         except (OSError, ValueError):
             pass
+
+    def wait_stopped(self, timeout_s: float = 12.0) -> None:
+        """Wait for the worker to exit; kill it after ``timeout_s`` (its writer gives up
+        after 10 s, leaving the rest un-PUBACKed for redelivery). Only the reader thread
+        joins the process: two joiners race for its exit status."""
         if self._reader is not None:
             self._reader.join(timeout_s)
         if (self._reader is not None and self._reader.is_alive()) or self.proc.is_alive():
@@ -177,6 +181,10 @@ class WorkerProcess:
             else:
                 self.proc.join(5)
         self._conn.close()
+
+    def stop(self) -> None:
+        self.request_stop()
+        self.wait_stopped()
 
 
 class IngestGroup:
@@ -210,6 +218,10 @@ class IngestGroup:
             w.ready.wait(max(0.0, deadline - time.monotonic())) for w in self.workers)
 
     def stop(self) -> None:
+        """Stop every worker at once (well inside systemd's TimeoutStopSec=15), then the
+        command connection."""
         for w in self.workers:
-            w.stop()
+            w.request_stop()
+        for w in self.workers:
+            w.wait_stopped()
         self.commands.stop()
