@@ -17,7 +17,9 @@ the process that asked for it. A worker that dies is started again with the same
 its persistent session brings back whatever it had not PUBACKed. Workers ignore SIGINT and
 SIGTERM (a terminal's Ctrl-C and systemd reach the whole process group): the dashboard
 process stops them, each after storing what it holds; a worker whose dashboard process is
-gone sees its pipe close and stops too.
+gone sees its pipe close and stops too. Workers start by ``spawn`` (a fresh interpreter, no
+copy of the dashboard's threads), so a script that calls ``run_dashboard(workers=2)`` itself
+needs the usual ``if __name__ == "__main__":`` guard; ``rollsense dashboard`` has it.
 """
 
 from __future__ import annotations
