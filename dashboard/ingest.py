@@ -13,7 +13,11 @@ commit, not one each; a thousand devices coming back after an outage publish two
 retained status and info messages) and only then sends their PUBACKs (paho's manual acks),
 the summaries' ``ack`` and the listeners' notices. A crash before the commit leaves the
 messages un-PUBACKed, so the broker delivers them again; the MQTT threads only parse and
-check, and never wait on the database. Because the PUBACK waits for the commit, the
+check, and never wait on the database. While the store is down the writer holds its batch,
+un-PUBACKed, and tries again (backing off from 0.5 to 5 s) until it is back: events come
+from the devices' outboxes, which let go of them at the PUBACK, so acknowledging what was
+not stored would lose them. A message the database refuses (a constraint, a value no column
+holds) is dropped alone, with one log line, and its batch stored without it. Because the PUBACK waits for the commit, the
 connection announces a Receive Maximum of two batches (MQTT v5): without one, Mosquitto
 sends a client at most ``max_inflight_messages`` (20) un-PUBACKed messages, so the ingest
 got 20 messages per commit and a fleet's events queued in the broker (measured: events
@@ -84,6 +88,10 @@ def _json_object(raw: bytes, required: tuple[str, ...] = ()) -> dict:
     return obj
 
 
+def _first_line(error: Exception) -> str:
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
 def _utc_iso(t: datetime) -> str:
     return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -115,7 +123,8 @@ class Ingest:
         self.telemetry_min_interval_s = telemetry_min_interval_s
         self.command_ttl_s = command_ttl_s
         self.stats = dict.fromkeys(
-            ("sessions_new", "sessions_dup", "events", "telemetry", "dropped", "acks"), 0
+            ("sessions_new", "sessions_dup", "events", "telemetry", "dropped", "acks",
+             "store_outages"), 0
         )
         self._listeners: list[Listener] = []
         self._last_telemetry_s: dict[str, float] = {}
@@ -131,6 +140,8 @@ class Ingest:
         self._writes: queue.SimpleQueue = queue.SimpleQueue()  # (kind, device, payload, mid, qos)
         self._writer: threading.Thread | None = None
         self._abandon = False  # stop() gave up waiting: leave the rest to redelivery
+        self._give_up = threading.Event()  # the same, for a writer waiting out a store outage
+        self._outage_since: float | None = None
         self.max_batch = 500
         self.receive_maximum = 2 * self.max_batch
         self.client = make_client(self.address, client_id=client_id)
@@ -179,6 +190,7 @@ class Ingest:
             self.telemetry_client.connect_async(self.address.host, self.address.port)
         self._stop_flusher.clear()
         self._abandon = False
+        self._give_up.clear()
         self._flusher = threading.Thread(target=self._flush_loop, name="ingest-telemetry", daemon=True)
         self._flusher.start()
         self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
@@ -195,10 +207,12 @@ class Ingest:
         if self._flusher is not None:
             self._flusher.join(5)
         self.flush_telemetry()
-        if self._writer is not None:  # store what is queued, for at most 10 s; the rest was
-            self._writes.put(None)  # not PUBACKed, so the broker delivers it again next time
-            self._writer.join(10)
+        if self._writer is not None:  # store what is queued, for at most 10 s (not at all
+            self._writes.put(None)  # while the store is down); the rest was not PUBACKed, so
+            if self._outage_since is None:  # the broker delivers it again next time
+                self._writer.join(10)
             self._abandon = True
+            self._give_up.set()
             self._writer.join(5)
             self._writer = None
 
@@ -308,20 +322,33 @@ class Ingest:
                 return
 
     def _write_batch(self, batch: list[tuple]) -> None:
-        try:
-            new = self._store(batch)
-        except Exception as e:
-            if len(batch) > 1 and self.store.refused(e):  # one message the database refuses
-                for item in batch:  # must not cost the others theirs: each alone
-                    self._write_batch([item])
-                return
-            # store down, or this message refused: consumed (PUBACKed) but no summary ack,
-            self.stats["dropped"] += len(batch)  # so a device re-sends its summary later
-            what = f"{batch[0][0]} from {batch[0][1]}" if len(batch) == 1 else f"{len(batch)} messages"
-            log.error("could not store %s: %s", what, str(e).splitlines()[0] if str(e) else repr(e))
-            for *_, mid, qos in batch:
-                self.client.ack(mid, qos)
-            return
+        outage_s = None  # when this batch first found the store down
+        while True:
+            try:
+                new = self._store(batch)
+                break
+            except Exception as e:
+                if self.store.refused(e):  # the database refuses the data itself
+                    if len(batch) > 1:  # one message must not cost the others theirs: each alone
+                        for item in batch:
+                            self._write_batch([item])
+                        return
+                    self.stats["dropped"] += 1  # consumed (PUBACKed) with one log line; no
+                    log.error("could not store %s from %s: %s", batch[0][0], batch[0][1],
+                              _first_line(e))  # summary ack, so a device re-sends a summary
+                    self.client.ack(*batch[0][3:])
+                    return
+                if outage_s is None:  # the store is down: hold the batch un-PUBACKed (the
+                    outage_s = self._outage_since = time.monotonic()  # broker holds the
+                    self.stats["store_outages"] += 1  # rest) and try again until it is back
+                    log.error("store unavailable (%s): holding %d messages unacknowledged, "
+                              "trying again", _first_line(e), len(batch))
+                if not self._retry_wait(outage_s):
+                    return  # stopping: not PUBACKed, so the broker delivers them again
+        if outage_s is not None:
+            self._outage_since = None
+            log.warning("store back after %.1f s; stored the %d messages held",
+                        time.monotonic() - outage_s, len(batch))
         for (kind, device_id, payload, mid, qos), is_new in zip(batch, new, strict=True):
             self.client.ack(mid, qos)
             if kind == "session":
@@ -331,6 +358,11 @@ class Ingest:
                 self.stats["events"] += 1
             if is_new:
                 self._notify(kind, device_id, payload)
+
+    def _retry_wait(self, outage_s: float) -> bool:
+        """Wait before the next try (0.5 s, doubling to 5 s); False once stop() gives up."""
+        waited = time.monotonic() - outage_s
+        return not self._give_up.wait(min(5.0, max(0.5, waited)))
 
     def _store(self, batch: list[tuple]) -> list[bool]:
         """One transaction for the batch; a queued command result is a successful pairing."""

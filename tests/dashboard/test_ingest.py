@@ -8,6 +8,7 @@ import logging
 import sqlite3
 import time
 
+import psycopg
 import pytest
 
 from dashboard.ingest import Ingest
@@ -16,6 +17,7 @@ from firmware.clock import MonotonicClock
 from firmware.commands import CommandError
 from firmware.journal import Journal
 from firmware.link import Link, LinkSettings
+from tests.conftest import PG_BASE_URL
 from tests.firmware.test_link import Observer, wait_until
 
 
@@ -223,23 +225,47 @@ def test_commands_round_trip_and_pairing(fresh_broker, store, ingest, tmp_path):
         journal.close()
 
 
-def test_store_failure_means_no_ack(fresh_broker, tmp_path):
-    store = open_store(str(tmp_path / "x.db"))
-    ing = Ingest(fresh_broker.url, store, client_id="dash-broken")
+def test_a_store_outage_holds_messages_until_it_is_back(fresh_broker, postgres_url, caplog):
+    """PostgreSQL refuses connections for a while: the summary, event and status wait in the
+    ingest un-PUBACKed and unacknowledged (nothing dropped, one log line), and are stored,
+    acked and announced once the database takes connections again."""
+    store = open_store(postgres_url)
+    ing = Ingest(fresh_broker.url, store, client_id="dash-outage")
+    told = []
+    ing.add_listener(lambda kind, dev, p: told.append(kind))
     ing.start()
     assert ing.wait_connected(10)
-    time.sleep(0.2)
-    store.close()  # the database is gone: nothing can be stored
+    time.sleep(0.2)  # SUBACK
+    name = psycopg.conninfo.conninfo_to_dict(postgres_url)["dbname"]
+    admin = psycopg.connect(PG_BASE_URL, autocommit=True)
     obs = Observer(fresh_broker.url, topics=("rollsense/+/ack",))
     try:
-        obs.publish("rollsense/dev-g/session", summary("lost"))
-        obs.publish("rollsense/dev-g/status", "online")
-        wait_until(lambda: ing.stats["dropped"] == 2, what="both refused")
-        time.sleep(0.3)
-        assert obs.on("rollsense/dev-g/ack") == []  # the device keeps it and re-sends later
+        with caplog.at_level(logging.WARNING, logger="rollsense.ingest"):
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE datname = %s", (name,))
+            obs.publish("rollsense/dev-g/session", summary("held"))
+            obs.publish("rollsense/dev-g/event", {"msg_id": "held-e", "event_type": "cue"})
+            obs.publish("rollsense/dev-g/status", "online")
+            wait_until(lambda: ing.stats["store_outages"] == 1, what="the outage noticed")
+            time.sleep(1.5)  # a few tries later: still held
+            assert obs.on("rollsense/dev-g/ack") == [] and told == []
+            assert ing.stats["dropped"] == 0
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+            wait_until(lambda: len(obs.on("rollsense/dev-g/ack")) == 1, timeout_s=15,
+                       what="the summary stored and acked once the database is back")
+            wait_until(lambda: sorted(told) == ["event", "session", "status"],
+                       what="all three announced")
+        assert count(store, "sessions") == 1 and count(store, "events") == 1
+        messages = [r.getMessage() for r in caplog.records]
+        assert sum(m.startswith("store unavailable") for m in messages) == 1
+        assert any(m.startswith("store back after") for m in messages)
     finally:
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        admin.close()
         obs.close()
         ing.stop()
+        store.close()
 
 
 def test_ingest_into_postgresql(fresh_broker, postgres_url):
