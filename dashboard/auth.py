@@ -23,7 +23,7 @@ from firmware.errors import ConfigError
 COOKIE = "rollsense_session"
 COOKIE_MAX_AGE_S = 14 * 24 * 3600
 PBKDF2_ITERATIONS = 240_000
-OPEN_PATHS = ("/login", "/static/", "/favicon.ico")
+OPEN_PATHS = ("/login", "/static/", "/favicon.ico", "/healthz")  # /healthz: for monitors
 LOGIN_FAILURES_MAX = 5  # per client address within LOGIN_WINDOW_S, then refused until it passes
 LOGIN_WINDOW_S = 300.0
 

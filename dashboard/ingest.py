@@ -172,6 +172,14 @@ class Ingest:
         """Messages received and waiting for the database (not yet PUBACKed)."""
         return self._writes.qsize()
 
+    def health(self) -> dict:
+        """For ``/healthz``: subscribed, messages waiting for the store, seconds it has been
+        down (None while it is up); ``ok`` when subscribed and the store is up."""
+        since = self._outage_since
+        down = None if since is None else round(time.monotonic() - since, 1)
+        return {"ok": self.connected and down is None, "connected": self.connected,
+                "backlog": self.backlog, "store_down_s": down}
+
     def add_listener(self, fn: Listener) -> None:
         """``fn(kind, device_id, payload)``; kind in telemetry/event/session/status/info/result."""
         self._listeners.append(fn)

@@ -77,6 +77,20 @@ class Dashboard:
         if ingest is not None:
             ingest.add_listener(self.hub.on_ingest)
 
+    # ------------------------------------------------------------ health
+    def healthz(self, request: Request) -> JSONResponse:
+        """For monitors (no login; no data, only states): 200 when the store answers and the
+        ingest is subscribed with its store up, else 503, with what is wrong."""
+        try:
+            self.store.query("SELECT 1 AS one")
+            store = {"ok": True}
+        except Exception as e:
+            store = {"ok": False, "error": str(e).splitlines()[0] if str(e) else type(e).__name__}
+        ingest = self.ingest.health() if self.ingest is not None else None
+        ok = store["ok"] and (ingest is None or ingest["ok"])
+        return JSONResponse({"ok": ok, "store": store, "ingest": ingest},
+                            status_code=200 if ok else 503)
+
     # ------------------------------------------------------------ live
     def overview(self, request: Request) -> HTMLResponse:
         devices = q.list_devices(self.store, paired_only=True)
@@ -572,6 +586,7 @@ def create_app(store, ingest=None, *, auth_required: bool, secret_key: str) -> S
 
     routes = [
         Route("/", sync(d.overview)),
+        Route("/healthz", sync(d.healthz)),
         Route("/device/{device_id}", sync(d.live)),
         Route("/api/live", d.live_stream),
         Route("/api/live/{device_id}", d.live_stream),

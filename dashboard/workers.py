@@ -39,6 +39,7 @@ log = logging.getLogger("rollsense.ingest")
 RESULTS = tuple(t for t in SUBSCRIPTIONS if "/cmd/" in t)  # the dashboard process's own
 STORED = tuple(t for t in SUBSCRIPTIONS if t not in RESULTS)  # the workers'
 FORWARD_BATCH = 500
+HEALTH_EVERY_S = 1.0
 Listener = Callable[[str, str, dict], None]
 
 
@@ -78,12 +79,15 @@ def _worker_main(conn, broker_url: str, db_url: str, client_id: str, group: str)
     forwarder = threading.Thread(target=forward, name="ingest-forward", daemon=True)
     forwarder.start()
     ingest.start()
-    ready_sent = False
+    ready_sent, health_at = False, 0.0
     try:
         while True:
             if not ready_sent and ingest.connected:  # subscribed (once; it reconnects alone)
                 send("ready")
                 ready_sent = True
+            if time.monotonic() - health_at >= HEALTH_EVERY_S:
+                health_at = time.monotonic()
+                send({"health": ingest.health()})
             if conn.poll(0.1) and conn.recv() == "stop":
                 break
     except (EOFError, OSError):  # the dashboard process is gone: stop all the same
@@ -112,6 +116,7 @@ class WorkerProcess:
         self.ready = threading.Event()
         self.restarts = 0
         self.stats: dict[str, int] = {}  # Ingest.stats, summed over its runs, once it stopped
+        self.health: dict | None = None  # its Ingest.health(), at most HEALTH_EVERY_S old
         self.proc: multiprocessing.process.BaseProcess | None = None
         self._conn = None
         self._stopping = threading.Event()
@@ -138,6 +143,7 @@ class WorkerProcess:
                 message = self._conn.recv()
             except (EOFError, OSError):
                 self.ready.clear()
+                self.health = None
                 self.proc.join(5)
                 if self._stopping.is_set():
                     return
@@ -151,8 +157,11 @@ class WorkerProcess:
             if message == "ready":
                 self.ready.set()
                 continue
-            if isinstance(message, dict):  # its counters, as it stops
-                self.stats = {k: self.stats.get(k, 0) + v for k, v in message["stats"].items()}
+            if isinstance(message, dict):  # its health every second, its counters at the end
+                if "health" in message:
+                    self.health = message["health"]
+                else:
+                    self.stats = {k: self.stats.get(k, 0) + v for k, v in message["stats"].items()}
                 continue
             for kind, device_id, payload in message:
                 for fn in list(self.listeners):
@@ -212,6 +221,13 @@ class IngestGroup:
         self.commands.start()
         for w in self.workers:
             w.start()
+
+    def health(self) -> dict:
+        """For ``/healthz``: the command connection and each worker (None: not running)."""
+        workers = [{"name": w.client_id, "restarts": w.restarts, **(w.health or {"ok": False})}
+                   for w in self.workers]
+        return {"ok": self.commands.connected and all(w["ok"] for w in workers),
+                "connected": self.commands.connected, "workers": workers}
 
     def wait_connected(self, timeout_s: float = 30.0) -> bool:
         """Block until the command connection and every worker are subscribed."""

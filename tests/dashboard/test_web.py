@@ -454,3 +454,31 @@ def test_two_ingest_workers_store_each_session_once(broker, tmp_path):
         assert sorted(r["session_id"] for r in rows) == sorted(sids) and {r["n"] for r in rows} == {1}
     finally:
         store.close()
+
+
+def test_healthz_tells_a_monitor_when_the_broker_is_gone_and_back(fresh_broker, store):
+    """No login needed (it shows states, no data): 200 while all is well, 503 with the reason
+    while the broker is down, 200 again once the ingest has resubscribed."""
+    ing = Ingest(fresh_broker.url, store, client_id="dash-health")
+    ing.start()
+    assert ing.wait_connected(10)
+    app = web.create_app(store, ing, auth_required=True, secret_key="k")
+    try:
+        with serve(app) as addr:
+            status, _, body = call(addr, "GET", "/healthz")
+            assert status == 200 and json.loads(body) == {
+                "ok": True, "store": {"ok": True},
+                "ingest": {"ok": True, "connected": True, "backlog": 0, "store_down_s": None}}
+            fresh_broker.stop()
+            deadline = time.monotonic() + 10
+            while (status := call(addr, "GET", "/healthz")[0]) == 200:
+                assert time.monotonic() < deadline, "healthz never noticed the broker gone"
+                time.sleep(0.1)
+            status, _, body = call(addr, "GET", "/healthz")
+            assert status == 503 and json.loads(body)["ingest"]["connected"] is False
+            assert call(addr, "GET", "/history")[0] == 303  # the rest still needs a login
+            fresh_broker.start()
+            assert ing.wait_connected(20)
+            assert call(addr, "GET", "/healthz")[0] == 200
+    finally:
+        ing.stop()

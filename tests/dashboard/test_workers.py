@@ -64,6 +64,8 @@ def test_worker_processes_store_each_message_once_and_tell_the_dashboard_process
     fresh_broker, postgres_url, group_on
 ):
     group, told = group_on(postgres_url)
+    wait_until(lambda: group.health()["ok"], what="every worker reporting its health")
+    assert [w["name"] for w in group.health()["workers"]] == ["dash-w-1", "dash-w-2"]
     pids = {w.proc.pid for w in group.workers}
     assert len(pids) == 2 and os.getpid() not in pids  # processes of their own
     os.kill(group.workers[0].proc.pid, signal.SIGTERM)  # systemd's stop reaches the group:
@@ -146,8 +148,11 @@ def test_a_killed_worker_is_started_again_and_gets_what_it_had_not_acknowledged(
             os.kill(w.proc.pid, signal.SIGKILL)
         time.sleep(0.3)
         locker.rollback()
+        wait_until(lambda: not group.health()["ok"], what="health to tell the workers gone")
         wait_until(lambda: all(w.restarts == 1 and w.ready.is_set() for w in group.workers),
                    timeout_s=30, what="both workers started again")
+        wait_until(lambda: group.health()["ok"], what="health to tell them back")
+        assert [w["restarts"] for w in group.health()["workers"]] == [1, 1]
         wait_until(lambda: len({p["msg_id"] for p in told.of("event")}) == 10, timeout_s=20,
                    what="the broker delivering the un-acknowledged events again")
         store = open_store(f"sqlite:///{path}")
