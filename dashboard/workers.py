@@ -13,8 +13,9 @@ Each worker hands what it has stored (and the live telemetry) to the dashboard p
 batches over a pipe, so the listeners there see every message once, after it is stored, as
 with a single in-process ``Ingest``. Commands leave from the dashboard process's own
 ``Ingest``, which alone subscribes to the command results, so a pairing is recognised by
-the process that asked for it. A worker that dies is started again with the same client id:
-its persistent session brings back whatever it had not PUBACKed. Workers ignore SIGINT and
+the process that asked for it. A worker that dies is started again with the same client id
+(after 1 s, doubling to 30 s while it keeps failing to come up, its database down, say): its
+persistent session brings back whatever it had not PUBACKed. Workers ignore SIGINT and
 SIGTERM (a terminal's Ctrl-C and systemd reach the whole process group): the dashboard
 process stops them, each after storing what it holds; a worker whose dashboard process is
 gone sees its pipe close and stops too. Workers start by ``spawn`` (a fresh interpreter, no
@@ -28,6 +29,7 @@ import logging
 import multiprocessing
 import queue
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +42,7 @@ RESULTS = tuple(t for t in SUBSCRIPTIONS if "/cmd/" in t)  # the dashboard proce
 STORED = tuple(t for t in SUBSCRIPTIONS if t not in RESULTS)  # the workers'
 FORWARD_BATCH = 500
 HEALTH_EVERY_S = 1.0
+MAX_RESTART_S = 30.0
 Listener = Callable[[str, str, dict], None]
 
 
@@ -48,8 +51,13 @@ def _worker_main(conn, broker_url: str, db_url: str, client_id: str, group: str)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     from dashboard.store import open_store
+    from firmware.errors import RollsenseError
 
-    store = open_store(db_url)
+    try:
+        store = open_store(db_url)
+    except RollsenseError as e:  # one line (the dashboard process starts it again later)
+        print(f"rollsense ingest worker {client_id}: {e}", file=sys.stderr, flush=True)
+        sys.exit(2)
     ingest = Ingest(broker_url, store, client_id=client_id, shared_group=group, topics=STORED)
     notices: queue.SimpleQueue = queue.SimpleQueue()
     ingest.add_listener(lambda kind, device_id, payload: notices.put((kind, device_id, payload)))
@@ -138,6 +146,7 @@ class WorkerProcess:
         child.close()
 
     def _read(self) -> None:
+        failures = 0  # exits in a row without coming up (its database down, say): back off
         while True:
             try:
                 message = self._conn.recv()
@@ -147,15 +156,18 @@ class WorkerProcess:
                 self.proc.join(5)
                 if self._stopping.is_set():
                     return
-                log.error("ingest worker %s exited (code %s); starting it again", self.client_id,
-                          self.proc.exitcode)
-                if self._stopping.wait(self.restart_s):
+                delay = min(MAX_RESTART_S, self.restart_s * 2 ** min(failures, 5))
+                failures += 1
+                log.error("ingest worker %s exited (code %s); starting it again in %.1f s",
+                          self.client_id, self.proc.exitcode, delay)
+                if self._stopping.wait(delay):
                     return
                 self.restarts += 1
                 self._spawn()
                 continue
             if message == "ready":
                 self.ready.set()
+                failures = 0  # it came up: the next exit is started again at once
                 continue
             if isinstance(message, dict):  # its health every second, its counters at the end
                 if "health" in message:

@@ -165,3 +165,28 @@ def test_a_killed_worker_is_started_again_and_gets_what_it_had_not_acknowledged(
     finally:
         locker.close()
         obs.close()
+
+
+def test_a_worker_that_cannot_open_its_store_says_so_and_is_tried_again_later(
+    fresh_broker, tmp_path, caplog, capfd
+):
+    """Its database refuses connections: one line from the worker, and the dashboard process
+    starts it again with a growing delay instead of in a tight loop."""
+    store = open_store(f"sqlite:///{tmp_path / 'web.db'}")
+    bad_url = "postgresql://rollsense@127.0.0.1:1/nothing"  # nothing listens on port 1
+    group = IngestGroup(fresh_broker.url, bad_url, store, 1, client_id="dash-nodb", group="g")
+    group.workers[0].restart_s = 0.2
+    group.start()
+    try:
+        wait_until(lambda: group.workers[0].restarts >= 2, timeout_s=20,
+                   what="the worker started again")
+        assert not group.health()["ok"]
+        delays = [r.getMessage().rsplit(" ", 2)[-2] for r in caplog.records
+                  if "exited (code 2); starting it again in" in r.getMessage()]
+        assert delays[:2] == ["0.2", "0.4"]  # doubling, up to MAX_RESTART_S
+        err = capfd.readouterr().err
+        line = "rollsense ingest worker dash-nodb-1: cannot connect to PostgreSQL store"
+        assert err.count(line) >= 2 and "Traceback" not in err
+    finally:
+        group.stop()
+        store.close()
