@@ -17,11 +17,13 @@ check, and never wait on the database. While the store is down the writer holds 
 un-PUBACKed, and tries again (backing off from 0.5 to 5 s) until it is back: events come
 from the devices' outboxes, which let go of them at the PUBACK, so acknowledging what was
 not stored would lose them. A message the database refuses (a constraint, a value no column
-holds) is dropped alone, with one log line, and its batch stored without it. Because the PUBACK waits for the commit, the
-connection announces a Receive Maximum of two batches (MQTT v5): without one, Mosquitto
-sends a client at most ``max_inflight_messages`` (20) un-PUBACKed messages, so the ingest
-got 20 messages per commit and a fleet's events queued in the broker (measured: events
-from 1000 devices reached an otherwise idle ingest 13 ms late at the median, 107 ms at p99).
+holds) is dropped alone, with one log line, and its batch stored without it.
+
+Because the PUBACK waits for the commit, the connection announces a Receive Maximum of two
+batches (MQTT v5): without one, Mosquitto sends a client at most ``max_inflight_messages``
+(20) un-PUBACKed messages, so the ingest got 20 messages per commit and a fleet's events
+queued in the broker (measured: events from 1000 devices reached an otherwise idle ingest
+13 ms late at the median, 107 ms at p99).
 
 Telemetry is live, best-effort data (QoS 0 by contract): it is buffered and written in one
 transaction every ``telemetry_flush_s`` by a flusher thread, so the MQTT thread never waits
@@ -53,6 +55,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from dashboard.store import Store
+from firmware.errors import first_line
 from firmware.mqtt_url import make_client, parse_broker_url
 
 log = logging.getLogger("rollsense.ingest")
@@ -86,10 +89,6 @@ def _json_object(raw: bytes, required: tuple[str, ...] = ()) -> dict:
         if not isinstance(obj.get(key), str) or not obj[key] or "\x00" in obj[key]:
             raise BadPayload(f"missing or non-string field {key}")
     return obj
-
-
-def _first_line(error: Exception) -> str:
-    return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
 def _utc_iso(t: datetime) -> str:
@@ -343,14 +342,14 @@ class Ingest:
                         return
                     self.stats["dropped"] += 1  # consumed (PUBACKed) with one log line; no
                     log.error("could not store %s from %s: %s", batch[0][0], batch[0][1],
-                              _first_line(e))  # summary ack, so a device re-sends a summary
+                              first_line(e))  # summary ack, so a device re-sends a summary
                     self.client.ack(*batch[0][3:])
                     return
                 if outage_s is None:  # the store is down: hold the batch un-PUBACKed (the
                     outage_s = self._outage_since = time.monotonic()  # broker holds the
                     self.stats["store_outages"] += 1  # rest) and try again until it is back
                     log.error("store unavailable (%s): holding %d messages unacknowledged, "
-                              "trying again", _first_line(e), len(batch))
+                              "trying again", first_line(e), len(batch))
                 if not self._retry_wait(outage_s):
                     return  # stopping: not PUBACKed, so the broker delivers them again
         if outage_s is not None:

@@ -51,6 +51,7 @@ from dashboard.render import (
     routine_choices,
     routine_title,
 )
+from firmware.errors import first_line
 
 STATIC_DIR = Path(__file__).parent / "static"
 PAIR_TIMEOUT_S = 5.0
@@ -85,7 +86,7 @@ class Dashboard:
             self.store.query("SELECT 1 AS one")
             store = {"ok": True}
         except Exception as e:
-            store = {"ok": False, "error": str(e).splitlines()[0] if str(e) else type(e).__name__}
+            store = {"ok": False, "error": first_line(e)}
         ingest = self.ingest.health() if self.ingest is not None else None
         ok = store["ok"] and (ingest is None or ingest["ok"])
         return JSONResponse({"ok": ok, "store": store, "ingest": ingest},

@@ -205,10 +205,6 @@ class WorkerProcess:
                 self.proc.join(5)
         self._conn.close()
 
-    def stop(self) -> None:
-        self.request_stop()
-        self.wait_stopped()
-
 
 class IngestGroup:
     """N worker processes behind the one-ingest interface the web app uses (listeners,

@@ -19,3 +19,9 @@ class SensorError(RollsenseError):
 
 class SensorTimeout(SensorError):
     """A sensor or the bus did not answer in time."""
+
+
+def first_line(error: BaseException) -> str:
+    """An exception as one log line: its message's first line, or its class name."""
+    text = str(error)
+    return text.splitlines()[0] if text.strip() else type(error).__name__

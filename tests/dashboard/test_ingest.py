@@ -7,6 +7,7 @@ import json
 import logging
 import sqlite3
 import time
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -50,6 +51,30 @@ def ingest(fresh_broker, store):
 
 def count(store, table, where="1=1", params=()):
     return store.query(f"SELECT COUNT(*) AS n FROM {table} WHERE {where}", params)[0]["n"]
+
+
+@contextmanager
+def ingest_on_locked_sqlite(broker, path, client_id: str, listener=None, setup_sql: str = ""):
+    """An Ingest on a SQLite file, an unlocked ``locker`` connection to lock that file with
+    (``BEGIN EXCLUSIVE``: the writer's next batch waits) and an Observer to publish with."""
+    store = open_store(f"sqlite:///{path}")
+    if setup_sql:
+        store.execute(setup_sql)
+    ing = Ingest(broker.url, store, client_id=client_id)
+    if listener is not None:
+        ing.add_listener(listener)
+    ing.start()
+    assert ing.wait_connected(10)
+    time.sleep(0.2)  # SUBACK
+    locker = sqlite3.connect(path, isolation_level=None)
+    obs = Observer(broker.url, topics=())
+    try:
+        yield store, ing, locker, obs
+    finally:
+        locker.close()
+        obs.close()
+        ing.stop()
+        store.close()
 
 
 def test_summary_stored_once_then_acked(fresh_broker, store, ingest):
@@ -355,17 +380,10 @@ def test_status_and_info_wait_for_the_database_in_the_writer_not_the_mqtt_thread
     """While the database is locked, status and info wait in the writer's queue (un-PUBACKed,
     unannounced) and what needs no store (a command result) still comes through at once;
     when the lock goes, they are stored in order and announced."""
-    path = tmp_path / "locked.db"
-    store = open_store(f"sqlite:///{path}")
-    ing = Ingest(fresh_broker.url, store, client_id="dash-locked")
     told = []
-    ing.add_listener(lambda kind, dev, p: told.append((kind, p)))
-    ing.start()
-    assert ing.wait_connected(10)
-    time.sleep(0.2)  # SUBACK
-    locker = sqlite3.connect(path, isolation_level=None)
-    obs = Observer(fresh_broker.url, topics=())
-    try:
+    with ingest_on_locked_sqlite(fresh_broker, tmp_path / "locked.db", "dash-locked",
+                                 lambda kind, dev, p: told.append((kind, p))) as (
+            store, ing, locker, obs):
         locker.execute("BEGIN EXCLUSIVE")
         obs.publish("rollsense/dev-l/status", "online")
         obs.publish("rollsense/dev-l/info", {"firmware": "2.0"})
@@ -380,11 +398,6 @@ def test_status_and_info_wait_for_the_database_in_the_writer_not_the_mqtt_thread
                             ("status", {"status": "offline"})]
         dev = store.query("SELECT status, info_json FROM devices WHERE device_id = 'dev-l'")[0]
         assert dev["status"] == "offline" and json.loads(dev["info_json"]) == {"firmware": "2.0"}
-    finally:
-        locker.close()
-        obs.close()
-        ing.stop()
-        store.close()
 
 
 def test_a_message_the_database_refuses_does_not_cost_its_batch_the_others(
@@ -393,19 +406,13 @@ def test_a_message_the_database_refuses_does_not_cost_its_batch_the_others(
     """Events queued while the database is locked are stored in one batch; when a trigger
     refuses one of them, the batch is stored message by message: the rest are kept and
     announced, the refused one gets one log line, and all are PUBACKed."""
-    path = tmp_path / "poison.db"
-    store = open_store(f"sqlite:///{path}")
-    store.execute("CREATE TRIGGER poison BEFORE INSERT ON events WHEN NEW.event_type = 'poison' "
-                  "BEGIN SELECT RAISE(ABORT, 'poisoned event'); END")
-    ing = Ingest(fresh_broker.url, store, client_id="dash-poison")
     told = []
-    ing.add_listener(lambda kind, dev, p: kind == "event" and told.append(p["msg_id"]))
-    ing.start()
-    assert ing.wait_connected(10)
-    time.sleep(0.2)  # SUBACK
-    locker = sqlite3.connect(path, isolation_level=None)
-    obs = Observer(fresh_broker.url, topics=())
-    try:
+    poison = ("CREATE TRIGGER poison BEFORE INSERT ON events WHEN NEW.event_type = 'poison' "
+              "BEGIN SELECT RAISE(ABORT, 'poisoned event'); END")
+    with ingest_on_locked_sqlite(
+            fresh_broker, tmp_path / "poison.db", "dash-poison",
+            lambda kind, dev, p: kind == "event" and told.append(p["msg_id"]), poison) as (
+            store, ing, locker, obs):
         locker.execute("BEGIN EXCLUSIVE")
         for i in range(6):
             kind = "poison" if i == 3 else "cue"
@@ -419,31 +426,22 @@ def test_a_message_the_database_refuses_does_not_cost_its_batch_the_others(
         assert [r.getMessage() for r in caplog.records] == [
             "could not store event from dev-p: poisoned event"]
         ing.stop()  # all were PUBACKed: the broker has nothing to deliver again
-        ing = Ingest(fresh_broker.url, store, client_id="dash-poison")
-        ing.start()
-        assert ing.wait_connected(10)
-        time.sleep(1.0)
-        assert ing.stats["dropped"] == 0 and ing.stats["events"] == 0
-    finally:
-        locker.close()
-        obs.close()
-        ing.stop()
-        store.close()
+        again = Ingest(fresh_broker.url, store, client_id="dash-poison")
+        again.start()
+        try:
+            assert again.wait_connected(10)
+            time.sleep(1.0)
+            assert again.stats["dropped"] == 0 and again.stats["events"] == 0
+        finally:
+            again.stop()
 
 
 def test_the_broker_keeps_sending_while_a_commit_is_waited_for(fresh_broker, tmp_path):
     """The PUBACK waits for the commit, so the ingest announces a Receive Maximum: the
     broker keeps sending past Mosquitto's default of 20 un-PUBACKed messages per client,
     and a slow commit does not leave the rest of a burst queued in the broker."""
-    path = tmp_path / "slow.db"
-    store = open_store(f"sqlite:///{path}")
-    ing = Ingest(fresh_broker.url, store, client_id="dash-window")
-    ing.start()
-    assert ing.wait_connected(10)
-    time.sleep(0.2)  # SUBACK
-    locker = sqlite3.connect(path, isolation_level=None)
-    obs = Observer(fresh_broker.url, topics=())
-    try:
+    with ingest_on_locked_sqlite(fresh_broker, tmp_path / "slow.db", "dash-window") as (
+            store, ing, locker, obs):
         locker.execute("BEGIN EXCLUSIVE")  # the writer's first batch waits on this lock
         for i in range(300):
             obs.publish(f"rollsense/dev-{i % 10}/event", {"msg_id": f"win{i}", "event_type": "cue"})
@@ -451,11 +449,6 @@ def test_the_broker_keeps_sending_while_a_commit_is_waited_for(fresh_broker, tmp
         locker.rollback()
         wait_until(lambda: count(store, "events") == 300 and ing.backlog == 0,
                    what="all stored once the lock is gone")
-    finally:
-        locker.close()
-        obs.close()
-        ing.stop()
-        store.close()
 
 
 def test_telemetry_connection_is_shared_and_comes_back_after_a_broker_restart(
