@@ -5,7 +5,6 @@ SHELL := /bin/bash
 VENV  ?= .venv
 PY    := $(VENV)/bin/python
 SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PKGS := mosquitto mosquitto-clients chromium postgresql systemd
 
 .PHONY: demo test deps system postgres venv lint bench screenshot clean
 
@@ -17,14 +16,17 @@ test: deps
 
 deps: system venv postgres
 
-# Debian packages the tests and the demo use, installed only when missing.
+# Debian packages the tests and the demo use, installed only when missing: python3-venv
+# (ensurepip, for the venv), libatomic1 (the node that Playwright runs links against it).
 system:
 	@missing=""; \
+	python3 -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
 	command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
 	command -v mosquitto_passwd >/dev/null || missing="$$missing mosquitto-clients"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	command -v pg_ctlcluster >/dev/null || missing="$$missing postgresql"; \
 	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
+	dpkg-query -W -f='$${Status}' libatomic1 2>/dev/null | grep -q 'ok installed' || missing="$$missing libatomic1"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
@@ -33,13 +35,13 @@ system:
 # The local PostgreSQL server the fleet-store tests use: started when it is not running,
 # with a superuser role for the current OS user (peer authentication over the Unix socket).
 postgres: system
-	@if ! pg_lsclusters -h 2>/dev/null | grep -q online; then \
+	@cd /; if ! pg_lsclusters -h 2>/dev/null | grep -q online; then \
 	  for c in $$(pg_lsclusters -h | awk '{print $$1 "/" $$2}'); do \
 	    echo "starting PostgreSQL cluster $$c"; \
 	    $(SUDO) pg_ctlcluster --skip-systemctl-redirect $${c%/*} $${c#*/} start || true; \
 	  done; \
 	fi
-	@me=$$(id -un); \
+	@me=$$(id -un); cd /; \
 	if ! $(SUDO) runuser -u postgres -- psql -tAc "SELECT 1 FROM pg_roles WHERE rolname='$$me'" | grep -q 1; then \
 	  echo "creating PostgreSQL role $$me"; \
 	  $(SUDO) runuser -u postgres -- createuser --superuser "$$me"; \

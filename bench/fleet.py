@@ -48,7 +48,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-PG_URL = os.environ.get("ROLLSENSE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+# The local server over its Unix socket as the current OS user (peer authentication; `make
+# deps` creates that role), as the test suite connects: a fresh Debian asks a password over TCP.
+PG_URL = os.environ.get("ROLLSENSE_BENCH_PG", "postgresql:///postgres?host=/var/run/postgresql")
 GOAL_P99_MS = 100.0
 GOAL_K = 1000
 GIVE_UP_P99_MS = 3000.0  # keep doubling past the latency goal (loss is still worth knowing)
@@ -172,8 +174,8 @@ def create_db(pg_url: str) -> tuple[str, str]:
     name = "rollsense_bench_" + uuid.uuid4().hex[:10]
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    base, _, _ = pg_url.rpartition("/")
-    return name, f"{base}/{name}"
+    path, sep, query = pg_url.partition("?")  # keep ?host=/socket/dir after the database name
+    return name, f"{path.rpartition('/')[0]}/{name}{sep}{query}"
 
 
 def drop_db(pg_url: str, name: str) -> None:

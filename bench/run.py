@@ -25,7 +25,9 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 GOAL_CUE_MS = 50.0
-PG_URL = os.environ.get("ROLLSENSE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+# The local server over its Unix socket as the current OS user (peer authentication; `make
+# deps` creates that role), as the test suite connects: a fresh Debian asks a password over TCP.
+PG_URL = os.environ.get("ROLLSENSE_BENCH_PG", "postgresql:///postgres?host=/var/run/postgresql")
 
 # name -> (script, full args, quick args, timeout s full, timeout s quick)
 BENCHES: dict[str, tuple[str, list[str], list[str], float, float]] = {
