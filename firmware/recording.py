@@ -37,13 +37,19 @@ class Recording:
 def read_recording(path: str | os.PathLike) -> Recording:
     """Read and validate a `.csv` / `.csv.gz` recording; ConfigError (one line) if it is bad."""
     path = Path(path)
-    text = _read_text(path)
+    text, gzip_cut = _read_text(path)
     lines = text.splitlines()
-    meta_raw, header_idx = _split_meta(lines, path)
+    meta_raw, header_idx = _split_meta(lines, path, gzip_cut)
     meta, warns = parse_meta(meta_raw, where=path.name)
     cols = _parse_header(lines[header_idx], path, header_idx + 1)
-    data = _parse_rows(lines[header_idx + 1 :], path, header_idx + 2, len(cols))
-    block = _to_block(data, cols, path, header_idx + 2)
+    data, linenos, cut_note = _parse_rows(lines[header_idx + 1 :], path, header_idx + 2, cols,
+                                          ends_with_newline=text.endswith("\n"), gzip_cut=gzip_cut)
+    if gzip_cut:
+        warns.append(f"{path}: truncated gzip file (ends before its last row); "
+                     f"replaying up to line {int(linenos[-1])}, its last whole row")
+    elif cut_note:
+        warns.append(cut_note)
+    block = _to_block(data, cols, path, linenos)
     return Recording(meta=meta, block=block, warnings=tuple(warns))
 
 
@@ -144,31 +150,51 @@ def parse_up(value, where: str = "recording") -> int:
         raise ConfigError(f"{where}: {exc}") from None
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path) -> tuple[str, bool]:
+    """The file's text and whether it is a gzip file cut short (then only its whole lines)."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: no such recording") from exc
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read recording: {exc.strerror or exc}") from exc
+    gzip_cut = False
     if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise ConfigError(f"{path}: corrupt gzip data") from exc
+        raw, gzip_cut = _gunzip(raw, path)
+        if gzip_cut:  # the last line may be cut anywhere, even inside a number: drop it
+            raw = raw[: raw.rfind(b"\n") + 1]
     elif path.name.endswith(".gz"):
         raise ConfigError(f"{path}: not gzip data although the name ends in .gz")
     if not raw.strip():
+        if gzip_cut:
+            raise ConfigError(f"{path}: truncated gzip file (ends before its first line)")
         raise ConfigError(f"{path}: empty file, not a recording")
     if b"\x00" in raw[:4096]:
         raise ConfigError(f"{path}: not a rollsense recording (binary data)")
     try:
-        return raw.decode("utf-8")
+        return raw.decode("utf-8"), gzip_cut
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not a rollsense recording (not UTF-8 text)") from exc
 
 
-def _split_meta(lines: list[str], path: Path) -> tuple[dict[str, str], int]:
+def _gunzip(raw: bytes, path: Path) -> tuple[bytes, bool]:
+    """Decompress every gzip member; (data, True) when the file ends inside a member (power
+    lost while recording): the data up to there. Damaged data is a ConfigError."""
+    parts: list[bytes] = []
+    rest = raw
+    while rest:
+        d = zlib.decompressobj(wbits=31)
+        try:
+            parts.append(d.decompress(rest))
+        except zlib.error as exc:
+            raise ConfigError(f"{path}: corrupt gzip data") from exc
+        if not d.eof:
+            return b"".join(parts), True
+        rest = d.unused_data.lstrip(b"\x00")  # gzip allows zero padding after a member
+    return b"".join(parts), False
+
+
+def _split_meta(lines: list[str], path: Path, gzip_cut: bool = False) -> tuple[dict[str, str], int]:
     meta: dict[str, str] = {}
     for i, line in enumerate(lines):
         stripped = line.strip()
@@ -189,6 +215,8 @@ def _split_meta(lines: list[str], path: Path) -> tuple[dict[str, str], int]:
         key = key.strip()
         value = value.split("  (", 1)[0].strip()
         meta[key] = value
+    if gzip_cut:
+        raise ConfigError(f"{path}: truncated gzip file (ends before the header row)")
     if "format" not in meta:
         raise ConfigError(f"{path}: not a rollsense recording (no '# format: {FORMAT}' line)")
     raise ConfigError(f"{path}: no header row '{','.join(COLUMNS)}'")
@@ -204,20 +232,64 @@ def _parse_header(line: str, path: Path, lineno: int) -> list[str]:
     return cols
 
 
-def _parse_rows(rows: list[str], path: Path, first_lineno: int, ncols: int) -> np.ndarray:
-    body = "\n".join(r for r in rows if r.strip() and not r.lstrip().startswith("#"))
-    if not body:
+def _parse_rows(rows: list[str], path: Path, first_lineno: int, cols: list[str], *,
+                ends_with_newline: bool, gzip_cut: bool) -> tuple[np.ndarray, np.ndarray, str]:
+    """(samples, each sample's line number in the file, note): a last row cut short (power
+    lost while recording) is left out with a note; damage anywhere else is a ConfigError
+    naming the line."""
+    numbered = [(first_lineno + i, r) for i, r in enumerate(rows)
+                if r.strip() and not r.lstrip().startswith("#")]
+    if not numbered:
+        if gzip_cut:
+            raise ConfigError(f"{path}: truncated gzip file (ends before its first sample)")
         raise ConfigError(f"{path}: no samples after the header")
+    linenos = np.array([n for n, _ in numbered])
+    body = [r for _, r in numbered]
+    data = _loadtxt(body, len(cols))
+    if data is not None:
+        return data, linenos, ""
+    problem = _row_problem(body[-1], cols)
+    if problem and (problem.startswith("short") or not ends_with_newline):
+        data = _loadtxt(body[:-1], len(cols)) if len(body) > 1 else None
+        if data is not None:
+            note = (f"{path}: line {linenos[-1]}: the last row is cut short ({_row_text(problem)}); "
+                    f"replaying up to line {linenos[-2]}, the last whole row")
+            return data, linenos[:-1], note
+    for i, row in enumerate(body):
+        problem = _row_problem(row, cols)
+        if problem:
+            raise ConfigError(f"{path}: line {linenos[i]}: {_row_text(problem)}")
+    raise ConfigError(f"{path}: unreadable data rows")  # loadtxt refused what float() takes
+
+
+def _loadtxt(body: list[str], ncols: int) -> np.ndarray | None:
+    """The rows as an (n, ncols) array, or None if any row is not ncols numbers."""
     try:
-        data = np.loadtxt(io.StringIO(body), delimiter=",", dtype=float, ndmin=2)
-    except ValueError as exc:
-        raise ConfigError(f"{path}: bad data row: {str(exc).splitlines()[-1]}") from exc
-    if data.shape[1] != ncols:
-        raise ConfigError(f"{path}: rows have {data.shape[1]} fields, header has {ncols}")
-    return data
+        data = np.loadtxt(body, delimiter=",", dtype=float, ndmin=2)
+    except ValueError:
+        return None
+    return data if data.shape[1] == ncols else None
 
 
-def _to_block(data: np.ndarray, cols: list[str], path: Path, first_lineno: int) -> Block:
+def _row_problem(row: str, cols: list[str]) -> str:
+    """'' for a row of len(cols) numbers, else what is wrong with it (prefix "short"/"long"/"cell")."""
+    cells = row.split(",")
+    if len(cells) != len(cols):
+        return f"{'short' if len(cells) < len(cols) else 'long'}:{len(cells)} columns, expected {len(cols)}"
+    for name, cell in zip(cols, cells):
+        try:
+            float(cell)
+        except ValueError:
+            return f"cell:column {name!r}: {cell.strip()[:20]!r} is not a number"
+    return ""
+
+
+def _row_text(problem: str) -> str:
+    kind, text = problem.split(":", 1)
+    return text + " (truncated?)" if kind == "short" else text
+
+
+def _to_block(data: np.ndarray, cols: list[str], path: Path, linenos: np.ndarray) -> Block:
     by_name = {name: data[:, cols.index(name)] for name in COLUMNS}
     for name in COLUMNS:
         values = by_name[name]
@@ -226,13 +298,13 @@ def _to_block(data: np.ndarray, cols: list[str], path: Path, first_lineno: int) 
             continue  # a tool without a force sensor: NaN throughout
         if bad.any():
             row = int(np.argmax(bad))
-            raise ConfigError(f"{path}: non-finite value in column {name!r} at data row {row + 1}")
+            raise ConfigError(f"{path}: line {linenos[row]}: non-finite value in column {name!r}")
     t_s = by_name["t"]
     steps = np.diff(t_s)
     if (steps <= 0).any():
-        row = int(np.argmax(steps <= 0)) + 2
+        row = int(np.argmax(steps <= 0)) + 1
         raise ConfigError(
-            f"{path}: time is not increasing at data row {row} (t={t_s[row - 1]:g} s)"
+            f"{path}: line {linenos[row]}: time is not increasing (t={t_s[row]:g} s after {t_s[row - 1]:g} s)"
         )
     return Block(
         t_s=np.ascontiguousarray(t_s),

@@ -3,6 +3,8 @@ fed in device-sized blocks, to the session summary (DESIGN.md §3.2)."""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -41,10 +43,14 @@ def replay_file(
     routines_dir: str | Path | None = None,
     profile: Profile | None = None,
     session_id: str | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> dict:
     """Summary of a recording. Flags override the recording's metadata, which overrides
-    the routine's nominal tool and radius."""
+    the routine's nominal tool and radius. The recording's warnings (a last row cut short,
+    an unusual radius) go to ``warn``, one line each (default: stderr)."""
     recording = read_recording(path)
+    for note in recording.warnings:
+        (warn or _warn_stderr)(note)
     meta = dict(recording.meta)
     protocol = protocol or meta.get("protocol") or None
     routine = load_routine(protocol, routines_dir) if protocol else None
@@ -70,3 +76,7 @@ def replay_file(
     for b in iter_blocks(recording.block):
         session.feed(b)
     return session.summary()
+
+
+def _warn_stderr(message: str) -> None:
+    print(f"rollsense replay: warning: {message}", file=sys.stderr)

@@ -82,10 +82,10 @@ ROW = "0.0,0,0,0,0,0,9.8,10\n"
     [
         (GOOD_META + "t,gx,gy,gz,ax,ay,az\n" + "0,0,0,0,0,0,9.8\n", "missing columns: force"),
         (GOOD_META + "t,gx,gy,ax,ay,az,force\n" + "0,0,0,0,0,9.8,1\n", "missing columns: gz"),
-        (GOOD_META + HEADER + "\n" + ROW + ROW, "time is not increasing at data row 2"),
+        (GOOD_META + HEADER + "\n" + ROW + ROW, "line 6: time is not increasing"),
         (
             GOOD_META + HEADER + "\n" + ROW + "0.01,nan,0,0,0,0,9.8,10\n",
-            "non-finite value in column 'gx'",
+            "line 6: non-finite value in column 'gx'",
         ),
         (
             GOOD_META + HEADER + "\n" + ROW + "0.01,0,0,0,inf,0,9.8,10\n",
@@ -95,7 +95,7 @@ ROW = "0.0,0,0,0,0,0,9.8,10\n"
             GOOD_META + HEADER + "\n" + ROW + "0.01,0,0,0,0,0,9.8,inf\n",
             "non-finite value in column 'force'",
         ),
-        (GOOD_META + HEADER + "\n" + ROW + "0.01,0,zero,0,0,0,9.8,10\n", "bad data row"),
+        (GOOD_META + HEADER + "\n" + ROW + "0.01,0,zero,0,0,0,9.8,10\n", "line 6: column 'gy': 'zero' is not a number"),
         (GOOD_META + HEADER + "\n", "no samples after the header"),
         (
             "# format: rollsense-recording/2\n# tool: roller\n" + HEADER + "\n" + ROW,
@@ -130,8 +130,10 @@ def test_png_and_missing_and_corrupt_gzip(tmp_path):
     with pytest.raises(ConfigError, match="no such recording"):
         read_recording(tmp_path / "missing.csv")
     gz = tmp_path / "r.csv.gz"
-    gz.write_bytes(gzip.compress((GOOD_META + HEADER + "\n" + ROW * 50).encode())[:40])
-    with pytest.raises(ConfigError, match="corrupt gzip"):
+    data = bytearray(gzip.compress((GOOD_META + HEADER + "\n" + ROW * 50).encode()))
+    data[12:20] = b"\xff" * 8  # damage inside the deflate stream
+    gz.write_bytes(bytes(data))
+    with pytest.raises(ConfigError, match="corrupt gzip data"):
         read_recording(gz)
     fake_gz = _write(tmp_path, GOOD_META + HEADER + "\n" + ROW, "plain.csv.gz")
     with pytest.raises(ConfigError, match="not gzip"):
@@ -145,3 +147,80 @@ def test_unusual_radius_for_the_tool_only_warns(tmp_path):
     assert any("unusual for a stick" in w for w in rec.warnings)
     ok = read_recording(_write(tmp_path, GOOD_META + HEADER + "\n" + ROW, "ok.csv"))
     assert ok.warnings == ()
+
+
+# ---------------------------------------------------------------- damaged and cut-short files
+def _rows_text(n: int) -> str:
+    return "".join(f"{i * 0.005:.3f},0.01,0,0,0,0,9.8,{10 + i}\n" for i in range(n))
+
+
+FIRST_ROW_LINE = 5  # GOOD_META is 3 lines, the header line 4
+
+
+def test_damage_in_the_middle_names_the_files_own_line(tmp_path):
+    rows = _rows_text(20).splitlines(keepends=True)
+    rows[7] = "0.035,0.01\n"  # data row 8 -> file line 12
+    with pytest.raises(ConfigError) as err:
+        read_recording(_write(tmp_path, GOOD_META + HEADER + "\n" + "".join(rows)))
+    msg = str(err.value)
+    assert msg.endswith(f"r.csv: line {FIRST_ROW_LINE + 7}: 2 columns, expected 8 (truncated?)")
+    assert "usecols" not in msg and "\n" not in msg
+
+
+def test_non_numeric_cell_names_line_and_column(tmp_path):
+    rows = _rows_text(10).splitlines(keepends=True)
+    rows[3] = "0.015,0.01,0,0,0,abc,9.8,10\n"
+    with pytest.raises(ConfigError, match=rf"line {FIRST_ROW_LINE + 3}: column 'ay': 'abc' is not a number"):
+        read_recording(_write(tmp_path, GOOD_META + HEADER + "\n" + "".join(rows)))
+
+
+@pytest.mark.parametrize("tail", ["0.050,0.01,0,0", "0.050,0.01,0,0\n", "0.050,0.01,0,0,0,0,9.8,1e"])
+def test_last_row_cut_short_replays_up_to_the_last_whole_row(tmp_path, tail):
+    text = GOOD_META + HEADER + "\n" + _rows_text(10) + tail
+    rec = read_recording(_write(tmp_path, text))
+    assert len(rec.block) == 10 and rec.block.force_n[-1] == 19
+    (note,) = rec.warnings
+    assert f"line {FIRST_ROW_LINE + 10}: the last row is cut short" in note
+    assert f"up to line {FIRST_ROW_LINE + 9}" in note and "\n" not in note
+
+
+def test_last_row_whole_but_bad_is_an_error(tmp_path):
+    text = GOOD_META + HEADER + "\n" + _rows_text(10) + "0.050,0.01,0,0,0,0,9.8,oops\n"
+    with pytest.raises(ConfigError, match=rf"line {FIRST_ROW_LINE + 10}: column 'force'"):
+        read_recording(_write(tmp_path, text))
+
+
+def test_truncated_gzip_replays_its_whole_rows(tmp_path):
+    block = _block(2000)
+    path = write_recording(tmp_path / "r.csv.gz", {"tool": "roller", "radius_m": 0.075}, block)
+    cut = tmp_path / "cut.csv.gz"
+    cut.write_bytes(path.read_bytes()[:-300])  # power lost while writing: no end, last row partial
+    rec = read_recording(cut)
+    n = len(rec.block)
+    assert 100 < n < 2000
+    np.testing.assert_allclose(rec.block.t_s, block.t_s[:n], atol=1e-6)
+    (note,) = rec.warnings
+    assert "cut.csv.gz: truncated gzip file (ends before its last row)" in note
+    assert "corrupt" not in note
+
+
+def test_gzip_cut_before_the_samples_is_one_line(tmp_path):
+    path = write_recording(tmp_path / "r.csv.gz", {"tool": "roller", "radius_m": 0.075}, _block(50))
+    cut = tmp_path / "cut.csv.gz"
+    cut.write_bytes(path.read_bytes()[:30])
+    with pytest.raises(ConfigError, match="cut.csv.gz: truncated gzip file") as err:
+        read_recording(cut)
+    assert "corrupt" not in str(err.value)
+
+
+def test_replay_cli_warns_in_one_line_for_a_cut_recording(tmp_path, capsys):
+    from firmware.cli import main
+
+    path = write_recording(tmp_path / "r.csv", {"tool": "roller", "radius_m": 0.075}, _block(400))
+    whole = path.read_text()
+    path.write_text(whole[: whole.rstrip("\n").rfind(",")])  # last row loses its force column
+    assert main(["replay", str(path), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert err.count("\n") == 1 and err.startswith("rollsense replay: warning: ")
+    assert "the last row is cut short" in err
+    assert '"format": "rollsense-summary/1"' in out
