@@ -19,11 +19,15 @@ from pathlib import Path
 from firmware.clock import MonotonicClock, PacedClock
 from firmware.config import Config, apply_overrides, default_config_text, load_config
 from firmware.errors import ConfigError, SetupError
+from firmware.link import undelivered, wait_delivered
 
 # How often the coaching loop drains the IMU FIFO. Draining when the FIFO is half full
 # (0.21 s at 200 Hz) costs the fewest bus transactions; 40 ms keeps every cue within
 # 50 ms of the sensor data that triggered it. Coaching wants the latter.
 COACHING_DRAIN_S = 0.04
+# `run --once`: how long the routine's session may take to reach the dashboard before the
+# daemon exits anyway (saying how many messages stay queued, and where).
+DELIVERY_WAIT_S = 30.0
 
 
 @dataclass
@@ -282,7 +286,9 @@ def build_device(cfg: Config, *, notifier=None, display=None):
     return device, link, journal, outputs
 
 
-def run_daemon(args) -> int:
+def run_daemon(args, *, delivery_wait_s: float = DELIVERY_WAIT_S) -> int:
+    """``rollsense run``. With ``--once`` it waits up to ``delivery_wait_s`` for the session to
+    be delivered before it exits, and says what stays queued."""
     if getattr(args, "print_config", False):
         sys.stdout.write(default_config_text())
         return 0
@@ -300,18 +306,33 @@ def run_daemon(args) -> int:
         recovered = journal.recover_interrupted()
         if recovered:
             display.message(f"recovered {len(recovered)} interrupted session(s); they will be delivered")
+        link.on_state = lambda line: (display.message(line), notifier.status(line))
         link.start()
         device._bring_up_sensors()
         state = "idle" if device.sensors_ok else f"degraded: {device.degraded}"
         notifier.ready(f"{state}; {cfg.hardware} hardware; device {cfg.device_id}")
         if getattr(args, "protocol", None):
             device.starts.put(("start", cfg.protocol))
-        return device.serve(stop, once=getattr(args, "once", False))
+        once = getattr(args, "once", False)
+        code = device.serve(stop, once=once)
+        if once:
+            display.message(delivery_report(journal, link, cfg.state_dir / "journal.db", delivery_wait_s))
+        return code
     finally:
         notifier.stopping("stopping")
         for closer in (link.stop, journal.close, outputs.close, device.rt.hardware.close):
             with contextlib.suppress(Exception):
                 closer()
+
+
+def delivery_report(journal, link, journal_path: Path, wait_s: float) -> str:
+    """Wait (bounded) for the outbox to empty; one line on what was delivered or stays queued."""
+    if wait_delivered(journal, wait_s):
+        return "all sessions delivered"
+    n = undelivered(journal)
+    until = ("until the dashboard acknowledges them" if link.connected
+             else "sent when the broker is back")
+    return f"{n} message{'s' if n != 1 else ''} not yet delivered; kept in {journal_path}, {until}"
 
 
 def record(args) -> int:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from firmware.clock import MonotonicClock, PacedClock
 from firmware.errors import SetupError
+from firmware.link import undelivered, wait_delivered  # noqa: F401 - demo's names for them
 
 FAST_SPEED = 20.0
 
@@ -81,22 +82,6 @@ def sim_calibration(user) -> dict:
     if user.tool != "ball":
         values.update(axis_xyz=tuple(float(v) for v in user.body_axis(0)), up_sign=1)
     return values
-
-
-def undelivered(journal) -> int:
-    counts = journal.outbox_counts()
-    return counts["pending"] + counts["inflight"] + counts["awaiting_ack"]
-
-
-def wait_delivered(journal, timeout_s: float, clock=None) -> bool:
-    """Wait (real time) until the journal's outbox is empty: the dashboard acked."""
-    clock = clock or MonotonicClock()
-    deadline = clock.now_s() + timeout_s
-    while clock.now_s() < deadline:
-        if undelivered(journal) == 0:
-            return True
-        clock.sleep_s(0.05)
-    return undelivered(journal) == 0
 
 
 class DashboardThread:

@@ -15,6 +15,9 @@ import itertools
 import json
 import logging
 import re
+import socket
+import ssl
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +29,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from firmware import commands
-from firmware.clock import Clock
+from firmware.clock import Clock, MonotonicClock
 from firmware.commands import CommandError
 from firmware.errors import ConfigError
 from firmware.journal import Journal, OutboxRow, dumps, utc_now_iso
@@ -36,7 +39,56 @@ log = logging.getLogger("rollsense.link")
 DEVICE_ID_RE = re.compile(r"[a-z0-9-]+")
 PAYLOAD_VERSION = 1
 
-__all__ = ["CommandError", "Link", "LinkSettings"]
+__all__ = ["CommandError", "Link", "LinkSettings", "connect_failure", "undelivered", "wait_delivered"]
+
+# CONNACK reason codes (MQTT v5) a person can act on, in their words
+CONNACK_WORDS = {
+    0x84: "the broker does not speak MQTT v5",
+    0x85: "the broker refused the client id",
+    0x86: "bad user name or password",
+    0x87: "not authorised (check the user and the broker's ACL)",
+    0x88: "the broker is unavailable",
+    0x89: "the broker is busy",
+    0x8A: "this client is banned",
+    0x8C: "bad authentication method",
+}
+
+
+def connect_failure(error: BaseException | None) -> str:
+    """Why a connection attempt failed, in a few words: refused, unknown host, TLS, timeout..."""
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return f"TLS: the broker's certificate is not trusted ({error.verify_message})"
+    if isinstance(error, ssl.SSLError):
+        return f"TLS handshake failed ({error.reason or error})"
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused (is the broker running, on that port?)"
+    if isinstance(error, socket.gaierror):
+        return "unknown host (the name does not resolve)"
+    if isinstance(error, TimeoutError):
+        return "no answer (timed out)"
+    if isinstance(error, FileNotFoundError):
+        return "no such socket"
+    if isinstance(error, OSError):
+        return (error.strerror or str(error) or type(error).__name__).lower()
+    return "connection failed"
+
+
+def undelivered(journal: Journal) -> int:
+    """Outbox rows not yet delivered (pending, in flight, or awaiting the dashboard's ack)."""
+    counts = journal.outbox_counts()
+    return counts["pending"] + counts["inflight"] + counts["awaiting_ack"]
+
+
+def wait_delivered(journal: Journal, timeout_s: float, clock: Clock | None = None) -> bool:
+    """Wait (at most ``timeout_s`` on ``clock``) until the journal's outbox is empty: the
+    dashboard acked every session. True when it is."""
+    clock = clock or MonotonicClock()
+    deadline = clock.now_s() + timeout_s
+    while clock.now_s() < deadline:
+        if undelivered(journal) == 0:
+            return True
+        clock.sleep_s(0.05)
+    return undelivered(journal) == 0
 
 
 @dataclass(frozen=True)
@@ -56,7 +108,10 @@ class LinkSettings:
 
 
 class Link:
-    """MQTT for one device. ``on_command(name, args) -> dict | None`` does the work of commands."""
+    """MQTT for one device. ``on_command(name, args) -> dict | None`` does the work of commands.
+    ``on_state(line)`` hears, in one line each, that the broker cannot be reached (and why:
+    refused, unknown host, TLS, bad login...), that it is connected, and that it was lost;
+    a line is said once, not at every retry."""
 
     def __init__(
         self,
@@ -77,6 +132,8 @@ class Link:
         self.settings = settings or LinkSettings()
         self.base = f"rollsense/{device_id}"
         self.on_command: Callable[[str, dict], dict | None] | None = None
+        self.on_state: Callable[[str], None] | None = None
+        self.state_line = ""  # the last line said about the connection
         self.stats: dict[str, int] = dict.fromkeys(
             (
                 "connects",
@@ -167,6 +224,7 @@ class Link:
         )
         client.max_queued_messages_set(self.settings.inflight_max * 5)
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         client.on_message = self._on_message
@@ -178,9 +236,29 @@ class Link:
     def _envelope(self, payload: dict) -> dict:
         return {**payload, "v": PAYLOAD_VERSION, "ts": utc_now_iso(), "seq": next(self._seq)}
 
+    def _say(self, line: str) -> None:
+        """Say a change of the connection's state, once."""
+        if line == self.state_line:
+            return
+        self.state_line = line
+        log.warning("%s", line)
+        if self.on_state is not None:
+            try:
+                self.on_state(line)
+            except Exception:  # the display must not break the network thread
+                log.exception("on_state failed")
+
+    def _unreachable(self, reason: str) -> None:
+        self._say(f"broker {self.address} not reachable: {reason}; coaching offline, "
+                  "sessions kept on the device until it is back")
+
+    def _on_connect_fail(self, client, userdata) -> None:
+        # paho calls this from inside its `except OSError:` around the connection attempt
+        self._unreachable(connect_failure(sys.exc_info()[1]))
+
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
-            log.warning("broker refused the connection: %s", reason_code)
+            self._unreachable(CONNACK_WORDS.get(reason_code.value, f"refused: {reason_code}"))
             return
         self.stats["connects"] += 1
         client.subscribe(
@@ -196,11 +274,16 @@ class Link:
         self.journal.resend_awaiting_now()
         self._connected.set()
         self._wake.set()
+        self._say(f"broker {self.address} connected")
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
-        if self._connected.is_set():
+        was = self._connected.is_set()
+        if was:
             self.stats["disconnects"] += 1
         self._connected.clear()
+        if was and not self._stopping.is_set():
+            self._say(f"broker {self.address} lost ({reason_code}); coaching offline, "
+                      "sessions kept on the device until it is back")
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         with self._lock:

@@ -274,3 +274,43 @@ def test_no_gpio_is_one_clear_line_not_a_traceback(tmp_path):
     assert len(lines) == 1 and "Traceback" not in proc.stderr
     assert "LED, buzzer and button" in lines[0] and "--sim" in lines[0]
     assert not (tmp_path / "state" / "journal.db").exists()  # nothing half-opened
+
+
+def test_run_once_against_a_dead_broker_says_what_stays_queued_and_where(tmp_path, capsys):
+    """`run --once` waits (bounded) for delivery, then names the count and the journal."""
+    from argparse import Namespace
+
+    from firmware.daemon import run_daemon
+
+    state = tmp_path / "state"
+    args = Namespace(config=None, sim=True, broker="mqtt://127.0.0.1:1", state_dir=str(state),
+                     protocol="piriformis-ball", speed=40.0, once=True, print_config=False)
+    code = run_daemon(args, delivery_wait_s=0.5)
+    err = capsys.readouterr().err
+    assert code == 0
+    lines = [x for x in err.splitlines() if "not yet delivered" in x]
+    assert len(lines) == 1, err
+    n = int(lines[0].split()[0])
+    assert n >= 2  # the session summary and its events at least
+    assert str(state / "journal.db") in lines[0] and "broker is back" in lines[0]
+    assert "not reachable" in err and "refused" in err  # and the broker was named as down
+    assert "Traceback" not in err
+
+
+def test_delivery_report_waits_the_bound_and_no_longer(tmp_path):
+    from firmware.daemon import delivery_report
+    from firmware.journal import Journal
+    from firmware.link import Link
+
+    journal = Journal(tmp_path / "j.db")
+    link = Link("dev-w", "mqtt://127.0.0.1:1", journal, MonotonicClock(), {})
+    try:
+        journal.record_event(None, {"event_type": "fault", "error": "x"})
+        assert journal.flush(5)
+        t0 = time.monotonic()
+        line = delivery_report(journal, link, tmp_path / "j.db", 0.4)
+        took_s = time.monotonic() - t0
+    finally:
+        journal.close()
+    assert 0.4 <= took_s < 1.0, took_s
+    assert line == f"1 message not yet delivered; kept in {tmp_path / 'j.db'}, sent when the broker is back"

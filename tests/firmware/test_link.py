@@ -341,3 +341,71 @@ def test_link_over_a_unix_socket(fresh_broker, tmp_path):
         link.stop()
         obs.close()
         journal.close()
+
+
+class StateLines:
+    """Collects the link's one-line connection reports (``Link.on_state``)."""
+
+    def __init__(self, link: Link) -> None:
+        self.lines: list[str] = []
+        self.cond = threading.Condition()
+        link.on_state = self.add
+
+    def add(self, line: str) -> None:
+        with self.cond:
+            self.lines.append(line)
+            self.cond.notify_all()
+
+    def wait(self, word: str, timeout_s: float) -> str:
+        with self.cond:
+            ok = self.cond.wait_for(lambda: any(word in x for x in self.lines), timeout_s)
+            assert ok, f"no line with {word!r} within {timeout_s} s; said: {self.lines}"
+            return next(x for x in self.lines if word in x)
+
+
+def test_refused_broker_is_said_once_then_connected_when_it_comes_up(fresh_broker, tmp_path):
+    fresh_broker.stop()
+    journal = Journal(tmp_path / "j.db")
+    link = Link("dev-3", fresh_broker.url, journal, MonotonicClock(), {}, FAST)
+    said = StateLines(link)
+    try:
+        link.start()
+        line = said.wait("not reachable", 15)
+        assert f"127.0.0.1:{fresh_broker.port}" in line and "refused" in line
+        assert "offline" in line and "\n" not in line
+        fresh_broker.start()
+        said.wait("connected", 15)
+        # one line for the outage however many retries it took, one for the connection
+        assert len(said.lines) == 2, said.lines
+    finally:
+        link.stop()
+        journal.close()
+
+
+def test_unknown_host_is_named_with_the_reason(tmp_path):
+    journal = Journal(tmp_path / "j.db")
+    link = Link("dev-4", "mqtt://no-such-host.invalid:1883", journal, MonotonicClock(), {}, FAST)
+    said = StateLines(link)
+    try:
+        link.start()
+        line = said.wait("not reachable", 15)
+        assert "no-such-host.invalid" in line and "unknown host" in line
+    finally:
+        link.stop()
+        journal.close()
+
+
+def test_bad_login_is_said_as_such(tmp_path):
+    from firmware.broker import PrivateBroker
+
+    with PrivateBroker(tmp_path / "locked", anonymous=False) as locked:
+        journal = Journal(tmp_path / "j.db")
+        link = Link("dev-5", locked.url, journal, MonotonicClock(), {}, FAST)
+        said = StateLines(link)
+        try:
+            link.start()
+            line = said.wait("not reachable", 15)
+            assert "not authorised" in line or "bad user name or password" in line, line
+        finally:
+            link.stop()
+            journal.close()
