@@ -219,6 +219,12 @@ class Coach:
     def passes(self) -> list[Pass]:
         return list(self._passes)
 
+    @property
+    def rolling_s(self) -> float | None:
+        """Time rolling (s) of a roll routine: under contact in its rolling phases, and on
+        after it completed while the user keeps rolling; None for a hold routine."""
+        return round(self._active_s, 3) if self.routine.mode == "roll" else None
+
     def progress(self) -> dict[str, Any]:
         """Elapsed, target and remaining seconds, fraction done (0..1), spots done/target."""
         target_s = self._target_s()
@@ -253,6 +259,8 @@ class Coach:
     def step(self, m: Metrics) -> list[Cue | Event]:
         """Feed one Metrics update; returns the cues and events it causes, in order."""
         if self._phase in TERMINAL:
+            if self._phase == COMPLETE:  # the user rolls on: count it, cue nothing
+                self._observe(m, [])
             return []
         out: list[Cue | Event] = []
         if self._t0 is None:
@@ -294,7 +302,8 @@ class Coach:
         t, still, since = m.t_s, m.still, self._since
         contact = self._contact = m.contact if _isfinite(m.force_n) else self._contact_of(m)
         t_prev = self._t_last
-        if contact and self._moved and self._phase in (EASE_IN, ACTIVE):
+        if contact and self._moved and (self._phase in (EASE_IN, ACTIVE) or (
+                self._phase == COMPLETE and self._held("idle", t_prev) < self.settings.idle_pause_s)):
             self._active_s += max(0.0, t - t_prev)
         self._t_prev, self._t_last = t_prev, t
         if contact and self._t_contact0 is None:

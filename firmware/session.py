@@ -41,9 +41,9 @@ class Session:
         if len(block) == 0:
             return []
         self.last = self.engine.update(block)
-        if self.coach is None or self.coach.finished:
+        if self.coach is None:
             return []
-        actions = self.coach.step(self.last)
+        actions = self.coach.step(self.last)  # once finished: counts on, cues nothing
         self._note_cues(actions)
         return actions
 
@@ -86,6 +86,7 @@ class Session:
             completed=completed,
             interrupted=interrupted,
             started_at=self.started_at,
+            extra={"rolling_s": self.coach.rolling_s if self.coach else None},
         )
 
     def telemetry(self) -> dict:
