@@ -11,11 +11,14 @@ import datetime as dt
 import json
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from firmware.clock import Clock
 from firmware.coach import Cue, Event
+from firmware.commands import CommandError
+from firmware.errors import ConfigError
 from firmware.metrics import MetricsSettings
 from firmware.protocols import Profile, load_routine
 from firmware.session import Session
@@ -42,8 +45,9 @@ class DeviceParts:
     notifier: object | None = None
 
 
-class CommandRejected(Exception):
-    pass
+class CommandRejected(CommandError):
+    """The device will not do what a command (or the button) asks, and says why in a user's
+    words: the reply's ``error`` (status ``error``), never an internal error."""
 
 
 class DeviceApp:
@@ -74,6 +78,9 @@ class DeviceApp:
         self.commands: queue.Queue = queue.Queue()
         self.session: Session | None = None
         self._stop_routine = threading.Event()
+        # why the device cannot start a routine now ("" = it can): set by the service around
+        # the loop (a sensor that does not answer, ...)
+        self.unavailable: Callable[[], str] = lambda: ""
         if parts.link is not None:
             parts.link.on_command = self.handle_command
 
@@ -88,16 +95,17 @@ class DeviceApp:
             return {"state": "running" if s and not s.finished else "idle",
                     "protocol": s.routine.id if s and s.routine else None}
         if name == "start":
-            load_routine(payload["protocol"], self.routines_dir)  # validates the id now
-            if self.session is not None and not self.session.finished:
-                raise CommandRejected("a routine is already running; stop it first")
-            self.commands.put(("start", payload["protocol"]))
-            return {"accepted": payload["protocol"]}
+            routine = self.check_start(payload["protocol"])
+            if not self.commands.empty():
+                raise CommandRejected("another start is already waiting; try again in a moment")
+            self.commands.put(("start", routine.id))
+            return {"accepted": routine.id}
         if name == "stop":
-            if self.session is None or self.session.finished:
-                raise CommandRejected("no routine is running")
+            s = self.session
+            if s is None or s.finished:
+                raise CommandRejected("no routine is running; nothing to stop")
             self.request_stop()
-            return {"stopping": self.session.session_id}
+            return {"stopping": s.session_id, "protocol": s.routine.id}
         if name == "set_profile":
             self.profile = Profile(body_mass_kg=payload.get("body_mass_kg"))
             return {"body_mass_kg": self.profile.body_mass_kg}
@@ -112,13 +120,32 @@ class DeviceApp:
             raise CommandRejected("wrong or expired pairing code")
         return {"paired": self.device_id}
 
+    def check_start(self, protocol_id: str):
+        """The routine ``protocol_id`` if this device can start it now; CommandRejected (one
+        line, a user's words) if it is unknown, made for another tool, or the device is busy
+        or not ready."""
+        try:
+            routine = load_routine(protocol_id, self.routines_dir)
+        except ConfigError as e:
+            raise CommandRejected(str(e)) from e
+        tool = self.settings.tool
+        if routine.tool != tool:
+            raise CommandRejected(f"{routine.id} is for a {routine.tool}; this device is a {tool}")
+        s = self.session
+        if s is not None and not s.finished:
+            raise CommandRejected(f"{s.routine.id} is running; send stop first")
+        why = self.unavailable()
+        if why:
+            raise CommandRejected(f"cannot start {routine.id}: {why}")
+        return routine
+
     # -- the loop ------------------------------------------------------------------
     def run_routine(self, protocol_id: str, stop: threading.Event | None = None) -> dict:
         """Run one routine to its end (or until ``stop``); returns the summary."""
         stop = stop or threading.Event()
         self._stop_routine.clear()
         p = self.parts
-        routine = load_routine(protocol_id, self.routines_dir)
+        routine = self.check_start(protocol_id)
         settings = replace(self.settings, tool=routine.tool)
         started_at = utc_now_iso()
         session = Session(session_id=new_session_id(), routine=routine, settings=settings,

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from firmware.clock import MonotonicClock, PacedClock
 from firmware.config import Config, apply_overrides, default_config_text, load_config
+from firmware.commands import CommandError
 from firmware.errors import ConfigError, SetupError
 from firmware.link import undelivered, wait_delivered
 
@@ -154,9 +155,16 @@ class Device:
         self.sensors_ok = False
         self.degraded = ""
         self._next_try_s = 0.0
+        app.unavailable = self.unavailable
         if outputs is not None:
             outputs.on_press = self.press
             outputs.on_hold = self.hold
+
+    def unavailable(self) -> str:
+        """Why a routine cannot start now ("" when it can)."""
+        if self.sensors_ok:
+            return ""
+        return self.degraded or "the sensors are not up yet"
 
     @property
     def running(self) -> bool:
@@ -220,11 +228,12 @@ class Device:
                 continue
             if kind != "start":
                 continue
-            if not self.sensors_ok:
+            try:
+                self.app.run_routine(protocol, stop)
+            except CommandError as e:  # unknown, another tool's, or not ready: say so, stay up
                 if self.display:
-                    self.display.message(f"cannot start {protocol}: {self.degraded}")
+                    self.display.message(str(e))
                 continue
-            self.app.run_routine(protocol, stop)
             if once:
                 return 0
         return 0

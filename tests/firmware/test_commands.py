@@ -340,3 +340,77 @@ def test_bad_commands_over_mqtt_get_error_replies(fresh_broker, tmp_path):
         link.stop()
         obs.close()
         journal.close()
+
+
+def test_start_and_stop_refusals_in_a_users_words_over_mqtt(fresh_broker, tmp_path, monkeypatch):
+    """A real device (simulated roller) behind a real broker: every refused start/stop says
+    why, never 'internal error'; user routines start; stop stops."""
+    import shutil
+    import threading
+
+    import firmware.daemon
+    from firmware.config import apply_overrides, load_config
+    from firmware.daemon import build_device
+    from firmware.protocols import ROUTINES_DIR
+    from tests.firmware.test_link import Observer, wait_until
+
+    monkeypatch.setattr(firmware.daemon, "SENSOR_RETRY_S", 0.2)
+    routines = tmp_path / "routines"
+    routines.mkdir()
+    shutil.copy(ROUTINES_DIR / "quads-roller.toml", routines / "my-quads.toml")
+    cfg = apply_overrides(load_config(None), hardware="sim", state_dir=tmp_path / "state",
+                          broker_url=fresh_broker.url, device_id="dev-s", routines_dir=routines)
+    device, link, journal, outputs = build_device(cfg)
+    fakes = device.rt.hardware.fakes
+    fakes["bus"].detach(0x68)  # start with the IMU unplugged
+    obs = Observer(fresh_broker.url, topics=("rollsense/dev-s/cmd/+/result",))
+    stop = threading.Event()
+    server = threading.Thread(target=device.serve, args=(stop,))
+    n = 0
+
+    def send(name: str, **fields) -> dict:
+        nonlocal n
+        n += 1
+        obs.publish(f"rollsense/dev-s/cmd/{name}", {"id": f"c{n}", **fields})
+        (msg,) = obs.wait_for(lambda ms: [m for m in ms if json.loads(m.payload)["id"] == f"c{n}"])
+        return json.loads(msg.payload)
+
+    try:
+        link.start()
+        server.start()
+        wait_until(lambda: link.connected and device.degraded, what="link up, device degraded")
+        refused = {
+            "degraded": send("start", protocol="quads-roller"),
+            "tool": send("start", protocol="piriformis-ball"),
+            "unknown": send("start", protocol="no-such-routine"),
+            "idle stop": send("stop"),
+        }
+        fakes["bus"].attach(0x68, fakes["mpu6050"])  # plugged back in
+        wait_until(lambda: device.sensors_ok, what="sensors back")
+        ok = send("start", protocol="my-quads")  # a user routine from routines_dir
+        wait_until(lambda: device.running, what="routine running")
+        refused["busy"] = send("start", protocol="thoracic-roller")
+        stopped = send("stop")
+        wait_until(lambda: not device.running, what="routine stopped")
+    finally:
+        stop.set()
+        server.join(20)
+        link.stop()
+        obs.close()
+    for what, r in refused.items():
+        assert r["status"] == "error", (what, r)
+        assert not r["error"].startswith("internal error"), (what, r)
+    assert "cannot start quads-roller" in refused["degraded"]["error"]
+    assert "0x68" in refused["degraded"]["error"]
+    assert refused["tool"]["error"] == "piriformis-ball is for a ball; this device is a roller"
+    assert refused["unknown"]["error"].startswith("unknown routine 'no-such-routine'")
+    assert "my-quads" in refused["unknown"]["error"]  # the known list includes user routines
+    assert refused["idle stop"]["error"] == "no routine is running; nothing to stop"
+    assert refused["busy"]["error"] == "my-quads is running; send stop first"
+    assert ok["status"] == "ok" and ok["data"] == {"accepted": "my-quads"}
+    assert stopped["status"] == "ok" and stopped["data"]["protocol"] == "my-quads"
+    (s,) = journal.sessions()
+    assert journal.session(s["session_id"])["summary"]["protocol"] == "my-quads"
+    outputs.close()
+    journal.close()
+    device.rt.hardware.close()
