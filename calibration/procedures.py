@@ -28,6 +28,10 @@ from firmware.model import Block
 
 BlockSource = Callable[[float], Iterable[Block]]
 Ask = Callable[[str], None]
+# A force fit worse than this at any known weight (|fit - known| / known) is not saved
+# unless the user insists (--save-anyway): a weight off the sensor, a wrong weight typed
+# in, or the wrong model for the front end.
+FORCE_FIT_MAX_REL = 0.10
 
 
 def press_enter(message: str, *, out: TextIO | None = None, inp: TextIO | None = None) -> None:
@@ -178,10 +182,12 @@ def calibrate_radius(source: BlockSource, path: Path | str, *, distance_m: float
 def calibrate_force(source: BlockSource, path: Path | str, *, weights_kg: Sequence[float],
                     model: str = "fsr-power", supply_v: float = 3.3, divider_ohm: float = 10_000.0,
                     raw_unit: str = "counts", seconds: float = 3.0, out: TextIO | None = None,
-                    ask: Ask | None = None) -> Calibration:
+                    ask: Ask | None = None, save_anyway: bool = False) -> Calibration:
     """Tare, then each known weight in turn: the force curve with its fit error.
     ``model``: "linear" (load cell + HX711, or any linear front end; ``raw_unit`` "counts" | "V")
-    or "fsr-power" (FSR divider on the ADS1115, volts)."""
+    or "fsr-power" (FSR divider on the ADS1115, volts). A fit off by more than
+    ``FORCE_FIT_MAX_REL`` at any weight is a CalibrationError and nothing is saved, unless
+    ``save_anyway`` (then it is saved with a warning line)."""
     out, ask = _streams(out, ask)
     loads = [float(w) for w in weights_kg if float(w) > 0]
     if not loads:
@@ -194,6 +200,14 @@ def calibrate_force(source: BlockSource, path: Path | str, *, weights_kg: Sequen
         points.append((raw_level(collect(source, seconds, f"{kg:g} kg", out)), kg * STANDARD_GRAVITY_M_S2))
     f = fit_force(points, tare_raw=tare, model=model, supply_v=supply_v, divider_ohm=divider_ohm,
                   raw_unit=raw_unit)
+    if f.fit_max_rel > FORCE_FIT_MAX_REL:
+        worst = f"the fit is off by up to {f.fit_max_rel:.0%} at a known weight (tolerance {FORCE_FIT_MAX_REL:.0%})"
+        if not save_anyway:
+            raise CalibrationError(
+                f"force: {worst}; not saved. Check that each weight sits on the sensor alone and "
+                "that --weights-kg lists them in the order you put them on, then try again "
+                "(or add --save-anyway to keep this fit)")
+        out.write(f"warning: force: {worst}; saved anyway (--save-anyway)\n")
     saved = _update(path, force=f)
     out.write(f"force {f.model} fit over {len(points)} weights: RMS error {f.fit_rms_n:.2f} N, "
               f"worst {f.fit_max_rel:.1%} -> {path} (revision {saved.revision})\n")
@@ -215,7 +229,8 @@ def force_model_for(config) -> tuple[str, str]:
 
 def run_step(step: str, config, source: BlockSource | None, *, seconds: float | None = None,
              distance_m: float | None = None, weights_kg: Sequence[float] | None = None,
-             tool: str | None = None, out: TextIO | None = None, ask: Ask | None = None) -> int:
+             tool: str | None = None, out: TextIO | None = None, ask: Ask | None = None,
+             save_anyway: bool = False) -> int:
     """``rollsense calibrate <step>`` for a loaded ``firmware.config.Config``; returns the exit
     code. ``source`` is unused for "show". For "force" the source must deliver raw readings
     (open the hardware with ``force_calibration=calibration.store.RawForce()``)."""
@@ -247,7 +262,8 @@ def run_step(step: str, config, source: BlockSource | None, *, seconds: float | 
             raise CalibrationError("calibrate force: give the known weights, e.g. --weights-kg 0,2,5,10")
         model, unit = force_model_for(config)
         calibrate_force(source, path, weights_kg=weights_kg, model=model, raw_unit=unit,
-                        supply_v=config.force.fsr_supply_v, divider_ohm=config.force.fsr_divider_ohm, **kw)
+                        supply_v=config.force.fsr_supply_v, divider_ohm=config.force.fsr_divider_ohm,
+                        save_anyway=save_anyway, **kw)
     return 0
 
 

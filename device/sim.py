@@ -22,6 +22,7 @@ import numpy as np
 
 from firmware.errors import ConfigError
 from firmware.model import Block
+from firmware.protocols import ROUTINES_DIR, Routine, load_routine
 
 G_M_S2 = 9.80665
 DEG = math.pi / 180.0
@@ -380,6 +381,11 @@ def scenario(
     proto = PROTOCOLS[protocol_id]
     if overrides:
         proto = ProtocolSim(**{**proto.__dict__, **overrides})
+    return _performing(proto, protocol_id, name, seed, radius_m, bias_rad_s, mount)
+
+
+def _performing(proto: ProtocolSim, protocol_id: str, name: str, seed: int,
+                radius_m: float | None = None, bias_rad_s=None, mount=None) -> SimUser:
     r = proto.radius_m if radius_m is None else float(radius_m)
     rng = np.random.default_rng([seed, 7])
     script = _build_script(proto, name, r, rng)
@@ -393,6 +399,54 @@ def scenario(
         mount=mount,
         meta=meta,
     )
+
+
+def scenario_for(routine: Routine, name: str = "good", seed: int = 1) -> SimUser:
+    """A scripted user performing any routine (a user's own TOML too) the way scenario
+    ``name`` says. A built-in routine gets its own ``scenario``; any other gets
+    ``protocol_sim_for`` (the built-in simulation for the same tool and kind, scaled)."""
+    if name not in SCENARIOS:
+        raise ConfigError(f"sim: unknown scenario {name!r} (known: {', '.join(SCENARIOS)})")
+    if routine.id in PROTOCOLS and Path(routine.source).parent == ROUTINES_DIR:
+        return scenario(routine.id, name, seed)
+    return _performing(protocol_sim_for(routine), routine.id, name, seed)
+
+
+def protocol_sim_for(routine: Routine) -> ProtocolSim:
+    """How a simulated user performs ``routine``: the built-in simulation of the same tool and
+    kind (rolling vs holds; a direction-dependent force picks one with it), its pass lengths,
+    pass times, hold times, rolling time and forces moved to the same place inside this
+    routine's target bands as they sit inside the built-in routine's; tool, radius and spots
+    from the routine."""
+    same_mode = [k for k, v in PROTOCOLS.items() if v.mode == routine.mode]
+    same_tool = [k for k in same_mode if PROTOCOLS[k].tool == routine.tool] or same_mode
+    directional = [k for k in same_tool if load_routine(k).directional == routine.directional]
+    template_id = (directional or same_tool)[0]
+    template, built_in = PROTOCOLS[template_id], load_routine(template_id)
+    t, bt = routine.targets, built_in.targets
+    values: dict = {"tool": routine.tool, "radius_m": routine.radius_m, "mode": routine.mode}
+    up_band = routine.force_band_n(None, +1)
+    down_band = routine.force_band_n(None, -1)
+    values["force_up_n"] = _moved(template.force_up_n, built_in.force_band_n(None, +1), up_band)
+    values["force_down_n"] = _moved(template.force_down_n, built_in.force_band_n(None, -1), down_band)
+    if routine.mode == "roll" and t.pass_length_m and bt.pass_length_m and t.speed and bt.speed:
+        values["pass_m"] = tuple(_moved(x, bt.pass_length_m, t.pass_length_m) for x in template.pass_m)
+        values["pass_s"] = tuple(_moved(x, bt.speed.pass_s, t.speed.pass_s) for x in template.pass_s)
+        per_direction = 2.0 if t.per_direction else 1.0
+        built_in_per_direction = 2.0 if bt.per_direction else 1.0
+        margin = template.rolling_s / (built_in_per_direction * (bt.rolling_min_s or 60.0))
+        values["rolling_s"] = margin * per_direction * (t.rolling_min_s or 60.0)
+    if routine.mode == "hold" and t.hold and bt.hold:
+        values["hold_s"] = tuple(_moved(x, bt.hold.hold_s, t.hold.hold_s) for x in template.hold_s)
+        values["spots"] = t.hold.spots
+    return ProtocolSim(**{**template.__dict__, **values})
+
+
+def _moved(x: float, band_from, band_to) -> float:
+    """``x`` moved from its place inside ``band_from`` to the same place inside ``band_to``."""
+    width = band_from.hi - band_from.lo
+    frac = (x - band_from.lo) / width if width > 0 else 0.5
+    return float(band_to.lo + frac * (band_to.hi - band_to.lo))
 
 
 def _build_script(p: ProtocolSim, name: str, r: float, rng) -> Script:
@@ -484,6 +538,98 @@ def _step_off(sc: Script, rng) -> None:
 def _min_duration(length_m: float, radius_m: float) -> float:
     """Shortest cosine move that keeps the peak rate inside 85 % of the gyro full scale."""
     return math.pi * length_m / (2 * radius_m * 0.85 * GYRO_FS_RAD_S)
+
+
+# ---------------------------------------------------------------------- calibration
+CALIBRATION_STEPS = ("gyro", "axis", "radius", "force")
+CAL_LEAD_S = 1.5  # after an instruction the user waits this long before rolling
+CAL_ROLL_M = 0.30  # the axis step's one roll up the limb
+CAL_ROLL_S = 4.0  # a calibration roll takes this long (longer if the gyro would clip)
+CAL_FOREVER_S = 3600.0  # the tool lies still this long after the last action
+CAL_LOAD_NOISE_REL = 0.002  # a weight's reading varies this much (relative, 1 sigma)
+
+
+class CalibrationUser:
+    """A simulated user doing what a calibration step asks, so ``rollsense calibrate STEP
+    --sim`` runs the real procedure end to end. The tool lies still on the floor; each
+    instruction the procedure gives (``follow``) starts the step's next action at that time:
+
+    - gyro: keeps the tool still;
+    - axis: after ``CAL_LEAD_S`` rolls ``CAL_ROLL_M`` once up the limb (+s is up, as in
+      every scenario);
+    - radius: after ``CAL_LEAD_S`` rolls exactly ``distance_m`` once;
+    - force: the tare empties the sensor, then each weight of ``weights_kg`` above 0 is
+      put on in turn.
+
+    Tool, radius, mounting and gyro bias are those of the routine's simulated user for the
+    same seed (``SimUser``), so ``truth`` holds what each step must find."""
+
+    def __init__(self, step: str, *, tool: str, radius_m: float, seed: int,
+                 distance_m: float | None = None, weights_kg=()) -> None:
+        if step not in CALIBRATION_STEPS:
+            raise ConfigError(f"sim: no simulated user for calibration step {step!r}")
+        self.step, self.tool, self.radius_m, self.seed = step, tool, float(radius_m), seed
+        self.distance_m = distance_m
+        self.loads_n = [float(w) * G_M_S2 for w in weights_kg if float(w) > 0]
+        self._moves: list[tuple[float, float, float]] = []  # (start s, distance m, duration s)
+        self._load_changes: list[tuple[float, float]] = [(-math.inf, 0.0)]  # (from s, N)
+        self._told = 0
+        self._load_rng = np.random.default_rng([seed, 11])
+        self._user = self._build()  # mount and bias from the seed, as the routine's user
+
+    @classmethod
+    def for_routine(cls, step: str, routine: Routine, seed: int, **kw) -> CalibrationUser:
+        """The user of ``scenario_for(routine, ..., seed)`` calibrating its tool."""
+        if routine.id in PROTOCOLS and Path(routine.source).parent == ROUTINES_DIR:
+            proto = PROTOCOLS[routine.id]
+        else:
+            proto = protocol_sim_for(routine)
+        return cls(step, tool=proto.tool, radius_m=proto.radius_m, seed=seed, **kw)
+
+    def _build(self) -> SimUser:
+        sc = Script()
+        for start_s, ds_m, duration_s in self._moves:
+            sc.still(start_s - sc.t, 0.0, contact=False)
+            sc.move(ds_m, duration_s, 0.0, contact=False)
+        sc.still(CAL_FOREVER_S, 0.0, contact=False)
+        old = getattr(self, "_user", None)
+        return SimUser(sc, tool=self.tool, radius_m=self.radius_m, seed=self.seed,
+                       bias_rad_s=None if old is None else old.bias_rad_s,
+                       mount=None if old is None else old.mount)
+
+    def follow(self, instruction: str, now_s: float) -> str:
+        """Do the step's next action from ``now_s`` (the time the source is sampled on);
+        returns what the simulated user does, for the terminal."""
+        told, self._told = self._told, self._told + 1
+        if self.step == "gyro":
+            return "the tool lies still"
+        if self.step == "force":
+            load_n = 0.0 if told == 0 or told > len(self.loads_n) else self.loads_n[told - 1]
+            self._load_changes.append((now_s, load_n))
+            return f"{load_n / G_M_S2:g} kg on the sensor" if load_n else "no load on the sensor"
+        ds_m = CAL_ROLL_M if self.step == "axis" else float(self.distance_m or 0.0)
+        duration_s = max(CAL_ROLL_S, _min_duration(abs(ds_m), self.radius_m))
+        start_s = max(now_s, self._user.end_s - CAL_FOREVER_S) + CAL_LEAD_S
+        self._moves.append((start_s, ds_m, duration_s))
+        self._user = self._build()
+        what = "up the limb" if self.step == "axis" else "exactly"
+        return f"rolls {what} {ds_m:g} m in {duration_s:.1f} s, {CAL_LEAD_S:g} s from now"
+
+    def sample(self, t_s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Sensor values like ``SimUser.sample``; force is the load on the sensor (N)."""
+        gyro, accel, _ = self._user.sample(t_s)
+        starts = np.array([t for t, _ in self._load_changes])
+        loads = np.array([n for _, n in self._load_changes])
+        load_n = loads[np.searchsorted(starts, np.asarray(t_s, float), side="right") - 1]
+        return gyro, accel, load_n * (1 + self._load_rng.normal(0, CAL_LOAD_NOISE_REL, len(load_n)))
+
+    @property
+    def truth(self) -> dict:
+        """What the calibration must find: gyro bias (rad/s), roll axis in the sensor frame
+        (positive rotation about it rolls up the limb), radius (m), tool."""
+        return {"tool": self.tool, "radius_m": self.radius_m,
+                "gyro_bias_rad_s": [float(v) for v in self._user.bias_rad_s],
+                "axis_xyz": [float(v) for v in self._user.body_axis(0)], "up_sign": 1}
 
 
 # ---------------------------------------------------------------------- recording
@@ -586,3 +732,72 @@ def _schmitt(force: np.ndarray, on: float, off: float) -> np.ndarray:
     from firmware.metrics_runs import schmitt
 
     return schmitt(force > on, force < off, False)
+
+
+# ---------------------------------------------------------------------- the simulated tool
+SIM_LEFT_AFTER_S = 5.0  # a routine's simulated user has left this long after its script ends
+
+
+class SimTool:
+    """The simulated tool of ``rollsense run --sim``: one sensor clock, a new scripted user
+    for every routine started on it (button, start command, dashboard).
+
+    Before the first routine the tool lies still on the floor. ``begin(routine, now_s)`` puts
+    a user performing ``routine`` on it from ``now_s`` (the time the fake chips sample on);
+    ``left(now_s)`` says when that user's script has ended. Every user has the same seed,
+    so the same mounting, gyro bias and accelerometer offset: one physical tool. ``user_for``
+    makes the user for a routine (default: ``routine_user``)."""
+
+    def __init__(self, tool: str, radius_m: float, *, scenario_name: str = "good", seed: int = 1,
+                 user_for=None) -> None:
+        self.tool = tool
+        self.radius_m = float(radius_m)
+        self.scenario_name = scenario_name
+        self.seed = seed
+        self.user_for = user_for or routine_user
+        idle = Script()
+        idle.still(1.0, 0.0, contact=False)  # and on, still, after the script's end
+        self._starts_s = [0.0]
+        self._users = [SimUser(idle, tool=tool, radius_m=self.radius_m, seed=seed)]
+
+    @property
+    def user(self) -> SimUser:
+        """The user on the tool now (the latest ``begin``)."""
+        return self._users[-1]
+
+    def body_axis(self, k: int = 0) -> np.ndarray:
+        """Roll axis in the sensor frame (the same for every user: one mounting)."""
+        return self._users[0].body_axis(k)
+
+    def begin(self, routine, now_s: float) -> SimUser:
+        """A new user performing ``routine`` (a ``Routine``) from ``now_s`` on."""
+        if routine.tool != self.tool:
+            raise ConfigError(f"sim: {routine.id} is for a {routine.tool}; the simulated tool is a {self.tool}")
+        user = self.user_for(routine, self.scenario_name, self.seed, radius_m=self.radius_m)
+        self._starts_s.append(float(now_s))
+        self._users.append(user)
+        return user
+
+    def left(self, now_s: float) -> bool:
+        """True once the latest user's script is over (plus ``SIM_LEFT_AFTER_S``)."""
+        return len(self._users) > 1 and now_s > self._starts_s[-1] + self.user.end_s + SIM_LEFT_AFTER_S
+
+    def sample(self, t_s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Sensor values at ``t_s`` from whichever user was on the tool then (each on its own
+        script time: ``t_s`` minus its start)."""
+        t_s = np.asarray(t_s, dtype=float)
+        which = np.searchsorted(np.array(self._starts_s), t_s, side="right") - 1
+        gyro, accel, force = np.empty((len(t_s), 3)), np.empty((len(t_s), 3)), np.empty(len(t_s))
+        for k in np.unique(which):
+            sel = which == k
+            g, a, f = self._users[k].sample(t_s[sel] - self._starts_s[k])
+            gyro[sel], accel[sel], force[sel] = g, a, f
+        return gyro, accel, force
+
+
+def routine_user(routine, name: str = "good", seed: int = 1, *, radius_m: float | None = None) -> SimUser:
+    """A scripted user performing ``routine`` (built-in or a user's own TOML) as scenario
+    ``name`` says, on a tool of ``radius_m`` (default: the routine's simulation)."""
+    if routine.id in PROTOCOLS and Path(routine.source).parent == ROUTINES_DIR:
+        return scenario(routine.id, name, seed, radius_m=radius_m)
+    return scenario_for(routine, name, seed)

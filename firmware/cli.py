@@ -137,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seconds", type=_positive_float, default=5.0, help="gyro: how long to keep still")
     c.add_argument("--distance-m", type=_positive_float, help="radius: the known distance you will roll")
     c.add_argument("--weights-kg", help="force: comma-separated known weights, e.g. 0,5,10,20")
+    c.add_argument("--save-anyway", action="store_true", help="force: save a fit that is off by more than 10%% at a known weight (otherwise refused)")
 
     pr = sub.add_parser("protocols", help="list the routines and their targets",
                         description="The built-in routines plus your own from the routines directory.",

@@ -16,6 +16,7 @@ import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from device.sim import CalibrationUser
 from firmware.clock import MonotonicClock, PacedClock
 from firmware.config import Config, apply_overrides, default_config_text, load_config
 from firmware.commands import CommandError
@@ -59,10 +60,11 @@ def load_with_overrides(args) -> Config:
     return cfg
 
 
-def open_runtime(cfg: Config, *, force_calibration=None) -> Runtime:
+def open_runtime(cfg: Config, *, force_calibration=None, sim_user=None) -> Runtime:
     """Open the hardware the config names. Simulated hardware is only ever used when the
     config (or --sim) says so: no silent fallback to fake data. The force calibration
-    comes from the calibration file unless one is given (``RawForce`` for calibrating)."""
+    comes from the calibration file unless one is given (``RawForce`` for calibrating).
+    ``sim_user``: the simulated user on simulated hardware (default: the routine's scenario)."""
     from device.hardware import open_hardware
     from firmware.sampler import Sampler
 
@@ -75,7 +77,7 @@ def open_runtime(cfg: Config, *, force_calibration=None) -> Runtime:
         from device.sim import scenario
 
         clock = PacedClock(speed=cfg.sim.speed)
-        source = scenario(cfg.protocol, cfg.sim.scenario, cfg.sim.seed)
+        source = sim_user or scenario(cfg.protocol, cfg.sim.scenario, cfg.sim.seed)
     else:
         clock = MonotonicClock()
     hw = open_hardware(
@@ -388,12 +390,30 @@ def calibrate(args) -> int:
     if args.step == "show":
         return run_step("show", cfg, None, out=sys.stdout)
     weights = parse_weights_kg(args.weights_kg) if args.weights_kg else None
-    rt = open_runtime(cfg, force_calibration=RawForce() if args.step == "force" else None)
+    sim_user = None
+    if cfg.hardware == "sim":  # a simulated user who does what each instruction asks
+        sim_user = CalibrationUser.for_routine(args.step, load_routine(cfg.protocol, cfg.routines_dir),
+                                               cfg.sim.seed, distance_m=args.distance_m,
+                                               weights_kg=weights or ())
+    rt = open_runtime(cfg, force_calibration=RawForce() if args.step == "force" else None,
+                      sim_user=sim_user)
     try:
         rt.sampler.start()
         tool = rt.source.tool if rt.source is not None else load_routine(cfg.protocol, cfg.routines_dir).tool
         return run_step(args.step, cfg, sampler_source(rt.sampler, rt.clock),
                         seconds=args.seconds if args.step == "gyro" else None,
-                        distance_m=args.distance_m, weights_kg=weights, tool=tool)
+                        distance_m=args.distance_m, weights_kg=weights, tool=tool,
+                        ask=None if sim_user is None else _sim_follows(sim_user, rt.clock),
+                        save_anyway=getattr(args, "save_anyway", False))
     finally:
         rt.hardware.close()
+
+
+def _sim_follows(sim_user, clock):
+    """The calibration prompt for a simulated user: shown, then done at once (no Enter)."""
+
+    def ask(message: str) -> None:
+        done = sim_user.follow(message, clock.now_s())
+        sys.stderr.write(f"{message} [simulated user: {done}]\n")
+
+    return ask
