@@ -674,8 +674,10 @@ def simulate_to_file(
     jitter_frac: float = 0.0,
     drop_frac: float = 0.0,
     with_axis: bool = True,
+    routines_dir=None,
 ) -> tuple[Path, Path]:
-    """Write a recording of a simulated session and `<out>.truth.json`; never overwrites."""
+    """Write a recording of a simulated session and `<out>.truth.json`; never overwrites.
+    ``protocol``: a built-in routine or one of ``routines_dir`` (``scenario_for``)."""
     from firmware.recording import FORMAT, write_recording
 
     out = Path(out_path)
@@ -683,7 +685,7 @@ def simulate_to_file(
     for p in (out, truth_path):
         if p.exists():
             raise ConfigError(f"{p}: refusing to overwrite an existing file")
-    user = scenario(protocol, scenario_name, seed)
+    user = scenario_for(load_routine(protocol, routines_dir), scenario_name, seed)
     block = sample_block(user, rate_hz, jitter_frac=jitter_frac, drop_frac=drop_frac, seed=seed)
     meta = {"format": FORMAT, "tool": user.tool, "radius_m": f"{user.radius_m:g}"}
     if with_axis and user.tool != "ball":

@@ -8,7 +8,6 @@ never waited on (the link drains the journal's outbox in its own thread).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import queue
 import threading
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from firmware.metrics import MetricsSettings
 from firmware.protocols import Profile, load_routine
 from firmware.session import Session
 from firmware.summary import clean_json, new_session_id
+from firmware.units import summary_table
 
 QUIET_EVENT_CUES = {"tick"}  # metronome ticks are cues for the user, not events to keep
 CHECKPOINT_S = 5.0  # sensor seconds between journal checkpoints of the running summary
@@ -218,4 +218,6 @@ class DeviceApp:
 
 
 def summary_text(summary: dict) -> str:
-    return json.dumps(summary, indent=2, allow_nan=False)
+    """The summary a person reads at the end of ``rollsense demo``: the same short table as
+    ``rollsense replay`` (``firmware.units.summary_table``), first line ``session_id <id>``."""
+    return summary_table(summary)

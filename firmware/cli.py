@@ -9,6 +9,7 @@ import os
 import sys
 
 from firmware.errors import ConfigError, RollsenseError
+from firmware.protocols import routines_dir_for
 
 EPILOG = """\
 examples:
@@ -104,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--tool", choices=("roller", "ball", "stick"), help="override the recording's tool")
     rp.add_argument("--radius-m", type=_radius, metavar="R", help="override the effective radius in metres")
     rp.add_argument("--json", action="store_true", help="print the summary as JSON (DESIGN.md §3.2)")
+    rp.add_argument("--routines-dir", metavar="DIR", help="your own routines (TOML) for --protocol (default: routines_dir of --config)")
+    rp.add_argument("--config", metavar="FILE", help="TOML config whose routines_dir has your own routines")
 
     s = sub.add_parser("simulate", help="write a simulated recording and its ground truth",
                        description="Write a recording of a scripted user (DESIGN.md §3.1) and FILE.truth.json "
@@ -112,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--scenario", default="good")
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--rate-hz", type=float, default=200.0, help="IMU sample rate (default: %(default)s)")
+    s.add_argument("--routines-dir", metavar="DIR", help="your own routines (TOML) for --protocol (default: routines_dir of --config)")
+    s.add_argument("--config", metavar="FILE", help="TOML config whose routines_dir has your own routines")
     s.add_argument("--out", required=True, metavar="FILE", help=".csv or .csv.gz")
 
     rec = sub.add_parser("record", help="record the sensors to a file",
@@ -205,7 +210,8 @@ def cmd_demo(a) -> int:
 def cmd_replay(a) -> int:
     from firmware.replay import replay_file
 
-    summary = replay_file(a.file, protocol=a.protocol, tool=a.tool, radius_m=a.radius_m)
+    summary = replay_file(a.file, protocol=a.protocol, tool=a.tool, radius_m=a.radius_m,
+                          routines_dir=routines_dir_for(a.routines_dir, a.config))
     if a.json:
         print(json.dumps(summary, indent=2, allow_nan=False))
     else:
@@ -238,7 +244,8 @@ def summary_table(s: dict) -> str:
 def cmd_simulate(a) -> int:
     from device.sim import simulate_to_file
 
-    rec, truth = simulate_to_file(a.protocol, a.scenario, a.seed, a.out, rate_hz=a.rate_hz)
+    rec, truth = simulate_to_file(a.protocol, a.scenario, a.seed, a.out, rate_hz=a.rate_hz,
+                                  routines_dir=routines_dir_for(a.routines_dir, a.config))
     print(f"wrote {rec} and {truth}")
     return 0
 

@@ -226,16 +226,22 @@ class Coach:
         return round(self._active_s, 3) if self.routine.mode == "roll" else None
 
     def progress(self) -> dict[str, Any]:
-        """Elapsed, target and remaining seconds, fraction done (0..1), spots done/target."""
+        """Elapsed, target and remaining seconds, fraction done (0..1), spots done/target.
+
+        ``done_s`` is the routine's own progress (time rolling, each way counted up to its
+        target for the calf; hold time up to the hold minimum per spot), ``fraction`` is
+        ``done_s / target_s``: one quantity, so a clock and a bar made from them agree. Both
+        are rounded down, so neither reaches the target (1.0) before it is met.
+        """
         target_s = self._target_s()
         done_s = min(self._done_s(), target_s)
         hold = self.routine.targets.hold
         return {
             "elapsed_s": round(self._t_last - (self._t0 if self._t0 is not None else 0.0), 3),
             "target_s": target_s,
-            "done_s": round(done_s, 3),
-            "remaining_s": round(target_s - done_s, 3),
-            "fraction": round(done_s / target_s, 4) if target_s > 0 else 1.0,
+            "done_s": math.floor(done_s * 1000) / 1000,
+            "remaining_s": math.ceil((target_s - done_s) * 1000) / 1000,
+            "fraction": math.floor(done_s / target_s * 10000) / 10000 if target_s > 0 else 1.0,
             "spots_done": self._spots_done if hold else None,
             "spots_target": hold.spots if hold else None,
         }

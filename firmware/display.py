@@ -3,8 +3,11 @@ the cues as they come. Plain text when the output is not a terminal."""
 
 from __future__ import annotations
 
+import math
 import sys
 from typing import TextIO
+
+from firmware import units
 
 
 def cue_text(name: str) -> str:
@@ -15,10 +18,16 @@ def cue_text(name: str) -> str:
     return pattern.meaning if pattern else name.replace("_", " ").capitalize()
 
 
-def bar(fraction: float | None, width: int = 24) -> str:
+def percent(fraction: float | None) -> int:
+    """Whole percent done, rounded down: 100 only once the target is met (fraction 1.0)."""
     f = min(1.0, max(0.0, fraction or 0.0))
-    full = int(round(f * width))
-    return "[" + "#" * full + "-" * (width - full) + f"] {f * 100:3.0f}%"
+    return int(math.floor(f * 100 + 1e-9))
+
+
+def bar(fraction: float | None, width: int = 24) -> str:
+    pct = percent(fraction)
+    full = pct * width // 100
+    return "[" + "#" * full + "-" * (width - full) + f"] {pct:3d}%"
 
 
 def mmss(seconds: float | None) -> str:
@@ -27,17 +36,19 @@ def mmss(seconds: float | None) -> str:
 
 
 def status_line(t: dict) -> str:
-    speed_cm = (t.get("speed_mps") or 0.0) * 100
-    force = t.get("force_n")
-    force_txt = "  -- N" if force is None else f"{force:5.0f} N"
+    """One line of live telemetry. The clock is the routine's own progress (``done_s``: time
+    rolling, hold time, each way for the calf) against ``target_s``, and the bar is the same
+    ratio (``progress`` = done_s / target_s), both rounded down: they always agree."""
+    speed_txt = units.speed(t.get("speed_mps")).rjust(10)
+    force_txt = units.force(t.get("force_n")).rjust(7)
     hold = f"  hold {t['hold_s']:4.1f} s" if t.get("hold_s") else ""
     spots = ""
     if t.get("spots_target"):
-        spots = f"  spot {min(t.get('spots_done', 0) + 1, t['spots_target'])}/{t['spots_target']}"
+        spots = f"  spot {min((t.get('spots_done') or 0) + 1, t['spots_target'])}/{t['spots_target']}"
     return (
-        f"{t.get('protocol') or '-'} {t.get('phase', ''):<9} {mmss(t.get('elapsed_s'))}/"
-        f"{mmss(t.get('target_s'))} {bar(t.get('progress'))}  speed {speed_cm:5.1f} cm/s  "
-        f"force {force_txt}  passes {t.get('passes', 0):3d}{hold}{spots}"
+        f"{t.get('protocol') or '-'} {t.get('phase', ''):<9} {mmss(t.get('done_s'))}/"
+        f"{mmss(t.get('target_s'))} {bar(t.get('progress'))}  speed {speed_txt}  "
+        f"force {force_txt}  passes {int(t.get('passes') or 0):3d}{hold}{spots}"
     )
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from firmware.config import load_config
 from firmware.errors import ConfigError
 from firmware.tomlfile import read_toml
 
@@ -244,6 +245,16 @@ def load_routine(routine_id: str, user_dir: str | Path | None = None) -> Routine
         known = ", ".join(sorted(files))
         raise ConfigError(f"unknown routine {routine_id!r} (known: {known})")
     return load_routine_file(files[routine_id])
+
+
+def routines_dir_for(routines_dir: str | Path | None, config_path: str | Path | None) -> Path | None:
+    """The user routines directory a command uses: ``--routines-dir``, else ``routines_dir``
+    of the ``--config`` file, else None (built-in routines only)."""
+    if routines_dir is not None:
+        return Path(routines_dir)
+    if config_path is not None:
+        return load_config(config_path).routines_dir
+    return None
 
 
 # ------------------------------------------------------------------------------ validation

@@ -116,6 +116,7 @@ class Session:
             progress = self.coach.progress()
             out.update(
                 elapsed_s=progress.get("elapsed_s"),
+                done_s=progress.get("done_s"),
                 target_s=progress.get("target_s"),
                 remaining_s=progress.get("remaining_s"),
                 progress=progress.get("fraction"),

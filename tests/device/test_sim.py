@@ -16,11 +16,14 @@ from device.sim import (
     GYRO_LSB_RAD_S,
     PROTOCOLS,
     SCENARIOS,
+    protocol_sim_for,
     sample_block,
     scenario,
+    scenario_for,
     simulate_to_file,
 )
 from firmware.errors import ConfigError
+from firmware.protocols import ROUTINES_DIR, load_routine
 from firmware.recording import read_recording
 
 REQUIRED = ("good", "too-fast", "too-short", "too-hard", "reversed", "moved-hold", "step-off")
@@ -182,3 +185,29 @@ def test_source_interface_for_fake_chips():
         assert np.isfinite(gyro).all() and np.isfinite(accel).all() and (force >= 0).all()
     gyro, _, force = user.sample(np.array([user.end_s + 100.0]))  # after the script: at rest
     assert force[0] < 2.0 and np.abs(gyro - user.bias_rad_s).max() < 0.01
+
+
+def test_scenario_for_a_built_in_routine_is_its_scenario():
+    a = sample_block(scenario_for(load_routine("calf-stick"), "reversed", 4), 100.0)
+    b = sample_block(scenario("calf-stick", "reversed", 4), 100.0)
+    np.testing.assert_array_equal(a.gyro_rad_s, b.gyro_rad_s)
+    np.testing.assert_array_equal(a.force_n, b.force_n)
+
+
+def test_a_user_routine_is_simulated_from_the_same_tool_and_kind_scaled(tmp_path):
+    calf = (ROUTINES_DIR / "calf-stick.toml").read_text()
+    (tmp_path / "my-calves.toml").write_text(calf.replace("tool = \"stick\"", "tool = \"roller\"")
+                                             .replace("radius_m = 0.015", "radius_m = 0.05"))
+    routine = load_routine("my-calves", tmp_path)
+    p = protocol_sim_for(routine)
+    assert (p.tool, p.radius_m, p.mode) == ("roller", 0.05, "roll")
+    assert p.force_up_n > p.force_down_n  # direction-dependent force, as the calf-stick one
+    lo_up, hi_up = routine.force_band_n(None, +1).lo, routine.force_band_n(None, +1).hi
+    assert lo_up <= p.force_up_n <= hi_up
+    user = scenario_for(routine, "good", 2)
+    assert user.tool == "roller" and user.radius_m == 0.05 and user.meta["protocol"] == "my-calves"
+    truth = user.truth
+    band = routine.targets.pass_length_m
+    assert all(band.lo <= q["length_m"] <= band.hi for q in truth["passes"])
+    with pytest.raises(ConfigError, match="unknown scenario"):
+        scenario_for(routine, "sloppy", 1)

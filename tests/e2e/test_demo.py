@@ -4,8 +4,8 @@ finds it in the history with its duration and number of passes."""
 
 from __future__ import annotations
 
-import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -46,20 +46,35 @@ def test_demo_fast_reaches_the_dashboard_history(broker, dashboard, page):
         capture_output=True, text=True, timeout=180,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    summary = json.loads(proc.stdout)
-    assert summary["format"] == "rollsense-summary/1"
-    assert summary["protocol"] == "quads-roller" and summary["tool"] == "roller"
-    assert summary["passes"] >= 10 and summary["duration_s"] >= 60
-    assert summary["completed"] is True
+    table = summary_rows(proc.stdout)  # the summary as people read it (firmware/units.py)
+    assert table["routine"] == "quads-roller (roller)"
+    passes = int(table["passes"].split(",")[0])
+    duration_s = table_seconds(table["duration"].split(";")[0])
+    assert passes >= 10 and duration_s >= 60
+    assert "completed" in table and "not" not in table
+    assert re.search(r"^  met   Time rolling\s+≥ 60 s\s+\d+ s$", proc.stdout, re.M)
     assert ">> Done: routine complete" in proc.stderr  # the cues were shown to the user
 
     page.goto(f"{dashboard}/history")
-    row = page.locator(f"[data-session-id='{summary['session_id']}']")
+    row = page.locator(f"[data-session-id='{table['session_id']}']")
     row.wait_for()
-    assert row.locator(".passes").inner_text().strip() == str(summary["passes"])
+    assert row.locator(".passes").inner_text().strip() == str(passes)
     duration_text = row.locator(".duration").inner_text()
-    minutes, seconds = divmod(int(round(summary["duration_s"])), 60)
+    minutes, seconds = divmod(duration_s, 60)
     assert f"{minutes}:{seconds:02d}" in duration_text or f"{minutes} min" in duration_text
+
+
+def summary_rows(text: str) -> dict[str, str]:
+    """The summary table's unindented lines: first word -> the rest."""
+    rows = [line.split(None, 1) for line in text.splitlines() if line and not line[0].isspace()]
+    return {r[0]: (r[1] if len(r) > 1 else "") for r in rows}
+
+
+def table_seconds(text: str) -> int:
+    """ "83 s" or "1 min 23 s" -> 83."""
+    m = re.fullmatch(r"(?:(\d+) min )?(\d+) s", text.strip())
+    assert m, text
+    return int(m.group(1) or 0) * 60 + int(m.group(2))
 
 
 def test_demo_stops_cleanly_on_ctrl_c(tmp_path):

@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 
+from firmware.cli import main
 from firmware.errors import ConfigError
 from firmware.protocols import (
     ROUTINES_DIR,
@@ -16,6 +17,7 @@ from firmware.protocols import (
     list_routines,
     load_routine,
     load_routine_file,
+    routines_dir_for,
 )
 
 SEED_IDS = [
@@ -280,3 +282,78 @@ def test_an_explicit_speed_band_wins_over_the_derived_one(tmp_path):
     r = load_routine("quads-roller", user_dir=tmp_path)
     assert r.targets.speed.speed_mps == Band(0.04, 0.12)
     assert r.targets.speed.pass_s == Band(2.0, 4.0)
+
+
+# ---------------------------------------------------------------- user routines everywhere
+def _user_routines(tmp_path):
+    """my-quads: the quads routine with longer passes; my-glutes: two 20-40 s holds on a ball."""
+    d = tmp_path / "routines"
+    d.mkdir()
+    quads = (ROUTINES_DIR / "quads-roller.toml").read_text()
+    (d / "my-quads.toml").write_text(quads.replace('title = "Quads on the foam roller"', 'title = "My quads"')
+                                     .replace("pass_length_m = [0.15, 0.30]", "pass_length_m = [0.25, 0.40]"))
+    ball = (ROUTINES_DIR / "piriformis-ball.toml").read_text()
+    (d / "my-glutes.toml").write_text(ball.replace("s = [30.0, 60.0]", "s = [20.0, 40.0]")
+                                      .replace("spots = 1", "spots = 2"))
+    return d
+
+
+def _cli(argv, capsys):
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_routines_dir_for_flag_then_config_then_none(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text(f'routines_dir = "{tmp_path / "from-config"}"\n')
+    assert routines_dir_for(tmp_path / "flag", config) == tmp_path / "flag"
+    assert routines_dir_for(None, config) == tmp_path / "from-config"
+    assert routines_dir_for(None, None) is None
+
+
+def test_simulate_and_replay_a_user_roll_routine(tmp_path, capsys):
+    d = _user_routines(tmp_path)
+    rec = tmp_path / "mine.csv"
+    code, out, err = _cli(["simulate", "--protocol", "my-quads", "--routines-dir", str(d), "--out", str(rec)], capsys)
+    assert code == 0, err
+    truth = json.loads((tmp_path / "mine.csv.truth.json").read_text())
+    lengths = [p["length_m"] for p in truth["passes"]]
+    assert truth["protocol"] == "my-quads" and min(lengths) >= 0.25 and max(lengths) <= 0.40
+    code, out, err = _cli(["replay", str(rec), "--protocol", "my-quads", "--routines-dir", str(d), "--json"], capsys)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["protocol"] == "my-quads"
+    by_name = {t["name"]: t for t in summary["targets"]}
+    assert (by_name["pass_length_m"]["target"]["min"], by_name["pass_length_m"]["target"]["max"]) == (0.25, 0.40)
+    assert all(t["met"] for t in summary["targets"]), summary["targets"]
+
+
+def test_replay_and_simulate_find_user_routines_through_the_config(tmp_path, capsys):
+    d = _user_routines(tmp_path)
+    config = tmp_path / "config.toml"
+    config.write_text(f'routines_dir = "{d}"\n')
+    rec = tmp_path / "glutes.csv.gz"
+    code, _, err = _cli(["simulate", "--protocol", "my-glutes", "--config", str(config), "--out", str(rec)], capsys)
+    assert code == 0, err
+    truth = json.loads((tmp_path / "glutes.csv.gz.truth.json").read_text())
+    assert len(truth["holds"]) == 2 and all(20.0 <= h["duration_s"] <= 40.0 for h in truth["holds"])
+    code, out, err = _cli(["replay", str(rec), "--config", str(config), "--json"], capsys)  # protocol from the file
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["protocol"] == "my-glutes" and len(summary["holds"]) == 2
+    assert all(t["met"] for t in summary["targets"]), summary["targets"]
+
+
+@pytest.mark.parametrize("command", ["replay", "simulate"])
+def test_unknown_routine_is_one_line_listing_the_known_ids(tmp_path, capsys, command):
+    d = _user_routines(tmp_path)
+    rec = tmp_path / "r.csv"
+    code, _, err = _cli(["simulate", "--protocol", "quads-roller", "--out", str(rec)], capsys)
+    assert code == 0, err
+    argv = (["replay", str(rec)] if command == "replay" else ["simulate", "--out", str(tmp_path / "n.csv")])
+    code, out, err = _cli([*argv, "--protocol", "nope", "--routines-dir", str(d)], capsys)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1
+    assert err.startswith(f"rollsense {command}: unknown routine 'nope' (known: calf-stick, ")
+    assert "my-glutes" in err and "my-quads" in err

@@ -8,6 +8,7 @@ import gzip
 import numpy as np
 import pytest
 
+from firmware.cli import main
 from firmware.errors import ConfigError
 from firmware.model import Block
 from firmware.recording import FORMAT, read_recording, write_recording
@@ -214,8 +215,6 @@ def test_gzip_cut_before_the_samples_is_one_line(tmp_path):
 
 
 def test_replay_cli_warns_in_one_line_for_a_cut_recording(tmp_path, capsys):
-    from firmware.cli import main
-
     path = write_recording(tmp_path / "r.csv", {"tool": "roller", "radius_m": 0.075}, _block(400))
     whole = path.read_text()
     path.write_text(whole[: whole.rstrip("\n").rfind(",")])  # last row loses its force column

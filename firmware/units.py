@@ -1,0 +1,218 @@
+"""Numbers as people read them: the one place that words a session for the terminal status
+line, the summary table (``rollsense demo`` and ``rollsense replay``) and the dashboard, so
+they cannot disagree. Pure: no I/O.
+
+JSON keeps SI units in its field names (``speed_mps``, ``distance_m``, ``force_n``); people
+read speed in cm/s, pass lengths in cm, distance in m (cm under 1 m), force in whole newtons,
+time in whole seconds (one decimal under 10 s, minutes from 100 s), counts as integers.
+"""
+
+from __future__ import annotations
+
+import math
+
+DASH = "–"
+
+# target name (DESIGN §3.2 ``targets[].name``) -> what people call it
+TARGET_LABELS = {
+    "rolling_s": "Time rolling",
+    "rolling_up_s": "Time rolling up",
+    "rolling_down_s": "Time rolling down",
+    "duration_s": "Duration",
+    "pass_s": "Time per pass",
+    "speed_mps": "Speed",
+    "pass_length_m": "Pass length",
+    "force_n": "Mean pressure",
+    "force_peak_n": "Peak pressure",
+    "force_up_n": "Pressure rolling up",
+    "force_down_n": "Pressure rolling down",
+    "hold_s": "Longest hold",
+    "spots": "Spots held",
+    "holds": "Holds",
+    "passes": "Passes",
+}
+_UNIT_SUFFIXES = ("_mps", "_s", "_m", "_n")
+
+# a JSON unit -> (people's unit, scale, decimals)
+_PEOPLE = {"m/s": ("cm/s", 100.0, 1), "m": ("cm", 100.0, 0), "N": ("N", 1.0, 0), "": ("", 1.0, 0)}
+
+
+def _finite(value) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _fixed(value: float, decimals: int) -> str:
+    text = f"{value:.{decimals}f}"
+    return "0" if text in ("-0", "-0.0") else text.replace("-0.0", "0.0")
+
+
+def _short(value: float, decimals: int) -> str:
+    """Fixed decimals without trailing zeros: 4.0 -> "4", 3.75 -> "3.8" (decimals=1)."""
+    text = _fixed(value, decimals)
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def speed(mps) -> str:
+    v = _finite(mps)
+    return DASH if v is None else f"{_fixed(v * 100, 1)} cm/s"
+
+
+def length(m) -> str:
+    """A pass length: whole cm."""
+    v = _finite(m)
+    return DASH if v is None else f"{_fixed(v * 100, 0)} cm"
+
+
+def distance(m) -> str:
+    """Distance rolled: m with one decimal, whole cm under 1 m."""
+    v = _finite(m)
+    if v is None:
+        return DASH
+    return f"{_fixed(v * 100, 0)} cm" if abs(v) < 0.995 else f"{_fixed(v, 1)} m"
+
+
+def force(n) -> str:
+    v = _finite(n)
+    return DASH if v is None else f"{_fixed(v, 0)} N"
+
+
+def count(n) -> str:
+    v = _finite(n)
+    return DASH if v is None else str(int(round(v)))
+
+
+def seconds(s) -> str:
+    """A time span: "2.6 s", "76 s", "9 min 04 s"."""
+    v = _finite(s)
+    if v is None:
+        return DASH
+    if v < 9.95:
+        return f"{_fixed(v, 1)} s"
+    whole = int(round(v))
+    if whole < 100:
+        return f"{whole} s"
+    return f"{whole // 60} min {whole % 60:02d} s"
+
+
+def label(name) -> str:
+    """A target's name for people; unknown names lose their unit suffix: "rolling_side_s"
+    -> "Rolling side"."""
+    name = str(name or "")
+    if name in TARGET_LABELS:
+        return TARGET_LABELS[name]
+    for suffix in _UNIT_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            name = name[: -len(suffix)]
+            break
+    return name.replace("_", " ").strip().capitalize()
+
+
+def _bound(value: float, unit: str) -> tuple[str, str]:
+    """One bound of a target band in people's unit, without trailing zeros: ("4", "cm/s")."""
+    if unit == "s":
+        return _short(value, 1), "s"
+    shown, scale, decimals = _PEOPLE.get(unit, (unit, 1.0, 2))
+    return _short(value * scale, decimals), shown
+
+
+def _with(number: str, unit: str) -> str:
+    return f"{number} {unit}" if unit else number
+
+
+def target_goal(target) -> str:
+    """A target's band for people: "4–12 cm/s", "≥ 60 s", "≤ 260 N", "≥ 3"."""
+    if not isinstance(target, dict):
+        v = _finite(target)
+        return DASH if v is None else _short(v, 2)
+    unit = str(target.get("unit") or "")
+    lo, hi = _finite(target.get("min")), _finite(target.get("max"))
+    if lo is not None and hi is not None:
+        (low, shown), (high, _) = _bound(lo, unit), _bound(hi, unit)
+        return _with(f"{low}–{high}", shown)
+    if lo is not None:
+        return "≥ " + _with(*_bound(lo, unit))
+    if hi is not None:
+        return "≤ " + _with(*_bound(hi, unit))
+    return str(target.get("text") or DASH)
+
+
+def target_actual(row: dict) -> str:
+    """What the user did against one target, in the target's people unit."""
+    target = row.get("target")
+    unit = str(target.get("unit") or "") if isinstance(target, dict) else ""
+    v = _finite(row.get("actual"))
+    if v is None:
+        return DASH
+    if unit == "s":
+        return seconds(v)
+    shown, scale, decimals = _PEOPLE.get(unit, (unit, 1.0, 2))
+    return _with(_fixed(v * scale, decimals), shown)
+
+
+def target_line(row: dict) -> tuple[str, str, str, bool]:
+    """(label, goal, actual, met) of one ``targets[]`` row: the same words everywhere."""
+    return (label(row.get("name")), target_goal(row.get("target")), target_actual(row),
+            bool(row.get("met")))
+
+
+def _get(summary: dict, key: str, sub: str | None = None):
+    value = summary.get(key)
+    if sub is not None:
+        value = value.get(sub) if isinstance(value, dict) else None
+    return value
+
+
+def _holds(holds) -> str:
+    holds = [h for h in holds or [] if isinstance(h, dict)]
+    if not holds:
+        return "none"
+    parts = []
+    for h in holds:
+        at = f" at {force(h.get('force_n'))}" if _finite(h.get("force_n")) is not None else ""
+        start = _finite(h.get("start_s"))
+        since = f" from {seconds(start)}" if start is not None else ""
+        parts.append(f"{seconds(h.get('duration_s'))}{at}{since}")
+    return f"{len(holds)}: " + ", ".join(parts)
+
+
+def summary_table(summary: dict) -> str:
+    """The session summary (DESIGN §3.2) as one short table a person takes in at a glance.
+    Its first line is ``session_id <id>``."""
+    s = summary
+    rolling = _finite(s.get("rolling_s"))
+    time_line = seconds(s.get("duration_s"))
+    if rolling is not None:
+        time_line += f"; time rolling {seconds(rolling)}"
+    time_line += f"; on the tool {seconds(s.get('contact_s'))}"
+    force_line = (f"mean {force(_get(s, 'force_n', 'mean'))}, "
+                  f"peak {force(_get(s, 'force_n', 'peak'))}")
+    up, down = _get(s, "force_by_direction_n", "up"), _get(s, "force_by_direction_n", "down")
+    if _finite(up) is not None or _finite(down) is not None:
+        force_line += f"; rolling up {force(up)}, down {force(down)}"
+    lines = [
+        f"session_id  {s.get('session_id')}",
+        f"routine     {s.get('protocol') or DASH} ({s.get('tool') or DASH})",
+        f"duration    {time_line}",
+        f"passes      {count(s.get('passes'))}, length mean {length(_get(s, 'pass_length_m', 'mean'))}"
+        f", max {length(_get(s, 'pass_length_m', 'max'))}",
+        f"distance    {distance(s.get('distance_m'))}",
+        f"speed       mean {speed(_get(s, 'speed_mps', 'mean'))}, "
+        f"p95 {speed(_get(s, 'speed_mps', 'p95'))}",
+        f"force       {force_line}",
+        f"holds       {_holds(s.get('holds'))}",
+    ]
+    rows = [target_line(t) for t in s.get("targets") or [] if isinstance(t, dict)]
+    if rows:
+        width = max(len(r[0]) for r in rows)
+        goal_w = max(len(r[1]) for r in rows)
+        lines.append("targets")
+        lines += [f"  {'met ' if met else 'MISS'}  {name:<{width}}  {goal:<{goal_w}}  {actual}"
+                  for name, goal, actual, met in rows]
+    if s.get("completed"):
+        lines.append("completed")
+    else:
+        why = s.get("interrupted")
+        lines.append("not completed" + (f": {why}" if why else ""))
+    return "\n".join(lines)
