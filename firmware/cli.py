@@ -5,10 +5,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
+import tomllib
+from importlib import metadata
+from pathlib import Path
 
-from firmware.errors import ConfigError, RollsenseError
+from device.sim import SCENARIOS
+from firmware.config import ensure_state_dir
+from firmware.errors import ConfigError, RollsenseError, first_line
+from firmware.mqtt_url import parse_broker_url
 from firmware.protocols import routines_dir_for
 
 EPILOG = """\
@@ -44,10 +51,92 @@ def _positive_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text}")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a positive number")
     return value
+
+
+def _port(text: str) -> int:
+    """A TCP port to listen on: a whole number 1..65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number; give 1 to 65535") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is out of range; give 1 to 65535")
+    return port
+
+
+SEED_MAX = 2**32 - 1  # numpy's seed range
+
+
+def _seed(text: str) -> int:
+    """A random seed: a whole number 0..2**32-1."""
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; give 0 to {SEED_MAX}") from None
+    if not 0 <= seed <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"seed {seed} is out of range; give 0 to {SEED_MAX}")
+    return seed
+
+
+def _broker_url(text: str) -> str:
+    """A broker URL (DESIGN §3.4), checked now so nothing starts with a bad one."""
+    try:
+        parse_broker_url(text)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(f"{e}; e.g. mqtt://host:1883") from None
+    return text
+
+
+def _db_url(text: str) -> str:
+    """A dashboard store: sqlite:///path.db, postgresql://..., or a plain file path."""
+    if text.startswith(("sqlite:///", "postgresql://", "postgres://")) or ("://" not in text and text.strip()):
+        return text
+    raise argparse.ArgumentTypeError(f"store URL {text!r}: use sqlite:///path.db, a plain path, "
+                                     "or postgresql://user@host/db")
+
+
+RECORDING_SUFFIXES = (".csv", ".csv.gz")
+
+
+def _recording_out(text: str) -> str:
+    """A recording file to write: its name ends in .csv or .csv.gz (DESIGN §3.1)."""
+    if not text.endswith(RECORDING_SUFFIXES) or Path(text).name in RECORDING_SUFFIXES:
+        raise argparse.ArgumentTypeError(f"{text!r}: a recording is CSV; give a name ending in "
+                                         ".csv or .csv.gz")
+    return text
+
+
+def _directory(text: str) -> str:
+    """An existing directory to read from."""
+    path = Path(text)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"{text}: no such directory")
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: not a directory")
+    return text
+
+
+def package_version() -> str:
+    """The installed package's version, or pyproject.toml's when running from a checkout."""
+    try:
+        return metadata.version("rollsense")
+    except metadata.PackageNotFoundError:
+        pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+        try:
+            return tomllib.loads(pyproject.read_text())["project"]["version"]
+        except (OSError, tomllib.TOMLDecodeError, KeyError):
+            return "unknown"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr (which option, what is wrong, where help is), exit 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
 
 
 def _radius(text: str) -> float:
@@ -58,7 +147,7 @@ def _radius(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="rollsense",
         description="rollsense turns a foam roller, massage ball or massage stick into a coach: it "
         "measures roll speed, pass length, holds and pressure, paces you with buzzer and LED cues, "
@@ -66,23 +155,31 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=_Formatter,
     )
+    p.add_argument("-V", "--version", action="version", version=f"rollsense {package_version()}",
+                   help="print the version and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    scenarios = ", ".join(SCENARIOS)
 
     d = sub.add_parser("demo", help="simulated tool + private broker + dashboard, end to end",
                        description="Run the whole product on this machine: a simulated user rolls "
                        "on simulated chips, read by the real drivers; cues show in the terminal; the "
                        "dashboard shows live values and the stored session.", formatter_class=_Formatter)
     d.add_argument("--protocol", default="quads-roller", metavar="ID", help="routine to run (default: %(default)s)")
-    d.add_argument("--scenario", default="good", help="simulated user: good, too-fast, too-short, too-hard, "
-                   "reversed, moved-hold, step-off (default: %(default)s)")
-    d.add_argument("--seed", type=int, default=1, help="random seed of the simulated user")
+    d.add_argument("--scenario", default="good", choices=SCENARIOS, metavar="NAME",
+                   help=f"simulated user: {scenarios} (default: %(default)s)")
+    d.add_argument("--seed", type=_seed, default=1, help="random seed of the simulated user, 0 or more "
+                   "(default: %(default)s)")
     d.add_argument("--fast", action="store_true", help="run at 20x speed and exit 0 when the routine ends, printing the summary")
     d.add_argument("--speed", type=_positive_float, metavar="X", help="run simulated time X times faster than the wall clock")
-    d.add_argument("--broker", metavar="URL", help="use this broker instead of starting a private Mosquitto")
+    d.add_argument("--broker", type=_broker_url, metavar="URL",
+                   help="use this broker instead of starting a private Mosquitto")
     d.add_argument("--no-dashboard", action="store_true", help="do not start the dashboard (another one is listening)")
-    d.add_argument("--port", type=int, default=8080, help="dashboard port (default: %(default)s)")
-    d.add_argument("--db", metavar="URL", help="dashboard store (default: a temporary SQLite file)")
+    d.add_argument("--port", type=_port, default=8080, help="dashboard port, 1-65535 (default: %(default)s)")
+    d.add_argument("--db", type=_db_url, metavar="URL", help="dashboard store (default: a temporary SQLite file)")
     d.add_argument("--device-id", default="demo-roller", help="device id (default: %(default)s)")
+    d.add_argument("--json", action="store_true",
+                   help="print the session summary as JSON (the format of 'rollsense replay --json') "
+                   "instead of the table")
 
     r = sub.add_parser("run", help="the device daemon: sensors, coach, cues, MQTT",
                        description="Run the device. With --sim the chips are simulated; otherwise the "
@@ -91,8 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--config", metavar="FILE", help="TOML config (default: built-in defaults)")
     r.add_argument("--sim", action="store_true", help="simulated hardware (overrides the config)")
     r.add_argument("--protocol", metavar="ID", help="start this routine at once")
-    r.add_argument("--broker", metavar="URL", help="broker URL (overrides the config)")
-    r.add_argument("--state-dir", metavar="DIR", help="journal and pairing state (overrides the config)")
+    r.add_argument("--broker", type=_broker_url, metavar="URL", help="broker URL (overrides the config)")
+    r.add_argument("--state-dir", metavar="DIR", help="journal and pairing state, created if missing "
+                   "(overrides the config)")
     r.add_argument("--speed", type=_positive_float, metavar="X", help="with --sim: simulated time X times faster")
     r.add_argument("--once", action="store_true", help="exit after one routine")
     r.add_argument("--print-config", action="store_true", help="print the commented default config and exit")
@@ -100,30 +198,36 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("replay", help="session summary of a recording",
                         description="Feed a recording (CSV, optionally .csv.gz) through the same metrics "
                         "and coach the device runs and print the session summary.", formatter_class=_Formatter)
-    rp.add_argument("file", metavar="FILE")
+    rp.add_argument("file", metavar="FILE", help="the recording: .csv or .csv.gz")
     rp.add_argument("--protocol", metavar="ID", help="judge against this routine's targets")
     rp.add_argument("--tool", choices=("roller", "ball", "stick"), help="override the recording's tool")
     rp.add_argument("--radius-m", type=_radius, metavar="R", help="override the effective radius in metres")
-    rp.add_argument("--json", action="store_true", help="print the summary as JSON (DESIGN.md §3.2)")
+    rp.add_argument("--json", action="store_true", help="print the summary as one JSON object (format rollsense-summary/1)")
     rp.add_argument("--routines-dir", metavar="DIR", help="your own routines (TOML) for --protocol (default: routines_dir of --config)")
     rp.add_argument("--config", metavar="FILE", help="TOML config whose routines_dir has your own routines")
 
     s = sub.add_parser("simulate", help="write a simulated recording and its ground truth",
-                       description="Write a recording of a scripted user (DESIGN.md §3.1) and FILE.truth.json "
-                       "with the true passes, holds and forces. Never overwrites.", formatter_class=_Formatter)
-    s.add_argument("--protocol", required=True, metavar="ID")
-    s.add_argument("--scenario", default="good")
-    s.add_argument("--seed", type=int, default=1)
-    s.add_argument("--rate-hz", type=float, default=200.0, help="IMU sample rate (default: %(default)s)")
+                       description="Write a recording of a scripted user (CSV: '# key: value' metadata, "
+                       "then t,gx,gy,gz,ax,ay,az,force in SI units) and "
+                       "FILE.truth.json with the true passes, holds and forces. Never overwrites.",
+                       formatter_class=_Formatter)
+    s.add_argument("--protocol", required=True, metavar="ID", help="routine the simulated user does")
+    s.add_argument("--scenario", default="good", choices=SCENARIOS, metavar="NAME",
+                   help=f"simulated user: {scenarios} (default: %(default)s)")
+    s.add_argument("--seed", type=_seed, default=1, help="random seed, 0 or more (default: %(default)s)")
+    s.add_argument("--rate-hz", type=_positive_float, default=200.0, help="IMU sample rate (default: %(default)s)")
     s.add_argument("--routines-dir", metavar="DIR", help="your own routines (TOML) for --protocol (default: routines_dir of --config)")
     s.add_argument("--config", metavar="FILE", help="TOML config whose routines_dir has your own routines")
-    s.add_argument("--out", required=True, metavar="FILE", help=".csv or .csv.gz")
+    s.add_argument("--out", required=True, type=_recording_out, metavar="FILE",
+                   help="the recording to write, ending in .csv or .csv.gz (never overwritten)")
 
     rec = sub.add_parser("record", help="record the sensors to a file",
                          description="Record the IMU and force sensor to a recording file.", formatter_class=_Formatter)
-    rec.add_argument("--out", required=True, metavar="FILE")
-    rec.add_argument("--seconds", type=_positive_float, default=30.0)
-    rec.add_argument("--config", metavar="FILE")
+    rec.add_argument("--out", required=True, type=_recording_out, metavar="FILE",
+                     help="the recording to write, ending in .csv or .csv.gz (never overwritten)")
+    rec.add_argument("--seconds", type=_positive_float, default=30.0,
+                     help="how long to record (default: %(default)s)")
+    rec.add_argument("--config", metavar="FILE", help="TOML config (default: built-in defaults)")
     rec.add_argument("--sim", action="store_true", help="record the simulated hardware")
 
     c = sub.add_parser("calibrate", help="gyro bias, roll axis, radius and force calibration",
@@ -136,9 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "  radius   roll exactly --distance-m along a tape measure (effective radius)\n"
                        "  force    tare, then put each of --weights-kg on the tool (force curve)\n"
                        "  show     print the calibration file", formatter_class=_Formatter)
-    c.add_argument("step", choices=("gyro", "axis", "radius", "force", "show"))
-    c.add_argument("--config", metavar="FILE")
-    c.add_argument("--sim", action="store_true")
+    c.add_argument("step", choices=("gyro", "axis", "radius", "force", "show"), help="the step (see below)")
+    c.add_argument("--config", metavar="FILE", help="TOML config (default: built-in defaults)")
+    c.add_argument("--sim", action="store_true", help="calibrate the simulated hardware")
     c.add_argument("--seconds", type=_positive_float, default=5.0, help="gyro: how long to keep still")
     c.add_argument("--distance-m", type=_positive_float, help="radius: the known distance you will roll")
     c.add_argument("--weights-kg", help="force: comma-separated known weights, e.g. 0,5,10,20")
@@ -147,23 +251,29 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("protocols", help="list the routines and their targets",
                         description="The built-in routines plus your own from the routines directory.",
                         formatter_class=_Formatter)
-    pr.add_argument("--json", action="store_true")
-    pr.add_argument("--routines-dir", metavar="DIR", help="your own routines (TOML) that add or override")
+    pr.add_argument("--json", action="store_true", help="print the routines and their targets as JSON")
+    pr.add_argument("--routines-dir", type=_directory, metavar="DIR",
+                    help="your own routines (TOML) that add or override")
 
     db = sub.add_parser("dashboard", help="the dashboard: MQTT ingest, store, web UI",
                         description="Serve the dashboard. A login is required whenever it listens "
                         "beyond loopback.", formatter_class=_Formatter)
     env = os.environ.get
     db.add_argument("--broker", default=env("ROLLSENSE_DASHBOARD_BROKER", "mqtt://127.0.0.1:1883"),
-                    metavar="URL", help="broker URL (default: $ROLLSENSE_DASHBOARD_BROKER or "
+                    type=_broker_url, metavar="URL", help="broker URL (default: $ROLLSENSE_DASHBOARD_BROKER or "
                     "mqtt://127.0.0.1:1883; keep passwords in the environment, not on the command line)")
     db.add_argument("--db", default=env("ROLLSENSE_DASHBOARD_DB", "sqlite:///rollsense-dashboard.db"),
-                    metavar="URL", help="sqlite:///path.db or postgresql://user@host/db "
+                    type=_db_url, metavar="URL", help="sqlite:///path.db or postgresql://user@host/db "
                     "(default: $ROLLSENSE_DASHBOARD_DB or sqlite:///rollsense-dashboard.db)")
     db.add_argument("--host", default=env("ROLLSENSE_DASHBOARD_HOST", "127.0.0.1"),
                     help="listen address; anything beyond loopback requires a login (default: %(default)s)")
-    db.add_argument("--port", type=int, default=int(env("ROLLSENSE_DASHBOARD_PORT", "8080")))
-    db.add_argument("--add-user", metavar="NAME", help="add a login (password read from stdin) and exit")
+    db.add_argument("--port", type=_port, default=env("ROLLSENSE_DASHBOARD_PORT", "8080"),
+                    help="listen port, 1-65535 (default: $ROLLSENSE_DASHBOARD_PORT or 8080)")
+    db.add_argument("--add-user", metavar="NAME",
+                    help="add a login (password read from stdin) and exit; NAME is 1-64 letters, "
+                    "digits and . _ @ -")
+    db.add_argument("--replace", action="store_true",
+                    help="with --add-user: set a new password for an existing login")
     db.add_argument("--trust-device", action="append", default=[], metavar="ID",
                     help="mark a device as paired without a code (administrators)")
     db.add_argument("--ingest-workers", type=_workers,
@@ -176,19 +286,19 @@ def build_parser() -> argparse.ArgumentParser:
     pa = sub.add_parser("pair", help="show a pairing code for the dashboard",
                         description="Print a 6-digit code, valid 10 minutes; enter it with this device's "
                         "id on the dashboard's Devices page.", formatter_class=_Formatter)
-    pa.add_argument("--config", metavar="FILE")
-    pa.add_argument("--state-dir", metavar="DIR")
+    pa.add_argument("--config", metavar="FILE", help="TOML config (default: built-in defaults)")
+    pa.add_argument("--state-dir", metavar="DIR", help="pairing state (overrides the config)")
 
     doc = sub.add_parser("doctor", help="check the bus, chips, calibration, broker and config",
                          description="Check everything the device needs and say what to fix.",
                          formatter_class=_Formatter)
-    doc.add_argument("--config", metavar="FILE")
-    doc.add_argument("--sim", action="store_true")
+    doc.add_argument("--config", metavar="FILE", help="TOML config (default: built-in defaults)")
+    doc.add_argument("--sim", action="store_true", help="check the simulated hardware")
 
     b = sub.add_parser("broker", help="broker administration (device credentials)",
                        description="Manage the Mosquitto users of your devices (run on the broker host).",
                        formatter_class=_Formatter)
-    b.add_argument("action", choices=("add-device",))
+    b.add_argument("action", choices=("add-device",), help="what to do")
     b.add_argument("broker_args", nargs=argparse.REMAINDER,
                    help="add-device ID [--password-file F] [--acl-file A] [--host H] [--port P] "
                    "[--ca CA] [--no-tls] [--replace]: create a device's broker user with a fresh "
@@ -203,7 +313,7 @@ def cmd_demo(a) -> int:
     return run_demo(DemoOptions(
         protocol=a.protocol, scenario=a.scenario, seed=a.seed, fast=a.fast, speed=a.speed,
         broker_url=a.broker, dashboard=not a.no_dashboard, port=a.port, db_url=a.db,
-        device_id=a.device_id,
+        device_id=a.device_id, json=a.json,
     ))
 
 
@@ -220,25 +330,10 @@ def cmd_replay(a) -> int:
 
 
 def summary_table(s: dict) -> str:
-    def num(v, fmt):
-        return "-" if v is None else format(v, fmt)
+    """The summary as people read it: the same table ``rollsense demo`` ends with."""
+    from firmware.units import summary_table as table
 
-    lines = [
-        f"session   {s['session_id']}  {s.get('protocol') or '-'} ({s['tool']})",
-        f"duration  {num(s['duration_s'], '.1f')} s, contact {num(s['contact_s'], '.1f')} s",
-        f"passes    {s['passes']}  length mean {num(s['pass_length_m']['mean'], '.3f')} m, "
-        f"max {num(s['pass_length_m']['max'], '.3f')} m; distance {num(s['distance_m'], '.2f')} m",
-        f"speed     mean {num(s['speed_mps']['mean'], '.3f')} m/s, p95 {num(s['speed_mps']['p95'], '.3f')} m/s",
-        f"force     mean {num(s['force_n']['mean'], '.0f')} N, peak {num(s['force_n']['peak'], '.0f')} N",
-        f"holds     {len(s['holds'])}" + "".join(
-            f"\n          at {h['start_s']:.1f} s for {h['duration_s']:.1f} s" for h in s["holds"]),
-    ]
-    for t in s["targets"]:
-        target = t["target"].get("text", t["target"]) if isinstance(t["target"], dict) else t["target"]
-        unit = t["target"].get("unit", "") if isinstance(t["target"], dict) else ""
-        lines.append(f"{'met ' if t['met'] else 'MISS'}      {t['name']}: {t['actual']} {unit} (target {target})")
-    lines.append("completed" if s["completed"] else f"not completed{': ' + s['interrupted'] if s.get('interrupted') else ''}")
-    return "\n".join(lines)
+    return table(s)
 
 
 def cmd_simulate(a) -> int:
@@ -266,7 +361,7 @@ def cmd_protocols(a) -> int:
 def cmd_pair(a) -> int:
     from firmware.pairing import CODE_TTL_S, new_code
 
-    state_dir = a.state_dir or _config(a).state_dir
+    state_dir = ensure_state_dir(a.state_dir or _config(a).state_dir)
     code = new_code(state_dir)
     print(f"pairing code: {code}  (valid {CODE_TTL_S // 60} minutes; enter it on the dashboard's Devices page)")
     return 0
@@ -281,22 +376,25 @@ def _config(a):
 def cmd_dashboard(a) -> int:
     from dashboard.server import run_dashboard
 
-    if a.add_user:
-        from dashboard.auth import add_user
+    if a.add_user is not None:
+        from dashboard.auth import add_user, check_username
         from dashboard.store import open_store
 
+        check_username(a.add_user)
         password = sys.stdin.readline().rstrip("\n")
         if not password:
             raise ConfigError("--add-user: give the password on standard input")
+        _check_sqlite_path(a.db)
         store = open_store(a.db)
         try:
-            add_user(store, a.add_user, password)
+            replaced = add_user(store, a.add_user, password, replace=a.replace)
         finally:
             store.close()
-        print(f"user {a.add_user} added")
+        print(f"user {a.add_user} {'password replaced' if replaced else 'added'}")
         return 0
-    from firmware.mqtt_url import parse_broker_url
-
+    if a.replace:
+        raise ConfigError("--replace only applies with --add-user NAME")
+    _check_sqlite_path(a.db)
     store_kind = "PostgreSQL" if a.db.startswith("postgresql") else "SQLite"
     shown_host = "127.0.0.1" if a.host in ("0.0.0.0", "::") else a.host
     print(f"rollsense dashboard on http://{shown_host}:{a.port} (broker {parse_broker_url(a.broker)}, "
@@ -304,6 +402,21 @@ def cmd_dashboard(a) -> int:
     run_dashboard(a.broker, a.db, a.host, a.port, trust_devices=a.trust_device,
                   workers=a.ingest_workers)
     return 0
+
+
+def _check_sqlite_path(db_url: str) -> None:
+    """A SQLite store's file must be a file in a directory that exists or can be made; say
+    so in one line before anything starts (PostgreSQL URLs are checked by connecting)."""
+    if db_url.startswith(("postgresql://", "postgres://")):
+        return
+    path = Path(db_url[len("sqlite:///"):] if db_url.startswith("sqlite:///") else db_url)
+    if path.is_dir():
+        raise ConfigError(f"--db {db_url}: {path} is a directory; give a file, e.g. sqlite:///{path / 'dashboard.db'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"--db {db_url}: cannot create {path.parent} ({e.strerror or e}); "
+                          "give a file in a writable directory") from e
 
 
 def cmd_broker(a) -> int:
@@ -364,6 +477,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as e:  # the last net: every case a user can cause has its own message
+        print(f"rollsense {args.command}: unexpected {type(e).__name__}: {first_line(e)}; "
+              "this is a bug; please report it", file=sys.stderr)
+        return 70  # EX_SOFTWARE
 
 
 if __name__ == "__main__":
