@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import threading
 import time
@@ -26,6 +27,7 @@ PBKDF2_ITERATIONS = 240_000
 OPEN_PATHS = ("/login", "/static/", "/favicon.ico", "/healthz")  # /healthz: for monitors
 LOGIN_FAILURES_MAX = 5  # per client address within LOGIN_WINDOW_S, then refused until it passes
 LOGIN_WINDOW_S = 300.0
+USERNAME_RE = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 
 
 
@@ -50,19 +52,30 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(digest.hex(), hash_hex)
 
 
-def add_user(store, username: str, password: str) -> None:
-    """Create a login, or set a new password for an existing one (for ``rollsense dashboard
-    --add-user``). ConfigError (one line) for an empty name or a password under 8 characters."""
-    username = username.strip()
-    if not username or len(username) > 64:
-        raise ConfigError("user name must be 1 to 64 characters")
+def check_username(username: str) -> str:
+    """A login name: 1 to 64 letters, digits and . _ @ - (no spaces: what you see is what you
+    type at the login form). ConfigError (one line) otherwise."""
+    if not USERNAME_RE.fullmatch(username):
+        raise ConfigError(f"user name {username!r}: use 1 to 64 letters, digits and . _ @ -")
+    return username
+
+
+def add_user(store, username: str, password: str, *, replace: bool = False) -> bool:
+    """Create a login (for ``rollsense dashboard --add-user``); with ``replace``, set a new
+    password for an existing one. True when a password was replaced. ConfigError (one line)
+    for a malformed name, a password under 8 characters, or an existing name without
+    ``replace``."""
+    check_username(username)
     if len(password) < 8:
         raise ConfigError("password must be at least 8 characters")
     hashed = hash_password(password)
     if store.query("SELECT username FROM users WHERE username = ?", (username,)):
+        if not replace:
+            raise ConfigError(f"user {username!r} already exists; add --replace to set a new password")
         store.execute("UPDATE users SET password_hash = ? WHERE username = ?", (hashed, username))
-    else:
-        store.execute("INSERT INTO users(username, password_hash) VALUES (?, ?)", (username, hashed))
+        return True
+    store.execute("INSERT INTO users(username, password_hash) VALUES (?, ?)", (username, hashed))
+    return False
 
 
 def check_login(store, username: str, password: str) -> bool:

@@ -18,7 +18,13 @@ from pathlib import Path
 
 from device.sim import CalibrationUser
 from firmware.clock import MonotonicClock, PacedClock
-from firmware.config import Config, apply_overrides, default_config_text, load_config
+from firmware.config import (
+    Config,
+    apply_overrides,
+    default_config_text,
+    ensure_state_dir,
+    load_config,
+)
 from firmware.commands import CommandError
 from firmware.errors import ConfigError, SetupError
 from firmware.link import undelivered, wait_delivered
@@ -277,7 +283,7 @@ def build_device(cfg: Config, *, notifier=None, display=None):
     from firmware.protocols import load_routine
 
     routine = load_routine(cfg.protocol, cfg.routines_dir)  # a bad id fails now, not at the button
-    cfg.state_dir.mkdir(parents=True, exist_ok=True)
+    ensure_state_dir(cfg.state_dir)
     rt = open_runtime(cfg)
     outputs = open_outputs(cfg)  # before the journal: no GPIO means nothing else is opened
     journal = Journal(cfg.state_dir / "journal.db")

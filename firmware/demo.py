@@ -5,6 +5,7 @@ Mosquitto, into the dashboard at http://127.0.0.1:8080."""
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import sys
 import tempfile
@@ -12,11 +13,17 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from dashboard.server import check_port
+from device.sim import scenario
 from firmware.clock import MonotonicClock, PacedClock
-from firmware.errors import SetupError
+from firmware.config import ID_RE
+from firmware.errors import ConfigError, SetupError
 from firmware.link import undelivered, wait_delivered  # noqa: F401 - demo's names for them
+from firmware.mqtt_url import parse_broker_url
+from firmware.protocols import load_routine
 
 FAST_SPEED = 20.0
+SEED_MAX = 2**32 - 1
 
 
 @dataclass
@@ -34,6 +41,26 @@ class DemoOptions:
     device_id: str = "demo-roller"
     state_dir: str | None = None
     delivery_timeout_s: float = 20.0
+    json: bool = False  # the closing summary as JSON (DESIGN §3.2) instead of the table
+
+
+def check_options(opts: DemoOptions) -> None:
+    """Every option checked before anything starts (no broker, no dashboard, no temp dir):
+    ConfigError or SetupError, one line that says what to do."""
+    load_routine(opts.protocol)  # an unknown id lists the known ones
+    if not 0 <= opts.seed <= SEED_MAX:
+        raise ConfigError(f"--seed {opts.seed}: give 0 to {SEED_MAX}")
+    scenario(opts.protocol, opts.scenario, opts.seed)  # an unknown scenario lists the known ones
+    if not ID_RE.fullmatch(opts.device_id):
+        raise ConfigError(f"--device-id {opts.device_id!r}: use 1-64 characters of a-z, 0-9 and '-'")
+    if opts.speed is not None and not 0 < opts.speed <= 1000:
+        raise ConfigError(f"--speed {opts.speed:g}: give a number above 0, at most 1000")
+    if opts.broker_url is not None:
+        parse_broker_url(opts.broker_url)
+    if opts.dashboard:
+        if not 1 <= opts.port <= 65535:
+            raise ConfigError(f"--port {opts.port}: give 1 to 65535")
+        check_port(opts.host, opts.port)  # in use: one line now, not after the broker started
 
 
 def build_device(opts: DemoOptions, broker_url: str, state_dir: Path, *, display=None, pin_factory=None):
@@ -124,6 +151,7 @@ def run_demo(opts: DemoOptions, out=None, err=None) -> int:
 
     out = out or sys.stdout
     err = err or sys.stderr
+    check_options(opts)
     tmp = Path(tempfile.mkdtemp(prefix="rollsense-demo-"))
     state_dir = Path(opts.state_dir) if opts.state_dir else tmp / "device"
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -150,10 +178,17 @@ def run_demo(opts: DemoOptions, out=None, err=None) -> int:
         pace = f" at {speed:g}x speed" if speed != 1 else ""
         display.message(f"{opts.protocol}: simulated user '{opts.scenario}'{pace} - Ctrl-C stops")
         summary = app.run_routine(opts.protocol, stop)
-        delivered = wait_delivered(journal, opts.delivery_timeout_s)
+        # the link said already when the broker cannot be reached: no point waiting for it then
+        delivered = wait_delivered(journal, opts.delivery_timeout_s if link.connected else 0.0)
         display.message("session delivered to the dashboard" if delivered
                         else "session kept in the outbox: the dashboard has not acknowledged it yet")
-        out.write(summary_text(summary) + "\n")
+        if opts.json:
+            out.write(json.dumps(summary, indent=2, allow_nan=False) + "\n")
+        else:
+            text = summary_text(summary)
+            out.write(text + "\n")
+            if "session_id" not in text:  # scripts look for it (and it finds the session)
+                out.write(f"session_id {summary['session_id']}\n")
         out.flush()
         if not opts.fast and dash is not None:
             display.message(f"routine finished; the dashboard stays up at http://{opts.host}:{opts.port}"
@@ -166,8 +201,14 @@ def run_demo(opts: DemoOptions, out=None, err=None) -> int:
         display.message("stopping")
         return 130
     finally:
+        left = 0  # outbox rows the dashboard has not acknowledged
+        if link is not None:
+            with contextlib.suppress(Exception):
+                link.stop()
+        if journal is not None:
+            with contextlib.suppress(Exception):
+                left = undelivered(journal)
         for closer in (
-            getattr(link, "stop", None),
             getattr(journal, "close", None),
             getattr(outputs, "close", None),
             getattr(hw, "close", None),
@@ -178,4 +219,17 @@ def run_demo(opts: DemoOptions, out=None, err=None) -> int:
                 with contextlib.suppress(Exception):
                     closer()
         if not opts.state_dir:
-            shutil.rmtree(tmp, ignore_errors=True)
+            clean_up(tmp, state_dir, left, display)
+
+
+def clean_up(tmp: Path, state_dir: Path, undelivered_n: int, display) -> None:
+    """Remove the demo's temporary files, except the device's state while its outbox holds
+    something the dashboard has not acknowledged: that is kept, and the user told where."""
+    if undelivered_n == 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
+    for child in tmp.iterdir():
+        if child != state_dir:
+            shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
+    display.message(f"{undelivered_n} outbox message(s) not delivered: kept in {state_dir / 'journal.db'} "
+                    f"(delete {tmp} when you no longer need them)")

@@ -217,7 +217,7 @@ def test_password_hashes_are_salted_pbkdf2(store):
     assert auth.check_login(store, "ana", "correct horse")
     assert not auth.check_login(store, "ana", "correct horsE")
     assert not auth.check_login(store, "nobody", "correct horse")
-    auth.add_user(store, "ana", "a new password")  # changes the password, no second row
+    auth.add_user(store, "ana", "a new password", replace=True)  # changes the password, no second row
     assert auth.check_login(store, "ana", "a new password") and not auth.check_login(store, "ana", "correct horse")
     with pytest.raises(ConfigError, match="at least 8"):
         auth.add_user(store, "cy", "short")
