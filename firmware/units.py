@@ -121,12 +121,29 @@ def _with(number: str, unit: str) -> str:
     return f"{number} {unit}" if unit else number
 
 
-def target_goal(target) -> str:
-    """A target's band for people: "4–12 cm/s", "≥ 60 s", "≤ 260 N", "≥ 3"."""
-    if not isinstance(target, dict):
-        v = _finite(target)
-        return DASH if v is None else _short(v, 2)
-    unit = str(target.get("unit") or "")
+def unit_of(row: dict) -> str:
+    """The JSON unit of a ``targets[]`` row: its target's ``unit``, else the one its name ends
+    in ("speed_mps" -> "m/s"; summaries from other tools may give a bare number or [lo, hi])."""
+    target = row.get("target")
+    if isinstance(target, dict) and target.get("unit") is not None:
+        return str(target["unit"])
+    name = str(row.get("name") or "")
+    for suffix, unit in (("_mps", "m/s"), ("_s", "s"), ("_m", "m"), ("_n", "N")):
+        if name.endswith(suffix):
+            return unit
+    return ""
+
+
+def target_goal(target, unit: str | None = None) -> str:
+    """A target's band for people: "4–12 cm/s", "≥ 60 s", "≤ 260 N", "≥ 3". ``target`` is
+    ``{"min"?, "max"?, "unit"}``, or a bare minimum or [lo, hi] in ``unit``."""
+    if isinstance(target, str):
+        return target
+    if isinstance(target, list | tuple) and len(target) == 2:
+        target = {"min": target[0], "max": target[1]}
+    elif not isinstance(target, dict):
+        target = {"min": target}
+    unit = str(target.get("unit") or unit or "")
     lo, hi = _finite(target.get("min")), _finite(target.get("max"))
     if lo is not None and hi is not None:
         (low, shown), (high, _) = _bound(lo, unit), _bound(hi, unit)
@@ -135,13 +152,14 @@ def target_goal(target) -> str:
         return "≥ " + _with(*_bound(lo, unit))
     if hi is not None:
         return "≤ " + _with(*_bound(hi, unit))
-    return str(target.get("text") or DASH)
+    return DASH
 
 
 def target_actual(row: dict) -> str:
     """What the user did against one target, in the target's people unit."""
-    target = row.get("target")
-    unit = str(target.get("unit") or "") if isinstance(target, dict) else ""
+    unit = unit_of(row)
+    if isinstance(row.get("actual"), str):
+        return row["actual"]
     v = _finite(row.get("actual"))
     if v is None:
         return DASH
@@ -153,8 +171,8 @@ def target_actual(row: dict) -> str:
 
 def target_line(row: dict) -> tuple[str, str, str, bool]:
     """(label, goal, actual, met) of one ``targets[]`` row: the same words everywhere."""
-    return (label(row.get("name")), target_goal(row.get("target")), target_actual(row),
-            bool(row.get("met")))
+    return (label(row.get("name")), target_goal(row.get("target"), unit_of(row)),
+            target_actual(row), bool(row.get("met")))
 
 
 def _get(summary: dict, key: str, sub: str | None = None):

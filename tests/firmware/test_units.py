@@ -119,3 +119,12 @@ def test_target_goal_and_actual():
     assert units.target_actual({"target": {"unit": "N"}, "actual": 212.4567}) == "212 N"
     assert units.target_actual({"target": {"unit": ""}, "actual": 2.0}) == "2"
     assert units.target_actual({"target": {"unit": "s"}, "actual": None}) == "–"
+
+
+def test_targets_without_a_unit_take_it_from_their_name():
+    speed = {"name": "speed_mps", "target": [0.04, 0.12], "actual": 0.08, "met": True}
+    assert units.target_line(speed) == ("Speed", "4–12 cm/s", "8.0 cm/s", True)
+    duration = {"name": "duration_s", "target": 60, "actual": 95.0, "met": True}
+    assert units.target_line(duration) == ("Duration", "≥ 60 s", "95 s", True)
+    words = {"name": "feel", "target": "soft", "actual": "soft", "met": True}
+    assert units.target_line(words) == ("Feel", "soft", "soft", True)
