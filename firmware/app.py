@@ -64,7 +64,10 @@ class DeviceApp:
         poll_s: float = 0.02,
         no_contact_timeout_s: float = 30.0,
         source_end_s: float | None = None,
+        sim_tool=None,
     ) -> None:
+        """``source_end_s``: the sensor time a one-routine simulated user leaves (demo);
+        ``sim_tool``: simulated hardware with a new user per routine (``device.sim.SimTool``)."""
         self.device_id = device_id
         self.parts = parts
         self.settings = settings
@@ -75,6 +78,7 @@ class DeviceApp:
         self.poll_s = poll_s
         self.no_contact_timeout_s = no_contact_timeout_s
         self.source_end_s = source_end_s
+        self.sim_tool = sim_tool
         self.commands: queue.Queue = queue.Queue()
         self.session: Session | None = None
         self._stop_routine = threading.Event()
@@ -148,6 +152,11 @@ class DeviceApp:
         routine = self.check_start(protocol_id)
         settings = replace(self.settings, tool=routine.tool)
         started_at = utc_now_iso()
+        if self.sim_tool is not None:  # a simulated user for this routine, from now on
+            try:
+                self.sim_tool.begin(routine, p.clock.now_s())
+            except ConfigError as e:
+                raise CommandRejected(str(e)) from e
         session = Session(session_id=new_session_id(), routine=routine, settings=settings,
                           profile=self.profile, started_at=started_at)
         self.session = session
@@ -177,6 +186,8 @@ class DeviceApp:
                 if m.t_s - last_contact_s > self.no_contact_timeout_s:
                     self._act(session, session.stop("no contact"))
                 elif self.source_end_s is not None and m.t_s > self.source_end_s:
+                    self._act(session, session.stop("simulated user left"))
+                elif self.sim_tool is not None and self.sim_tool.left(p.clock.now_s()):
                     self._act(session, session.stop("simulated user left"))
             if p.notifier and not getattr(p.sampler, "health", ""):
                 p.notifier.watchdog()

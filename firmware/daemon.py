@@ -25,9 +25,11 @@ from firmware.config import (
     ensure_state_dir,
     load_config,
 )
+from device.sim import SimTool
 from firmware.commands import CommandError
 from firmware.errors import ConfigError, SetupError
 from firmware.link import undelivered, wait_delivered
+from firmware.protocols import list_routines
 
 # How often the coaching loop drains the IMU FIFO. Draining when the FIFO is half full
 # (0.21 s at 200 Hz) costs the fewest bus transactions; 40 ms keeps every cue within
@@ -285,10 +287,15 @@ def build_device(cfg: Config, *, notifier=None, display=None):
     routine = load_routine(cfg.protocol, cfg.routines_dir)  # a bad id fails now, not at the button
     ensure_state_dir(cfg.state_dir)
     rt = open_runtime(cfg)
+    if rt.source is not None:  # simulated: a new scripted user for every routine started
+        rt.source = SimTool(rt.source.tool, rt.source.radius_m, scenario_name=cfg.sim.scenario,
+                            seed=cfg.sim.seed)
+        rt.hardware.fakes["tap"].source = rt.source  # both fake chips read through the tap
     outputs = open_outputs(cfg)  # before the journal: no GPIO means nothing else is opened
     journal = Journal(cfg.state_dir / "journal.db")
     link = Link(cfg.device_id, cfg.broker_url, journal, MonotonicClock(),
-                info={"hardware": cfg.hardware, "protocol": cfg.protocol})
+                info={"hardware": cfg.hardware, "protocol": cfg.protocol, "tool": routine.tool,
+                      "routines": routine_list(cfg, routine.tool)})
     app = DeviceApp(
         device_id=cfg.device_id,
         parts=DeviceParts(sampler=rt.sampler, clock=rt.clock, journal=journal, outputs=outputs,
@@ -297,10 +304,17 @@ def build_device(cfg: Config, *, notifier=None, display=None):
         routines_dir=cfg.routines_dir,
         state_dir=cfg.state_dir,
         telemetry_hz=cfg.telemetry_hz,
-        source_end_s=(rt.source.end_s + 5.0) if rt.source is not None else None,
+        sim_tool=rt.source,
     )
     device = Device(cfg, rt, app, outputs=outputs, notifier=notifier, display=display, journal=journal)
     return device, link, journal, outputs
+
+
+def routine_list(cfg: Config, tool: str) -> list[dict]:
+    """The routines this device can start (its tool's; user routines from ``routines_dir``
+    too), for its ``info``: the dashboard offers these."""
+    return [{"id": r.id, "title": r.title, "mode": r.mode} for r in list_routines(cfg.routines_dir)
+            if r.tool == tool]
 
 
 def run_daemon(args, *, delivery_wait_s: float = DELIVERY_WAIT_S) -> int:

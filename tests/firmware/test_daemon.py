@@ -314,3 +314,68 @@ def test_delivery_report_waits_the_bound_and_no_longer(tmp_path):
         journal.close()
     assert 0.4 <= took_s < 1.0, took_s
     assert line == f"1 message not yet delivered; kept in {tmp_path / 'j.db'}, sent when the broker is back"
+
+
+def test_every_routine_on_the_simulator_gets_its_own_simulated_user(tmp_path):
+    """run --sim: a routine started after the first one is performed too (it used to end at
+    once, 'simulated user left', and a zero-length session was stored)."""
+    from dataclasses import replace
+
+    from firmware.config import apply_overrides, load_config
+    from firmware.daemon import build_device
+
+    cfg = apply_overrides(load_config(None), hardware="sim", state_dir=tmp_path / "state",
+                          broker_url="mqtt://127.0.0.1:1")
+    cfg = replace(cfg, sim=replace(cfg.sim, speed=60.0))
+    device, link, journal, outputs = build_device(cfg)
+    stop = threading.Event()
+    try:
+        device._bring_up_sensors()
+        first = device.app.run_routine("quads-roller", stop)
+        second = device.app.run_routine("thoracic-roller", stop)
+    finally:
+        outputs.close()
+        device.rt.hardware.close()
+    stored = [journal.session(s["session_id"])["summary"] for s in journal.sessions()]
+    journal.close()
+    for summary, protocol in ((first, "quads-roller"), (second, "thoracic-roller")):
+        assert summary["protocol"] == protocol
+        assert summary["duration_s"] > 50 and summary["passes"] >= 15, json.dumps(summary)
+        assert summary.get("interrupted") != "simulated user left" or summary["completed"]
+    assert [s["protocol"] for s in stored] == ["quads-roller", "thoracic-roller"]
+    assert min(s["duration_s"] for s in stored) > 50  # no zero-length session in the history
+
+
+def test_a_user_routine_runs_on_the_simulator_and_is_listed_in_info(tmp_path):
+    """A routine from routines_dir gets a simulated user of its tool and kind under run --sim,
+    and the device's info (what the dashboard offers to start) lists it."""
+    import shutil
+    from dataclasses import replace
+
+    from firmware.config import apply_overrides, load_config
+    from firmware.daemon import build_device
+    from firmware.protocols import ROUTINES_DIR
+
+    routines = tmp_path / "routines"
+    routines.mkdir()
+    text = (ROUTINES_DIR / "piriformis-ball.toml").read_text()
+    (routines / "glute-ball.toml").write_text(text.replace("Piriformis on", "Glutes on"))
+    cfg = apply_overrides(load_config(None), hardware="sim", state_dir=tmp_path / "state",
+                          broker_url="mqtt://127.0.0.1:1", protocol="piriformis-ball",
+                          routines_dir=routines)
+    cfg = replace(cfg, sim=replace(cfg.sim, speed=60.0))
+    device, link, journal, outputs = build_device(cfg)
+    try:
+        listed = {r["id"]: r["title"] for r in link.info["routines"]}
+        assert listed == {"glute-ball": "Glutes on the mini ball",
+                          "piriformis-ball": "Piriformis on the mini ball",
+                          "upper-back-ball": listed.get("upper-back-ball")}
+        assert link.info["tool"] == "ball"
+        device._bring_up_sensors()
+        summary = device.app.run_routine("glute-ball", threading.Event())
+    finally:
+        outputs.close()
+        device.rt.hardware.close()
+        journal.close()
+    assert summary["protocol"] == "glute-ball" and summary["tool"] == "ball"
+    assert summary["duration_s"] > 30 and len(summary["holds"]) >= 1, json.dumps(summary)
