@@ -374,7 +374,7 @@ def _config(a):
 
 
 def cmd_dashboard(a) -> int:
-    from dashboard.server import run_dashboard
+    from dashboard.server import check_port, run_dashboard
 
     if a.add_user is not None:
         from dashboard.auth import add_user, check_username
@@ -395,6 +395,7 @@ def cmd_dashboard(a) -> int:
     if a.replace:
         raise ConfigError("--replace only applies with --add-user NAME")
     _check_sqlite_path(a.db)
+    check_port(a.host, a.port)  # a bad or busy address: one line, before the line saying where
     store_kind = "PostgreSQL" if a.db.startswith("postgresql") else "SQLite"
     shown_host = "127.0.0.1" if a.host in ("0.0.0.0", "::") else a.host
     print(f"rollsense dashboard on http://{shown_host}:{a.port} (broker {parse_broker_url(a.broker)}, "

@@ -24,6 +24,7 @@ from dashboard.store import open_store
 from device.sim import SCENARIOS
 from firmware import cli
 from firmware.cli import build_parser, main, package_version
+from firmware.config import ensure_state_dir
 from firmware.demo import DemoOptions, run_demo
 
 REPO = Path(__file__).resolve().parents[2]
@@ -88,6 +89,7 @@ BAD_INPUT = [
     (["dashboard", "--db", "sqlite:////proc/nowhere/d.db"], "cannot create /proc/nowhere"),
     (["dashboard", "--broker", "mqtt://host:99999"], "bad port"),
     (["dashboard", "--ingest-workers", "0"], "give 1 to 16"),
+    (["dashboard", "--host", "999.1.1.1", "--db", "{tmp}/d.db"], "cannot listen on 999.1.1.1"),
     (["dashboard", "--add-user", "", "--db", "{tmp}/u.db"], "user name ''"),
     (["dashboard", "--add-user", "a b", "--db", "{tmp}/u.db"], "user name 'a b'"),
     (["dashboard", "--replace"], "--replace only applies with --add-user"),
@@ -182,6 +184,12 @@ def test_bad_input_as_a_real_process(process_results, argv, phrase):
 def test_bad_input_as_a_real_process_writes_nothing(process_results):
     tmp = process_results["tmp"]
     assert sorted(p.name for p in tmp.iterdir()) == ["existing.csv", "notes.txt"]
+
+
+def test_state_dir_is_created_with_its_parents(tmp_path):
+    state = tmp_path / "no" / "such" / "dir"
+    assert ensure_state_dir(state) == state and state.is_dir()
+    assert ensure_state_dir(str(state)) == state  # already there: fine
 
 
 def test_every_subcommand_is_in_the_table():
