@@ -1,5 +1,5 @@
-"""HTML rendering helpers of the dashboard: escaping, number/time formatting, the page
-layout, and how targets are worded."""
+"""HTML rendering helpers of the dashboard: escaping, time formatting and the page layout.
+Speeds, lengths, forces and targets are worded by ``firmware.units``, as on the terminal."""
 
 from __future__ import annotations
 
@@ -49,13 +49,6 @@ def fmt_when(iso: str | None) -> str:
     if local.date() == today:
         return "Today " + local.strftime("%H:%M")
     return local.strftime("%a %d %b %Y, %H:%M")
-
-
-def fmt_num(value, digits: int = 1, scale: float = 1.0, unit: str = "") -> str:
-    v = q.num(value)
-    if v is None:
-        return "–"
-    return f"{v * scale:.{digits}f}{(' ' + unit) if unit else ''}"
 
 
 def routine_title(protocol: str | None) -> str:

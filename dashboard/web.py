@@ -42,7 +42,6 @@ from dashboard.live import LiveHub, sse
 from dashboard.render import (
     esc,
     fmt_duration,
-    fmt_num,
     fmt_when,
     form_data,
     layout,
@@ -51,6 +50,7 @@ from dashboard.render import (
     routine_choices,
     routine_title,
 )
+from firmware import units
 from firmware.errors import first_line
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -235,23 +235,22 @@ class Dashboard:
         state = "completed" if s["completed"] else ("interrupted: " + str(s["interrupted"]) if s["interrupted"] else "not completed")
         tiles = [
             ("Duration", fmt_duration(s["duration_s"]), "duration"),
-            ("Passes", str(s["passes"]), "passes"),
-            ("Distance", fmt_num(summary.get("distance_m"), 2, 1, "m"), "distance"),
-            ("Mean speed", fmt_num(speed.get("mean"), 1, 100, "cm/s"), "speed"),
-            ("Mean force", fmt_num(force.get("mean"), 0, 1, "N"), "force"),
-            ("Holds", str(len(holds)), "holds"),
+            ("Passes", units.count(s["passes"]), "passes"),
+            ("Distance", units.distance(summary.get("distance_m")), "distance"),
+            ("Mean speed", units.speed(speed.get("mean")), "speed"),
+            ("Mean force", units.force(force.get("mean")), "force"),
+            ("Holds", units.count(len(holds)), "holds"),
         ]
         tile_html = "".join(
             f'<div class="card tile"><span class="label">{label}</span><span class="value {cls}">{esc(value)}</span></div>'
             for label, value, cls in tiles
         )
         targets = summary.get("targets") or []
-        target_rows = "".join(
-            f'<tr class="{"met" if t.get("met") else "missed"}"><td>{esc(target_label(t.get("name")))}</td>'
-            f'<td>{esc(target_goal(t.get("target")))}</td><td>{esc(target_actual(t))}</td>'
-            f'<td>{"✓ met" if t.get("met") else "✗ missed"}</td></tr>'
-            for t in targets
-            if isinstance(t, dict)
+        target_rows = "".join(  # worded as the terminal and the replay table word them
+            f'<tr class="{"met" if met else "missed"}"><td>{esc(name)}</td>'
+            f'<td>{esc(goal)}</td><td>{esc(actual)}</td>'
+            f'<td>{"✓ met" if met else "✗ missed"}</td></tr>'
+            for name, goal, actual, met in (units.target_line(t) for t in targets if isinstance(t, dict))
         ) or '<tr><td colspan="4" class="muted">This session has no targets.</td></tr>'
         discipline = detail["speed_in_band"]
         body = f"""
@@ -479,51 +478,6 @@ def last_line(store, device_id: str) -> str:
 def _forget_form(device_id: str) -> str:
     return (f'<form method="post" action="/devices/{esc(device_id)}/forget" class="inline">'
             '<button type="submit" class="link danger">Forget</button></form>')
-
-
-TARGET_LABELS = {
-    "rolling_s": "Time rolling", "duration_s": "Duration", "pass_s": "Seconds per pass", "speed_mps": "Speed",
-    "pass_length_m": "Pass length", "force_n": "Mean pressure", "force_peak_n": "Peak pressure",
-    "hold_s": "Hold time", "spots": "Spots", "holds": "Holds", "force_up_n": "Pressure rolling up",
-    "force_down_n": "Pressure rolling down", "passes": "Passes",
-}
-
-
-def target_label(name) -> str:
-    name = str(name or "")
-    return TARGET_LABELS.get(name, name.replace("_", " ").capitalize())
-
-
-def target_goal(target) -> str:
-    """A target as people read it: its own text if it has one, else lo–hi or the number."""
-    if isinstance(target, dict):
-        if target.get("text"):
-            return str(target["text"])
-        unit = f" {target['unit']}" if target.get("unit") else ""
-        lo, hi = target.get("min"), target.get("max")
-        if lo is not None and hi is not None:
-            return f"{_show(lo)}–{_show(hi)}{unit}"
-        if lo is not None:
-            return f"≥ {_show(lo)}{unit}"
-        if hi is not None:
-            return f"≤ {_show(hi)}{unit}"
-    return _show(target)
-
-
-def target_actual(t: dict) -> str:
-    unit = t["target"].get("unit") if isinstance(t.get("target"), dict) else None
-    actual = t.get("actual")
-    return _show(actual) + (f" {unit}" if unit and isinstance(actual, int | float) else "")
-
-
-def _show(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    if isinstance(value, list | tuple):
-        return "–".join(_show(v) for v in value)
-    if isinstance(value, dict):
-        return ", ".join(f"{k} {_show(v)}" for k, v in value.items())
-    return "–" if value is None else str(value)
 
 
 def mark_paired(store, device_id: str, paired: bool = True) -> None:

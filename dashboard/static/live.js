@@ -72,14 +72,17 @@
     const fb = t.force_band_n || null, fmax = t.force_max_n || null;
     const forceMax = Math.max(100, fmax ? fmax * 1.25 : 0, fb ? fb[1] * 1.5 : 0, (t.force_n || 0) * 1.1);
     force.set(t.force_n, fb, fmax, niceMax(forceMax));
-    $("elapsed").textContent = RS.mmss(t.elapsed_s);
+    // the clock is the routine's own progress (done_s), the bar the same ratio: both rounded
+    // down, so neither shows the target before it is met (as on the device's terminal)
+    const done = t.done_s !== null && t.done_s !== undefined ? t.done_s : t.elapsed_s;
+    $("elapsed").textContent = RS.mmss(Math.floor(done || 0));
     $("target").textContent = t.target_s ? RS.mmss(t.target_s) : "–";
-    $("remaining").textContent = t.remaining_s !== null && t.remaining_s !== undefined ? RS.mmss(t.remaining_s) : "–";
-    $("progress").style.width = `${Math.round(Math.max(0, Math.min(1, t.progress || 0)) * 100)}%`;
-    $("passes").textContent = t.passes !== null && t.passes !== undefined ? t.passes : "0";
+    $("remaining").textContent = t.remaining_s !== null && t.remaining_s !== undefined ? RS.mmss(Math.ceil(t.remaining_s)) : "–";
+    $("progress").style.width = `${Math.floor(Math.max(0, Math.min(1, t.progress || 0)) * 100 + 1e-9)}%`;
+    $("passes").textContent = t.passes !== null && t.passes !== undefined ? String(Math.round(t.passes)) : "0";
     $("hold").textContent = t.hold_s ? `${t.hold_s.toFixed(0)} s` : "–";
     $("spots").textContent = t.spots_target ? `${t.spots_done || 0} / ${t.spots_target}` : "–";
-    $("distance").textContent = t.distance_m !== null && t.distance_m !== undefined ? `${t.distance_m.toFixed(1)} m` : "–";
+    $("distance").textContent = distance(t.distance_m);
     $("phase").textContent = `${(t.phase || "rolling").replace(/_/g, " ")}${t.contact === false ? " · off the tool" : ""}`;
     // the device reports its last cue; the start/ease-in words end when the coach goes active
     const cue = t.phase === "active" && (t.cue === "start" || t.cue === "ease_in") ? "on_pace" : t.cue;
@@ -87,6 +90,10 @@
     setStatus("online");
     clearTimeout(idleTimer);
     idleTimer = setTimeout(() => { document.body.dataset.live = "0"; $("phase").textContent = "idle"; }, 5000);
+  }
+  function distance(m) {  // as firmware/units.py distance(): m with one decimal, cm under 1 m
+    if (m === null || m === undefined || !isFinite(m)) return "–";
+    return Math.abs(m) < 0.995 ? `${Math.round(m * 100)} cm` : `${m.toFixed(1)} m`;
   }
   function humanizeRoutine(id) { return (data.titles || {})[id] || (id ? humanize(id) : "Routine"); }
   function aim(t) {

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import threading
 import time
 import uuid
@@ -69,7 +70,7 @@ class Publisher(threading.Thread):
             self.device.link.publish_telemetry(s)
             time.sleep(0.1)
 
-    def finish(self, passes: int = 3) -> dict:
+    def finish(self, passes: int = 3, targets=None) -> dict:
         """Journal 3 passes and the summary; the link delivers them from the outbox."""
         self.join(15)
         j, sid = self.device.journal, self.session_id
@@ -80,7 +81,8 @@ class Publisher(threading.Thread):
                                  "duration_s": 1.0, "direction": 1 if i % 2 == 0 else -1, "mean_speed_mps": 0.08,
                                  "mean_force_n": 150.0})
         summary = summary_payload(sid, started_at=started, duration_s=4.0, passes=passes,
-                                  holds=[{"start_s": 502.0, "duration_s": 1.5, "force_n": 150.0}])
+                                  holds=[{"start_s": 502.0, "duration_s": 1.5, "force_n": 150.0}],
+                                  targets=targets)
         j.finish_session(sid, {k: v for k, v in summary.items() if k not in ("v", "ts", "seq", "msg_id")})
         self.device.link.wake()
         return summary
@@ -143,11 +145,13 @@ def test_live_values_change_and_the_session_appears_with_charts_and_exports(page
         first_elapsed = page.locator("#elapsed").inner_text()
         page.wait_for_function(
             "([v]) => parseFloat(document.getElementById('speed-gauge').dataset.value) > v + 2", arg=[first_speed])
-        assert page.locator("#elapsed").inner_text() != first_elapsed
+        # the clock (time rolling, whole seconds) moves on
+        page.wait_for_function("([e]) => document.getElementById('elapsed').textContent !== e",
+                               arg=[first_elapsed])
         assert float(page.locator("#force-gauge").get_attribute("data-value")) > 120.0
         assert page.locator("#cue").inner_text() == "Nice and steady"
         assert page.locator("#speed-gauge path.gauge-band").get_attribute("d") != ""
-        pub.finish(passes=3)
+        pub.finish(passes=3, targets=PEOPLE_TARGETS)
         page.wait_for_selector("#session-link", timeout=20000)
         page.click("#session-link")
         page.wait_for_url(f"{base}/session/{sid}")
@@ -159,6 +163,7 @@ def test_live_values_change_and_the_session_appears_with_charts_and_exports(page
         assert page.locator("#timeline rect.hold").count() == 1
         assert page.locator("#coverage-chart rect.bar").count() == 20
         assert page.locator("table.targets tr.met").count() == 0 or page.locator("table.targets tr").count() >= 2
+        assert_peoples_units(page)
 
         with page.expect_download() as dl:
             page.click("a[href$='.csv']")
@@ -170,6 +175,36 @@ def test_live_values_change_and_the_session_appears_with_charts_and_exports(page
             page.click("a[href$='.json']")
         doc = json.loads(open(dl.value.path(), encoding="utf-8").read())
         assert doc["summary"]["session_id"] == sid and len(doc["events"]) == 3
+
+
+# targets as the coach writes them (SI units in the JSON)
+PEOPLE_TARGETS = [
+    {"name": "rolling_up_s", "target": {"min": 60.0, "unit": "s", "text": "≥ 60 s"}, "actual": 76.4, "met": True},
+    {"name": "speed_mps", "target": {"min": 0.0375, "max": 0.175, "unit": "m/s", "text": "0.0375–0.175 m/s"},
+     "actual": 0.0812, "met": True},
+    {"name": "pass_length_m", "target": {"min": 0.15, "max": 0.35, "unit": "m", "text": "0.15–0.35 m"},
+     "actual": 0.1934, "met": True},
+    {"name": "force_up_n", "target": {"min": 100.0, "max": 200.0, "unit": "N", "text": "100–200 N"},
+     "actual": 167.3333, "met": True},
+    {"name": "spots", "target": {"min": 3, "unit": "", "text": "≥ 3"}, "actual": 1.0, "met": False},
+]
+
+
+def assert_peoples_units(page) -> None:
+    """The session page speaks cm/s, cm, whole newtons and whole counts (issue 17 §3)."""
+    tiles = page.locator("#summary").inner_text()
+    assert page.locator("#summary .speed").inner_text() == "8.0 cm/s"
+    assert page.locator("#summary .force").inner_text() == "180 N"
+    assert page.locator("#summary .distance").inner_text() == "60 cm"  # 3 passes x 0.2 m
+    table = page.locator("table.targets").inner_text()
+    rows = [r.split("\t") for r in table.splitlines()[1:]]
+    assert [r[:3] for r in rows] == [
+        ["Time rolling up", "≥ 60 s", "76 s"], ["Speed", "3.8–17.5 cm/s", "8.1 cm/s"],
+        ["Pass length", "15–35 cm", "19 cm"], ["Pressure rolling up", "100–200 N", "167 N"],
+        ["Spots held", "≥ 3", "1"],
+    ]
+    for text in (tiles, table):
+        assert not re.search(r"(?<!c)m/s|\d\.\d+ N|\b\d+\.0\b(?! cm/s)", text), text
 
 
 def test_history_shows_sessions_trends_and_exports(page, broker, tmp_path):
