@@ -39,11 +39,14 @@ connection whose events and summaries are acked, and lets the two be read by two
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import logging
+import os
 import queue
 import re
+import socket
 import threading
 import time
 import uuid
@@ -93,6 +96,22 @@ def _json_object(raw: bytes, required: tuple[str, ...] = ()) -> dict:
 
 def _utc_iso(t: datetime) -> str:
     return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def client_id_for(db_url: str, host: str | None = None) -> str:
+    """The MQTT client id of the dashboard keeping its store at ``db_url`` on machine ``host``
+    (default: this one): stable, so a restarted dashboard resumes its persistent session
+    (what the broker kept for it while it was away), and different for two dashboards, so
+    they do not take each other's connection (a broker closes the older of two clients with
+    one id) nor split each other's messages (it is also their shared-subscription group).
+    A relative SQLite path counts from the current directory. Workers and the telemetry
+    connection add suffixes (``-1``, ``-telemetry``)."""
+    url = db_url
+    if not url.startswith(("postgresql://", "postgres://")):
+        path = url[len("sqlite:///"):] if url.startswith("sqlite:///") else url
+        url = "sqlite:///" + os.path.abspath(path)
+    digest = hashlib.sha256(f"{host or socket.gethostname()}\0{url}".encode()).hexdigest()[:12]
+    return f"rollsense-dashboard-{digest}"
 
 
 class Ingest:

@@ -97,7 +97,7 @@ def run_dashboard(
     ingest worker processes on an MQTT v5 shared subscription (dashboard/workers.py).
     ``trust_devices`` are marked paired without a code (the demo's own simulated device,
     administrators)."""
-    from dashboard.ingest import Ingest
+    from dashboard.ingest import Ingest, client_id_for
     from dashboard.store import open_store
     from dashboard.web import create_app, mark_paired
     from dashboard.workers import IngestGroup
@@ -109,10 +109,12 @@ def run_dashboard(
     try:
         for device_id in trust_devices or ():
             mark_paired(store, device_id, True)
+        client_id = client_id_for(db_url)  # two dashboards on one broker: two ids, two groups
         if workers > 1:  # worker processes on a shared subscription (dashboard/workers.py)
-            ingest = IngestGroup(broker_url, db_url, store, workers)
+            ingest = IngestGroup(broker_url, db_url, store, workers, client_id=client_id,
+                                 group=client_id)
         else:
-            ingest = Ingest(broker_url, store)
+            ingest = Ingest(broker_url, store, client_id=client_id)
         app = create_app(store, ingest, auth_required=auth_required, secret_key=secret_key_for(db_url))
         ingest.start()
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,

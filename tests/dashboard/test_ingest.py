@@ -492,3 +492,38 @@ def test_telemetry_connection_is_shared_and_comes_back_after_a_broker_restart(
     finally:
         for w in workers:
             w.stop()
+
+
+def test_two_dashboards_on_one_broker_both_stay_connected_and_both_receive(fresh_broker, tmp_path):
+    """Two `rollsense dashboard` servers (their own stores) on one broker: each has its own
+    client id (a broker closes the older of two connections with one id) and its own group."""
+    from dashboard.ingest import client_id_for
+    from firmware.broker import free_port
+    from firmware.demo import DashboardThread
+
+    urls = [f"sqlite:///{tmp_path / name}" for name in ("a.db", "b.db")]
+    assert client_id_for(urls[0]) != client_id_for(urls[1])
+    assert client_id_for(urls[0]) == client_id_for(str(tmp_path / "a.db"))  # restart: same id
+    dashboards = [DashboardThread(fresh_broker.url, u, "127.0.0.1", free_port(), None) for u in urls]
+    obs = Observer(fresh_broker.url, topics=("rollsense/+/ack",))
+    try:
+        for d in dashboards:
+            d.start()
+        stores = [open_store(u) for u in urls]
+        for i in range(3):
+            obs.publish("rollsense/dev-2d/session", summary(f"two-{i}"))
+            obs.publish("rollsense/dev-2d/event", {"event_type": "cue", "msg_id": f"e{i}",
+                                                     "session_id": f"two-{i}", "v": 1, "seq": i,
+                                                     "ts": "2026-01-01T10:00:00Z"})
+        for s in stores:
+            wait_until(lambda s=s: count(s, "sessions") == 3 and count(s, "events") == 3,
+                       what="both stores hold every session and event")
+        obs.wait_topic("rollsense/dev-2d/ack", 6)  # each dashboard acked each session
+        log = fresh_broker.log_tail(200)
+        assert "already connected" not in log, log
+        for s in stores:
+            s.close()
+    finally:
+        obs.close()
+        for d in dashboards:
+            d.stop()
