@@ -31,3 +31,10 @@ def test_readme_routines_are_the_shipped_ones():
 
     for r in list_routines():
         assert f"`{r.id}`" in README
+
+
+def test_readme_command_table_is_the_devices():
+    from firmware.commands import SCHEMAS
+
+    table = README.split("| command | fields |", 1)[1].split("\n\n", 1)[0]
+    assert set(re.findall(r"^\s*\| `(\w+)` \|", table, flags=re.M)) == set(SCHEMAS)
