@@ -98,8 +98,10 @@
   function humanizeRoutine(id) { return (data.titles || {})[id] || (id ? humanize(id) : "Routine"); }
   function aim(t) {
     const parts = [];
-    if (t.speed_band_mps) parts.push(`${RS.fmt(t.speed_band_mps[0] * 100)}–${RS.fmt(t.speed_band_mps[1] * 100)} cm/s`);
-    if (t.force_band_n) parts.push(`${RS.fmt(t.force_band_n[0], 0)}–${RS.fmt(t.force_band_n[1], 0)} N`);
+    // bands as firmware/units.py target_goal() words them: "3.8–15 cm/s", "180–330 N"
+    const short = (v, d) => String(parseFloat(v.toFixed(d)));
+    if (t.speed_band_mps) parts.push(`${short(t.speed_band_mps[0] * 100, 1)}–${short(t.speed_band_mps[1] * 100, 1)} cm/s`);
+    if (t.force_band_n) parts.push(`${short(t.force_band_n[0], 0)}–${short(t.force_band_n[1], 0)} N`);
     return parts.length ? `Aim for ${parts.join(" at ")}` : "";
   }
   function niceMax(v) {

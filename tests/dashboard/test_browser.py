@@ -61,6 +61,7 @@ class Publisher(threading.Thread):
         for i, s in enumerate(self.samples):  # a user who speeds up: the gauge must move
             s["speed_mps"] = 0.05 + 0.004 * i
             s["force_n"] = 120.0 + 3.0 * i
+            s["distance_m"] = 0.04 * i
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -150,6 +151,8 @@ def test_live_values_change_and_the_session_appears_with_charts_and_exports(page
                                arg=[first_elapsed])
         assert float(page.locator("#force-gauge").get_attribute("data-value")) > 120.0
         assert page.locator("#cue").inner_text() == "Nice and steady"
+        assert page.locator("#cue-sub").inner_text().startswith("Aim for 4–12 cm/s at ")  # not 4.0–12.0
+        assert re.fullmatch(r"\d+ cm|\d+\.\d m", page.locator("#distance").inner_text())
         assert page.locator("#speed-gauge path.gauge-band").get_attribute("d") != ""
         pub.finish(passes=3, targets=PEOPLE_TARGETS)
         page.wait_for_selector("#session-link", timeout=20000)
