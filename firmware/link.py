@@ -241,7 +241,8 @@ class Link:
         if line == self.state_line:
             return
         self.state_line = line
-        log.warning("%s", line)
+        # said once: by on_state when someone listens (the terminal), else in the log
+        log.log(logging.INFO if self.on_state is not None else logging.WARNING, "%s", line)
         if self.on_state is not None:
             try:
                 self.on_state(line)

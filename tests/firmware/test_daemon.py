@@ -379,3 +379,23 @@ def test_a_user_routine_runs_on_the_simulator_and_is_listed_in_info(tmp_path):
         journal.close()
     assert summary["protocol"] == "glute-ball" and summary["tool"] == "ball"
     assert summary["duration_s"] > 30 and len(summary["holds"]) >= 1, json.dumps(summary)
+
+
+def test_unreachable_broker_is_one_line_and_the_systemd_status(notify_socket, tmp_path):
+    path, sock = notify_socket
+    env = {**os.environ, "NOTIFY_SOCKET": path, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "firmware.cli", "run", "--sim", "--state-dir", str(tmp_path / "s"),
+         "--broker", "mqtt://no-such-host.invalid:1883"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        got = _collect(sock, lambda m: "not reachable" in m, 15)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=15)
+    status = [m for _, m in got if "not reachable" in m]
+    assert status and "no-such-host.invalid" in status[0] and "unknown host" in status[0], got
+    lines = [x for x in err.splitlines() if "not reachable" in x]
+    assert len(lines) == 1 and "no-such-host.invalid:1883" in lines[0] and "offline" in lines[0], err
+    assert "Traceback" not in err
