@@ -12,6 +12,10 @@ from calibration.store import ForceCalibration, fsr_conductance_s, utc_now_iso
 from firmware.model import Block
 
 MODELS = ("linear", "fsr-power")
+# A fit worse than this at any known weight (|fit - known| / known) is not saved unless the
+# user insists (--save-anyway): a weight off the sensor, a wrong weight typed in, or the
+# wrong model for the front end.
+FORCE_FIT_MAX_REL = 0.10
 
 
 def raw_level(block: Block) -> float:

@@ -20,7 +20,7 @@ import numpy as np
 
 from calibration import CalibrationError
 from calibration.axis import estimate_axis
-from calibration.force import fit_force, raw_level
+from calibration.force import FORCE_FIT_MAX_REL, fit_force, raw_level
 from calibration.gyro import estimate_gyro_bias, find_still_bias
 from calibration.radius import estimate_radius
 from calibration.store import STANDARD_GRAVITY_M_S2, Calibration, load_calibration, save_calibration
@@ -28,10 +28,6 @@ from firmware.model import Block
 
 BlockSource = Callable[[float], Iterable[Block]]
 Ask = Callable[[str], None]
-# A force fit worse than this at any known weight (|fit - known| / known) is not saved
-# unless the user insists (--save-anyway): a weight off the sensor, a wrong weight typed
-# in, or the wrong model for the front end.
-FORCE_FIT_MAX_REL = 0.10
 
 
 def press_enter(message: str, *, out: TextIO | None = None, inp: TextIO | None = None) -> None:

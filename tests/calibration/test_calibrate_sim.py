@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from calibration import CalibrationError
-from calibration.procedures import FORCE_FIT_MAX_REL, run_step, sampler_source
+from calibration.force import FORCE_FIT_MAX_REL
+from calibration.procedures import run_step, sampler_source
 from calibration.store import RawForce, load_calibration
 from device.hardware import SIM_VOLTS_PER_N, open_hardware
 from device.sim import CalibrationUser
@@ -118,6 +119,9 @@ def test_save_anyway_keeps_a_bad_force_fit_with_a_warning(tmp_path):
     warnings = [line for line in out.getvalue().replace("\r", "\n").splitlines() if "warning" in line]
     assert len(warnings) == 1 and "saved anyway" in warnings[0]
     assert load_calibration(tmp_path / "calibration.json").force.fit_max_rel > FORCE_FIT_MAX_REL
+    shown = io.StringIO()
+    assert run_step("show", cfg, None, out=shown) == 0
+    assert "worse than the 10% tolerance: forces read from it may be off; calibrate force again" in shown.getvalue()
 
 
 def test_cli_force_with_a_bad_fit_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
