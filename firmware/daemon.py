@@ -29,6 +29,7 @@ from device.sim import SimTool
 from firmware.commands import CommandError
 from firmware.errors import ConfigError, SetupError
 from firmware.link import undelivered, wait_delivered
+from firmware.notify import Notifier
 from firmware.protocols import list_routines
 
 # How often the coaching loop drains the IMU FIFO. Draining when the FIFO is half full
@@ -317,6 +318,32 @@ def routine_list(cfg: Config, tool: str) -> list[dict]:
             if r.tool == tool]
 
 
+class DeviceNotifier(Notifier):
+    """sd_notify whose STATUS line also says, whatever the device is doing, that the broker
+    is not reachable and why (the link's line), until it is back."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.doing = "starting"
+        self.broker_note = ""
+
+    def _line(self, doing: str) -> str:
+        return f"{doing}; {self.broker_note}" if self.broker_note else doing
+
+    def ready(self, status: str | None = None) -> bool:
+        self.doing = status or self.doing
+        return super().ready(self._line(self.doing))
+
+    def status(self, text: str) -> bool:
+        self.doing = text
+        return super().status(self._line(text))
+
+    def broker(self, line: str, connected: bool) -> bool:
+        """The link's line about the broker: kept in STATUS while it is not connected."""
+        self.broker_note = "" if connected else line
+        return super().status(self._line(self.doing))
+
+
 def run_daemon(args, *, delivery_wait_s: float = DELIVERY_WAIT_S) -> int:
     """``rollsense run``. With ``--once`` it waits up to ``delivery_wait_s`` for the session to
     be delivered before it exits, and says what stays queued."""
@@ -324,10 +351,9 @@ def run_daemon(args, *, delivery_wait_s: float = DELIVERY_WAIT_S) -> int:
         sys.stdout.write(default_config_text())
         return 0
     from firmware.display import TerminalDisplay
-    from firmware.notify import Notifier
 
     cfg = load_with_overrides(args)
-    notifier = Notifier()
+    notifier = DeviceNotifier()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -337,7 +363,7 @@ def run_daemon(args, *, delivery_wait_s: float = DELIVERY_WAIT_S) -> int:
         recovered = journal.recover_interrupted()
         if recovered:
             display.message(f"recovered {len(recovered)} interrupted session(s); they will be delivered")
-        link.on_state = lambda line: (display.message(line), notifier.status(line))
+        link.on_state = lambda line: (display.message(line), notifier.broker(line, link.connected))
         link.start()
         device._bring_up_sensors()
         state = "idle" if device.sensors_ok else f"degraded: {device.degraded}"
