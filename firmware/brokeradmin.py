@@ -11,7 +11,6 @@ the password file on SIGHUP (``systemctl reload mosquitto``).
 
 from __future__ import annotations
 
-import argparse
 import base64
 import hashlib
 import os
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from firmware import argtypes
 from firmware.errors import ConfigError, RollsenseError
 
 DEVICE_ID_RE = re.compile(r"[a-z0-9-]+")
@@ -148,22 +148,29 @@ def _write_atomically(path: Path, text: str) -> None:
         raise ConfigError(f"cannot write password file {path}: {e.strerror}") from e
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``add-device ID --password-file F [--acl-file A] [--host H] [--port P] [--ca CA] [--no-tls]``."""
-    p = argparse.ArgumentParser(
-        prog="rollsense broker", description="Mosquitto credentials for devices"
-    )
+def build_parser() -> argtypes.OneLineParser:
+    """``rollsense broker``'s own parser (``rollsense broker add-device --help``)."""
+    p = argtypes.OneLineParser(prog="rollsense broker", description="Mosquitto credentials for devices")
     sub = p.add_subparsers(dest="cmd", required=True)
     add = sub.add_parser("add-device", help="add a device user and print its broker URL")
-    add.add_argument("device_id")
-    add.add_argument("--password-file", default="/etc/mosquitto/rollsense.passwd")
-    add.add_argument("--acl-file", default=None)
-    add.add_argument("--host", default="localhost")
-    add.add_argument("--port", type=int, default=None)
+    add.add_argument("device_id", help="the device's id, [a-z0-9-]+ (its device_id in the config)")
+    add.add_argument("--password-file", default="/etc/mosquitto/rollsense.passwd",
+                     help="Mosquitto password file to add the user to (default: %(default)s)")
+    add.add_argument("--acl-file", default=None, help="Mosquitto ACL file to check: it must confine "
+                     "each device to its own topics")
+    add.add_argument("--host", default="localhost", help="broker host name the device connects to "
+                     "(default: %(default)s)")
+    add.add_argument("--port", type=argtypes.port, default=None, help="broker port, 1-65535 (default: 8883 with "
+                     "TLS, 1883 without)")
     add.add_argument("--ca", default=None, help="CA certificate path on the device")
-    add.add_argument("--no-tls", action="store_true")
-    add.add_argument("--replace", action="store_true")
-    args = p.parse_args(argv)
+    add.add_argument("--no-tls", action="store_true", help="plain mqtt:// instead of mqtts://")
+    add.add_argument("--replace", action="store_true", help="give an existing device a new password")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``add-device ID --password-file F [--acl-file A] [--host H] [--port P] [--ca CA] [--no-tls]``."""
+    args = build_parser().parse_args(argv)
     tls = not args.no_tls
     try:
         creds = add_device(

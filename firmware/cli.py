@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import tomllib
@@ -13,6 +12,7 @@ from importlib import metadata
 from pathlib import Path
 
 from device.sim import SCENARIOS
+from firmware import argtypes
 from firmware.config import ensure_state_dir
 from firmware.errors import ConfigError, RollsenseError, first_line
 from firmware.mqtt_url import parse_broker_url
@@ -47,79 +47,6 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
         super().__init__(prog, max_help_position=34)
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a positive number")
-    return value
-
-
-def _port(text: str) -> int:
-    """A TCP port to listen on: a whole number 1..65535."""
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number; give 1 to 65535") from None
-    if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"port {port} is out of range; give 1 to 65535")
-    return port
-
-
-SEED_MAX = 2**32 - 1  # numpy's seed range
-
-
-def _seed(text: str) -> int:
-    """A random seed: a whole number 0..2**32-1."""
-    try:
-        seed = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; give 0 to {SEED_MAX}") from None
-    if not 0 <= seed <= SEED_MAX:
-        raise argparse.ArgumentTypeError(f"seed {seed} is out of range; give 0 to {SEED_MAX}")
-    return seed
-
-
-def _broker_url(text: str) -> str:
-    """A broker URL (DESIGN §3.4), checked now so nothing starts with a bad one."""
-    try:
-        parse_broker_url(text)
-    except ConfigError as e:
-        raise argparse.ArgumentTypeError(f"{e}; e.g. mqtt://host:1883") from None
-    return text
-
-
-def _db_url(text: str) -> str:
-    """A dashboard store: sqlite:///path.db, postgresql://..., or a plain file path."""
-    if text.startswith(("sqlite:///", "postgresql://", "postgres://")) or ("://" not in text and text.strip()):
-        return text
-    raise argparse.ArgumentTypeError(f"store URL {text!r}: use sqlite:///path.db, a plain path, "
-                                     "or postgresql://user@host/db")
-
-
-RECORDING_SUFFIXES = (".csv", ".csv.gz")
-
-
-def _recording_out(text: str) -> str:
-    """A recording file to write: its name ends in .csv or .csv.gz (DESIGN §3.1)."""
-    if not text.endswith(RECORDING_SUFFIXES) or Path(text).name in RECORDING_SUFFIXES:
-        raise argparse.ArgumentTypeError(f"{text!r}: a recording is CSV; give a name ending in "
-                                         ".csv or .csv.gz")
-    return text
-
-
-def _directory(text: str) -> str:
-    """An existing directory to read from."""
-    path = Path(text)
-    if not path.exists():
-        raise argparse.ArgumentTypeError(f"{text}: no such directory")
-    if not path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text}: not a directory")
-    return text
-
-
 def package_version() -> str:
     """The installed package's version, or pyproject.toml's when running from a checkout."""
     try:
@@ -132,22 +59,15 @@ def package_version() -> str:
             return "unknown"
 
 
-class _Parser(argparse.ArgumentParser):
-    """Usage errors as one line on stderr (which option, what is wrong, where help is), exit 2."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
-
-
 def _radius(text: str) -> float:
-    value = _positive_float(text)
+    value = argtypes.positive_float(text)
     if value > 0.5:
         raise argparse.ArgumentTypeError(f"radius must be at most 0.5 m: {text}")
     return value
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = argtypes.OneLineParser(
         prog="rollsense",
         description="rollsense turns a foam roller, massage ball or massage stick into a coach: it "
         "measures roll speed, pass length, holds and pressure, paces you with buzzer and LED cues, "
@@ -167,15 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--protocol", default="quads-roller", metavar="ID", help="routine to run (default: %(default)s)")
     d.add_argument("--scenario", default="good", choices=SCENARIOS, metavar="NAME",
                    help=f"simulated user: {scenarios} (default: %(default)s)")
-    d.add_argument("--seed", type=_seed, default=1, help="random seed of the simulated user, 0 or more "
+    d.add_argument("--seed", type=argtypes.seed, default=1, help="random seed of the simulated user, 0 or more "
                    "(default: %(default)s)")
     d.add_argument("--fast", action="store_true", help="run at 20x speed and exit 0 when the routine ends, printing the summary")
-    d.add_argument("--speed", type=_positive_float, metavar="X", help="run simulated time X times faster than the wall clock")
-    d.add_argument("--broker", type=_broker_url, metavar="URL",
+    d.add_argument("--speed", type=argtypes.positive_float, metavar="X", help="run simulated time X times faster than the wall clock")
+    d.add_argument("--broker", type=argtypes.broker_url, metavar="URL",
                    help="use this broker instead of starting a private Mosquitto")
     d.add_argument("--no-dashboard", action="store_true", help="do not start the dashboard (another one is listening)")
-    d.add_argument("--port", type=_port, default=8080, help="dashboard port, 1-65535 (default: %(default)s)")
-    d.add_argument("--db", type=_db_url, metavar="URL", help="dashboard store (default: a temporary SQLite file)")
+    d.add_argument("--port", type=argtypes.port, default=8080, help="dashboard port, 1-65535 (default: %(default)s)")
+    d.add_argument("--db", type=argtypes.db_url, metavar="URL", help="dashboard store (default: a temporary SQLite file)")
     d.add_argument("--device-id", default="demo-roller", help="device id (default: %(default)s)")
     d.add_argument("--json", action="store_true",
                    help="print the session summary as JSON (the format of 'rollsense replay --json') "
@@ -188,10 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--config", metavar="FILE", help="TOML config (default: built-in defaults)")
     r.add_argument("--sim", action="store_true", help="simulated hardware (overrides the config)")
     r.add_argument("--protocol", metavar="ID", help="start this routine at once")
-    r.add_argument("--broker", type=_broker_url, metavar="URL", help="broker URL (overrides the config)")
+    r.add_argument("--broker", type=argtypes.broker_url, metavar="URL", help="broker URL (overrides the config)")
     r.add_argument("--state-dir", metavar="DIR", help="journal and pairing state, created if missing "
                    "(overrides the config)")
-    r.add_argument("--speed", type=_positive_float, metavar="X", help="with --sim: simulated time X times faster")
+    r.add_argument("--speed", type=argtypes.positive_float, metavar="X", help="with --sim: simulated time X times faster")
     r.add_argument("--once", action="store_true", help="exit after one routine")
     r.add_argument("--print-config", action="store_true", help="print the commented default config and exit")
 
@@ -214,18 +134,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--protocol", required=True, metavar="ID", help="routine the simulated user does")
     s.add_argument("--scenario", default="good", choices=SCENARIOS, metavar="NAME",
                    help=f"simulated user: {scenarios} (default: %(default)s)")
-    s.add_argument("--seed", type=_seed, default=1, help="random seed, 0 or more (default: %(default)s)")
-    s.add_argument("--rate-hz", type=_positive_float, default=200.0, help="IMU sample rate (default: %(default)s)")
+    s.add_argument("--seed", type=argtypes.seed, default=1, help="random seed, 0 or more (default: %(default)s)")
+    s.add_argument("--rate-hz", type=argtypes.positive_float, default=200.0, help="IMU sample rate (default: %(default)s)")
     s.add_argument("--routines-dir", metavar="DIR", help="your own routines (TOML) for --protocol (default: routines_dir of --config)")
     s.add_argument("--config", metavar="FILE", help="TOML config whose routines_dir has your own routines")
-    s.add_argument("--out", required=True, type=_recording_out, metavar="FILE",
+    s.add_argument("--out", required=True, type=argtypes.recording_out, metavar="FILE",
                    help="the recording to write, ending in .csv or .csv.gz (never overwritten)")
 
     rec = sub.add_parser("record", help="record the sensors to a file",
                          description="Record the IMU and force sensor to a recording file.", formatter_class=_Formatter)
-    rec.add_argument("--out", required=True, type=_recording_out, metavar="FILE",
+    rec.add_argument("--out", required=True, type=argtypes.recording_out, metavar="FILE",
                      help="the recording to write, ending in .csv or .csv.gz (never overwritten)")
-    rec.add_argument("--seconds", type=_positive_float, default=30.0,
+    rec.add_argument("--seconds", type=argtypes.positive_float, default=30.0,
                      help="how long to record (default: %(default)s)")
     rec.add_argument("--config", metavar="FILE", help="TOML config (default: built-in defaults)")
     rec.add_argument("--sim", action="store_true", help="record the simulated hardware")
@@ -243,8 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("step", choices=("gyro", "axis", "radius", "force", "show"), help="the step (see below)")
     c.add_argument("--config", metavar="FILE", help="TOML config (default: built-in defaults)")
     c.add_argument("--sim", action="store_true", help="calibrate the simulated hardware")
-    c.add_argument("--seconds", type=_positive_float, default=5.0, help="gyro: how long to keep still")
-    c.add_argument("--distance-m", type=_positive_float, help="radius: the known distance you will roll")
+    c.add_argument("--seconds", type=argtypes.positive_float, default=5.0, help="gyro: how long to keep still")
+    c.add_argument("--distance-m", type=argtypes.positive_float, help="radius: the known distance you will roll")
     c.add_argument("--weights-kg", help="force: comma-separated known weights, e.g. 0,5,10,20")
     c.add_argument("--save-anyway", action="store_true", help="force: save a fit that is off by more than 10%% at a known weight (otherwise refused)")
 
@@ -252,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
                         description="The built-in routines plus your own from the routines directory.",
                         formatter_class=_Formatter)
     pr.add_argument("--json", action="store_true", help="print the routines and their targets as JSON")
-    pr.add_argument("--routines-dir", type=_directory, metavar="DIR",
+    pr.add_argument("--routines-dir", type=argtypes.directory, metavar="DIR",
                     help="your own routines (TOML) that add or override")
 
     db = sub.add_parser("dashboard", help="the dashboard: MQTT ingest, store, web UI",
@@ -260,14 +180,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "beyond loopback.", formatter_class=_Formatter)
     env = os.environ.get
     db.add_argument("--broker", default=env("ROLLSENSE_DASHBOARD_BROKER", "mqtt://127.0.0.1:1883"),
-                    type=_broker_url, metavar="URL", help="broker URL (default: $ROLLSENSE_DASHBOARD_BROKER or "
+                    type=argtypes.broker_url, metavar="URL", help="broker URL (default: $ROLLSENSE_DASHBOARD_BROKER or "
                     "mqtt://127.0.0.1:1883; keep passwords in the environment, not on the command line)")
     db.add_argument("--db", default=env("ROLLSENSE_DASHBOARD_DB", "sqlite:///rollsense-dashboard.db"),
-                    type=_db_url, metavar="URL", help="sqlite:///path.db or postgresql://user@host/db "
+                    type=argtypes.db_url, metavar="URL", help="sqlite:///path.db or postgresql://user@host/db "
                     "(default: $ROLLSENSE_DASHBOARD_DB or sqlite:///rollsense-dashboard.db)")
     db.add_argument("--host", default=env("ROLLSENSE_DASHBOARD_HOST", "127.0.0.1"),
                     help="listen address; anything beyond loopback requires a login (default: %(default)s)")
-    db.add_argument("--port", type=_port, default=env("ROLLSENSE_DASHBOARD_PORT", "8080"),
+    db.add_argument("--port", type=argtypes.port, default=env("ROLLSENSE_DASHBOARD_PORT", "8080"),
                     help="listen port, 1-65535 (default: $ROLLSENSE_DASHBOARD_PORT or 8080)")
     db.add_argument("--add-user", metavar="NAME",
                     help="add a login (password read from stdin) and exit; NAME is 1-64 letters, "

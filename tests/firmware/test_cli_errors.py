@@ -22,7 +22,7 @@ import pytest
 
 from dashboard.store import open_store
 from device.sim import SCENARIOS
-from firmware import cli
+from firmware import brokeradmin, cli
 from firmware.cli import build_parser, main, package_version
 from firmware.config import ensure_state_dir
 from firmware.demo import DemoOptions, run_demo
@@ -98,6 +98,9 @@ BAD_INPUT = [
     (["doctor", "--config", "/nonexistent"], "/nonexistent: cannot read the config file"),
     (["broker", "add-device", "BAD ID!"], "device id 'BAD ID!'"),
     (["broker", "remove-everything"], "invalid choice"),
+    (["broker", "add-device", "x", "--port", "abc"], "'abc' is not a port number"),
+    (["broker", "add-device", "x", "--port", "0"], "port 0 is out of range"),
+    (["broker", "add-device"], "required: device_id"),
 ]
 
 
@@ -126,7 +129,8 @@ def _check_one_line(argv: list[str], phrase: str, code: int, out: str, err: str)
     assert code == 2, (code, err)
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
-    assert lines[0].startswith(f"rollsense {argv[0]}: " if argv[0] in cli.COMMANDS else "rollsense: "), lines[0]
+    command = argv[0] if argv[0] in cli.COMMANDS else ""
+    assert re.match(rf"rollsense( {command}( [a-z-]+)?)?: ", lines[0]) and command in lines[0], lines[0]
     assert phrase in lines[0], lines[0]
     assert out == ""
 
@@ -243,10 +247,16 @@ def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
     return dict(action.choices)
 
 
+def _all_parsers() -> dict[str, argparse.ArgumentParser]:
+    """Every parser a user meets: rollsense, each subcommand, and rollsense broker's own."""
+    parser, broker = build_parser(), brokeradmin.build_parser()
+    return {"rollsense": parser, **{f"rollsense {n}": p for n, p in _subparsers(parser).items()},
+            **{f"rollsense broker {n}": p for n, p in _subparsers(broker).items()}}
+
+
 def test_every_option_of_every_subcommand_has_help():
-    parser = build_parser()
-    missing = [f"rollsense {name} {'/'.join(a.option_strings) or a.dest}"
-               for name, sub in [("", parser), *_subparsers(parser).items()]
+    missing = [f"{name} {'/'.join(a.option_strings) or a.dest}"
+               for name, sub in _all_parsers().items()
                for a in sub._actions
                if not isinstance(a, argparse._HelpAction | argparse._SubParsersAction) and not (a.help or "").strip()]
     assert missing == []
@@ -263,7 +273,7 @@ def test_scenario_choices_come_from_the_simulator():
 
 FILE_RE = re.compile(r"(?<![\w/.-])([\w./-]+\.(?:md|toml|py|csv))\b")
 # names the help uses as examples of files the user makes or the system has, not repo files
-NOT_REPO_FILES = {"fast.csv", "/etc/rollsense/config.toml"}
+NOT_REPO_FILES = {"fast.csv", "/etc/rollsense/config.toml"}  # + absolute paths under /etc
 
 
 def _named_files(text: str) -> set[str]:
@@ -271,9 +281,7 @@ def _named_files(text: str) -> set[str]:
 
 
 def test_help_and_routines_name_only_files_in_the_repository():
-    parser = build_parser()
-    texts = {"rollsense --help": parser.format_help()}
-    texts.update({f"rollsense {n} --help": p.format_help() for n, p in _subparsers(parser).items()})
+    texts = {f"{name} --help": p.format_help() for name, p in _all_parsers().items()}
     texts.update({str(p.relative_to(REPO)): p.read_text() for p in sorted((REPO / "firmware" / "routines").glob("*.toml"))})
     missing = sorted(f"{where}: {name}" for where, text in texts.items()
                      for name in _named_files(text) - NOT_REPO_FILES if not (REPO / name).exists())
