@@ -900,3 +900,20 @@ def test_any_user_follows_the_table_and_never_chatters(routine_id, segs):
         if c.name != "on_pace":
             assert c.t_s - last_t.get(fam, -math.inf) >= gap - 1e-9, (c, last_t)
             last_t[fam] = c.t_s
+
+
+@pytest.mark.parametrize("protocol", ["quads-roller", "calf-stick"])
+def test_progress_reaches_the_target_only_when_it_is_met(protocol):
+    # done_s and fraction are rounded down: a clock or a bar made from them never shows the
+    # target (or 100%) a step before the routine completes
+    segs = (off(1.0), roll(70.0, force_n=(120.0, 250.0), ramp_s=12.0)) if protocol == "quads-roller" \
+        else (off(1.0), roll(140.0, force_n=160.0, down_n=60.0, ramp_s=12.0))
+    coach = Coach(load_routine(protocol))
+    seen = []
+    for m in Script().run(segs):
+        coach.step(m)
+        p = coach.progress()
+        seen.append((p["fraction"] >= 1.0, p["done_s"] >= p["target_s"], p["remaining_s"] <= 0,
+                     coach.completed))
+    assert all(len(set(row)) == 1 for row in seen), [r for r in seen if len(set(r)) > 1][:3]
+    assert seen[-1] == (True, True, True, True)
