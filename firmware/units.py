@@ -45,7 +45,7 @@ def _finite(value) -> float | None:
 
 def _fixed(value: float, decimals: int) -> str:
     text = f"{value:.{decimals}f}"
-    return "0" if text in ("-0", "-0.0") else text.replace("-0.0", "0.0")
+    return text[1:] if text.startswith("-") and float(text) == 0 else text  # no "-0"
 
 
 def _short(value: float, decimals: int) -> str:

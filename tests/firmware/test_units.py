@@ -105,7 +105,8 @@ def test_labels_carry_no_units(name, label):
     (units.distance, 4.96, "5.0 m"), (units.force, 212.4567, "212 N"),
     (units.force, float("nan"), "–"), (units.count, 3.0, "3"),
     (units.seconds, 2.64, "2.6 s"), (units.seconds, 76.4, "76 s"),
-    (units.seconds, 540.0, "9 min 00 s"),
+    (units.seconds, 540.0, "9 min 00 s"), (units.speed, -0.0001, "0.0 cm/s"),
+    (units.speed, -0.0512, "-5.1 cm/s"), (units.force, -0.3, "0 N"),
 ])
 def test_numbers_for_people(fn, value, text):
     assert fn(value) == text
