@@ -166,19 +166,20 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
     return config_from_dict(data, source=str(path), base_dir=path.parent)
 
 
-def ensure_state_dir(path: str | os.PathLike) -> Path:
-    """The state directory, created with its parents when missing. ConfigError (one line that
-    says what to do) when it is a file, cannot be created or is not writable."""
+def ensure_state_dir(path: str | os.PathLike, what: str = "state directory",
+                     fix: str = "give a writable directory (--state-dir, or state_dir in the config)") -> Path:
+    """The state directory (or another that ``what`` names), created with its parents when
+    missing. ConfigError (one line ending in ``fix``) when it is a file, cannot be created or
+    is not writable."""
     path = Path(path)
-    fix = "give a writable directory (--state-dir, or state_dir in the config)"
     if path.exists() and not path.is_dir():
-        raise ConfigError(f"state directory {path}: is a file, not a directory; {fix}")
+        raise ConfigError(f"{what} {path}: is a file, not a directory; {fix}")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise ConfigError(f"state directory {path}: cannot create it ({e.strerror or e}); {fix}") from e
+        raise ConfigError(f"{what} {path}: cannot create it ({e.strerror or e}); {fix}") from e
     if not os.access(path, os.W_OK | os.X_OK):
-        raise ConfigError(f"state directory {path}: not writable by this user; {fix}")
+        raise ConfigError(f"{what} {path}: not writable by this user; {fix}")
     return path
 
 

@@ -16,8 +16,9 @@ import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from device.sim import CalibrationUser
+from device.sim import CalibrationUser, SimTool
 from firmware.clock import MonotonicClock, PacedClock
+from firmware.commands import CommandError
 from firmware.config import (
     Config,
     apply_overrides,
@@ -25,8 +26,6 @@ from firmware.config import (
     ensure_state_dir,
     load_config,
 )
-from device.sim import SimTool
-from firmware.commands import CommandError
 from firmware.errors import ConfigError, SetupError
 from firmware.link import undelivered, wait_delivered
 from firmware.notify import Notifier
@@ -436,6 +435,8 @@ def calibrate(args) -> int:
     if args.step == "show":
         return run_step("show", cfg, None, out=sys.stdout)
     weights = parse_weights_kg(args.weights_kg) if args.weights_kg else None
+    ensure_state_dir(cfg.calibration_file.parent, "calibration directory",  # before the user's work
+                     "give a writable state_dir or calibration_path in the config")
     sim_user = None
     if cfg.hardware == "sim":  # a simulated user who does what each instruction asks
         sim_user = CalibrationUser.for_routine(args.step, load_routine(cfg.protocol, cfg.routines_dir),

@@ -80,6 +80,7 @@ BAD_INPUT = [
     (["calibrate", "force", "--weights-kg", "a,b", "--sim"], "--weights-kg 'a,b'"),
     (["calibrate", "gyro", "--sim", "--seconds", "abc"], "argument --seconds: 'abc' is not a number"),
     (["calibrate", "bogus"], "invalid choice: 'bogus'"),
+    (["calibrate", "gyro", "--sim", "--config", "{tmp}/cal.toml"], "calibration directory /proc/nowhere: cannot create it"),
     (["protocols", "--routines-dir", "/nonexistent"], "/nonexistent: no such directory"),
     (["protocols", "--routines-dir", "{existing}"], "not a directory"),
     (["dashboard", "--port", "99999"], "port 99999 is out of range"),
@@ -113,6 +114,7 @@ def files(tmp_path, monkeypatch):
     """{tmp} and {existing} for the rows; the working directory there; no ROLLSENSE_* settings."""
     (tmp_path / "existing.csv").write_text("t,gx\n")
     (tmp_path / "notes.txt").write_text("hello\n")
+    (tmp_path / "cal.toml").write_text('calibration_path = "/proc/nowhere/calibration.json"\n')
     monkeypatch.chdir(tmp_path)
     for key in [k for k in os.environ if k.startswith("ROLLSENSE_")]:
         monkeypatch.delenv(key)
@@ -144,7 +146,7 @@ def test_bad_input_is_one_line_and_exit_2(files, capsys, argv, phrase):
         code = e.code
     captured = capsys.readouterr()
     _check_one_line(argv, phrase, code, captured.out, captured.err)
-    assert sorted(p.name for p in files.iterdir()) == ["existing.csv", "notes.txt"]  # nothing written
+    assert sorted(p.name for p in files.iterdir()) == ["cal.toml", "existing.csv", "notes.txt"]  # nothing written
     assert (files / "existing.csv").read_text() == "t,gx\n"  # never overwritten
 
 
