@@ -91,3 +91,18 @@ def directory(text: str) -> str:
     if not path.is_dir():
         raise argparse.ArgumentTypeError(f"{text}: not a directory")
     return text
+
+
+def check_sqlite_path(db_url: str) -> None:
+    """A SQLite store's file must be a file in a directory that exists or can be made; say
+    so in one line before anything starts (PostgreSQL URLs are checked by connecting)."""
+    if db_url.startswith(("postgresql://", "postgres://")):
+        return
+    path = Path(db_url[len("sqlite:///"):] if db_url.startswith("sqlite:///") else db_url)
+    if path.is_dir():
+        raise ConfigError(f"--db {db_url}: {path} is a directory; give a file, e.g. sqlite:///{path / 'dashboard.db'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"--db {db_url}: cannot create {path.parent} ({e.strerror or e}); "
+                          "give a file in a writable directory") from e

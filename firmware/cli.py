@@ -304,7 +304,7 @@ def cmd_dashboard(a) -> int:
         password = sys.stdin.readline().rstrip("\n")
         if not password:
             raise ConfigError("--add-user: give the password on standard input")
-        _check_sqlite_path(a.db)
+        argtypes.check_sqlite_path(a.db)
         store = open_store(a.db)
         try:
             replaced = add_user(store, a.add_user, password, replace=a.replace)
@@ -314,7 +314,7 @@ def cmd_dashboard(a) -> int:
         return 0
     if a.replace:
         raise ConfigError("--replace only applies with --add-user NAME")
-    _check_sqlite_path(a.db)
+    argtypes.check_sqlite_path(a.db)
     check_port(a.host, a.port)  # a bad or busy address: one line, before the line saying where
     store_kind = "PostgreSQL" if a.db.startswith("postgresql") else "SQLite"
     shown_host = "127.0.0.1" if a.host in ("0.0.0.0", "::") else a.host
@@ -323,21 +323,6 @@ def cmd_dashboard(a) -> int:
     run_dashboard(a.broker, a.db, a.host, a.port, trust_devices=a.trust_device,
                   workers=a.ingest_workers)
     return 0
-
-
-def _check_sqlite_path(db_url: str) -> None:
-    """A SQLite store's file must be a file in a directory that exists or can be made; say
-    so in one line before anything starts (PostgreSQL URLs are checked by connecting)."""
-    if db_url.startswith(("postgresql://", "postgres://")):
-        return
-    path = Path(db_url[len("sqlite:///"):] if db_url.startswith("sqlite:///") else db_url)
-    if path.is_dir():
-        raise ConfigError(f"--db {db_url}: {path} is a directory; give a file, e.g. sqlite:///{path / 'dashboard.db'}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ConfigError(f"--db {db_url}: cannot create {path.parent} ({e.strerror or e}); "
-                          "give a file in a writable directory") from e
 
 
 def cmd_broker(a) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from dashboard.server import check_port
 from device.sim import scenario
+from firmware.argtypes import check_sqlite_path
 from firmware.clock import MonotonicClock, PacedClock
 from firmware.config import ID_RE
 from firmware.errors import ConfigError, SetupError
@@ -60,6 +61,8 @@ def check_options(opts: DemoOptions) -> None:
     if opts.dashboard:
         if not 1 <= opts.port <= 65535:
             raise ConfigError(f"--port {opts.port}: give 1 to 65535")
+        if opts.db_url is not None:
+            check_sqlite_path(opts.db_url)
         check_port(opts.host, opts.port)  # in use: one line now, not after the broker started
 
 

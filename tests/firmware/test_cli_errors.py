@@ -46,6 +46,7 @@ BAD_INPUT = [
     (["demo", "--broker", "ftp://x"], "scheme"),
     (["demo", "--device-id", "Bad Id", "--no-dashboard", "--broker", "mqtt://127.0.0.1:1"], "--device-id"),
     (["demo", "--db", "bogus://x"], "store URL 'bogus://x'"),
+    (["demo", "--db", "/etc"], "/etc is a directory"),
     (["run", "--sim", "--once", "--protocol", "no-such-routine", "--state-dir", "{tmp}/state"],
      "unknown routine 'no-such-routine'"),
     (["run", "--sim", "--once", "--speed", "-3", "--protocol", "quads-roller", "--state-dir", "/proc/nowhere"],
@@ -316,6 +317,7 @@ def _processes_mentioning(text: str) -> list[str]:
 
 @pytest.mark.parametrize("argv, phrase", [
     (["--protocol", "nope"], "unknown routine 'nope'"),
+    (["--db", "/etc"], "/etc is a directory"),
     (["--scenario", "nope"], "invalid choice: 'nope'"),
     (["--port", "70000"], "port 70000 is out of range"),
 ])
