@@ -30,6 +30,17 @@ def positive_float(text: str) -> float:
     return value
 
 
+SPEED_MIN, SPEED_MAX = 0.01, 1000.0  # as the config's sim.speed
+
+
+def speed(text: str) -> float:
+    """Simulated time X times faster than the wall clock: 0.01 to 1000."""
+    value = positive_float(text)
+    if not SPEED_MIN <= value <= SPEED_MAX:
+        raise argparse.ArgumentTypeError(f"speed {text}: give {SPEED_MIN:g} to {SPEED_MAX:g}")
+    return value
+
+
 def port(text: str) -> int:
     """A TCP port to listen on: a whole number 1..65535."""
     try:

@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=argtypes.seed, default=1, help="random seed of the simulated user, 0 or more "
                    "(default: %(default)s)")
     d.add_argument("--fast", action="store_true", help="run at 20x speed and exit 0 when the routine ends, printing the summary")
-    d.add_argument("--speed", type=argtypes.positive_float, metavar="X", help="run simulated time X times faster than the wall clock")
+    d.add_argument("--speed", type=argtypes.speed, metavar="X", help="run simulated time X times faster than the wall clock")
     d.add_argument("--broker", type=argtypes.broker_url, metavar="URL",
                    help="use this broker instead of starting a private Mosquitto")
     d.add_argument("--no-dashboard", action="store_true", help="do not start the dashboard (another one is listening)")
@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--broker", type=argtypes.broker_url, metavar="URL", help="broker URL (overrides the config)")
     r.add_argument("--state-dir", metavar="DIR", help="journal and pairing state, created if missing "
                    "(overrides the config)")
-    r.add_argument("--speed", type=argtypes.positive_float, metavar="X", help="with --sim: simulated time X times faster")
+    r.add_argument("--speed", type=argtypes.speed, metavar="X", help="with --sim: simulated time X times faster")
     r.add_argument("--once", action="store_true", help="exit after one routine")
     r.add_argument("--print-config", action="store_true", help="print the commented default config and exit")
 

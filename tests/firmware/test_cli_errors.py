@@ -43,6 +43,8 @@ BAD_INPUT = [
     (["demo", "--port", "70000"], "port 70000 is out of range"),
     (["demo", "--seed", "x"], "argument --seed"),
     (["demo", "--speed", "nan"], "argument --speed"),
+    (["demo", "--speed", "1e300"], "speed 1e300: give 0.01 to 1000"),
+    (["run", "--sim", "--speed", "5000"], "speed 5000: give 0.01 to 1000"),
     (["demo", "--broker", "ftp://x"], "scheme"),
     (["demo", "--device-id", "Bad Id", "--no-dashboard", "--broker", "mqtt://127.0.0.1:1"], "--device-id"),
     (["demo", "--db", "bogus://x"], "store URL 'bogus://x'"),
