@@ -65,8 +65,16 @@ def routine_title(protocol: str | None) -> str:
     return protocol.replace("-", " ").capitalize()
 
 
-def routine_choices() -> list[tuple[str, str]]:
-    """(id, title) of the routines the Start control offers."""
+def routine_choices(info: dict | None = None) -> list[tuple[str, str]]:
+    """(id, title) of the routines the Start control offers: the device's own list when its
+    ``info`` has one (``routines``: the routines of its tool, its user's own too), else every
+    built-in routine."""
+    listed = info.get("routines") if isinstance(info, dict) else None
+    if isinstance(listed, list):
+        own = [(r["id"], str(r.get("title") or r["id"])) for r in listed
+               if isinstance(r, dict) and isinstance(r.get("id"), str)]
+        if own:
+            return own
     try:
         from firmware.protocols import list_routines
 

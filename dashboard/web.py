@@ -124,7 +124,8 @@ class Dashboard:
             return not_found(request, f"No paired device '{device_id}'. Pair it on the Devices page first.")
         snap = self.hub.snapshot(device_id)
         status = snap.get("status") or device.get("status") or "unknown"
-        options = "".join(f'<option value="{esc(pid)}">{esc(title)}</option>' for pid, title in routine_choices())
+        choices = routine_choices(device.get("info"))  # the device's own routines when it lists them
+        options = "".join(f'<option value="{esc(pid)}">{esc(title)}</option>' for pid, title in choices)
         recent = q.sessions(self.store, device_id=device_id, limit=5)
         recent_rows = "".join(
             f'<li><a href="/session/{esc(r["session_id"])}">{esc(routine_title(r["protocol"]))}</a>'
@@ -162,7 +163,7 @@ class Dashboard:
     <p id="start-msg" class="muted" role="status"></p></div>
   <div class="card"><h2>Recent sessions</h2><ul class="plain" id="recent">{recent_rows}</ul></div>
 </section>"""
-        data = {"device_id": device_id, "snapshot": snap, "status": status, "titles": dict(routine_choices())}
+        data = {"device_id": device_id, "snapshot": snap, "status": status, "titles": dict(choices)}
         return layout(request, f"Live · {device_id}", body, active="live", script="live", data=data)
 
     async def live_stream(self, request: Request) -> Response:

@@ -8,6 +8,7 @@ import csv
 import http.client
 import io
 import json
+import re
 import socket
 import threading
 import time
@@ -482,3 +483,22 @@ def test_healthz_tells_a_monitor_when_the_broker_is_gone_and_back(fresh_broker, 
             assert call(addr, "GET", "/healthz")[0] == 200
     finally:
         ing.stop()
+
+
+def test_start_list_is_the_devices_own_routines_when_its_info_lists_them(store, ingest):
+    """A device's info lists the routines it can start (its tool's, its user's own too):
+    the live page offers those, not every built-in routine."""
+    store.set_device_info("dev-ball", {"tool": "ball", "routines": [
+        {"id": "glute-ball", "title": "Glutes on the mini ball", "mode": "hold"},
+        {"id": "piriformis-ball", "title": "Piriformis on the mini ball", "mode": "hold"}]})
+    store.set_device_paired("dev-ball", True)
+    store.set_device_info("dev-old", {"hardware": "sim"})  # a device that lists none
+    store.set_device_paired("dev-old", True)
+    app = web.create_app(store, ingest, auth_required=False, secret_key="k")
+    with serve(app) as addr:
+        _, _, page = call(addr, "GET", "/device/dev-ball")
+        _, _, old = call(addr, "GET", "/device/dev-old")
+    offered = re.findall(r'<option value="([a-z0-9-]+)">', page)
+    assert offered == ["glute-ball", "piriformis-ball"]
+    assert "Glutes on the mini ball" in page
+    assert "quads-roller" in re.findall(r'<option value="([a-z0-9-]+)">', old)  # built-ins
