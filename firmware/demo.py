@@ -175,6 +175,7 @@ def run_demo(opts: DemoOptions, out=None, err=None) -> int:
             dash.start()
             display.message(f"dashboard on http://{opts.host}:{opts.port}/device/{opts.device_id}")
         app, hw, sampler, outputs, journal, link = build_device(opts, broker_url, state_dir, display=display)
+        link.on_state = display.message  # a broker it cannot reach is said at once, in one line
         link.start()
         sampler.start()
         speed = app.parts.clock.speed
