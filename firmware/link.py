@@ -46,7 +46,7 @@ CONNACK_WORDS = {
     0x84: "the broker does not speak MQTT v5",
     0x85: "the broker refused the client id",
     0x86: "bad user name or password",
-    0x87: "not authorised (check the user and the broker's ACL)",
+    0x87: "not authorised (a wrong user name or password, or a user the broker refuses)",
     0x88: "the broker is unavailable",
     0x89: "the broker is busy",
     0x8A: "this client is banned",

@@ -401,3 +401,26 @@ def test_add_device_cli(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "already has a password" in err[0]
     assert json.dumps(out.out)  # printable
+
+
+def test_the_device_says_why_it_cannot_connect(secure, tmp_path):
+    """An untrusted broker certificate and a wrong password are each one line naming the
+    broker and the reason (firmware.link's on_state), not a silent retry loop."""
+    from tests.firmware.test_link import StateLines
+
+    cases = [
+        (url(secure, "dev-a", tls=True, ca=secure["etc"] / "other" / "ca.crt"), "TLS"),
+        (url(secure, "dev-a", "s3cret-guess", tls=True), "not authorised (a wrong user name or password"),
+    ]
+    for i, (broker_url, reason) in enumerate(cases):
+        journal = Journal(tmp_path / f"j{i}.db")
+        link = Link("dev-a", broker_url, journal, MonotonicClock(), {}, LinkSettings(reconnect_max_s=1))
+        said = StateLines(link)
+        try:
+            link.start()
+            line = said.wait("not reachable", 15)
+            assert f"mqtts://127.0.0.1:{secure['tls']}" in line and reason in line, line
+            assert "s3cret-guess" not in line  # the password is never shown
+        finally:
+            link.stop()
+            journal.close()

@@ -377,6 +377,12 @@ def test_refused_broker_is_said_once_then_connected_when_it_comes_up(fresh_broke
         said.wait("connected", 15)
         # one line for the outage however many retries it took, one for the connection
         assert len(said.lines) == 2, said.lines
+        fresh_broker.stop()  # lost while connected: said once more
+        lost = said.wait(" lost ", 15)
+        assert f"127.0.0.1:{fresh_broker.port}" in lost and "offline" in lost
+        fresh_broker.start()
+        wait_until(lambda: len(said.lines) >= 4 and link.connected, 15, "connected again")
+        assert said.lines[-1] == said.lines[1]  # "... connected" again
     finally:
         link.stop()
         journal.close()
