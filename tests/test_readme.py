@@ -5,6 +5,7 @@ from pathlib import Path
 
 from device.outputs import cue_table_markdown
 from firmware.cli import build_parser
+from firmware.commands import SCHEMAS
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -34,7 +35,5 @@ def test_readme_routines_are_the_shipped_ones():
 
 
 def test_readme_command_table_is_the_devices():
-    from firmware.commands import SCHEMAS
-
     table = README.split("| command | fields |", 1)[1].split("\n\n", 1)[0]
     assert set(re.findall(r"^\s*\| `(\w+)` \|", table, flags=re.M)) == set(SCHEMAS)

@@ -12,10 +12,12 @@ from contextlib import contextmanager
 import psycopg
 import pytest
 
-from dashboard.ingest import Ingest
+from dashboard.ingest import Ingest, client_id_for
 from dashboard.store import open_store
+from firmware.broker import free_port
 from firmware.clock import MonotonicClock
 from firmware.commands import CommandError
+from firmware.demo import DashboardThread
 from firmware.journal import Journal
 from firmware.link import Link, LinkSettings
 from tests.conftest import PG_BASE_URL
@@ -497,10 +499,6 @@ def test_telemetry_connection_is_shared_and_comes_back_after_a_broker_restart(
 def test_two_dashboards_on_one_broker_both_stay_connected_and_both_receive(fresh_broker, tmp_path):
     """Two `rollsense dashboard` servers (their own stores) on one broker: each has its own
     client id (a broker closes the older of two connections with one id) and its own group."""
-    from dashboard.ingest import client_id_for
-    from firmware.broker import free_port
-    from firmware.demo import DashboardThread
-
     urls = [f"sqlite:///{tmp_path / name}" for name in ("a.db", "b.db")]
     assert client_id_for(urls[0]) != client_id_for(urls[1])
     assert client_id_for(urls[0]) == client_id_for(str(tmp_path / "a.db"))  # restart: same id

@@ -22,7 +22,7 @@ from firmware.errors import ConfigError
 from firmware.journal import Journal
 from firmware.link import Link, LinkSettings
 from firmware.mqtt_url import make_client, parse_broker_url
-from tests.firmware.test_link import wait_until
+from tests.firmware.test_link import StateLines, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "systemd" / "mosquitto"
@@ -406,8 +406,6 @@ def test_add_device_cli(tmp_path, capsys):
 def test_the_device_says_why_it_cannot_connect(secure, tmp_path):
     """An untrusted broker certificate and a wrong password are each one line naming the
     broker and the reason (firmware.link's on_state), not a silent retry loop."""
-    from tests.firmware.test_link import StateLines
-
     cases = [
         (url(secure, "dev-a", tls=True, ca=secure["etc"] / "other" / "ca.crt"), "TLS"),
         (url(secure, "dev-a", "s3cret-guess", tls=True), "not authorised (a wrong user name or password"),

@@ -5,17 +5,25 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import firmware.daemon
 from firmware import commands
 from firmware.clock import MonotonicClock
 from firmware.commands import CommandError
+from firmware.config import apply_overrides, load_config
+from firmware.daemon import build_device
 from firmware.journal import Journal
 from firmware.link import Link, LinkSettings
+from firmware.protocols import ROUTINES_DIR
+from tests.firmware.test_link import Observer as LinkObserver
+from tests.firmware.test_link import wait_until
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 FUTURE = "2026-06-01T12:05:00Z"
@@ -345,15 +353,6 @@ def test_bad_commands_over_mqtt_get_error_replies(fresh_broker, tmp_path):
 def test_start_and_stop_refusals_in_a_users_words_over_mqtt(fresh_broker, tmp_path, monkeypatch):
     """A real device (simulated roller) behind a real broker: every refused start/stop says
     why, never 'internal error'; user routines start; stop stops."""
-    import shutil
-    import threading
-
-    import firmware.daemon
-    from firmware.config import apply_overrides, load_config
-    from firmware.daemon import build_device
-    from firmware.protocols import ROUTINES_DIR
-    from tests.firmware.test_link import Observer, wait_until
-
     monkeypatch.setattr(firmware.daemon, "SENSOR_RETRY_S", 0.2)
     routines = tmp_path / "routines"
     routines.mkdir()
@@ -363,7 +362,7 @@ def test_start_and_stop_refusals_in_a_users_words_over_mqtt(fresh_broker, tmp_pa
     device, link, journal, outputs = build_device(cfg)
     fakes = device.rt.hardware.fakes
     fakes["bus"].detach(0x68)  # start with the IMU unplugged
-    obs = Observer(fresh_broker.url, topics=("rollsense/dev-s/cmd/+/result",))
+    obs = LinkObserver(fresh_broker.url, topics=("rollsense/dev-s/cmd/+/result",))
     stop = threading.Event()
     server = threading.Thread(target=device.serve, args=(stop,))
     n = 0

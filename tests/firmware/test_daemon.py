@@ -12,11 +12,18 @@ import subprocess
 import sys
 import threading
 import time
+from argparse import Namespace
+from dataclasses import replace
 
 import pytest
 
 from firmware.clock import MonotonicClock, PacedClock
+from firmware.config import apply_overrides, load_config
+from firmware.daemon import build_device, delivery_report, run_daemon
+from firmware.journal import Journal
+from firmware.link import Link
 from firmware.notify import Notifier
+from firmware.protocols import ROUTINES_DIR
 
 
 @pytest.fixture
@@ -278,10 +285,6 @@ def test_no_gpio_is_one_clear_line_not_a_traceback(tmp_path):
 
 def test_run_once_against_a_dead_broker_says_what_stays_queued_and_where(tmp_path, capsys):
     """`run --once` waits (bounded) for delivery, then names the count and the journal."""
-    from argparse import Namespace
-
-    from firmware.daemon import run_daemon
-
     state = tmp_path / "state"
     args = Namespace(config=None, sim=True, broker="mqtt://127.0.0.1:1", state_dir=str(state),
                      protocol="piriformis-ball", speed=40.0, once=True, print_config=False)
@@ -298,10 +301,6 @@ def test_run_once_against_a_dead_broker_says_what_stays_queued_and_where(tmp_pat
 
 
 def test_delivery_report_waits_the_bound_and_no_longer(tmp_path):
-    from firmware.daemon import delivery_report
-    from firmware.journal import Journal
-    from firmware.link import Link
-
     journal = Journal(tmp_path / "j.db")
     link = Link("dev-w", "mqtt://127.0.0.1:1", journal, MonotonicClock(), {})
     try:
@@ -319,11 +318,6 @@ def test_delivery_report_waits_the_bound_and_no_longer(tmp_path):
 def test_every_routine_on_the_simulator_gets_its_own_simulated_user(tmp_path):
     """run --sim: a routine started after the first one is performed too (it used to end at
     once, 'simulated user left', and a zero-length session was stored)."""
-    from dataclasses import replace
-
-    from firmware.config import apply_overrides, load_config
-    from firmware.daemon import build_device
-
     cfg = apply_overrides(load_config(None), hardware="sim", state_dir=tmp_path / "state",
                           broker_url="mqtt://127.0.0.1:1")
     cfg = replace(cfg, sim=replace(cfg.sim, speed=60.0))
@@ -349,13 +343,6 @@ def test_every_routine_on_the_simulator_gets_its_own_simulated_user(tmp_path):
 def test_a_user_routine_runs_on_the_simulator_and_is_listed_in_info(tmp_path):
     """A routine from routines_dir gets a simulated user of its tool and kind under run --sim,
     and the device's info (what the dashboard offers to start) lists it."""
-    import shutil
-    from dataclasses import replace
-
-    from firmware.config import apply_overrides, load_config
-    from firmware.daemon import build_device
-    from firmware.protocols import ROUTINES_DIR
-
     routines = tmp_path / "routines"
     routines.mkdir()
     text = (ROUTINES_DIR / "piriformis-ball.toml").read_text()
