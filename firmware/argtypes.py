@@ -94,9 +94,17 @@ def recording_out(text: str) -> str:
     return text
 
 
+def path_text(text: str) -> str:
+    """A file or directory name: not empty (an empty one would quietly mean the default, or
+    the current directory)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty path; give a file or directory name")
+    return text
+
+
 def directory(text: str) -> str:
     """An existing directory to read from."""
-    path = Path(text)
+    path = Path(path_text(text))
     if not path.exists():
         raise argparse.ArgumentTypeError(f"{text}: no such directory")
     if not path.is_dir():

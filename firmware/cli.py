@@ -105,11 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run the device. With --sim the chips are simulated; otherwise the "
                        "config's hardware is used. Starts a routine at once with --protocol, otherwise "
                        "waits for the button or a start command.", formatter_class=_Formatter)
-    r.add_argument("--config", metavar="FILE", help="TOML config (default: built-in defaults)")
+    r.add_argument("--config", type=argtypes.path_text, metavar="FILE", help="TOML config (default: built-in defaults)")
     r.add_argument("--sim", action="store_true", help="simulated hardware (overrides the config)")
     r.add_argument("--protocol", metavar="ID", help="start this routine at once")
     r.add_argument("--broker", type=argtypes.broker_url, metavar="URL", help="broker URL (overrides the config)")
-    r.add_argument("--state-dir", metavar="DIR", help="journal and pairing state, created if missing "
+    r.add_argument("--state-dir", type=argtypes.path_text, metavar="DIR", help="journal and pairing state, created if missing "
                    "(overrides the config)")
     r.add_argument("--speed", type=argtypes.speed, metavar="X", help="with --sim: simulated time X times faster")
     r.add_argument("--once", action="store_true", help="exit after one routine")
@@ -118,13 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("replay", help="session summary of a recording",
                         description="Feed a recording (CSV, optionally .csv.gz) through the same metrics "
                         "and coach the device runs and print the session summary.", formatter_class=_Formatter)
-    rp.add_argument("file", metavar="FILE", help="the recording: .csv or .csv.gz")
+    rp.add_argument("file", type=argtypes.path_text, metavar="FILE", help="the recording: .csv or .csv.gz")
     rp.add_argument("--protocol", metavar="ID", help="judge against this routine's targets")
     rp.add_argument("--tool", choices=("roller", "ball", "stick"), help="override the recording's tool")
     rp.add_argument("--radius-m", type=_radius, metavar="R", help="override the effective radius in metres")
     rp.add_argument("--json", action="store_true", help="print the summary as one JSON object (format rollsense-summary/1)")
-    rp.add_argument("--routines-dir", metavar="DIR", help="your own routines (TOML) for --protocol (default: routines_dir of --config)")
-    rp.add_argument("--config", metavar="FILE", help="TOML config whose routines_dir has your own routines")
+    rp.add_argument("--routines-dir", type=argtypes.path_text, metavar="DIR", help="your own routines (TOML) for --protocol (default: routines_dir of --config)")
+    rp.add_argument("--config", type=argtypes.path_text, metavar="FILE", help="TOML config whose routines_dir has your own routines")
 
     s = sub.add_parser("simulate", help="write a simulated recording and its ground truth",
                        description="Write a recording of a scripted user (CSV: '# key: value' metadata, "
@@ -136,8 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"simulated user: {scenarios} (default: %(default)s)")
     s.add_argument("--seed", type=argtypes.seed, default=1, help="random seed, 0 or more (default: %(default)s)")
     s.add_argument("--rate-hz", type=argtypes.positive_float, default=200.0, help="IMU sample rate (default: %(default)s)")
-    s.add_argument("--routines-dir", metavar="DIR", help="your own routines (TOML) for --protocol (default: routines_dir of --config)")
-    s.add_argument("--config", metavar="FILE", help="TOML config whose routines_dir has your own routines")
+    s.add_argument("--routines-dir", type=argtypes.path_text, metavar="DIR", help="your own routines (TOML) for --protocol (default: routines_dir of --config)")
+    s.add_argument("--config", type=argtypes.path_text, metavar="FILE", help="TOML config whose routines_dir has your own routines")
     s.add_argument("--out", required=True, type=argtypes.recording_out, metavar="FILE",
                    help="the recording to write, ending in .csv or .csv.gz (never overwritten)")
 
@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the recording to write, ending in .csv or .csv.gz (never overwritten)")
     rec.add_argument("--seconds", type=argtypes.positive_float, default=30.0,
                      help="how long to record (default: %(default)s)")
-    rec.add_argument("--config", metavar="FILE", help="TOML config (default: built-in defaults)")
+    rec.add_argument("--config", type=argtypes.path_text, metavar="FILE", help="TOML config (default: built-in defaults)")
     rec.add_argument("--sim", action="store_true", help="record the simulated hardware")
 
     c = sub.add_parser("calibrate", help="gyro bias, roll axis, radius and force calibration",
@@ -161,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "  force    tare, then put each of --weights-kg on the tool (force curve)\n"
                        "  show     print the calibration file", formatter_class=_Formatter)
     c.add_argument("step", choices=("gyro", "axis", "radius", "force", "show"), help="the step (see below)")
-    c.add_argument("--config", metavar="FILE", help="TOML config (default: built-in defaults)")
+    c.add_argument("--config", type=argtypes.path_text, metavar="FILE", help="TOML config (default: built-in defaults)")
     c.add_argument("--sim", action="store_true", help="calibrate the simulated hardware")
     c.add_argument("--seconds", type=argtypes.positive_float, default=5.0, help="gyro: how long to keep still")
     c.add_argument("--distance-m", type=argtypes.positive_float, help="radius: the known distance you will roll")
@@ -206,13 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
     pa = sub.add_parser("pair", help="show a pairing code for the dashboard",
                         description="Print a 6-digit code, valid 10 minutes; enter it with this device's "
                         "id on the dashboard's Devices page.", formatter_class=_Formatter)
-    pa.add_argument("--config", metavar="FILE", help="TOML config (default: built-in defaults)")
-    pa.add_argument("--state-dir", metavar="DIR", help="pairing state (overrides the config)")
+    pa.add_argument("--config", type=argtypes.path_text, metavar="FILE", help="TOML config (default: built-in defaults)")
+    pa.add_argument("--state-dir", type=argtypes.path_text, metavar="DIR", help="pairing state (overrides the config)")
 
     doc = sub.add_parser("doctor", help="check the bus, chips, calibration, broker and config",
                          description="Check everything the device needs and say what to fix.",
                          formatter_class=_Formatter)
-    doc.add_argument("--config", metavar="FILE", help="TOML config (default: built-in defaults)")
+    doc.add_argument("--config", type=argtypes.path_text, metavar="FILE", help="TOML config (default: built-in defaults)")
     doc.add_argument("--sim", action="store_true", help="check the simulated hardware")
 
     b = sub.add_parser("broker", help="broker administration (device credentials)",

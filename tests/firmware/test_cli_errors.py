@@ -98,6 +98,11 @@ BAD_INPUT = [
     (["dashboard", "--replace"], "--replace only applies with --add-user"),
     (["pair", "--state-dir", "/proc/nope"], "state directory /proc/nope: cannot create it"),
     (["pair", "--config", "/nonexistent"], "/nonexistent: cannot read the config file"),
+    (["pair", "--state-dir", ""], "argument --state-dir: empty path"),  # not the default dir
+    (["run", "--sim", "--state-dir", " "], "argument --state-dir: empty path"),
+    (["protocols", "--routines-dir", ""], "argument --routines-dir: empty path"),  # not the current dir
+    (["replay", ""], "argument FILE: empty path"),
+    (["doctor", "--config", ""], "argument --config: empty path"),
     (["doctor", "--config", "/nonexistent"], "/nonexistent: cannot read the config file"),
     (["broker", "add-device", "BAD ID!"], "device id 'BAD ID!'"),
     (["broker", "remove-everything"], "invalid choice"),
