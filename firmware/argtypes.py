@@ -8,6 +8,7 @@ import argparse
 import math
 from pathlib import Path
 
+from firmware.config import ID_RE
 from firmware.errors import ConfigError
 from firmware.mqtt_url import parse_broker_url
 
@@ -91,6 +92,13 @@ def recording_out(text: str) -> str:
     if not text.endswith(RECORDING_SUFFIXES) or Path(text).name in RECORDING_SUFFIXES:
         raise argparse.ArgumentTypeError(f"{text!r}: a recording is CSV; give a name ending in "
                                          ".csv or .csv.gz")
+    return text
+
+
+def device_id(text: str) -> str:
+    """A device id as in MQTT topics and the config: 1-64 characters of a-z, 0-9 and '-'."""
+    if not ID_RE.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"device id {text!r}: use 1-64 characters of a-z, 0-9 and '-'")
     return text
 
 

@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--no-dashboard", action="store_true", help="do not start the dashboard (another one is listening)")
     d.add_argument("--port", type=argtypes.port, default=8080, help="dashboard port, 1-65535 (default: %(default)s)")
     d.add_argument("--db", type=argtypes.db_url, metavar="URL", help="dashboard store (default: a temporary SQLite file)")
-    d.add_argument("--device-id", default="demo-roller", help="device id (default: %(default)s)")
+    d.add_argument("--device-id", type=argtypes.device_id, default="demo-roller",
+                   help="device id, a-z 0-9 and - (default: %(default)s)")
     d.add_argument("--json", action="store_true",
                    help="print the session summary as JSON (the format of 'rollsense replay --json') "
                    "instead of the table")
@@ -194,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "digits and . _ @ -")
     db.add_argument("--replace", action="store_true",
                     help="with --add-user: set a new password for an existing login")
-    db.add_argument("--trust-device", action="append", default=[], metavar="ID",
+    db.add_argument("--trust-device", type=argtypes.device_id, action="append", default=[], metavar="ID",
                     help="mark a device as paired without a code (administrators)")
     db.add_argument("--ingest-workers", type=_workers,
                     default=env("ROLLSENSE_DASHBOARD_INGEST_WORKERS", "1"), metavar="N",

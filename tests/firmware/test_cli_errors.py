@@ -45,7 +45,7 @@ BAD_INPUT = [
     (["demo", "--speed", "1e300"], "speed 1e300: give 0.01 to 1000"),
     (["run", "--sim", "--speed", "5000"], "speed 5000: give 0.01 to 1000"),
     (["demo", "--broker", "ftp://x"], "scheme"),
-    (["demo", "--device-id", "Bad Id", "--no-dashboard", "--broker", "mqtt://127.0.0.1:1"], "--device-id"),
+    (["demo", "--device-id", "Bad Id"], "argument --device-id: device id 'Bad Id'"),
     (["demo", "--db", "bogus://x"], "store URL 'bogus://x'"),
     (["demo", "--db", "/etc"], "/etc is a directory"),
     (["run", "--sim", "--once", "--protocol", "no-such-routine", "--state-dir", "{tmp}/state"],
@@ -96,6 +96,7 @@ BAD_INPUT = [
     (["dashboard", "--add-user", "", "--db", "{tmp}/u.db"], "user name ''"),
     (["dashboard", "--add-user", "a b", "--db", "{tmp}/u.db"], "user name 'a b'"),
     (["dashboard", "--replace"], "--replace only applies with --add-user"),
+    (["dashboard", "--trust-device", "Roller 1"], "argument --trust-device: device id 'Roller 1'"),
     (["pair", "--state-dir", "/proc/nope"], "state directory /proc/nope: cannot create it"),
     (["pair", "--config", "/nonexistent"], "/nonexistent: cannot read the config file"),
     (["pair", "--state-dir", ""], "argument --state-dir: empty path"),  # not the default dir
