@@ -54,6 +54,10 @@ CONNACK_WORDS = {
 }
 
 
+KEEPALIVE_TIMEOUT = 0x8D  # paho's reason when nothing came back within the keepalive
+NO_ANSWER = "no answer from the broker (is that address and port an MQTT broker?)"
+
+
 def connect_failure(error: BaseException | None) -> str:
     """Why a connection attempt failed, in a few words: refused, unknown host, TLS, timeout..."""
     if isinstance(error, ssl.SSLCertVerificationError):
@@ -103,6 +107,7 @@ class LinkSettings:
     retry_failed_s: float = 30.0  # after a PUBACK >= 0x80
     inflight_max: int = 20  # outbox rows handed to paho at once
     session_expiry_s: int = 24 * 3600
+    no_answer_s: float = 10.0  # not connected and nothing else said after this long: say so
     ha_discovery: bool = True
     ha_prefix: str = "homeassistant"
 
@@ -134,6 +139,7 @@ class Link:
         self.on_command: Callable[[str, dict], dict | None] | None = None
         self.on_state: Callable[[str], None] | None = None
         self.state_line = ""  # the last line said about the connection
+        self._down_since_s: float | None = None  # not connected, and nothing said yet, since
         self.stats: dict[str, int] = dict.fromkeys(
             (
                 "connects",
@@ -169,6 +175,7 @@ class Link:
     def start(self) -> None:
         """Connect in the background and start delivering the outbox; returns at once."""
         self.journal.reset_inflight()
+        self._down_since_s = self.clock.now_s()
         s = self.settings
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = s.session_expiry_s
@@ -250,6 +257,7 @@ class Link:
                 log.exception("on_state failed")
 
     def _unreachable(self, reason: str) -> None:
+        self._down_since_s = None
         self._say(f"broker {self.address} not reachable: {reason}; coaching offline, "
                   "sessions kept on the device until it is back")
 
@@ -275,6 +283,7 @@ class Link:
         self.journal.resend_awaiting_now()
         self._connected.set()
         self._wake.set()
+        self._down_since_s = None
         self._say(f"broker {self.address} connected")
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
@@ -282,7 +291,9 @@ class Link:
         if was:
             self.stats["disconnects"] += 1
         self._connected.clear()
-        if was and not self._stopping.is_set():
+        if not was and getattr(reason_code, "value", None) == KEEPALIVE_TIMEOUT:
+            self._unreachable(NO_ANSWER)  # the socket opened, no CONNACK came
+        elif was and not self._stopping.is_set():
             self._say(f"broker {self.address} lost ({reason_code}); coaching offline, "
                       "sessions kept on the device until it is back")
 
@@ -303,6 +314,7 @@ class Link:
         next_maintain_s = 0.0
         while not self._stopping.is_set():
             try:
+                self._check_no_answer()
                 self._deliver_due()
                 if self.clock.now_s() >= next_maintain_s:
                     self.journal.maintain()
@@ -311,6 +323,13 @@ class Link:
                 log.exception("outbox delivery failed")
             self._wake.wait(self._wait_s())
             self._wake.clear()
+
+    def _check_no_answer(self) -> None:
+        """A broker that takes the TCP connection but never answers (another service on that
+        port, a hung broker) fails no connection attempt: say so after ``no_answer_s``."""
+        since = self._down_since_s
+        if since is not None and not self.connected and self.clock.now_s() - since >= self.settings.no_answer_s:
+            self._unreachable(NO_ANSWER)
 
     def _wait_s(self) -> float:
         nxt = self.journal.next_due_s()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -415,3 +416,24 @@ def test_bad_login_is_said_as_such(tmp_path):
         finally:
             link.stop()
             journal.close()
+
+
+def test_a_broker_that_never_answers_is_said_too(tmp_path):
+    """Something takes the TCP connection but never sends a CONNACK (another service on the
+    port, a hung broker): no connection attempt fails, yet the link says so."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    port = silent.getsockname()[1]
+    journal = Journal(tmp_path / "j.db")
+    link = Link("dev-6", f"mqtt://127.0.0.1:{port}", journal, MonotonicClock(), {},
+                LinkSettings(no_answer_s=1.0))
+    said = StateLines(link)
+    try:
+        link.start()
+        line = said.wait("not reachable", 5)
+        assert f"127.0.0.1:{port}" in line and "no answer" in line
+    finally:
+        link.stop()
+        journal.close()
+        silent.close()
