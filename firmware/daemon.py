@@ -386,9 +386,9 @@ def delivery_report(journal, link, journal_path: Path, wait_s: float) -> str:
     if wait_delivered(journal, wait_s):
         return "all sessions delivered"
     n = undelivered(journal)
-    until = ("until the dashboard acknowledges them" if link.connected
-             else "sent when the broker is back")
-    return f"{n} message{'s' if n != 1 else ''} not yet delivered; kept in {journal_path}, {until}"
+    until = (" until the dashboard acknowledges them" if link.connected
+             else ", sent when the broker is back")
+    return f"{n} message{'s' if n != 1 else ''} not yet delivered; kept in {journal_path}{until}"
 
 
 def record(args) -> int:
