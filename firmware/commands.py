@@ -176,13 +176,14 @@ def handle(
 ) -> dict:
     """The full answer to one received command: check it, refuse duplicates (``remember(id)``
     is False for an id seen before), run it, and build the result. Never raises: a refused
-    command or a failing ``run`` gives an error result (an unexpected failure says so)."""
+    command or a failing ``run`` gives an error result with its one line (any RollsenseError:
+    its own words; an unexpected failure says it is one)."""
     try:
         cmd = check(name, raw, now)
         if not remember(cmd.id):
             raise CommandError(f"duplicate command id {cmd.id}")
         return result(cmd.id, data=run(cmd))
-    except CommandError as e:
+    except RollsenseError as e:  # a refusal, or a setup/config problem: its own one line
         return result(command_id(raw), error=str(e) or "refused")
     except Exception as e:
         return result(command_id(raw), error=f"internal error: {type(e).__name__}: {e}")

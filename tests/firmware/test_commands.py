@@ -19,6 +19,7 @@ from firmware.clock import MonotonicClock
 from firmware.commands import CommandError
 from firmware.config import apply_overrides, load_config
 from firmware.daemon import build_device
+from firmware.errors import ConfigError
 from firmware.journal import Journal
 from firmware.link import Link, LinkSettings
 from firmware.protocols import ROUTINES_DIR
@@ -309,6 +310,13 @@ def test_handler_failures_become_error_results():
 
     reply = commands.handle("stop", '{"id": "p2"}', NOW, lambda cid: True, refuse)
     assert reply["error"] == "no routine running"
+
+    def missing_dir(cmd):
+        raise ConfigError("/etc/rollsense/routines: routine directory does not exist")
+
+    reply = commands.handle("start", '{"id": "p3", "protocol": "x"}', NOW, lambda cid: True, missing_dir)
+    assert reply["status"] == "error"
+    assert reply["error"] == "/etc/rollsense/routines: routine directory does not exist"
 
 
 def test_bad_commands_over_mqtt_get_error_replies(fresh_broker, tmp_path):
