@@ -6,18 +6,20 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import threading
 import time
+import urllib.request
 from contextlib import contextmanager
 
 import psycopg
 import pytest
 
 from dashboard.ingest import Ingest, client_id_for
+from dashboard.server import run_dashboard
 from dashboard.store import open_store
 from firmware.broker import free_port
 from firmware.clock import MonotonicClock
 from firmware.commands import CommandError
-from firmware.demo import DashboardThread
 from firmware.journal import Journal
 from firmware.link import Link, LinkSettings
 from tests.conftest import PG_BASE_URL
@@ -496,32 +498,53 @@ def test_telemetry_connection_is_shared_and_comes_back_after_a_broker_restart(
             w.stop()
 
 
-def test_two_dashboards_on_one_broker_both_stay_connected_and_both_receive(fresh_broker, tmp_path):
+def _healthy(port: int) -> bool:
+    """The dashboard on ``port`` answers /healthz with 200: its ingest (every worker) subscribed."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_two_dashboards_on_one_broker_both_stay_connected_and_both_receive(fresh_broker, tmp_path, workers):
     """Two `rollsense dashboard` servers (their own stores) on one broker: each has its own
-    client id (a broker closes the older of two connections with one id) and its own group."""
+    client id (a broker closes the older of two connections with one id) and, with worker
+    processes, its own shared-subscription group (else the two would split the messages)."""
     urls = [f"sqlite:///{tmp_path / name}" for name in ("a.db", "b.db")]
     assert client_id_for(urls[0]) != client_id_for(urls[1])
     assert client_id_for(urls[0]) == client_id_for(str(tmp_path / "a.db"))  # restart: same id
-    dashboards = [DashboardThread(fresh_broker.url, u, "127.0.0.1", free_port(), None) for u in urls]
+    ports = [free_port(), free_port()]
+    stops = [threading.Event(), threading.Event()]
+    servers = [threading.Thread(target=run_dashboard, args=(fresh_broker.url, u, "127.0.0.1", port),
+                                kwargs={"stop_event": stop, "workers": workers}, daemon=True)
+               for u, port, stop in zip(urls, ports, stops, strict=True)]
     obs = Observer(fresh_broker.url, topics=("rollsense/+/ack",))
+    stores = []
     try:
-        for d in dashboards:
-            d.start()
+        for t in servers:
+            t.start()
+        for port in ports:
+            wait_until(lambda port=port: _healthy(port), 60, "dashboard subscribed")
         stores = [open_store(u) for u in urls]
-        for i in range(3):
+        for i in range(6):
             obs.publish("rollsense/dev-2d/session", summary(f"two-{i}"))
             obs.publish("rollsense/dev-2d/event", {"event_type": "cue", "msg_id": f"e{i}",
                                                      "session_id": f"two-{i}", "v": 1, "seq": i,
                                                      "ts": "2026-01-01T10:00:00Z"})
         for s in stores:
-            wait_until(lambda s=s: count(s, "sessions") == 3 and count(s, "events") == 3,
-                       what="both stores hold every session and event")
-        obs.wait_topic("rollsense/dev-2d/ack", 6)  # each dashboard acked each session
-        log = fresh_broker.log_tail(200)
+            wait_until(lambda s=s: count(s, "sessions") == 6 and count(s, "events") == 6, 20,
+                       "both stores hold every session and event")
+        obs.wait_topic("rollsense/dev-2d/ack", 12)  # each dashboard acked each session
+        log = fresh_broker.log_tail(400)
         assert "already connected" not in log, log
-        for s in stores:
-            s.close()
+        assert all(_healthy(port) for port in ports)
     finally:
         obs.close()
-        for d in dashboards:
-            d.stop()
+        for s in stores:
+            s.close()
+        for stop in stops:
+            stop.set()
+        for t in servers:
+            t.join(30)
