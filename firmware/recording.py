@@ -276,7 +276,7 @@ def _row_problem(row: str, cols: list[str]) -> str:
     cells = row.split(",")
     if len(cells) != len(cols):
         return f"{'short' if len(cells) < len(cols) else 'long'}:{len(cells)} columns, expected {len(cols)}"
-    for name, cell in zip(cols, cells):
+    for name, cell in zip(cols, cells, strict=True):
         try:
             float(cell)
         except ValueError:
