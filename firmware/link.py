@@ -7,12 +7,19 @@ by ``wake()``. An event leaves the outbox on PUBACK (reason < 0x80); a summary o
 dashboard acks it on ``rollsense/<id>/ack`` (re-sent with backoff until then). While connected,
 paho itself retransmits unacknowledged QoS 1 messages after a reconnect; the outbox covers a
 restart of the process (``Journal.reset_inflight``).
+
+Everything that arrives (acks, commands) is parsed once, at the edge, strictly
+(``firmware.wire``) and against its schema; a message that fails is acknowledged all the
+same (paho's automatic PUBACK: it is not redelivered), counted in ``stats``, logged once per
+kind, and a command gets an error reply that says why. No exception leaves a paho callback
+(each is wrapped: logged once per callback, counted); ``health()`` says, in one line, when
+the link is not working (its network thread stopped, a callback failed).
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
-import json
 import logging
 import re
 import socket
@@ -28,7 +35,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from firmware import commands
+from firmware import commands, wire
 from firmware.clock import Clock, MonotonicClock
 from firmware.commands import CommandError
 from firmware.errors import ConfigError
@@ -53,6 +60,22 @@ CONNACK_WORDS = {
     0x8C: "bad authentication method",
 }
 
+
+# what the dashboard's ack says: the session it stored (ULIDs here; tests use short ids)
+ACK_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "session_id": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,64}$"},
+        **{k: commands.ENVELOPE_SCHEMA[k] for k in ("v", "ts", "seq")},
+    },
+    "required": ["session_id"],
+    "additionalProperties": False,
+}
+ACK_MAX_BYTES = 1024
+ACK_MAX_DEPTH = 2
+_check_ack = wire.compile_schema(ACK_SCHEMA)
+CALLBACKS = ("on_connect", "on_connect_fail", "on_disconnect", "on_publish", "on_subscribe",
+             "on_message", "on_ack", "on_cmd", "on_ha_status")
 
 KEEPALIVE_TIMEOUT = 0x8D  # paho's reason when nothing came back within the keepalive
 NO_ANSWER = "no answer from the broker (is that address and port an MQTT broker?)"
@@ -150,13 +173,17 @@ class Link:
                 "outbox_puback_ok",
                 "outbox_puback_failed",
                 "sessions_acked",
+                "acks_refused",
                 "commands_ok",
                 "commands_refused",
+                "replies_dropped",
+                "callback_errors",
             ),
             0,
         )
         self._seq = itertools.count(1)
         self._connected = threading.Event()
+        self._subscribed = threading.Event()  # the broker granted the ack and command topics
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._lock = threading.Lock()  # guards the mid maps; never held while calling paho
@@ -164,6 +191,9 @@ class Link:
         self._early: dict[int, Any] = {}  # PUBACKs that arrived before publish() returned
         self._publishing = False  # the worker is inside client.publish() for an outbox row
         self._worker: threading.Thread | None = None
+        self._logged: set[str] = set()  # kinds of refusal / failure already in the log
+        self.callback_error = ""  # the last callback failure, one line ("" = none)
+        self._health_said = ""
         self.client = self._make_client()
         journal.add_commit_listener(self.wake)
 
@@ -171,6 +201,24 @@ class Link:
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
+
+    @property
+    def subscribed(self) -> bool:
+        """Connected, and the broker has granted the ack and command subscriptions (acks and
+        commands sent from now on reach this link)."""
+        return self._connected.is_set() and self._subscribed.is_set()
+
+    def health(self) -> str:
+        """Why the link is not working, in one line ("" when it is): its network thread
+        stopped, or a callback failed (see the log)."""
+        thread = getattr(self.client, "_thread", None)
+        if self._worker is not None and not self._stopping.is_set():
+            if thread is None or not thread.is_alive():
+                return ("MQTT link stopped: its network thread is not running (nothing is sent "
+                        "or received; restart the service and see the log)")
+        if self.callback_error:
+            return f"MQTT link fault: {self.callback_error} (see the log)"
+        return ""
 
     def start(self) -> None:
         """Connect in the background and start delivering the outbox; returns at once."""
@@ -230,15 +278,43 @@ class Link:
             max_delay=round(self.settings.reconnect_max_s),
         )
         client.max_queued_messages_set(self.settings.inflight_max * 5)
-        client.on_connect = self._on_connect
-        client.on_connect_fail = self._on_connect_fail
-        client.on_disconnect = self._on_disconnect
-        client.on_publish = self._on_publish
-        client.on_message = self._on_message
-        client.message_callback_add(f"{self.base}/ack", self._on_ack)
-        client.message_callback_add(f"{self.base}/cmd/+", self._on_cmd)
-        client.message_callback_add(f"{self.settings.ha_prefix}/status", self._on_ha_status)
+        client.on_connect = self._guarded(self._on_connect)
+        client.on_connect_fail = self._guarded(self._on_connect_fail)
+        client.on_disconnect = self._guarded(self._on_disconnect)
+        client.on_publish = self._guarded(self._on_publish)
+        client.on_subscribe = self._guarded(self._on_subscribe)
+        client.on_message = self._guarded(self._on_message)
+        client.message_callback_add(f"{self.base}/ack", self._guarded(self._on_ack))
+        client.message_callback_add(f"{self.base}/cmd/+", self._guarded(self._on_cmd))
+        client.message_callback_add(
+            f"{self.settings.ha_prefix}/status", self._guarded(self._on_ha_status)
+        )
         return client
+
+    def _guarded(self, callback: Callable[..., None]) -> Callable[..., None]:
+        """``callback`` for paho, never raising: an exception that left it would stop paho's
+        network thread (and a message it was handling would not be acknowledged, so the broker
+        would hand it back after every restart). Logged once per callback, counted."""
+        name = callback.__name__.lstrip("_")
+
+        @functools.wraps(callback)
+        def guarded(*args: Any) -> None:
+            try:
+                callback(*args)
+            except Exception as e:  # noqa: BLE001 - the network thread must live on
+                self.stats["callback_errors"] += 1
+                self.callback_error = commands.one_line(f"{name} failed: {type(e).__name__}: {e}", 200)
+                if self._log_once(f"callback {name}"):
+                    log.exception("MQTT callback %s failed (counted in stats; not logged again)", name)
+
+        return guarded
+
+    def _log_once(self, kind: str) -> bool:
+        """True the first time ``kind`` is seen: log it then, count it always."""
+        if kind in self._logged:
+            return False
+        self._logged.add(kind)
+        return True
 
     def _envelope(self, payload: dict) -> dict:
         return {**payload, "v": PAYLOAD_VERSION, "ts": utc_now_iso(), "seq": next(self._seq)}
@@ -291,6 +367,7 @@ class Link:
         if was:
             self.stats["disconnects"] += 1
         self._connected.clear()
+        self._subscribed.clear()
         if not was and getattr(reason_code, "value", None) == KEEPALIVE_TIMEOUT:
             self._unreachable(NO_ANSWER)  # the socket opened, no CONNACK came
         elif was and not self._stopping.is_set():
@@ -306,8 +383,16 @@ class Link:
                 return
         self._settle(msg_id, reason_code)
 
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        refused = [str(rc) for rc in reason_codes if getattr(rc, "is_failure", False)]
+        if not refused:
+            self._subscribed.set()
+        elif self._log_once("subscribe refused"):
+            log.warning("the broker refused a subscription of %s (%s): no acks or commands "
+                        "arrive; check the broker's ACL", self.base, ", ".join(refused))
+
     def _on_message(self, client, userdata, msg) -> None:
-        log.debug("unexpected message on %s", msg.topic)
+        log.debug("unexpected message on %r", msg._topic[:200])
 
     # -- outbox delivery ---------------------------------------------------------------------------
     def _deliver_loop(self) -> None:
@@ -319,10 +404,26 @@ class Link:
                 if self.clock.now_s() >= next_maintain_s:
                     self.journal.maintain()
                     next_maintain_s = self.clock.now_s() + 5.0
+                self._check_health()
             except Exception:  # keep delivering whatever happens; the row stays in the outbox
                 log.exception("outbox delivery failed")
             self._wake.wait(self._wait_s())
             self._wake.clear()
+
+    def _check_health(self) -> None:
+        """Say a change of ``health()`` (on_state, so the terminal and systemd STATUS show it)
+        and, while connected, put it in the retained ``info`` as ``link_problem``."""
+        line = self.health()
+        if line == self._health_said:
+            return
+        self._health_said = line
+        if line.startswith("MQTT link stopped"):
+            self._connected.clear()  # paho will not tell: its thread is gone
+        if line:
+            self._say(line)
+        if self.connected:
+            info = {**self.info, "link_problem": line} if line else self.info
+            self.client.publish(f"{self.base}/info", dumps(self._envelope(info)), qos=1, retain=True)
 
     def _check_no_answer(self) -> None:
         """A broker that takes the TCP connection but never answers (another service on that
@@ -401,13 +502,15 @@ class Link:
     # -- incoming ------------------------------------------------------------------------------------
     def _on_ack(self, client, userdata, msg) -> None:
         try:
-            session_id = json.loads(msg.payload)["session_id"]
-            if not isinstance(session_id, str):
-                raise TypeError("session_id must be a string")
-        except (ValueError, KeyError, TypeError) as e:
-            log.warning("bad ack on %s: %s", msg.topic, e)
+            ack = wire.parse(msg.payload, _check_ack, max_bytes=ACK_MAX_BYTES,
+                             max_depth=ACK_MAX_DEPTH)
+        except wire.WireError as e:  # PUBACKed all the same: a bad ack is not redelivered
+            self.stats["acks_refused"] += 1
+            if self._log_once("ack"):
+                log.warning("refused an ack on %s: %s (further refused acks are counted, "
+                            "not logged)", msg.topic, e)
             return
-        if self.journal.ack_session(session_id):
+        if self.journal.ack_session(ack["session_id"]):
             self.stats["sessions_acked"] += 1
 
     def _on_cmd(self, client, userdata, msg) -> None:
@@ -420,8 +523,16 @@ class Link:
         else:
             self.stats["commands_refused"] += 1
             if reply["error"].startswith("internal error"):
-                log.error("command %s failed: %s", name, reply["error"])
-        client.publish(f"{msg.topic}/result", dumps(self._envelope(reply)), qos=1)
+                log.error("command %s failed: %s", name[:40], reply["error"])
+            elif self._log_once("command"):
+                log.info("refused a command %r: %s (further refusals are counted and "
+                         "answered, not logged)", name[:40], reply["error"])
+        info = client.publish(f"{msg.topic}/result", dumps(self._envelope(reply)), qos=1)
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            self.stats["replies_dropped"] += 1
+            if self._log_once("reply dropped"):
+                log.warning("a command's reply was dropped (%s; too many at once); counted, "
+                            "not logged again", mqtt.error_string(info.rc))
 
     def _run_command(self, cmd: commands.Command) -> dict:
         """Run a checked command through ``on_command``; ping answers itself when unhandled."""

@@ -36,6 +36,8 @@ HYP = settings(
 )
 
 LOWER = "abcdefghijklmnopqrstuvwxyz0123456789"
+# text a command may carry: no NUL, no lone surrogates (firmware.wire refuses both)
+free_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=50)
 ids = st.text(alphabet=LOWER + "ABCXYZ_.:-", min_size=1, max_size=64)
 routines = st.builds(
     str.__add__, st.sampled_from(LOWER), st.text(alphabet=LOWER + "-", max_size=20)
@@ -71,7 +73,7 @@ def valid_commands(draw):
     if name == "start":
         body["protocol"] = draw(routines)
     elif name == "stop" and draw(st.booleans()):
-        body["reason"] = draw(st.text(max_size=50))
+        body["reason"] = draw(free_text)
     elif name == "set_targets":
         body["targets"] = draw(
             st.dictionaries(
@@ -139,8 +141,8 @@ BAD_VALUES = {
 def bad_commands(draw):
     """A valid command with exactly one thing wrong (so the oracle knows it is bad)."""
     name, body = draw(valid_commands())
-    required = [f for f, (req, _) in commands.SCHEMAS[name].items() if req] + ["id"]
-    fields = list(commands.SCHEMAS[name]) + ["id", "expires_at"]
+    required = [*commands.REQUIRED.get(name, ()), "id"]
+    fields = [*commands.FIELDS[name], "id", "expires_at"]
     how = draw(st.sampled_from(["drop", "value", "extra", "name", "raw", "version"]))
     raw = None
     if how == "drop":
@@ -293,6 +295,31 @@ def test_duplicates_and_expiry():
     assert math.isfinite(0.0)
 
 
+def test_strict_decoding_and_schema_words():
+    """Decoded once, strictly (firmware.wire), then the command's JSON Schema: every refusal
+    is one line that names the field and what it must be."""
+    cases = {
+        ("ping", '{"id": "a", "id": "b"}'): "payload refused: duplicate key 'id'",
+        ("set_profile", '{"id": "a", "body_mass_kg": NaN}'): "payload refused: NaN is not a JSON number",
+        ("set_profile", '{"id": "a", "body_mass_kg": 1e400}'): "body_mass_kg must be a number from 20 to 300, or null",
+        ("set_targets", '{"id": "a", "targets": {"x": 1e400}}'): "target 'x' must be a number from 0 to 1000000 or [lo, hi]",
+        ("set_targets", '{"id": "a", "targets": {"x": [3, 1]}}'): "target 'x' must be [lo, hi] with 0 <= lo <= hi",
+        ("set_targets", '{"id": "a", "targets": {"Bad Name": 1}}'): "target name 'Bad Name' must match [a-z][a-z0-9_]{0,39}",
+        ("stop", '{"id": "a", "reason": "x\\u0000y"}'): "payload refused: text with a NUL or an unpaired surrogate",
+        ("stop", '{"id": "a", "x\\ny": 1}'): "unknown field(s) for stop: 'x\\ny'",
+        ("ping", '{"id": "a", "v": true}'): "unsupported schema version v (expected 1)",
+        ("ping", '{"id": "a", "seq": -1}'): "seq must be a whole number >= 0",
+        ("ping", b'{"id": "\xff"}'): "payload refused: not UTF-8 (byte 8)",
+        ("ping", '{"id": "a", "ts": [[[[[1]]]]]}'): "payload refused: nested deeper than 4 levels",
+        ("ping", "[1]"): "payload must be a JSON object",
+        ("start", '{"id": "a"}'): "missing field protocol",
+    }
+    for (name, raw), error in cases.items():
+        reply = answer(name, raw)
+        assert reply["status"] == "error" and reply["error"] == error, (name, raw, reply)
+        assert reply["id"] in ("a", None)
+
+
 def test_handler_failures_become_error_results():
     def boom(cmd):
         raise ValueError("bad state")
@@ -330,7 +357,7 @@ def test_bad_commands_over_mqtt_get_error_replies(fresh_broker, tmp_path):
     obs = Observer(fresh_broker.url, topics=("rollsense/dev-c/cmd/+/result",))
     try:
         link.start()
-        wait_until(lambda: link.connected, what="link connected")
+        wait_until(lambda: link.subscribed, what="link subscribed")
         soon = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
         bad = [
             ("start", b"{not json"),
@@ -385,7 +412,7 @@ def test_start_and_stop_refusals_in_a_users_words_over_mqtt(fresh_broker, tmp_pa
     try:
         link.start()
         server.start()
-        wait_until(lambda: link.connected and device.degraded, what="link up, device degraded")
+        wait_until(lambda: link.subscribed and device.degraded, what="link up, device degraded")
         refused = {
             "degraded": send("start", protocol="quads-roller"),
             "tool": send("start", protocol="piriformis-ball"),

@@ -209,7 +209,7 @@ def test_summary_resent_until_acked_then_removed(rig):
 def test_bad_acks_are_ignored(rig):
     broker, journal, obs, link = rig
     link.start()
-    wait_until(lambda: link.connected, what="connect")
+    wait_until(lambda: link.subscribed, what="subscribed")
     journal.start_session("s1", "p", "roller", "2026-01-01T10:00:00Z")
     journal.finish_session("s1", {"completed": True})
     for bad in (b"{", b"[]", b'{"session_id": 5}', b"{}"):
@@ -258,7 +258,7 @@ def test_commands_handler_errors_duplicates_expiry(rig):
 
     link.on_command = handler
     link.start()
-    wait_until(lambda: link.connected, what="connect")
+    wait_until(lambda: link.subscribed, what="subscribed")
     obs.wait_topic("rollsense/dev-1/status")
     future = (datetime.now(UTC) + timedelta(minutes=5)).isoformat().replace("+00:00", "Z")
     past = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
@@ -437,3 +437,34 @@ def test_a_broker_that_never_answers_is_said_too(tmp_path):
         link.stop()
         journal.close()
         silent.close()
+
+
+def test_a_deep_ack_neither_kills_the_link_nor_comes_back_after_a_restart(rig):
+    """Issue 18: an ack of 5,000 nested brackets raised RecursionError in the ack handler; the
+    exception left paho's network thread (the link stopped answering) and, never PUBACKed,
+    the message came back after every restart (persistent session)."""
+    broker, journal, obs, link = rig
+    journal.start_session("s1", "p", "roller", "2026-01-01T10:00:00Z")
+    journal.finish_session("s1", {"completed": True})
+    link.start()
+    wait_until(lambda: link.subscribed, what="subscribed")
+    obs.publish("rollsense/dev-1/ack", b"[" * 5000)
+    obs.publish("rollsense/dev-1/ack", json.dumps({"session_id": "s1"})[:-1] + ', "x": ' + "[" * 5000)
+    obs.publish("rollsense/dev-1/cmd/ping", {"id": "after-deep-ack"})
+    obs.wait_topic("rollsense/dev-1/cmd/ping/result")  # still answering
+    assert link.client._thread.is_alive() and link.health() == ""
+    assert link.stats["acks_refused"] == 2 and link.stats["callback_errors"] == 0
+    assert [r.session_id for r in journal.outbox()] == ["s1"]
+    link.stop()
+    again = Link("dev-1", broker.url, journal, MonotonicClock(), {}, FAST)
+    try:
+        again.start()
+        wait_until(lambda: again.subscribed, what="subscribed again")
+        obs.publish("rollsense/dev-1/cmd/ping", {"id": "after-restart"})
+        obs.wait_topic("rollsense/dev-1/cmd/ping/result", 2)
+        assert again.stats["acks_refused"] == 0  # PUBACKed the first time: not redelivered
+        obs.publish("rollsense/dev-1/ack", {"session_id": "s1", "v": 1, "seq": 3,
+                                            "ts": "2026-01-01T10:00:01Z"})
+        wait_until(lambda: journal.outbox() == [], what="a good ack still works")
+    finally:
+        again.stop()
