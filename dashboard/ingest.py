@@ -40,6 +40,7 @@ connection whose events and summaries are acked, and lets the two be read by two
 from __future__ import annotations
 
 import hashlib
+import hmac
 import itertools
 import json
 import logging
@@ -112,6 +113,17 @@ def client_id_for(db_url: str, host: str | None = None) -> str:
         url = "sqlite:///" + os.path.abspath(path)
     digest = hashlib.sha256(f"{host or socket.gethostname()}\0{url}".encode()).hexdigest()[:12]
     return f"rollsense-dashboard-{digest}"
+
+
+def share_group_for(client_id: str, secret: str) -> str:
+    """The shared-subscription group of the dashboard ``client_id``'s ingest workers: the id and
+    a keyed hash of the dashboard's ``secret``, so no device can name it. Mosquitto 2.0 lets any
+    client join any ``$share`` group (its acl_file never refuses a SUBSCRIBE), and a group
+    member the read ACL refuses a message to loses it for the whole group (issue 18, see
+    systemd/mosquitto/rollsense.conf). Stable while the secret is: a changed group leaves the
+    old one in the workers' persistent sessions."""
+    tag = hmac.new(secret.encode(), b"mqtt-share-group\0" + client_id.encode(), hashlib.sha256)
+    return f"{client_id}-{tag.hexdigest()[:32]}"
 
 
 class Ingest:

@@ -97,7 +97,7 @@ def run_dashboard(
     ingest worker processes on an MQTT v5 shared subscription (dashboard/workers.py).
     ``trust_devices`` are marked paired without a code (the demo's own simulated device,
     administrators)."""
-    from dashboard.ingest import Ingest, client_id_for
+    from dashboard.ingest import Ingest, client_id_for, share_group_for
     from dashboard.store import open_store
     from dashboard.web import create_app, mark_paired
     from dashboard.workers import IngestGroup
@@ -111,8 +111,9 @@ def run_dashboard(
             mark_paired(store, device_id, True)
         client_id = client_id_for(db_url)  # two dashboards on one broker: two ids, two groups
         if workers > 1:  # worker processes on a shared subscription (dashboard/workers.py)
+            group = share_group_for(client_id, secret_key_for(db_url))  # no device can join it
             ingest = IngestGroup(broker_url, db_url, store, workers, client_id=client_id,
-                                 group=client_id)
+                                 group=group)
         else:
             ingest = Ingest(broker_url, store, client_id=client_id)
         app = create_app(store, ingest, auth_required=auth_required, secret_key=secret_key_for(db_url))

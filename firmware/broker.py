@@ -8,6 +8,7 @@ to rehearse outages. Never touches a system-wide broker.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -18,6 +19,9 @@ from pathlib import Path
 
 from firmware.errors import SetupError
 
+# Mosquitto refuses ``per_listener_settings`` after any other security setting, so a config
+# appended as ``extra_conf`` that sets it has it moved to the top.
+PER_LISTENER_RE = re.compile(r"^[ \t]*per_listener_settings[ \t]+(true|false)[ \t]*$", re.M)
 MOSQUITTO_PATHS = ("/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto")
 
 
@@ -37,8 +41,11 @@ def free_port() -> int:
 class PrivateBroker:
     """One Mosquitto process with a generated config.
 
-    ``extra_conf`` is appended verbatim (listeners for TLS, ACLs, ...). ``port`` 0 picks
-    a free port once; restarts keep the same port so clients can reconnect.
+    ``extra_conf`` is appended verbatim (listeners for TLS, ACLs, ...), except a
+    ``per_listener_settings`` line, which goes first; with ``per_listener_settings true`` the
+    broker's own listeners get only ``allow_anonymous`` (no password file: with ``anonymous``
+    False nobody can log in on them). ``port`` 0 picks a free port once; restarts keep the same
+    port so clients can reconnect.
     """
 
     def __init__(
@@ -74,13 +81,20 @@ class PrivateBroker:
         return f"unix://{self.socket_path}"
 
     def _write_conf(self) -> None:
-        lines = [
-            "per_listener_settings false",
-            f"allow_anonymous {'true' if self.anonymous else 'false'}",
-            f"listener {self.port} 127.0.0.1",
-        ]
+        found = PER_LISTENER_RE.findall(self.extra_conf)
+        per_listener = bool(found) and found[-1] == "true"
+        extra = PER_LISTENER_RE.sub("", self.extra_conf)
+        anonymous = f"allow_anonymous {'true' if self.anonymous else 'false'}"
+        lines = [f"per_listener_settings {'true' if per_listener else 'false'}"]
+        if not per_listener:
+            lines.append(anonymous)
+        lines.append(f"listener {self.port} 127.0.0.1")
+        if per_listener:
+            lines.append(anonymous)
         if self.socket_path:
             lines.append(f"listener 0 {self.socket_path}")
+            if per_listener:
+                lines.append(anonymous)
         if self.persistence:
             lines += [
                 "persistence true",
@@ -101,8 +115,8 @@ class PrivateBroker:
         ]
         if os.geteuid() == 0:
             lines.append("user root")
-        if self.extra_conf:
-            lines.append(self.extra_conf)
+        if extra.strip():
+            lines.append(extra)
         self.conf_path.write_text("\n".join(lines) + "\n")
 
     def start(self, timeout_s: float = 10.0) -> PrivateBroker:

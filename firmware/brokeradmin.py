@@ -3,8 +3,13 @@
 Writes the same ``$7$`` PBKDF2-SHA512 hash ``mosquitto_passwd`` writes (101 iterations,
 12-byte salt), so no password appears on a command line, and never rewrites an existing user
 unless asked. The ACL needs no per-device line: ``pattern readwrite rollsense/%u/#`` in the
-shipped ``systemd/mosquitto/acl`` confines each device to its own topics. Mosquitto re-reads
-the password file on SIGHUP (``systemctl reload mosquitto``).
+shipped ``systemd/mosquitto/rollsense.acl`` confines each device to its own topics. The
+shipped config takes device logins only on its TLS listener, where a device's client id is its
+user name; device ids starting with ``rollsense-`` are refused, so a device can never hold one
+of the dashboard's client ids (``rollsense-dashboard-...``), and ``dashboard`` is refused: the
+dashboard's login lives in a password file of its own, valid only on the loopback listener
+(systemd/mosquitto/rollsense.conf). Mosquitto re-reads the password file on SIGHUP
+(``systemctl reload mosquitto``).
 
     python -m firmware.brokeradmin add-device ID --password-file /etc/mosquitto/rollsense.passwd
 """

@@ -1,6 +1,8 @@
-"""The shipped broker security (systemd/mosquitto/rollsense.conf + acl) on a real Mosquitto:
-devices are confined to their own topics, anonymous and wrong passwords are refused, the
-dashboard reads all and writes only commands and acks, TLS works with a CA made here."""
+"""The shipped broker security (systemd/mosquitto/rollsense.conf and its ACLs) on a real
+Mosquitto: devices log in only on the TLS listener and only the dashboard on the loopback one,
+devices are confined to their own topics and cannot take another client's id or a share of the
+dashboard's subscription, anonymous and wrong passwords are refused, the dashboard reads all
+and writes only commands and acks, TLS works with a CA made here."""
 
 from __future__ import annotations
 
@@ -13,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.ingest import Ingest
+from dashboard.ingest import Ingest, client_id_for, share_group_for
+from dashboard.server import secret_key_for
 from dashboard.store import open_store
+from dashboard.workers import STORED
 from firmware import brokeradmin
 from firmware.broker import PrivateBroker, free_port
 from firmware.clock import MonotonicClock
@@ -92,25 +96,22 @@ def secure(tmp_path_factory):
     etc = tmp_path_factory.mktemp("etc-mosquitto")
     make_ca(etc / "certs", "rollsense test")
     make_ca(etc / "other", "untrusted")
+    for f in SHIPPED.iterdir():  # the ACLs, installed under their own names (install-pi.sh)
+        if f.suffix != ".conf":
+            (etc / f.name).write_text(f.read_text())
     for dev in ("dev-a", "dev-b"):
         brokeradmin.add_device(
-            dev, etc / "rollsense.passwd", password=PASSWORDS[dev], acl_file=SHIPPED / "acl"
+            dev, etc / "rollsense.passwd", password=PASSWORDS[dev], acl_file=etc / "rollsense.acl"
         )
-    # the dashboard user the way an admin adds it: with mosquitto_passwd itself
+    # the dashboard user the way an admin adds it: with mosquitto_passwd itself, in a file of its own
     subprocess.run(
-        [
-            "mosquitto_passwd",
-            "-b",
-            str(etc / "rollsense.passwd"),
-            "dashboard",
-            PASSWORDS["dashboard"],
-        ],
+        ["mosquitto_passwd", "-c", "-b", str(etc / "rollsense-dashboard.passwd"), "dashboard",
+         PASSWORDS["dashboard"]],
         check=True,
         capture_output=True,
     )
-    (etc / "rollsense.acl").write_text((SHIPPED / "acl").read_text())
-    plain, tls = free_port(), free_port()
     conf = (SHIPPED / "rollsense.conf").read_text()
+    plain, tls = free_port(), free_port()
     assert "listener 1883 127.0.0.1" in conf and "\nlistener 8883\n" in conf
     conf = conf.replace("/etc/mosquitto/", f"{etc}/")
     conf = conf.replace("listener 1883 127.0.0.1", f"listener {plain} 127.0.0.1")
@@ -180,7 +181,7 @@ class Probe:
 
 
 def test_device_cannot_publish_or_subscribe_as_another(secure):
-    a = Probe(url(secure, "dev-a"), "probe-a")
+    a = Probe(url(secure, "dev-a", tls=True), "probe-a")
     try:
         assert a.connack.value == 0
         assert a.publish("rollsense/dev-a/event") < 0x80
@@ -194,7 +195,7 @@ def test_device_cannot_publish_or_subscribe_as_another(secure):
         # applies the read ACL when it delivers: a subscription to B's topics receives nothing.
         for topic in ("rollsense/dev-b/#", "rollsense/#", "rollsense/+/session", "#"):
             a.subscribe(topic)
-        b = Probe(url(secure, "dev-b"), "probe-b2")
+        b = Probe(url(secure, "dev-b", tls=True), "probe-b2")
         try:
             assert b.publish("rollsense/dev-b/session", '{"session_id": "private"}') < 0x80
             assert b.publish("rollsense/dev-b/cmd/ping/result", "{}") < 0x80
@@ -216,6 +217,9 @@ def test_anonymous_and_wrong_password_are_refused(secure):
         url(secure, "dev-a", "wrong"),
         url(secure, "nobody", "x"),
         url(secure, "dev-a", "pw-b"),
+        url(secure, "dev-a", tls=True, password="pw-b"),
+        url(secure, "dev-a"),  # a device's right login, on the dashboard's listener
+        url(secure, "dashboard", tls=True),  # the dashboard's, on the devices' listener
     ):
         p = Probe(broker_url, "intruder")
         try:
@@ -232,7 +236,7 @@ def test_anonymous_and_wrong_password_are_refused(secure):
 
 def test_dashboard_reads_all_writes_only_commands_and_acks(secure):
     dash = Probe(url(secure, "dashboard"), "dash-probe")
-    dev = Probe(url(secure, "dev-b"), "probe-b")
+    dev = Probe(url(secure, "dev-b", tls=True), "probe-b")
     try:
         assert dash.subscribe("rollsense/#") == 1
         assert dev.subscribe("rollsense/dev-b/cmd/+") == 1
@@ -273,7 +277,8 @@ def test_tls_link_and_ingest_with_the_shipped_config(secure, tmp_path):
         link.start()
         journal.start_session("tls-1", "quads-roller", "roller", "2026-01-01T10:00:00Z")
         journal.record_event("tls-1", {"event_type": "cue", "t_s": 1.0})
-        journal.finish_session("tls-1", {"completed": True, "passes": 2})
+        journal.finish_session("tls-1", {"protocol": "quads-roller", "tool": "roller",
+                                         "duration_s": 1.0, "completed": True, "passes": 2})
         wait_until(lambda: journal.outbox() == [], what="summary acked over TLS")
         assert store.query("SELECT session_id, device_id FROM sessions") == [
             {"session_id": "tls-1", "device_id": "dev-a"}
@@ -298,7 +303,7 @@ def test_link_treats_puback_135_as_failure(secure, tmp_path):
     # credentials of dev-a, but claiming to be dev-b: every publish is refused
     link = Link(
         "dev-b",
-        url(secure, "dev-a"),
+        url(secure, "dev-a", tls=True),
         journal,
         MonotonicClock(),
         {},
@@ -381,7 +386,7 @@ def test_add_device_writes_a_hash_mosquitto_accepts(secure, tmp_path):
     # mosquitto_passwd's own hashes check out with the same code (same format)
     mp = [
         ln
-        for ln in (secure["etc"] / "rollsense.passwd").read_text().splitlines()
+        for ln in (secure["etc"] / "rollsense-dashboard.passwd").read_text().splitlines()
         if ln.startswith("dashboard:")
     ]
     assert brokeradmin.check_password(PASSWORDS["dashboard"], mp[0].split(":", 1)[1])
@@ -422,3 +427,110 @@ def test_the_device_says_why_it_cannot_connect(secure, tmp_path):
         finally:
             link.stop()
             journal.close()
+
+
+# -- issue 18: a device must not listen where it should not ------------------------------------
+N_EVENTS = 60
+
+
+def dashboard_ids(tmp_path):
+    """The dashboard's client id and shared-subscription group as run_dashboard makes them."""
+    db = str(tmp_path / "dash.db")
+    client_id = client_id_for(db)
+    return db, client_id, share_group_for(client_id, secret_key_for(db))
+
+
+def send_events(secure, tmp_path, n: int, during=None) -> None:
+    """dev-b (a real Link over TLS) sends ``n`` events; ``during()`` runs once they are queued."""
+    journal = Journal(tmp_path / "dev-b.db")
+    link = Link("dev-b", url(secure, "dev-b", tls=True), journal, MonotonicClock(), {"version": "t"},
+                LinkSettings(reconnect_max_s=1, resend_min_s=0.5, ha_discovery=False))
+    try:
+        link.start()
+        for i in range(n):
+            journal.record_event("s-18", {"event_type": "cue", "t_s": float(i)})
+        if during:
+            during()
+        wait_until(lambda: journal.outbox() == [], 20, what="dev-b's outbox PUBACKed")
+    finally:
+        link.stop()
+        journal.close()
+
+
+def stored_events(store, n: int = 0, timeout_s: float = 10.0) -> int:
+    """How many of dev-b's events the store holds, once it holds ``n`` or after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        got = store.query("SELECT COUNT(*) AS n FROM events WHERE device_id = 'dev-b'")[0]["n"]
+        if got >= n or time.monotonic() > deadline:
+            return got
+        time.sleep(0.05)
+
+
+def test_a_device_cannot_join_the_dashboards_shared_subscription(secure, tmp_path):
+    """Mosquitto 2.0's acl_file grants every SUBSCRIBE, $share/... too, and a group member the
+    read ACL refuses a message to loses it for the whole group (found: 40 of 60 stored). The
+    dashboard's group has a name no device can know; what a device can name, it may join:
+    it gets nothing of other devices, and the dashboard (two workers) stores every event."""
+    db, client_id, group = dashboard_ids(tmp_path)
+    assert group != client_id and client_id in group and len(group) > len(client_id) + 16
+    store = open_store(db)
+    workers = [Ingest(url(secure, "dashboard"), store, client_id=f"{client_id}-{i}",
+                      shared_group=group, topics=STORED, telemetry=False) for i in (1, 2)]
+    evil = Probe(url(secure, "dev-a", tls=True), "evil")
+    try:
+        for w in workers:
+            w.start()
+        assert all(w.wait_connected(10) for w in workers)
+        names = (client_id, f"{client_id}-1", "rollsense-dashboard", "ingest", "dashboard", "x")
+        for name in names:  # what a device can know or guess of the dashboard's group
+            for topic in ("rollsense/+/event", "rollsense/#", "#"):
+                evil.subscribe(f"$share/{name}/{topic}")
+        evil.subscribe("$share/x/rollsense/dev-b/event")
+        send_events(secure, tmp_path, N_EVENTS)
+        assert stored_events(store, N_EVENTS) == N_EVENTS
+        assert sum(w.stats["events"] for w in workers) == N_EVENTS
+        assert [m.topic for m in evil.messages if "dev-b" in m.topic] == []
+    finally:
+        evil.close()
+        for w in workers:
+            w.stop()
+        store.close()
+
+
+def test_a_device_login_cannot_take_the_dashboards_client_id_on_any_listener(secure, tmp_path):
+    """Mosquitto closes the older of two connections with one client id. A device login that
+    connects with the dashboard's id, on either listener, must neither push the dashboard off
+    its persistent session nor cost it a message (found: 50 of 150 lost on the loopback
+    listener, which did not tie client ids to logins)."""
+    db, client_id, _ = dashboard_ids(tmp_path)
+    store = open_store(db)
+    ingest = Ingest(url(secure, "dashboard"), store, client_id=client_id)
+    drops = []
+    for client in (ingest.client, ingest.telemetry_client):
+        watched = client.on_disconnect
+        client.on_disconnect = lambda *a, _w=watched: (drops.append(a[3]), _w(*a))
+    evil: list[Probe] = []
+
+    def steal() -> None:
+        for tls in (False, True):
+            for stolen in (client_id, f"{client_id}-telemetry"):
+                p = Probe(url(secure, "dev-a", tls=tls), stolen)
+                evil.append(p)
+                # refused outright (the dashboard's listener), or connected under its own name
+                assert p.connack.is_failure or p.subscribe("rollsense/#") == 1
+        time.sleep(0.5)  # while the dashboard's events arrive
+
+    try:
+        ingest.start()
+        assert ingest.wait_connected(10)
+        send_events(secure, tmp_path, 150, during=steal)
+        assert stored_events(store, 150) == 150
+        assert drops == [] and ingest.connected
+        plain = [p for p in evil if not p.client._ssl]
+        assert plain and all(p.connack.is_failure for p in plain)  # no device login there
+    finally:
+        for p in evil:
+            p.close()
+        ingest.stop()
+        store.close()
