@@ -17,6 +17,7 @@ dashboard's login lives in a password file of its own, valid only on the loopbac
 from __future__ import annotations
 
 import base64
+import grp
 import hashlib
 import os
 import re
@@ -139,8 +140,23 @@ def add_device(
     )
 
 
+def _owner(path: Path) -> tuple[int, int] | None:
+    """Who the password file belongs to: its present owner and group, and for a new file made
+    by root, group ``mosquitto`` (the broker reads the file after dropping to that user)."""
+    if path.exists():
+        st = path.stat()
+        return st.st_uid, st.st_gid
+    if os.geteuid() == 0:
+        try:
+            return 0, grp.getgrnam("mosquitto").gr_gid
+        except KeyError:
+            return None
+    return None
+
+
 def _write_atomically(path: Path, text: str) -> None:
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o640
+    owner = _owner(path)
     tmp = path.with_name(path.name + ".tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
@@ -148,6 +164,11 @@ def _write_atomically(path: Path, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+            if owner is not None:  # a root-made copy would leave the broker unable to read it
+                try:
+                    os.fchown(f.fileno(), *owner)
+                except PermissionError:
+                    pass  # not ours to give away: the caller owns the file and keeps it
         os.replace(tmp, path)
     except OSError as e:
         raise ConfigError(f"cannot write password file {path}: {e.strerror}") from e

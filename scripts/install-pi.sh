@@ -179,6 +179,36 @@ install_broker_config() {
       *) run install -m 0644 "$f" "$ETC/mosquitto/$(basename "$f")" ;;
     esac
   done
+  install_broker_passwords
+}
+
+# Two password files (see rollsense.conf): the devices' logins, valid only on the TLS
+# listener, and the dashboard's alone, valid only on the loopback one. Mosquitto does not
+# start without them, so empty ones are made (readable by the mosquitto user); a dashboard
+# login an older install kept among the devices' moves to its own file.
+install_broker_passwords() {
+  local dev="$ETC/mosquitto/rollsense.passwd" dash="$ETC/mosquitto/rollsense-dashboard.passwd" f tmp
+  if [ -f "$dev" ] && grep -q '^dashboard:' "$dev" && ! { [ -f "$dash" ] && grep -q '^dashboard:' "$dash"; }; then
+    printf '+ move the dashboard login from %s to %s\n' "$dev" "$dash"
+    if [ "$DRY_RUN" = 0 ]; then
+      [ -f "$dash" ] || install -m 0640 /dev/null "$dash"
+      grep '^dashboard:' "$dev" >>"$dash"
+      tmp="$(mktemp "$dev.XXXXXX")"
+      grep -v '^dashboard:' "$dev" >"$tmp" || true
+      chmod --reference="$dev" "$tmp"
+      chown --reference="$dev" "$tmp"
+      mv -f "$tmp" "$dev"
+      chown root:mosquitto "$dash"
+    fi
+  fi
+  for f in "$dev" "$dash"; do
+    if [ -f "$f" ]; then
+      echo "  kept: $f"
+    else
+      run install -m 0640 /dev/null "$f"
+      run chown root:mosquitto "$f"
+    fi
+  done
 }
 
 install_units() {
@@ -214,7 +244,10 @@ main() {
   echo "  status:  systemctl status rollsense; journalctl -u rollsense -f"
   echo "  pair:    sudo -u rollsense $PREFIX/venv/bin/rollsense pair --config /etc/rollsense/config.toml"
   echo "  broker:  sudo $PREFIX/venv/bin/rollsense broker add-device <device_id>, then put the login in broker_url"
+  echo "           (devices log in on the TLS listener, 8883: certificates in /etc/mosquitto/certs)"
   if [ "$DASHBOARD" = 1 ]; then
+    echo "  broker:  sudo mosquitto_passwd /etc/mosquitto/rollsense-dashboard.passwd dashboard, then"
+    echo "             ROLLSENSE_DASHBOARD_BROKER=mqtt://dashboard:<password>@localhost:1883 in /etc/rollsense/dashboard.env"
     echo "  login:   sudo -u rollsense-dashboard $PREFIX/venv/bin/rollsense dashboard --add-user <name> \\"
     echo "             --db sqlite:////var/lib/rollsense-dashboard/dashboard.db   (password on stdin)"
   fi

@@ -90,7 +90,10 @@ def test_dry_run_without_dashboard(tmp_path):
     root = make_root(tmp_path)
     bin_dir, _ = make_stubs(tmp_path, SYSTEM_CMDS)
     r = run_script(root, bin_dir, "--dry-run", "--no-dashboard")
-    assert r.returncode == 0 and "rollsense-dashboard" not in r.stdout
+    assert r.returncode == 0
+    # no dashboard user or unit; the broker config still names the dashboard's login files
+    assert [ln for ln in r.stdout.splitlines()
+            if "rollsense-dashboard" in ln and "/etc/mosquitto/" not in ln] == []
 
 
 def test_unknown_option():
@@ -133,6 +136,14 @@ def test_install_is_idempotent(tmp_path):
     assert calls.count("useradd ") == 2 and "rollsense-dashboard" in calls
     assert f"pip install --quiet --upgrade {ROOT}" in calls
     assert "python3 -m venv --system-site-packages" in calls
+    mosq = root / "etc/mosquitto"  # the broker config, each ACL under the name the config reads
+    assert (mosq / "conf.d/rollsense.conf").read_bytes() == (ROOT / "systemd/mosquitto/rollsense.conf").read_bytes()
+    for name in ("rollsense.acl", "rollsense-dashboard.acl"):
+        assert (mosq / name).read_bytes() == (ROOT / "systemd/mosquitto" / name).read_bytes()
+        assert f"/etc/mosquitto/{name}" in (mosq / "conf.d/rollsense.conf").read_text()
+    for name in ("rollsense.passwd", "rollsense-dashboard.passwd"):  # Mosquitto needs them to start
+        assert (mosq / name).read_text() == "" and (mosq / name).stat().st_mode & 0o777 == 0o640
+        assert f"chown root:mosquitto {mosq / name}" in calls
 
     conf.write_text('hardware = "sim"\n')  # the user's edit must survive a re-install
     log.unlink()
@@ -145,5 +156,28 @@ def test_install_is_idempotent(tmp_path):
     assert "python3 -m venv" not in log.read_text()  # the venv is reused, the package upgraded
     assert "pip install --quiet --upgrade" in log.read_text()
     for d, files in {"etc/rollsense": ["config.toml"], "etc/modules-load.d": ["rollsense.conf"],
-                     "etc/systemd/system.conf.d": ["rollsense-watchdog.conf"]}.items():
+                     "etc/systemd/system.conf.d": ["rollsense-watchdog.conf"],
+                     "etc/mosquitto": ["conf.d", "rollsense-dashboard.acl", "rollsense-dashboard.passwd",
+                                       "rollsense.acl", "rollsense.passwd"]}.items():
         assert sorted(os.listdir(root / d)) == files  # no temp files left behind
+
+
+def test_install_moves_the_dashboard_login_to_its_own_password_file(tmp_path):
+    """An older install kept the dashboard's broker login among the devices'; the shipped config
+    now takes it only on the loopback listener, from a file of its own (issue 18)."""
+    root = make_root(tmp_path)
+    bin_dir, log = make_stubs(tmp_path, SYSTEM_CMDS)
+    python = str(fake_python(tmp_path, log))
+    mosq = root / "etc/mosquitto"
+    mosq.mkdir()
+    devices = mosq / "rollsense.passwd"
+    devices.write_text("dev-a:$7$101$aaa$bbb\ndashboard:$7$101$ccc$ddd\ndev-b:$7$101$eee$fff\n")
+    devices.chmod(0o640)
+    for _ in range(2):  # and nothing more the second time
+        r = run_script(root, bin_dir, python=python)
+        assert r.returncode == 0, r.stderr + r.stdout
+        assert devices.read_text() == "dev-a:$7$101$aaa$bbb\ndev-b:$7$101$eee$fff\n"
+        assert devices.stat().st_mode & 0o777 == 0o640
+        dash = mosq / "rollsense-dashboard.passwd"
+        assert dash.read_text() == "dashboard:$7$101$ccc$ddd\n" and dash.stat().st_mode & 0o777 == 0o640
+    assert [n for n in os.listdir(mosq) if "XXX" in n or n.count(".") > 1] == []  # no temp files

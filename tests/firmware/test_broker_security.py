@@ -6,7 +6,9 @@ and writes only commands and acks, TLS works with a CA made here."""
 
 from __future__ import annotations
 
+import grp
 import json
+import os
 import ssl
 import subprocess
 import threading
@@ -534,3 +536,27 @@ def test_a_device_login_cannot_take_the_dashboards_client_id_on_any_listener(sec
             p.close()
         ingest.stop()
         store.close()
+
+
+def test_add_device_keeps_the_password_files_owner_so_the_broker_can_read_it(tmp_path):
+    """Mosquitto reads its password file as user mosquitto: root rewriting it must not leave
+    a root:root copy the broker cannot open (it would refuse to start or to reload)."""
+    if os.geteuid() != 0:
+        pytest.skip("giving a file to another group needs root")
+    pw = tmp_path / "passwd"
+    pw.write_text("")
+    pw.chmod(0o640)
+    os.chown(pw, os.getuid(), 4242)
+    brokeradmin.add_device("roller-1", pw)
+    st = pw.stat()
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (os.getuid(), 4242, 0o640)
+    if _group("mosquitto") is not None:  # a new file, made by root
+        brokeradmin.add_device("roller-2", tmp_path / "new")
+        assert (tmp_path / "new").stat().st_gid == _group("mosquitto")
+
+
+def _group(name: str) -> int | None:
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        return None
