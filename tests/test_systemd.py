@@ -107,3 +107,40 @@ def test_dashboard_unit_runs_the_dashboard():
     assert "ROLLSENSE_DASHBOARD_BROKER=" in unit_text("rollsense-dashboard.service")
     assert s["ProtectSystem"] == "strict" and s["PrivateDevices"] == "yes"
     assert s["User"] == "rollsense-dashboard" and s["StateDirectory"] == "rollsense-dashboard"
+
+
+def listener_blocks(conf: str) -> dict[str, list[str]]:
+    """Mosquitto config -> {"<listener args>": its lines}, "" holding what comes first."""
+    blocks: dict[str, list[str]] = {"": []}
+    current = ""
+    for line in conf.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("listener "):
+            current = line[len("listener "):]
+            blocks[current] = []
+        else:
+            blocks[current].append(line)
+    return blocks
+
+
+def test_broker_listeners_tie_client_ids_to_logins_and_the_dashboard_has_its_own():
+    """Issue 18: every listener a device login can use ties the client id to the login; the
+    one without that takes only the dashboard's login, and is where the dashboard unit goes."""
+    blocks = listener_blocks((ROOT / "systemd" / "mosquitto" / "rollsense.conf").read_text())
+    assert blocks[""][0] == "per_listener_settings true"  # before any security setting
+    assert not any(ln.startswith(("password_file", "acl_file", "allow_anonymous")) for ln in blocks[""])
+    for listener, lines in blocks.items():
+        if not listener:
+            continue
+        assert "allow_anonymous false" in lines, listener
+        if "password_file /etc/mosquitto/rollsense-dashboard.passwd" in lines:
+            assert listener == "1883 127.0.0.1" and "acl_file /etc/mosquitto/rollsense-dashboard.acl" in lines
+        else:
+            assert "password_file /etc/mosquitto/rollsense.passwd" in lines, listener
+            assert "use_username_as_clientid true" in lines, listener
+            assert "acl_file /etc/mosquitto/rollsense.acl" in lines, listener
+    unit = (ROOT / "systemd" / "rollsense-dashboard.service").read_text()
+    broker = re.search(r"^Environment=ROLLSENSE_DASHBOARD_BROKER=(\S+)$", unit, re.M)
+    assert broker and broker.group(1) == "mqtt://localhost:1883"

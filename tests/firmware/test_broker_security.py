@@ -9,6 +9,7 @@ from __future__ import annotations
 import grp
 import json
 import os
+import socket
 import ssl
 import subprocess
 import threading
@@ -560,3 +561,43 @@ def _group(name: str) -> int | None:
         return grp.getgrnam(name).gr_gid
     except KeyError:
         return None
+
+
+def test_the_shipped_config_starts_as_installed_on_debian(secure, tmp_path):
+    """As scripts/install-pi.sh installs it: Debian's mosquitto.conf (persistence, then
+    include_dir) with rollsense.conf in conf.d. Mosquitto refuses per_listener_settings after
+    any other security setting; the dashboard logs in on the loopback listener."""
+    etc = secure["etc"]
+    (tmp_path / "conf.d").mkdir()
+    plain, tls = free_port(), free_port()
+    conf = (SHIPPED / "rollsense.conf").read_text().replace("/etc/mosquitto/", f"{etc}/")
+    conf = conf.replace("listener 1883 127.0.0.1", f"listener {plain} 127.0.0.1")
+    (tmp_path / "conf.d" / "rollsense.conf").write_text(
+        conf.replace("\nlistener 8883\n", f"\nlistener {tls} 127.0.0.1\n"))
+    main = tmp_path / "mosquitto.conf"  # Debian 12's, with its paths moved here
+    main.write_text(f"pid_file {tmp_path}/mosquitto.pid\npersistence true\n"
+                    f"persistence_location {tmp_path}/\nlog_dest file {tmp_path}/mosquitto.log\n"
+                    + ("user root\n" if os.geteuid() == 0 else "")
+                    + f"include_dir {tmp_path}/conf.d\n")
+    proc = subprocess.Popen(["mosquitto", "-c", str(main)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        wait_until(lambda: proc.poll() is not None or _listening(plain), what="mosquitto listening")
+        assert proc.poll() is None, proc.stderr.read().decode()
+        dash = Probe(f"mqtt://dashboard:{PASSWORDS['dashboard']}@127.0.0.1:{plain}", "dash-debian")
+        try:
+            assert dash.connack.value == 0
+        finally:
+            dash.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        proc.stderr.close()
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
