@@ -104,7 +104,7 @@ def client_id_for(db_url: str, host: str | None = None) -> str:
     (default: this one): stable, so a restarted dashboard resumes its persistent session
     (what the broker kept for it while it was away), and different for two dashboards, so
     they do not take each other's connection (a broker closes the older of two clients with
-    one id) nor split each other's messages (it is also their shared-subscription group).
+    one id) nor split each other's messages (their shared-subscription groups start with it).
     A relative SQLite path counts from the current directory. Workers and the telemetry
     connection add suffixes (``-1``, ``-telemetry``)."""
     url = db_url
