@@ -601,3 +601,21 @@ def _listening(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def test_run_dashboard_gives_its_workers_the_group_no_device_can_name(tmp_path, monkeypatch):
+    """The group the tests above use is the one `rollsense dashboard --ingest-workers N` uses."""
+    import dashboard.workers
+    from dashboard.server import run_dashboard
+
+    class Made(Exception):
+        pass
+
+    def ingest_group(*args, **kwargs):
+        raise Made(kwargs)
+
+    monkeypatch.setattr(dashboard.workers, "IngestGroup", ingest_group)
+    db, client_id, group = dashboard_ids(tmp_path)
+    with pytest.raises(Made) as made:
+        run_dashboard("mqtt://127.0.0.1:1", db, port=free_port(), workers=2)
+    assert made.value.args[0] == {"client_id": client_id, "group": group}
