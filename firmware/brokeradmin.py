@@ -33,6 +33,9 @@ from firmware.errors import ConfigError, RollsenseError
 DEVICE_ID_RE = re.compile(r"[a-z0-9-]+")
 RESERVED_USERS = {"dashboard"}
 RESERVED_PREFIX = "rollsense-"
+# The dashboard's own password file (systemd/mosquitto/rollsense.conf): its logins pick their
+# client ids, so a device login there could take the dashboard's.
+DASHBOARD_PASSWORD_FILE = "rollsense-dashboard.passwd"
 ACL_PATTERN = "pattern readwrite rollsense/%u/#"
 PBKDF2_ITERATIONS = 101
 SALT_BYTES = 12
@@ -123,6 +126,11 @@ def add_device(
                 f"ACL file {acl_file} lacks '{ACL_PATTERN}': devices would not be confined"
             )
     path = Path(password_file)
+    if path.name == DASHBOARD_PASSWORD_FILE:
+        raise ConfigError(
+            f"{path} holds the dashboard's login only: a device login there could take the "
+            "dashboard's client id (devices go in rollsense.passwd)"
+        )
     try:
         existing = path.read_text() if path.exists() else ""
     except OSError as e:

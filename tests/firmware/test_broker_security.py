@@ -379,6 +379,9 @@ def test_add_device_writes_a_hash_mosquitto_accepts(secure, tmp_path):
     for bad in ("Roller", "dashboard", "rollsense-dashboard", "a/b", ""):
         with pytest.raises(ConfigError):
             brokeradmin.add_device(bad, pw)
+    with pytest.raises(ConfigError, match="dashboard's login only"):
+        brokeradmin.add_device("roller-8", tmp_path / "rollsense-dashboard.passwd")
+    assert not (tmp_path / "rollsense-dashboard.passwd").exists()
     bad_acl = tmp_path / "acl"
     bad_acl.write_text("topic readwrite #\n")
     with pytest.raises(ConfigError):
