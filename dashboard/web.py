@@ -11,6 +11,7 @@ import asyncio
 import csv
 import io
 import json
+import math
 import re
 from pathlib import Path
 from urllib.parse import quote
@@ -36,7 +37,11 @@ from dashboard.auth import (
     GuardMiddleware,
     LoginThrottle,
     check_login,
+    end_session,
+    ensure_logins_table,
     safe_next,
+    start_session,
+    wait_text,
 )
 from dashboard.live import LiveHub, sse
 from dashboard.render import (
@@ -67,12 +72,15 @@ SSE_KEEPALIVE_S = 10.0
 class Dashboard:
     """The route handlers, sharing the store, the ingest, the hub and the signer."""
 
-    def __init__(self, store, ingest, *, auth_required: bool, secret_key: str) -> None:
+    def __init__(self, store, ingest, *, auth_required: bool, secret_key: str, secure_cookies: bool = False,
+                 clock=None) -> None:
         self.store = store
         self.ingest = ingest
         self.auth_required = auth_required
+        self.secure_cookies = secure_cookies
         self.signer = CookieSigner(secret_key)
-        self.throttle = LoginThrottle()
+        self.throttle = LoginThrottle(clock) if clock is not None else LoginThrottle()
+        ensure_logins_table(store)
         self.hub = LiveHub()
         self.discipline = q.DisciplineCache()
         if ingest is not None:
@@ -444,26 +452,44 @@ class Dashboard:
         return layout(request, "Log in", body, status_code=status_code)
 
     async def login(self, request: Request) -> Response:
+        """Wrong guesses wait (LoginThrottle: per user and address, and per user); the right
+        password opens a new server-side session (the old one of this browser ends)."""
         form = await form_data(request)
-        username, password = form.get("username", ""), form.get("password", "")
-        who = request.client.host if request.client else "?"
+        username, password = form.get("username", "").strip(), form.get("password", "")
+        who = request.client.host if request.client else "?"  # a proxy's client only if trusted
         request.scope["query_string"] = ("next=" + quote(form.get("next", "/"), safe="")).encode()
-        if self.throttle.blocked(who):
-            msg = "Too many wrong passwords. Wait a few minutes, then try again."
-            return await run_in_threadpool(self.login_page, request, msg, 429)
+        wait_s = self.throttle.wait_s(username, who)
+        if wait_s > 0:
+            resp = await run_in_threadpool(self.login_page, request, wait_text(wait_s), 429)
+            resp.headers["Retry-After"] = str(math.ceil(wait_s))
+            return resp
         ok = bool(username and password) and await run_in_threadpool(check_login, self.store, username, password)
         if not ok:
-            self.throttle.failed(who)
+            self.throttle.failed(username, who)
             return await run_in_threadpool(self.login_page, request, "Wrong user name or password.", 401)
-        self.throttle.succeeded(who)
+        self.throttle.succeeded(username, who)
+        await run_in_threadpool(end_session, self.store, getattr(request.state, "session_id", None))
+        session_id = await run_in_threadpool(start_session, self.store, username)
         resp = RedirectResponse(safe_next(form.get("next")), status_code=303)
-        resp.set_cookie(COOKIE, self.signer.sign(username.strip()), max_age=COOKIE_MAX_AGE_S, httponly=True,
-                        samesite="lax", secure=request.url.scheme == "https")
+        resp.set_cookie(COOKIE, self.signer.sign(session_id), max_age=COOKIE_MAX_AGE_S, httponly=True,
+                        samesite="lax", secure=self.secure_cookies or request.url.scheme == "https")
         return resp
 
+    def logout_page(self, request: Request) -> Response:
+        """GET /logout logs nobody out (another site's <img> can make a GET): a button that
+        POSTs, which the same-origin check guards."""
+        if not getattr(request.state, "user", None):
+            return RedirectResponse("/login" if self.auth_required else "/", status_code=303)
+        body = """<section class="card login"><h1>Log out</h1>
+<form method="post" action="/logout" id="logout-form"><button type="submit" class="primary">Log out</button></form></section>"""
+        return layout(request, "Log out", body)
+
     def logout(self, request: Request) -> Response:
+        """Ends the session on the server: its cookie, wherever a copy is, opens nothing."""
+        end_session(self.store, getattr(request.state, "session_id", None))
         resp = RedirectResponse("/login" if self.auth_required else "/", status_code=303)
-        resp.delete_cookie(COOKIE)
+        resp.delete_cookie(COOKIE, httponly=True, samesite="lax",
+                           secure=self.secure_cookies or request.url.scheme == "https")
         return resp
 
 
@@ -497,20 +523,48 @@ SAMPLE_COLUMNS = ("t_s", "elapsed_s", "phase", "speed_mps", "velocity_mps", "pos
 SUMMARY_SCALARS = ("session_id", "device_id", "protocol", "tool", "started_at", "duration_s", "passes", "completed")
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+NUMBER_RE = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+# backslash, controls (C0, DEL, C1), line/paragraph separators, and what splits or quotes a
+# spreadsheet cell (, ; ")
+_META_ESCAPE_RE = re.compile(r'[\\\x00-\x1f\x7f-\x9f\u2028\u2029,;"]')
+_META_SHORT = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def meta_text(value) -> str:
+    """A value for a ``# key: value`` line, on that one line and in one spreadsheet cell:
+    backslash, control characters, line separators and , ; " are escaped (``\\n``,
+    ``\\u002c``), as devices send any string."""
+    return _META_ESCAPE_RE.sub(lambda m: _META_SHORT.get(m.group(), f"\\u{ord(m.group()):04x}"), str(value))
+
+
+def csv_cell(value):
+    """A CSV cell a spreadsheet shows as text, never runs: a text cell starting with = + - @
+    tab or CR gets a leading ' (OWASP's CSV injection guard). Numbers, and text that is a
+    plain number such as "-0.08", stay as they are; None is empty."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, str) and value.startswith(FORMULA_START) and not NUMBER_RE.fullmatch(value):
+        return "'" + value
+    return value
+
+
 def session_csv(row: dict, samples: list[dict]) -> str:
     """One session as CSV: ``# key: value`` summary lines (as in recordings), then one row per
-    stored telemetry sample."""
+    stored telemetry sample. Device strings are escaped (meta_text, csv_cell)."""
     buf = io.StringIO()
     for key in SUMMARY_SCALARS:
-        buf.write(f"# {key}: {row.get(key)}\n")
+        buf.write(f"# {key}: {meta_text(row.get(key))}\n")
     summary = row["summary"]
     for key in ("distance_m", "contact_s"):
         if key in summary:
-            buf.write(f"# {key}: {summary[key]}\n")
+            buf.write(f"# {key}: {meta_text(summary[key])}\n")
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(SAMPLE_COLUMNS)
     for s in samples:
-        w.writerow(["" if s.get(c) is None else s.get(c) for c in SAMPLE_COLUMNS])
+        w.writerow([csv_cell(s.get(c)) for c in SAMPLE_COLUMNS])
     return buf.getvalue()
 
 
@@ -523,17 +577,21 @@ def history_csv(rows: list[dict]) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(HISTORY_COLUMNS)
     for r in rows:
-        w.writerow(["" if r.get(c) is None else (int(r[c]) if isinstance(r[c], bool) else r[c]) for c in HISTORY_COLUMNS])
+        w.writerow([csv_cell(r.get(c)) for c in HISTORY_COLUMNS])
     return buf.getvalue()
 
 
-def create_app(store, ingest=None, *, auth_required: bool, secret_key: str) -> Starlette:
+def create_app(store, ingest=None, *, auth_required: bool, secret_key: str, secure_cookies: bool = False,
+               clock=None) -> Starlette:
     """The dashboard ASGI app. ``ingest`` (dashboard.ingest.Ingest or None) feeds the live view
     and carries commands; ``auth_required`` turns on the login wall; ``secret_key`` signs the
-    session cookie. ``app.state.dashboard.hub.close()`` ends open live streams."""
+    session cookie; ``secure_cookies`` marks it Secure (served over HTTPS); ``clock`` (a
+    monotonic seconds function) paces the login throttle. ``app.state.dashboard.hub.close()``
+    ends open live streams."""
     if not secret_key:
         raise ValueError("create_app needs a secret_key to sign session cookies")
-    d = Dashboard(store, ingest, auth_required=auth_required, secret_key=secret_key)
+    d = Dashboard(store, ingest, auth_required=auth_required, secret_key=secret_key,
+                  secure_cookies=secure_cookies, clock=clock)
 
     def sync(fn):
         async def endpoint(request: Request):
@@ -556,10 +614,11 @@ def create_app(store, ingest=None, *, auth_required: bool, secret_key: str) -> S
         Route("/devices/{device_id}/forget", d.forget, methods=["POST"]),
         Route("/login", sync(d.login_page)),
         Route("/login", d.login, methods=["POST"]),
-        Route("/logout", sync(d.logout), methods=["GET", "POST"]),
+        Route("/logout", sync(d.logout_page)),
+        Route("/logout", sync(d.logout), methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
     ]
     app = Starlette(routes=routes)
-    app.add_middleware(GuardMiddleware, signer=d.signer, auth_required=auth_required)
+    app.add_middleware(GuardMiddleware, signer=d.signer, store=store, auth_required=auth_required)
     app.state.dashboard = d
     return app

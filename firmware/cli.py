@@ -4,6 +4,7 @@ subcommand, and turns every RollsenseError into one clear line and a non-zero ex
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import sys
@@ -40,6 +41,17 @@ def _workers(text: str) -> int:
     if not 1 <= n <= 16:
         raise argparse.ArgumentTypeError(f"{n} workers: give 1 to 16")
     return n
+
+
+def _proxies(text: str) -> list[str]:
+    """--trusted-proxy: IP addresses or networks, comma-separated."""
+    out = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        try:
+            out.append(str(ipaddress.ip_network(item, strict=False)) if "/" in item else str(ipaddress.ip_address(item)))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{item!r} is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8)") from None
+    return out
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -177,8 +189,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="your own routines (TOML) that add or override")
 
     db = sub.add_parser("dashboard", help="the dashboard: MQTT ingest, store, web UI",
-                        description="Serve the dashboard. A login is required whenever it listens "
-                        "beyond loopback.", formatter_class=_Formatter)
+                        description="Serve the dashboard. Whenever it listens beyond loopback a login is\n"
+                        "required and it serves HTTPS only: with --tls-cert/--tls-key, else with a\n"
+                        "self-signed certificate it makes (openssl) on first start and keeps beside the\n"
+                        "store (<db>.tls.crt and .tls.key); its SHA-256 fingerprint is printed at start,\n"
+                        "to compare with the one the browser shows. Logging out ends the session on the\n"
+                        "server; --add-user NAME --replace logs out every browser of NAME.",
+                        formatter_class=_Formatter)
     env = os.environ.get
     db.add_argument("--broker", default=env("ROLLSENSE_DASHBOARD_BROKER", "mqtt://127.0.0.1:1883"),
                     type=argtypes.broker_url, metavar="URL", help="broker URL (default: $ROLLSENSE_DASHBOARD_BROKER or "
@@ -187,14 +204,24 @@ def build_parser() -> argparse.ArgumentParser:
                     type=argtypes.db_url, metavar="URL", help="sqlite:///path.db or postgresql://user@host/db "
                     "(default: $ROLLSENSE_DASHBOARD_DB or sqlite:///rollsense-dashboard.db)")
     db.add_argument("--host", default=env("ROLLSENSE_DASHBOARD_HOST", "127.0.0.1"),
-                    help="listen address; anything beyond loopback requires a login (default: %(default)s)")
+                    help="listen address; anything beyond loopback requires a login and HTTPS (default: "
+                    "$ROLLSENSE_DASHBOARD_HOST or 127.0.0.1)")
     db.add_argument("--port", type=argtypes.port, default=env("ROLLSENSE_DASHBOARD_PORT", "8080"),
                     help="listen port, 1-65535 (default: $ROLLSENSE_DASHBOARD_PORT or 8080)")
+    db.add_argument("--tls-cert", type=argtypes.path_text, default=env("ROLLSENSE_DASHBOARD_TLS_CERT") or None,
+                    metavar="FILE", help="PEM certificate (chain) to serve HTTPS with, also on loopback "
+                    "(default: $ROLLSENSE_DASHBOARD_TLS_CERT; beyond loopback without it: self-signed)")
+    db.add_argument("--tls-key", type=argtypes.path_text, default=env("ROLLSENSE_DASHBOARD_TLS_KEY") or None,
+                    metavar="FILE", help="its PEM private key (default: $ROLLSENSE_DASHBOARD_TLS_KEY)")
+    db.add_argument("--trusted-proxy", type=_proxies, action="append", metavar="ADDR[,ADDR]",
+                    help="a reverse proxy (IP address or network) whose X-Forwarded-For and "
+                    "X-Forwarded-Proto are believed; repeatable; the login throttle counts the "
+                    "client it names (default: $ROLLSENSE_DASHBOARD_TRUSTED_PROXY, else none)")
     db.add_argument("--add-user", metavar="NAME",
                     help="add a login (password read from stdin) and exit; NAME is 1-64 letters, "
                     "digits and . _ @ -")
     db.add_argument("--replace", action="store_true",
-                    help="with --add-user: set a new password for an existing login")
+                    help="with --add-user: set a new password for an existing login (and end its sessions)")
     db.add_argument("--trust-device", type=argtypes.device_id, action="append", default=[], metavar="ID",
                     help="mark a device as paired without a code (administrators)")
     db.add_argument("--ingest-workers", type=_workers,
@@ -295,7 +322,7 @@ def _config(a):
 
 
 def cmd_dashboard(a) -> int:
-    from dashboard.server import check_port, run_dashboard
+    from dashboard.server import check_port, fingerprint, run_dashboard, tls_files
 
     if a.add_user is not None:
         from dashboard.auth import add_user, check_username
@@ -317,12 +344,25 @@ def cmd_dashboard(a) -> int:
         raise ConfigError("--replace only applies with --add-user NAME")
     argtypes.check_sqlite_path(a.db)
     check_port(a.host, a.port)  # a bad or busy address: one line, before the line saying where
+    tls = tls_files(a.host, a.db, a.tls_cert, a.tls_key)  # made or checked before saying where
+    if a.trusted_proxy:
+        proxies = [p for group in a.trusted_proxy for p in group]
+    else:
+        try:
+            proxies = _proxies(os.environ.get("ROLLSENSE_DASHBOARD_TRUSTED_PROXY", ""))
+        except argparse.ArgumentTypeError as e:
+            raise ConfigError(f"$ROLLSENSE_DASHBOARD_TRUSTED_PROXY: {e}") from None
     store_kind = "PostgreSQL" if a.db.startswith("postgresql") else "SQLite"
     shown_host = "127.0.0.1" if a.host in ("0.0.0.0", "::") else a.host
-    print(f"rollsense dashboard on http://{shown_host}:{a.port} (broker {parse_broker_url(a.broker)}, "
+    scheme = "https" if tls else "http"
+    print(f"rollsense dashboard on {scheme}://{shown_host}:{a.port} (broker {parse_broker_url(a.broker)}, "
           f"{store_kind} store); Ctrl-C stops", file=sys.stderr, flush=True)
+    if tls:
+        print(f"HTTPS certificate {tls.cert}{' (self-signed)' if tls.made else ''}, "
+              f"SHA-256 {fingerprint(tls.cert)}", file=sys.stderr, flush=True)
     run_dashboard(a.broker, a.db, a.host, a.port, trust_devices=a.trust_device,
-                  workers=a.ingest_workers)
+                  workers=a.ingest_workers, tls_cert=str(tls.cert) if tls else None,
+                  tls_key=str(tls.key) if tls else None, trusted_proxies=proxies)
     return 0
 
 

@@ -18,7 +18,8 @@ PREFIX="/opt/rollsense"
 PYTHON="${PYTHON:-python3}"
 DRY_RUN=0
 DASHBOARD=1
-APT_PACKAGES=(python3-venv python3-pip python3-dev python3-lgpio mosquitto mosquitto-clients i2c-tools)
+# openssl: the dashboard makes its self-signed HTTPS certificate with it on first start
+APT_PACKAGES=(python3-venv python3-pip python3-dev python3-lgpio mosquitto mosquitto-clients i2c-tools openssl)
 REBOOT_NEEDED=0
 
 usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
@@ -250,6 +251,8 @@ main() {
     echo "             ROLLSENSE_DASHBOARD_BROKER=mqtt://dashboard:<password>@localhost:1883 in /etc/rollsense/dashboard.env"
     echo "  login:   sudo -u rollsense-dashboard $PREFIX/venv/bin/rollsense dashboard --add-user <name> \\"
     echo "             --db sqlite:////var/lib/rollsense-dashboard/dashboard.db   (password on stdin)"
+    echo "  web:     https://$(hostname).local:8080 (self-signed: compare the browser's SHA-256 with"
+    echo "             journalctl -u rollsense-dashboard | grep SHA-256)"
   fi
   if [ "$REBOOT_NEEDED" = 1 ]; then
     echo "  reboot needed: the I2C settings change at the next boot (sudo reboot)"
