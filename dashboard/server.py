@@ -48,8 +48,6 @@ def state_path(db_url: str, suffix: str) -> Path | None:
         state = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state")) / "rollsense"
         return state / ("dashboard" + suffix)
     db_path = db_url[len("sqlite:///"):] if db_url.startswith("sqlite:///") else db_url
-    if db_url.startswith("sqlite:////"):
-        db_path = db_url[len("sqlite:///") - 1:]
     if db_path == ":memory:":
         return None
     return Path(db_path).with_name(Path(db_path).name + suffix)
@@ -203,8 +201,8 @@ def make_self_signed(files: TLSFiles, host: str) -> None:
         os.chmod(cert, 0o644)
         os.replace(key, files.key)
         os.replace(cert, files.cert)
-    log.warning("dashboard TLS: made a self-signed certificate %s (SHA-256 %s)", files.cert,
-                fingerprint(files.cert))
+    log.info("dashboard TLS: made a self-signed certificate %s (SHA-256 %s)", files.cert,
+             fingerprint(files.cert))
 
 
 def check_port(host: str, port: int) -> None:
@@ -253,13 +251,14 @@ def run_dashboard(
     ``trust_devices`` are marked paired without a code (the demo's own simulated device,
     administrators). HTTPS with ``tls_cert``/``tls_key``, and always beyond loopback
     (tls_files). X-Forwarded-For/-Proto are believed only from ``trusted_proxies``
-    (addresses or networks; none by default)."""
+    (addresses or networks; none by default); with any, a login is required on loopback too."""
     from dashboard.ingest import Ingest, client_id_for, share_group_for
     from dashboard.store import open_store
     from dashboard.web import create_app, mark_paired
     from dashboard.workers import IngestGroup
 
-    auth_required = not is_loopback(host)
+    # behind a reverse proxy the clients are elsewhere, whatever address the dashboard has
+    auth_required = not is_loopback(host) or bool(trusted_proxies)
     check_port(host, port)
     tls = tls_files(host, db_url, tls_cert, tls_key)
     store = open_store(db_url)
@@ -293,7 +292,7 @@ def run_dashboard(
         if auth_required:
             log.warning("dashboard on %s:%d: login required (add users with --add-user)", host, port)
         if tls is not None:
-            log.warning("dashboard HTTPS certificate %s (SHA-256 %s)", tls.cert, fingerprint(tls.cert))
+            log.info("dashboard HTTPS certificate %s (SHA-256 %s)", tls.cert, fingerprint(tls.cert))
         try:
             server.run()
         finally:

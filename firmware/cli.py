@@ -216,7 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("--trusted-proxy", type=_proxies, action="append", metavar="ADDR[,ADDR]",
                     help="a reverse proxy (IP address or network) whose X-Forwarded-For and "
                     "X-Forwarded-Proto are believed; repeatable; the login throttle counts the "
-                    "client it names (default: $ROLLSENSE_DASHBOARD_TRUSTED_PROXY, else none)")
+                    "client it names, and a login is required on loopback too "
+                    "(default: $ROLLSENSE_DASHBOARD_TRUSTED_PROXY, else none)")
     db.add_argument("--add-user", metavar="NAME",
                     help="add a login (password read from stdin) and exit; NAME is 1-64 letters, "
                     "digits and . _ @ -")

@@ -9,6 +9,7 @@ import csv
 import http.client
 import io
 import re
+import signal
 import ssl
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from dashboard import auth, server, web
 from dashboard.server import run_dashboard
 from dashboard.store import open_store
 from firmware.broker import free_port
+from firmware.cli import build_parser, main
 from firmware.clock import ManualClock
 from firmware.errors import ConfigError, SetupError
 from tests.dashboard.test_queries import seed_session, telemetry_payloads
@@ -172,6 +174,41 @@ def test_bad_certificate_options_are_one_line(tmp_path):
     assert "missing.key" in r.stderr
 
 
+def test_without_openssl_and_without_a_certificate_it_refuses_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no openssl on it
+    with pytest.raises(SetupError, match=r"^dashboard on 0\.0\.0\.0 serves HTTPS but has no certificate: .*--tls-cert"):
+        server.tls_files("0.0.0.0", f"sqlite:///{tmp_path / 'd.db'}", None, None)
+    assert server.tls_files("127.0.0.1", f"sqlite:///{tmp_path / 'd.db'}", None, None) is None  # plain HTTP
+
+
+def test_dashboard_command_says_https_and_the_fingerprint(tmp_path, broker):
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "firmware.cli", "dashboard", "--host", "0.0.0.0",
+                             "--port", str(port), "--db", f"sqlite:///{tmp_path / 'd.db'}", "--broker", broker.url],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        first, second = proc.stderr.readline(), proc.stderr.readline()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert f"rollsense dashboard on https://127.0.0.1:{port}" in first
+    cert = tmp_path / "d.db.tls.crt"
+    assert f"HTTPS certificate {cert} (self-signed), SHA-256 {server.fingerprint(cert)}" in second
+
+
+def test_trusted_proxies_are_addresses_or_networks(monkeypatch, capsys):
+    args = build_parser().parse_args(["dashboard", "--trusted-proxy", "10.0.0.0/8, 127.0.0.1", "--trusted-proxy", "::1"])
+    assert args.trusted_proxy == [["10.0.0.0/8", "127.0.0.1"], ["::1"]]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["dashboard", "--trusted-proxy", "proxy.lan"])
+    assert "'proxy.lan' is not an IP address or network" in capsys.readouterr().err
+    monkeypatch.setenv("ROLLSENSE_DASHBOARD_TRUSTED_PROXY", "*")
+    assert main(["dashboard", "--port", str(free_port())]) == 2
+    assert "$ROLLSENSE_DASHBOARD_TRUSTED_PROXY: '*' is not an IP address" in capsys.readouterr().err
+
+
 # ---------------------------------------------------------------- sessions
 
 
@@ -288,11 +325,13 @@ def test_forwarded_for_is_used_from_a_trusted_proxy(broker, tmp_path):
         auth.add_user(store, "ana", PASSWORD)
     with running_dashboard(broker, db_url, "127.0.0.1", trusted_proxies=["127.0.0.1"]) as port:
         addr = ("127.0.0.1", port)
+        assert call(addr, "GET", "/history")[0] == 303  # the proxy's clients are elsewhere: login required
         for _ in range(5):
             login(addr, password="guess", headers={"X-Forwarded-For": "203.0.113.7"})
         assert login(addr, headers={"X-Forwarded-For": "203.0.113.7"})[0] == 429
-        # the real client behind the proxy is another person: not slowed down
-        assert login(addr, headers={"X-Forwarded-For": "198.51.100.2"})[0] == 303
+        # the real client behind the proxy is another person: not slowed down; HTTPS to the proxy
+        status, headers, _ = login(addr, headers={"X-Forwarded-For": "198.51.100.2", "X-Forwarded-Proto": "https"})
+        assert status == 303 and "; secure" in headers["set-cookie"].lower()
 
 
 # ---------------------------------------------------------------- CSV exports
