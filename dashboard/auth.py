@@ -287,7 +287,7 @@ class GuardMiddleware:
             return await self.app(scope, receive, send)
         path = scope.get("path", "")
         session_id = self.signer.session_id(_cookie_from_scope(scope))
-        user = await run_in_threadpool(session_user, self.store, session_id) if session_id else None
+        user = await run_in_threadpool(_session_user_or_none, self.store, session_id) if session_id else None
         state = scope.setdefault("state", {})
         state["user"], state["session_id"] = user, session_id if user else None
         if scope.get("method") == "POST" and not _same_origin(scope):
@@ -301,6 +301,14 @@ class GuardMiddleware:
                 resp = RedirectResponse("/login?next=" + quote(target, safe=""), status_code=303)
             return await resp(scope, receive, send)
         return await self.app(scope, receive, send)
+
+
+def _session_user_or_none(store, session_id: str) -> str | None:
+    """session_user, or None while the store is down (/healthz must still say so)."""
+    try:
+        return session_user(store, session_id)
+    except Exception:  # noqa: BLE001 - any store failure: no session can be confirmed
+        return None
 
 
 def PlainError(status: int, text: str) -> Response:  # noqa: N802 - reads like a response class

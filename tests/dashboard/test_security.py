@@ -246,6 +246,17 @@ def test_a_new_password_ends_that_users_sessions(any_store):
         assert call(addr, "GET", "/history", cookie=ben)[0] == 200
 
 
+def test_a_session_cookie_while_the_store_is_down_still_gets_healthz(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'd.db'}")
+    auth.add_user(store, "ana", PASSWORD)
+    app = web.create_app(store, None, auth_required=True, secret_key="k")
+    with serve(app) as addr:
+        cookie = session_cookie(login(addr)[1])
+        store.close()  # the store is gone: the session cannot be looked up
+        assert call(addr, "GET", "/healthz", cookie=cookie)[0] == 503
+        assert call(addr, "GET", "/history", cookie=cookie)[0] == 303
+
+
 def test_cookies_carry_only_a_signed_random_id(store):
     auth.add_user(store, "ana", PASSWORD)
     app = web.create_app(store, None, auth_required=True, secret_key="k")
