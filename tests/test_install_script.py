@@ -67,7 +67,7 @@ def test_dry_run_prints_every_step_and_touches_nothing(tmp_path):
     assert not log.exists(), log.read_text()  # no command ran
     out = r.stdout
     for expected in [
-        "apt-get install -y -qq python3-venv python3-pip python3-dev python3-lgpio mosquitto mosquitto-clients i2c-tools",
+        "apt-get install -y -qq python3-venv python3-pip python3-dev python3-lgpio mosquitto mosquitto-clients i2c-tools openssl",  # openssl: the dashboard's certificate
         "useradd --system --user-group",
         "usermod --append --groups i2c rollsense",
         "usermod --append --groups gpio rollsense",
