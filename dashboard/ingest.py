@@ -3,7 +3,7 @@
 The dashboard side of the delivery promise (DESIGN §3.3): a persistent MQTT v5 session
 (``clean_start=False`` + ``SessionExpiryInterval``) with QoS 1 subscriptions, so the broker keeps
 what arrives while the dashboard is away; each summary is stored once by ``session_id`` and only
-THEN acked on ``rollsense/<id>/ack``. Bad payloads get one log line and are dropped. With
+THEN acked on ``rollsense/<id>/ack``. Bad payloads are quarantined (below). With
 ``shared_group`` the subscriptions go through ``$share/<group>/...`` so several workers split the
 load (give each its own ``client_id``).
 
@@ -35,6 +35,14 @@ CPU time of a v5 one, for which it builds a Properties object every message (rec
 parsing a telemetry message: ~37 µs against ~67 µs, see bench/RESULTS.md); telemetry is ten
 of every eleven messages a fleet sends. It also keeps the bulk of the traffic off the
 connection whose events and summaries are acked, and lets the two be read by two threads.
+
+Hostile input (issue 18): every message is decoded and checked ONCE, here at the edge, against
+its topic's schema (dashboard/schema.py on firmware/wire.py). One that fails is acknowledged
+(PUBACKed, so the broker does not deliver it again), kept aside in the store's quarantine
+table (device, topic, reason, first/last seen, count, a bounded copy) and logged once per
+(device, kind, reason). No exception leaves an MQTT callback: a callback that fails is
+logged and counted (``callback_errors``) and its message acknowledged. ``health()`` is not ok
+when a network thread or the writer has died or a batch has waited too long for the writer.
 """
 
 from __future__ import annotations
@@ -58,14 +66,16 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from dashboard import schema
 from dashboard.store import Store
 from firmware.errors import first_line
 from firmware.mqtt_url import make_client, parse_broker_url
+from firmware.wire import WireError
 
 log = logging.getLogger("rollsense.ingest")
 
 TOPIC_RE = re.compile(
-    r"rollsense/([a-z0-9-]+)/(session|event|telemetry|status|info|cmd/([a-z_]+)/result)"
+    r"rollsense/([a-z0-9-]{1,64})/(session|event|telemetry|status|info|cmd/([a-z_]{1,64})/result)"
 )
 TELEMETRY = "rollsense/+/telemetry"  # on its own MQTT 3.1.1 connection (module docstring)
 SUBSCRIPTIONS = (
@@ -78,21 +88,9 @@ SUBSCRIPTIONS = (
 Listener = Callable[[str, str, dict], None]
 
 
-class BadPayload(ValueError):
-    """A message that cannot be stored (one log line, then dropped)."""
-
-
-def _json_object(raw: bytes, required: tuple[str, ...] = ()) -> dict:
-    try:
-        obj = json.loads(raw)
-    except (ValueError, RecursionError) as e:
-        raise BadPayload("not valid JSON") from e
-    if not isinstance(obj, dict):
-        raise BadPayload("not a JSON object")
-    for key in required:
-        if not isinstance(obj.get(key), str) or not obj[key] or "\x00" in obj[key]:
-            raise BadPayload(f"missing or non-string field {key}")
-    return obj
+QUARANTINE_COPY_BYTES = 2048  # of a quarantined payload, kept for the admin page
+LOGGED_MAX = 10_000  # (device, kind, reason) keys logged once; past this, no more lines
+STALL_S = 30.0  # a batch waiting this long for a live writer (the store up) is a stalled ingest
 
 
 def _utc_iso(t: datetime) -> str:
@@ -154,7 +152,7 @@ class Ingest:
         self.command_ttl_s = command_ttl_s
         self.stats = dict.fromkeys(
             ("sessions_new", "sessions_dup", "events", "telemetry", "dropped", "acks",
-             "store_outages"), 0
+             "store_outages", "quarantined", "callback_errors"), 0
         )
         self._listeners: list[Listener] = []
         self._last_telemetry_s: dict[str, float] = {}
@@ -172,6 +170,9 @@ class Ingest:
         self._abandon = False  # stop() gave up waiting: leave the rest to redelivery
         self._give_up = threading.Event()  # the same, for a writer waiting out a store outage
         self._outage_since: float | None = None
+        self._writer_beat = time.monotonic()  # the writer's last sign of life (health())
+        self.stall_s = STALL_S
+        self._logged: set[tuple[str, str, str]] = set()  # (device, kind, reason) said once
         self.max_batch = 500
         self.receive_maximum = 2 * self.max_batch
         self.client = make_client(self.address, client_id=client_id)
@@ -202,13 +203,34 @@ class Ingest:
         """Messages received and waiting for the database (not yet PUBACKed)."""
         return self._writes.qsize()
 
+    def threads_alive(self) -> dict[str, bool]:
+        """Whether each thread the ingest needs runs: the MQTT network loops, the writer and
+        the telemetry flusher (a thread that died stops the ingest however connected it looks)."""
+        alive = {}
+        for client, _ in self._clients:
+            thread = getattr(client, "_thread", None)  # paho's loop_start() thread
+            alive[client._client_id.decode(errors="replace")] = bool(thread and thread.is_alive())
+        alive["writer"] = bool(self._writer and self._writer.is_alive())
+        alive["flusher"] = bool(self._flusher and self._flusher.is_alive())
+        return alive
+
     def health(self) -> dict:
-        """For ``/healthz``: subscribed, messages waiting for the store, seconds it has been
-        down (None while it is up); ``ok`` when subscribed and the store is up."""
+        """For ``/healthz``: ``ok`` when subscribed, every thread alive, the store up and no
+        batch stalled; else ``down`` names the first thing wrong (disconnected, thread, store,
+        stalled). Also: messages waiting for the store, seconds it has been down (None while
+        it is up), the counters."""
         since = self._outage_since
         down = None if since is None else round(time.monotonic() - since, 1)
-        return {"ok": self.connected and down is None, "connected": self.connected,
-                "backlog": self.backlog, "store_down_s": down}
+        threads = self.threads_alive()
+        waited = time.monotonic() - self._writer_beat
+        stalled = self.backlog > 0 and down is None and waited > self.stall_s
+        problem = ("disconnected" if not self.connected
+                   else "thread" if not all(threads.values())
+                   else "store" if down is not None
+                   else "stalled" if stalled else None)
+        return {"ok": problem is None, "down": problem, "connected": self.connected,
+                "threads": threads, "backlog": self.backlog, "store_down_s": down,
+                "stats": dict(self.stats)}
 
     def add_listener(self, fn: Listener) -> None:
         """``fn(kind, device_id, payload)``; kind in telemetry/event/session/status/info/result."""
@@ -312,9 +334,37 @@ class Ingest:
             client.subscribe([(f, qos) for f in filters])
             ready.set()
 
-        client.on_connect = on_connect
-        client.on_disconnect = lambda *_: ready.clear()
-        client.on_message = self._on_message
+        def on_subscribe(client, userdata, mid, reason_codes, properties) -> None:
+            refused = [str(rc) for rc in reason_codes if rc.is_failure]
+            if refused:
+                log.error("broker refused the dashboard's %s subscriptions: %s", name,
+                          ", ".join(refused))
+
+        client.on_connect = self._guarded(on_connect, f"on_connect ({name})")
+        client.on_disconnect = self._guarded(lambda *_: ready.clear(), f"on_disconnect ({name})")
+        client.on_subscribe = self._guarded(on_subscribe, f"on_subscribe ({name})")
+        client.on_message = self._guarded(self._on_message, f"on_message ({name})")
+
+    def _guarded(self, callback: Callable, name: str) -> Callable:
+        """``callback`` that never raises into paho's network thread (an exception there ends
+        the thread: nothing more is read, nothing PUBACKed): logged and counted instead. A
+        message whose handling failed is acknowledged, or the broker would deliver it again
+        after every restart and fail the same way."""
+
+        def run(*args) -> None:
+            try:
+                callback(*args)
+            except Exception:
+                self.stats["callback_errors"] += 1
+                log.exception("%s failed", name)
+                msg = args[2] if name.startswith("on_message") and len(args) > 2 else None
+                if msg is not None:
+                    try:
+                        args[0].ack(msg.mid, msg.qos)
+                    except Exception:  # noqa: BLE001 - nothing more to do from here
+                        log.exception("could not acknowledge message %s", msg.mid)
+
+        return run
 
     def _on_message(self, client, userdata, msg) -> None:
         m = TOPIC_RE.fullmatch(msg.topic)
@@ -326,9 +376,8 @@ class Ingest:
             kind = "result"
         try:
             payload, store = getattr(self, "_parse_" + kind)(device_id, msg, m.group(3))
-        except BadPayload as e:
-            self._drop(kind, device_id, e)
-            client.ack(msg.mid, msg.qos)
+        except WireError as e:
+            self._quarantine(kind, device_id, msg, str(e))
             return
         if store:  # the writer stores it, then PUBACKs and notifies
             self._writes.put((kind, device_id, payload, msg.mid, msg.qos))
@@ -337,14 +386,26 @@ class Ingest:
         if payload is not None:
             self._notify(kind, device_id, payload)
 
-    def _drop(self, kind: str, device_id: str, error: Exception) -> None:
-        self.stats["dropped"] += 1
-        log.warning("dropped %s from %s: %s", kind, device_id, error)
+    def _quarantine(self, kind: str, device_id: str, msg, reason: str) -> None:
+        """Keep a message that failed its schema aside (the writer stores it in the
+        quarantine table, then PUBACKs it); one log line per (device, kind, reason)."""
+        self.stats["quarantined"] += 1
+        key = (device_id, kind, reason)
+        if key not in self._logged and len(self._logged) < LOGGED_MAX:
+            self._logged.add(key)
+            log.warning("quarantined %s from %s: %s (said once; counted in the quarantine "
+                        "table)", kind, device_id, reason)
+        copy = bytes(msg.payload[:QUARANTINE_COPY_BYTES]).decode("utf-8", errors="replace")
+        record = {"topic": msg.topic[:200], "kind": kind, "reason": reason, "payload": copy,
+                  "size": len(msg.payload)}
+        self._writes.put(("quarantine", device_id, record, msg.mid, msg.qos))
 
     def _write_loop(self) -> None:
         """Store what the MQTT thread queued as it comes, whatever has queued in one transaction."""
         while not self._abandon:
+            self._writer_beat = time.monotonic()
             item = self._writes.get()
+            self._writer_beat = time.monotonic()
             batch = []
             while item is not None:
                 batch.append(item)
@@ -355,13 +416,18 @@ class Ingest:
                 except queue.Empty:
                     break
             if batch and not self._abandon:
-                self._write_batch(batch)
+                try:
+                    self._write_batch(batch)
+                except Exception:  # a bug must not end the writer (nothing would be stored)
+                    self.stats["callback_errors"] += 1
+                    log.exception("the ingest writer failed on a batch of %d", len(batch))
             if item is None:
                 return
 
     def _write_batch(self, batch: list[tuple]) -> None:
         outage_s = None  # when this batch first found the store down
         while True:
+            self._writer_beat = time.monotonic()
             try:
                 new = self._store(batch)
                 break
@@ -394,7 +460,7 @@ class Ingest:
                 self._ack_session(device_id, payload)
             elif kind == "event" and is_new:
                 self.stats["events"] += 1
-            if is_new:
+            if is_new and kind != "quarantine":
                 self._notify(kind, device_id, payload)
 
     def _retry_wait(self, outage_s: float) -> bool:
@@ -426,41 +492,34 @@ class Ingest:
         self.stats["acks"] += 1
 
     # -- parsers: (payload to notify, whether the writer must store it first) ---------------------
+    # Each decodes and validates once (dashboard/schema.py); a WireError quarantines the message.
     def _parse_session(self, device_id: str, msg, _name) -> tuple[dict, bool]:
-        return _json_object(msg.payload, ("session_id",)), True
+        return schema.parse("session", msg.payload), True
 
     def _parse_event(self, device_id: str, msg, _name) -> tuple[dict, bool]:
-        return _json_object(msg.payload, ("msg_id", "event_type")), True
+        return schema.parse("event", msg.payload), True
 
     def _parse_telemetry(self, device_id: str, msg, _name) -> tuple[dict, bool]:
-        sample = _json_object(msg.payload)
+        sample = schema.parse_telemetry(msg.payload)  # the lean check (schema.py): same refusals
         now = time.time()
         if now - self._last_telemetry_s.get(device_id, 0.0) >= self.telemetry_min_interval_s:
             self._last_telemetry_s[device_id] = now
-            try:  # stored as received (it is a valid JSON object): not encoded again
-                raw = msg.payload.decode()
-            except UnicodeDecodeError:  # UTF-16/32 JSON: the store encodes it
-                raw = None
+            raw = msg.payload.decode()  # valid UTF-8 (decoded once already): stored as received
             with self._telemetry_lock:
                 self._telemetry.append((device_id, sample, raw))
         return sample, False  # the flusher stores it; live data does not wait for that
 
     def _parse_status(self, device_id: str, msg, _name) -> tuple[dict, bool]:
-        status = msg.payload.decode(errors="replace").strip()
-        if status not in ("online", "offline"):
-            raise BadPayload(f"status must be online or offline, not {status[:20]!r}")
-        return {"status": status}, True
+        return {"status": schema.parse_status(msg.payload)}, True
 
     def _parse_info(self, device_id: str, msg, _name) -> tuple[dict | None, bool]:
         if not msg.payload:  # a cleared retained message
             return None, False
-        return _json_object(msg.payload), True
+        return schema.parse("info", msg.payload), True
 
     def _parse_result(self, device_id: str, msg, name: str) -> tuple[dict, bool]:
-        result = _json_object(msg.payload)
-        if result.get("status") not in ("ok", "error"):
-            raise BadPayload("result status must be ok or error")
-        paired = name == "pair" and result["status"] == "ok" and result.get("id") in self._pair_ids
+        result = schema.parse("result", msg.payload)
+        paired = name == "pair" and result["status"] == "ok" and result["id"] in self._pair_ids
         if paired:  # the writer marks the device paired
             self._pair_ids.discard(result["id"])
         return {**result, "command": name}, paired

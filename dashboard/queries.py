@@ -13,6 +13,8 @@ import math
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 
+from dashboard.schema import summary_view
+
 HOLD_SPEED_MPS = 0.01  # below this the tool counts as still (DESIGN §3.2)
 MAX_CHART_POINTS = 1500
 
@@ -40,9 +42,13 @@ def parse_ts(text: str | None) -> datetime | None:
         return None
     try:
         dt = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
+        dt = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+        dt.astimezone()  # a year 1 or 9999 date that no local time holds: None, not a 500
+        (dt - timedelta(days=8)).astimezone()
+        (dt + timedelta(days=8)).astimezone()
+    except (ValueError, OverflowError, OSError):
         return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    return dt
 
 
 def loads(text: str | None) -> dict:
@@ -128,18 +134,23 @@ def paired_ids(store) -> set[str]:
 
 
 def _session_row(row: dict) -> dict:
-    summary = loads(row.pop("summary_json", None))
+    """A sessions row for the pages: the summary in its one shape (schema.summary_view, so
+    an odd row stored before issue 18 reads as missing values, not as a 500)."""
+    summary = summary_view(loads(row.pop("summary_json", None)))
     row["summary"] = summary
+    for key in ("protocol", "tool", "started_at", "device_name"):
+        if not isinstance(row.get(key), str | None):
+            row[key] = None
     row["completed"] = bool(row.get("completed"))
     row["muscle"] = muscle_of(row.get("protocol"))
     row["duration_s"] = num(row.get("duration_s")) or 0.0
-    row["passes"] = int(row.get("passes") or 0)
-    row["distance_m"] = num(summary.get("distance_m"))
-    row["force_mean_n"] = num((summary.get("force_n") or {}).get("mean"))
-    row["speed_mean_mps"] = num((summary.get("speed_mps") or {}).get("mean"))
-    targets = summary.get("targets") or []
-    row["targets_met"] = sum(1 for t in targets if isinstance(t, dict) and t.get("met"))
-    row["targets_total"] = sum(1 for t in targets if isinstance(t, dict))
+    row["passes"] = int(num(row.get("passes")) or 0)
+    row["distance_m"] = summary["distance_m"]
+    row["force_mean_n"] = summary["force_n"]["mean"]
+    row["speed_mean_mps"] = summary["speed_mps"]["mean"]
+    targets = summary["targets"]
+    row["targets_met"] = sum(1 for t in targets if t["met"])
+    row["targets_total"] = len(targets)
     row["interrupted"] = summary.get("interrupted")
     return row
 
@@ -196,6 +207,23 @@ def events(store, session_id: str) -> list[dict]:
     out = [loads(r.get("payload_json")) | {"event_type": r.get("event_type"), "ts": r.get("ts")} for r in rows]
     out.sort(key=lambda e: (num(e.get("t_s")) if num(e.get("t_s")) is not None else math.inf, e.get("ts") or ""))
     return out
+
+
+# ---------------------------------------------------------------- quarantine
+
+
+def quarantine(store, *, limit: int = 500) -> list[dict]:
+    """Messages from devices that failed their schema (dashboard/ingest.py), one row per
+    (device, kind, reason), the most recently seen first."""
+    return store.query(
+        "SELECT device_id, kind, reason, topic, first_seen, last_seen, times, size, payload "
+        "FROM quarantine ORDER BY last_seen DESC LIMIT ?", (int(limit),))
+
+
+def quarantine_totals(store) -> dict:
+    """{"kinds": rows (device, kind, reason) kept, "messages": how many in all}."""
+    row = store.query("SELECT COUNT(*) AS kinds, SUM(times) AS messages FROM quarantine")[0]
+    return {"kinds": int(row["kinds"] or 0), "messages": int(row["messages"] or 0)}
 
 
 # ---------------------------------------------------------------- derived: one session

@@ -30,6 +30,9 @@ CREATE TABLE IF NOT EXISTS events(msg_id TEXT PRIMARY KEY, device_id TEXT NOT NU
     event_type TEXT, payload_json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS telemetry(id {serial} PRIMARY KEY, device_id TEXT NOT NULL, session_id TEXT,
     ts TEXT, t_s REAL, speed_mps REAL, force_n REAL, payload_json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS quarantine(device_id TEXT NOT NULL, kind TEXT NOT NULL, reason TEXT NOT NULL,
+    topic TEXT NOT NULL, first_seen TEXT NOT NULL, last_seen TEXT NOT NULL, times INTEGER NOT NULL,
+    size INTEGER, payload TEXT, PRIMARY KEY(device_id, kind, reason));
 CREATE TABLE IF NOT EXISTS users(username TEXT PRIMARY KEY, password_hash TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS sessions_device_started ON sessions(device_id, started_at);
 CREATE INDEX IF NOT EXISTS telemetry_session_t ON telemetry(session_id, t_s);
@@ -137,10 +140,27 @@ def _paired_row(device_id: str, payload: dict, _now: str) -> tuple[str, tuple]:
     )
 
 
+def _quarantine_row(device_id: str, record: dict, now: str) -> tuple[str, tuple]:
+    """A message that failed its schema (dashboard/ingest.py): one row per (device, kind,
+    reason), counted, with the last one's topic and bounded copy."""
+    def clean(text: Any, limit: int) -> str:
+        return str(text)[:limit].replace("\x00", "\ufffd")
+
+    return (
+        "INSERT INTO quarantine(device_id, kind, reason, topic, first_seen, last_seen, times, size, "
+        "payload) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?) ON CONFLICT(device_id, kind, reason) DO UPDATE "
+        "SET times = quarantine.times + 1, last_seen = excluded.last_seen, topic = excluded.topic, "
+        "size = excluded.size, payload = excluded.payload",
+        (device_id, clean(record["kind"], 16), clean(record["reason"], 200),
+         clean(record["topic"], 200), now, now, _int4(record.get("size")),
+         clean(record.get("payload", ""), 4096)),
+    )
+
+
 # save_many's kinds: sessions and events are stored once (the bool says whether it was new);
 # the device rows are updated every time
 _ROWS = {"session": _session_row, "event": _event_row, "status": _status_row,
-         "info": _info_row, "paired": _paired_row}
+         "info": _info_row, "paired": _paired_row, "quarantine": _quarantine_row}
 _ONCE = ("session", "event")
 
 
@@ -267,7 +287,8 @@ class Store:
         """Store ``(kind, device_id, payload)`` items in order, all in one transaction (one
         commit for a burst, not one each). Kinds: "session" (a summary), "event", "status"
         (``{"status": "online"|"offline"}``), "info" (the device's info document) and "paired"
-        (``{"paired": bool}``). For each, True if it was new: sessions and events are stored
+        (``{"paired": bool}``) and "quarantine" (a message that failed its schema:
+        ``{"topic", "kind", "reason", "payload", "size"}``). For each, True if it was new: sessions and events are stored
         once (by ``session_id`` / ``msg_id``), device updates always count as new."""
         if not items:
             return []

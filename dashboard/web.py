@@ -88,17 +88,50 @@ class Dashboard:
 
     # ------------------------------------------------------------ health
     def healthz(self, request: Request) -> JSONResponse:
-        """For monitors (no login; no data, only states): 200 when the store answers and the
-        ingest is subscribed with its store up, else 503, with what is wrong."""
+        """For monitors: 200 when the store answers and the ingest really works (connected,
+        its threads alive, its store up, no batch stalled: Ingest.health), else 503.
+        Without a login only states: ``{"ok", "store": "ok"|"down", "ingest": "ok"|what is
+        down}``; the details (error text, counters, quarantine) need a login (or a
+        dashboard without the login wall, whose every page is open)."""
         try:
             self.store.query("SELECT 1 AS one")
             store = {"ok": True}
+            quarantine = q.quarantine_totals(self.store)
         except Exception as e:
             store = {"ok": False, "error": first_line(e)}
+            quarantine = None
         ingest = self.ingest.health() if self.ingest is not None else None
         ok = store["ok"] and (ingest is None or ingest["ok"])
-        return JSONResponse({"ok": ok, "store": store, "ingest": ingest},
-                            status_code=200 if ok else 503)
+        status_code = 200 if ok else 503
+        if self.auth_required and getattr(request.state, "user", None) is None:
+            return JSONResponse({"ok": ok, "store": "ok" if store["ok"] else "down",
+                                 "ingest": None if ingest is None else _ingest_state(ingest)},
+                                status_code=status_code, headers={"Cache-Control": "no-store"})
+        return JSONResponse({"ok": ok, "store": store, "ingest": ingest, "quarantine": quarantine},
+                            status_code=status_code, headers={"Cache-Control": "no-store"})
+
+    # ------------------------------------------------------------ quarantine (admin)
+    def quarantine_page(self, request: Request) -> HTMLResponse:
+        """Messages from devices that failed their schema: kept aside, never stored."""
+        rows = q.quarantine(self.store)
+        totals = q.quarantine_totals(self.store)
+        body_rows = "".join(
+            f'<tr><td>{esc(r["device_id"])}</td><td>{esc(r["kind"])}</td><td>{esc(r["reason"])}</td>'
+            f'<td class="num">{esc(r["times"])}</td><td>{esc(fmt_when(r["first_seen"]))}</td>'
+            f'<td>{esc(fmt_when(r["last_seen"]))}</td>'
+            f'<td><details><summary>{esc(r["size"])} bytes on {esc(r["topic"])}</summary>'
+            f'<pre class="payload">{esc(r["payload"])}</pre></details></td></tr>'
+            for r in rows
+        ) or '<tr><td colspan="7" class="muted">Nothing quarantined: every message fitted its schema.</td></tr>'
+        body = f"""
+<h1>Quarantine</h1>
+<section class="card"><p class="muted">Messages from devices that did not fit their schema
+(DESIGN §3.2, §3.3): acknowledged, kept aside here, never stored. One row per device, kind and
+reason; {plural(totals["messages"], "message", "messages")} in all.</p>
+<div class="scroll"><table class="table" id="quarantine">
+<thead><tr><th>Device</th><th>Kind</th><th>Reason</th><th class="num">Times</th><th>First seen</th>
+<th>Last seen</th><th>Last payload</th></tr></thead><tbody>{body_rows}</tbody></table></div></section>"""
+        return layout(request, "Quarantine", body, active="devices")
 
     # ------------------------------------------------------------ live
     def overview(self, request: Request) -> HTMLResponse:
@@ -402,7 +435,7 @@ class Dashboard:
 <label>Code <input name="code" id="code" required inputmode="numeric" pattern="[0-9]{{6}}" maxlength="6" autocomplete="off" placeholder="123456"></label>
 <label>Name (optional) <input name="name" id="name" maxlength="60" value="{esc(form.get("name", ""))}" placeholder="e.g. Ana's roller, room 2"></label>
 <button type="submit" class="primary">Pair</button></form>{note}</section>
-<section class="card"><h2>Seen on the broker</h2><div class="scroll"><table class="table" id="devices">
+<section class="card"><h2>Seen on the broker</h2>{_quarantine_note(self.store)}<div class="scroll"><table class="table" id="devices">
 <thead><tr><th>Id</th><th>Status</th><th>Pairing</th><th class="num">Sessions</th><th>Last seen</th><th></th></tr></thead>
 <tbody>{rows}</tbody></table></div></section>"""
         return layout(request, "Devices", body, active="devices", status_code=status_code)
@@ -500,6 +533,24 @@ def last_line(store, device_id: str) -> str:
         return "No sessions yet: start a routine on the tool."
     r = last[0]
     return f"Last: {routine_title(r['protocol'])} · {fmt_when(r['started_at'])} · {fmt_duration(r['duration_s'])}"
+
+
+def _ingest_state(health: dict) -> str:
+    """The ingest's state without details: ok, or the part that is down."""
+    if health.get("ok"):
+        return "ok"
+    if "workers" in health:  # an IngestGroup: its command connection, then each worker
+        if health.get("down"):
+            return health["down"]
+        return next((w.get("down") or "down" for w in health["workers"] if not w.get("ok")), "down")
+    return health.get("down") or "down"
+
+
+def _quarantine_note(store) -> str:
+    """The devices page's link to the quarantine page (with how many messages it holds)."""
+    n = q.quarantine_totals(store)["messages"]
+    return (f'<p class="muted small"><a href="/admin/quarantine" id="quarantine-link">Quarantine</a>: '
+            f'{plural(n, "message", "messages")} from devices that did not fit their schema.</p>')
 
 
 def _forget_form(device_id: str) -> str:
@@ -610,6 +661,7 @@ def create_app(store, ingest=None, *, auth_required: bool, secret_key: str, secu
         Route("/api/session/{session_id}.{fmt}", sync(d.session_export)),
         Route("/api/history.{fmt}", sync(d.history_export)),
         Route("/devices", sync(d.devices_page)),
+        Route("/admin/quarantine", sync(d.quarantine_page)),
         Route("/devices/pair", d.pair, methods=["POST"]),
         Route("/devices/{device_id}/forget", d.forget, methods=["POST"]),
         Route("/login", sync(d.login_page)),

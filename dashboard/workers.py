@@ -42,6 +42,7 @@ RESULTS = tuple(t for t in SUBSCRIPTIONS if "/cmd/" in t)  # the dashboard proce
 STORED = tuple(t for t in SUBSCRIPTIONS if t not in RESULTS)  # the workers'
 FORWARD_BATCH = 500
 HEALTH_EVERY_S = 1.0
+HEALTH_STALE_S = 5.0  # a worker silent this long is not working, whatever it said last
 MAX_RESTART_S = 30.0
 Listener = Callable[[str, str, dict], None]
 
@@ -125,6 +126,7 @@ class WorkerProcess:
         self.restarts = 0
         self.stats: dict[str, int] = {}  # Ingest.stats, summed over its runs, once it stopped
         self.health: dict | None = None  # its Ingest.health(), at most HEALTH_EVERY_S old
+        self.health_at = 0.0  # when it came (monotonic)
         self.proc: multiprocessing.process.BaseProcess | None = None
         self._conn = None
         self._stopping = threading.Event()
@@ -172,6 +174,7 @@ class WorkerProcess:
             if isinstance(message, dict):  # its health every second, its counters at the end
                 if "health" in message:
                     self.health = message["health"]
+                    self.health_at = time.monotonic()
                 else:
                     self.stats = {k: self.stats.get(k, 0) + v for k, v in message["stats"].items()}
                 continue
@@ -231,11 +234,18 @@ class IngestGroup:
             w.start()
 
     def health(self) -> dict:
-        """For ``/healthz``: the command connection and each worker (None: not running)."""
-        workers = [{"name": w.client_id, "restarts": w.restarts, **(w.health or {"ok": False})}
-                   for w in self.workers]
-        return {"ok": self.commands.connected and all(w["ok"] for w in workers),
-                "connected": self.commands.connected, "workers": workers}
+        """For ``/healthz``: the command connection and each worker (not ok: not running,
+        or silent for HEALTH_STALE_S, or its own Ingest.health() not ok)."""
+        now = time.monotonic()
+        workers = []
+        for w in self.workers:
+            fresh = w.health is not None and now - w.health_at <= HEALTH_STALE_S
+            state = dict(w.health) if fresh else {"ok": False, "down": "worker"}
+            workers.append({"name": w.client_id, "restarts": w.restarts, **state})
+        commands = self.commands.health()
+        return {"ok": commands["ok"] and all(w["ok"] for w in workers),
+                "connected": commands["connected"], "down": commands["down"],
+                "commands": commands, "workers": workers}
 
     def wait_connected(self, timeout_s: float = 30.0) -> bool:
         """Block until the command connection and every worker are subscribed."""

@@ -104,7 +104,7 @@ def test_summary_stored_once_then_acked(fresh_broker, store, ingest):
         obs.close()
 
 
-def test_bad_payloads_are_dropped_and_ingest_keeps_running(fresh_broker, store, ingest, caplog):
+def test_bad_payloads_are_quarantined_and_ingest_keeps_running(fresh_broker, store, ingest, caplog):
     obs = Observer(fresh_broker.url, topics=("rollsense/+/ack",))
     try:
         with caplog.at_level(logging.WARNING, logger="rollsense.ingest"):
@@ -117,7 +117,10 @@ def test_bad_payloads_are_dropped_and_ingest_keeps_running(fresh_broker, store, 
             obs.publish("rollsense/dev-b/session", summary("good"))
             obs.wait_topic("rollsense/dev-b/ack")
         assert count(store, "sessions") == 1 and count(store, "events") == 0
-        assert ingest.stats["dropped"] == 6
+        assert ingest.stats["quarantined"] == 6 and ingest.stats["dropped"] == 0
+        kept = store.query("SELECT kind, times FROM quarantine WHERE device_id = ? ORDER BY kind", ("dev-b",))
+        assert [(r["kind"], r["times"]) for r in kept] == [
+            ("event", 1), ("result", 1), ("session", 1), ("session", 1), ("session", 1), ("status", 1)]
         lines = [r.getMessage() for r in caplog.records if r.name == "rollsense.ingest"]
         assert len(lines) == 6 and all("\n" not in line and "dev-b" in line for line in lines)
     finally:

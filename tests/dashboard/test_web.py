@@ -468,16 +468,14 @@ def test_healthz_tells_a_monitor_when_the_broker_is_gone_and_back(fresh_broker, 
     try:
         with serve(app) as addr:
             status, _, body = call(addr, "GET", "/healthz")
-            assert status == 200 and json.loads(body) == {
-                "ok": True, "store": {"ok": True},
-                "ingest": {"ok": True, "connected": True, "backlog": 0, "store_down_s": None}}
+            assert status == 200 and json.loads(body) == {"ok": True, "store": "ok", "ingest": "ok"}
             fresh_broker.stop()
             deadline = time.monotonic() + 10
             while (status := call(addr, "GET", "/healthz")[0]) == 200:
                 assert time.monotonic() < deadline, "healthz never noticed the broker gone"
                 time.sleep(0.1)
             status, _, body = call(addr, "GET", "/healthz")
-            assert status == 503 and json.loads(body)["ingest"]["connected"] is False
+            assert status == 503 and json.loads(body) == {"ok": False, "store": "ok", "ingest": "disconnected"}
             assert call(addr, "GET", "/history")[0] == 303  # the rest still needs a login
             fresh_broker.start()
             assert ing.wait_connected(20)

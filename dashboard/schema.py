@@ -1,0 +1,252 @@
+"""What the dashboard accepts from devices: one JSON Schema per topic (DESIGN §3.2, §3.3),
+checked once at the edge (``firmware.wire``: strict decoding, then the schema), and the
+read-side view that gives a stored summary its one shape whatever an older row holds.
+
+Numbers are finite (the decoder refuses NaN and Infinity) and within sane ranges; strings,
+lists and objects are bounded; nesting is bounded by the decoder. Fields the dashboard reads
+are typed; other fields are allowed (devices add fields freely), within the same bounds.
+A message that fails is quarantined by the ingest (dashboard/ingest.py), never stored.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+from firmware.wire import WireError, compile_schema, decode
+
+MAX_DEPTH = 8  # nesting of any device message (the summary's targets are 4 deep)
+MAX_BYTES = {"session": 128 * 1024, "event": 16 * 1024, "telemetry": 16 * 1024,
+             "info": 64 * 1024, "result": 16 * 1024}
+STATUS_MAX_BYTES = 16
+
+BIG = 1e9  # any other number a device sends
+ID = {"type": "string", "minLength": 1, "maxLength": 128}
+ROUTINE_ID = {"type": "string", "pattern": "^[a-z0-9-]{1,64}$"}
+TIMESTAMP = {"type": "string", "maxLength": 40,
+             "pattern": r"^(19[7-9][0-9]|2[0-9]{3})-[01][0-9]-[0-3][0-9]T[0-9:.]+(Z|[+-][0-9:]+)?$"}
+SHORT_TEXT = {"type": "string", "maxLength": 200}
+TEXT = {"type": "string", "maxLength": 2000}
+
+
+def number(lo: float = -BIG, hi: float = BIG, *, null: bool = True) -> dict:
+    return {"type": ["number", "null"] if null else "number", "minimum": lo, "maximum": hi}
+
+
+def integer(lo: int = 0, hi: int = 10**6, *, null: bool = True) -> dict:
+    return {"type": ["integer", "null"] if null else "integer", "minimum": lo, "maximum": hi}
+
+
+def pair_of(fields: tuple[str, ...], value: dict) -> dict:
+    return {"type": ["object", "null"], "maxProperties": 16,
+            "properties": dict.fromkeys(fields, value)}
+
+
+SECONDS = number(0, 1e6)
+METRES = number(0, 1e6)
+SPEED = number(-100, 100)
+FORCE = number(-1e4, 1e5)
+SCALAR = {"type": ["number", "string", "boolean", "null"], "maxLength": 200,
+          "minimum": -BIG, "maximum": BIG}
+TARGET_VALUE = {  # a target or an actual value: a number, a band [lo, hi], {"min", "max"}, ...
+    "anyOf": [
+        SCALAR,
+        {"type": "array", "maxItems": 8, "items": SCALAR},
+        {"type": "object", "maxProperties": 8, "additionalProperties": SCALAR},
+    ]
+}
+# bounds on the fields nobody reads (devices add fields freely, within these)
+OPEN_OBJECT = {"type": "object", "maxProperties": 64}
+
+SESSION = {
+    **OPEN_OBJECT,
+    "required": ["session_id", "protocol", "tool", "duration_s", "passes", "completed"],
+    "properties": {
+        "format": SHORT_TEXT,
+        "session_id": ID,
+        "protocol": {"anyOf": [ROUTINE_ID, {"type": "null"}]},
+        "tool": {"type": "string", "enum": ["roller", "ball", "stick"]},
+        "started_at": {"anyOf": [TIMESTAMP, {"type": "null"}]},
+        "duration_s": number(0, 1e6, null=False),
+        "contact_s": SECONDS,
+        "rolling_s": SECONDS,
+        "distance_m": METRES,
+        "passes": integer(0, 10**6, null=False),
+        "pass_length_m": pair_of(("mean", "max"), METRES),
+        "speed_mps": pair_of(("mean", "p95"), SPEED),
+        "force_n": pair_of(("mean", "peak"), FORCE),
+        "force_by_direction_n": pair_of(("up", "down"), FORCE),
+        "holds": {"type": ["array", "null"], "maxItems": 1000, "items": {
+            "type": "object", "maxProperties": 16,
+            "properties": {"start_s": number(-1e6, 1e6), "duration_s": SECONDS, "force_n": FORCE}}},
+        "targets": {"type": ["array", "null"], "maxItems": 64, "items": {
+            "type": "object", "maxProperties": 16, "required": ["name"],
+            "properties": {"name": SHORT_TEXT, "target": TARGET_VALUE, "actual": TARGET_VALUE,
+                           "met": {"type": ["boolean", "null"]}, "unit": SHORT_TEXT}}},
+        "completed": {"type": "boolean"},
+        "interrupted": {"type": ["string", "null"], "maxLength": 200},
+        "msg_id": ID,
+        "ts": {"type": ["string", "null"], "maxLength": 40},
+    },
+}
+
+EVENT = {
+    **OPEN_OBJECT,
+    "required": ["msg_id", "event_type"],
+    "properties": {
+        "msg_id": ID,
+        "event_type": {"type": "string", "minLength": 1, "maxLength": 64},
+        "session_id": {"type": ["string", "null"], "maxLength": 128},
+        "ts": {"type": ["string", "null"], "maxLength": 40},
+        "t_s": number(-1e9, 1e9),
+        "direction": {"type": ["integer", "null"], "minimum": -1, "maximum": 1},
+        "mean_speed_mps": SPEED,
+        "length_m": METRES,
+        "pass_length_m": METRES,
+        "end_s": number(-1e9, 1e9),
+    },
+}
+
+# Telemetry is ten of every eleven messages a fleet sends: a lean schema (the fields the
+# store and the pages read), no per-key checks of the rest beyond the decoder's bounds.
+TELEMETRY = {
+    "type": "object", "maxProperties": 64,
+    "properties": {
+        "session_id": {"type": ["string", "null"], "maxLength": 128},
+        "ts": {"type": ["string", "null"], "maxLength": 40},
+        "t_s": number(-1e9, 1e9),
+        "speed_mps": SPEED,
+        "force_n": FORCE,
+        "position_m": number(-1e6, 1e6),
+    },
+}
+
+INFO = {
+    **OPEN_OBJECT,
+    "properties": {
+        "routines": {"type": ["array", "null"], "maxItems": 200, "items": {
+            "type": "object", "maxProperties": 16, "required": ["id"],
+            "properties": {"id": ROUTINE_ID, "title": SHORT_TEXT}}},
+    },
+}
+
+RESULT = {
+    **OPEN_OBJECT,
+    "required": ["id", "status"],
+    "properties": {
+        "id": ID,
+        "status": {"enum": ["ok", "error"]},
+        "error": {"type": ["string", "null"], "maxLength": 500},
+        "data": {"type": ["object", "null"], "maxProperties": 64},
+    },
+}
+
+SCHEMAS = {"session": SESSION, "event": EVENT, "telemetry": TELEMETRY, "info": INFO, "result": RESULT}
+_VALIDATORS: dict[str, Callable[[Any], Any]] = {k: compile_schema(v) for k, v in SCHEMAS.items()}
+
+
+def parse(kind: str, raw: bytes) -> dict:
+    """The message of ``kind`` (session, event, telemetry, info, result) in ``raw``, decoded
+    strictly and validated; WireError (one line: why) if it is not one."""
+    value = decode(raw, max_bytes=MAX_BYTES[kind], max_depth=MAX_DEPTH)
+    return _VALIDATORS[kind](value)
+
+
+def _no_constant(name: str) -> Any:
+    raise WireError(f"{name} is not a JSON number")
+
+
+_LEAN = json.JSONDecoder(parse_constant=_no_constant)  # the C scanner, NaN/Infinity refused
+_SLOW_PATH = re.compile(rb"\\u[dD][89a-fA-F]")  # a surrogate escape: the strict decoder judges
+
+
+def parse_telemetry(raw: bytes) -> dict:
+    """Telemetry, checked leanly: ten of every eleven messages of a fleet, so the strict
+    decoder's Python-level passes (about twice json's own time) are spent only where they
+    decide something. Same refusals as ``parse("telemetry", ...)`` (size, UTF-8, NaN and
+    Infinity, NUL, lone surrogates, depth, the schema) except duplicate keys: the last one
+    counts, in the ingest as on the pages, which read the stored text with json too."""
+    if len(raw) > MAX_BYTES["telemetry"]:
+        raise WireError(f"larger than {MAX_BYTES['telemetry']} bytes")
+    if (raw.count(b"[") + raw.count(b"{") > MAX_DEPTH or _SLOW_PATH.search(raw)
+            or b"\\u0000" in raw):
+        return parse("telemetry", raw)  # nesting or escapes the lean path does not judge
+    try:
+        value = _LEAN.decode(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise WireError(f"not UTF-8 (byte {e.start})") from None
+    except WireError:
+        raise
+    except ValueError as e:
+        raise WireError(f"not valid JSON ({str(e).split(':')[0]})") from None
+    return _VALIDATORS["telemetry"](value)
+
+
+def parse_status(raw: bytes) -> str:
+    """``online`` or ``offline`` (the status topic is plain text); WireError if not."""
+    if len(raw) > STATUS_MAX_BYTES:
+        raise WireError(f"larger than {STATUS_MAX_BYTES} bytes")
+    status = raw.decode("utf-8", errors="replace").strip()
+    if status not in ("online", "offline"):
+        raise WireError("status must be online or offline")
+    return status
+
+
+# ---------------------------------------------------------------- the read side
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _pair(value: Any, fields: tuple[str, ...]) -> dict:
+    value = value if isinstance(value, dict) else {}
+    return {k: _num(value.get(k)) for k in fields}
+
+
+def _scalarish(value: Any) -> Any:
+    """A target or actual value as the pages word it: numbers, short text, bools, bands."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int | float):
+        return _num(value)
+    if isinstance(value, str):
+        return value[:200]
+    if isinstance(value, list):
+        return [_scalarish(v) for v in value[:8] if not isinstance(v, list | dict)]
+    if isinstance(value, dict):
+        return {str(k)[:40]: _scalarish(v) for k, v in list(value.items())[:8]
+                if not isinstance(v, list | dict)}
+    return None
+
+
+def summary_view(summary: Any) -> dict:
+    """A stored summary in the one shape the pages read: the §3.2 fields with their types
+    (wrong or missing ones become None / empty), the other fields as stored. Summaries
+    stored since issue 18 already have this shape; rows from before may hold anything."""
+    s = dict(summary) if isinstance(summary, dict) else {}
+    for key in ("duration_s", "contact_s", "rolling_s", "distance_m"):
+        s[key] = _num(s.get(key))
+    s["pass_length_m"] = _pair(s.get("pass_length_m"), ("mean", "max"))
+    s["speed_mps"] = _pair(s.get("speed_mps"), ("mean", "p95"))
+    s["force_n"] = _pair(s.get("force_n"), ("mean", "peak"))
+    fbd = s.get("force_by_direction_n")
+    s["force_by_direction_n"] = _pair(fbd, ("up", "down")) if isinstance(fbd, dict) else None
+    holds = s.get("holds") if isinstance(s.get("holds"), list) else []
+    s["holds"] = [{k: _num(h.get(k)) for k in ("start_s", "duration_s", "force_n")}
+                  for h in holds[:1000] if isinstance(h, dict)]
+    targets = s.get("targets") if isinstance(s.get("targets"), list) else []
+    s["targets"] = [
+        {"name": str(t.get("name"))[:200], "target": _scalarish(t.get("target")),
+         "actual": _scalarish(t.get("actual")), "met": bool(t.get("met")),
+         **({"unit": str(t["unit"])[:40]} if isinstance(t.get("unit"), str) else {})}
+        for t in targets[:64] if isinstance(t, dict)
+    ]
+    interrupted = s.get("interrupted")
+    s["interrupted"] = str(interrupted)[:200] if interrupted else None
+    return s

@@ -1,0 +1,266 @@
+"""Issue 18, device -> dashboard: nothing a device sends stops the ingest or breaks a page.
+A real Mosquitto, a real Ingest on SQLite (and PostgreSQL), real HTTP (uvicorn)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+
+import pytest
+
+from bench import fuzz
+from dashboard import auth, web
+from dashboard.ingest import Ingest
+from dashboard.store import open_store
+from tests.dashboard.test_ingest import count, ingest_on_locked_sqlite, summary
+from tests.dashboard.test_web import call, serve, session_cookie
+from tests.firmware.test_link import Observer, wait_until
+
+PAGES = ("/history", "/device/dev-h", "/api/history.json", "/api/history.csv", "/", "/devices")
+
+
+def full_summary(session_id: str, **extra) -> dict:
+    """A §3.2 summary as a device sends it, with ``extra`` fields replaced."""
+    return {**fuzz.template("session", 0), "session_id": session_id, **extra}
+
+
+def start_ingest(broker, store, client_id: str, cls=Ingest) -> Ingest:
+    ing = cls(broker.url, store, client_id=client_id)
+    ing.start()
+    assert ing.wait_connected(10)
+    time.sleep(0.2)  # SUBACK
+    return ing
+
+
+def publish_and_wait_ack(obs: Observer, device: str, session_id: str) -> None:
+    obs.publish(f"rollsense/{device}/session", summary(session_id))
+    obs.wait_for(lambda ms: any(m.topic.endswith("/ack") and json.loads(m.payload).get("session_id") == session_id
+                                for m in ms))
+
+
+def pages_answer(addr, paths) -> dict[str, int]:
+    return {p: call(addr, "GET", p)[0] for p in paths}
+
+
+def test_a_pair_result_with_a_list_id_is_quarantined_acked_and_the_ingest_goes_on(fresh_broker, store):
+    """Finding: {"status":"ok","id":[1]} on cmd/pair/result raised TypeError in paho's thread:
+    nothing stored after it, and (never PUBACKed) it came back after every restart."""
+    client_id = "dash-" + uuid.uuid4().hex[:6]
+    ing = start_ingest(fresh_broker, store, client_id)
+    obs = Observer(fresh_broker.url, topics=("rollsense/+/ack",))
+    try:
+        obs.publish("rollsense/dev-p/cmd/pair/result", {"status": "ok", "id": [1]})
+        publish_and_wait_ack(obs, "dev-p", "after-bad-result")
+        assert count(store, "sessions") == 1
+        assert ing.health()["ok"] and all(ing.threads_alive().values())
+        assert ing.stats["quarantined"] == 1 and ing.stats["callback_errors"] == 0
+        rows = store.query("SELECT device_id, kind, topic, times, payload FROM quarantine")
+        assert rows == [{"device_id": "dev-p", "kind": "result", "topic": "rollsense/dev-p/cmd/pair/result",
+                         "times": 1, "payload": '{"status": "ok", "id": [1]}'}]
+    finally:
+        ing.stop()
+    again = start_ingest(fresh_broker, store, client_id)  # its persistent session
+    try:
+        publish_and_wait_ack(obs, "dev-p", "after-restart")
+        assert again.stats["quarantined"] == 0  # PUBACKed the first time: not delivered again
+    finally:
+        again.stop()
+        obs.close()
+
+
+class FailingInfo(Ingest):
+    """An Ingest with a bug in one parser (a stand-in for any bug a payload may hit)."""
+
+    def _parse_info(self, device_id, msg, name):
+        raise RuntimeError("a bug")
+
+
+def test_a_callback_that_fails_is_logged_counted_and_its_message_acknowledged(fresh_broker, store, caplog):
+    client_id = "dash-" + uuid.uuid4().hex[:6]
+    ing = start_ingest(fresh_broker, store, client_id, cls=FailingInfo)
+    obs = Observer(fresh_broker.url, topics=("rollsense/+/ack",))
+    try:
+        with caplog.at_level(logging.ERROR, logger="rollsense.ingest"):
+            obs.publish("rollsense/dev-c/info", {"hardware": "sim"})
+            publish_and_wait_ack(obs, "dev-c", "after-bug")
+        assert ing.stats["callback_errors"] == 1 and all(ing.threads_alive().values())
+        failed = [r for r in caplog.records if r.exc_info]
+        assert len(failed) == 1 and "on_message" in failed[0].getMessage()
+    finally:
+        ing.stop()
+    seen = []
+    again = Ingest(fresh_broker.url, store, client_id=client_id)
+    again.add_listener(lambda kind, dev, p: seen.append(kind))
+    again.start()
+    try:
+        assert again.wait_connected(10)
+        time.sleep(0.2)
+        publish_and_wait_ack(obs, "dev-c", "after-restart")
+        assert "info" not in seen  # acknowledged although it failed: not delivered again
+    finally:
+        again.stop()
+        obs.close()
+
+
+@pytest.fixture
+def logged_in_app(store):
+    auth.add_user(store, "ana", "correct horse")
+    return store
+
+
+def login(addr) -> str:
+    status, headers, _ = call(addr, "POST", "/login", form={"username": "ana", "password": "correct horse", "next": "/"})
+    assert status == 303
+    return session_cookie(headers)
+
+
+def test_healthz_is_503_when_the_network_thread_died_and_details_need_a_login(fresh_broker, logged_in_app):
+    store = logged_in_app
+    ing = start_ingest(fresh_broker, store, "dash-" + uuid.uuid4().hex[:6])
+    app = web.create_app(store, ing, auth_required=True, secret_key="k" * 32)
+    try:
+        with serve(app) as addr:
+            status, _, body = call(addr, "GET", "/healthz")
+            assert status == 200 and json.loads(body) == {"ok": True, "store": "ok", "ingest": "ok"}
+            ing.client.loop_stop()  # the network thread ends; the connection still looks up
+            assert ing.connected
+            status, _, body = call(addr, "GET", "/healthz")
+            assert status == 503 and json.loads(body) == {"ok": False, "store": "ok", "ingest": "thread"}
+            status, _, body = call(addr, "GET", "/healthz", cookie=login(addr))
+            detail = json.loads(body)
+            assert status == 503 and detail["ingest"]["down"] == "thread"
+            assert detail["ingest"]["threads"]["writer"] is True
+            assert detail["quarantine"] == {"kinds": 0, "messages": 0}
+            assert "stats" in detail["ingest"]
+    finally:
+        ing.stop()
+
+
+def test_healthz_is_503_when_a_batch_is_stuck(fresh_broker, tmp_path):
+    with ingest_on_locked_sqlite(fresh_broker, tmp_path / "stuck.db", "dash-stuck") as (store, ing, locker, obs):
+        ing.stall_s = 0.3
+        locker.execute("BEGIN EXCLUSIVE")
+        try:
+            for i in range(3):  # the writer takes the first and waits on the lock; two queue
+                obs.publish("rollsense/dev-s/event", {"msg_id": f"e{i}", "event_type": "cue"})
+            wait_until(lambda: ing.health()["down"] == "stalled", 8)
+            assert not ing.health()["ok"]
+        finally:
+            locker.execute("ROLLBACK")
+        wait_until(lambda: count(store, "events") == 3, 15)
+        wait_until(lambda: ing.health()["ok"], 5)
+
+
+def test_healthz_without_a_login_says_no_database_error_text(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'h.db'}")
+    auth.add_user(store, "ana", "correct horse")
+    app = web.create_app(store, None, auth_required=True, secret_key="k" * 32)
+    with serve(app) as addr:
+        store.close()  # every query now fails with the driver's own words (a path, a db name)
+        status, _, body = call(addr, "GET", "/healthz")
+        assert status == 503 and json.loads(body) == {"ok": False, "store": "down", "ingest": None}
+
+
+@pytest.mark.parametrize("field,value", [("force_n", "x"), ("speed_mps", [1]), ("targets", 5), ("holds", 7),
+                                         ("duration_s", None), ("tool", 3)])
+def test_a_malformed_summary_is_quarantined_not_stored(fresh_broker, store, field, value):
+    """Findings: such a summary made /history, /device/<id> and /api/history.json answer 500
+    for everyone (holds: its own page); 362 fuzzed sessions were stored with NULL columns."""
+    store.set_device_paired("dev-h", True)
+    ing = start_ingest(fresh_broker, store, "dash-" + uuid.uuid4().hex[:6])
+    obs = Observer(fresh_broker.url, topics=("rollsense/+/ack",))
+    app = web.create_app(store, None, auth_required=False, secret_key="k" * 32)
+    try:
+        obs.publish("rollsense/dev-h/session", full_summary("bad", **{field: value}))
+        publish_and_wait_ack(obs, "dev-h", "good")
+        assert [r["session_id"] for r in store.query("SELECT session_id FROM sessions")] == ["good"]
+        assert ing.stats["quarantined"] == 1
+        with serve(app) as addr:
+            assert set(pages_answer(addr, PAGES + ("/session/good", "/admin/quarantine")).values()) == {200}
+            status, _, page = call(addr, "GET", "/admin/quarantine")
+            assert field in page and "dev-h" in page
+    finally:
+        ing.stop()
+        obs.close()
+
+
+OLD_ROWS = {  # summaries stored before issue 18 (no schema then): every page must still answer
+    "o-force": {"force_n": "x"}, "o-speed": {"speed_mps": [1]}, "o-targets": {"targets": 5},
+    "o-holds": {"holds": 7}, "o-targets-odd": {"targets": [{"name": {"a": 1}, "target": {"min": [1]}, "actual": "x"}, 3]},
+    "o-holds-odd": {"holds": [{"start_s": "x"}, 1, None]}, "o-interrupted": {"completed": False, "interrupted": [1]},
+}
+
+
+def test_pages_survive_odd_rows_stored_before_this_change(store):
+    store.set_device_paired("dev-h", True)
+    sql = ("INSERT INTO sessions(session_id, device_id, protocol, tool, started_at, duration_s, passes, "
+           "completed, summary_json, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    now = "2026-01-05T10:00:00Z"
+    for sid, extra in OLD_ROWS.items():
+        store.execute(sql, (sid, "dev-h", "quads-roller", "roller", now, 60.0, 3, 1,
+                            json.dumps(full_summary(sid, **extra)), now))
+    store.execute(sql, ("o-notjson", "dev-h", None, None, "9999-12-31T23:59:59+14:00", "abc", "x", None, "{oops", now))
+    store.execute(sql, ("o-list", "dev-h", "../../x", None, "0001-01-01T00:00:00-12:00", None, None, None, "[1, 2]", now))
+    store.execute("INSERT INTO telemetry(device_id, session_id, ts, t_s, speed_mps, force_n, payload_json) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?)", ("dev-h", "o-force", "x", 1.0, None, None,
+                                                   '{"speed_band_mps": "x", "position_m": [1], "contact": 5}'))
+    store.execute("INSERT INTO events(msg_id, device_id, session_id, ts, event_type, payload_json) VALUES (?, ?, ?, ?, ?, ?)",
+                  ("ev1", "dev-h", "o-force", None, "pass_completed", '{"length_m": "x", "end_s": [1], "direction": {}}'))
+    store.execute("UPDATE devices SET info_json = ? WHERE device_id = ?", ('{"routines": [{"id": [1]}, 5]}', "dev-h"))
+    app = web.create_app(store, None, auth_required=False, secret_key="k" * 32)
+    sids = [*OLD_ROWS, "o-notjson", "o-list"]
+    paths = list(PAGES) + [f"/session/{s}" for s in sids] + [f"/api/session/{s}.{f}" for s in sids for f in ("csv", "json")]
+    with serve(app) as addr:
+        answers = pages_answer(addr, paths)
+    assert {p: s for p, s in answers.items() if s != 200} == {}
+
+
+def test_fuzz_device_to_dashboard_on_sqlite(broker, tmp_path):
+    """Over 10,000 hypothesis payloads (derandomized) through the broker: no crash, no stall,
+    no NULL row, no page answering 500, nothing delivered twice."""
+    out = fuzz.fuzz(broker.url, f"sqlite:///{tmp_path / 'fuzz.db'}")
+    assert out["payloads"] >= 10_000
+    assert (out["crashes"], out["stalls"], out["null_rows"], out["pages_500"], out["redelivered"]) == (0, 0, 0, 0, 0), out
+    assert out["quarantined"] > 0.8 * out["payloads"] and out["stored"]["sessions"] > 0
+
+
+def test_fuzz_device_to_dashboard_on_postgresql(broker, postgres_url):
+    out = fuzz.fuzz(broker.url, postgres_url, n_examples=250)
+    assert out["payloads"] >= 2000 and out["store"] == "postgresql"
+    assert (out["crashes"], out["stalls"], out["null_rows"], out["pages_500"], out["redelivered"]) == (0, 0, 0, 0, 0), out
+
+
+def test_the_quarantine_logs_once_per_device_kind_and_reason(fresh_broker, store, caplog):
+    ing = start_ingest(fresh_broker, store, "dash-" + uuid.uuid4().hex[:6])
+    obs = Observer(fresh_broker.url, topics=("rollsense/+/ack",))
+    try:
+        with caplog.at_level(logging.WARNING, logger="rollsense.ingest"):
+            for _ in range(50):
+                obs.publish("rollsense/dev-l/event", {"msg_id": "x"})  # no event_type
+            obs.publish("rollsense/dev-m/event", {"msg_id": "x"})
+            publish_and_wait_ack(obs, "dev-l", "after")
+        lines = [r.getMessage() for r in caplog.records if "quarantined" in r.getMessage()]
+        assert len(lines) == 2
+        rows = store.query("SELECT device_id, times FROM quarantine ORDER BY device_id")
+        assert rows == [{"device_id": "dev-l", "times": 50}, {"device_id": "dev-m", "times": 1}]
+    finally:
+        ing.stop()
+        obs.close()
+
+
+def test_a_fleet_of_bad_telemetry_does_not_stall_sessions(fresh_broker, store):
+    ing = start_ingest(fresh_broker, store, "dash-" + uuid.uuid4().hex[:6])
+    obs = Observer(fresh_broker.url, topics=("rollsense/+/ack",))
+    try:
+        for i in range(500):
+            obs.client.publish("rollsense/dev-t/telemetry", b'{"t_s": NaN}' if i % 2 else b'{"speed_mps": "x"}', qos=0)
+        publish_and_wait_ack(obs, "dev-t", "amid-telemetry")
+        wait_until(lambda: ing.stats["quarantined"] == 500, 10)
+        assert ing.health()["ok"] and count(store, "telemetry") == 0
+        assert store.query("SELECT kind, times FROM quarantine ORDER BY reason") == [
+            {"kind": "telemetry", "times": 250}, {"kind": "telemetry", "times": 250}]
+    finally:
+        ing.stop()
+        obs.close()
