@@ -172,6 +172,7 @@ class Ingest:
         self._outage_since: float | None = None
         self._writer_beat = time.monotonic()  # the writer's last sign of life (health())
         self.stall_s = STALL_S
+        self._busy: dict[str, float] = {}  # callback name -> since when it runs (health())
         self._logged: set[tuple[str, str, str]] = set()  # (device, kind, reason) said once
         self.max_batch = 500
         self.receive_maximum = 2 * self.max_batch
@@ -222,8 +223,10 @@ class Ingest:
         since = self._outage_since
         down = None if since is None else round(time.monotonic() - since, 1)
         threads = self.threads_alive()
-        waited = time.monotonic() - self._writer_beat
-        stalled = self.backlog > 0 and down is None and waited > self.stall_s
+        now = time.monotonic()
+        waited = now - self._writer_beat
+        stuck = [name for name, since in list(self._busy.items()) if now - since > self.stall_s]
+        stalled = bool(stuck) or (self.backlog > 0 and down is None and waited > self.stall_s)
         problem = ("disconnected" if not self.connected
                    else "thread" if not all(threads.values())
                    else "store" if down is not None
@@ -352,6 +355,7 @@ class Ingest:
         after every restart and fail the same way."""
 
         def run(*args) -> None:
+            self._busy[name] = time.monotonic()
             try:
                 callback(*args)
             except Exception:
@@ -363,6 +367,8 @@ class Ingest:
                         args[0].ack(msg.mid, msg.qos)
                     except Exception:  # noqa: BLE001 - nothing more to do from here
                         log.exception("could not acknowledge message %s", msg.mid)
+            finally:
+                self._busy.pop(name, None)
 
         return run
 
@@ -469,9 +475,31 @@ class Ingest:
         return not self._give_up.wait(min(5.0, max(0.5, waited)))
 
     def _store(self, batch: list[tuple]) -> list[bool]:
-        """One transaction for the batch; a queued command result is a successful pairing."""
-        return self.store.save_many([("paired", d, {"paired": True}) if k == "result" else (k, d, p)
-                                     for k, d, p, _, _ in batch])
+        """One transaction for the batch; a queued command result is a successful pairing.
+        Quarantined messages of one (device, kind, reason) are one row update (``times``),
+        so a flood of bad telemetry costs one statement per batch, not one each."""
+        items, merged = [], {}
+        for k, d, p, _, _ in batch:
+            if k == "quarantine":
+                key = (d, p["kind"], p["reason"])
+                if key in merged:
+                    merged[key]["times"] += 1
+                    merged[key].update(topic=p["topic"], payload=p["payload"], size=p["size"])
+                    continue
+                p = merged[key] = {**p, "times": 1}
+            items.append(("paired", d, {"paired": True}) if k == "result" else (k, d, p))
+        stored = iter(self.store.save_many(items))
+        seen: set[tuple] = set()
+        out = []
+        for k, d, p, _, _ in batch:  # one answer per message (a quarantined one is kept: True)
+            key = (d, p["kind"], p["reason"]) if k == "quarantine" else None
+            if key is not None and key in seen:
+                out.append(True)
+                continue
+            if key is not None:
+                seen.add(key)
+            out.append(next(stored))
+        return out
 
     def _notify(self, kind: str, device_id: str, payload: dict) -> None:
         for fn in list(self._listeners):

@@ -141,18 +141,20 @@ def _paired_row(device_id: str, payload: dict, _now: str) -> tuple[str, tuple]:
 
 
 def _quarantine_row(device_id: str, record: dict, now: str) -> tuple[str, tuple]:
-    """A message that failed its schema (dashboard/ingest.py): one row per (device, kind,
-    reason), counted, with the last one's topic and bounded copy."""
+    """Messages that failed their schema (dashboard/ingest.py): one row per (device, kind,
+    reason), counted (``times`` of them in this record), with the last one's topic and
+    bounded copy."""
     def clean(text: Any, limit: int) -> str:
         return str(text)[:limit].replace("\x00", "\ufffd")
 
     return (
         "INSERT INTO quarantine(device_id, kind, reason, topic, first_seen, last_seen, times, size, "
-        "payload) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?) ON CONFLICT(device_id, kind, reason) DO UPDATE "
-        "SET times = quarantine.times + 1, last_seen = excluded.last_seen, topic = excluded.topic, "
-        "size = excluded.size, payload = excluded.payload",
+        "payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(device_id, kind, reason) DO UPDATE "
+        "SET times = quarantine.times + excluded.times, last_seen = excluded.last_seen, "
+        "topic = excluded.topic, size = excluded.size, payload = excluded.payload",
         (device_id, clean(record["kind"], 16), clean(record["reason"], 200),
-         clean(record["topic"], 200), now, now, _int4(record.get("size")),
+         clean(record["topic"], 200), now, now, _int4(record.get("times", 1)) or 1,
+         _int4(record.get("size")),
          clean(record.get("payload", ""), 4096)),
     )
 
@@ -288,7 +290,7 @@ class Store:
         commit for a burst, not one each). Kinds: "session" (a summary), "event", "status"
         (``{"status": "online"|"offline"}``), "info" (the device's info document) and "paired"
         (``{"paired": bool}``) and "quarantine" (a message that failed its schema:
-        ``{"topic", "kind", "reason", "payload", "size"}``). For each, True if it was new: sessions and events are stored
+        ``{"topic", "kind", "reason", "payload", "size", "times"}``). For each, True if it was new: sessions and events are stored
         once (by ``session_id`` / ``msg_id``), device updates always count as new."""
         if not items:
             return []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import uuid
 
@@ -153,14 +154,39 @@ def test_healthz_is_503_when_a_batch_is_stuck(fresh_broker, tmp_path):
         wait_until(lambda: ing.health()["ok"], 5)
 
 
+def test_healthz_is_503_while_a_callback_hangs(fresh_broker, store):
+    """A network thread alive but stuck in a callback (a listener that never returns) moves
+    no messages: not ok until it returns."""
+    release = threading.Event()
+    ing = Ingest(fresh_broker.url, store, client_id="dash-" + uuid.uuid4().hex[:6])
+    ing.add_listener(lambda kind, dev, p: kind == "result" and release.wait(20))
+    ing.stall_s = 0.3
+    ing.start()
+    obs = Observer(fresh_broker.url, topics=("rollsense/+/ack",))
+    try:
+        assert ing.wait_connected(10)
+        time.sleep(0.2)
+        obs.publish("rollsense/dev-k/cmd/ping/result", {"id": "c1", "status": "ok"})
+        wait_until(lambda: ing.health()["down"] == "stalled", 8)
+        assert all(ing.threads_alive().values())
+        release.set()
+        wait_until(lambda: ing.health()["ok"], 5)
+    finally:
+        release.set()
+        ing.stop()
+        obs.close()
+
+
 def test_healthz_without_a_login_says_no_database_error_text(tmp_path):
     store = open_store(f"sqlite:///{tmp_path / 'h.db'}")
     auth.add_user(store, "ana", "correct horse")
     app = web.create_app(store, None, auth_required=True, secret_key="k" * 32)
     with serve(app) as addr:
+        cookie = login(addr)
         store.close()  # every query now fails with the driver's own words (a path, a db name)
-        status, _, body = call(addr, "GET", "/healthz")
-        assert status == 503 and json.loads(body) == {"ok": False, "store": "down", "ingest": None}
+        for who in (None, cookie):  # the login is in the store too: no session while it is down
+            status, _, body = call(addr, "GET", "/healthz", cookie=who)
+            assert status == 503 and json.loads(body) == {"ok": False, "store": "down", "ingest": None}
 
 
 @pytest.mark.parametrize("field,value", [("force_n", "x"), ("speed_mps", [1]), ("targets", 5), ("holds", 7),
