@@ -102,7 +102,8 @@ EVENT = {
         "session_id": {"type": ["string", "null"], "maxLength": 128},
         "ts": {"type": ["string", "null"], "maxLength": 40},
         "t_s": number(-1e9, 1e9),
-        "direction": {"type": ["integer", "null"], "minimum": -1, "maximum": 1},
+        "direction": {"type": ["integer", "string", "null"], "minimum": -1, "maximum": 1,
+                      "maxLength": 16},  # +1/-1 on a pass, "up"/"down" on a cue
         "mean_speed_mps": SPEED,
         "length_m": METRES,
         "pass_length_m": METRES,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -290,3 +292,31 @@ def test_a_fleet_of_bad_telemetry_does_not_stall_sessions(fresh_broker, store):
     finally:
         ing.stop()
         obs.close()
+
+
+REAL_RUNS = (("quads-roller", "too-fast"), ("calf-stick", "reversed"), ("upper-back-ball", "moved-hold"),
+             ("piriformis-ball", "step-off"))
+
+
+def test_what_real_devices_send_fits_the_schemas(broker, store):
+    """The schemas refuse nothing a real device sends: simulated devices (`rollsense demo
+    --fast`, every tool, scenarios with cues of every kind) through the broker to an Ingest:
+    status, info, telemetry, events, sessions all stored, nothing quarantined."""
+    ing = start_ingest(broker, store, "dash-" + uuid.uuid4().hex[:6])
+    devices = [f"real-{uuid.uuid4().hex[:6]}" for _ in REAL_RUNS]
+    try:
+        procs = [subprocess.Popen([sys.executable, "-m", "firmware.cli", "demo", "--fast", "--no-dashboard",
+                                   "--broker", broker.url, "--protocol", protocol, "--scenario", scenario,
+                                   "--device-id", device], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for (protocol, scenario), device in zip(REAL_RUNS, devices, strict=True)]
+        for p in procs:
+            out, err = p.communicate(timeout=180)
+            assert p.returncode == 0, err[-2000:]
+        wait_until(lambda: count(store, "sessions") == len(REAL_RUNS), 20, "every session stored")
+        ing.flush_telemetry()
+        assert store.query("SELECT device_id, kind, reason FROM quarantine") == []
+        assert ing.stats["quarantined"] == 0 and ing.stats["events"] > 0 and ing.stats["telemetry"] > 0
+        for device in devices:
+            assert count(store, "devices", "device_id = ? AND info_json IS NOT NULL", (device,)) == 1
+    finally:
+        ing.stop()
