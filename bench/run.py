@@ -653,6 +653,11 @@ def update_markdown(old: str, results: dict, mach: dict, quick: bool) -> str:
             lines[at:at] = [why, "", ""]
         at = lines.index(why) + 2
         lines[at:at] = fresh_notes
+    elif why in lines:  # an empty section goes
+        at = lines.index(why)
+        until = next((k for k in range(at + 1, len(lines)) if lines[k].startswith("## ")), len(lines))
+        if not any(line.startswith("- ") for line in lines[at:until]):
+            del lines[at:until]
     for name in results:
         section = fresh[fresh.index(f"## {name}"):]
         stop = next((k for k, line in enumerate(section[1:], 1) if line.startswith("## ")), len(section))
