@@ -49,7 +49,7 @@ class Pattern:
     priority: int = 1  # a lower-priority cue never cuts a higher one that is playing
 
 
-DEVICE_CUES = ("fault",)  # cues the device itself gives, beside the coach's (firmware/coach.py)
+DEVICE_CUES = ("fault", "storage_full")  # cues the device itself gives, beside the coach's (firmware/coach.py)
 
 CUE_PATTERNS: dict[str, Pattern] = {
     "start": Pattern("white", (523.0, 659.0), 0.12, 0.06, False, "Routine ready: get on the tool"),
@@ -82,6 +82,9 @@ CUE_PATTERNS: dict[str, Pattern] = {
                     "Done: routine complete", priority=2),
     "fault": Pattern("red", (262.0, 220.0), 0.35, 0.15, True,
                      "A sensor does not answer: see rollsense doctor", priority=2),
+    "storage_full": Pattern("dim white", (349.0, 262.0), 0.3, 0.15, True,
+                            "Storage full: coaching goes on, the session is saved once there is "
+                            "space (free some)", priority=2),
 }
 
 

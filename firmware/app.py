@@ -87,10 +87,37 @@ class DeviceApp:
         self.unavailable: Callable[[], str] = lambda: ""
         if parts.link is not None:
             parts.link.on_command = self.handle_command
+        self.storage = ""  # the journal's storage problem ("" = writable)
+        if hasattr(parts.journal, "add_storage_listener"):
+            parts.journal.add_storage_listener(self.storage_changed)
+            if parts.journal.storage:  # it failed before we listened (a full disk at start)
+                self.storage_changed(parts.journal.storage)
 
     def request_stop(self) -> None:
         """Stop the running routine (button hold, stop command); safe from any thread."""
         self._stop_routine.set()
+
+    def storage_changed(self, problem: str) -> None:
+        """The journal's storage failed (``problem``: "storage full", ...) or is back (""):
+        the ``storage_full`` cue, the STATUS line and a fault event (kept until it can be
+        written) say so; coaching goes on, the journal keeps the session in memory meanwhile.
+        Runs in whichever thread noticed; never waits for the disk."""
+        if problem == self.storage:
+            return
+        self.storage = problem
+        p = self.parts
+        line = (f"{problem}: coaching goes on; the session is kept in memory and saved when "
+                "there is space again") if problem else ""
+        if p.notifier:
+            say = getattr(p.notifier, "storage", None)
+            if say is not None:
+                say(line)
+            else:
+                p.notifier.status(line or "storage ok again")
+        if problem:
+            if p.outputs is not None:
+                p.outputs.perform("storage_full")
+            p.journal.record_event(None, {"event_type": "fault", "error": problem})
 
     # -- commands (called from the link's thread) -------------------------------------
     def handle_command(self, name: str, payload: dict) -> dict | None:

@@ -319,15 +319,17 @@ def routine_list(cfg: Config, tool: str) -> list[dict]:
 
 class DeviceNotifier(Notifier):
     """sd_notify whose STATUS line also says, whatever the device is doing, that the broker
-    is not reachable and why (the link's line), until it is back."""
+    is not reachable and why (the link's line), until it is back, and that the storage is
+    full (the journal's problem), until there is space again."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.doing = "starting"
         self.broker_note = ""
+        self.storage_note = ""
 
     def _line(self, doing: str) -> str:
-        return f"{doing}; {self.broker_note}" if self.broker_note else doing
+        return "; ".join(x for x in (doing, self.broker_note, self.storage_note) if x)
 
     def ready(self, status: str | None = None) -> bool:
         self.doing = status or self.doing
@@ -340,6 +342,11 @@ class DeviceNotifier(Notifier):
     def broker(self, line: str, connected: bool) -> bool:
         """The link's line about the broker: kept in STATUS while it is not connected."""
         self.broker_note = "" if connected else line
+        return super().status(self._line(self.doing))
+
+    def storage(self, line: str) -> bool:
+        """The storage's line (a full disk): kept in STATUS until it is writable ("")."""
+        self.storage_note = line
         return super().status(self._line(self.doing))
 
 
@@ -359,6 +366,11 @@ def run_daemon(args, *, delivery_wait_s: float = DELIVERY_WAIT_S) -> int:
     display = TerminalDisplay(sys.stderr)
     device, link, journal, outputs = build_device(cfg, notifier=notifier, display=display)
     try:
+        if journal.replaced is not None:  # said in one line by the journal; the dashboard hears too
+            journal.record_event(None, {"event_type": "fault", "error": (
+                f"journal was damaged: moved aside to {journal.replaced.name}, started a new one")})
+        # on a full disk this is held (the journal said so in one line) and done when there is
+        # space again; the device keeps running meanwhile
         recovered = journal.recover_interrupted()
         if recovered:
             display.message(f"recovered {len(recovered)} interrupted session(s); they will be delivered")
@@ -388,6 +400,9 @@ def delivery_report(journal, link, journal_path: Path, wait_s: float) -> str:
     n = undelivered(journal)
     until = (" until the dashboard acknowledges them" if link.connected
              else ", sent when the broker is back")
+    held = journal.outbox_counts().get("held", 0)
+    if held:  # a full disk: these never reached the journal file
+        until += f"; {held} of them only in memory ({journal.storage}), not in the journal"
     return f"{n} message{'s' if n != 1 else ''} not yet delivered; kept in {journal_path}{until}"
 
 

@@ -22,13 +22,28 @@ Outbox row states::
 Bounds: telemetry is never journalled. Events are bounded by ``max_event_rows`` and
 ``max_event_age_s`` (the oldest undelivered events are dropped first and counted);
 session summaries are never dropped.
+
+A full disk (or one that fails writes) stops nothing: the writer keeps the writes it could not
+commit in memory, in order (sessions and summaries all of them, the latest checkpoint per
+session, events up to ``max_held_events``, oldest dropped first and counted), says so once
+(one log line and ``on_storage`` listeners) and retries with backoff (``storage_retry_min_s``
+doubling to ``storage_retry_max_s``) until the write lands; then it says so once more and
+the link delivers. While storage fails the outbox hands out nothing (the link's bookkeeping
+could not be kept) and the link's own writes are skipped, never raised. A journal that cannot
+even be opened because the disk is full starts detached (everything held) and is opened by
+the retry. A journal file that is empty (0 bytes) or not a database is moved aside to
+``journal.db.damaged-<UTC time>`` (with its ``-wal``/``-shm``), never deleted, said in one log
+line, and a new journal is started.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import math
+import os
+import shutil
 import sqlite3
 import threading
 import time
@@ -39,12 +54,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from firmware.clock import Clock, MonotonicClock
 from firmware.errors import SetupError
 
 log = logging.getLogger("rollsense.journal")
 SCHEMA_VERSION = 1
 PAYLOAD_VERSION = 1
 DEFAULT_INTERRUPT_REASON = "device restarted while the session was running (power loss or crash)"
+SQLITE_HEADER = b"SQLite format 3\x00"
+SQLITE_FULL, SQLITE_IOERR, SQLITE_CORRUPT, SQLITE_NOTADB = 13, 10, 11, 26
+LOW_SPACE_BYTES = 64 * 1024  # an I/O error with less free space than this is a full disk
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -66,6 +85,30 @@ CREATE TABLE IF NOT EXISTS outbox(
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, next_try_s);
 CREATE TABLE IF NOT EXISTS commands_seen(cmd_id TEXT PRIMARY KEY, seen_wall_s REAL NOT NULL);
 """
+
+
+def storage_problem(error: BaseException, path: Path | None = None) -> str:
+    """"storage full" or "storage error (...)" when ``error`` is the disk's fault (the write
+    may work later), else "" (a bug or a damaged file: retrying will not help)."""
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return "storage full"
+    code = getattr(error, "sqlite_errorcode", None)
+    if not isinstance(error, sqlite3.Error) or code is None:
+        return ""
+    if code & 0xFF == SQLITE_FULL:
+        return "storage full"
+    if code & 0xFF == SQLITE_IOERR:
+        if path is not None and _free_bytes(path) < LOW_SPACE_BYTES:
+            return "storage full"
+        return f"storage error ({error})"
+    return ""
+
+
+def _free_bytes(path: Path) -> int:
+    try:
+        return shutil.disk_usage(path if path.is_dir() else path.parent).free
+    except OSError:
+        return LOW_SPACE_BYTES
 
 
 def utc_now_iso() -> str:
@@ -113,6 +156,11 @@ class JournalSettings:
     max_event_rows: int = 20_000
     max_event_age_s: float = 7 * 24 * 3600.0
     max_commands_remembered: int = 5_000
+    # storage full: events kept in memory until it is back (oldest dropped beyond this), and
+    # how often to try again (doubling from min to max)
+    max_held_events: int = 2_000
+    storage_retry_min_s: float = 1.0
+    storage_retry_max_s: float = 60.0
 
 
 def default_interrupted_summary(row: dict, reason: str) -> dict:
@@ -136,9 +184,16 @@ def default_interrupted_summary(row: dict, reason: str) -> dict:
 class Journal:
     """The session journal and outbox at ``path`` (created if missing)."""
 
-    def __init__(self, path: str | Path, settings: JournalSettings | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        settings: JournalSettings | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        """``clock`` times the storage retries (monotonic seconds)."""
         self.path = Path(path)
         self.settings = settings or JournalSettings()
+        self.clock = clock or MonotonicClock()
         self._lock = threading.RLock()
         self._ckpt_lock = threading.Lock()
         self._cond = threading.Condition()
@@ -147,44 +202,131 @@ class Journal:
         self._closed = False
         self._finished: dict[str, str] = {}
         self._commit_listeners: list[Callable[[], None]] = []
+        self._storage_listeners: list[Callable[[str], None]] = []
+        self._db: sqlite3.Connection | None = None
+        self._relaxed: sqlite3.Connection | None = None
+        self._ckpt: sqlite3.Connection | None = None
+        # storage full (or failing): the writes not on disk yet, in order, and when to retry
+        self.storage = ""  # "" = writable, else "storage full" / "storage error (...)"
+        self._held: list = []
+        self._held_dropped = 0  # events dropped from memory since the last successful write
+        self._retry_s = self.settings.storage_retry_min_s
+        self._next_retry_s = 0.0
+        self.replaced: Path | None = None  # where a damaged journal file was moved aside
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            # app writes: every commit reaches the disk before it returns
-            self._db = self._connect("FULL", autocheckpoint_pages=0)
-            # link-side bookkeeping (inflight, acked, ...): losing it on power loss only means a
-            # re-send that the dashboard dedups, so no fsync per commit
-            self._relaxed = self._connect("NORMAL", autocheckpoint_pages=10_000)
-            self._ckpt = self._connect("NORMAL", autocheckpoint_pages=0)
-            with self._tx() as db:
-                for stmt in (s.strip() for s in SCHEMA.split(";")):
-                    if stmt:
-                        db.execute(stmt)
-                db.execute(
-                    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?), ('seq', '0'), "
-                    "('dropped_events', '0')",
-                    (str(SCHEMA_VERSION),),
-                )
-        except (sqlite3.Error, OSError) as e:
+        except OSError as e:
             raise SetupError(f"cannot open journal {self.path}: {e}") from e
+        try:
+            self._open()
+        except (sqlite3.Error, OSError) as e:
+            problem = storage_problem(e, self.path)
+            if not problem:
+                raise SetupError(f"cannot open journal {self.path}: {e}") from e
+            self._close_connections()  # detached: writes are held until the disk takes them
+            self._storage_failed(problem)
         self._writer = threading.Thread(
             target=self._writer_loop, name="journal-writer", daemon=True
         )
         self._writer.start()
 
+    def _open(self) -> None:
+        """Connect and create the schema; a damaged file is moved aside first (or on the way)."""
+        damage = self._damage()
+        for attempt in (1, 2):
+            if damage:
+                self._set_aside(damage)
+            try:
+                self._open_connections()
+                return
+            except BaseException as e:
+                self._close_connections()
+                if not isinstance(e, sqlite3.DatabaseError):
+                    raise
+                code = getattr(e, "sqlite_errorcode", 0) & 0xFF
+                if attempt == 2 or code not in (SQLITE_CORRUPT, SQLITE_NOTADB):
+                    raise
+                damage = f"is damaged ({e})"
+
+    def _open_connections(self) -> None:
+        # app writes: every commit reaches the disk before it returns
+        self._db = self._connect("FULL", autocheckpoint_pages=0)
+        # link-side bookkeeping (inflight, acked, ...): losing it on power loss only means a
+        # re-send that the dashboard dedups, so no fsync per commit
+        self._relaxed = self._connect("NORMAL", autocheckpoint_pages=10_000)
+        self._ckpt = self._connect("NORMAL", autocheckpoint_pages=0)
+        with self._tx() as db:
+            for stmt in (s.strip() for s in SCHEMA.split(";")):
+                if stmt:
+                    db.execute(stmt)
+            db.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?), ('seq', '0'), "
+                "('dropped_events', '0')",
+                (str(SCHEMA_VERSION),),
+            )
+
     def _connect(self, synchronous: str, autocheckpoint_pages: int) -> sqlite3.Connection:
         db = sqlite3.connect(
             str(self.path), isolation_level=None, check_same_thread=False, timeout=30.0
         )
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute(f"PRAGMA synchronous={synchronous}")
-        db.execute(f"PRAGMA wal_autocheckpoint={autocheckpoint_pages}")
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={synchronous}")
+            db.execute(f"PRAGMA wal_autocheckpoint={autocheckpoint_pages}")
+        except BaseException:
+            db.close()
+            raise
         return db
+
+    def _close_connections(self) -> None:
+        for name in ("_db", "_relaxed", "_ckpt"):
+            db = getattr(self, name)
+            setattr(self, name, None)
+            if db is not None:
+                try:
+                    db.close()
+                except sqlite3.Error:
+                    pass
+
+    def _damage(self) -> str:
+        """Why the journal file cannot be this journal ("" if it is fine or absent)."""
+        try:
+            size = self.path.stat().st_size
+            if size == 0:
+                return "is empty (0 bytes)"
+            with self.path.open("rb") as f:
+                head = f.read(len(SQLITE_HEADER))
+        except OSError:  # absent, or not a file at all: opening it says what is wrong
+            return ""
+        return "" if head == SQLITE_HEADER else "is not a SQLite database"
+
+    def _set_aside(self, why: str) -> None:
+        """Move the damaged journal (and its -wal, -shm) aside; never delete or overwrite."""
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        base = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
+        n = 1
+        while any(Path(f"{base}{x}").exists() for x in ("", "-wal", "-shm")):
+            base = self.path.with_name(f"{self.path.name}.damaged-{stamp}-{n}")
+            n += 1
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(f"{self.path}{suffix}")
+            if src.exists():
+                os.rename(src, f"{base}{suffix}")
+        self.replaced = base
+        log.warning("journal %s %s: moved it aside to %s and started a new journal",
+                    self.path, why, base.name)
 
     def maintain(self) -> None:
         """Checkpoint the WAL into the database without blocking writers (the link calls this
         every few seconds from its own thread, so app writes never pay for a checkpoint)."""
-        with self._ckpt_lock:
-            self._ckpt.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        if self.storage or self._ckpt is None:
+            return
+        try:
+            with self._ckpt_lock:
+                self._ckpt.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as e:
+            self._link_write_failed(e)
+            return
         self.prune_events()
 
     def prune_events(self, now_wall_s: float | None = None) -> int:
@@ -195,17 +337,42 @@ class Journal:
             UTC,
         )
         cutoff_iso = cutoff.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        with self._tx(durable=False) as db:
-            return db.execute(
+        return self._link_write(
+            lambda db: db.execute(
                 "DELETE FROM events WHERE created_at < ? AND msg_id NOT IN (SELECT msg_id FROM outbox) "
                 "AND (session_id IS NULL OR session_id NOT IN "
                 "(SELECT session_id FROM sessions WHERE state = 'running'))",
                 (cutoff_iso,),
-            ).rowcount
+            ).rowcount,
+            0,
+        )
 
     # -- plumbing ------------------------------------------------------------------------------
     def _tx(self, durable: bool = True) -> _Tx:
-        return _Tx(self._db if durable else self._relaxed, self._lock)
+        db = self._db if durable else self._relaxed
+        if db is None:
+            raise sqlite3.OperationalError(f"journal {self.path} is not open ({self.storage})")
+        return _Tx(db, self._lock)
+
+    def _link_write(self, fn: Callable[[sqlite3.Connection], Any], failed: Any, durable: bool = False) -> Any:
+        """A write of the link's (bookkeeping, commands): ``failed`` instead of an exception
+        when the storage fails (the state it keeps is only ever a re-send)."""
+        if self.storage or self._db is None:
+            return failed
+        try:
+            with self._tx(durable) as db:
+                return fn(db)
+        except sqlite3.Error as e:
+            self._link_write_failed(e)
+            return failed
+
+    def _link_write_failed(self, error: sqlite3.Error) -> None:
+        problem = storage_problem(error, self.path)
+        if not problem:
+            raise error
+        self._storage_failed(problem)
+        with self._cond:
+            self._cond.notify_all()  # the writer probes the disk from now on
 
     def _next_seq(self, db: sqlite3.Connection) -> int:
         db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'seq'")
@@ -246,44 +413,167 @@ class Journal:
     def _writer_loop(self) -> None:
         while True:
             with self._cond:
-                while not self._queue and not self._closed:
-                    self._cond.wait()
-                if not self._queue:
+                while not self._closed and not self._queue and not self._retry_due():
+                    self._cond.wait(self._retry_wait_s())
+                if self._closed and not self._queue and not self._held:
                     return
                 batch, self._queue = self._queue, []
-            self._commit_batch(batch)
+                closing = self._closed
+            if self.storage and not self._retry_due() and not closing:
+                self._hold(batch)  # behind what is already held: order is kept
+                wrote = False
+            else:
+                wrote = self._write([*self._take_held(), *batch])
             with self._cond:
                 self._committed += len(batch)
                 self._cond.notify_all()
-            for fn in list(self._commit_listeners):
-                try:
-                    fn()
-                except Exception:
-                    log.exception("journal commit listener failed")
+            if wrote:
+                for fn in list(self._commit_listeners):
+                    try:
+                        fn()
+                    except Exception:
+                        log.exception("journal commit listener failed")
+            if closing and self._held:
+                self._give_up_held()
+                return
 
-    def _commit_batch(self, batch: list) -> None:
-        """Group commit: the whole batch in one fsync'd transaction; item by item if that fails."""
+    def _retry_due(self) -> bool:
+        return bool(self.storage) and self.clock.now_s() >= self._next_retry_s
+
+    def _retry_wait_s(self) -> float | None:
+        """How long the writer may sleep: until the next storage retry (None: until woken)."""
+        if not self.storage:
+            return None
+        # a real-time cap, so an injected clock that jumps ahead is noticed soon
+        return min(max(0.0, self._next_retry_s - self.clock.now_s()), 0.5)
+
+    def _write(self, items: list) -> bool:
+        """Commit ``items`` (group commit; item by item if a bad one fails the group). On a
+        storage failure the rest is held for a retry. True if anything reached the disk."""
+        if not items:
+            if not self.storage:
+                return False
+            items = [(self._w_probe, ())]  # only the link's writes failed: is the disk back?
         try:
+            if self._db is None:
+                self._open()
             with self._tx() as db:
-                for fn, args in batch:
+                for fn, args in items:
                     fn(db, *args)
-            return
-        except sqlite3.Error:
-            pass
-        for fn, args in batch:
+        except Exception as e:
+            problem = storage_problem(e, self.path)
+            if not problem and self._db is None:  # could not open it again: keep trying
+                problem = f"storage error ({e})"
+            if problem:
+                self._hold(items)
+                self._storage_failed(problem)
+                return False
+        else:
+            self._storage_back()
+            return True
+        wrote = False
+        for i, (fn, args) in enumerate(items):
             try:
                 with self._tx() as db:
                     fn(db, *args)
-            except sqlite3.Error as e:
+                wrote = True
+            except Exception as e:
+                problem = storage_problem(e, self.path)
+                if problem:
+                    self._hold(items[i:])
+                    self._storage_failed(problem)
+                    return wrote
                 log.error("journal write %s failed: %s", fn.__name__, e)
+        self._storage_back()
+        return wrote
+
+    def _take_held(self) -> list:
+        held, self._held = self._held, []
+        if self._held_dropped:
+            held.insert(0, (self._w_dropped, (self._held_dropped,)))
+            self._held_dropped = 0
+        return held
+
+    def _hold(self, items: list) -> None:
+        """Keep writes in memory: every session write, the latest checkpoint per session,
+        events up to ``max_held_events`` (the oldest are dropped and counted)."""
+        for fn, args in items:
+            if fn.__name__ == "_w_probe":
+                continue
+            if fn.__name__ == "_w_checkpoint":
+                self._held = [h for h in self._held
+                              if not (h[0].__name__ == "_w_checkpoint" and h[1][0] == args[0])]
+            self._held.append((fn, args))
+        events = [i for i, h in enumerate(self._held) if h[0].__name__ == "_w_event"]
+        excess = len(events) - self.settings.max_held_events
+        if excess > 0:
+            drop = set(events[:excess])
+            self._held = [h for i, h in enumerate(self._held) if i not in drop]
+            self._held_dropped += excess
+
+    def _storage_failed(self, problem: str) -> None:
+        """Said once per outage; the retry interval doubles at every failed attempt."""
+        with self._cond:
+            first = not self.storage
+            self.storage = problem
+            if first:
+                self._retry_s = self.settings.storage_retry_min_s
+            else:
+                self._retry_s = min(self._retry_s * 2, self.settings.storage_retry_max_s)
+            self._next_retry_s = self.clock.now_s() + self._retry_s
+        if first:
+            log.warning("journal %s: %s; coaching goes on, the session is kept in memory and "
+                        "written when there is space again (retrying every %g-%g s)", self.path,
+                        problem, self.settings.storage_retry_min_s,
+                        self.settings.storage_retry_max_s)
+            self._tell_storage(problem)
+
+    def _storage_back(self) -> None:
+        with self._cond:
+            was, self.storage = self.storage, ""
+        if was:
+            log.warning("journal %s: writable again; what was kept in memory is written", self.path)
+            self._tell_storage("")
+
+    def _tell_storage(self, problem: str) -> None:
+        for fn in list(self._storage_listeners):
+            try:
+                fn(problem)
+            except Exception:
+                log.exception("journal storage listener failed")
+
+    def _give_up_held(self) -> None:
+        """Closing while the storage fails: say once what did not reach the disk."""
+        started = {args[0] for fn, args in self._held if fn.__name__ == "_w_start"}
+        closed = {args[0] for fn, args in self._held if fn.__name__ == "_w_close"}
+        lost, later = closed & started, closed - started
+        log.error("journal %s: closing with %d write(s) not on disk (%s): %d finished session(s) "
+                  "will be recovered as interrupted at the next start, %d never reached the "
+                  "disk", self.path, len(self._held), self.storage, len(later), len(lost))
+        self._held = []
+
+    def add_storage_listener(self, fn: Callable[[str], None]) -> None:
+        """``fn(problem)`` when the storage fails ("storage full", ...) and ``fn("")`` when it is
+        writable again; once per change, from whichever thread noticed."""
+        self._storage_listeners.append(fn)
+
+    def _w_probe(self, db: sqlite3.Connection) -> None:
+        db.execute("UPDATE meta SET value = value WHERE key = 'schema'")
+
+    def _w_dropped(self, db: sqlite3.Connection, n: int) -> None:
+        db.execute(
+            "UPDATE meta SET value = CAST(value AS INTEGER) + ? WHERE key = 'dropped_events'", (n,)
+        )
 
     def flush(self, timeout_s: float | None = None) -> bool:
-        """Wait until every write queued so far is on disk; False on timeout."""
+        """Wait until every write queued so far is on disk; False on timeout, or at once when
+        the storage fails and writes are held in memory (``storage`` says why)."""
         if threading.current_thread() is self._writer:  # a commit listener reading: already written
             return True
         with self._cond:
             target = self._submitted
-            return self._cond.wait_for(lambda: self._committed >= target, timeout_s)
+            done = self._cond.wait_for(lambda: self._committed >= target, timeout_s)
+            return done and not self._held
 
     def add_commit_listener(self, fn: Callable[[], None]) -> None:
         """``fn()`` runs in the writer thread after each commit (the link wakes its outbox worker)."""
@@ -379,12 +669,24 @@ class Journal:
         ``build_summary(row, reason) -> dict`` may build a richer summary; ``row`` has
         session_id, protocol, tool, started_at, partial (checkpointed dict or None) and events
         (their payloads). The result always gets ``completed: false`` and ``interrupted``.
-        Call at start-up, before new sessions start. Returns the recovered session ids.
+        Call at start-up, before new sessions start (writes stay in order, so a recovery held
+        on a full disk still runs before them). Returns the recovered session ids; on a full
+        disk the recovery is held like any write (done when there is space again) and this
+        returns [] at once.
         """
-        build = build_summary or default_interrupted_summary
+        recovered: list[str] = []
+        self._submit(self._w_recover, reason, build_summary or default_interrupted_summary,
+                     recovered)
         self.flush()
-        recovered = []
+        return list(recovered) if not self._held else []
+
+    def _w_recover(
+        self, db: sqlite3.Connection, reason: str, build: Callable[[dict, str], dict],
+        recovered: list[str],
+    ) -> None:
+        recovered.clear()  # a retried attempt starts over
         for row in self._running_sessions():
+            sid = row["session_id"]
             try:
                 summary = build(row, reason)
             except Exception as e:  # a broken builder must not lose the session
@@ -392,13 +694,10 @@ class Journal:
                     row, f"{reason} (summary builder failed: {e})"
                 )
             summary.update(completed=False, interrupted=summary.get("interrupted") or reason)
-            msg_id = new_msg_id()
             with self._cond:
-                self._finished[row["session_id"]] = msg_id
-            with self._tx() as db:
-                self._w_close(db, row["session_id"], summary, "interrupted", msg_id, utc_now_iso())
-            recovered.append(row["session_id"])
-        return recovered
+                msg_id = self._finished.setdefault(sid, new_msg_id())
+            self._w_close(db, sid, summary, "interrupted", msg_id, utc_now_iso())
+            recovered.append(sid)
 
     def _running_sessions(self) -> list[dict]:
         with self._lock:
@@ -429,6 +728,8 @@ class Journal:
     def session(self, session_id: str) -> dict | None:
         """The journal's row for a session (state, delivered, summary) or None."""
         self.flush()
+        if self._db is None:
+            return None
         with self._lock:
             row = self._db.execute(
                 "SELECT session_id, protocol, tool, started_at, state, summary_json, delivered "
@@ -445,6 +746,8 @@ class Journal:
 
     def sessions(self) -> list[dict]:
         """Every session the journal knows, oldest first."""
+        if self._db is None:
+            return []
         with self._lock:
             ids = [
                 r[0]
@@ -455,22 +758,27 @@ class Journal:
     # -- outbox (link thread) --------------------------------------------------------------------
     def reset_inflight(self) -> int:
         """At link start: messages a previous process had in flight go back to pending."""
-        with self._tx(durable=False) as db:
-            return db.execute(
+        return self._link_write(
+            lambda db: db.execute(
                 "UPDATE outbox SET state = 'pending', next_try_s = 0 WHERE state = 'inflight'"
-            ).rowcount
+            ).rowcount,
+            0,
+        )
 
     def resend_awaiting_now(self) -> int:
         """After a (re)connect: summaries still waiting for the dashboard's ack are due at once."""
-        with self._tx(durable=False) as db:
-            return db.execute(
+        return self._link_write(
+            lambda db: db.execute(
                 "UPDATE outbox SET next_try_s = 0 WHERE state = 'awaiting_ack'"
-            ).rowcount
+            ).rowcount,
+            0,
+        )
 
     def due(self, now_s: float, limit: int) -> list[OutboxRow]:
-        """Up to ``limit`` rows to publish now (pending or awaiting_ack past their retry time), oldest first."""
+        """Up to ``limit`` rows to publish now (pending or awaiting_ack past their retry time),
+        oldest first; none while the storage fails (their bookkeeping could not be kept)."""
         self.flush()
-        if limit <= 0:
+        if limit <= 0 or self.storage or self._db is None:
             return []
         with self._lock:
             rows = self._db.execute(
@@ -481,8 +789,10 @@ class Journal:
         return [OutboxRow(m, k, s, json.loads(p), st, a) for m, k, s, p, st, a in rows]
 
     def next_due_s(self) -> float | None:
-        """The earliest retry time of any waiting row (None if nothing waits)."""
+        """The earliest retry time of any waiting row (None if nothing waits or can be sent)."""
         self.flush()
+        if self.storage or self._db is None:
+            return None
         with self._lock:
             row = self._db.execute(
                 "SELECT MIN(next_try_s) FROM outbox WHERE state IN ('pending', 'awaiting_ack')"
@@ -491,14 +801,18 @@ class Journal:
 
     def mark_inflight(self, msg_id: str) -> None:
         """The link handed the row to the MQTT client."""
-        with self._tx(durable=False) as db:
-            db.execute(
+        self._link_write(
+            lambda db: db.execute(
                 "UPDATE outbox SET state = 'inflight', attempts = attempts + 1 WHERE msg_id = ?",
                 (msg_id,),
-            )
+            ),
+            None,
+        )
 
     def attempts(self, msg_id: str) -> int:
         """How often the row was handed to the MQTT client (0 if unknown)."""
+        if self._db is None:
+            return 0
         with self._lock:
             row = self._db.execute(
                 "SELECT attempts FROM outbox WHERE msg_id = ?", (msg_id,)
@@ -507,7 +821,8 @@ class Journal:
 
     def published(self, msg_id: str, resend_at_s: float) -> None:
         """PUBACK ok: an event is done (deleted); a summary waits for the dashboard's ack until ``resend_at_s``."""
-        with self._tx(durable=False) as db:
+
+        def write(db: sqlite3.Connection) -> None:
             db.execute("DELETE FROM outbox WHERE msg_id = ? AND kind = 'event'", (msg_id,))
             db.execute(
                 "UPDATE outbox SET state = 'awaiting_ack', next_try_s = ?, last_error = NULL "
@@ -515,26 +830,36 @@ class Journal:
                 (resend_at_s, msg_id),
             )
 
+        self._link_write(write, None)
+
     def publish_failed(self, msg_id: str, error: str, retry_at_s: float) -> None:
         """PUBACK >= 0x80 or a client error: back to pending, retried at ``retry_at_s``."""
-        with self._tx(durable=False) as db:
-            db.execute(
+        self._link_write(
+            lambda db: db.execute(
                 "UPDATE outbox SET state = 'pending', next_try_s = ?, last_error = ? WHERE msg_id = ?",
                 (retry_at_s, error[:500], msg_id),
-            )
+            ),
+            None,
+        )
 
     def ack_session(self, session_id: str) -> bool:
-        """The dashboard stored the summary: drop it from the outbox. True if it was waiting."""
-        with self._tx(durable=False) as db:
+        """The dashboard stored the summary: drop it from the outbox. True if it was waiting
+        (False too while the storage fails: the dashboard acks the re-send later)."""
+
+        def write(db: sqlite3.Connection) -> bool:
             n = db.execute(
                 "DELETE FROM outbox WHERE kind = 'session' AND session_id = ?", (session_id,)
             ).rowcount
             db.execute("UPDATE sessions SET delivered = 1 WHERE session_id = ?", (session_id,))
             return n > 0
 
+        return self._link_write(write, False)
+
     def outbox(self) -> list[OutboxRow]:
         """Every row in the outbox, oldest first (for status displays and tests)."""
         self.flush()
+        if self._db is None:
+            return []
         with self._lock:
             rows = self._db.execute(
                 "SELECT msg_id, kind, session_id, payload_json, state, attempts FROM outbox ORDER BY position"
@@ -542,16 +867,21 @@ class Journal:
         return [OutboxRow(m, k, s, json.loads(p), st, a) for m, k, s, p, st, a in rows]
 
     def outbox_counts(self) -> dict[str, int]:
-        """Rows per state plus ``dropped_events`` (ever dropped by the bounds)."""
+        """Rows per state plus ``dropped_events`` (ever dropped by the bounds) and ``held``
+        (messages kept in memory while the storage fails; counted in ``pending`` too)."""
         self.flush()
+        held = sum(1 for fn, _ in list(self._held) if fn.__name__ in ("_w_event", "_w_close"))
+        counts = {"pending": held, "inflight": 0, "awaiting_ack": 0, "dropped_events": 0,
+                  "held": held}
+        if self._db is None:
+            return counts
         with self._lock:
-            counts = {"pending": 0, "inflight": 0, "awaiting_ack": 0}
             for state, n in self._db.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state"):
-                counts[state] = n
+                counts[state] += n
             dropped = self._db.execute(
                 "SELECT value FROM meta WHERE key = 'dropped_events'"
             ).fetchone()[0]
-        counts["dropped_events"] = int(dropped)
+        counts["dropped_events"] = int(dropped) + self._held_dropped
         return counts
 
     def _bound_events(self, db: sqlite3.Connection) -> None:
@@ -578,8 +908,10 @@ class Journal:
 
     # -- commands (link thread) ------------------------------------------------------------------
     def remember_command(self, cmd_id: str) -> bool:
-        """Remember a command id; False if it was seen before (a duplicate)."""
-        with self._tx() as db:
+        """Remember a command id; False if it was seen before (a duplicate). While the storage
+        fails nothing is remembered and every command counts as new."""
+
+        def write(db: sqlite3.Connection) -> bool:
             new = (
                 db.execute(
                     "INSERT OR IGNORE INTO commands_seen(cmd_id, seen_wall_s) VALUES (?, ?)",
@@ -595,6 +927,8 @@ class Journal:
                 )
             return new
 
+        return self._link_write(write, True, durable=True)
+
     def close(self) -> None:
         """Write what is queued, stop the writer, checkpoint and close."""
         with self._cond:
@@ -603,11 +937,11 @@ class Journal:
         self._writer.join()
         with self._lock, self._ckpt_lock:
             try:
-                self._ckpt.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                if self._ckpt is not None:
+                    self._ckpt.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except sqlite3.Error:
                 pass
-            for db in (self._db, self._relaxed, self._ckpt):
-                db.close()
+            self._close_connections()
 
 
 class _Tx:
@@ -628,6 +962,20 @@ class _Tx:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
-            self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+            if exc_type is None:
+                try:
+                    self._db.execute("COMMIT")
+                    return
+                except sqlite3.Error:
+                    self._rollback()  # a failed COMMIT (disk full) may leave the transaction open
+                    raise
+            self._rollback()
         finally:
             self._lock.release()
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            try:
+                self._db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # already rolled back by SQLite

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -280,3 +281,70 @@ def test_commit_listener_may_read_the_journal(journal):
     while not seen and time.monotonic() < deadline:  # listeners run just after the commit
         time.sleep(0.01)
     assert seen == [1]
+
+
+def _set_aside_files(directory) -> list:
+    return sorted(p.name for p in directory.iterdir() if ".damaged-" in p.name)
+
+
+@pytest.mark.parametrize(
+    ("damage", "content"),
+    [("is empty (0 bytes)", b""), ("is not a SQLite database", b"\x00garbage " * 1000)],
+)
+def test_a_damaged_journal_is_moved_aside_never_deleted(tmp_path, caplog, damage, content):
+    path = tmp_path / "journal.db"
+    path.write_bytes(content)
+    (tmp_path / "journal.db-wal").write_bytes(b"wal bytes")
+    caplog.set_level(logging.INFO, logger="rollsense.journal")
+    j = Journal(path)
+    try:
+        assert j.replaced is not None and j.replaced.name.startswith("journal.db.damaged-")
+        assert j.replaced.read_bytes() == content  # kept as it was
+        assert (tmp_path / f"{j.replaced.name}-wal").read_bytes() == b"wal bytes"
+        j.record_event(None, {"event_type": "cue", "t_s": 0.0})
+        assert len(j.outbox()) == 1  # a new journal works
+    finally:
+        j.close()
+    lines = [r.getMessage() for r in caplog.records if r.name == "rollsense.journal"]
+    assert lines == [f"journal {path} {damage}: moved it aside to {j.replaced.name} and started "
+                     "a new journal"]
+
+
+def test_a_second_damaged_journal_never_overwrites_the_first(tmp_path):
+    path = tmp_path / "journal.db"
+    for content in (b"", b"not sqlite"):  # within the same second: the names still differ
+        path.write_bytes(content)
+        Journal(path).close()
+    aside = _set_aside_files(tmp_path)
+    assert len(aside) == 2
+    assert sorted((tmp_path / n).read_bytes() for n in aside) == [b"", b"not sqlite"]
+
+
+def test_a_healthy_journal_is_kept(tmp_path):
+    j = Journal(tmp_path / "journal.db")
+    j.start_session("s1", "p", "roller", "2026-01-01T10:00:00Z")
+    j.close()
+    j = Journal(tmp_path / "journal.db")
+    try:
+        assert j.replaced is None and j.session("s1")["state"] == "running"
+        assert _set_aside_files(tmp_path) == []
+    finally:
+        j.close()
+
+
+def test_a_journal_damaged_inside_is_moved_aside_too(tmp_path):
+    path = tmp_path / "journal.db"
+    j = Journal(path)
+    for i in range(300):
+        j.record_event("s", {"event_type": "cue", "t_s": float(i), "pad": "x" * 200})
+    j.close()
+    with path.open("r+b") as f:  # the header is fine, the schema's pages are not
+        f.seek(4096)
+        f.write(b"\xff" * 4096)
+    damaged = path.read_bytes()
+    j = Journal(path)
+    try:
+        assert j.replaced is not None and j.replaced.read_bytes() == damaged
+        assert j.outbox() == []
+    finally:
+        j.close()
