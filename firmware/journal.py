@@ -456,7 +456,8 @@ class Journal:
             items = [(self._w_probe, ())]  # only the link's writes failed: is the disk back?
         try:
             if self._db is None:
-                self._open()
+                with self._lock:  # readers see no connection or a whole one
+                    self._open()
             with self._tx() as db:
                 for fn, args in items:
                     fn(db, *args)
@@ -728,9 +729,9 @@ class Journal:
     def session(self, session_id: str) -> dict | None:
         """The journal's row for a session (state, delivered, summary) or None."""
         self.flush()
-        if self._db is None:
-            return None
         with self._lock:
+            if self._db is None:
+                return None
             row = self._db.execute(
                 "SELECT session_id, protocol, tool, started_at, state, summary_json, delivered "
                 "FROM sessions WHERE session_id = ?",
@@ -746,9 +747,9 @@ class Journal:
 
     def sessions(self) -> list[dict]:
         """Every session the journal knows, oldest first."""
-        if self._db is None:
-            return []
         with self._lock:
+            if self._db is None:
+                return []
             ids = [
                 r[0]
                 for r in self._db.execute("SELECT session_id FROM sessions ORDER BY started_at")
@@ -778,9 +779,11 @@ class Journal:
         """Up to ``limit`` rows to publish now (pending or awaiting_ack past their retry time),
         oldest first; none while the storage fails (their bookkeeping could not be kept)."""
         self.flush()
-        if limit <= 0 or self.storage or self._db is None:
+        if limit <= 0 or self.storage:
             return []
         with self._lock:
+            if self._db is None:
+                return []
             rows = self._db.execute(
                 "SELECT msg_id, kind, session_id, payload_json, state, attempts FROM outbox "
                 "WHERE state IN ('pending', 'awaiting_ack') AND next_try_s <= ? ORDER BY position LIMIT ?",
@@ -791,9 +794,9 @@ class Journal:
     def next_due_s(self) -> float | None:
         """The earliest retry time of any waiting row (None if nothing waits or can be sent)."""
         self.flush()
-        if self.storage or self._db is None:
-            return None
         with self._lock:
+            if self.storage or self._db is None:
+                return None
             row = self._db.execute(
                 "SELECT MIN(next_try_s) FROM outbox WHERE state IN ('pending', 'awaiting_ack')"
             ).fetchone()
@@ -811,9 +814,9 @@ class Journal:
 
     def attempts(self, msg_id: str) -> int:
         """How often the row was handed to the MQTT client (0 if unknown)."""
-        if self._db is None:
-            return 0
         with self._lock:
+            if self._db is None:
+                return 0
             row = self._db.execute(
                 "SELECT attempts FROM outbox WHERE msg_id = ?", (msg_id,)
             ).fetchone()
@@ -858,9 +861,9 @@ class Journal:
     def outbox(self) -> list[OutboxRow]:
         """Every row in the outbox, oldest first (for status displays and tests)."""
         self.flush()
-        if self._db is None:
-            return []
         with self._lock:
+            if self._db is None:
+                return []
             rows = self._db.execute(
                 "SELECT msg_id, kind, session_id, payload_json, state, attempts FROM outbox ORDER BY position"
             ).fetchall()
@@ -873,9 +876,9 @@ class Journal:
         held = sum(1 for fn, _ in list(self._held) if fn.__name__ in ("_w_event", "_w_close"))
         counts = {"pending": held, "inflight": 0, "awaiting_ack": 0, "dropped_events": 0,
                   "held": held}
-        if self._db is None:
-            return counts
         with self._lock:
+            if self._db is None:
+                return counts
             for state, n in self._db.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state"):
                 counts[state] += n
             dropped = self._db.execute(
