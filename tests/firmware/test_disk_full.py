@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from argparse import Namespace
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,8 @@ import pytest
 from device.outputs import COLOURS, CUE_PATTERNS, Outputs
 from firmware.app import DeviceApp, DeviceParts
 from firmware.clock import ManualClock, MonotonicClock
-from firmware.daemon import DeviceNotifier, run_daemon
+from firmware.config import apply_overrides, load_config
+from firmware.daemon import DeviceNotifier, build_device, run_daemon
 from firmware.errors import SetupError
 from firmware.journal import Journal, JournalSettings
 from firmware.link import Link
@@ -357,3 +359,47 @@ def test_the_daemon_starts_on_a_full_disk_with_a_session_to_recover(small_disk, 
         assert j.recover_interrupted("power loss") == ["run1"]
     finally:
         j.close()
+
+
+def test_a_routine_coaches_on_while_the_disk_fills_and_its_summary_lands_after(small_disk,
+                                                                               caplog):
+    caplog.set_level(logging.INFO, logger="rollsense.journal")
+    cfg = apply_overrides(load_config(None), hardware="sim", state_dir=small_disk.path,
+                          broker_url="mqtt://127.0.0.1:1", protocol="quads-roller")
+    cfg = replace(cfg, sim=replace(cfg.sim, speed=10.0))
+    device, link, journal, outputs = build_device(cfg)
+    said = StorageSaid(journal)
+    stop = threading.Event()
+    device._bring_up_sensors()
+    device.starts.put(("start", "quads-roller"))
+    server = threading.Thread(target=device.serve, args=(stop,), kwargs={"once": True})
+    try:
+        server.start()
+        deadline_s = time.monotonic() + WAIT_S
+        while not (device.running and device.app.session.last is not None):
+            assert time.monotonic() < deadline_s, "the routine did not start"
+            time.sleep(0.01)
+        session_id = device.app.session.session_id
+        assert journal.flush()
+        small_disk.fill()
+        said.wait(["storage full"])
+        fill_t_s = device.app.session.last.t_s
+        server.join(3 * WAIT_S)  # the routine runs to its end meanwhile
+        assert not server.is_alive()
+        assert device.app.session.summary()["completed"] is True
+        assert device.app.session.last.t_s > fill_t_s + 10.0  # coached on after the disk filled
+        assert journal.session(session_id)["state"] == "running"  # the summary is in memory
+        small_disk.free()
+        said.wait(["storage full", ""])
+        row = journal.session(session_id)
+        assert row["state"] == "finished" and row["summary"]["completed"] is True
+        assert [r.kind for r in journal.outbox()].count("session") == 1
+    finally:
+        stop.set()
+        server.join(WAIT_S)
+        outputs.close()
+        journal.close()
+        device.rt.hardware.close()
+    lines = journal_lines(caplog)
+    assert len(lines) == 2 and "storage full" in lines[0] and "writable again" in lines[1], lines
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
