@@ -533,6 +533,8 @@ class Journal:
         with self._cond:
             was, self.storage = self.storage, ""
         if was:
+            # what the link sent meanwhile may not be marked: send it again (the dashboard dedups)
+            self.reset_inflight()
             log.warning("journal %s: writable again; what was kept in memory is written", self.path)
             self._tell_storage("")
 

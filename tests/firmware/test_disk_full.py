@@ -187,10 +187,11 @@ def test_the_link_writes_on_a_full_disk_raise_nothing(small_disk, caplog):
         j.start_session("s1", "p", "roller", "2026-01-01T10:00:00Z")
         j.finish_session("s1", {"completed": True})
         assert j.flush()
+        j.mark_inflight(m)
         small_disk.fill()
-        j.mark_inflight(m)  # the first write to fail: no exception, storage full said
+        j.published(m, resend_at_s=0.0)  # the first write to fail: no exception, storage full said
         said.wait(["storage full"])
-        j.published(m, resend_at_s=0.0)
+        j.mark_inflight(m)
         j.publish_failed(m, "x", retry_at_s=0.0)
         assert j.ack_session("s1") is False
         assert j.remember_command("c1") is True
@@ -199,6 +200,8 @@ def test_the_link_writes_on_a_full_disk_raise_nothing(small_disk, caplog):
         assert j.due(0.0, 10) == [] and j.next_due_s() is None
         small_disk.free()
         said.wait(["storage full", ""])  # the writer probes the disk though it holds nothing
+        # the PUBACK that could not be recorded: sent again (the dashboard dedups)
+        assert [r.msg_id for r in j.due(0.0, 10)][0] == m
         assert len(j.due(0.0, 10)) == 2
     finally:
         j.close()
