@@ -406,3 +406,26 @@ def test_a_routine_coaches_on_while_the_disk_fills_and_its_summary_lands_after(s
     lines = journal_lines(caplog)
     assert len(lines) == 2 and "storage full" in lines[0] and "writable again" in lines[1], lines
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
+def test_the_daemon_replaces_an_empty_journal_and_says_so(tmp_path, caplog, capsys):
+    caplog.set_level(logging.INFO, logger="rollsense.journal")
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "journal.db").write_bytes(b"")  # truncated to 0 bytes
+    args = Namespace(config=None, sim=True, broker="mqtt://127.0.0.1:1", state_dir=str(state),
+                     protocol="piriformis-ball", speed=40.0, once=True, print_config=False)
+    assert run_daemon(args, delivery_wait_s=0.2) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    (aside,) = state.glob("journal.db.damaged-*")
+    assert aside.read_bytes() == b""  # kept as it was
+    lines = journal_lines(caplog)
+    assert lines == [f"journal {state / 'journal.db'} is empty (0 bytes): moved it aside to "
+                     f"{aside.name} and started a new journal"]
+    j = Journal(state / "journal.db")
+    try:  # the new journal has the routine, and a fault event for the dashboard
+        errors = [r.payload.get("error") for r in j.outbox() if r.payload.get("event_type") == "fault"]
+        assert errors == [f"journal was damaged: moved aside to {aside.name}, started a new one"]
+        assert [s["state"] for s in j.sessions()] == ["finished"]
+    finally:
+        j.close()
