@@ -340,7 +340,8 @@ class DeviceNotifier(Notifier):
         return super().status(self._line(text))
 
     def broker(self, line: str, connected: bool) -> bool:
-        """The link's line about the broker: kept in STATUS while it is not connected."""
+        """The link's line about the broker: kept in STATUS while it is not connected (or its
+        link is not working: ``Link.health``)."""
         self.broker_note = "" if connected else line
         return super().status(self._line(self.doing))
 
@@ -374,7 +375,8 @@ def run_daemon(args, *, delivery_wait_s: float = DELIVERY_WAIT_S) -> int:
         recovered = journal.recover_interrupted()
         if recovered:
             display.message(f"recovered {len(recovered)} interrupted session(s); they will be delivered")
-        link.on_state = lambda line: (display.message(line), notifier.broker(line, link.connected))
+        link.on_state = lambda line: (display.message(line), notifier.broker(
+            link.health() or line, link.connected and not link.health()))  # a link fault stays in STATUS
         link.start()
         device._bring_up_sensors()
         state = "idle" if device.sensors_ok else f"degraded: {device.degraded}"

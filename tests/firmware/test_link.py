@@ -468,3 +468,35 @@ def test_a_deep_ack_neither_kills_the_link_nor_comes_back_after_a_restart(rig):
         wait_until(lambda: journal.outbox() == [], what="a good ack still works")
     finally:
         again.stop()
+
+
+def test_health_says_a_failing_callback_and_a_stopped_network_thread(rig, monkeypatch, caplog):
+    """No exception leaves a paho callback: it is counted, logged once per callback, and the
+    link's health line says so (on_state: the terminal and systemd STATUS; the retained info's
+    link_problem). A network thread that stopped is said too, and the link is not connected."""
+    broker, journal, obs, link = rig
+    heard: list[str] = []
+    link.on_state = heard.append
+
+    def broken(session_id):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(journal, "ack_session", broken)
+    link.start()
+    wait_until(lambda: link.subscribed, what="subscribed")
+    for _ in range(2):
+        obs.publish("rollsense/dev-1/ack", {"session_id": "s1"})
+    obs.publish("rollsense/dev-1/cmd/ping", {"id": "still-there"})
+    obs.wait_topic("rollsense/dev-1/cmd/ping/result")  # the network thread lives on
+    assert link.stats["callback_errors"] == 2
+    assert [r.message for r in caplog.records if "callback" in r.message] == [
+        "MQTT callback on_ack failed (counted in stats; not logged again)"
+    ]
+    line = "MQTT link fault: on_ack failed: RuntimeError: disk on fire (see the log)"
+    assert link.health() == line
+    wait_until(lambda: line in heard, what="the fault said")
+    obs.wait_for(lambda ms: [m for m in ms if m.topic == "rollsense/dev-1/info"
+                             and json.loads(m.payload).get("link_problem") == line])
+    link.client.loop_stop()  # as an exception escaping a callback used to do
+    wait_until(lambda: heard[-1].startswith("MQTT link stopped"), what="the stop said")
+    assert not link.connected and link.health() == heard[-1]
