@@ -236,7 +236,7 @@ def publish_all(broker_url: str, items: list[tuple[str, bytes]], final: dict) ->
             last.wait_for_publish(60)
         t0 = time.monotonic()
         client.publish(f"rollsense/{DEVICES[0]}/session", json.dumps(final), qos=1)
-        ok = acked.wait(30)
+        ok = acked.wait(60)
         return {"published": len(items), "acked_s": round(time.monotonic() - t0, 2) if ok else None}
     finally:
         client.disconnect()
@@ -300,6 +300,12 @@ def telemetry_check_us(n: int = 20_000) -> dict:
             "strict": best(lambda: strict(decode(raw, max_bytes=16384, max_depth=schema.MAX_DEPTH)))}
 
 
+def _fuzz_quarantined(store) -> int:
+    """Messages from the fuzz's devices in the quarantine."""
+    rows = store.query("SELECT SUM(times) AS n FROM quarantine WHERE device_id LIKE ?", ("fz-%",))
+    return int(rows[0]["n"] or 0)
+
+
 def fuzz(broker_url: str, db_url: str, n_examples: int = EXAMPLES) -> dict:
     """The whole run against ``broker_url`` and a store at ``db_url``; the figures."""
     t0 = time.monotonic()
@@ -327,7 +333,10 @@ def fuzz(broker_url: str, db_url: str, n_examples: int = EXAMPLES) -> dict:
         ingest.stop()
     stored_final = bool(store.query("SELECT 1 AS one FROM sessions WHERE session_id = ?",
                                     (final["session_id"],)))
-    # a second life with the same client id: whatever was not PUBACKed comes again
+    # a second life with the same client id: whatever was not PUBACKed comes again (counted
+    # on the fuzz's own devices: a shared broker's retained messages of others come at every
+    # subscription, by design)
+    kept_before = _fuzz_quarantined(store)
     again = Ingest(broker_url, store, client_id=client_id)
     again.start()
     try:
@@ -335,10 +344,10 @@ def fuzz(broker_url: str, db_url: str, n_examples: int = EXAMPLES) -> dict:
         time.sleep(0.2)
         redo = template("session", 10**8 + 1)
         second = publish_all(broker_url, [], redo)
-        redelivered = again.stats["quarantined"] + again.stats["sessions_dup"] + again.stats["events"]
     finally:
         again.stop()
         log.removeHandler(crashes)
+    redelivered = _fuzz_quarantined(store) - kept_before + again.stats["sessions_dup"]
     nulls = store.query("SELECT COUNT(*) AS n FROM sessions WHERE " +
                         " OR ".join(f"{c} IS NULL" for c in REQUIRED_COLUMNS))[0]["n"]
     pages = read_pages(store)
