@@ -91,8 +91,8 @@ class Dashboard:
         """For monitors: 200 when the store answers and the ingest really works (connected,
         its threads alive, its store up, no batch stalled: Ingest.health), else 503.
         Without a login only states: ``{"ok", "store": "ok"|"down", "ingest": "ok"|what is
-        down}``; the details (error text, counters, quarantine) need a login (or a
-        dashboard without the login wall, whose every page is open)."""
+        down}``; the details (error text, counters, quarantine) need a login, also on a
+        dashboard without the login wall (a database's error names its socket and database)."""
         try:
             self.store.query("SELECT 1 AS one")
             store = {"ok": True}
@@ -103,7 +103,7 @@ class Dashboard:
         ingest = self.ingest.health() if self.ingest is not None else None
         ok = store["ok"] and (ingest is None or ingest["ok"])
         status_code = 200 if ok else 503
-        if self.auth_required and getattr(request.state, "user", None) is None:
+        if getattr(request.state, "user", None) is None:
             return JSONResponse({"ok": ok, "store": "ok" if store["ok"] else "down",
                                  "ingest": None if ingest is None else _ingest_state(ingest)},
                                 status_code=status_code, headers={"Cache-Control": "no-store"})

@@ -191,6 +191,16 @@ def test_healthz_without_a_login_says_no_database_error_text(tmp_path):
             assert status == 503 and json.loads(body) == {"ok": False, "store": "down", "ingest": None}
 
 
+def test_healthz_details_need_a_login_without_the_login_wall_too(store):
+    auth.add_user(store, "ana", "correct horse")
+    app = web.create_app(store, None, auth_required=False, secret_key="k" * 32)
+    with serve(app) as addr:
+        status, _, body = call(addr, "GET", "/healthz")
+        assert status == 200 and json.loads(body) == {"ok": True, "store": "ok", "ingest": None}
+        status, _, body = call(addr, "GET", "/healthz", cookie=login(addr))
+        assert status == 200 and json.loads(body)["quarantine"] == {"kinds": 0, "messages": 0}
+
+
 @pytest.mark.parametrize("field,value", [("force_n", "x"), ("speed_mps", [1]), ("targets", 5), ("holds", 7),
                                          ("duration_s", None), ("tool", 3)])
 def test_a_malformed_summary_is_quarantined_not_stored(fresh_broker, store, field, value):
