@@ -90,6 +90,10 @@ Listener = Callable[[str, str, dict], None]
 
 QUARANTINE_COPY_BYTES = 2048  # of a quarantined payload, kept for the admin page
 LOGGED_MAX = 10_000  # (device, kind, reason) keys logged once; past this, no more lines
+# what varies with the payload in a reason (a byte offset, a key's name, a list index): left
+# out of the quarantine's (device, kind, reason) key, so its rows stay bounded
+_REASON_DETAILS = ((re.compile(r" \(byte \d+\)"), ""), (re.compile(r"duplicate key .*"), "duplicate key"),
+                   (re.compile(r"\[\d+\]"), "[]"))
 STALL_S = 30.0  # a batch waiting this long for a live writer (the store up) is a stalled ingest
 
 
@@ -396,6 +400,8 @@ class Ingest:
         """Keep a message that failed its schema aside (the writer stores it in the
         quarantine table, then PUBACKs it); one log line per (device, kind, reason)."""
         self.stats["quarantined"] += 1
+        for pattern, replacement in _REASON_DETAILS:
+            reason = pattern.sub(replacement, reason)
         key = (device_id, kind, reason)
         if key not in self._logged and len(self._logged) < LOGGED_MAX:
             self._logged.add(key)

@@ -282,14 +282,18 @@ def test_the_quarantine_logs_once_per_device_kind_and_reason(fresh_broker, store
     obs = Observer(fresh_broker.url, topics=("rollsense/+/ack",))
     try:
         with caplog.at_level(logging.WARNING, logger="rollsense.ingest"):
-            for _ in range(50):
+            for i in range(50):
                 obs.publish("rollsense/dev-l/event", {"msg_id": "x"})  # no event_type
-            obs.publish("rollsense/dev-m/event", {"msg_id": "x"})
+                # what varies with the payload (a key's name, a byte offset) is not a new reason
+                obs.publish("rollsense/dev-m/event", f'{{"k{i}": 1, "k{i}": 2}}'.encode())
+                obs.publish("rollsense/dev-m/event", b'{"msg_id": "' + b"x" * i + b'\xff"}')
             publish_and_wait_ack(obs, "dev-l", "after")
         lines = [r.getMessage() for r in caplog.records if "quarantined" in r.getMessage()]
-        assert len(lines) == 2
-        rows = store.query("SELECT device_id, times FROM quarantine ORDER BY device_id")
-        assert rows == [{"device_id": "dev-l", "times": 50}, {"device_id": "dev-m", "times": 1}]
+        assert len(lines) == 3
+        rows = store.query("SELECT device_id, reason, times FROM quarantine ORDER BY device_id, reason")
+        assert rows == [{"device_id": "dev-l", "reason": "must contain ['event_type'] properties", "times": 50},
+                        {"device_id": "dev-m", "reason": "duplicate key", "times": 50},
+                        {"device_id": "dev-m", "reason": "not UTF-8", "times": 50}]
     finally:
         ing.stop()
         obs.close()
