@@ -341,3 +341,22 @@ def test_what_real_devices_send_fits_the_schemas(broker, store):
             assert count(store, "devices", "device_id = ? AND info_json IS NOT NULL", (device,)) == 1
     finally:
         ing.stop()
+
+
+def test_the_quarantine_page_is_linked_from_devices_and_escapes_what_it_shows(store, page):
+    hostile = '<script>document.title="owned"</script><img src=x onerror=alert(1)>'
+    store.save_many([("quarantine", "dev-q", {"topic": "rollsense/dev-q/session", "kind": "session",
+                                              "reason": "force_n must be object or null",
+                                              "payload": hostile, "size": len(hostile)})] * 3)
+    app = web.create_app(store, None, auth_required=False, secret_key="k" * 32)
+    with serve(app) as (host, port):
+        page.goto(f"http://{host}:{port}/devices")
+        link = page.locator("#quarantine-link")
+        assert "3 messages" in link.locator("xpath=..").inner_text()
+        link.click()
+        page.wait_for_url("**/admin/quarantine")
+        row = page.locator("#quarantine tbody tr").first
+        assert "force_n must be object or null" in row.inner_text() and "dev-q" in row.inner_text()
+        row.locator("summary").click()
+        assert page.locator("pre.payload").first.inner_text() == hostile  # shown as text, never run
+        assert page.title() == "Quarantine · rollsense"
