@@ -399,12 +399,12 @@ class Link:
         next_maintain_s = 0.0
         while not self._stopping.is_set():
             try:
+                self._check_health()  # first: a failing journal below must not hide it
                 self._check_no_answer()
                 self._deliver_due()
                 if self.clock.now_s() >= next_maintain_s:
                     self.journal.maintain()
                     next_maintain_s = self.clock.now_s() + 5.0
-                self._check_health()
             except Exception:  # keep delivering whatever happens; the row stays in the outbox
                 log.exception("outbox delivery failed")
             self._wake.wait(self._wait_s())
