@@ -129,6 +129,7 @@ class LinkSettings:
     resend_max_s: float = 600.0
     retry_failed_s: float = 30.0  # after a PUBACK >= 0x80
     inflight_max: int = 20  # outbox rows handed to paho at once
+    reply_queue_max: int = 2000  # command replies waiting in paho (a burst of commands)
     session_expiry_s: int = 24 * 3600
     no_answer_s: float = 10.0  # not connected and nothing else said after this long: say so
     ha_discovery: bool = True
@@ -277,7 +278,9 @@ class Link:
             min_delay=max(1, round(self.settings.reconnect_min_s)),
             max_delay=round(self.settings.reconnect_max_s),
         )
-        client.max_queued_messages_set(self.settings.inflight_max * 5)
+        # replies to a burst of commands queue up faster than the broker acks them (100 kept
+        # 131 of 2,000 pings' replies): room for them, bounded (~1 KiB each)
+        client.max_queued_messages_set(self.settings.inflight_max * 5 + self.settings.reply_queue_max)
         client.on_connect = self._guarded(self._on_connect)
         client.on_connect_fail = self._guarded(self._on_connect_fail)
         client.on_disconnect = self._guarded(self._on_disconnect)
