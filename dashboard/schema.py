@@ -63,7 +63,8 @@ OPEN_OBJECT = {"type": "object", "maxProperties": 64}
 
 SESSION = {
     **OPEN_OBJECT,
-    "required": ["session_id", "protocol", "tool", "duration_s", "passes", "completed"],
+    # passes may be unknown: a session interrupted before its first checkpoint (journal)
+    "required": ["session_id", "protocol", "tool", "duration_s", "completed"],
     "properties": {
         "format": SHORT_TEXT,
         "session_id": ID,
@@ -74,7 +75,7 @@ SESSION = {
         "contact_s": SECONDS,
         "rolling_s": SECONDS,
         "distance_m": METRES,
-        "passes": integer(0, 10**6, null=False),
+        "passes": integer(0, 10**6),
         "pass_length_m": pair_of(("mean", "max"), METRES),
         "speed_mps": pair_of(("mean", "p95"), SPEED),
         "force_n": pair_of(("mean", "peak"), FORCE),
@@ -233,6 +234,8 @@ def summary_view(summary: Any) -> dict:
     s = dict(summary) if isinstance(summary, dict) else {}
     for key in ("duration_s", "contact_s", "rolling_s", "distance_m"):
         s[key] = _num(s.get(key))
+    passes = s.get("passes")
+    s["passes"] = passes if isinstance(passes, int) and not isinstance(passes, bool) and passes >= 0 else None
     s["pass_length_m"] = _pair(s.get("pass_length_m"), ("mean", "max"))
     s["speed_mps"] = _pair(s.get("speed_mps"), ("mean", "p95"))
     s["force_n"] = _pair(s.get("force_n"), ("mean", "peak"))

@@ -16,7 +16,9 @@ import pytest
 from bench import fuzz
 from dashboard import auth, web
 from dashboard.ingest import Ingest
+from dashboard.schema import parse, summary_view
 from dashboard.store import open_store
+from firmware.journal import default_interrupted_summary
 from tests.dashboard.test_ingest import count, ingest_on_locked_sqlite, summary
 from tests.dashboard.test_web import call, serve, session_cookie
 from tests.firmware.test_link import Observer, wait_until
@@ -360,3 +362,14 @@ def test_the_quarantine_page_is_linked_from_devices_and_escapes_what_it_shows(st
         row.locator("summary").click()
         assert page.locator("pre.payload").first.inner_text() == hostile  # shown as text, never run
         assert page.title() == "Quarantine · rollsense"
+
+
+def test_a_session_interrupted_before_its_first_checkpoint_is_stored_not_quarantined():
+    """A device killed before its first checkpoint recovers the session with no pass count:
+    the summary it sends must pass the dashboard's schema, and pages show the count as unknown."""
+    row = {"session_id": "01J0000000000000000000000A", "protocol": "quads-roller", "tool": "roller",
+           "started_at": "2026-01-01T10:00:00.000Z", "partial": None, "events": []}
+    summary = default_interrupted_summary(row, "power lost")
+    assert "passes" not in summary
+    stored = parse("session", json.dumps(summary).encode())
+    assert stored["duration_s"] == 0.0 and summary_view(stored)["passes"] is None

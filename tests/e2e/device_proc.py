@@ -89,7 +89,8 @@ def run_timed(journal: Journal, link: Link, seconds: float) -> dict:
                 events.append(timed("record_event", journal.record_event, sid, ev))
                 link.wake()
             time.sleep(0.02)
-        summary = {"protocol": "quads-roller", "tool": "roller", "completed": True, "passes": tick}
+        summary = {"protocol": "quads-roller", "tool": "roller", "completed": True, "passes": tick,
+                   "duration_s": tick * 0.02}
         timed("finish_session", journal.finish_session, sid, summary)
         link.wake()
         finished.append(sid)
