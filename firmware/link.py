@@ -74,8 +74,6 @@ ACK_SCHEMA = {
 ACK_MAX_BYTES = 1024
 ACK_MAX_DEPTH = 2
 _check_ack = wire.compile_schema(ACK_SCHEMA)
-CALLBACKS = ("on_connect", "on_connect_fail", "on_disconnect", "on_publish", "on_subscribe",
-             "on_message", "on_ack", "on_cmd", "on_ha_status")
 
 KEEPALIVE_TIMEOUT = 0x8D  # paho's reason when nothing came back within the keepalive
 NO_ANSWER = "no answer from the broker (is that address and port an MQTT broker?)"
