@@ -6,7 +6,7 @@ VENV  ?= .venv
 PY    := $(VENV)/bin/python
 SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test deps system postgres venv lint bench screenshot clean
+.PHONY: demo test deps system postgres venv axe lint bench screenshot clean
 
 demo: deps
 	$(VENV)/bin/rollsense demo $(ARGS)
@@ -14,10 +14,11 @@ demo: deps
 test: deps
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-deps: system venv postgres
+deps: system venv postgres axe
 
 # Debian packages the tests and the demo use, installed only when missing: python3-venv
-# (ensurepip, for the venv), libatomic1 (the node that Playwright runs links against it).
+# (ensurepip, for the venv), libatomic1 (the node that Playwright runs links against it),
+# npm (installs the pinned axe-core the accessibility tests run).
 system:
 	@missing=""; \
 	python3 -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
@@ -27,6 +28,7 @@ system:
 	command -v pg_ctlcluster >/dev/null || missing="$$missing postgresql"; \
 	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
 	dpkg-query -W -f='$${Status}' libatomic1 2>/dev/null | grep -q 'ok installed' || missing="$$missing libatomic1"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
@@ -57,6 +59,17 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --no-deps mpu6050-raspberrypi==1.2
 	touch $@
 
+# axe-core for the accessibility tests: the version pinned in tests/axe/package-lock.json,
+# installed with `npm ci` into .cache/axe (npm's download cache in .cache/npm; both ignored by git).
+AXE := .cache/axe/node_modules/axe-core/axe.min.js
+axe: $(AXE)
+
+$(AXE): tests/axe/package.json tests/axe/package-lock.json | system
+	mkdir -p .cache/axe
+	cp tests/axe/package.json tests/axe/package-lock.json .cache/axe/
+	cd .cache/axe && npm ci --no-audit --no-fund --cache ../npm
+	test -f $@ && touch $@
+
 lint: venv
 	$(VENV)/bin/ruff check .
 
@@ -67,4 +80,4 @@ screenshot: deps
 	$(PY) scripts/screenshot.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .cache
