@@ -16,10 +16,10 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from firmware.wire import WireError, compile_schema, decode
+from firmware.wire import WireError, compile_schema, decode, finite_float
 
 MAX_DEPTH = 8  # nesting of any device message (the summary's targets are 4 deep)
-MAX_BYTES = {"session": 128 * 1024, "event": 16 * 1024, "telemetry": 16 * 1024,
+MAX_BYTES = {"session": 192 * 1024, "event": 16 * 1024, "telemetry": 16 * 1024,
              "info": 64 * 1024, "result": 16 * 1024}
 STATUS_MAX_BYTES = 16
 
@@ -61,6 +61,36 @@ TARGET_VALUE = {  # a target or an actual value: a number, a band [lo, hi], {"mi
 # bounds on the fields nobody reads (devices add fields freely, within these)
 OPEN_OBJECT = {"type": "object", "maxProperties": 64}
 
+SERIES_POINTS = 1800  # firmware.series.MAX_POINTS: a 30-minute session at 1 Hz, longer ones coarser
+PASS_LIST_MAX = 2000  # firmware.metrics_estimator.PASS_LIST_MAX
+
+
+def column(item: dict, max_items: int) -> dict:
+    return {"type": "array", "maxItems": max_items, "items": item}
+
+
+SERIES = {  # the summary's series_1hz (firmware/series.py), columnar
+    "type": ["object", "null"], "maxProperties": 16,
+    "properties": {
+        "t0_s": number(-1e9, 1e9), "period_s": number(0, 1e4),
+        "t_s": column(number(0, 1e6, null=False), SERIES_POINTS),
+        "speed_mps": column(SPEED, SERIES_POINTS),
+        "force_n": column(FORCE, SERIES_POINTS),
+        "position_m": column(number(-1e6, 1e6), SERIES_POINTS),
+        "phase": column(integer(0, 63, null=False), SERIES_POINTS),
+        "phases": column({"type": "string", "maxLength": 64}, 64),
+    },
+}
+PASS_LIST = {  # the summary's pass_list (firmware/metrics_estimator.py pass_columns), columnar
+    "type": ["object", "null"], "maxProperties": 16,
+    "properties": {
+        "end_s": column(number(-1e9, 1e9), PASS_LIST_MAX),
+        "length_m": column(METRES, PASS_LIST_MAX),
+        "direction": column(integer(-1, 1), PASS_LIST_MAX),
+        "mean_speed_mps": column(SPEED, PASS_LIST_MAX),
+    },
+}
+
 SESSION = {
     **OPEN_OBJECT,
     # passes may be unknown: a session interrupted before its first checkpoint (journal)
@@ -89,6 +119,8 @@ SESSION = {
                            "met": {"type": ["boolean", "null"]}, "unit": SHORT_TEXT}}},
         "completed": {"type": "boolean"},
         "interrupted": {"type": ["string", "null"], "maxLength": 200},
+        "series_1hz": SERIES,
+        "pass_list": PASS_LIST,
         "msg_id": ID,
         "ts": {"type": ["string", "null"], "maxLength": 40},
     },
@@ -161,7 +193,8 @@ def _no_constant(name: str) -> Any:
     raise WireError(f"{name} is not a JSON number")
 
 
-_LEAN = json.JSONDecoder(parse_constant=_no_constant)  # the C scanner, NaN/Infinity refused
+# the C scanner; NaN, Infinity and numbers past a float's range (1e400) refused
+_LEAN = json.JSONDecoder(parse_constant=_no_constant, parse_float=finite_float)
 _SLOW_PATH = re.compile(rb"\\u[dD][89a-fA-F]")  # a surrogate escape: the strict decoder judges
 
 

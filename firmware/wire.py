@@ -12,6 +12,7 @@ row or a command's error reply. Pure: no I/O, no clock.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -33,6 +34,13 @@ def _no_constants(name: str) -> Any:
     raise WireError(f"{name} is not a JSON number")
 
 
+def finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 reads as infinity
+        raise WireError(f"number {text[:20]} is out of range")
+    return value
+
+
 def _pairs(pairs: list[tuple[str, Any]]) -> dict:
     obj = dict(pairs)
     if len(obj) != len(pairs):
@@ -42,7 +50,8 @@ def _pairs(pairs: list[tuple[str, Any]]) -> dict:
     return obj
 
 
-_DECODER = json.JSONDecoder(object_pairs_hook=_pairs, parse_constant=_no_constants)
+_DECODER = json.JSONDecoder(object_pairs_hook=_pairs, parse_constant=_no_constants,
+                            parse_float=finite_float)
 
 
 def _check_tree(value: Any, max_depth: int) -> None:

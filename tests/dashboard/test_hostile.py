@@ -16,9 +16,10 @@ import pytest
 from bench import fuzz
 from dashboard import auth, web
 from dashboard.ingest import Ingest
-from dashboard.schema import parse, summary_view
+from dashboard.schema import parse, parse_telemetry, summary_view
 from dashboard.store import open_store
 from firmware.journal import default_interrupted_summary
+from firmware.wire import WireError
 from tests.dashboard.test_ingest import count, ingest_on_locked_sqlite, summary
 from tests.dashboard.test_web import call, serve, session_cookie
 from tests.firmware.test_link import Observer, wait_until
@@ -373,3 +374,12 @@ def test_a_session_interrupted_before_its_first_checkpoint_is_stored_not_quarant
     assert "passes" not in summary
     stored = parse("session", json.dumps(summary).encode())
     assert stored["duration_s"] == 0.0 and summary_view(stored)["passes"] is None
+
+
+@pytest.mark.parametrize("raw", [b'{"session_id": "s", "t_s": 1, "extra": 1e400}',
+                                 b'{"session_id": "s", "t_s": 1, "extra": [-2e308]}'])
+def test_telemetry_with_a_number_past_a_floats_range_is_refused(raw):
+    """1e400 reads as infinity: the lean telemetry path refuses it as the strict one does,
+    also in a field no schema names (the payload is stored as received)."""
+    with pytest.raises(WireError, match="out of range"):
+        parse_telemetry(raw)

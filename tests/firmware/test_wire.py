@@ -24,6 +24,8 @@ SCHEMA = {
     (b"\xff\xfe{}", "not UTF-8"),
     (b'{"a": NaN}', "NaN is not a JSON number"),
     (b'{"a": Infinity}', "Infinity is not a JSON number"),
+    (b'{"a": 1e400}', "number 1e400 is out of range"),
+    (b'[-1.5e999]', "out of range"),
     (b'{"a": 1, "a": 2}', "duplicate key 'a'"),
     (b"[" * 5000 + b"]" * 5000, "nested deeper than 16 levels"),
     (b"[" * 17 + b"]" * 17, "nested deeper than 16 levels"),
