@@ -499,6 +499,7 @@ def fuzz(rig: DeviceRig, n_payloads: int = PAYLOADS) -> Figures:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--payloads", type=int, default=PAYLOADS, help="at least this many (default 10000)")
+    ap.add_argument("--json", action="store_true", help="(the output is always one JSON line)")
     args = ap.parse_args(argv)
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="rollsense-fuzz-") as tmp:

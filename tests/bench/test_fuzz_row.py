@@ -48,3 +48,15 @@ def test_update_replaces_only_the_fuzz_rows_note_and_section():
         assert text.count("## fuzz") == 1 and "## bus\n\nRan in 1 s." in text
     assert "**not met**" in once and "- Device → dashboard: the fuzz found problems" in once
     assert "**not met**" not in twice and "What limits" not in twice
+
+
+def test_updating_another_benchmark_keeps_the_fuzz_note():
+    """--only fuzz_device --update must not drop the device → dashboard note it did not re-run."""
+    with_note = run.update_markdown(OLD, {"fuzz": fuzz_result(5.0)}, MACHINE, False)
+    device = {"ok": True, "seconds": 30.0, "result": {
+        "payloads": 10021, "commands": 8505, "acks": 1516, "crashes": 0, "stalls": 0,
+        "refused": 9634, "bad_replies": 0, "max_packet": 1048576}}
+    text = run.update_markdown(with_note, {"fuzz_device": device}, MACHINE, False)
+    assert text.count("- Device → dashboard: the telemetry check adds") == 1
+    assert "| dashboard → device fuzz" in text and "| 0, 0, 0 over 10021 payloads |" in text
+    assert text.count("## fuzz_device") == 1 and text.count("## fuzz\n") == 1
