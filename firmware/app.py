@@ -114,6 +114,8 @@ class DeviceApp:
                 say(line)
             else:
                 p.notifier.status(line or "storage ok again")
+        if p.link is not None:
+            p.link.set_condition("storage", problem)
         if problem:
             if p.outputs is not None:
                 p.outputs.perform("storage_full")

@@ -156,6 +156,7 @@ class Link:
         self.journal = journal
         self.clock = clock
         self.info = dict(info)
+        self._conditions: dict[str, str] = {}  # set_condition: storage, ...
         self.settings = settings or LinkSettings()
         self.base = f"rollsense/{device_id}"
         self.on_command: Callable[[str, dict], dict | None] | None = None
@@ -355,7 +356,7 @@ class Link:
             ]
         )
         client.publish(f"{self.base}/status", "online", qos=1, retain=True)
-        client.publish(f"{self.base}/info", dumps(self._envelope(self.info)), qos=1, retain=True)
+        self._publish_info()
         self._publish_discovery()
         self.journal.resend_awaiting_now()
         self._connected.set()
@@ -423,8 +424,25 @@ class Link:
         if line:
             self._say(line)
         if self.connected:
-            info = {**self.info, "link_problem": line} if line else self.info
-            self.client.publish(f"{self.base}/info", dumps(self._envelope(info)), qos=1, retain=True)
+            self._publish_info()
+
+    def set_condition(self, key: str, line: str) -> None:
+        """A condition of the device for its retained ``info`` (``storage``: "storage full"),
+        published at once while connected and on every connect; "" clears it. Any thread."""
+        if self._conditions.get(key, "") == line:
+            return
+        if line:
+            self._conditions[key] = line
+        else:
+            self._conditions.pop(key, None)
+        if self.connected:
+            self._publish_info()
+
+    def _publish_info(self) -> None:
+        info = {**self.info, **self._conditions}
+        if self._health_said:
+            info["link_problem"] = self._health_said
+        self.client.publish(f"{self.base}/info", dumps(self._envelope(info)), qos=1, retain=True)
 
     def _check_no_answer(self) -> None:
         """A broker that takes the TCP connection but never answers (another service on that

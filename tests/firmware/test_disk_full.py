@@ -429,3 +429,33 @@ def test_the_daemon_replaces_an_empty_journal_and_says_so(tmp_path, caplog, caps
         assert [s["state"] for s in j.sessions()] == ["finished"]
     finally:
         j.close()
+
+
+def test_the_retained_info_says_storage_full_until_space_returns(small_disk, fresh_broker):
+    """The dashboard (and anyone reading the retained info) hears it too, not only the tool."""
+    j = Journal(small_disk.path / "journal.db", QUICK_RETRY)
+    link = Link("dev-1", fresh_broker.url, j, MonotonicClock(), {"version": "1"}, FAST)
+    app = DeviceApp(device_id="dev-1",
+                    parts=DeviceParts(sampler=None, clock=MonotonicClock(), journal=j, link=link),
+                    settings=MetricsSettings(tool="roller", radius_m=0.075))
+    said = StorageSaid(j)
+    obs = Observer(fresh_broker.url)
+    try:
+        link.start()
+        first = json.loads(obs.wait_topic("rollsense/dev-1/info")[0].payload)
+        assert "storage" not in first
+        small_disk.fill()
+        # bigger than the WAL's room (a checkpointed WAL is reused: small writes may still fit)
+        j.record_event(None, {"event_type": "cue", "t_s": 0.0, "note": "x" * 200_000})
+        said.wait(["storage full"])
+        assert app.storage == "storage full"
+        full = json.loads(obs.wait_topic("rollsense/dev-1/info", 2)[1].payload)
+        assert full["storage"] == "storage full" and full["version"] == "1"
+        small_disk.free()
+        said.wait(["storage full", ""])
+        back = json.loads(obs.wait_topic("rollsense/dev-1/info", 3)[2].payload)
+        assert "storage" not in back
+    finally:
+        link.stop()
+        obs.close()
+        j.close()
