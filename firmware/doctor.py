@@ -12,10 +12,13 @@ from pathlib import Path
 from typing import TextIO
 
 import numpy as np
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from firmware.clock import MonotonicClock
 from firmware.config import Config
 from firmware.errors import RollsenseError
+from firmware.link import LinkSettings, link_client_id
 
 BROKER_TIMEOUT_S = 5.0
 
@@ -206,14 +209,21 @@ def check_calibration(config: Config) -> Check:
 
 
 def check_broker(config: Config, timeout_s: float = BROKER_TIMEOUT_S) -> Check:
-    """Connect once (MQTT v5) and report the broker's answer."""
+    """Connect once (MQTT v5) and report the broker's answer.
+
+    It connects as the device's link does: its client id, no clean start, the same session
+    expiry, and never acknowledges what the broker hands over. On the shipped broker a device's
+    client id is its login (``use_username_as_clientid``), so any connection with the device's
+    password resumes the device's own session: a clean start would throw away the commands and
+    acks queued there, and an automatic PUBACK would take them from the device."""
     from firmware.mqtt_url import make_client, parse_broker_url
 
     try:
         address = parse_broker_url(config.broker_url)
     except RollsenseError as e:
         return Check("FAIL", "broker", str(e))
-    client = make_client(address, client_id=f"{config.device_id}-doctor")
+    client = make_client(address, client_id=link_client_id(config.device_id))
+    client.manual_ack_set(True)  # what the device's session holds stays for the device
     done = threading.Event()
     result: dict = {}
 
@@ -223,8 +233,11 @@ def check_broker(config: Config, timeout_s: float = BROKER_TIMEOUT_S) -> Check:
 
     client.on_connect = on_connect
     client.connect_timeout = timeout_s
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = LinkSettings().session_expiry_s
     try:
-        client.connect(address.host, address.port, keepalive=10)
+        client.connect(address.host, address.port, keepalive=10, clean_start=False,
+                       properties=props)
     except (OSError, ValueError) as e:
         return Check("FAIL", "broker", f"{address}: cannot connect ({getattr(e, 'strerror', None) or e}); "
                      "is mosquitto running? (systemctl status mosquitto) and is broker_url right?")

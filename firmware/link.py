@@ -116,6 +116,11 @@ def wait_delivered(journal: Journal, timeout_s: float, clock: Clock | None = Non
     return undelivered(journal) == 0
 
 
+def link_client_id(device_id: str) -> str:
+    """The device link's MQTT client id (a broker that ties ids to logins uses the login)."""
+    return f"rollsense-{device_id}"
+
+
 @dataclass(frozen=True)
 class LinkSettings:
     """Timing and bounds of the link (seconds)."""
@@ -271,7 +276,7 @@ class Link:
 
     # -- paho setup and callbacks ------------------------------------------------------------------
     def _make_client(self) -> mqtt.Client:
-        client = make_client(self.address, client_id=f"rollsense-{self.device_id}")
+        client = make_client(self.address, client_id=link_client_id(self.device_id))
         client.will_set(f"{self.base}/status", "offline", qos=1, retain=True)
         client.reconnect_delay_set(
             min_delay=max(1, round(self.settings.reconnect_min_s)),

@@ -25,6 +25,8 @@ from dashboard.workers import STORED
 from firmware import brokeradmin
 from firmware.broker import PrivateBroker, free_port
 from firmware.clock import MonotonicClock
+from firmware.config import Config, apply_overrides
+from firmware.doctor import check_broker
 from firmware.errors import ConfigError
 from firmware.journal import Journal
 from firmware.link import Link, LinkSettings
@@ -622,3 +624,36 @@ def test_run_dashboard_gives_its_workers_the_group_no_device_can_name(tmp_path, 
     with pytest.raises(Made) as made:
         run_dashboard("mqtt://127.0.0.1:1", db, port=free_port(), workers=2)
     assert made.value.args[0] == {"client_id": client_id, "group": group}
+
+
+def test_doctor_leaves_the_devices_queued_commands_on_the_broker(secure, tmp_path):
+    """On the shipped broker a device's client id is its login, so `rollsense doctor` (which
+    logs in as the device) resumes the device's own session: a command queued there while the
+    daemon was down must still reach the daemon afterwards (a clean start, or an automatic
+    PUBACK, would have taken it)."""
+    config = apply_overrides(Config(), broker_url=url(secure, "dev-a", tls=True), device_id="dev-a")
+    settings = LinkSettings(reconnect_max_s=1, resend_min_s=0.5)
+    journal = Journal(tmp_path / "j.db")
+    link = Link("dev-a", config.broker_url, journal, MonotonicClock(), {"version": "t"}, settings)
+    link.start()
+    wait_until(lambda: link.subscribed, what="the device's session holds its subscriptions")
+    link.stop()
+    dash = Probe(url(secure, "dashboard"), "dash-doctor-test")
+    results: list = []
+    dash.client.on_message = lambda c, u, m: results.append(json.loads(m.payload))
+    try:
+        assert dash.subscribe("rollsense/dev-a/cmd/ping/result") == 1
+        assert dash.publish("rollsense/dev-a/cmd/ping", json.dumps({"id": "while-down"})) == 0
+        check = check_broker(config, 5.0)
+        assert check.status == "ok", check
+        again = Link("dev-a", config.broker_url, journal, MonotonicClock(), {"version": "t"}, settings)
+        again.on_command = lambda name, payload: {"pong": True}
+        again.start()
+        try:
+            wait_until(lambda: any(r.get("id") == "while-down" for r in results),
+                       what="the command queued while the daemon was down")
+        finally:
+            again.stop()
+    finally:
+        dash.close()
+        journal.close()
