@@ -386,6 +386,7 @@ def session_detail(store, session_id: str) -> dict | None:
     force_band = _band(samples, "force_band_n")
     force_max = next((num(s.get("force_max_n")) for s in reversed(samples) if num(s.get("force_max_n"))), None)
     return {
+        **coaching(summary, samples, evts, t0),
         "session": row,
         "summary": summary,
         "series": series,
@@ -510,3 +511,51 @@ def history(store, cache: DisciplineCache | None = None, *, device_id: str | Non
         "trends": trends(store, rows, cache),
         "total_minutes": round(sum(r["duration_s"] for r in rows) / 60.0, 1),
     }
+
+
+# ---------------------------------------------------------------- derived: what the coach judged
+
+
+def coaching(summary: dict, samples: list[dict], evts: list[dict], t0: float) -> dict:
+    """What the session page shows of the coach's judgement (issue 19): the up/down force
+    bands of a direction-dependent routine (calf) and each pass's mean force judged against
+    its own direction's band; a hold routine's still threshold, hold window and spots; and
+    the cues the coach gave, in time order (times relative to ``t0``)."""
+    up, down = target_band(summary, "force_up_n"), target_band(summary, "force_down_n")
+    if up is None or down is None:
+        up, down = _band(samples, "force_band_up_n"), _band(samples, "force_band_down_n")
+    judged = []
+    if up and down:
+        for e in evts:
+            f, d, t = num(e.get("mean_force_n")), e.get("direction"), num(e.get("t_s"))
+            if e.get("event_type") != "pass_completed" or f is None or t is None or d not in (1, -1):
+                continue
+            band = up if d == 1 else down
+            start = t - (num(e.get("duration_s")) or 0.0)
+            judged.append({"t0": round(start - t0, 2), "t1": round(t - t0, 2), "force_n": round(f, 1),
+                           "direction": "up" if d == 1 else "down", "ok": band[0] <= f <= band[1]})
+    hold_band = target_band(summary, "hold_s")
+    still = None
+    if hold_band is not None:
+        still = next((num(s.get("still_max_mps")) for s in reversed(samples) if num(s.get("still_max_mps"))),
+                     HOLD_SPEED_MPS)
+    spots = next((t for t in summary.get("targets") or [] if isinstance(t, dict) and t.get("name") == "spots"), None)
+    wanted = num((spots.get("target") or {}).get("min")) if spots and isinstance(spots.get("target"), dict) else None
+    cues = [
+        {"t_s": round(num(e.get("t_s")) - t0, 2) if num(e.get("t_s")) is not None else None,
+         "cue": str(e.get("cue"))[:64], **{k: e.get(k) for k in CUE_DETAIL_KEYS if num(e.get(k)) is not None},
+         **({"direction": e["direction"]} if e.get("direction") in ("up", "down") else {})}
+        for e in evts if e.get("event_type") == "cue" and isinstance(e.get("cue"), str)
+    ]
+    return {
+        "force_bands_n": {"up": up, "down": down} if up and down else None,
+        "pass_forces": judged,
+        "hold_band_s": hold_band,
+        "still_max_mps": still,
+        "spots": {"done": num(spots.get("actual")), "wanted": wanted} if spots else None,
+        "cues": cues,
+    }
+
+
+CUE_DETAIL_KEYS = ("force_n", "max_n", "limit_n", "min_n", "speed_mps", "pass_s", "hold_s", "spot",
+                   "spots_done", "spots_target", "up_n", "down_n")

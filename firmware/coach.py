@@ -40,6 +40,10 @@ CUE_NAMES = (
     "paused", "stepped_off", "done",
 )
 
+# the corrective cue a nag holds -> the verdict it means (Coach.verdicts)
+_PACE_STATE = {"slow_down": "high", "speed_up": "low"}
+_FORCE_STATE = {"press_less": "high", "press_more": "low"}
+
 _OFF_LONG = ("off_long", STEPPED_OFF, ("stepped_off",))
 _OFF = ("off", PAUSED, ("paused",))
 _IDLE = ("idle", PAUSED, ("paused",))
@@ -184,6 +188,8 @@ class Coach:
         self._contact = False  # in contact now (see _contact_of)
         self._stop_end_t = -math.inf  # end of the last stop of >= 1 s
         self._streak: tuple[str, int] = ("", 0)  # last pass verdict and how many in a row
+        self._force_seen = False  # a finite force under contact was seen (verdicts())
+        self._dir_state: str | None = None  # the pass force verdict of a switch_direction cue
         # a step runs every 40 ms: resolve the tables, the profile's force limits and the
         # targets once, leaving out the checks that can never act for this routine
         idle = _never_for(routine)
@@ -258,7 +264,30 @@ class Coach:
             "speed_mps": speed.speed_mps.as_list() if speed else None,
             "force_n": [round(min(band.lo, hi), 1), round(hi, 1)],
             "force_max_n": round(self._max_n, 1),
+            "direction": {1: "up", -1: "down"}.get(direction),
         }
+
+    def direction_bands(self) -> tuple[list[float], list[float]]:
+        """The up and down force bands [lo, hi] N of a direction-dependent routine."""
+        return tuple([round(self._band[d].lo, 1), round(self._band[d].hi, 1)]  # type: ignore[return-value]
+                     for d in (1, -1))
+
+    def verdicts(self) -> dict[str, str | None]:
+        """The coach's own verdict per quantity, for gauges that must agree with the cues:
+        ``{"speed": ..., "force": ...}``, each "low" / "ok" / "high", or None when the coach
+        judges nothing (no target, no contact, no force sensor). A quantity is "high" or
+        "low" from its corrective cue until the coach resolves it (the cue's own hysteresis),
+        else "ok"."""
+        live = self._contact and self._phase not in TERMINAL and self._t0 is not None
+        speed = force = None
+        if live and self.routine.targets.speed is not None:
+            speed = _PACE_STATE.get(self._nags["pace"].active or "", "ok")
+        if live and self._over.active:
+            force = "high"
+        elif live and self._force_seen:
+            active = self._nags["force"].active or ""
+            force = self._dir_state if active == "switch_direction" else _FORCE_STATE.get(active, "ok")
+        return {"speed": speed, "force": force}
 
     # ---------------------------------------------------------------- stepping
 
@@ -316,6 +345,7 @@ class Coach:
             self._t_contact0 = t
         if _isfinite(m.velocity_mps):
             self._last_velocity = m.velocity_mps
+        self._force_seen = contact and _isfinite(m.force_n)
         if contact:
             since.pop("off", None)
         else:
@@ -616,6 +646,7 @@ class Coach:
         reversed_ = up_f < down_f and (up_f < up_band.lo or down_f > down_band.hi)
         if reversed_:
             if nag.fire("switch_direction", t_s):
+                self._dir_state = "high" if f > band.hi else "low" if f < band.lo else "ok"
                 detail.update(reason="pressure_reversed", up_n=round(up_f, 1),
                               down_n=round(down_f, 1))
                 out.append(Cue("switch_direction", t_s, detail))

@@ -129,4 +129,14 @@ class Session:
                 force_band_n=bands.get("force_n"),
                 force_max_n=bands.get("force_max_n"),
             )
+            # the coach's verdicts, so a gauge agrees with the cue (added, issue 19)
+            verdicts = self.coach.verdicts()
+            out.update(speed_state=verdicts["speed"], force_state=verdicts["force"])
+            t = self.routine.targets
+            if self.routine.directional:  # both bands, and the way the band in force is for
+                up, down = self.coach.direction_bands()
+                out.update(force_band_up_n=up, force_band_down_n=down,
+                           direction=bands.get("direction"))
+            if t.hold is not None:
+                out.update(hold_band_s=t.hold.hold_s.as_list(), still_max_mps=t.hold.still_max_mps)
         return out

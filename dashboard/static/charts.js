@@ -78,6 +78,7 @@
     let y1 = Math.max.apply(null, ys);
     if (opts.band) y1 = Math.max(y1, opts.band[1] * k * 1.15);
     if (opts.limit) y1 = Math.max(y1, opts.limit * k * 1.08);
+    for (const b of opts.bands || []) y1 = Math.max(y1, b.band[1] * k * 1.15);
     if (opts.yMax !== undefined) y1 = opts.yMax;
     if (!(y1 > y0)) y1 = y0 + 1;
     const yTicks = opts.yMax !== undefined ? niceTicks(y0, y1, 4) : roundUp(niceTicks(y0, y1, 4), y1);
@@ -99,6 +100,19 @@
       el("line", { x1: L, x2: W - R, y1: bot, y2: bot, stroke: C.bandEdge, "stroke-dasharray": "4 4" }, svg);
       text(svg, W - R - 4, top - 4, "target", { "text-anchor": "end", fill: C.bandEdge, "font-size": 10 });
     }
+    // more bands with their own labels (calf: "up: firm", "down: light"), each its colour
+    for (const b of opts.bands || []) {
+      const top = Y(Math.min(b.band[1] * k, y1)), bot = Y(Math.max(b.band[0] * k, y0));
+      el("rect", { x: L, y: top, width: W - L - R, height: Math.max(0, bot - top), fill: b.fill, class: "band " + (b.cls || "") }, svg);
+      el("line", { x1: L, x2: W - R, y1: top, y2: top, stroke: b.edge, "stroke-dasharray": "4 4" }, svg);
+      el("line", { x1: L, x2: W - R, y1: bot, y2: bot, stroke: b.edge, "stroke-dasharray": "4 4" }, svg);
+      text(svg, L + 4, top + 12, b.label, { fill: b.edge, "font-size": 10, class: "band-label" });
+    }
+    // reference lines (a hold's still threshold)
+    for (const r of opts.refs || []) {
+      el("line", { x1: L, x2: W - R, y1: Y(r.y * k), y2: Y(r.y * k), stroke: C.hold, "stroke-dasharray": "5 3", class: "ref " + (r.cls || "") }, svg);
+      text(svg, W - R - 4, Y(r.y * k) - 4, r.label, { "text-anchor": "end", fill: C.hold, "font-size": 10 });
+    }
     if (opts.limit) {
       el("line", { x1: L, x2: W - R, y1: Y(opts.limit * k), y2: Y(opts.limit * k), stroke: C.warn, "stroke-dasharray": "6 3", class: "limit" }, svg);
       text(svg, W - R - 4, Y(opts.limit * k) - 4, "too much", { "text-anchor": "end", fill: C.warn, "font-size": 10 });
@@ -110,6 +124,12 @@
       pen = true;
     }
     el("path", { d: d, fill: "none", stroke: opts.color || C.accent, "stroke-width": 1.8, "stroke-linejoin": "round", class: "series" }, svg);
+    // judged spans (a pass's mean force over the pass: green inside its band, amber outside)
+    for (const s of opts.segments || []) {
+      const seg = el("line", { x1: X(s.x0), x2: Math.max(X(s.x0) + 2, X(s.x1)), y1: Y(s.y * k), y2: Y(s.y * k), stroke: s.ok ? "#059669" : "#d97706",
+        "stroke-width": 4, "stroke-linecap": "round", class: "segment " + (s.ok ? "ok" : "off") }, svg);
+      if (s.title) el("title", {}, seg).textContent = s.title;
+    }
     if (opts.dots) {
       for (const p of pts) if (p[1] !== null) el("circle", { cx: X(p[0]), cy: Y(p[1] * k), r: 3.5, fill: opts.color || C.accent }, svg);
     }
@@ -122,7 +142,7 @@
     if (!vals.length) return empty(container, opts.emptyText);
     const W = widthOf(container), H = opts.height || 200, L = 40, R = 10, T = 22, B = 30;
     const svg = svgIn(container, W, H);
-    const vmax = Math.max(opts.yMax || 0, Math.max.apply(null, vals.map((v) => v || 0)), 1e-9);
+    const vmax = Math.max(opts.yMax || 0, opts.band ? opts.band[1] * 1.1 : 0, Math.max.apply(null, vals.map((v) => v || 0)), 1e-9);
     const ticks = roundUp(niceTicks(0, vmax, 4), vmax);
     const top = ticks[ticks.length - 1];
     const Y = (v) => T + (1 - v / top) * (H - T - B);
@@ -140,6 +160,12 @@
       el("rect", { x: x, y: Y(v || 0), width: bw, height: h, rx: Math.min(4, bw / 3), fill: color, class: "bar" }, svg);
       if (opts.labels && i % every === 0) text(svg, x + bw / 2, H - 10, opts.labels[i], { "text-anchor": "middle" });
     });
+    if (opts.band) {  // a window (a hold's 30-60 s), shaded behind the bars
+      const hiY = Y(Math.min(opts.band[1], top)), loY = Y(opts.band[0]);
+      const r = el("rect", { x: L, y: hiY, width: W - L - R, height: Math.max(0, loY - hiY), fill: C.band, class: "band" }, svg);
+      svg.insertBefore(r, svg.querySelector(".bar"));
+      text(svg, W - R - 4, hiY - 4, opts.bandLabel || "target", { "text-anchor": "end", fill: C.bandEdge, "font-size": 10 });
+    }
     if (opts.refLine !== undefined && opts.refLine !== null) {
       el("line", { x1: L, x2: W - R, y1: Y(opts.refLine), y2: Y(opts.refLine), stroke: C.bandEdge, "stroke-dasharray": "4 4" }, svg);
     }
@@ -149,9 +175,10 @@
   /* Timeline of holds (spans) and passes (ticks). opts: {duration, holds: [{start_s, duration_s}], passes: [t]} */
   function timeline(container, opts) {
     const holds = opts.holds || [], passes = (opts.passes || []).filter((t) => t !== null);
-    const end = Math.max(opts.duration || 0, ...holds.map((h) => h.start_s + h.duration_s), ...passes, 1);
-    if (!holds.length && !passes.length) return empty(container, "No holds or passes recorded.");
-    const W = widthOf(container), H = 92, L = 56, R = 14;
+    const cues = (opts.cues || []).filter((c) => c.t_s !== null && c.t_s !== undefined);
+    const end = Math.max(opts.duration || 0, ...holds.map((h) => h.start_s + h.duration_s), ...passes, ...cues.map((c) => c.t_s), 1);
+    if (!holds.length && !passes.length && !cues.length) return empty(container, "No holds or passes recorded.");
+    const W = widthOf(container), H = cues.length ? 122 : 92, L = 56, R = 14;
     const svg = svgIn(container, W, H);
     const X = (t) => L + (Math.max(0, t) / end) * (W - L - R);
     text(svg, L - 6, 30, "passes", { "text-anchor": "end" });
@@ -162,6 +189,14 @@
     for (const h of holds) {
       const r = el("rect", { x: X(h.start_s), y: 48, width: Math.max(2, X(h.start_s + h.duration_s) - X(h.start_s)), height: 18, rx: 4, fill: C.hold, class: "hold" }, svg);
       el("title", {}, r).textContent = `hold ${fmt(h.duration_s)} s` + (h.force_n ? ` at ${fmt(h.force_n, 0)} N` : "");
+    }
+    if (cues.length) {  // what the coach said: a mark per cue (amber: a correction), its words on hover
+      text(svg, L - 6, 90, "cues", { "text-anchor": "end" });
+      el("line", { x1: L, x2: W - R, y1: 86, y2: 86, stroke: C.grid, class: "gridline" }, svg);
+      for (const c of cues) {
+        const m = el("circle", { cx: X(c.t_s), cy: 86, r: 5, fill: c.corrective ? "#d97706" : C.accent, class: "cue-mark" + (c.corrective ? " corrective" : "") }, svg);
+        el("title", {}, m).textContent = `${mmss(c.t_s)} ${c.text}`;
+      }
     }
     for (const t of niceTicks(0, end, 8)) text(svg, X(t), H - 6, mmss(t), { "text-anchor": "middle" });
     return svg;
@@ -183,22 +218,30 @@
     const fill = el("path", { d: "", stroke: C.accent, "stroke-width": 16, fill: "none", "stroke-linecap": "round", class: "gauge-fill" }, svg);
     const band = el("path", { d: "", stroke: "#34d399", "stroke-width": 5, fill: "none", "stroke-linecap": "round", class: "gauge-band" }, svg);
     const over = el("path", { d: "", stroke: "#f87171", "stroke-width": 5, fill: "none", "stroke-linecap": "round", class: "gauge-over" }, svg);
+    // a direction-dependent routine's other band (calf: down light while going up), thinner
+    const other = el("path", { d: "", stroke: "#93c5fd", "stroke-width": 4, fill: "none", "stroke-linecap": "round", class: "gauge-band-other" }, svg);
     const value = text(svg, cx, cy - 22, "–", { "text-anchor": "middle", "font-size": 40, "font-weight": 700, fill: C.ink, class: "gauge-value" });
     text(svg, cx, cy - 2, opts.unit || "", { "text-anchor": "middle", "font-size": 13 });
     text(svg, cx - r, cy + 20, "0", { "text-anchor": "middle", "font-size": 11 });
     const hi = text(svg, cx + r, cy + 20, "", { "text-anchor": "middle", "font-size": 11 });
     const state = { max: opts.max || 1 };
-    function set(v, b, limit, max) {
+    /* more: {verdict: "low"|"ok"|"high" (the coach's: it decides the colour when given),
+       other: [lo, hi] a second band drawn thinner (the other direction's)} */
+    function set(v, b, limit, max, more) {
+      more = more || {};
       state.max = max || state.max;
       const frac = (x) => Math.max(0, Math.min(1, x / state.max));
       const R2 = r + 14;
       band.setAttribute("d", b ? arc(frac(b[0]), Math.max(frac(b[0]) + 0.005, frac(b[1])), R2) : "");
+      const ob = more.other;
+      other.setAttribute("d", ob ? arc(frac(ob[0]), Math.max(frac(ob[0]) + 0.005, frac(ob[1])), R2 + 7) : "");
       over.setAttribute("d", limit ? arc(frac(limit), 1, R2) : "");
       hi.textContent = fmt(state.max, 0);
       const known = v !== null && v !== undefined && isFinite(v);
       fill.setAttribute("d", known && frac(v) > 0.002 ? arc(0, frac(v), r) : "");
       let tone = "";
       if (known && limit && v > limit) tone = "over";
+      else if (known && more.verdict) tone = more.verdict === "ok" ? "in" : "out";  // the coach decides
       else if (known && b && v >= b[0] && v <= b[1]) tone = "in";
       else if (known && b) tone = "out";
       fill.setAttribute("stroke", tone === "over" ? C.warn : tone === "out" ? "#f59e0b" : tone === "in" ? "#10b981" : C.accent);
@@ -206,6 +249,7 @@
       value.setAttribute("class", "gauge-value " + tone);
       container.dataset.value = known ? String(v) : "";
       container.dataset.tone = tone;
+      container.dataset.verdict = more.verdict || "";
     }
     set(null, null, null, opts.max);
     return { set: set };

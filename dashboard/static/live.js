@@ -66,12 +66,22 @@
       lastSessionId = t.session_id;
       $("routine").textContent = humanizeRoutine(t.protocol);
     }
-    const sb = t.speed_band_mps ? [t.speed_band_mps[0] * 100, t.speed_band_mps[1] * 100] : null;
-    const speedMax = Math.max(20, sb ? sb[1] * 1.8 : 0, (t.speed_mps || 0) * 110);
-    speed.set(t.speed_mps === null || t.speed_mps === undefined ? null : t.speed_mps * 100, sb, null, niceMax(speedMax));
+    // a hold's speed band is "still": under the routine's still threshold
+    const sb = t.speed_band_mps ? [t.speed_band_mps[0] * 100, t.speed_band_mps[1] * 100]
+      : t.still_max_mps ? [0, t.still_max_mps * 100] : null;
+    const speedMax = Math.max(t.still_max_mps && !t.speed_band_mps ? 5 : 20, sb ? sb[1] * 1.8 : 0, (t.speed_mps || 0) * 110);
+    // the gauges colour from the coach's verdicts (speed_state, force_state) when the device
+    // sends them, so they agree with the cue; from the band only when it does not
+    speed.set(t.speed_mps === null || t.speed_mps === undefined ? null : t.speed_mps * 100, sb, null, niceMax(speedMax),
+      { verdict: t.speed_state || null });
     const fb = t.force_band_n || null, fmax = t.force_max_n || null;
     const forceMax = Math.max(100, fmax ? fmax * 1.25 : 0, fb ? fb[1] * 1.5 : 0, (t.force_n || 0) * 1.1);
-    force.set(t.force_n, fb, fmax, niceMax(forceMax));
+    // calf: the band of the way the stick goes now, and the other way's band beside it
+    const other = t.direction === "up" ? t.force_band_down_n : t.direction === "down" ? t.force_band_up_n : null;
+    force.set(t.force_n, fb, fmax, niceMax(forceMax), { verdict: t.force_state || null, other: other || null });
+    $("force-bands").textContent = t.force_band_up_n && t.force_band_down_n
+      ? `${t.direction === "down" ? "Going down" : t.direction === "up" ? "Going up" : "Up / down"} · up ${band(t.force_band_up_n)} N, down ${band(t.force_band_down_n)} N`
+      : "";
     // the clock is the routine's own progress (done_s), the bar the same ratio: both rounded
     // down, so neither shows the target before it is met (as on the device's terminal)
     const done = t.done_s !== null && t.done_s !== undefined ? t.done_s : t.elapsed_s;
@@ -80,7 +90,8 @@
     $("remaining").textContent = t.remaining_s !== null && t.remaining_s !== undefined ? RS.mmss(Math.ceil(t.remaining_s)) : "–";
     $("progress").style.width = `${Math.floor(Math.max(0, Math.min(1, t.progress || 0)) * 100 + 1e-9)}%`;
     $("passes").textContent = t.passes !== null && t.passes !== undefined ? String(Math.round(t.passes)) : "0";
-    $("hold").textContent = t.hold_s ? `${t.hold_s.toFixed(0)} s` : "–";
+    const hb = t.hold_band_s;  // a hold routine: the hold timer against its window
+    $("hold").textContent = t.hold_s ? `${t.hold_s.toFixed(0)} s${hb ? ` of ${band(hb)} s` : ""}` : hb ? `0 s of ${band(hb)} s` : "–";
     $("spots").textContent = t.spots_target ? `${t.spots_done || 0} / ${t.spots_target}` : "–";
     $("distance").textContent = distance(t.distance_m);
     $("phase").textContent = `${(t.phase || "rolling").replace(/_/g, " ")}${t.contact === false ? " · off the tool" : ""}`;
@@ -104,6 +115,7 @@
     if (t.force_band_n) parts.push(`${short(t.force_band_n[0], 0)}–${short(t.force_band_n[1], 0)} N`);
     return parts.length ? `Aim for ${parts.join(" at ")}` : "";
   }
+  function band(b) { return `${Math.round(b[0])}–${Math.round(b[1])}`; }
   function niceMax(v) {
     const mag = Math.pow(10, Math.floor(Math.log10(v)));
     return [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10].map((m) => m * mag).find((x) => x >= v);

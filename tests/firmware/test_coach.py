@@ -917,3 +917,36 @@ def test_progress_reaches_the_target_only_when_it_is_met(protocol):
                      coach.completed))
     assert all(len(set(row)) == 1 for row in seen), [r for r in seen if len(set(r)) > 1][:3]
     assert seen[-1] == (True, True, True, True)
+
+
+# ------------------------------------------------------------------ verdicts (issue 19)
+
+
+def test_verdicts_follow_the_cues_not_the_band():
+    """The speed verdict is "high" from the slow_down cue until on_pace, whatever the speed
+    of the moment; the dashboard's gauges colour from it (issue 19)."""
+    script = Script()
+    metrics = script.run([off(1.0),
+                          roll(20.0, pass_s=1.0, length_m=0.25, force_n=(110.0, 220.0), ramp_s=12.0),
+                          roll(41.0, force_n=250.0)])
+    coach = Coach(load_routine("quads-roller"))
+    states, first_cue = [], {}
+    for m in metrics:
+        for a in coach.step(m):
+            if isinstance(a, Cue):
+                first_cue.setdefault(a.name, m.t_s)
+        states.append((m.t_s, coach.verdicts()["speed"]))
+    before = [s for t, s in states if 1.2 < t < first_cue["slow_down"]]
+    during = [s for t, s in states if first_cue["slow_down"] <= t < first_cue["on_pace"]]
+    after = [s for t, s in states if first_cue["on_pace"] <= t < first_cue["done"]]
+    assert set(before) == {"ok"} and set(during) == {"high"} and set(after) == {"ok"}
+    assert coach.verdicts() == {"speed": None, "force": None}  # ended: nothing judged
+
+
+def test_verdicts_of_a_reversed_calf_and_of_a_hold():
+    r = run("calf-stick", off(1.0), roll(30.0, length_m=0.25, force_n=40.0, down_n=120.0))
+    assert "switch_direction" in r.cues()
+    assert r.coach.verdicts()["force"] in ("low", "high")
+    assert r.coach.direction_bands() == ([100.0, 200.0], [20.0, 90.0])
+    hold = run("piriformis-ball", off(1.0), still(20.0, 150.0))
+    assert hold.coach.verdicts() == {"speed": None, "force": "ok"}
