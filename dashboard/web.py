@@ -200,7 +200,7 @@ reason; {plural(totals["messages"], "message", "messages")} in all.</p>
 <section class="grid two">
   <div class="card"><h2>Start a routine</h2>
     <form id="start-form" class="inline" method="post" action="/api/device/{esc(device_id)}/start">
-      <select name="protocol" id="protocol">{options}</select>
+      <select name="protocol" id="protocol" aria-label="Routine">{options}</select>
       <button type="submit" class="primary">Start</button></form>
     <p id="start-msg" class="muted" role="status"></p></div>
   <div class="card"><h2>Recent sessions</h2><ul class="plain" id="recent">{recent_rows}</ul></div>

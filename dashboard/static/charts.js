@@ -4,7 +4,7 @@
 (function () {
   const NS = "http://www.w3.org/2000/svg";
   const C = {
-    ink: "#1f2a37", muted: "#6b7785", grid: "#e6e9ee", accent: "#0f766e", accent2: "#2563eb",
+    ink: "#1f2a37", muted: "#5b6673", grid: "#e6e9ee", accent: "#0f766e", accent2: "#2563eb",
     band: "rgba(16, 185, 129, 0.16)", bandEdge: "rgba(16, 150, 105, 0.55)", warn: "#dc2626", hold: "#8b5cf6",
   };
 
@@ -32,11 +32,12 @@
     let timer = null;
     window.addEventListener("resize", () => { clearTimeout(timer); timer = setTimeout(draw, 150); });
   }
-  function niceTicks(lo, hi, count) {
+  /* Round ticks about `count` apart; never closer than minStep (1 for whole seconds or counts). */
+  function niceTicks(lo, hi, count, minStep) {
     if (!(hi > lo)) hi = lo + 1;
     const raw = (hi - lo) / Math.max(1, count);
     const mag = Math.pow(10, Math.floor(Math.log10(raw)));
-    const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) || 10 * mag;
+    const step = Math.max(minStep || 0, [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) || 10 * mag);
     const ticks = [];
     for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) ticks.push(+v.toFixed(10));
     return ticks;
@@ -46,6 +47,25 @@
     const last = ticks[ticks.length - 1];
     if (ticks.length > 1 && last < hi - 1e-9) ticks.push(+(last + (ticks[1] - ticks[0])).toFixed(10));
     return ticks;
+  }
+  /* Axis labels: one number of decimals for the whole axis, the fewest that tell every tick
+     apart and show each exactly (0.05, 0.10, 0.15; never 0.1, 0.1, 0.1). */
+  function tickLabels(ticks) {
+    let d = 0;
+    while (d < 6 && ticks.some((t, i) => Math.abs(+t.toFixed(d) - t) > 1e-9 ||
+      (i && t.toFixed(d) === ticks[i - 1].toFixed(d)))) d++;
+    return ticks.map((t) => t.toFixed(d));
+  }
+  /* The chart's text alternative (the svg is role="img"): its card's heading, or opts.label,
+     and a short summary of the data. */
+  function describe(svg, container, opts, summary) {
+    const card = container.closest(".card");
+    const h = card && card.querySelector("h2, h3");
+    const title = opts.label || (h ? h.textContent.replace(/\s+/g, " ").trim() : "Chart");
+    svg.setAttribute("aria-label", `${title}${opts.unit ? ` (${opts.unit})` : ""}: ${summary}`);
+  }
+  function short(v) {
+    return v === null || v === undefined || !isFinite(v) ? "–" : String(+(+v).toFixed(Math.abs(v) >= 10 ? 0 : 2));
   }
   function fmt(v, digits) {
     if (v === null || v === undefined || !isFinite(v)) return "–";
@@ -85,13 +105,22 @@
     if (opts.yMax === undefined) y1 = yTicks[yTicks.length - 1];
     const X = (x) => L + ((x - x0) / (x1 - x0)) * (W - L - R);
     const Y = (y) => T + (1 - (y - y0) / (y1 - y0)) * (H - T - B);
-    for (const t of yTicks) {
+    const yLabels = tickLabels(yTicks);
+    yTicks.forEach((t, i) => {
       el("line", { x1: L, x2: W - R, y1: Y(t), y2: Y(t), stroke: C.grid, class: "gridline" }, svg);
-      text(svg, L - 6, Y(t) + 4, fmt(t, t % 1 ? 1 : 0), { "text-anchor": "end" });
+      text(svg, L - 6, Y(t) + 4, yLabels[i], { "text-anchor": "end", class: "tick-y" });
+    });
+    // x is seconds (mm:ss) or a session number: whole steps, so no label repeats
+    for (const t of niceTicks(x0, x1, Math.max(3, Math.floor((W - L - R) / 90)), 1)) {
+      text(svg, X(t), H - 10, opts.xFormat ? opts.xFormat(t) : mmss(t), { "text-anchor": "middle", class: "tick-x" });
     }
-    for (const t of niceTicks(x0, x1, Math.max(3, Math.floor((W - L - R) / 90)))) {
-      text(svg, X(t), H - 10, opts.xFormat ? opts.xFormat(t) : mmss(t), { "text-anchor": "middle" });
-    }
+    const shown = pts.filter((p) => p[1] !== null && p[1] !== undefined);
+    const xl = (x) => (opts.xFormat ? opts.xFormat(x) || String(x) : mmss(x));
+    describe(svg, container, opts, `${shown.length} ${shown.length === 1 ? "point" : "points"} from ` +
+      `${xl(shown[0][0])} to ${xl(shown[shown.length - 1][0])}, ` +
+      `lowest ${short(Math.min.apply(null, ys))}, highest ${short(Math.max.apply(null, ys))}` +
+      (opts.band ? `, target ${short(opts.band[0] * k)} to ${short(opts.band[1] * k)}` : "") +
+      (opts.limit ? `, too much above ${short(opts.limit * k)}` : ""));
     if (opts.unit) text(svg, L, 10, opts.unit, { "font-size": 11 });
     if (opts.band) {
       const top = Y(Math.min(opts.band[1] * k, y1)), bot = Y(Math.max(opts.band[0] * k, y0));
@@ -146,10 +175,14 @@
     const ticks = roundUp(niceTicks(0, vmax, 4), vmax);
     const top = ticks[ticks.length - 1];
     const Y = (v) => T + (1 - v / top) * (H - T - B);
-    for (const t of ticks) {
+    const labels = tickLabels(ticks);
+    ticks.forEach((t, i) => {
       el("line", { x1: L, x2: W - R, y1: Y(t), y2: Y(t), stroke: C.grid, class: "gridline" }, svg);
-      text(svg, L - 6, Y(t) + 4, fmt(t, t % 1 ? 1 : 0), { "text-anchor": "end" });
-    }
+      text(svg, L - 6, Y(t) + 4, labels[i], { "text-anchor": "end", class: "tick-y" });
+    });
+    describe(svg, container, opts, vals.length <= 24
+      ? vals.map((v, i) => `${opts.labels ? opts.labels[i] : i + 1}: ${short(v)}`).join(", ")
+      : `${vals.length} bars, highest ${short(Math.max.apply(null, vals.map((v) => v || 0)))}`);
     if (opts.unit) text(svg, L, 10, opts.unit, { "font-size": 11 });
     const slot = (W - L - R) / vals.length, bw = Math.max(2, Math.min(48, slot * 0.7));
     const every = Math.ceil(vals.length / Math.max(2, Math.floor((W - L - R) / 44)));
@@ -198,7 +231,9 @@
         el("title", {}, m).textContent = `${mmss(c.t_s)} ${c.text}`;
       }
     }
-    for (const t of niceTicks(0, end, 8)) text(svg, X(t), H - 6, mmss(t), { "text-anchor": "middle" });
+    for (const t of niceTicks(0, end, 8, 1)) text(svg, X(t), H - 6, mmss(t), { "text-anchor": "middle", class: "tick-x" });
+    describe(svg, container, opts, `${passes.length} ${passes.length === 1 ? "pass" : "passes"} and ` +
+      `${holds.length} ${holds.length === 1 ? "hold" : "holds"} over ${mmss(end)}`);
     return svg;
   }
 

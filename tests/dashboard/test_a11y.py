@@ -5,10 +5,12 @@ web-app manifest installs with its icons."""
 
 from __future__ import annotations
 
+import re
 import uuid
+from datetime import UTC, datetime
 
 from tests.dashboard.test_browser import PASSWORD, Publisher, site
-from tests.dashboard.test_queries import seed_session
+from tests.dashboard.test_queries import iso, seed_session, summary_payload
 
 
 def seeded_pages(s) -> dict[str, str]:
@@ -46,3 +48,103 @@ def test_axe_runs_on_the_login_page(page, broker, tmp_path, axe):
         assert axe(page) == []
         assert page.evaluate("() => axe.version") == "4.10.3"
 
+
+def test_axe_finds_no_serious_violation_on_any_page(page, broker, tmp_path, axe):
+    with site(broker, tmp_path, auth=True) as s:
+        pages = seeded_pages(s)
+        found = {}
+        page.goto(s["base"] + "/login")
+        found["login"] = axe(page)
+        log_in(page, s["base"])
+        for name, path in pages.items():
+            if name == "live":
+                live_values(s, page, path).join(10)
+            else:
+                page.goto(s["base"] + path)
+            found[name] = axe(page)
+            if name == "session":  # each chart says what it shows, for a screen reader
+                assert re.fullmatch(r"Speed · .*\(cm/s\): \d+ points from 0:00 to 0:\d\d, lowest [\d.]+, "
+                                    r"highest [\d.]+, target 4 to 12",
+                                    page.locator("#speed-chart svg").get_attribute("aria-label"))
+                labels = page.eval_on_selector_all(".chart svg", "els => els.map(e => e.getAttribute('aria-label'))")
+                assert len(labels) >= 3 and all(labels), labels
+            page.emulate_media(color_scheme="dark")
+            found[name + " (dark)"] = axe(page)
+            page.emulate_media(color_scheme="light")
+        bad = {k: v for k, v in found.items() if v}
+        assert bad == {}, "\n".join(f"{k}: {x}" for k, v in bad.items() for x in v)
+
+
+def test_chart_axes_never_repeat_a_label(page, broker, tmp_path):
+    """A small range (a piriformis session's speeds, a few seconds of coverage, a short
+    session's clock) gets labels that are all different, each with the decimals it needs."""
+    with site(broker, tmp_path, auth=False) as s:
+        page.goto(s["base"] + "/history")
+        labels = page.evaluate("""() => {
+          const box = (id) => { const c = document.createElement('section'); c.className = 'card';
+            c.innerHTML = `<h2>${id}</h2><div id="${id}" class="chart"></div>`;
+            document.querySelector('main').appendChild(c); return document.getElementById(id); };
+          const read = (id, cls) => [...document.querySelectorAll(`#${id} text.${cls}`)].map((t) => t.textContent);
+          const pts = [];
+          for (let i = 0; i <= 40; i++) pts.push([i * 0.1, 0.02 + 0.17 * Math.abs(Math.sin(i / 6))]);
+          RS.lineChart(box('slow'), { points: pts, unit: 'm/s', yMin: 0 });
+          RS.barChart(box('bars'), { labels: ['1', '2', '3'], values: [0.12, 0.31, 0.07], unit: 's' });
+          RS.timeline(box('tl'), { duration: 3.2, holds: [], passes: [0.4, 1.5, 2.9] });
+          return { y: read('slow', 'tick-y'), x: read('slow', 'tick-x'), bars: read('bars', 'tick-y'),
+                   tl: read('tl', 'tick-x') };
+        }""")
+        for axis, texts in labels.items():
+            assert len(texts) >= 2 and len(set(texts)) == len(texts), (axis, texts)
+        assert labels["y"] == ["0.00", "0.05", "0.10", "0.15", "0.20"]
+        assert labels["x"][:2] == ["0:00", "0:01"]
+
+
+def test_no_page_scrolls_sideways_on_a_phone(page, broker, tmp_path):
+    with site(broker, tmp_path, auth=True) as s:
+        pages = seeded_pages(s)
+        page.set_viewport_size({"width": 390, "height": 844})
+        wide = {}
+        page.goto(s["base"] + "/login")
+        wide["login"] = page.evaluate("document.documentElement.scrollWidth")
+        log_in(page, s["base"])
+        for name, path in pages.items():
+            if name == "live":
+                live_values(s, page, path).join(10)
+            else:
+                page.goto(s["base"] + path)
+            page.wait_for_timeout(50)
+            wide[name] = page.evaluate("document.documentElement.scrollWidth")
+        assert {k: v for k, v in wide.items() if v > 390} == {}
+        # the History page's export buttons keep their shape (they stretched tall)
+        page.goto(s["base"] + "/history")
+        for a in page.locator(".exports a").all():
+            assert a.bounding_box()["height"] < 60, a.inner_text()
+        # every column of the sessions and devices tables is on screen, not cut off
+        for path, table in (("/history", "#sessions"), ("/devices", "#devices")):
+            page.goto(s["base"] + path)
+            cut = page.evaluate("""(sel) => [...document.querySelectorAll(`${sel} th, ${sel} td`)]
+              .filter((c) => getComputedStyle(c).display !== 'none' && c.getBoundingClientRect().right > 390)
+              .map((c) => c.textContent.trim())""", table)
+            assert cut == [], (path, cut)
+
+
+ONE_LINE = """() => [...document.querySelectorAll('.tile .value, .big, td.num, .table td')]
+  .filter((e) => /^[\\d.,–-]+ ?(cm\\/s|cm|N|s|m|min|%)$/.test(e.textContent.trim()))
+  .map((e) => { const r = document.createRange(); r.selectNodeContents(e);
+    return [e.textContent.trim(), new Set([...r.getClientRects()].map((x) => Math.round(x.top))).size]; })"""
+
+
+def test_a_value_never_wraps_apart_from_its_unit(page, broker, tmp_path):
+    with site(broker, tmp_path, auth=False) as s:
+        store = s["store"]
+        store.set_device_paired("roller-a", True)
+        summary = summary_payload("s-fast-" + uuid.uuid4().hex[:6], started_at=iso(datetime.now(UTC)), duration_s=75.0)
+        summary["speed_mps"] = {"mean": 0.221, "p95": 0.31}
+        summary["force_n"] = {"mean": 1234.0, "peak": 1500.0}
+        store.save_session("roller-a", summary)
+        for width in (1280, 1024, 390):
+            page.set_viewport_size({"width": width, "height": 900})
+            page.goto(f"{s['base']}/session/{summary['session_id']}")
+            values = page.evaluate(ONE_LINE)
+            assert ["22.1 cm/s", 1] in values, values
+            assert [v for v in values if v[1] != 1] == [], (width, values)
