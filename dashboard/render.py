@@ -113,6 +113,9 @@ def layout(request: Request, title: str, body: str, *, active: str = "", script:
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{esc(title)} · rollsense</title>
 <link rel="icon" href="/static/icon.svg" type="image/svg+xml">
+<link rel="manifest" href="/static/manifest.webmanifest">
+<link rel="apple-touch-icon" href="/static/icon-192.png">
+<meta name="theme-color" content="#0f766e">
 <link rel="stylesheet" href="/static/style.css">
 </head><body>
 <header class="top"><a class="brand" href="/"><img src="/static/icon.svg" alt="" width="26" height="26">rollsense</a>

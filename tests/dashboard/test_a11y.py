@@ -5,7 +5,9 @@ web-app manifest installs with its icons."""
 
 from __future__ import annotations
 
+import json
 import re
+import struct
 import uuid
 from datetime import UTC, datetime
 
@@ -148,3 +150,36 @@ def test_a_value_never_wraps_apart_from_its_unit(page, broker, tmp_path):
             values = page.evaluate(ONE_LINE)
             assert ["22.1 cm/s", 1] in values, values
             assert [v for v in values if v[1] != 1] == [], (width, values)
+
+
+def test_the_web_app_manifest_installs_with_its_icons(page, broker, tmp_path):
+    """Every page links the manifest; Chromium fetches and parses it (DevTools'
+    Page.getAppManifest) without errors, and every icon it names is served at its size."""
+    with site(broker, tmp_path, auth=True) as s:
+        pages = seeded_pages(s)
+        page.goto(s["base"] + "/login")  # before logging in: the manifest and icons are open
+        cdp = page.context.new_cdp_session(page)
+        got = cdp.send("Page.getAppManifest")
+        assert got["url"] == s["base"] + "/static/manifest.webmanifest"
+        assert got["errors"] == [], got["errors"]
+        doc = json.loads(got["data"])
+        served = page.request.get(got["url"])
+        assert served.headers["content-type"] == "application/manifest+json"
+        assert doc["name"] and doc["short_name"] == "rollsense"
+        assert doc["start_url"] == "/" and doc["display"] == "standalone" and doc["theme_color"]
+        sizes = {}
+        for icon in doc["icons"]:
+            resp = page.request.get(s["base"] + icon["src"])
+            assert resp.ok and resp.headers["content-type"] == icon["type"], icon
+            body = resp.body()
+            if icon["type"] == "image/png":
+                assert body[:8] == b"\x89PNG\r\n\x1a\n"
+                w, h = struct.unpack(">II", body[16:24])
+                assert icon["sizes"] == f"{w}x{h}", icon
+                sizes.setdefault(icon.get("purpose", "any"), set()).add(icon["sizes"])
+        assert sizes["any"] == {"192x192", "512x512"} and "512x512" in sizes["maskable"]
+        log_in(page, s["base"])
+        for name, path in pages.items():
+            page.goto(s["base"] + path)
+            assert page.locator('link[rel="manifest"]').get_attribute("href") == "/static/manifest.webmanifest", name
+            assert page.locator('meta[name="theme-color"]').count() == 1, name
