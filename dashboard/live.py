@@ -11,6 +11,8 @@ import time
 from collections import OrderedDict
 
 TELEMETRY_MIN_PERIOD_S = 0.05
+ENDED_KEEP = 64  # per device: stored sessions whose late telemetry is ignored
+BULKY_SUMMARY_FIELDS = ("series_1hz", "pass_list")  # the session page reads them from the store
 
 
 
@@ -34,12 +36,26 @@ class LiveHub:
         if kind == "result":
             self._on_result(payload)
             return
+        if kind == "session" and isinstance(payload, dict):
+            payload = {k: v for k, v in payload.items() if k not in BULKY_SUMMARY_FIELDS}
         with self._lock:
             state = self.latest.setdefault(device_id, {})
+            ended = state.setdefault("ended", OrderedDict())
+            if kind == "telemetry" and isinstance(payload, dict) and payload.get("session_id") in ended:
+                return  # a stored session is over, whatever telemetry arrives late
             if kind == "status":
                 state["status"] = status_text(payload)
             elif kind in ("telemetry", "info", "session"):
                 state[kind] = payload
+            if kind == "session" and isinstance(payload, dict):
+                # once its summary is stored a session has ended on every page, whatever
+                # live telemetry was missed (issue 19): its last telemetry is no longer live
+                ended[payload.get("session_id")] = True
+                while len(ended) > ENDED_KEEP:
+                    ended.popitem(last=False)
+                telemetry = state.get("telemetry")
+                if isinstance(telemetry, dict) and telemetry.get("session_id") in ended:
+                    del state["telemetry"]
             if kind == "telemetry":
                 now = time.monotonic()
                 if now - state.get("sent_at", 0.0) < TELEMETRY_MIN_PERIOD_S:
@@ -88,7 +104,9 @@ class LiveHub:
 
     def snapshot(self, device_id: str) -> dict:
         with self._lock:
-            return dict(self.latest.get(device_id, {}))
+            snap = dict(self.latest.get(device_id, {}))
+        snap.pop("ended", None)
+        return snap
 
     def close(self) -> None:
         """End every open stream (before the server shuts down)."""

@@ -354,36 +354,59 @@ def _thin(samples: list[dict], max_points: int = MAX_CHART_POINTS) -> list[dict]
     return samples[::stride]
 
 
+ON_TOOL_PHASES = {"ease_in", "active", "hold", "next_spot", "complete", "replay"}
+
+
 def session_detail(store, session_id: str) -> dict | None:
     """Everything the session page draws: the row, its summary, chart series and derived
-    pass lengths, holds, coverage and speed discipline."""
+    pass lengths, holds, coverage and speed discipline. Charts come from the summary's
+    per-second series and pass list (delivered with the summary, so whole whatever live
+    telemetry was lost); a summary without them (older device software) falls back to the
+    stored telemetry and says so in ``notes``."""
     row = session(store, session_id)
     if row is None:
         return None
+    summary = row["summary"]
     samples = telemetry(store, session_id)
     evts = events(store, session_id)
-    summary = row["summary"]
-    t0 = samples[0]["t_s"] if samples else 0.0
-    series = [
-        {
-            "t": round(s["t_s"] - t0, 3),
-            "speed": s.get("speed_mps"),
-            "force": s.get("force_n"),
-            "position": num(s.get("position_m")),
-        }
-        for s in _thin(samples)
-    ]
+    notes: dict[str, str] = {}
+    stored = summary.get("series_1hz")
+    if stored and stored["t_s"]:
+        t0 = stored["t0_s"] if stored["t0_s"] is not None else 0.0
+        series, gaps = series_points(stored)
+        cov = coverage(series_samples(stored))
+        if gaps:
+            notes["series"] = "No data for " + ", ".join(f"{mmss(a)}–{mmss(b)}" for a, b in gaps) + " (the tool sent none)."
+    else:
+        t0 = samples[0]["t_s"] if samples else 0.0
+        series = [
+            {"t": round(s["t_s"] - t0, 3), "speed": s.get("speed_mps"), "force": s.get("force_n"),
+             "position": num(s.get("position_m"))}
+            for s in _thin(samples)
+        ]
+        cov = coverage(samples)
+        duration = row["duration_s"] or 0.0
+        shown = series[-1]["t"] if series else 0.0
+        older = "This session's summary has no per-second series (older device software)"
+        if not series:
+            notes["series"] = older + ", and no live telemetry was stored."
+        elif shown < duration - 2.0:
+            notes["series"] = older + f": the charts show the live telemetry received, 0:00–{mmss(shown)} of {mmss(duration)}."
     holds = [
         {"start_s": round(num(h.get("start_s")) - t0, 2), "duration_s": num(h.get("duration_s")), "force_n": num(h.get("force_n"))}
         for h in summary.get("holds") or []
         if isinstance(h, dict) and num(h.get("start_s")) is not None
     ]
-    passes = pass_list(evts, samples)
-    for p in passes:
-        if p["t_s"] is not None:
-            p["t_s"] = round(p["t_s"] - t0, 2)
-    speed_band = _band(samples, "speed_band_mps")
-    force_band = _band(samples, "force_band_n")
+    passes, pass_speeds = summary_passes(summary, evts, t0)
+    if passes is None:
+        passes = []
+        if summary.get("passes"):
+            notes["passes"] = (f"{summary['passes']} passes in all; this session's summary does not "
+                               "list them one by one (older device software).")
+    elif summary.get("passes") is not None and len(passes) < summary["passes"]:
+        notes["passes"] = f"The first {len(passes)} of {summary['passes']} passes are shown."
+    speed_band = _band(samples, "speed_band_mps") or target_band(summary, "speed_mps")
+    force_band = _band(samples, "force_band_n") or target_band(summary, "force_n")
     force_max = next((num(s.get("force_max_n")) for s in reversed(samples) if num(s.get("force_max_n"))), None)
     return {
         **coaching(summary, samples, evts, t0),
@@ -396,11 +419,71 @@ def session_detail(store, session_id: str) -> dict | None:
         "force_max_n": force_max,
         "passes": passes,
         "holds": holds,
-        "coverage": coverage(samples),
-        "speed_in_band": speed_in_band_share(samples, summary, evts),
+        "coverage": cov,
+        "speed_in_band": (_share_in(pass_speeds, speed_band) if speed_band and pass_speeds
+                          else speed_in_band_share(samples, summary, evts)),
         "events": [{"t_s": num(e.get("t_s")), "event_type": e.get("event_type")} for e in evts],
         "duration_s": row["duration_s"],
+        "notes": notes,
     }
+
+
+def mmss(seconds: float) -> str:
+    s = max(0, int(round(seconds or 0)))
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def _share_in(values: list[float], band: list[float]) -> float | None:
+    return sum(1 for v in values if band[0] <= v <= band[1]) / len(values) if values else None
+
+
+def series_points(series: dict) -> tuple[list[dict], list[tuple[float, float]]]:
+    """Chart points from a summary's series_1hz (t since the session's first sample), with a
+    null point where the tool sent nothing for a while (the line breaks there), and those
+    gaps as (from, to) seconds."""
+    period = series.get("period_s") or 1.0
+    out: list[dict] = []
+    gaps = []
+    prev = None
+    for t, v, f, x in zip(series["t_s"], series["speed_mps"], series["force_n"], series["position_m"], strict=True):
+        if prev is not None and t - prev > 1.5 * period:
+            gaps.append((prev + period, t))
+            out.append({"t": prev + period, "speed": None, "force": None, "position": None})
+        out.append({"t": t, "speed": v, "force": f, "position": x})
+        prev = t
+    return out, gaps
+
+
+def series_samples(series: dict) -> list[dict]:
+    """The series as telemetry-like samples for coverage(): on the tool in its rolling
+    phases, one point per period."""
+    names = series.get("phases") or []
+    out = []
+    for t, x, k in zip(series["t_s"], series["position_m"], series["phase"], strict=True):
+        phase = names[int(k)] if k is not None and 0 <= k < len(names) else ""
+        out.append({"t_s": t, "position_m": x, "contact": phase in ON_TOOL_PHASES or phase == ""})
+    return out
+
+
+def summary_passes(summary: dict, evts: list[dict], t0: float) -> tuple[list[dict] | None, list[float]]:
+    """The passes [{t_s, length_m, direction}] (t since t0) and their mean speeds, from the
+    summary's pass_list; from the pass_completed events only when they are all there (as
+    many as the summary counts); None when nothing lists them."""
+    pl = summary.get("pass_list")
+    if pl is not None:
+        passes = [
+            {"t_s": None if e is None else round(e - t0, 2), "length_m": abs(n), "direction": int(d or 0)}
+            for e, n, d in zip(pl["end_s"], pl["length_m"], pl["direction"], strict=True)
+        ]
+        return passes, [v for v in pl["mean_speed_mps"] if v is not None]
+    from_events = pass_list(evts, [])
+    if from_events and summary.get("passes") == len(from_events):
+        for p in from_events:
+            if p["t_s"] is not None:
+                p["t_s"] = round(p["t_s"] - t0, 2)
+        speeds = [num(e.get("mean_speed_mps")) for e in evts if e.get("event_type") == "pass_completed"]
+        return from_events, [v for v in speeds if v is not None]
+    return None, []
 
 
 # ---------------------------------------------------------------- history aggregates

@@ -88,6 +88,7 @@ PASS_LIST = {  # the summary's pass_list (firmware/metrics_estimator.py pass_col
         "length_m": column(METRES, PASS_LIST_MAX),
         "direction": column(integer(-1, 1), PASS_LIST_MAX),
         "mean_speed_mps": column(SPEED, PASS_LIST_MAX),
+        "mean_force_n": column(FORCE, PASS_LIST_MAX),
     },
 }
 
@@ -286,4 +287,31 @@ def summary_view(summary: Any) -> dict:
     ]
     interrupted = s.get("interrupted")
     s["interrupted"] = str(interrupted)[:200] if interrupted else None
+    s["series_1hz"] = columns_view(s.get("series_1hz"), ("t_s", "speed_mps", "force_n", "position_m", "phase"),
+                                   SERIES_POINTS, required=("t_s",))
+    if s["series_1hz"] is not None:
+        series, raw = s["series_1hz"], summary["series_1hz"]
+        series["t0_s"] = _num(raw.get("t0_s"))
+        series["period_s"] = _num(raw.get("period_s")) or 1.0
+        phases = raw.get("phases") if isinstance(raw.get("phases"), list) else []
+        series["phases"] = [str(p)[:64] for p in phases[:64]]
+    s["pass_list"] = columns_view(s.get("pass_list"), ("end_s", "length_m", "direction", "mean_speed_mps", "mean_force_n"),
+                                  PASS_LIST_MAX, required=("length_m",))
     return s
+
+
+def columns_view(value: Any, keys: tuple[str, ...], max_items: int, *, required: tuple[str, ...]) -> dict | None:
+    """A columnar field (series_1hz, pass_list) as lists of numbers or None, all as long as the
+    ``required`` ones (missing columns: all None); None when absent or malformed."""
+    if not isinstance(value, dict) or not all(isinstance(value.get(k), list) for k in required):
+        return None
+    n = min(len(value[k]) for k in required)
+    if n > max_items:
+        return None
+    out = {}
+    for k in keys:
+        col = value.get(k) if isinstance(value.get(k), list) else []
+        out[k] = [_num(v) for v in col[:n]] + [None] * max(0, n - len(col))
+    if any(v is None for k in required for v in out[k]):
+        return None
+    return out

@@ -296,6 +296,11 @@ reason; {plural(totals["messages"], "message", "messages")} in all.</p>
             for name, goal, actual, met in (units.target_line(t) for t in targets if isinstance(t, dict))
         ) or '<tr><td colspan="4" class="muted">This session has no targets.</td></tr>'
         discipline = detail["speed_in_band"]
+        notes = detail.get("notes") or {}  # parts of the charts that are missing, in words
+        series_note = "".join(f'<p class="muted small chart-note" id="{i}">{esc(notes["series"])}</p>'
+                              for i in ("series-note",) if notes.get("series"))
+        passes_note = "".join(f'<p class="muted small chart-note" id="{i}">{esc(notes["passes"])}</p>'
+                              for i in ("passes-note",) if notes.get("passes"))
         body = f"""
 <section class="live-head"><div><h1>{esc(routine_title(s["protocol"]))}</h1>
 <p class="muted">{esc(s.get("device_name") or s["device_id"])} · {esc(fmt_when(s["started_at"]))} · {esc(s.get("tool") or "")} · {esc(state)}</p></div>
@@ -303,17 +308,17 @@ reason; {plural(totals["messages"], "message", "messages")} in all.</p>
 <a class="button" href="/api/session/{esc(sid)}.json" download>JSON</a></div></section>
 <section class="grid tiles six" id="summary" data-session-id="{esc(sid)}">{tile_html}</section>
 <section class="card"><h2>Speed <span class="muted small">{"· " + format(discipline, ".0%") + " of passes in the target band" if discipline is not None else ""}</span></h2>
-<div id="speed-chart" class="chart"></div></section>
+{series_note}<div id="speed-chart" class="chart"></div></section>
 <section class="card"><h2>Pressure</h2><div id="force-chart" class="chart"></div>{_direction_note(detail)}</section>{_holds_card(detail)}
 <section class="grid two">
-<div class="card"><h2>Pass lengths</h2><div id="pass-chart" class="chart small"></div></div>
+<div class="card"><h2>Pass lengths</h2>{passes_note}<div id="pass-chart" class="chart small"></div></div>
 <div class="card"><h2>Coverage along the muscle</h2><div id="coverage-chart" class="chart small"></div></div>
 </section>
 <section class="card"><h2>Holds and passes on the timeline</h2><div id="timeline" class="chart timeline"></div></section>
 {_cue_card(detail)}
 <section class="card"><h2>Targets</h2><table class="table targets"><thead><tr><th>Target</th><th>Goal</th><th>You</th><th></th></tr></thead>
 <tbody>{target_rows}</tbody></table></section>"""
-        data = {k: detail[k] for k in ("series", "speed_band_mps", "force_band_n", "force_max_n", "passes", "holds", "coverage", "duration_s")}
+        data = {k: detail[k] for k in ("series", "speed_band_mps", "force_band_n", "force_max_n", "passes", "holds", "coverage", "duration_s", "notes")}
         data.update({k: detail.get(k) for k in ("force_bands_n", "pass_forces", "hold_band_s", "still_max_mps")})
         data["cues"] = [c | {"text": cue_text(c["cue"]), "corrective": c["cue"] in CORRECTIVE} for c in detail.get("cues") or []]
         return layout(request, "Session", body, active="history", script="session", data=data)

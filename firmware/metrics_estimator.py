@@ -195,6 +195,7 @@ class Estimator:
                 "peak": float(self._force_peak) if has_f and contact_s > 0 else None,
             },
             "force_by_direction_n": self._force_by_direction(),
+            "pass_list": pass_columns(passes),
         }
 
     # ------------------------------------------------------------------ pipeline
@@ -707,3 +708,21 @@ def _median(x: np.ndarray) -> float:
         return float(np.partition(x, k)[k])
     p = np.partition(x, (k - 1, k))
     return float(0.5 * (p[k - 1] + p[k]))
+
+
+PASS_LIST_MAX = 2000  # passes listed in the summary (the count is never capped)
+
+
+def pass_columns(passes: list[Pass]) -> dict:
+    """The summary's ``pass_list`` (DESIGN §3.2): the passes in order, columnar and rounded
+    (sensor-time end s, length mm, direction +1/-1/0, mean speed mm/s, mean force 0.1 N); the first
+    PASS_LIST_MAX of them (``passes`` says how many there were)."""
+    shown = passes[:PASS_LIST_MAX]
+    return {
+        "end_s": [round(p.end_s, 2) for p in shown],
+        "length_m": [round(p.length_m, 3) for p in shown],
+        "direction": [int(p.direction) for p in shown],
+        "mean_speed_mps": [None if not math.isfinite(p.mean_speed_mps) else round(p.mean_speed_mps, 3)
+                           for p in shown],
+        "mean_force_n": [None if not math.isfinite(p.mean_force_n) else round(p.mean_force_n, 1) for p in shown],
+    }

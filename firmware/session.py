@@ -9,6 +9,7 @@ from firmware.coach import Coach, Cue, Event
 from firmware.metrics import MetricsEngine, MetricsSettings
 from firmware.model import Block, Metrics
 from firmware.protocols import Profile, Routine
+from firmware.series import SeriesBuilder
 from firmware.summary import build_summary
 
 
@@ -31,6 +32,7 @@ class Session:
         self.last: Metrics | None = None
         self.last_cue = ""
         self.stopped_reason: str | None = None
+        self.series = SeriesBuilder()  # the summary's series_1hz
 
     @property
     def finished(self) -> bool:
@@ -40,11 +42,13 @@ class Session:
         """Process one Block; return the coach's cues and events for it, in order."""
         if len(block) == 0:
             return []
-        self.last = self.engine.update(block)
+        m = self.last = self.engine.update(block)
         if self.coach is None:
+            self.series.add(m.t_s, m.speed_mps, m.force_n, m.position_m, "replay")
             return []
-        actions = self.coach.step(self.last)  # once finished: counts on, cues nothing
+        actions = self.coach.step(m)  # once finished: counts on, cues nothing
         self._note_cues(actions)
+        self.series.add(m.t_s, m.speed_mps, m.force_n, m.position_m, self.coach.phase)
         return actions
 
     def stop(self, reason: str) -> list[Cue | Event]:
@@ -86,7 +90,8 @@ class Session:
             completed=completed,
             interrupted=interrupted,
             started_at=self.started_at,
-            extra={"rolling_s": self.coach.rolling_s if self.coach else None},
+            extra={"rolling_s": self.coach.rolling_s if self.coach else None,
+                   "pass_list": metrics.get("pass_list"), "series_1hz": self.series.to_json()},
         )
 
     def telemetry(self) -> dict:

@@ -145,8 +145,20 @@
     else if (ev.event_type === "stepped_off") setCue("stepped_off");
     else if (ev.event_type === "routine_completed") setCue("done");
   });
-  src.addEventListener("session", (e) => {
-    const s = JSON.parse(e.data);
+  /* A session's summary is stored: it has ended, whatever live telemetry was missed (a
+     broker outage); the page shows the stored record's numbers. */
+  function onSession(s, fresh) {
+    clearTimeout(idleTimer);
+    document.body.dataset.live = "0";
+    document.body.dataset.session = "ended";
+    $("phase").textContent = s.completed ? "ended · completed" : "ended";
+    const done = s.rolling_s !== null && s.rolling_s !== undefined ? s.rolling_s : s.duration_s;
+    $("elapsed").textContent = RS.mmss(Math.floor(done || 0));
+    $("remaining").textContent = "–";
+    if (s.completed) $("progress").style.width = "100%";
+    if (s.passes !== null && s.passes !== undefined) $("passes").textContent = String(s.passes);
+    $("distance").textContent = distance(s.distance_m);
+    $("hold").textContent = "–";
     setCue(s.completed ? "done" : "stop", "");
     const sub = $("cue-sub");
     sub.textContent = "Session saved. ";
@@ -155,11 +167,13 @@
     a.textContent = "See how it went →";
     a.id = "session-link";
     sub.appendChild(a);
-    addRecent(s);
-  });
+    if (fresh) addRecent(s);
+  }
+  src.addEventListener("session", (e) => onSession(JSON.parse(e.data), true));
   src.onerror = () => { if (src.readyState === EventSource.CLOSED) setStatus("unknown"); };
 
   if (data.snapshot && data.snapshot.telemetry) onTelemetry(data.snapshot.telemetry);
+  else if (data.snapshot && data.snapshot.session) onSession(data.snapshot.session, false);
   setStatus(data.status || "unknown");
 
   const form = $("start-form");

@@ -17,5 +17,20 @@
     c.querySelector(".activity").textContent =
       `${(t.protocol || "routine").replace(/-/g, " ")} · ${RS.mmss(t.elapsed_s)} · ${t.passes || 0} passes`;
     c.querySelector(".fill").style.width = `${Math.round(Math.max(0, Math.min(1, t.progress || 0)) * 100)}%`;
+    c.dataset.session = "active";
+  });
+  /* The summary is stored: the session has ended (whatever telemetry was missed); the card
+     says so with the stored numbers. */
+  src.addEventListener("session", (e) => {
+    const s = JSON.parse(e.data), c = cards[s.device_id];
+    if (!c) return;
+    const n = s.passes === null || s.passes === undefined ? "?" : s.passes;
+    c.querySelector(".activity").textContent =
+      `${(s.protocol || "routine").replace(/-/g, " ")} · ended${s.completed ? " (completed)" : ""} · ` +
+      `${RS.mmss(s.duration_s)} · ${n} ${n === 1 ? "pass" : "passes"}`;
+    c.querySelector(".fill").style.width = s.completed ? "100%" : "0%";
+    const last = c.querySelector(".last");
+    if (last) last.textContent = `Last: ${(s.protocol || "routine").replace(/-/g, " ")} · just now · ${RS.mmss(s.duration_s)}`;
+    c.dataset.session = "ended";
   });
 })();

@@ -172,7 +172,8 @@ def test_without_force_sensor_contact_and_force_are_null_but_holds_found():
 def test_summary_fields_match_design_contract():
     user = scenario("quads-roller", "good", 29)
     summary, _ = _run(sample_block(user, 200, seed=29), _settings(user, with_axis=True))
-    assert set(summary) == set(METRIC_FIELDS)  # the DESIGN §3.2 metric fields
+    assert set(summary) == {*METRIC_FIELDS, "pass_list"}  # the DESIGN §3.2 metric fields
+    assert len(summary["pass_list"]["length_m"]) == summary["passes"]
     assert 0.15 <= summary["pass_length_m"]["mean"] <= summary["pass_length_m"]["max"] <= 0.31
     assert 0.03 < summary["speed_mps"]["mean"] < summary["speed_mps"]["p95"] < 0.25
     assert summary["force_n"]["peak"] >= summary["force_n"]["mean"]
