@@ -56,6 +56,7 @@ import os
 import queue
 import re
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -178,6 +179,7 @@ class Ingest:
         self.stall_s = STALL_S
         self._busy: dict[str, float] = {}  # callback name -> since when it runs (health())
         self._logged: set[tuple[str, str, str]] = set()  # (device, kind, reason) said once
+        self.broker_error: str | None = None  # why the last connection attempt failed (health())
         self.max_batch = 500
         self.receive_maximum = 2 * self.max_batch
         self.client = make_client(self.address, client_id=client_id)
@@ -236,8 +238,28 @@ class Ingest:
                    else "store" if down is not None
                    else "stalled" if stalled else None)
         return {"ok": problem is None, "down": problem, "connected": self.connected,
+                "broker": str(self.address), "broker_error": self.broker_error,
                 "threads": threads, "backlog": self.backlog, "store_down_s": down,
                 "stats": dict(self.stats)}
+
+    def _broker_failed(self, error, *, logged: bool = False) -> None:
+        """A connection attempt failed: keep why for health() (the pages' banner) and say it
+        in one log line, not one per retry (paho retries every 1-10 s)."""
+        if isinstance(error, OSError) and error.strerror:
+            text = error.strerror[0].lower() + error.strerror[1:]
+        elif isinstance(error, BaseException):
+            text = first_line(error) or type(error).__name__
+        else:
+            text = str(error or "no answer")
+        first, self.broker_error = self.broker_error is None, text
+        if first and not logged:
+            log.error("not connected to the broker at %s: %s (retrying; said once until it answers)",
+                      self.address, text)
+
+    def _broker_answers(self) -> None:
+        if self.broker_error is not None:
+            self.broker_error = None
+            log.warning("connected to the broker at %s again", self.address)
 
     def add_listener(self, fn: Listener) -> None:
         """``fn(kind, device_id, payload)``; kind in telemetry/event/session/status/info/result."""
@@ -337,7 +359,9 @@ class Ingest:
         def on_connect(client, userdata, flags, reason_code, properties) -> None:
             if reason_code.is_failure:
                 log.warning("broker refused the dashboard's %s connection: %s", name, reason_code)
+                self._broker_failed(f"refused: {str(reason_code).lower()}", logged=True)
                 return
+            self._broker_answers()
             client.subscribe([(f, qos) for f in filters])
             ready.set()
 
@@ -347,6 +371,10 @@ class Ingest:
                 log.error("broker refused the dashboard's %s subscriptions: %s", name,
                           ", ".join(refused))
 
+        def on_connect_fail(client, userdata) -> None:  # paho calls it inside its except OSError
+            self._broker_failed(sys.exc_info()[1])
+
+        client.on_connect_fail = self._guarded(on_connect_fail, f"on_connect_fail ({name})")
         client.on_connect = self._guarded(on_connect, f"on_connect ({name})")
         client.on_disconnect = self._guarded(lambda *_: ready.clear(), f"on_disconnect ({name})")
         client.on_subscribe = self._guarded(on_subscribe, f"on_subscribe ({name})")

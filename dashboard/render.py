@@ -120,11 +120,30 @@ def layout(request: Request, title: str, body: str, *, active: str = "", script:
 </head><body>
 <header class="top"><a class="brand" href="/"><img src="/static/icon.svg" alt="" width="26" height="26">rollsense</a>
 <nav>{links}</nav></header>
-<main>{body}</main>
+<main>{broker_banner(request)}{body}</main>
 {data_script(data) if data is not None else ""}
 {scripts}
 </body></html>"""
     return HTMLResponse(page, status_code=status_code, headers=SECURITY_HEADERS)
+
+
+def broker_banner(request: Request) -> str:
+    """On every page while the dashboard's broker does not answer: which broker (no
+    credentials) and why, from the ingest's health(); nothing while it is connected."""
+    dash = getattr(request.app.state, "dashboard", None)
+    ingest = getattr(dash, "ingest", None)
+    if ingest is None:
+        return ""
+    try:
+        health = ingest.health()
+    except Exception:  # noqa: BLE001 - a page never fails for its banner
+        return ""
+    link = health.get("commands") or health  # an IngestGroup: its command connection
+    if health.get("connected") or not link.get("broker_error"):
+        return ""
+    return (f'<div class="banner error" id="broker-banner" role="alert">Not connected to the broker at '
+            f'{esc(link.get("broker"))}: {esc(link["broker_error"])} — live data and commands paused. '
+            "Stored sessions and the history still show; the dashboard keeps trying.</div>")
 
 
 SECURITY_HEADERS = {

@@ -153,11 +153,12 @@ reason; {plural(totals["messages"], "message", "messages")} in all.</p>
                 f'<div class="row"><h2>{esc(d.get("name") or d["device_id"])}</h2>'
                 f'<span class="pill status {esc(status)}">{esc(status)}</span></div>'
                 f'<p class="activity muted">{plural(d["sessions"], "session", "sessions")} · last seen {esc(fmt_when(d.get("last_seen")))}</p>'
-                f'<p class="last small">{esc(last_line(self.store, d["device_id"]))}</p>'
+                f'<p class="last small">{esc(running_line(snap) or last_line(self.store, d["device_id"]))}</p>'
                 '<div class="bar"><span class="fill"></span></div></a>'
             )
         body = f'<h1>Your tools</h1><section class="grid cards">{"".join(cards)}</section>'
-        return layout(request, "Live", body, active="live", script="overview", data={})
+        titles = dict(routine_choices())
+        return layout(request, "Live", body, active="live", script="overview", data={"titles": titles})
 
     def live(self, request: Request) -> HTMLResponse:
         device_id = request.path_params["device_id"]
@@ -361,7 +362,7 @@ reason; {plural(totals["messages"], "message", "messages")} in all.</p>
 
         streak_word = "day" if st["current_days"] == 1 else "days"
         body = f"""
-<section class="live-head"><div><h1>History</h1><p class="muted">{plural(len(h["sessions"]), "session", "sessions")} · {h["total_minutes"]:.0f} minutes in all</p></div>
+<section class="live-head"><div><h1>History</h1><p class="muted">{plural(len(h["sessions"]), "session", "sessions")} · {plural(round(h["total_minutes"]), "minute", "minutes")} in all</p></div>
 <div class="exports">{picker}<a class="button" href="/api/history.csv{suffix}" download>CSV</a><a class="button" href="/api/history.json{suffix}" download>JSON</a></div></section>
 <section class="grid tiles">
 <div class="card tile streak"><span class="label">Current streak</span><span class="value" id="streak-current">{st["current_days"]} {streak_word}</span>
@@ -382,7 +383,8 @@ reason; {plural(totals["messages"], "message", "messages")} in all.</p>
 <div class="card"><h2>By routine</h2>{count_table(h["by_protocol"], "protocol", "Routine")}</div>
 <div class="card"><h2>By muscle</h2>{count_table(h["by_muscle"], "muscle", "Muscle")}</div>
 </section>"""
-        data = {"weekly_minutes": h["weekly_minutes"], "trends": h["trends"]}
+        data = {"weekly_minutes": h["weekly_minutes"],  # trends by date and muscle (a line each)
+                "trends": [t | {"muscle": q.muscle_of(t.get("protocol")).split(" (")[0]} for t in h["trends"]]}
         return layout(request, "History", body, active="history", script="history", data=data)
 
     # ------------------------------------------------------------ exports
@@ -533,6 +535,15 @@ reason; {plural(totals["messages"], "message", "messages")} in all.</p>
         resp.delete_cookie(COOKIE, httponly=True, samesite="lax",
                            secure=self.secure_cookies or request.url.scheme == "https")
         return resp
+
+
+def running_line(snap: dict) -> str:
+    """'Running now: <routine>' while the device's live telemetry says a routine runs (the
+    hub drops it once the session's summary is stored), else ''."""
+    t = snap.get("telemetry")
+    if not isinstance(t, dict) or snap.get("status") == "offline" or t.get("phase") in ("complete", "stepped_off", "stopped"):
+        return ""
+    return f"Running now: {routine_title(t.get('protocol'))}"
 
 
 def last_line(store, device_id: str) -> str:

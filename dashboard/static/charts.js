@@ -159,6 +159,25 @@
         "stroke-width": 4, "stroke-linecap": "round", class: "segment " + (s.ok ? "ok" : "off") }, svg);
       if (s.title) el("title", {}, seg).textContent = s.title;
     }
+    // several series (the history's trends: one per muscle), each its colour, dots and a legend
+    let legendX = W - R;
+    for (const ln of (opts.lines || []).slice().reverse()) {
+      let dd = "", on = false;
+      for (const p of ln.points) {
+        if (p[1] === null || p[1] === undefined) { on = false; continue; }
+        dd += `${on ? "L" : "M"}${X(p[0]).toFixed(1)},${Y(p[1] * k).toFixed(1)}`;
+        on = true;
+      }
+      el("path", { d: dd, fill: "none", stroke: ln.color, "stroke-width": 1.8, "stroke-linejoin": "round", class: "series line" }, svg);
+      for (const p of ln.points) {
+        if (p[1] === null || p[1] === undefined) continue;
+        const dot = el("circle", { cx: X(p[0]), cy: Y(p[1] * k), r: 3.5, fill: ln.color, class: "dot" }, svg);
+        el("title", {}, dot).textContent = `${ln.label}, ${opts.xFormat ? opts.xFormat(p[0]) : mmss(p[0])}: ${fmt(p[1] * k, 0)}`;
+      }
+      const key = text(svg, legendX, 10, `● ${ln.label}`, { "text-anchor": "end", fill: ln.color, "font-size": 11, class: "legend" });
+      legendX -= 14 + 6.5 * (ln.label.length + 2);
+      key.dataset.label = ln.label;
+    }
     if (opts.dots) {
       for (const p of pts) if (p[1] !== null) el("circle", { cx: X(p[0]), cy: Y(p[1] * k), r: 3.5, fill: opts.color || C.accent }, svg);
     }

@@ -1,7 +1,7 @@
 /* Device cards on the start page: status and routine progress pushed over /api/live. */
 "use strict";
 (function () {
-  const cards = {};
+  const cards = {}, data = RS.pageData();
   document.querySelectorAll(".device-card").forEach((c) => { cards[c.dataset.deviceId] = c; });
   const src = new EventSource("/api/live");
   src.addEventListener("status", (e) => {
@@ -15,7 +15,10 @@
     const t = JSON.parse(e.data), c = cards[t.device_id];
     if (!c) return;
     c.querySelector(".activity").textContent =
-      `${(t.protocol || "routine").replace(/-/g, " ")} · ${RS.mmss(t.elapsed_s)} · ${t.passes || 0} passes`;
+      `${(t.protocol || "routine").replace(/-/g, " ")} · ${RS.mmss(t.elapsed_s)} · ${t.passes || 0} ${t.passes === 1 ? "pass" : "passes"}`;
+    // a routine runs: the card never says "No sessions yet" meanwhile
+    const last = c.querySelector(".last");
+    if (last) last.textContent = `Running now: ${(data.titles || {})[t.protocol] || (t.protocol || "a routine").replace(/-/g, " ")}`;
     c.querySelector(".fill").style.width = `${Math.round(Math.max(0, Math.min(1, t.progress || 0)) * 100)}%`;
     c.dataset.session = "active";
   });

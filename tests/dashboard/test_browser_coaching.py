@@ -200,3 +200,86 @@ def test_live_hold_shows_its_timer_against_the_window_and_the_spots(page, broker
         device.stop()
         ingest.stop()
         store.close()
+
+
+def wait_for(predicate, timeout_s: float = 20.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_a_dead_broker_is_said_on_every_page_and_once_in_the_log(page, fresh_broker, store, caplog):
+    caplog.set_level(logging.INFO, logger="rollsense.ingest")
+    ingest = Ingest(fresh_broker.url, store, client_id="dead-dash-" + uuid.uuid4().hex[:8])
+    ingest.start()
+    assert ingest.wait_connected(10)
+    app = web.create_app(store, ingest, auth_required=False, secret_key="k")
+    try:
+        with serve(app) as (host, port):
+            base = f"http://{host}:{port}"
+            page.goto(base + "/")
+            assert page.locator("#broker-banner").count() == 0
+            fresh_broker.stop()
+            wait_for(lambda: ingest.health()["broker_error"], what="the ingest to notice")
+            time.sleep(3.5)  # paho retries every 1-10 s: several attempts fail meanwhile
+            for path in ("/", "/history", "/devices"):
+                page.goto(base + path)
+                banner = page.locator("#broker-banner")
+                assert banner.get_attribute("role") == "alert"
+                text = banner.inner_text()
+                assert text.startswith(f"Not connected to the broker at mqtt://127.0.0.1:{fresh_broker.port}: "
+                                       "connection refused — live data and commands paused"), text
+            said = [r for r in caplog.records if "not connected to the broker" in r.getMessage()]
+            assert len(said) == 1, [r.getMessage() for r in said]
+            fresh_broker.start()
+            assert ingest.wait_connected(20)
+            page.goto(base + "/history")
+            assert page.locator("#broker-banner").count() == 0
+            assert sum("connected to the broker at" in r.getMessage() and "again" in r.getMessage()
+                       for r in caplog.records) == 1
+    finally:
+        ingest.stop()
+
+
+def test_history_trends_by_date_and_muscle_with_plurals(page, store):
+    store.set_device_paired("home-1", True)
+    today = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    for days_ago, protocol, tool, force in ((3, "quads-roller", "roller", 150.0), (2, "calf-stick", "stick", 90.0),
+                                            (1, "quads-roller", "roller", 170.0)):
+        sid = f"h-{days_ago}-{uuid.uuid4().hex[:6]}"
+        store.save_session("home-1", summary_payload(sid, started_at=iso(today - timedelta(days=days_ago)),
+                                                     duration_s=20.0, protocol=protocol, tool=tool,
+                                                     force_mean_n=force))
+    app = web.create_app(store, None, auth_required=False, secret_key="k")
+    with serve(app) as (host, port):
+        page.goto(f"http://{host}:{port}/history")
+        assert "3 sessions · 1 minute in all" in page.locator(".live-head p").inner_text()
+        chart = page.locator("#force-trend")
+        legend = chart.locator("text.legend").all_text_contents()
+        assert sorted(legend) == ["● calf", "● quadriceps"], legend
+        ticks = chart.locator("text.tick-x").all_text_contents()
+        assert ticks and all(not t.startswith("#") for t in ticks), ticks
+        want = (today - timedelta(days=2)).astimezone()
+        assert f"{want.day} {want.strftime('%b')}" in ticks, ticks
+        assert chart.locator("circle.dot").count() == 3 and chart.locator("path.series.line").count() == 2
+
+
+def test_overview_says_a_routine_runs_instead_of_no_sessions_yet(page, broker, tmp_path):
+    store, ingest, device = live_site(broker, tmp_path)
+    app = web.create_app(store, ingest, auth_required=False, secret_key="k")
+    try:
+        with serve(app) as (host, port):
+            page.goto(f"http://{host}:{port}/")
+            card = page.locator(f'.device-card[data-device-id="{device.device_id}"]')
+            assert card.locator(".last").inner_text().startswith("No sessions yet")
+            t = telemetry_payloads("run-1", n=1, protocol="calf-stick")[0] | {"passes": 1}
+            publish_until(page, device, t, "document.querySelector('.device-card .last').textContent.startsWith('Running')")
+            assert card.locator(".last").inner_text() == "Running now: Calf with the massage stick"
+            assert card.locator(".activity").inner_text().endswith("· 1 pass")
+            page.reload()  # drawn by the server from the live snapshot too
+            assert card.locator(".last").inner_text() == "Running now: Calf with the massage stick"
+    finally:
+        device.stop()
+        ingest.stop()
+        store.close()
