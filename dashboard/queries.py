@@ -420,8 +420,8 @@ def session_detail(store, session_id: str) -> dict | None:
         "passes": passes,
         "holds": holds,
         "coverage": cov,
-        "speed_in_band": (_share_in(pass_speeds, speed_band) if speed_band and pass_speeds
-                          else speed_in_band_share(samples, summary, evts)),
+        "speed_in_band": (_share_in(pass_speeds, target_band(summary, "speed_mps") or speed_band)
+                          if speed_band and pass_speeds else speed_in_band_share(samples, summary, evts)),
         "events": [{"t_s": num(e.get("t_s")), "event_type": e.get("event_type")} for e in evts],
         "duration_s": row["duration_s"],
         "notes": notes,
@@ -552,8 +552,13 @@ class DisciplineCache:
         sid = row["session_id"]
         if sid not in self._values:
             summary = row.get("summary") or {}
-            evts = events(store, sid)
             band = target_band(summary, "speed_mps")
+            pl = summary.get("pass_list")
+            speeds = [v for v in pl["mean_speed_mps"] if v is not None] if pl else []
+            if band is not None and speeds:  # the summary's own passes, as the session page
+                self._values[sid] = _share_in(speeds, band)
+                return self._values[sid]
+            evts = events(store, sid)
             if band is not None:  # the band the coach judged by: no need to read the telemetry
                 samples = [{"t_s": 0.0, "speed_band_mps": band}]
                 value = speed_in_band_share(samples, summary, evts)

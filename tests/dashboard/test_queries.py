@@ -181,6 +181,8 @@ def test_session_detail_draws_the_summarys_series_and_passes_without_telemetry(s
     assert d["speed_band_mps"] == SPEED_BAND  # from the summary's speed target
     assert d["speed_in_band"] == pytest.approx(19 / 20)
     assert sum(d["coverage"]["seconds"]) == pytest.approx(120.0, abs=1.0)
+    # the history's trend point says the same as the session page
+    assert q.trends(store, q.sessions(store), q.DisciplineCache())[0]["speed_in_band"] == pytest.approx(19 / 20)
 
 
 def test_history_aggregates(store):
