@@ -67,9 +67,10 @@ def routine_title(protocol: str | None) -> str:
 
 def routine_choices(info: dict | None = None) -> list[tuple[str, str]]:
     """(id, title) of the routines the Start control offers: the device's own list when its
-    ``info`` has one (``routines``: the routines of its tool, its user's own too), else every
-    built-in routine."""
+    ``info`` has one (``routines``: the routines of its tool, its user's own too), else the
+    built-in routines of its ``tool`` (every one when its info names none)."""
     listed = info.get("routines") if isinstance(info, dict) else None
+    tool = info.get("tool") if isinstance(info, dict) and isinstance(info.get("tool"), str) else None
     if isinstance(listed, list):
         own = [(r["id"], str(r.get("title") or r["id"])) for r in listed
                if isinstance(r, dict) and isinstance(r.get("id"), str)]
@@ -78,7 +79,7 @@ def routine_choices(info: dict | None = None) -> list[tuple[str, str]]:
     try:
         from firmware.protocols import list_routines
 
-        found = [(r.id, getattr(r, "title", r.id)) for r in list_routines()]
+        found = [(r.id, getattr(r, "title", r.id)) for r in list_routines() if tool in (None, r.tool)]
         if found:
             return found
     except Exception:  # noqa: BLE001 - the coach package may be absent on a dashboard-only host

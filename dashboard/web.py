@@ -61,6 +61,8 @@ from firmware.errors import first_line
 
 STATIC_DIR = Path(__file__).parent / "static"
 PAIR_TIMEOUT_S = 5.0
+COMMAND_TIMEOUT_S = 5.0  # how long Start/Stop wait for the device's reply
+OFFLINE_TEXT = "the device is offline: switch it on and wait until this page says online"
 DEVICE_ID_RE = re.compile(r"^[a-z0-9-]{1,64}$")
 CODE_RE = re.compile(r"^[0-9]{6}$")
 SSE_KEEPALIVE_S = 10.0
@@ -203,7 +205,10 @@ reason; {plural(totals["messages"], "message", "messages")} in all.</p>
     <form id="start-form" class="inline" method="post" action="/api/device/{esc(device_id)}/start">
       <select name="protocol" id="protocol" aria-label="Routine">{options}</select>
       <button type="submit" class="primary">Start</button></form>
-    <p id="start-msg" class="muted" role="status"></p></div>
+    <p id="start-msg" class="muted" role="status"></p>
+    <form id="stop-form" class="inline" method="post" action="/api/device/{esc(device_id)}/stop">
+      <button type="submit" class="danger">Stop the routine</button></form>
+    <p id="stop-msg" class="muted" role="status"></p></div>
   <div class="card"><h2>Recent sessions</h2><ul class="plain" id="recent">{recent_rows}</ul></div>
 </section>"""
         data = {"device_id": device_id, "snapshot": snap, "status": status, "titles": dict(choices)}
@@ -248,23 +253,41 @@ reason; {plural(totals["messages"], "message", "messages")} in all.</p>
         return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
 
     async def start_routine(self, request: Request) -> Response:
-        device_id = request.path_params["device_id"]
         form = await form_data(request)
         protocol = form.get("protocol", "").strip()
+        if not re.fullmatch(r"[a-z0-9-]{1,64}", protocol):
+            return JSONResponse({"ok": False, "error": "choose a routine"}, status_code=400)
+        return await self.device_command(request, "start", {"protocol": protocol})
+
+    async def stop_routine(self, request: Request) -> Response:
+        """The live page's Stop: the device stops its running routine (kept as interrupted)."""
+        return await self.device_command(request, "stop", {"reason": "stopped from the dashboard"})
+
+    async def device_command(self, request: Request, name: str, payload: dict) -> Response:
+        """Send command ``name`` to the paired device of the path and answer with the device's
+        own reply: ``ok`` only on its ``status: ok``; its ``error`` line (a user's words) when it
+        refuses; "the device did not answer" after COMMAND_TIMEOUT_S. A device whose status is
+        offline is refused at once, nothing sent."""
+        device_id = request.path_params["device_id"]
         device = await run_in_threadpool(q.get_device, self.store, device_id)
         if device is None or not device["paired"]:
             return JSONResponse({"ok": False, "error": "this device is not paired"}, status_code=403)
-        if not re.fullmatch(r"[a-z0-9-]{1,64}", protocol):
-            return JSONResponse({"ok": False, "error": "choose a routine"}, status_code=400)
         if self.ingest is None:
             return JSONResponse({"ok": False, "error": "the dashboard has no broker connection"}, status_code=503)
-        cmd_id = await run_in_threadpool(self.ingest.send_command, device_id, "start", {"protocol": protocol})
-        result = await run_in_threadpool(self.hub.wait_result, cmd_id, PAIR_TIMEOUT_S)
+        if self.device_status(device) == "offline":
+            return JSONResponse({"ok": False, "error": OFFLINE_TEXT}, status_code=409)
+        cmd_id = await run_in_threadpool(self.ingest.send_command, device_id, name, payload)
+        result = await run_in_threadpool(self.hub.wait_result, cmd_id, COMMAND_TIMEOUT_S)
         if result is None:
-            return JSONResponse({"ok": False, "id": cmd_id, "error": "the device did not answer: is it online?"}, status_code=504)
+            error = f"the device did not answer within {COMMAND_TIMEOUT_S:.0f} s: is it switched on?"
+            return JSONResponse({"ok": False, "id": cmd_id, "error": error}, status_code=504)
         if result.get("status") != "ok":
             return JSONResponse({"ok": False, "id": cmd_id, "error": result.get("error") or "refused"}, status_code=409)
         return JSONResponse({"ok": True, "id": cmd_id, "data": result.get("data") or {}})
+
+    def device_status(self, device: dict) -> str:
+        """online / offline / unknown: the latest status the ingest saw, else the stored one."""
+        return self.hub.snapshot(device["device_id"]).get("status") or device.get("status") or "unknown"
 
     # ------------------------------------------------------------ session page
     def session_page(self, request: Request) -> HTMLResponse:
@@ -733,6 +756,7 @@ def create_app(store, ingest=None, *, auth_required: bool, secret_key: str, secu
         Route("/api/live", d.live_stream),
         Route("/api/live/{device_id}", d.live_stream),
         Route("/api/device/{device_id}/start", d.start_routine, methods=["POST"]),
+        Route("/api/device/{device_id}/stop", d.stop_routine, methods=["POST"]),
         Route("/session/{session_id}", sync(d.session_page)),
         Route("/history", sync(d.history_page)),
         Route("/api/session/{session_id}.{fmt}", sync(d.session_export)),

@@ -24,6 +24,7 @@ from firmware.mqtt_url import parse_broker_url
 from firmware.protocols import load_routine
 
 FAST_SPEED = 20.0
+ONE_ROUTINE = "the demo runs one routine; run 'rollsense demo --protocol ID' for another"
 SEED_MAX = 2**32 - 1
 
 
@@ -92,7 +93,7 @@ def build_device(opts: DemoOptions, broker_url: str, state_dir: Path, *, display
     outputs = Outputs(pin_factory=pin_factory)
     journal = Journal(state_dir / "journal.db")
     link = Link(opts.device_id, broker_url, journal, MonotonicClock(),
-                info={"hardware": "sim", "scenario": opts.scenario, "speed": speed})
+                info={"hardware": "sim", "scenario": opts.scenario, "speed": speed, "tool": routine.tool})
     settings = MetricsSettings(tool=routine.tool, **sim_calibration(user))
     app = DeviceApp(
         device_id=opts.device_id,
@@ -102,6 +103,9 @@ def build_device(opts: DemoOptions, broker_url: str, state_dir: Path, *, display
         state_dir=state_dir,
         source_end_s=user.end_s + 5.0,
     )
+    # its simulated user performs one routine: a start from the dashboard after it is refused
+    # with the reason (it was accepted, and nothing ran)
+    app.unavailable = lambda: ONE_ROUTINE if app.session is not None else ""
     return app, hw, sampler, outputs, journal, link
 
 

@@ -176,20 +176,33 @@
   else if (data.snapshot && data.snapshot.session) onSession(data.snapshot.session, false);
   setStatus(data.status || "unknown");
 
-  const form = $("start-form");
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    const msg = $("start-msg");
+  // Start and Stop: the dashboard waits for the device's own answer and shows it (success
+  // only when the device said ok; its refusal in its words; offline or silent devices too)
+  async function command(form, msg, failed, okText) {
     msg.textContent = "Sending…";
     msg.className = "muted";
+    let j;
     try {
       const r = await fetch(form.action, { method: "POST", body: new URLSearchParams(new FormData(form)) });
-      const j = await r.json();
-      msg.textContent = j.ok ? "Started — follow the cues on the tool." : `Not started: ${j.error}`;
-      msg.className = j.ok ? "msg ok" : "msg error";
+      if (r.redirected && new URL(r.url).pathname === "/login") {
+        j = { ok: false, error: "your login has ended: reload the page and log in" };
+      } else {
+        j = await r.json().catch(() => ({ ok: false, error: `the dashboard refused the request (HTTP ${r.status})` }));
+      }
     } catch (err) {
-      msg.textContent = "Not started: the dashboard did not answer.";
-      msg.className = "msg error";
+      j = { ok: false, error: "the dashboard did not answer" };
     }
+    msg.textContent = j.ok ? okText(j.data || {}) : `${failed}: ${j.error}`;
+    msg.className = j.ok ? "msg ok" : "msg error";
+  }
+  const startForm = $("start-form"), stopForm = $("stop-form");
+  startForm.addEventListener("submit", (e) => {
+    e.preventDefault();
+    command(startForm, $("start-msg"), "Not started", () => "Started — follow the cues on the tool.");
+  });
+  stopForm.addEventListener("submit", (e) => {
+    e.preventDefault();
+    command(stopForm, $("stop-msg"), "Not stopped",
+      (d) => `Stopped ${humanizeRoutine(d.protocol)}: its session is saved as stopped.`);
   });
 })();
