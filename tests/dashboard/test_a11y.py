@@ -57,6 +57,9 @@ def test_axe_finds_no_serious_violation_on_any_page(page, broker, tmp_path, axe)
         found = {}
         page.goto(s["base"] + "/login")
         found["login"] = axe(page)
+        page.emulate_media(color_scheme="dark")
+        found["login (dark)"] = axe(page)
+        page.emulate_media(color_scheme="light")
         log_in(page, s["base"])
         for name, path in pages.items():
             if name == "live":
