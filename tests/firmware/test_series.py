@@ -81,3 +81,35 @@ def test_a_routines_summary_carries_the_whole_series_and_its_passes():
     assert sum(passes["length_m"]) == pytest.approx(summary["distance_m"], abs=0.01)
     assert set(passes["direction"]) <= {-1, 0, 1}
     json.dumps(summary, allow_nan=False)
+
+
+def test_replay_json_carries_the_series_and_the_pass_list(tmp_path, capsys):
+    from firmware.cli import main
+
+    rec = tmp_path / "quads.csv"
+    assert main(["simulate", "--protocol", "quads-roller", "--out", str(rec)]) == 0
+    capsys.readouterr()
+    assert main(["replay", str(rec), "--protocol", "quads-roller", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    s = summary["series_1hz"]
+    assert s["period_s"] == 1 and s["t_s"][-1] >= summary["duration_s"] - 2
+    assert len({len(s[k]) for k in ("t_s", "speed_mps", "force_n", "position_m", "phase")}) == 1
+    assert len(summary["pass_list"]["length_m"]) == summary["passes"] > 0
+    # the dashboard accepts it as it is
+    from dashboard.schema import parse
+
+    assert parse("session", json.dumps(summary).encode())["series_1hz"]["t_s"] == s["t_s"]
+
+
+def test_the_dashboard_refuses_a_malformed_or_oversized_series():
+    from dashboard.schema import parse
+    from firmware.wire import WireError
+
+    base = {"session_id": "s1", "protocol": "quads-roller", "tool": "roller", "duration_s": 10.0, "completed": True}
+    ok = {**base, "series_1hz": {"t_s": [0, 1], "speed_mps": [0.05, None], "phase": [0, 0], "phases": ["active"]}}
+    assert parse("session", json.dumps(ok).encode())["series_1hz"]["speed_mps"] == [0.05, None]
+    for bad in ({"t_s": [0, "1"]}, {"t_s": list(range(MAX_POINTS + 1))}, {"t_s": [0], "phase": [-1]}):
+        with pytest.raises(WireError):
+            parse("session", json.dumps({**base, "series_1hz": bad}).encode())
+    with pytest.raises(WireError):
+        parse("session", json.dumps({**base, "pass_list": {"direction": [2]}}).encode())
