@@ -102,6 +102,11 @@ def test_chart_axes_never_repeat_a_label(page, broker, tmp_path):
             assert len(texts) >= 2 and len(set(texts)) == len(texts), (axis, texts)
         assert labels["y"] == ["0.00", "0.05", "0.10", "0.15", "0.20"]
         assert labels["x"][:2] == ["0:00", "0:01"]
+        # in dark colours the labels turn light grey (axe does not judge SVG text)
+        page.emulate_media(color_scheme="dark")
+        fills = page.evaluate("() => [...document.querySelectorAll('#slow text.tick-y, #tl text.tick-x')]"
+                              ".map((t) => getComputedStyle(t).fill)")
+        assert set(fills) == {"rgb(151, 163, 176)"}, fills
 
 
 def test_no_page_scrolls_sideways_on_a_phone(page, broker, tmp_path):
