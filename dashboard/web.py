@@ -624,7 +624,7 @@ def _cue_card(detail: dict) -> str:
     """What the coach said and when, as a table (the marks on the timeline above)."""
     cues = [c for c in detail.get("cues") or [] if c.get("cue") not in ("start",)]
     rows = "".join(
-        f'<tr class="cue {"corrective" if c["cue"] in CORRECTIVE else ""}" data-cue="{esc(c["cue"])}">'
+        f'<tr class="cue-row{" corrective" if c["cue"] in CORRECTIVE else ""}" data-cue="{esc(c["cue"])}">'
         f'<td class="num"><time>{fmt_duration(c["t_s"]) if c.get("t_s") is not None else "–"}</time></td>'
         f'<td>{esc(cue_text(c["cue"]))}</td><td class="muted">{esc(cue_why(c))}</td></tr>'
         for c in cues

@@ -93,12 +93,15 @@
     const svg = svgIn(container, W, H);
     const xs = pts.map((p) => p[0]);
     const ys = pts.filter((p) => p[1] !== null).map((p) => p[1] * k);
-    const x0 = Math.min.apply(null, xs), x1 = Math.max(Math.max.apply(null, xs), x0 + 1);
+    // opts.xMin / xMax widen the x range (the history's trends: whole days)
+    const x0 = Math.min(Math.min.apply(null, xs), opts.xMin !== undefined ? opts.xMin : Infinity);
+    const x1 = Math.max(Math.max.apply(null, xs), x0 + 1, opts.xMax !== undefined ? opts.xMax : -Infinity);
     let y0 = opts.yMin !== undefined ? opts.yMin : Math.min(0, Math.min.apply(null, ys));
     let y1 = Math.max.apply(null, ys);
     if (opts.band) y1 = Math.max(y1, opts.band[1] * k * 1.15);
     if (opts.limit) y1 = Math.max(y1, opts.limit * k * 1.08);
     for (const b of opts.bands || []) y1 = Math.max(y1, b.band[1] * k * 1.15);
+    for (const r of opts.refs || []) y1 = Math.max(y1, r.y * k * 1.4);  // a still threshold stays in view
     if (opts.yMax !== undefined) y1 = opts.yMax;
     if (!(y1 > y0)) y1 = y0 + 1;
     const yTicks = opts.yMax !== undefined ? niceTicks(y0, y1, 4) : roundUp(niceTicks(y0, y1, 4), y1);

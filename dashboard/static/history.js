@@ -18,12 +18,14 @@
       const m = t.muscle || "unknown";
       (groups[m] = groups[m] || []).push([dayOf(t.started_at), value(t)]);
     }
-    return Object.keys(groups).map((m, i) => ({ label: m, color: PALETTE[i % PALETTE.length], points: groups[m] }));
+    return Object.keys(groups).filter((m) => groups[m].some((p) => p[1] !== null && p[1] !== undefined))
+      .map((m, i) => ({ label: m, color: PALETTE[i % PALETTE.length], points: groups[m] }));
   }
   function trendChart(node, value, opts) {
-    const lines = byMuscle(value);
-    RS.lineChart(node, Object.assign({ points: [].concat(...lines.map((l) => l.points)), lines: lines, color: "none",
-      yMin: 0, height: 200, xFormat: dateLabel }, opts));
+    const lines = byMuscle(value), points = [].concat(...lines.map((l) => l.points));
+    const days = points.map((p) => p[0]), first = Math.floor(Math.min(...days));  // whole days: dates under the points
+    RS.lineChart(node, Object.assign({ points: points, lines: lines, color: "none", yMin: 0, height: 200, xFormat: dateLabel,
+      xMin: first, xMax: Math.max(Math.ceil(Math.max(...days)), first + 1) }, opts));
   }
   RS.responsive(() => {
     RS.barChart($("weekly-chart"), {

@@ -103,6 +103,7 @@ def test_cue_timeline_lists_what_the_coach_said_and_when(page, store):
                                           ["0:08", "Ease off — too much pressure"]]
         assert "275 N" in texts[2][2] and "limit 260 N" in texts[2][2]
         assert page.locator("#cues caption").inner_text().startswith("3 cues")
+        assert page.eval_on_selector("#cues tbody tr", "e => parseFloat(getComputedStyle(e).fontSize)") < 20
         marks = page.locator("#timeline circle.cue-mark")
         assert marks.count() == 3 and page.locator("#timeline circle.cue-mark.corrective").count() == 3
 
@@ -114,6 +115,9 @@ def test_hold_session_shows_still_threshold_hold_window_and_spots(page, store):
     with serve(app) as (host, port):
         page.goto(f"http://{host}:{port}/session/{sid}")
         assert page.locator("#speed-chart line.ref.still").count() == 1
+        # the threshold is in view above the still ball's speeds (the axis reaches past it)
+        top = page.eval_on_selector("#speed-chart svg", "s => Math.max(...[...s.querySelectorAll('text.tick-y')].map((t) => +t.textContent))")
+        assert top >= 1.0, top
         assert "still: under 1.0 cm/s" in page.locator("#speed-chart").text_content()
         assert page.locator("#spots").inner_text() == "1 of 3 spots held"
         assert "window 30–60 s per spot" in page.locator("#holds-card h2").inner_text()
