@@ -62,6 +62,7 @@
 
   function onTelemetry(t) {
     document.body.dataset.live = "1";
+    document.body.dataset.session = "active";  // (the hub sends none of a stored session)
     if (t.session_id && t.session_id !== lastSessionId) {
       lastSessionId = t.session_id;
       $("routine").textContent = humanizeRoutine(t.protocol);

@@ -38,6 +38,7 @@ def test_a_session_that_ends_during_a_broker_outage_shows_ended_once_stored(page
             t["cue"] = "switch_direction"
         pub.start()
         page.wait_for_function("() => document.getElementById('cue').textContent === 'Switch direction'")
+        assert page.evaluate("document.body.dataset.session") == "active"
         card = overview.locator(f'.device-card[data-device-id="{dev.device_id}"]')
         overview.wait_for_function(
             "(id) => document.querySelector(`.device-card[data-device-id='${id}'] .activity`)"
@@ -49,6 +50,7 @@ def test_a_session_that_ends_during_a_broker_outage_shows_ended_once_stored(page
         wait_stored(store, sid)
         page.wait_for_function("() => document.getElementById('phase').textContent.startsWith('ended')")
         assert page.locator("#cue").inner_text() == "Done — well rolled!"
+        assert page.evaluate("document.body.dataset.session") == "ended"
         assert page.locator("#passes").inner_text() == "3"
         overview.wait_for_function(
             "(id) => document.querySelector(`.device-card[data-device-id='${id}']`).dataset.session === 'ended'",
