@@ -9,6 +9,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -45,20 +46,29 @@ def test_broker_restarted_five_times_during_sessions(fresh_broker, dashboard, tm
     store, ingest = dashboard
     state = tmp_path / "device"
     state.mkdir()
-    device = _device(state, fresh_broker.url, 0, "--timed", "6.5", device_id="dev-out")
+    device = _device(state, fresh_broker.url, 0, "--timed", "9", device_id="dev-out")
+    lines: list[str] = []  # the link's own lines on stderr ("broker ... connected", "... lost")
+    outs: list[bytes] = []
+    readers = [threading.Thread(target=lambda: lines.extend(ln.decode() for ln in device.stderr)),
+               threading.Thread(target=lambda: outs.append(device.stdout.read()))]
+    for reader in readers:
+        reader.start()
     try:
-        time.sleep(1.0)
-        for _ in range(5):
+        for restart in range(5):  # each outage hits a connected device (not one still starting)
+            wait_until(lambda n=restart: sum(" connected" in ln for ln in lines) > n,
+                       timeout_s=20, what=f"the device connected before outage {restart + 1}")
             fresh_broker.stop()
             time.sleep(0.5)
             fresh_broker.start()
-            time.sleep(0.5)
-        out, err = device.communicate(timeout=60)
+        device.wait(timeout=60)
     finally:
         if device.poll() is None:
             device.kill()
             device.wait()
-    assert device.returncode == 0, err.decode()
+        for reader in readers:
+            reader.join(10)
+    out, err = b"".join(outs), "".join(lines)
+    assert device.returncode == 0, err
     report = json.loads(out.decode().strip().splitlines()[-1])
     finished, slowest = report["finished"], report["slowest_s"]
     print("slowest calls (s):", slowest)
