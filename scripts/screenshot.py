@@ -8,6 +8,9 @@ Playwright and writes:
     docs/img/dashboard-live.png   the live view mid-session
     docs/img/session.png          the session page of that run
     docs/img/history.png          the history after a few routines
+    docs/img/session-calf.png     a calf session: the up and down bands, each pass judged,
+                                  what the coach said and when
+    docs/img/session-hold.png     a hold session: still threshold, hold window, spots
 
 Usage: .venv/bin/python scripts/screenshot.py [--out docs/img] [--speed 3]
 If the device stages are not importable, it says so and exits non-zero (no fake data).
@@ -30,7 +33,9 @@ from firmware.broker import PrivateBroker, free_port  # noqa: E402
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 DEVICE_ID = "living-room-roller"
-HISTORY_RUNS = (("calf-stick", "good"), ("piriformis-ball", "good"), ("quads-roller", "too-fast"))
+HISTORY_RUNS = (("calf-stick", "good"), ("piriformis-ball", "good"), ("quads-roller", "too-fast"),
+                ("calf-stick", "reversed"))
+SHOT_OF_RUN = {("calf-stick", "reversed"): "session-calf.png", ("piriformis-ball", "good"): "session-hold.png"}
 
 
 class DashboardThread:
@@ -129,13 +134,16 @@ def shoot(out_dir: Path, speed: float) -> None:
     dash = DashboardThread(broker.url, f"sqlite:///{tmp / 'dashboard.db'}", port)
     base = f"http://127.0.0.1:{port}"
     runs: list[DeviceRun] = []
+    stored: dict[str, str] = {}  # screenshot name -> session id
     try:
         dash.start()
         for i, (protocol, scenario) in enumerate(HISTORY_RUNS):  # earlier routines, fast
             run = DeviceRun(broker.url, tmp / f"device-{i}", protocol, scenario, 20.0, seed=10 + i)
             runs.append(run)
-            run.start().finish()
+            summary = run.start().finish()
             run.close()
+            if (protocol, scenario) in SHOT_OF_RUN:
+                stored[SHOT_OF_RUN[(protocol, scenario)]] = summary["session_id"]
             print(f"history run {protocol} ({scenario}) stored")
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
@@ -157,6 +165,10 @@ def shoot(out_dir: Path, speed: float) -> None:
             page.goto(f"{base}/history")
             page.wait_for_selector("#weekly-chart svg")
             page.screenshot(path=str(out_dir / "history.png"), full_page=True)
+            for name, sid in stored.items():
+                page.goto(f"{base}/session/{sid}")
+                page.wait_for_selector("#force-chart svg")
+                page.screenshot(path=str(out_dir / name), full_page=True)
             browser.close()
         print(f"screenshots written to {out_dir}")
     finally:

@@ -11,6 +11,7 @@
   const dayOf = (iso) => { const d = new Date(iso); return (d.getTime() - d.getTimezoneOffset() * 60000) / 86400000; };
   const dateLabel = (x) => { const d = new Date(Math.round(x) * 86400000); return `${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]}`; };
   const PALETTE = [RS.colors.accent, RS.colors.accent2, "#b45309", "#7c3aed", "#be185d", "#0369a1"];
+  const MUSCLES = [...new Set(trends.map((t) => t.muscle || "unknown"))];  // one colour per muscle on every chart
   function byMuscle(value) {
     const groups = {};
     for (const t of trends) {
@@ -19,7 +20,7 @@
       (groups[m] = groups[m] || []).push([dayOf(t.started_at), value(t)]);
     }
     return Object.keys(groups).filter((m) => groups[m].some((p) => p[1] !== null && p[1] !== undefined))
-      .map((m, i) => ({ label: m, color: PALETTE[i % PALETTE.length], points: groups[m] }));
+      .map((m) => ({ label: m, color: PALETTE[MUSCLES.indexOf(m) % PALETTE.length], points: groups[m] }));
   }
   function trendChart(node, value, opts) {
     const lines = byMuscle(value), points = [].concat(...lines.map((l) => l.points));
