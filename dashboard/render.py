@@ -128,11 +128,9 @@ def layout(request: Request, title: str, body: str, *, active: str = "", script:
     return HTMLResponse(page, status_code=status_code, headers=SECURITY_HEADERS)
 
 
-def broker_banner(request: Request) -> str:
-    """On every page while the dashboard's broker does not answer: which broker (no
-    credentials) and why, from the ingest's health(); nothing while it is connected."""
-    dash = getattr(request.app.state, "dashboard", None)
-    ingest = getattr(dash, "ingest", None)
+def broker_problem(ingest) -> str:
+    """While the dashboard's broker does not answer: which broker (no credentials) and why,
+    in words, from the ingest's health(); '' while it is connected."""
     if ingest is None:
         return ""
     try:
@@ -142,9 +140,15 @@ def broker_banner(request: Request) -> str:
     link = health.get("commands") or health  # an IngestGroup: its command connection
     if health.get("connected") or not link.get("broker_error"):
         return ""
-    return (f'<div class="banner error" id="broker-banner" role="alert">Not connected to the broker at '
-            f'{esc(link.get("broker"))}: {esc(link["broker_error"])} — live data and commands paused. '
-            "Stored sessions and the history still show; the dashboard keeps trying.</div>")
+    return (f'Not connected to the broker at {link.get("broker")}: {link["broker_error"]} — live data and '
+            "commands paused. Stored sessions and the history still show; the dashboard keeps trying.")
+
+
+def broker_banner(request: Request) -> str:
+    """On every page while the dashboard's broker does not answer (broker_problem); the page
+    keeps it up to date (static/charts.js asks /api/broker)."""
+    text = broker_problem(getattr(getattr(request.app.state, "dashboard", None), "ingest", None))
+    return f'<div class="banner error" id="broker-banner" role="alert">{esc(text)}</div>' if text else ""
 
 
 SECURITY_HEADERS = {

@@ -46,6 +46,7 @@ from dashboard.auth import (
 from dashboard.cues import CORRECTIVE, cue_text, cue_why
 from dashboard.live import LiveHub, sse
 from dashboard.render import (
+    broker_problem,
     esc,
     fmt_duration,
     fmt_when,
@@ -112,6 +113,10 @@ class Dashboard:
                                 status_code=status_code, headers={"Cache-Control": "no-store"})
         return JSONResponse({"ok": ok, "store": store, "ingest": ingest, "quarantine": quarantine},
                             status_code=status_code, headers={"Cache-Control": "no-store"})
+
+    def broker_state(self, request: Request) -> JSONResponse:
+        """The broker banner's words for an open page ('' while the broker answers)."""
+        return JSONResponse({"problem": broker_problem(self.ingest)}, headers={"Cache-Control": "no-store"})
 
     # ------------------------------------------------------------ quarantine (admin)
     def quarantine_page(self, request: Request) -> HTMLResponse:
@@ -752,6 +757,7 @@ def create_app(store, ingest=None, *, auth_required: bool, secret_key: str, secu
     routes = [
         Route("/", sync(d.overview)),
         Route("/healthz", sync(d.healthz)),
+        Route("/api/broker", sync(d.broker_state)),
         Route("/device/{device_id}", sync(d.live)),
         Route("/api/live", d.live_stream),
         Route("/api/live/{device_id}", d.live_stream),

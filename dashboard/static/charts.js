@@ -319,3 +319,31 @@
 
   window.RS = { lineChart, barChart, timeline, gauge, pageData, responsive, mmss, fmt, empty, colors: C };
 })();
+
+/* The broker banner follows the broker while a page stays open (issue 19): /api/broker
+   every 5 s (behind the login like the pages) gives the banner's words, or none. */
+(function () {
+  "use strict";
+  const main = document.querySelector("main");
+  if (!main || !window.fetch) return;
+  async function check() {
+    let j;
+    try {
+      j = await (await fetch("/api/broker", { cache: "no-store", redirect: "manual" })).json();
+    } catch (e) {
+      return;  // the dashboard itself did not answer: nothing to say about its broker
+    }
+    const text = j && j.problem;
+    let banner = document.getElementById("broker-banner");
+    if (!text) { if (banner) banner.remove(); return; }
+    if (!banner) {
+      banner = document.createElement("div");
+      banner.id = "broker-banner";
+      banner.className = "banner error";
+      banner.setAttribute("role", "alert");
+      main.prepend(banner);
+    }
+    if (banner.textContent !== text) banner.textContent = text;
+  }
+  setInterval(check, 5000);
+})();

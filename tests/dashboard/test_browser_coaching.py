@@ -287,3 +287,23 @@ def test_overview_says_a_routine_runs_instead_of_no_sessions_yet(page, broker, t
         device.stop()
         ingest.stop()
         store.close()
+
+
+def test_an_open_page_shows_the_broker_banner_when_the_broker_goes_and_drops_it_when_back(page, fresh_broker, store):
+    ingest = Ingest(fresh_broker.url, store, client_id="open-dash-" + uuid.uuid4().hex[:8])
+    ingest.start()
+    assert ingest.wait_connected(10)
+    app = web.create_app(store, ingest, auth_required=False, secret_key="k")
+    try:
+        with serve(app) as (host, port):
+            page.goto(f"http://{host}:{port}/history")
+            assert page.locator("#broker-banner").count() == 0
+            fresh_broker.stop()
+            page.wait_for_selector("#broker-banner", timeout=20000)  # no reload
+            assert page.locator("#broker-banner").inner_text().startswith(
+                f"Not connected to the broker at mqtt://127.0.0.1:{fresh_broker.port}: connection refused")
+            fresh_broker.start()
+            assert ingest.wait_connected(20)
+            page.wait_for_selector("#broker-banner", state="detached", timeout=20000)
+    finally:
+        ingest.stop()
