@@ -307,3 +307,15 @@ def test_an_open_page_shows_the_broker_banner_when_the_broker_goes_and_drops_it_
             page.wait_for_selector("#broker-banner", state="detached", timeout=20000)
     finally:
         ingest.stop()
+
+
+def test_the_new_parts_pass_axe(page, store, axe):
+    """axe-core: no serious or critical problem on a calf session (bands, judged passes, cue
+    table), a hold session and the history with its trend legends."""
+    store.set_device_paired("calf-1", True)
+    calf, hold = seed_calf(store, "calf-1"), seed_hold(store, "calf-1")
+    app = web.create_app(store, None, auth_required=False, secret_key="k")
+    with serve(app) as (host, port):
+        for path in (f"/session/{calf}", f"/session/{hold}", "/history"):
+            page.goto(f"http://{host}:{port}{path}")
+            assert axe(page) == [], path
