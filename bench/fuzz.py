@@ -33,6 +33,7 @@ import tempfile
 import threading
 import time
 import timeit
+import urllib.parse
 import uuid
 from pathlib import Path
 
@@ -260,12 +261,13 @@ def read_pages(store, limit: int = 2000) -> dict:
     paths += [f"/device/{d}" for d in DEVICES] + [f"/history?device={d}" for d in DEVICES]
     for row in store.query("SELECT session_id FROM sessions LIMIT ?", (limit,)):
         sid = row["session_id"]
+        sid = urllib.parse.quote(sid, safe="")  # as a browser sends it
         paths += [f"/session/{sid}", f"/api/session/{sid}.csv", f"/api/session/{sid}.json"]
     failures = []
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
         for path in paths:
-            conn.request("GET", path.replace(" ", "%20"))
+            conn.request("GET", path)
             resp = conn.getresponse()
             resp.read()
             if resp.status >= 500:

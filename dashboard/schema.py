@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from firmware.wire import WireError, compile_schema, decode, finite_float
+from firmware.wire import WIRE_ID, WireError, compile_schema, decode, finite_float
 
 MAX_DEPTH = 8  # nesting of any device message (the summary's targets are 4 deep)
 MAX_BYTES = {"session": 192 * 1024, "event": 16 * 1024, "telemetry": 16 * 1024,
@@ -98,7 +98,7 @@ SESSION = {
     "required": ["session_id", "protocol", "tool", "duration_s", "completed"],
     "properties": {
         "format": SHORT_TEXT,
-        "session_id": ID,
+        "session_id": WIRE_ID,
         "protocol": {"anyOf": [ROUTINE_ID, {"type": "null"}]},
         "tool": {"type": "string", "enum": ["roller", "ball", "stick"]},
         "started_at": {"anyOf": [TIMESTAMP, {"type": "null"}]},
@@ -122,7 +122,7 @@ SESSION = {
         "interrupted": {"type": ["string", "null"], "maxLength": 200},
         "series_1hz": SERIES,
         "pass_list": PASS_LIST,
-        "msg_id": ID,
+        "msg_id": WIRE_ID,
         "ts": {"type": ["string", "null"], "maxLength": 40},
     },
 }
@@ -131,9 +131,9 @@ EVENT = {
     **OPEN_OBJECT,
     "required": ["msg_id", "event_type"],
     "properties": {
-        "msg_id": ID,
+        "msg_id": WIRE_ID,
         "event_type": {"type": "string", "minLength": 1, "maxLength": 64},
-        "session_id": {"type": ["string", "null"], "maxLength": 128},
+        "session_id": {"anyOf": [WIRE_ID, {"type": "null"}]},
         "ts": {"type": ["string", "null"], "maxLength": 40},
         "t_s": number(-1e9, 1e9),
         "direction": {"type": ["integer", "string", "null"], "minimum": -1, "maximum": 1,

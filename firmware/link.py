@@ -65,7 +65,7 @@ CONNACK_WORDS = {
 ACK_SCHEMA = {
     "type": "object",
     "properties": {
-        "session_id": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,64}$"},
+        "session_id": wire.WIRE_ID,
         **{k: commands.ENVELOPE_SCHEMA[k] for k in ("v", "ts", "seq")},
     },
     "required": ["session_id"],

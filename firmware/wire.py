@@ -23,6 +23,9 @@ from firmware.errors import RollsenseError
 
 MAX_BYTES = 256 * 1024
 MAX_DEPTH = 16
+# The ids on the wire (session ids: ULIDs; message ids: UUID hex; command ids): one shape on
+# both sides, so a session the dashboard stores is one whose ack the device takes.
+WIRE_ID = {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,64}$"}
 _BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
 
 
