@@ -46,3 +46,15 @@ def axe(axe_source):
         ]
 
     return run
+
+
+@pytest.fixture
+def no_console_errors(page):
+    """Fails the test on a page error or a console error (refused logins, pairings and
+    commands answer 401/403/409 on purpose, so 'Failed to load resource' lines are not bugs)."""
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text)
+            if m.type == "error" and "Failed to load resource" not in m.text else None)
+    yield
+    assert errors == []

@@ -76,14 +76,8 @@ def sim_roller(broker, tmp_path, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-def _no_console_errors(page):
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    # refused commands answer 409 on purpose; anything else is a page bug
-    page.on("console", lambda m: errors.append(m.text)
-            if m.type == "error" and "Failed to load resource" not in m.text else None)
-    yield
-    assert errors == []
+def _no_console_errors(no_console_errors):
+    """Every test here fails on a page or console error (conftest.no_console_errors)."""
 
 
 def message(page, selector: str, timeout_ms: float = 15000) -> str:

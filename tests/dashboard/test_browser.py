@@ -232,11 +232,5 @@ def test_history_shows_sessions_trends_and_exports(page, broker, tmp_path):
 
 
 @pytest.fixture(autouse=True)
-def _no_console_errors(page):
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    # refused logins and pairings answer 401/403 on purpose; anything else is a page bug
-    page.on("console", lambda m: errors.append(m.text)
-            if m.type == "error" and "Failed to load resource" not in m.text else None)
-    yield
-    assert errors == []
+def _no_console_errors(no_console_errors):
+    """Every test here fails on a page or console error (conftest.no_console_errors)."""
