@@ -597,7 +597,8 @@ def history(store, cache: DisciplineCache | None = None, *, device_id: str | Non
         "weekly_minutes": weekly_minutes(rows, today=today),
         "streaks": streaks(rows, today=today),
         "trends": trends(store, rows, cache),
-        "total_minutes": round(sum(r["duration_s"] for r in rows) / 60.0, 1),
+        # two decimals, as weekly_minutes: whole minutes shown from either agree (7.45 -> 7, not 7.5 -> 8)
+        "total_minutes": round(sum(r["duration_s"] for r in rows) / 60.0, 2),
     }
 
 

@@ -32,7 +32,9 @@ from firmware.broker import PrivateBroker, free_port  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
-DEVICE_ID = "living-room-roller"
+# one household, one device per tool (a device offers only its own tool's routines)
+DEVICE_OF_TOOL = {"roller": "living-room-roller", "stick": "living-room-stick", "ball": "living-room-ball"}
+DEVICE_ID = DEVICE_OF_TOOL["roller"]  # the one on the live screenshot
 HISTORY_RUNS = (("calf-stick", "good"), ("piriformis-ball", "good"), ("quads-roller", "too-fast"),
                 ("calf-stick", "reversed"))
 SHOT_OF_RUN = {("calf-stick", "reversed"): "session-calf.png", ("piriformis-ball", "good"): "session-hold.png"}
@@ -52,7 +54,7 @@ class DashboardThread:
         broker_url, db_url, port = self.args
         try:
             run_dashboard(broker_url, db_url, "127.0.0.1", port, stop_event=self.stop, ready_event=self.ready,
-                          trust_devices=[DEVICE_ID])
+                          trust_devices=list(DEVICE_OF_TOOL.values()))
         except BaseException as e:  # noqa: BLE001 - reported by start()
             self.error = e
             self.ready.set()
@@ -72,8 +74,10 @@ class DeviceRun:
 
     def __init__(self, broker_url: str, state_dir: Path, protocol: str, scenario: str, speed: float, seed: int) -> None:
         from firmware.demo import DemoOptions, build_device
+        from firmware.protocols import load_routine
 
-        opts = DemoOptions(protocol=protocol, scenario=scenario, seed=seed, speed=speed, device_id=DEVICE_ID)
+        opts = DemoOptions(protocol=protocol, scenario=scenario, seed=seed, speed=speed,
+                           device_id=DEVICE_OF_TOOL[load_routine(protocol).tool])
         state_dir.mkdir(parents=True, exist_ok=True)
         self.protocol = protocol
         self.app, self.hw, self.sampler, self.outputs, self.journal, self.link = build_device(

@@ -501,3 +501,17 @@ def test_start_list_is_the_devices_own_routines_when_its_info_lists_them(store, 
     assert offered == ["glute-ball", "piriformis-ball"]
     assert "Glutes on the mini ball" in page
     assert "quads-roller" in re.findall(r'<option value="([a-z0-9-]+)">', old)  # built-ins
+
+
+def test_history_says_the_same_minutes_in_its_heading_and_this_weeks_tile(store):
+    """447 s this week: the heading said '8 minutes in all' (7.45 rounded to 7.5, then to 8)
+    beside 'This week 7 min'; one rounding of one total."""
+    store.set_device_paired("home-roller", True)
+    for seconds in (64.0, 128.0, 64.0, 55.0, 136.0):
+        seed_session(store, "home-roller", duration_s=seconds, passes=3, telemetry=False)
+    app = web.create_app(store, None, auth_required=False, secret_key="k")
+    with serve(app) as addr:
+        status, _, page = call(addr, "GET", "/history")
+    assert status == 200
+    assert "5 sessions · 7 minutes in all" in page
+    assert '<span class="label">This week</span><span class="value">7 min</span>' in page
