@@ -87,6 +87,7 @@
     // down, so neither shows the target before it is met (as on the device's terminal)
     const done = t.done_s !== null && t.done_s !== undefined ? t.done_s : t.elapsed_s;
     $("elapsed").textContent = RS.mmss(Math.floor(done || 0));
+    $("target").parentElement.hidden = $("remaining").parentElement.hidden = false;
     $("target").textContent = t.target_s ? RS.mmss(t.target_s) : "–";
     $("remaining").textContent = t.remaining_s !== null && t.remaining_s !== undefined ? RS.mmss(Math.ceil(t.remaining_s)) : "–";
     $("progress").style.width = `${Math.floor(Math.max(0, Math.min(1, t.progress || 0)) * 100 + 1e-9)}%`;
@@ -155,7 +156,9 @@
     $("phase").textContent = s.completed ? "ended · completed" : "ended";
     const done = s.rolling_s !== null && s.rolling_s !== undefined ? s.rolling_s : s.duration_s;
     $("elapsed").textContent = RS.mmss(Math.floor(done || 0));
-    $("remaining").textContent = "–";
+    // the stored record's time alone: "of –" and "– left" said nothing once it ended
+    if ($("target").textContent === "–") $("target").parentElement.hidden = true;
+    $("remaining").parentElement.hidden = true;
     if (s.completed) $("progress").style.width = "100%";
     if (s.passes !== null && s.passes !== undefined) $("passes").textContent = String(s.passes);
     $("distance").textContent = distance(s.distance_m);

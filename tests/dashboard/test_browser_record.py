@@ -61,6 +61,8 @@ def test_a_session_that_ends_during_a_broker_outage_shows_ended_once_stored(page
         page.wait_for_function("() => document.getElementById('phase').textContent.startsWith('ended')")
         assert page.locator("#cue").inner_text() != "Switch direction"
         assert page.locator("#elapsed").inner_text() != "0:02"
+        assert page.locator("#remaining").is_hidden()  # no "– left" once it ended
+        assert page.locator("#target").is_hidden()  # nor "of –" (no telemetry told the target)
         overview.reload()
         assert "Switch" not in overview.locator(".device-card").first.inner_text()
         assert "quads roller ·" not in card.locator(".activity").inner_text()
