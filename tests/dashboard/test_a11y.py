@@ -43,6 +43,18 @@ def live_values(s, page, path: str) -> Publisher:
     return pub
 
 
+def visit_each(s, page, pages: dict):
+    """Log in, then open each of ``pages`` (name -> path) in turn, the live one with a device
+    sending values; yields the name of the page now open."""
+    log_in(page, s["base"])
+    for name, path in pages.items():
+        if name == "live":
+            live_values(s, page, path).join(10)
+        else:
+            page.goto(s["base"] + path)
+        yield name
+
+
 def test_axe_runs_on_the_login_page(page, broker, tmp_path, axe):
     """The pinned axe-core loads into a dashboard page despite its Content-Security-Policy."""
     with site(broker, tmp_path, auth=True) as s:
@@ -60,12 +72,7 @@ def test_axe_finds_no_serious_violation_on_any_page(page, broker, tmp_path, axe)
         page.emulate_media(color_scheme="dark")
         found["login (dark)"] = axe(page)
         page.emulate_media(color_scheme="light")
-        log_in(page, s["base"])
-        for name, path in pages.items():
-            if name == "live":
-                live_values(s, page, path).join(10)
-            else:
-                page.goto(s["base"] + path)
+        for name in visit_each(s, page, pages):
             found[name] = axe(page)
             if name == "session":  # each chart says what it shows, for a screen reader
                 assert re.fullmatch(r"Speed · .*\(cm/s\): \d+ points from 0:00 to 0:\d\d, lowest [\d.]+, "
@@ -116,12 +123,7 @@ def test_no_page_scrolls_sideways_on_a_phone(page, broker, tmp_path):
         wide = {}
         page.goto(s["base"] + "/login")
         wide["login"] = page.evaluate("document.documentElement.scrollWidth")
-        log_in(page, s["base"])
-        for name, path in pages.items():
-            if name == "live":
-                live_values(s, page, path).join(10)
-            else:
-                page.goto(s["base"] + path)
+        for name in visit_each(s, page, pages):
             page.wait_for_timeout(50)
             wide[name] = page.evaluate("document.documentElement.scrollWidth")
         assert {k: v for k, v in wide.items() if v > 390} == {}

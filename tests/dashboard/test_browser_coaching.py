@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 from dashboard import web
@@ -72,12 +73,19 @@ def seed_hold(store, device_id: str) -> str:
     return sid
 
 
+@contextmanager
+def opened(page, store, path: str):
+    """The dashboard on ``store`` (no login) served for the block, ``page`` at ``path``."""
+    app = web.create_app(store, None, auth_required=False, secret_key="k")
+    with serve(app) as (host, port):
+        page.goto(f"http://{host}:{port}{path}")
+        yield f"http://{host}:{port}"
+
+
 def test_calf_session_draws_both_bands_and_judges_each_pass_by_its_own(page, store):
     store.set_device_paired("calf-1", True)
     sid = seed_calf(store, "calf-1")
-    app = web.create_app(store, None, auth_required=False, secret_key="k")
-    with serve(app) as (host, port):
-        page.goto(f"http://{host}:{port}/session/{sid}")
+    with opened(page, store, f"/session/{sid}"):
         chart = page.locator("#force-chart")
         assert chart.locator("rect.band-up").count() == 1 and chart.locator("rect.band-down").count() == 1
         assert chart.locator("text.band-label").all_text_contents() == ["up: firm", "down: light"]
@@ -92,9 +100,7 @@ def test_calf_session_draws_both_bands_and_judges_each_pass_by_its_own(page, sto
 def test_cue_timeline_lists_what_the_coach_said_and_when(page, store):
     store.set_device_paired("calf-1", True)
     sid = seed_calf(store, "calf-1")
-    app = web.create_app(store, None, auth_required=False, secret_key="k")
-    with serve(app) as (host, port):
-        page.goto(f"http://{host}:{port}/session/{sid}")
+    with opened(page, store, f"/session/{sid}"):
         rows = page.locator("#cues tbody tr")
         assert rows.count() == 3
         texts = [r.split("\t") for r in rows.all_inner_texts()]
@@ -111,9 +117,7 @@ def test_cue_timeline_lists_what_the_coach_said_and_when(page, store):
 def test_hold_session_shows_still_threshold_hold_window_and_spots(page, store):
     store.set_device_paired("ball-1", True)
     sid = seed_hold(store, "ball-1")
-    app = web.create_app(store, None, auth_required=False, secret_key="k")
-    with serve(app) as (host, port):
-        page.goto(f"http://{host}:{port}/session/{sid}")
+    with opened(page, store, f"/session/{sid}"):
         assert page.locator("#speed-chart line.ref.still").count() == 1
         # the threshold is in view above the still ball's speeds (the axis reaches past it)
         top = page.eval_on_selector("#speed-chart svg", "s => Math.max(...[...s.querySelectorAll('text.tick-y')].map((t) => +t.textContent))")
@@ -255,9 +259,7 @@ def test_history_trends_by_date_and_muscle_with_plurals(page, store):
         store.save_session("home-1", summary_payload(sid, started_at=iso(today - timedelta(days=days_ago)),
                                                      duration_s=20.0, protocol=protocol, tool=tool,
                                                      force_mean_n=force))
-    app = web.create_app(store, None, auth_required=False, secret_key="k")
-    with serve(app) as (host, port):
-        page.goto(f"http://{host}:{port}/history")
+    with opened(page, store, "/history"):
         assert "3 sessions · 1 minute in all" in page.locator(".live-head p").inner_text()
         chart = page.locator("#force-trend")
         legend = chart.locator("text.legend").all_text_contents()
