@@ -21,6 +21,10 @@ from pathlib import Path
 
 import uvicorn
 
+from dashboard.ingest import Ingest, client_id_for, share_group_for
+from dashboard.store import open_store
+from dashboard.web import create_app, mark_paired
+from dashboard.workers import IngestGroup
 from firmware.errors import ConfigError, SetupError
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -252,11 +256,6 @@ def run_dashboard(
     administrators). HTTPS with ``tls_cert``/``tls_key``, and always beyond loopback
     (tls_files). X-Forwarded-For/-Proto are believed only from ``trusted_proxies``
     (addresses or networks; none by default); with any, a login is required on loopback too."""
-    from dashboard.ingest import Ingest, client_id_for, share_group_for
-    from dashboard.store import open_store
-    from dashboard.web import create_app, mark_paired
-    from dashboard.workers import IngestGroup
-
     # behind a reverse proxy the clients are elsewhere, whatever address the dashboard has
     auth_required = not is_loopback(host) or bool(trusted_proxies)
     check_port(host, port)

@@ -18,6 +18,7 @@ from firmware.config import ensure_state_dir
 from firmware.errors import ConfigError, RollsenseError, first_line
 from firmware.mqtt_url import parse_broker_url
 from firmware.protocols import routines_dir_for
+from firmware.units import summary_table  # the same table `rollsense demo` ends with
 
 EPILOG = """\
 examples:
@@ -276,13 +277,6 @@ def cmd_replay(a) -> int:
     else:
         print(summary_table(summary))
     return 0
-
-
-def summary_table(s: dict) -> str:
-    """The summary as people read it: the same table ``rollsense demo`` ends with."""
-    from firmware.units import summary_table as table
-
-    return table(s)
 
 
 def cmd_simulate(a) -> int:
