@@ -610,7 +610,7 @@ def _listening(port: int) -> bool:
 
 def test_run_dashboard_gives_its_workers_the_group_no_device_can_name(tmp_path, monkeypatch):
     """The group the tests above use is the one `rollsense dashboard --ingest-workers N` uses."""
-    import dashboard.workers
+    import dashboard.server
     from dashboard.server import run_dashboard
 
     class Made(Exception):
@@ -619,7 +619,7 @@ def test_run_dashboard_gives_its_workers_the_group_no_device_can_name(tmp_path, 
     def ingest_group(*args, **kwargs):
         raise Made(kwargs)
 
-    monkeypatch.setattr(dashboard.workers, "IngestGroup", ingest_group)
+    monkeypatch.setattr(dashboard.server, "IngestGroup", ingest_group)
     db, client_id, group = dashboard_ids(tmp_path)
     with pytest.raises(Made) as made:
         run_dashboard("mqtt://127.0.0.1:1", db, port=free_port(), workers=2)
