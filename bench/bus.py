@@ -25,8 +25,8 @@ import numpy as np
 from device.bus import I2CBus, wire_bits
 from device.fake import FakeI2CBus, FakeMPU6050
 from device.mpu6050 import MPU6050
-from firmware.clock import ManualClock
-from firmware.daemon import COACHING_DRAIN_S
+from firmware.app.daemon import COACHING_DRAIN_S
+from firmware.common.clock import ManualClock
 
 RATES_HZ = (200, 1000)
 BUS_HZ = (100_000, 400_000)
@@ -189,7 +189,7 @@ def measure(seconds: float) -> dict:
     rows = [run(rate, bus_hz, seconds) for run in (run_ours, run_peer)
             for rate in RATES_HZ for bus_hz in BUS_HZ]
     # The device's coaching loop drains every 40 ms so that every cue is within 50 ms of
-    # its data (firmware/daemon.py COACHING_DRAIN_S): more transactions, still burst reads.
+    # its data (firmware/app/daemon.py COACHING_DRAIN_S): more transactions, still burst reads.
     rows[len(RATES_HZ) * len(BUS_HZ):len(RATES_HZ) * len(BUS_HZ)] = [
         run_ours(rate, 400_000, seconds, poll_s=COACHING_DRAIN_S) for rate in RATES_HZ]
     ours = next(r for r in rows if r["driver"].startswith("rollsense")

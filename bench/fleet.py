@@ -67,7 +67,7 @@ def run_devices(ids: list[str], broker_url: str, tag: str, session_s: float,
                 ack_timeout_s: float, start_spread_s: float = 0.0) -> dict:
     """One device process: connect all, run the session, send summaries until acked."""
     from bench.fleet_devices import Fleet
-    from firmware.mqtt_url import parse_broker_url
+    from firmware.common.mqtt_url import parse_broker_url
 
     address = parse_broker_url(broker_url)
     fleet_ = Fleet(ids, address.host, address.port, tag)
@@ -89,7 +89,7 @@ def run_probe(broker_url: str) -> dict:
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.properties import Properties
 
-    from firmware.mqtt_url import make_client, parse_broker_url
+    from firmware.common.mqtt_url import make_client, parse_broker_url
 
     address = parse_broker_url(broker_url)
     ms: dict[str, list[float]] = {"qos0": [], "qos1": []}
@@ -194,7 +194,7 @@ def run_step(k: int, db_url: str, session_s: float, ack_timeout_s: float,
     """One fleet size: fresh broker, two ingest workers, K devices in device processes."""
     from dashboard.store import open_store
     from dashboard.workers import IngestGroup
-    from firmware.broker import PrivateBroker
+    from firmware.edge.broker import PrivateBroker
 
     tag = f"k{k}-{uuid.uuid4().hex[:6]}"
     tmp = Path(tempfile.mkdtemp(prefix="rollsense-fleet-"))

@@ -49,9 +49,9 @@ import uvicorn  # noqa: E402
 from dashboard import queries, schema, web  # noqa: E402
 from dashboard.ingest import Ingest  # noqa: E402
 from dashboard.store import open_store  # noqa: E402
-from firmware.broker import PrivateBroker, free_port  # noqa: E402
-from firmware.mqtt_url import make_client, parse_broker_url  # noqa: E402
-from firmware.wire import decode  # noqa: E402
+from firmware.common.mqtt_url import make_client, parse_broker_url  # noqa: E402
+from firmware.common.wire import decode  # noqa: E402
+from firmware.edge.broker import PrivateBroker, free_port  # noqa: E402
 
 EXAMPLES = 1300  # x 8 payloads each, plus the hand-made ones: over 10,000
 DEVICES = [f"fz-{i}" for i in range(6)]

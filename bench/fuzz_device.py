@@ -38,11 +38,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from firmware import commands  # noqa: E402
-from firmware.broker import PrivateBroker  # noqa: E402
-from firmware.config import apply_overrides, load_config  # noqa: E402
-from firmware.daemon import build_device  # noqa: E402
-from firmware.mqtt_url import make_client, parse_broker_url  # noqa: E402
+from firmware.app.daemon import build_device  # noqa: E402
+from firmware.common.mqtt_url import make_client, parse_broker_url  # noqa: E402
+from firmware.core import commands  # noqa: E402
+from firmware.edge.broker import PrivateBroker  # noqa: E402
+from firmware.edge.config import apply_overrides, load_config  # noqa: E402
 
 DEVICE = "dev-fuzz"
 BASE = f"rollsense/{DEVICE}"

@@ -51,8 +51,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from firmware.coach import CoachSettings  # noqa: E402
-from firmware.metrics import MetricsSettings  # noqa: E402
+from firmware.core.coach import CoachSettings  # noqa: E402
+from firmware.core.metrics import MetricsSettings  # noqa: E402
 
 GOAL_CUE_MS = 50.0
 GOAL_DASHBOARD_P99_MS = 50.0
@@ -116,12 +116,12 @@ def run_device(source: Any, protocol: str, rate_hz: float, until_s: float) -> tu
     """Run the real device loop (no link) on ``source`` until ``until_s`` of source time;
     returns the cue log and loop facts (drain and poll interval, s)."""
     from device.hardware import open_hardware
-    from firmware.app import DeviceApp, DeviceParts
-    from firmware.clock import ManualClock
-    from firmware.daemon import COACHING_DRAIN_S
-    from firmware.demo import sim_calibration
-    from firmware.journal import Journal
-    from firmware.sampler import Sampler
+    from firmware.app.daemon import COACHING_DRAIN_S
+    from firmware.app.demo import sim_calibration
+    from firmware.app.loop import DeviceApp, DeviceParts
+    from firmware.common.clock import ManualClock
+    from firmware.edge.journal import Journal
+    from firmware.edge.sampler import Sampler
 
     tmp = Path(tempfile.mkdtemp(prefix="rollsense-latency-"))
     clock = ManualClock()
@@ -167,7 +167,7 @@ def _starts(seed: int, n: int, first_s: float, spacing_s: float) -> list[float]:
 
 def over_pressure_trials(rate_hz: float, seed: int, n: int = 4) -> list[dict]:
     from device.sim import scenario
-    from firmware.protocols import load_routine
+    from firmware.core.protocols import load_routine
 
     limit = load_routine("quads-roller").force_max_n()
     starts = _starts(seed, n, 14.0, 12.0)
@@ -201,7 +201,7 @@ def stepped_off_trial(rate_hz: float, seed: int) -> list[dict]:
 
 def _speed_confirm_s(user: Any, t0: float, t1: float, k: float) -> float | None:
     """When the coach's slow_down rule holds on the true speed of a pass scaled by ``k``."""
-    from firmware.protocols import load_routine
+    from firmware.core.protocols import load_routine
 
     m, c = MetricsSettings(tool="roller"), CoachSettings()
     top = load_routine("quads-roller").targets.speed.speed_mps.hi * (1 + c.margin)
@@ -254,8 +254,8 @@ def _stats(values: list[float]) -> dict:
 def measure_cue_latency(rates_hz=(1000, 200), seeds=(1, 2, 3), trials: int = 4) -> dict:
     """Condition -> cue latency per sample rate and condition: p50/max (ms) of sensor-time
     latency and of loop-time latency, with every trial listed."""
-    from firmware.app import DeviceApp
-    from firmware.daemon import COACHING_DRAIN_S
+    from firmware.app.daemon import COACHING_DRAIN_S
+    from firmware.app.loop import DeviceApp
 
     out: dict[str, Any] = {"goal_ms": GOAL_CUE_MS, "drain_s": COACHING_DRAIN_S,
                            "poll_s": DeviceApp.__init__.__kwdefaults__["poll_s"], "rates": []}
@@ -294,10 +294,10 @@ def measure_dashboard_latency(seconds: float = 20.0, telemetry_hz: float = 10.0,
     QoS 1), through a private Mosquitto on loopback into an Ingest with a SQLite store."""
     from dashboard.ingest import Ingest
     from dashboard.store import open_store
-    from firmware.broker import PrivateBroker
-    from firmware.clock import MonotonicClock
-    from firmware.journal import Journal
-    from firmware.link import Link
+    from firmware.common.clock import MonotonicClock
+    from firmware.edge.broker import PrivateBroker
+    from firmware.edge.journal import Journal
+    from firmware.edge.link import Link
 
     tmp = Path(tempfile.mkdtemp(prefix="rollsense-latency-dash-"))
     got: dict[str, list[float]] = {"telemetry": [], "event": []}

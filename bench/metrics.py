@@ -27,10 +27,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from device.sim import sample_block, scenario  # noqa: E402
-from firmware.daemon import COACHING_DRAIN_S  # noqa: E402
-from firmware.metrics import MetricsEngine, MetricsSettings  # noqa: E402
-from firmware.protocols import load_routine  # noqa: E402
-from firmware.session import Session  # noqa: E402
+from firmware.app.daemon import COACHING_DRAIN_S  # noqa: E402
+from firmware.core.metrics import MetricsEngine, MetricsSettings  # noqa: E402
+from firmware.core.protocols import load_routine  # noqa: E402
+from firmware.core.session import Session  # noqa: E402
 
 RATE_HZ = 1000.0
 GOAL_X = 2000.0

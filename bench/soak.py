@@ -53,7 +53,7 @@ def cpu_s() -> float:
 
 def long_routine_dir(tmp: Path, rolling_min_s: float) -> Path:
     """A user routine directory holding quads-roller with a rolling target of ``rolling_min_s``."""
-    from firmware.protocols import ROUTINES_DIR
+    from firmware.core.protocols import ROUTINES_DIR
 
     text = (ROUTINES_DIR / f"{ROUTINE}.toml").read_text()
     text, n = re.subn(r"(?m)^rolling_min_s\s*=.*$", f"rolling_min_s = {rolling_min_s:.1f}", text)
@@ -100,15 +100,15 @@ def soak(minutes: int = 60, rate_hz: float = 1000.0, link: bool = True, seed: in
     """Run one session for ``minutes`` simulated minutes; RSS/CPU per minute and the verdict."""
     from device.hardware import open_hardware
     from device.sim import scenario
-    from firmware.app import DeviceApp, DeviceParts
-    from firmware.broker import PrivateBroker
-    from firmware.clock import ManualClock, MonotonicClock
-    from firmware.daemon import COACHING_DRAIN_S
-    from firmware.demo import sim_calibration
-    from firmware.journal import Journal
-    from firmware.link import Link
-    from firmware.metrics import MetricsSettings
-    from firmware.sampler import Sampler
+    from firmware.app.daemon import COACHING_DRAIN_S
+    from firmware.app.demo import sim_calibration
+    from firmware.app.loop import DeviceApp, DeviceParts
+    from firmware.common.clock import ManualClock, MonotonicClock
+    from firmware.core.metrics import MetricsSettings
+    from firmware.edge.broker import PrivateBroker
+    from firmware.edge.journal import Journal
+    from firmware.edge.link import Link
+    from firmware.edge.sampler import Sampler
 
     tmp = Path(tempfile.mkdtemp(prefix="rollsense-soak-"))
     broker = lnk = journal = hw = None

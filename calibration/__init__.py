@@ -5,7 +5,7 @@ Pure estimators over Blocks live in ``gyro``, ``axis``, ``radius``, ``force``; t
 drivers (prompts, progress bar, saving) in ``procedures``; ``rollsense calibrate show`` in ``show``.
 """
 
-from firmware.errors import RollsenseError
+from firmware.common.errors import RollsenseError
 
 
 class CalibrationError(RollsenseError):

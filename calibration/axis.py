@@ -7,7 +7,7 @@ import numpy as np
 from calibration import CalibrationError
 from calibration.gyro import sample_dt_s
 from calibration.store import AxisCalibration, utc_now_iso
-from firmware.model import Block
+from firmware.common.model import Block
 
 MOVING_RAD_S = 0.2  # samples slower than this are not rolling
 MIN_ROTATION_RAD = 1.5  # about 11 cm on a 7.5 cm roller

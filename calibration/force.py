@@ -9,7 +9,7 @@ import numpy as np
 
 from calibration import CalibrationError
 from calibration.store import ForceCalibration, fsr_conductance_s, utc_now_iso
-from firmware.model import Block
+from firmware.common.model import Block
 
 MODELS = ("linear", "fsr-power")
 # A fit worse than this at any known weight (|fit - known| / known) is not saved unless the

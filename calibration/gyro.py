@@ -8,7 +8,7 @@ import numpy as np
 
 from calibration import CalibrationError
 from calibration.store import GyroCalibration, utc_now_iso
-from firmware.model import Block
+from firmware.common.model import Block
 
 
 @dataclass(frozen=True)

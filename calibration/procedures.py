@@ -24,7 +24,7 @@ from calibration.force import FORCE_FIT_MAX_REL, fit_force, raw_level
 from calibration.gyro import estimate_gyro_bias, find_still_bias
 from calibration.radius import estimate_radius
 from calibration.store import STANDARD_GRAVITY_M_S2, Calibration, load_calibration, save_calibration
-from firmware.model import Block
+from firmware.common.model import Block
 
 BlockSource = Callable[[float], Iterable[Block]]
 Ask = Callable[[str], None]
@@ -82,7 +82,7 @@ def collect(source: BlockSource, seconds: float, label: str, out: TextIO) -> Blo
 
 def sampler_source(sampler, clock, *, settle_s: float = 0.5, poll_s: float = 0.01,
                    timeout_s: float = 5.0) -> BlockSource:
-    """A block source over a started ``firmware.sampler.Sampler``: each call skips what the
+    """A block source over a started ``firmware.edge.sampler.Sampler``: each call skips what the
     sensors buffered before it (and ``settle_s`` more, for a weight to settle), then yields
     Blocks until ``seconds`` of sensor time are covered. Gives up (yields no more) after
     ``seconds + timeout_s`` without enough data; waits on ``clock``."""
@@ -227,7 +227,7 @@ def run_step(step: str, config, source: BlockSource | None, *, seconds: float | 
              distance_m: float | None = None, weights_kg: Sequence[float] | None = None,
              tool: str | None = None, out: TextIO | None = None, ask: Ask | None = None,
              save_anyway: bool = False) -> int:
-    """``rollsense calibrate <step>`` for a loaded ``firmware.config.Config``; returns the exit
+    """``rollsense calibrate <step>`` for a loaded ``firmware.edge.config.Config``; returns the exit
     code. ``source`` is unused for "show". For "force" the source must deliver raw readings
     (open the hardware with ``force_calibration=calibration.store.RawForce()``)."""
     out = sys.stderr if out is None else out

@@ -9,7 +9,7 @@ from calibration import CalibrationError
 from calibration.axis import MOVING_RAD_S, principal_axis
 from calibration.gyro import sample_dt_s
 from calibration.store import RadiusCalibration, utc_now_iso
-from firmware.model import Block
+from firmware.common.model import Block
 
 DEADBAND_RAD_S = 0.05  # the roll starts / ends where the rate crosses this
 PAD_S = 0.25  # integrate this much before and after, to catch the slow start and stop

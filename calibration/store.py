@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from firmware.errors import ConfigError
+from firmware.common.errors import ConfigError
 
 FORMAT = "rollsense-calibration/1"
 HISTORY_KEEP = 10

@@ -22,7 +22,7 @@ from starlette.responses import (
     Response,
 )
 
-from firmware.errors import ConfigError
+from firmware.common.errors import ConfigError
 
 COOKIE = "rollsense_session"
 COOKIE_MAX_AGE_S = 14 * 24 * 3600

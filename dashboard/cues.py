@@ -1,10 +1,10 @@
 """The coach's cues in words for the session page's timeline (issue 19): what the coach said
 (the same words as the live page's banner, dashboard/static/live.js) and why, from the
-detail the device stored with each cue event (firmware/coach.py)."""
+detail the device stored with each cue event (firmware/core/coach.py)."""
 
 from __future__ import annotations
 
-from firmware import units
+from firmware.common import units
 
 CUE_TEXT = {
     "start": "Routine ready", "ease_in": "Ease in gently", "slow_down": "Slow down a little",

@@ -37,7 +37,7 @@ of every eleven messages a fleet sends. It also keeps the bulk of the traffic of
 connection whose events and summaries are acked, and lets the two be read by two threads.
 
 Hostile input (issue 18): every message is decoded and checked ONCE, here at the edge, against
-its topic's schema (dashboard/schema.py on firmware/wire.py). One that fails is acknowledged
+its topic's schema (dashboard/schema.py on firmware/common/wire.py). One that fails is acknowledged
 (PUBACKed, so the broker does not deliver it again), kept aside in the store's quarantine
 table (device, topic, reason, first/last seen, count, a bounded copy) and logged once per
 (device, kind, reason). No exception leaves an MQTT callback: a callback that fails is
@@ -69,9 +69,9 @@ from paho.mqtt.properties import Properties
 
 from dashboard import schema
 from dashboard.store import Store
-from firmware.errors import first_line
-from firmware.mqtt_url import make_client, parse_broker_url
-from firmware.wire import WireError
+from firmware.common.errors import first_line
+from firmware.common.mqtt_url import make_client, parse_broker_url
+from firmware.common.wire import WireError
 
 log = logging.getLogger("rollsense.ingest")
 

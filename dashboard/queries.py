@@ -77,7 +77,7 @@ def muscle_of(protocol: str | None) -> str:
     if not protocol:
         return "unknown"
     try:
-        from firmware.protocols import load_routine
+        from firmware.core.protocols import load_routine
 
         muscle = getattr(load_routine(protocol), "muscle", None)
         if muscle:

@@ -1,5 +1,5 @@
 """HTML rendering helpers of the dashboard: escaping, time formatting and the page layout.
-Speeds, lengths, forces and targets are worded by ``firmware.units``, as on the terminal."""
+Speeds, lengths, forces and targets are worded by ``firmware.common.units``, as on the terminal."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def routine_title(protocol: str | None) -> str:
     if not protocol:
         return "Unknown routine"
     try:
-        from firmware.protocols import load_routine
+        from firmware.core.protocols import load_routine
 
         title = getattr(load_routine(protocol), "title", None)
         if title:
@@ -77,7 +77,7 @@ def routine_choices(info: dict | None = None) -> list[tuple[str, str]]:
         if own:
             return own
     try:
-        from firmware.protocols import list_routines
+        from firmware.core.protocols import list_routines
 
         found = [(r.id, getattr(r, "title", r.id)) for r in list_routines() if tool in (None, r.tool)]
         if found:

@@ -1,5 +1,5 @@
 """What the dashboard accepts from devices: one JSON Schema per topic (DESIGN §3.2, §3.3),
-checked once at the edge (``firmware.wire``: strict decoding, then the schema), and the
+checked once at the edge (``firmware.common.wire``: strict decoding, then the schema), and the
 read-side view that gives a stored summary its one shape whatever an older row holds.
 
 Numbers are finite (the decoder refuses NaN and Infinity) and within sane ranges; strings,
@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from firmware.wire import WIRE_ID, WireError, compile_schema, decode, finite_float
+from firmware.common.wire import WIRE_ID, WireError, compile_schema, decode, finite_float
 
 MAX_DEPTH = 8  # nesting of any device message (the summary's targets are 4 deep)
 MAX_BYTES = {"session": 192 * 1024, "event": 16 * 1024, "telemetry": 16 * 1024,
@@ -61,15 +61,15 @@ TARGET_VALUE = {  # a target or an actual value: a number, a band [lo, hi], {"mi
 # bounds on the fields nobody reads (devices add fields freely, within these)
 OPEN_OBJECT = {"type": "object", "maxProperties": 64}
 
-SERIES_POINTS = 1800  # firmware.series.MAX_POINTS: a 30-minute session at 1 Hz, longer ones coarser
-PASS_LIST_MAX = 2000  # firmware.metrics_estimator.PASS_LIST_MAX
+SERIES_POINTS = 1800  # firmware.core.series.MAX_POINTS: a 30-minute session at 1 Hz, longer ones coarser
+PASS_LIST_MAX = 2000  # firmware.core.metrics.estimator.PASS_LIST_MAX
 
 
 def column(item: dict, max_items: int) -> dict:
     return {"type": "array", "maxItems": max_items, "items": item}
 
 
-SERIES = {  # the summary's series_1hz (firmware/series.py), columnar
+SERIES = {  # the summary's series_1hz (firmware/core/series.py), columnar
     "type": ["object", "null"], "maxProperties": 16,
     "properties": {
         "t0_s": number(-1e9, 1e9), "period_s": number(0, 1e4),
@@ -81,7 +81,7 @@ SERIES = {  # the summary's series_1hz (firmware/series.py), columnar
         "phases": column({"type": "string", "maxLength": 64}, 64),
     },
 }
-PASS_LIST = {  # the summary's pass_list (firmware/metrics_estimator.py pass_columns), columnar
+PASS_LIST = {  # the summary's pass_list (firmware/core/metrics/estimator.py pass_columns), columnar
     "type": ["object", "null"], "maxProperties": 16,
     "properties": {
         "end_s": column(number(-1e9, 1e9), PASS_LIST_MAX),

@@ -25,7 +25,7 @@ from dashboard.ingest import Ingest, client_id_for, share_group_for
 from dashboard.store import open_store
 from dashboard.web import create_app, mark_paired
 from dashboard.workers import IngestGroup
-from firmware.errors import ConfigError, SetupError
+from firmware.common.errors import ConfigError, SetupError
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 SECRET_ENV = "ROLLSENSE_DASHBOARD_SECRET"

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from firmware.errors import ConfigError, SetupError
+from firmware.common.errors import ConfigError, SetupError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS devices(device_id TEXT PRIMARY KEY, name TEXT, paired INTEGER NOT NULL DEFAULT 0,

@@ -57,8 +57,8 @@ from dashboard.render import (
     routine_choices,
     routine_title,
 )
-from firmware import units
-from firmware.errors import first_line
+from firmware.common import units
+from firmware.common.errors import first_line
 
 STATIC_DIR = Path(__file__).parent / "static"
 PAIR_TIMEOUT_S = 5.0

@@ -52,7 +52,7 @@ def _worker_main(conn, broker_url: str, db_url: str, client_id: str, group: str)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     from dashboard.store import open_store
-    from firmware.errors import RollsenseError
+    from firmware.common.errors import RollsenseError
 
     try:
         store = open_store(db_url)

@@ -14,8 +14,8 @@ from device.registers import (
     dr_code,
     pga_code,
 )
-from firmware.clock import Clock
-from firmware.errors import SensorError, SetupError
+from firmware.common.clock import Clock
+from firmware.common.errors import SensorError, SetupError
 
 log = logging.getLogger(__name__)
 

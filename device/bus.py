@@ -11,8 +11,8 @@ from typing import Any
 
 from smbus2 import i2c_msg
 
-from firmware.clock import Clock, MonotonicClock
-from firmware.errors import SensorError, SensorTimeout, SetupError
+from firmware.common.clock import Clock, MonotonicClock
+from firmware.common.errors import SensorError, SensorTimeout, SetupError
 
 SMBUS_BLOCK_MAX = 32  # smbus2 I2C_SMBUS_BLOCK_MAX
 NACK_ERRNOS = frozenset({errno.EREMOTEIO, errno.ENXIO})  # 121, 6: the address was not acked

@@ -35,7 +35,7 @@ from device.registers import (
     gyro_output_rate_hz,
     gyro_rad_s_per_lsb,
 )
-from firmware.clock import Clock
+from firmware.common.clock import Clock
 
 I2C_M_RD = 0x0001  # smbus2 / linux i2c.h read flag
 SMBUS_BLOCK_MAX = 32

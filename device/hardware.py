@@ -11,8 +11,8 @@ from device.ads1115 import ADS1115, ForceCalibration, LinearForce
 from device.bus import I2CBus
 from device.fake import FakeADS1115, FakeI2CBus, FakeMPU6050, ForceTap
 from device.mpu6050 import MPU6050
-from firmware.clock import Clock
-from firmware.errors import ConfigError
+from firmware.common.clock import Clock
+from firmware.common.errors import ConfigError
 
 KINDS = ("pi", "sim")
 FORCE_KINDS = ("ads1115", "hx711", "none")

@@ -14,8 +14,8 @@ from typing import Any
 
 from gpiozero import DigitalInputDevice, DigitalOutputDevice
 
-from firmware.clock import Clock
-from firmware.errors import SensorError, SensorTimeout, SetupError
+from firmware.common.clock import Clock
+from firmware.common.errors import SensorError, SensorTimeout, SetupError
 
 PULSES_FOR_GAIN = {128: 25, 32: 26, 64: 27}  # 128 and 64: channel A; 32: channel B
 MAX_HIGH_S = 60e-6  # PD_SCK high longer than this powers the HX711 down

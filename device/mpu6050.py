@@ -25,8 +25,8 @@ from device.registers import (
     gyro_output_rate_hz,
     gyro_rad_s_per_lsb,
 )
-from firmware.clock import Clock
-from firmware.errors import SensorError, SensorTimeout, SetupError
+from firmware.common.clock import Clock
+from firmware.common.errors import SensorError, SensorTimeout, SetupError
 
 log = logging.getLogger(__name__)
 

@@ -49,7 +49,7 @@ class Pattern:
     priority: int = 1  # a lower-priority cue never cuts a higher one that is playing
 
 
-DEVICE_CUES = ("fault", "storage_full")  # cues the device itself gives, beside the coach's (firmware/coach.py)
+DEVICE_CUES = ("fault", "storage_full")  # cues the device itself gives, beside the coach's (firmware/core/coach.py)
 
 CUE_PATTERNS: dict[str, Pattern] = {
     "start": Pattern("white", (523.0, 659.0), 0.12, 0.06, False, "Routine ready: get on the tool"),

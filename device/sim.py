@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from firmware.errors import ConfigError
-from firmware.model import Block
-from firmware.protocols import ROUTINES_DIR, Routine, load_routine
+from firmware.common.errors import ConfigError
+from firmware.common.model import Block
+from firmware.core.protocols import ROUTINES_DIR, Routine, load_routine
 
 G_M_S2 = 9.80665
 DEG = math.pi / 180.0
@@ -678,7 +678,7 @@ def simulate_to_file(
 ) -> tuple[Path, Path]:
     """Write a recording of a simulated session and `<out>.truth.json`; never overwrites.
     ``protocol``: a built-in routine or one of ``routines_dir`` (``scenario_for``)."""
-    from firmware.recording import FORMAT, write_recording
+    from firmware.edge.recording import FORMAT, write_recording
 
     out = Path(out_path)
     truth_path = Path(str(out) + ".truth.json")
@@ -731,7 +731,7 @@ def _rodrigues(axis: np.ndarray, angle: np.ndarray, v: np.ndarray) -> np.ndarray
 
 
 def _schmitt(force: np.ndarray, on: float, off: float) -> np.ndarray:
-    from firmware.metrics_runs import schmitt
+    from firmware.common.runs import schmitt
 
     return schmitt(force > on, force < off, False)
 

@@ -1,7 +1,7 @@
 """Make the README screenshots from a real run.
 
 Starts a private Mosquitto, the dashboard (``dashboard.server.run_dashboard``) and the
-simulated device (``firmware.demo.build_device``: simulated user -> fake chips -> real
+simulated device (``firmware.app.demo.build_device``: simulated user -> fake chips -> real
 drivers -> metrics -> coach -> journal -> link), then drives Debian's Chromium with
 Playwright and writes:
 
@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from firmware.broker import PrivateBroker, free_port  # noqa: E402
+from firmware.edge.broker import PrivateBroker, free_port  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
@@ -73,8 +73,8 @@ class DeviceRun:
     """One routine on the simulated device, in a thread, through the real device stack."""
 
     def __init__(self, broker_url: str, state_dir: Path, protocol: str, scenario: str, speed: float, seed: int) -> None:
-        from firmware.demo import DemoOptions, build_device
-        from firmware.protocols import load_routine
+        from firmware.app.demo import DemoOptions, build_device
+        from firmware.core.protocols import load_routine
 
         opts = DemoOptions(protocol=protocol, scenario=scenario, seed=seed, speed=speed,
                            device_id=DEVICE_OF_TOOL[load_routine(protocol).tool])
@@ -100,7 +100,7 @@ class DeviceRun:
         return self
 
     def finish(self, timeout_s: float = 300.0) -> dict:
-        from firmware.demo import wait_delivered
+        from firmware.app.demo import wait_delivered
 
         self.thread.join(timeout_s)
         if self.error or self.summary is None:
@@ -122,7 +122,7 @@ def check_device_stack() -> None:
     try:
         import device.outputs  # noqa: F401
         import device.sim  # noqa: F401
-        from firmware.demo import build_device  # noqa: F401
+        from firmware.app.demo import build_device  # noqa: F401
     except ImportError as e:
         raise SystemExit(f"screenshot: the simulated device stack is not available yet ({e})") from e
 

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from firmware.broker import PrivateBroker
+from firmware.edge.broker import PrivateBroker
 
 CHROMIUM = "/usr/bin/chromium"
 # The machine's PostgreSQL over its Unix socket, as the current OS user (`make test` creates

@@ -1,6 +1,6 @@
 """The shared fixtures work against the real parts."""
 
-from firmware.mqtt_url import make_client, parse_broker_url
+from firmware.common.mqtt_url import make_client, parse_broker_url
 
 
 def _roundtrip(url):

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from firmware.config import Config, load_config
+from firmware.edge.config import Config, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "install-pi.sh"

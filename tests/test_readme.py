@@ -4,8 +4,8 @@ import re
 from pathlib import Path
 
 from device.outputs import cue_table_markdown
-from firmware.cli import build_parser
-from firmware.commands import SCHEMAS
+from firmware.app.cli import build_parser
+from firmware.core.commands import SCHEMAS
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -28,7 +28,7 @@ def test_readme_commands_exist():
 
 
 def test_readme_routines_are_the_shipped_ones():
-    from firmware.protocols import list_routines
+    from firmware.core.protocols import list_routines
 
     for r in list_routines():
         assert f"`{r.id}`" in README

@@ -104,14 +104,14 @@
     clearTimeout(idleTimer);
     idleTimer = setTimeout(() => { document.body.dataset.live = "0"; $("phase").textContent = "idle"; }, 5000);
   }
-  function distance(m) {  // as firmware/units.py distance(): m with one decimal, cm under 1 m
+  function distance(m) {  // as firmware/common/units.py distance(): m with one decimal, cm under 1 m
     if (m === null || m === undefined || !isFinite(m)) return "–";
     return Math.abs(m) < 0.995 ? `${Math.round(m * 100)} cm` : `${m.toFixed(1)} m`;
   }
   function humanizeRoutine(id) { return (data.titles || {})[id] || (id ? humanize(id) : "Routine"); }
   function aim(t) {
     const parts = [];
-    // bands as firmware/units.py target_goal() words them: "3.8–15 cm/s", "180–330 N"
+    // bands as firmware/common/units.py target_goal() words them: "3.8–15 cm/s", "180–330 N"
     const short = (v, d) => String(parseFloat(v.toFixed(d)));
     if (t.speed_band_mps) parts.push(`${short(t.speed_band_mps[0] * 100, 1)}–${short(t.speed_band_mps[1] * 100, 1)} cm/s`);
     if (t.force_band_n) parts.push(`${short(t.force_band_n[0], 0)}–${short(t.force_band_n[1], 0)} N`);

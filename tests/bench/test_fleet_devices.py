@@ -8,8 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from firmware.mqtt_url import parse_broker_url
-from tests.firmware.test_link import Observer
+from firmware.common.mqtt_url import parse_broker_url
+from tests.firmware.edge.test_link import Observer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench.fleet_devices import Fleet, publish_packet, split_packets  # noqa: E402

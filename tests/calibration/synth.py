@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from firmware.model import Block
+from firmware.common.model import Block
 
 G = np.array([0.0, 0.0, 9.80665])
 

@@ -22,11 +22,11 @@ from calibration.procedures import run_step, sampler_source
 from calibration.store import RawForce, load_calibration
 from device.hardware import SIM_VOLTS_PER_N, open_hardware
 from device.sim import CalibrationUser
-from firmware.cli import main
-from firmware.clock import ManualClock
-from firmware.config import Config, apply_overrides
-from firmware.protocols import load_routine
-from firmware.sampler import Sampler
+from firmware.app.cli import main
+from firmware.common.clock import ManualClock
+from firmware.core.protocols import load_routine
+from firmware.edge.config import Config, apply_overrides
+from firmware.edge.sampler import Sampler
 
 G0 = 9.80665
 

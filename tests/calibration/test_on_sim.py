@@ -23,9 +23,9 @@ from calibration.procedures import (
 from calibration.store import RawForce, load_calibration
 from device.hardware import SIM_VOLTS_PER_N, open_hardware
 from device.sim import Script, SimUser
-from firmware.clock import ManualClock
-from firmware.config import Config, apply_overrides
-from firmware.sampler import Sampler
+from firmware.common.clock import ManualClock
+from firmware.edge.config import Config, apply_overrides
+from firmware.edge.sampler import Sampler
 
 BIAS = np.array([0.052, -0.031, 0.024])  # rad/s (3.0, -1.8, 1.4 deg/s)
 G0 = 9.80665

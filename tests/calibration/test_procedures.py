@@ -120,7 +120,7 @@ def test_parse_weights():
 
 def test_run_step_errors(tmp_path):
     from calibration.procedures import force_model_for, run_step
-    from firmware.config import Config, apply_overrides
+    from firmware.edge.config import Config, apply_overrides
 
     cfg = apply_overrides(Config(), state_dir=str(tmp_path))
     src = ScriptedSource([])

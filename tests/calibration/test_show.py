@@ -8,7 +8,7 @@ import pytest
 
 from calibration.show import show_calibration
 from calibration.store import save_calibration
-from firmware.errors import ConfigError
+from firmware.common.errors import ConfigError
 from tests.calibration.test_store import FULL
 
 

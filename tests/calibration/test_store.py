@@ -21,7 +21,7 @@ from calibration.store import (
     metrics_overrides,
     save_calibration,
 )
-from firmware.errors import ConfigError
+from firmware.common.errors import ConfigError
 
 FULL = Calibration(
     gyro=GyroCalibration((0.01, -0.02, 0.03), 0.0011, 5.0, "2026-01-01T00:00:00Z"),

@@ -15,17 +15,17 @@ from types import SimpleNamespace
 
 import pytest
 
-import firmware.daemon
+import firmware.app.daemon
 from dashboard import queries as q
 from dashboard import web
 from dashboard.ingest import Ingest
 from dashboard.store import open_store
-from firmware.config import apply_overrides, load_config
-from firmware.daemon import build_device, routine_list
-from firmware.pairing import new_code
-from firmware.protocols import ROUTINES_DIR
+from firmware.app.daemon import build_device, routine_list
+from firmware.core.protocols import ROUTINES_DIR
+from firmware.edge.config import apply_overrides, load_config
+from firmware.edge.pairing import new_code
 from tests.dashboard.test_web import serve
-from tests.firmware.test_link import Observer, wait_until
+from tests.firmware.edge.test_link import Observer, wait_until
 
 
 @contextmanager
@@ -70,7 +70,7 @@ def roller(broker, tmp_path, *, paired: bool = True):
 
 @pytest.fixture
 def sim_roller(broker, tmp_path, monkeypatch):
-    monkeypatch.setattr(firmware.daemon, "SENSOR_RETRY_S", 0.2)
+    monkeypatch.setattr(firmware.app.daemon, "SENSOR_RETRY_S", 0.2)
     with roller(broker, tmp_path) as r:
         yield r
 
@@ -153,7 +153,7 @@ def test_an_offline_device_is_refused_at_once_and_sent_nothing(page, sim_roller)
 
 
 def test_a_wrong_pairing_code_is_said_in_words(page, broker, tmp_path, monkeypatch):
-    monkeypatch.setattr(firmware.daemon, "SENSOR_RETRY_S", 0.2)
+    monkeypatch.setattr(firmware.app.daemon, "SENSOR_RETRY_S", 0.2)
     with roller(broker, tmp_path, paired=False) as r:
         code = new_code(r.cfg.state_dir)  # what `rollsense pair` shows on the device
         page.goto(r.base + "/devices")
@@ -173,8 +173,8 @@ def test_a_wrong_pairing_code_is_said_in_words(page, broker, tmp_path, monkeypat
 def test_the_demo_device_refuses_a_second_routine_instead_of_accepting_it(page, broker, tmp_path):
     """`rollsense demo` keeps its device and dashboard up after its one routine; a start then
     was answered ok and nothing ran ("Started — follow the cues" on the page)."""
-    from firmware import demo
-    from firmware.protocols import list_routines
+    from firmware.app import demo
+    from firmware.core.protocols import list_routines
 
     opts = demo.DemoOptions(fast=True, device_id="demo-" + uuid.uuid4().hex[:8])
     app, hw, sampler, outputs, journal, link = demo.build_device(opts, broker.url, tmp_path / "state")
@@ -215,7 +215,7 @@ def test_the_demo_device_refuses_a_second_routine_instead_of_accepting_it(page, 
 
 def test_the_start_list_of_a_device_naming_only_its_tool_is_that_tools_routines():
     from dashboard.render import routine_choices
-    from firmware.protocols import list_routines
+    from firmware.core.protocols import list_routines
 
     assert [pid for pid, _ in routine_choices({"tool": "ball"})] == [
         r.id for r in list_routines() if r.tool == "ball"]

@@ -51,7 +51,7 @@ def login(page, base: str, password: str = PASSWORD) -> None:
 
 
 class Publisher(threading.Thread):
-    """A device in a session: telemetry at ~10 Hz through the real link (what firmware.app
+    """A device in a session: telemetry at ~10 Hz through the real link (what firmware.app.loop
     sends), then its events and summary through the journal's outbox."""
 
     def __init__(self, device: Device, session_id: str, n: int = 40) -> None:

@@ -75,7 +75,7 @@ def test_a_session_that_ends_during_a_broker_outage_shows_ended_once_stored(page
 def real_summary(sid: str, started_at: str) -> dict:
     """A quads-roller session as the device builds it (firmware Session over the simulated
     user): with its series_1hz and pass_list."""
-    from tests.firmware.test_session import replay
+    from tests.firmware.core.test_session import replay
 
     summary = replay("quads-roller")
     summary.update(session_id=sid, started_at=started_at)

@@ -18,11 +18,11 @@ from dashboard import auth, web
 from dashboard.ingest import Ingest
 from dashboard.schema import parse, parse_telemetry, summary_view
 from dashboard.store import open_store
-from firmware.journal import default_interrupted_summary
-from firmware.wire import WireError
+from firmware.common.wire import WireError
+from firmware.edge.journal import default_interrupted_summary
 from tests.dashboard.test_ingest import count, ingest_on_locked_sqlite, summary
 from tests.dashboard.test_web import call, serve, session_cookie
-from tests.firmware.test_link import Observer, wait_until
+from tests.firmware.edge.test_link import Observer, wait_until
 
 PAGES = ("/history", "/device/dev-h", "/api/history.json", "/api/history.csv", "/", "/devices")
 
@@ -329,7 +329,7 @@ def test_what_real_devices_send_fits_the_schemas(broker, store):
     ing = start_ingest(broker, store, "dash-" + uuid.uuid4().hex[:6])
     devices = [f"real-{uuid.uuid4().hex[:6]}" for _ in REAL_RUNS]
     try:
-        procs = [subprocess.Popen([sys.executable, "-m", "firmware.cli", "demo", "--fast", "--no-dashboard",
+        procs = [subprocess.Popen([sys.executable, "-m", "firmware.app.cli", "demo", "--fast", "--no-dashboard",
                                    "--broker", broker.url, "--protocol", protocol, "--scenario", scenario,
                                    "--device-id", device], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                  for (protocol, scenario), device in zip(REAL_RUNS, devices, strict=True)]

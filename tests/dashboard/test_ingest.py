@@ -17,13 +17,13 @@ import pytest
 from dashboard.ingest import Ingest, client_id_for
 from dashboard.server import run_dashboard
 from dashboard.store import open_store
-from firmware.broker import free_port
-from firmware.clock import MonotonicClock
-from firmware.commands import CommandError
-from firmware.journal import Journal
-from firmware.link import Link, LinkSettings
+from firmware.common.clock import MonotonicClock
+from firmware.core.commands import CommandError
+from firmware.edge.broker import free_port
+from firmware.edge.journal import Journal
+from firmware.edge.link import Link, LinkSettings
 from tests.conftest import PG_BASE_URL
-from tests.firmware.test_link import Observer, wait_until
+from tests.firmware.edge.test_link import Observer, wait_until
 
 
 def summary(session_id: str, **extra) -> dict:

@@ -22,10 +22,10 @@ import pytest
 from dashboard import auth, server, web
 from dashboard.server import run_dashboard
 from dashboard.store import open_store
-from firmware.broker import free_port
-from firmware.cli import build_parser, main
-from firmware.clock import ManualClock
-from firmware.errors import ConfigError, SetupError
+from firmware.app.cli import build_parser, main
+from firmware.common.clock import ManualClock
+from firmware.common.errors import ConfigError, SetupError
+from firmware.edge.broker import free_port
 from tests.dashboard.test_queries import seed_session, telemetry_payloads
 from tests.dashboard.test_web import call, serve, session_cookie
 
@@ -166,7 +166,7 @@ def test_bad_certificate_options_are_one_line(tmp_path):
     other_cert, _ = make_cert(tmp_path / "o")
     with pytest.raises(SetupError, match="^dashboard TLS: .*does not match"):
         server.tls_files("0.0.0.0", "sqlite:///x.db", str(other_cert), str(key))
-    r = subprocess.run([sys.executable, "-m", "firmware.cli", "dashboard", "--host", "127.0.0.1",
+    r = subprocess.run([sys.executable, "-m", "firmware.app.cli", "dashboard", "--host", "127.0.0.1",
                         "--port", str(free_port()), "--db", f"sqlite:///{tmp_path / 'd.db'}",
                         "--tls-cert", str(cert), "--tls-key", str(tmp_path / "missing.key")],
                        capture_output=True, text=True, timeout=60)
@@ -183,7 +183,7 @@ def test_without_openssl_and_without_a_certificate_it_refuses_in_one_line(tmp_pa
 
 def test_dashboard_command_says_https_and_the_fingerprint(tmp_path, broker):
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "firmware.cli", "dashboard", "--host", "0.0.0.0",
+    proc = subprocess.Popen([sys.executable, "-m", "firmware.app.cli", "dashboard", "--host", "0.0.0.0",
                              "--port", str(port), "--db", f"sqlite:///{tmp_path / 'd.db'}", "--broker", broker.url],
                             stderr=subprocess.PIPE, text=True)
     try:

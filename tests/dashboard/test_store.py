@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from dashboard.store import open_store
-from firmware.errors import ConfigError
+from firmware.common.errors import ConfigError
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -24,14 +24,14 @@ from dashboard import auth, web
 from dashboard.ingest import Ingest
 from dashboard.server import run_dashboard
 from dashboard.store import open_store
-from firmware.broker import free_port
-from firmware.clock import MonotonicClock
-from firmware.commands import CommandError
-from firmware.demo import undelivered
-from firmware.errors import ConfigError, SetupError
-from firmware.journal import Journal
-from firmware.link import Link
-from firmware.pairing import check_code, new_code
+from firmware.app.demo import undelivered
+from firmware.common.clock import MonotonicClock
+from firmware.common.errors import ConfigError, SetupError
+from firmware.core.commands import CommandError
+from firmware.edge.broker import free_port
+from firmware.edge.journal import Journal
+from firmware.edge.link import Link
+from firmware.edge.pairing import check_code, new_code
 from tests.dashboard.test_queries import seed_session, summary_payload, telemetry_payloads
 
 # ---------------------------------------------------------------- helpers

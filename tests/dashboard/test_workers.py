@@ -14,12 +14,12 @@ import pytest
 
 from dashboard.store import open_store
 from dashboard.workers import IngestGroup
-from firmware.clock import MonotonicClock
-from firmware.commands import CommandError
-from firmware.journal import Journal
-from firmware.link import Link, LinkSettings
+from firmware.common.clock import MonotonicClock
+from firmware.core.commands import CommandError
+from firmware.edge.journal import Journal
+from firmware.edge.link import Link, LinkSettings
 from tests.dashboard.test_ingest import count, summary
-from tests.firmware.test_link import Observer, wait_until
+from tests.firmware.edge.test_link import Observer, wait_until
 
 
 class Told:

@@ -9,8 +9,8 @@ import pytest
 from device.ads1115 import ADS1115, LinearForce, config_word
 from device.bus import I2CBus
 from device.fake import FakeADS1115, FakeI2CBus
-from firmware.clock import ManualClock
-from firmware.errors import SetupError
+from firmware.common.clock import ManualClock
+from firmware.common.errors import SetupError
 
 
 class Press:

@@ -11,8 +11,8 @@ import pytest
 
 from device.bus import I2CBus, wire_bits
 from device.fake import FakeI2CBus, FakeMPU6050
-from firmware.clock import ManualClock
-from firmware.errors import SensorError, SensorTimeout, SetupError
+from firmware.common.clock import ManualClock
+from firmware.common.errors import SensorError, SensorTimeout, SetupError
 
 
 class Still:

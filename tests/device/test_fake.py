@@ -10,7 +10,7 @@ import pytest
 from smbus2 import i2c_msg
 
 from device.fake import FakeADS1115, FakeI2CBus, FakeMPU6050
-from firmware.clock import ManualClock
+from firmware.common.clock import ManualClock
 
 
 class Ramp:

@@ -8,8 +8,8 @@ import pytest
 from device.ads1115 import ADS1115
 from device.hardware import open_hardware
 from device.mpu6050 import MPU6050
-from firmware.clock import ManualClock
-from firmware.errors import ConfigError, SetupError
+from firmware.common.clock import ManualClock
+from firmware.common.errors import ConfigError, SetupError
 
 
 class Lean:

@@ -7,8 +7,8 @@ import pytest
 
 from device.fake import attach_fake_hx711
 from device.hx711 import HX711, CountsForce
-from firmware.clock import ManualClock
-from firmware.errors import SensorError, SensorTimeout, SetupError
+from firmware.common.clock import ManualClock
+from firmware.common.errors import SensorError, SensorTimeout, SetupError
 
 
 class Load:

@@ -12,8 +12,8 @@ import pytest
 from device.bus import I2CBus
 from device.fake import FakeI2CBus, FakeMPU6050
 from device.mpu6050 import MPU6050, dlpf_for_rate
-from firmware.clock import ManualClock
-from firmware.errors import SensorError, SetupError
+from firmware.common.clock import ManualClock
+from firmware.common.errors import SensorError, SetupError
 
 G = 9.80665
 

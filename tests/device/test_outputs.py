@@ -19,7 +19,7 @@ from device.outputs import (
     cue_table_markdown,
     pattern_steps,
 )
-from firmware.coach import CUE_NAMES
+from firmware.core.coach import CUE_NAMES
 
 RED, GREEN, BLUE, BUZZER, BUTTON = 17, 27, 22, 18, 23
 

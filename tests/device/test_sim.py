@@ -22,9 +22,9 @@ from device.sim import (
     scenario_for,
     simulate_to_file,
 )
-from firmware.errors import ConfigError
-from firmware.protocols import ROUTINES_DIR, load_routine
-from firmware.recording import read_recording
+from firmware.common.errors import ConfigError
+from firmware.core.protocols import ROUTINES_DIR, load_routine
+from firmware.edge.recording import read_recording
 
 REQUIRED = ("good", "too-fast", "too-short", "too-hard", "reversed", "moved-hold", "step-off")
 

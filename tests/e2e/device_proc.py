@@ -19,9 +19,9 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-from firmware.clock import MonotonicClock
-from firmware.journal import Journal
-from firmware.link import Link, LinkSettings
+from firmware.common.clock import MonotonicClock
+from firmware.edge.journal import Journal
+from firmware.edge.link import Link, LinkSettings
 
 SETTINGS = LinkSettings(
     keepalive_s=5, reconnect_min_s=1, reconnect_max_s=1, resend_min_s=1.0, resend_max_s=2.0

@@ -17,9 +17,9 @@ import pytest
 
 from dashboard.ingest import Ingest
 from dashboard.store import open_store
-from firmware.journal import Journal
-from firmware.link import LinkSettings
-from tests.firmware.test_link import wait_until
+from firmware.edge.journal import Journal
+from firmware.edge.link import LinkSettings
+from tests.firmware.edge.test_link import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = LinkSettings(

@@ -14,10 +14,10 @@ import urllib.request
 
 import pytest
 
-from firmware.broker import free_port
-from firmware.demo import DashboardThread
+from firmware.app.demo import DashboardThread
+from firmware.edge.broker import free_port
 
-ROLLSENSE = [sys.executable, "-m", "firmware.cli"]
+ROLLSENSE = [sys.executable, "-m", "firmware.app.cli"]
 
 
 def _wait_http(url: str, timeout_s: float = 20.0) -> None:
@@ -46,7 +46,7 @@ def test_demo_fast_reaches_the_dashboard_history(broker, dashboard, page):
         capture_output=True, text=True, timeout=180,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    table = summary_rows(proc.stdout)  # the summary as people read it (firmware/units.py)
+    table = summary_rows(proc.stdout)  # the summary as people read it (firmware/common/units.py)
     assert table["routine"] == "quads-roller (roller)"
     passes = int(table["passes"].split(",")[0])
     duration_s = table_seconds(table["duration"].split(";")[0])

@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 
-from tests.firmware.test_link import Observer
+from tests.firmware.edge.test_link import Observer
 
 SPEED = 40.0
 
@@ -18,7 +18,7 @@ def test_routines_started_one_after_another_over_mqtt_are_each_performed(fresh_b
     config.write_text('device_id = "e2e-sim"\nhardware = "sim"\n')
     obs = Observer(fresh_broker.url, topics=("rollsense/e2e-sim/#",))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "firmware.cli", "run", "--config", str(config), "--speed", str(SPEED),
+        [sys.executable, "-m", "firmware.app.cli", "run", "--config", str(config), "--speed", str(SPEED),
          "--state-dir", str(tmp_path / "state"), "--broker", fresh_broker.url],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )

@@ -1,0 +1,429 @@
+"""The ``rollsense`` command (DESIGN.md §3.4). Parses arguments, calls one function per
+subcommand, and turns every RollsenseError into one clear line and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import os
+import sys
+import tomllib
+from importlib import metadata
+from pathlib import Path
+
+from device.sim import SCENARIOS
+from firmware.app import argtypes
+from firmware.common.errors import ConfigError, RollsenseError, first_line
+from firmware.common.mqtt_url import parse_broker_url
+from firmware.common.units import summary_table  # the same table `rollsense demo` ends with
+from firmware.core.protocols import routines_dir_for
+from firmware.edge.config import ensure_state_dir
+
+EPILOG = """\
+examples:
+  rollsense demo                          watch a simulated quads session live at http://127.0.0.1:8080
+  rollsense demo --fast --protocol calf-stick
+  rollsense simulate --protocol quads-roller --scenario too-fast --seed 3 --out fast.csv
+  rollsense replay fast.csv --json        the session summary of a recording
+  rollsense protocols                     the routines and their targets
+  rollsense run --config /etc/rollsense/config.toml     the device daemon (systemd runs this)
+
+Broker URLs: mqtt://[user:pass@]host[:port], mqtts://host[:port]?ca=/path/ca.crt, unix:///path/to/socket
+"""
+
+
+def _workers(text: str) -> int:
+    """--ingest-workers: a whole number 1..16."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= n <= 16:
+        raise argparse.ArgumentTypeError(f"{n} workers: give 1 to 16")
+    return n
+
+
+def _proxies(text: str) -> list[str]:
+    """--trusted-proxy: IP addresses or networks, comma-separated."""
+    out = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        try:
+            out.append(str(ipaddress.ip_network(item, strict=False)) if "/" in item else str(ipaddress.ip_address(item)))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{item!r} is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8)") from None
+    return out
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    def __init__(self, prog):
+        super().__init__(prog, max_help_position=34)
+
+
+def package_version() -> str:
+    """The installed package's version, or pyproject.toml's when running from a checkout."""
+    try:
+        return metadata.version("rollsense")
+    except metadata.PackageNotFoundError:
+        pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+        try:
+            return tomllib.loads(pyproject.read_text())["project"]["version"]
+        except (OSError, tomllib.TOMLDecodeError, KeyError):
+            return "unknown"
+
+
+def _radius(text: str) -> float:
+    value = argtypes.positive_float(text)
+    if value > 0.5:
+        raise argparse.ArgumentTypeError(f"radius must be at most 0.5 m: {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argtypes.OneLineParser(
+        prog="rollsense",
+        description="rollsense turns a foam roller, massage ball or massage stick into a coach: it "
+        "measures roll speed, pass length, holds and pressure, paces you with buzzer and LED cues, "
+        "and sends every session to your dashboard.",
+        epilog=EPILOG,
+        formatter_class=_Formatter,
+    )
+    p.add_argument("-V", "--version", action="version", version=f"rollsense {package_version()}",
+                   help="print the version and exit")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    scenarios = ", ".join(SCENARIOS)
+
+    d = sub.add_parser("demo", help="simulated tool + private broker + dashboard, end to end",
+                       description="Run the whole product on this machine: a simulated user rolls "
+                       "on simulated chips, read by the real drivers; cues show in the terminal; the "
+                       "dashboard shows live values and the stored session.", formatter_class=_Formatter)
+    d.add_argument("--protocol", default="quads-roller", metavar="ID", help="routine to run (default: %(default)s)")
+    d.add_argument("--scenario", default="good", choices=SCENARIOS, metavar="NAME",
+                   help=f"simulated user: {scenarios} (default: %(default)s)")
+    d.add_argument("--seed", type=argtypes.seed, default=1, help="random seed of the simulated user, 0 or more "
+                   "(default: %(default)s)")
+    d.add_argument("--fast", action="store_true", help="run at 20x speed and exit 0 when the routine ends, printing the summary")
+    d.add_argument("--speed", type=argtypes.speed, metavar="X", help="run simulated time X times faster than the wall clock")
+    d.add_argument("--broker", type=argtypes.broker_url, metavar="URL",
+                   help="use this broker instead of starting a private Mosquitto")
+    d.add_argument("--no-dashboard", action="store_true", help="do not start the dashboard (another one is listening)")
+    d.add_argument("--port", type=argtypes.port, default=8080, help="dashboard port, 1-65535 (default: %(default)s)")
+    d.add_argument("--db", type=argtypes.db_url, metavar="URL", help="dashboard store (default: a temporary SQLite file)")
+    d.add_argument("--device-id", type=argtypes.device_id, default="demo-roller",
+                   help="device id, a-z 0-9 and - (default: %(default)s)")
+    d.add_argument("--json", action="store_true",
+                   help="print the session summary as JSON (the format of 'rollsense replay --json') "
+                   "instead of the table")
+
+    r = sub.add_parser("run", help="the device daemon: sensors, coach, cues, MQTT",
+                       description="Run the device. With --sim the chips are simulated; otherwise the "
+                       "config's hardware is used. Starts a routine at once with --protocol, otherwise "
+                       "waits for the button or a start command.", formatter_class=_Formatter)
+    r.add_argument("--config", type=argtypes.path_text, metavar="FILE", help="TOML config (default: built-in defaults)")
+    r.add_argument("--sim", action="store_true", help="simulated hardware (overrides the config)")
+    r.add_argument("--protocol", metavar="ID", help="start this routine at once")
+    r.add_argument("--broker", type=argtypes.broker_url, metavar="URL", help="broker URL (overrides the config)")
+    r.add_argument("--state-dir", type=argtypes.path_text, metavar="DIR", help="journal and pairing state, created if missing "
+                   "(overrides the config)")
+    r.add_argument("--speed", type=argtypes.speed, metavar="X", help="with --sim: simulated time X times faster")
+    r.add_argument("--once", action="store_true", help="exit after one routine")
+    r.add_argument("--print-config", action="store_true", help="print the commented default config and exit")
+
+    rp = sub.add_parser("replay", help="session summary of a recording",
+                        description="Feed a recording (CSV, optionally .csv.gz) through the same metrics "
+                        "and coach the device runs and print the session summary.", formatter_class=_Formatter)
+    rp.add_argument("file", type=argtypes.path_text, metavar="FILE", help="the recording: .csv or .csv.gz")
+    rp.add_argument("--protocol", metavar="ID", help="judge against this routine's targets")
+    rp.add_argument("--tool", choices=("roller", "ball", "stick"), help="override the recording's tool")
+    rp.add_argument("--radius-m", type=_radius, metavar="R", help="override the effective radius in metres")
+    rp.add_argument("--json", action="store_true", help="print the summary as one JSON object (format rollsense-summary/1)")
+    rp.add_argument("--routines-dir", type=argtypes.path_text, metavar="DIR", help="your own routines (TOML) for --protocol (default: routines_dir of --config)")
+    rp.add_argument("--config", type=argtypes.path_text, metavar="FILE", help="TOML config whose routines_dir has your own routines")
+
+    s = sub.add_parser("simulate", help="write a simulated recording and its ground truth",
+                       description="Write a recording of a scripted user (CSV: '# key: value' metadata, "
+                       "then t,gx,gy,gz,ax,ay,az,force in SI units) and "
+                       "FILE.truth.json with the true passes, holds and forces. Never overwrites.",
+                       formatter_class=_Formatter)
+    s.add_argument("--protocol", required=True, metavar="ID", help="routine the simulated user does")
+    s.add_argument("--scenario", default="good", choices=SCENARIOS, metavar="NAME",
+                   help=f"simulated user: {scenarios} (default: %(default)s)")
+    s.add_argument("--seed", type=argtypes.seed, default=1, help="random seed, 0 or more (default: %(default)s)")
+    s.add_argument("--rate-hz", type=argtypes.positive_float, default=200.0, help="IMU sample rate (default: %(default)s)")
+    s.add_argument("--routines-dir", type=argtypes.path_text, metavar="DIR", help="your own routines (TOML) for --protocol (default: routines_dir of --config)")
+    s.add_argument("--config", type=argtypes.path_text, metavar="FILE", help="TOML config whose routines_dir has your own routines")
+    s.add_argument("--out", required=True, type=argtypes.recording_out, metavar="FILE",
+                   help="the recording to write, ending in .csv or .csv.gz (never overwritten)")
+
+    rec = sub.add_parser("record", help="record the sensors to a file",
+                         description="Record the IMU and force sensor to a recording file.", formatter_class=_Formatter)
+    rec.add_argument("--out", required=True, type=argtypes.recording_out, metavar="FILE",
+                     help="the recording to write, ending in .csv or .csv.gz (never overwritten)")
+    rec.add_argument("--seconds", type=argtypes.positive_float, default=30.0,
+                     help="how long to record (default: %(default)s)")
+    rec.add_argument("--config", type=argtypes.path_text, metavar="FILE", help="TOML config (default: built-in defaults)")
+    rec.add_argument("--sim", action="store_true", help="record the simulated hardware")
+
+    c = sub.add_parser("calibrate", help="gyro bias, roll axis, radius and force calibration",
+                       description="Guided calibration; results go into one versioned calibration file "
+                       "(previous versions are kept). Stop the service first (sudo systemctl stop rollsense): "
+                       "two programs must not share the sensor bus.",
+                       epilog="steps, in order:\n"
+                       "  gyro     keep the tool still on the floor for --seconds (gyro bias)\n"
+                       "  axis     roll once up the limb (roll axis and which way is 'up')\n"
+                       "  radius   roll exactly --distance-m along a tape measure (effective radius)\n"
+                       "  force    tare, then put each of --weights-kg on the tool (force curve)\n"
+                       "  show     print the calibration file", formatter_class=_Formatter)
+    c.add_argument("step", choices=("gyro", "axis", "radius", "force", "show"), help="the step (see below)")
+    c.add_argument("--config", type=argtypes.path_text, metavar="FILE", help="TOML config (default: built-in defaults)")
+    c.add_argument("--sim", action="store_true", help="calibrate the simulated hardware")
+    c.add_argument("--seconds", type=argtypes.positive_float, default=5.0, help="gyro: how long to keep still")
+    c.add_argument("--distance-m", type=argtypes.positive_float, help="radius: the known distance you will roll")
+    c.add_argument("--weights-kg", help="force: comma-separated known weights, e.g. 0,5,10,20")
+    c.add_argument("--save-anyway", action="store_true", help="force: save a fit that is off by more than 10%% at a known weight (otherwise refused)")
+
+    pr = sub.add_parser("protocols", help="list the routines and their targets",
+                        description="The built-in routines plus your own from the routines directory.",
+                        formatter_class=_Formatter)
+    pr.add_argument("--json", action="store_true", help="print the routines and their targets as JSON")
+    pr.add_argument("--routines-dir", type=argtypes.directory, metavar="DIR",
+                    help="your own routines (TOML) that add or override")
+
+    db = sub.add_parser("dashboard", help="the dashboard: MQTT ingest, store, web UI",
+                        description="Serve the dashboard. Whenever it listens beyond loopback a login is\n"
+                        "required and it serves HTTPS only: with --tls-cert/--tls-key, else with a\n"
+                        "self-signed certificate it makes (openssl) on first start and keeps beside the\n"
+                        "store (<db>.tls.crt and .tls.key); its SHA-256 fingerprint is printed at start,\n"
+                        "to compare with the one the browser shows. Logging out ends the session on the\n"
+                        "server; --add-user NAME --replace logs out every browser of NAME.",
+                        formatter_class=_Formatter)
+    env = os.environ.get
+    db.add_argument("--broker", default=env("ROLLSENSE_DASHBOARD_BROKER", "mqtt://127.0.0.1:1883"),
+                    type=argtypes.broker_url, metavar="URL", help="broker URL (default: $ROLLSENSE_DASHBOARD_BROKER or "
+                    "mqtt://127.0.0.1:1883; keep passwords in the environment, not on the command line)")
+    db.add_argument("--db", default=env("ROLLSENSE_DASHBOARD_DB", "sqlite:///rollsense-dashboard.db"),
+                    type=argtypes.db_url, metavar="URL", help="sqlite:///path.db or postgresql://user@host/db "
+                    "(default: $ROLLSENSE_DASHBOARD_DB or sqlite:///rollsense-dashboard.db)")
+    db.add_argument("--host", default=env("ROLLSENSE_DASHBOARD_HOST", "127.0.0.1"),
+                    help="listen address; anything beyond loopback requires a login and HTTPS (default: "
+                    "$ROLLSENSE_DASHBOARD_HOST or 127.0.0.1)")
+    db.add_argument("--port", type=argtypes.port, default=env("ROLLSENSE_DASHBOARD_PORT", "8080"),
+                    help="listen port, 1-65535 (default: $ROLLSENSE_DASHBOARD_PORT or 8080)")
+    db.add_argument("--tls-cert", type=argtypes.path_text, default=env("ROLLSENSE_DASHBOARD_TLS_CERT") or None,
+                    metavar="FILE", help="PEM certificate (chain) to serve HTTPS with, also on loopback "
+                    "(default: $ROLLSENSE_DASHBOARD_TLS_CERT; beyond loopback without it: self-signed)")
+    db.add_argument("--tls-key", type=argtypes.path_text, default=env("ROLLSENSE_DASHBOARD_TLS_KEY") or None,
+                    metavar="FILE", help="its PEM private key (default: $ROLLSENSE_DASHBOARD_TLS_KEY)")
+    db.add_argument("--trusted-proxy", type=_proxies, action="append", metavar="ADDR[,ADDR]",
+                    help="a reverse proxy (IP address or network) whose X-Forwarded-For and "
+                    "X-Forwarded-Proto are believed; repeatable; the login throttle counts the "
+                    "client it names, and a login is required on loopback too "
+                    "(default: $ROLLSENSE_DASHBOARD_TRUSTED_PROXY, else none)")
+    db.add_argument("--add-user", metavar="NAME",
+                    help="add a login (password read from stdin) and exit; NAME is 1-64 letters, "
+                    "digits and . _ @ -")
+    db.add_argument("--replace", action="store_true",
+                    help="with --add-user: set a new password for an existing login (and end its sessions)")
+    db.add_argument("--trust-device", type=argtypes.device_id, action="append", default=[], metavar="ID",
+                    help="mark a device as paired without a code (administrators)")
+    db.add_argument("--ingest-workers", type=_workers,
+                    default=env("ROLLSENSE_DASHBOARD_INGEST_WORKERS", "1"), metavar="N",
+                    help="MQTT ingest workers sharing the load through a shared subscription, "
+                    "each a process of its own with its own database connection; 2 or more "
+                    "for many devices, PostgreSQL advised "
+                    "(default: $ROLLSENSE_DASHBOARD_INGEST_WORKERS or 1)")
+
+    pa = sub.add_parser("pair", help="show a pairing code for the dashboard",
+                        description="Print a 6-digit code, valid 10 minutes; enter it with this device's "
+                        "id on the dashboard's Devices page.", formatter_class=_Formatter)
+    pa.add_argument("--config", type=argtypes.path_text, metavar="FILE", help="TOML config (default: built-in defaults)")
+    pa.add_argument("--state-dir", type=argtypes.path_text, metavar="DIR", help="pairing state (overrides the config)")
+
+    doc = sub.add_parser("doctor", help="check the bus, chips, calibration, broker and config",
+                         description="Check everything the device needs and say what to fix.",
+                         formatter_class=_Formatter)
+    doc.add_argument("--config", type=argtypes.path_text, metavar="FILE", help="TOML config (default: built-in defaults)")
+    doc.add_argument("--sim", action="store_true", help="check the simulated hardware")
+
+    b = sub.add_parser("broker", help="broker administration (device credentials)",
+                       description="Manage the Mosquitto users of your devices (run on the broker host).",
+                       formatter_class=_Formatter)
+    b.add_argument("action", choices=("add-device",), help="what to do")
+    b.add_argument("broker_args", nargs=argparse.REMAINDER,
+                   help="add-device ID [--password-file F] [--acl-file A] [--host H] [--port P] "
+                   "[--ca CA] [--no-tls] [--replace]: create a device's broker user with a fresh "
+                   "password (Mosquitto's own PBKDF2 hash) and print the URL for its config")
+    return p
+
+
+# -- subcommands --------------------------------------------------------------------------
+def cmd_demo(a) -> int:
+    from firmware.app.demo import DemoOptions, run_demo
+
+    return run_demo(DemoOptions(
+        protocol=a.protocol, scenario=a.scenario, seed=a.seed, fast=a.fast, speed=a.speed,
+        broker_url=a.broker, dashboard=not a.no_dashboard, port=a.port, db_url=a.db,
+        device_id=a.device_id, json=a.json,
+    ))
+
+
+def cmd_replay(a) -> int:
+    from firmware.app.replay import replay_file
+
+    summary = replay_file(a.file, protocol=a.protocol, tool=a.tool, radius_m=a.radius_m,
+                          routines_dir=routines_dir_for(a.routines_dir, a.config))
+    if a.json:
+        print(json.dumps(summary, indent=2, allow_nan=False))
+    else:
+        print(summary_table(summary))
+    return 0
+
+
+def cmd_simulate(a) -> int:
+    from device.sim import simulate_to_file
+
+    rec, truth = simulate_to_file(a.protocol, a.scenario, a.seed, a.out, rate_hz=a.rate_hz,
+                                  routines_dir=routines_dir_for(a.routines_dir, a.config))
+    print(f"wrote {rec} and {truth}")
+    return 0
+
+
+def cmd_protocols(a) -> int:
+    from firmware.core.protocols import list_routines
+
+    routines = list_routines(a.routines_dir)
+    if a.json:
+        print(json.dumps([r.to_dict() for r in routines], indent=2))
+        return 0
+    width = max(len(r.id) for r in routines)
+    for r in routines:
+        print(f"{r.id:<{width}}  {r.tool:<6}  {r.title}")
+    return 0
+
+
+def cmd_pair(a) -> int:
+    from firmware.edge.pairing import CODE_TTL_S, new_code
+
+    state_dir = ensure_state_dir(a.state_dir or _config(a).state_dir)
+    code = new_code(state_dir)
+    print(f"pairing code: {code}  (valid {CODE_TTL_S // 60} minutes; enter it on the dashboard's Devices page)")
+    return 0
+
+
+def _config(a):
+    from firmware.edge.config import load_config
+
+    return load_config(getattr(a, "config", None))
+
+
+def cmd_dashboard(a) -> int:
+    from dashboard.server import check_port, fingerprint, run_dashboard, tls_files
+
+    if a.add_user is not None:
+        from dashboard.auth import add_user, check_username
+        from dashboard.store import open_store
+
+        check_username(a.add_user)
+        password = sys.stdin.readline().rstrip("\n")
+        if not password:
+            raise ConfigError("--add-user: give the password on standard input")
+        argtypes.check_sqlite_path(a.db)
+        store = open_store(a.db)
+        try:
+            replaced = add_user(store, a.add_user, password, replace=a.replace)
+        finally:
+            store.close()
+        print(f"user {a.add_user} {'password replaced' if replaced else 'added'}")
+        return 0
+    if a.replace:
+        raise ConfigError("--replace only applies with --add-user NAME")
+    argtypes.check_sqlite_path(a.db)
+    check_port(a.host, a.port)  # a bad or busy address: one line, before the line saying where
+    tls = tls_files(a.host, a.db, a.tls_cert, a.tls_key)  # made or checked before saying where
+    if a.trusted_proxy:
+        proxies = [p for group in a.trusted_proxy for p in group]
+    else:
+        try:
+            proxies = _proxies(os.environ.get("ROLLSENSE_DASHBOARD_TRUSTED_PROXY", ""))
+        except argparse.ArgumentTypeError as e:
+            raise ConfigError(f"$ROLLSENSE_DASHBOARD_TRUSTED_PROXY: {e}") from None
+    store_kind = "PostgreSQL" if a.db.startswith("postgresql") else "SQLite"
+    shown_host = "127.0.0.1" if a.host in ("0.0.0.0", "::") else a.host
+    scheme = "https" if tls else "http"
+    print(f"rollsense dashboard on {scheme}://{shown_host}:{a.port} (broker {parse_broker_url(a.broker)}, "
+          f"{store_kind} store); Ctrl-C stops", file=sys.stderr, flush=True)
+    if tls:
+        print(f"HTTPS certificate {tls.cert}{' (self-signed)' if tls.made else ''}, "
+              f"SHA-256 {fingerprint(tls.cert)}", file=sys.stderr, flush=True)
+    run_dashboard(a.broker, a.db, a.host, a.port, trust_devices=a.trust_device,
+                  workers=a.ingest_workers, tls_cert=str(tls.cert) if tls else None,
+                  tls_key=str(tls.key) if tls else None, trusted_proxies=proxies)
+    return 0
+
+
+def cmd_broker(a) -> int:
+    from firmware.app.brokeradmin import main as broker_main
+
+    return broker_main([a.action, *a.broker_args])
+
+
+def cmd_run(a) -> int:
+    from firmware.app.daemon import run_daemon
+
+    return run_daemon(a)
+
+
+def cmd_record(a) -> int:
+    from firmware.app.daemon import record
+
+    return record(a)
+
+
+def cmd_calibrate(a) -> int:
+    from firmware.app.daemon import calibrate
+
+    return calibrate(a)
+
+
+def cmd_doctor(a) -> int:
+    from firmware.app.doctor import run_doctor
+
+    return run_doctor(_config(a) if not a.sim else _sim_config(a), out=sys.stdout)
+
+
+def _sim_config(a):
+    from dataclasses import replace
+
+    return replace(_config(a), hardware="sim")
+
+
+COMMANDS = {
+    "demo": cmd_demo, "run": cmd_run, "replay": cmd_replay, "simulate": cmd_simulate,
+    "record": cmd_record, "calibrate": cmd_calibrate, "protocols": cmd_protocols,
+    "dashboard": cmd_dashboard, "pair": cmd_pair, "doctor": cmd_doctor, "broker": cmd_broker,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return COMMANDS[args.command](args)
+    except RollsenseError as e:
+        print(f"rollsense {args.command}: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as e:  # the last net: every case a user can cause has its own message
+        print(f"rollsense {args.command}: unexpected {type(e).__name__}: {first_line(e)}; "
+              "this is a bug; please report it", file=sys.stderr)
+        return 70  # EX_SOFTWARE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,483 @@
+"""``rollsense run`` / ``record``: the device as a long-running service.
+
+Config -> hardware (real or simulated, chosen explicitly) -> DeviceApp. Starts routines
+from the button, a start command or ``--protocol``; closes the session in the journal on
+SIGTERM; tells systemd READY / WATCHDOG (from the sampling loop itself) / STATUS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import signal
+import sys
+import threading
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from device.sim import CalibrationUser, SimTool
+from firmware.common.clock import MonotonicClock, PacedClock
+from firmware.common.errors import ConfigError, SetupError
+from firmware.core.commands import CommandError
+from firmware.core.protocols import list_routines
+from firmware.edge.config import (
+    Config,
+    apply_overrides,
+    default_config_text,
+    ensure_state_dir,
+    load_config,
+)
+from firmware.edge.link import undelivered, wait_delivered
+from firmware.edge.notify import Notifier
+
+# How often the coaching loop drains the IMU FIFO. Draining when the FIFO is half full
+# (0.21 s at 200 Hz) costs the fewest bus transactions; 40 ms keeps every cue within
+# 50 ms of the sensor data that triggered it. Coaching wants the latter.
+COACHING_DRAIN_S = 0.04
+# `run --once`: how long the routine's session may take to reach the dashboard before the
+# daemon exits anyway (saying how many messages stay queued, and where).
+DELIVERY_WAIT_S = 30.0
+
+
+@dataclass
+class Runtime:
+    config: Config
+    clock: object  # MonotonicClock for real hardware, PacedClock for simulated
+    hardware: object
+    sampler: object
+    source: object | None  # the simulated user, for hardware = "sim"
+
+
+def load_with_overrides(args) -> Config:
+    cfg = load_config(getattr(args, "config", None))
+    values = {}
+    if getattr(args, "sim", False):
+        values["hardware"] = "sim"
+    if getattr(args, "broker", None):
+        values["broker_url"] = args.broker
+    if getattr(args, "state_dir", None):
+        values["state_dir"] = Path(args.state_dir)
+    if getattr(args, "protocol", None):
+        values["protocol"] = args.protocol
+    cfg = apply_overrides(cfg, **values) if values else cfg
+    if getattr(args, "speed", None):
+        if cfg.hardware != "sim":
+            raise ConfigError("--speed only applies to simulated hardware (add --sim)")
+        cfg = replace(cfg, sim=replace(cfg.sim, speed=args.speed))
+    return cfg
+
+
+def open_runtime(cfg: Config, *, force_calibration=None, sim_user=None) -> Runtime:
+    """Open the hardware the config names. Simulated hardware is only ever used when the
+    config (or --sim) says so: no silent fallback to fake data. The force calibration
+    comes from the calibration file unless one is given (``RawForce`` for calibrating).
+    ``sim_user``: the simulated user on simulated hardware (default: the routine's scenario)."""
+    from device.hardware import open_hardware
+    from firmware.edge.sampler import Sampler
+
+    if force_calibration is None:
+        cal = _calibration(cfg)
+        force_calibration = cal.force if cal is not None and cal.force is not None else None
+
+    source = None
+    if cfg.hardware == "sim":
+        from device.sim import scenario
+
+        clock = PacedClock(speed=cfg.sim.speed)
+        source = sim_user or scenario(cfg.protocol, cfg.sim.scenario, cfg.sim.seed)
+    else:
+        clock = MonotonicClock()
+    hw = open_hardware(
+        cfg.hardware,
+        clock=clock,
+        source=source,
+        i2c_bus=cfg.i2c.bus,
+        imu_address=cfg.imu.address,
+        force=cfg.force.frontend,
+        sample_rate_hz=cfg.imu.sample_rate_hz,
+        gyro_range_dps=cfg.imu.gyro_range_dps,
+        accel_range_g=cfg.imu.accel_range_g,
+        force_address=cfg.force.address,
+        force_data_rate_sps=cfg.force.data_rate_sps,
+        hx711_dout_pin=cfg.force.hx711_dout_pin,
+        hx711_sck_pin=cfg.force.hx711_sck_pin,
+        force_calibration=force_calibration,
+        pin_factory=_pin_factory(cfg),
+    )
+    sampler = Sampler(hw.imu, hw.force, clock, drain_interval_s=COACHING_DRAIN_S)
+    return Runtime(cfg, clock, hw, sampler, source)
+
+
+def _pin_factory(cfg: Config):
+    if cfg.hardware == "sim":
+        from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+        return MockFactory(pin_class=MockPWMPin)
+    return None  # gpiozero's default (lgpio on a Pi 5, RPi.GPIO / lgpio elsewhere)
+
+
+def metrics_settings(cfg: Config, tool: str, source=None):
+    """Metrics settings from the calibration file (if any) and, in simulation, the sim's
+    mounting (as a calibration would have found it)."""
+    from calibration.store import metrics_overrides
+    from firmware.core.metrics import MetricsSettings
+
+    values: dict = {"tool": tool, "radius_m": 0.075}
+    cal = _calibration(cfg)
+    if cal is not None:
+        values.update(metrics_overrides(cal))
+    if source is not None:
+        from firmware.app.demo import sim_calibration
+
+        values.update(sim_calibration(source))
+    return MetricsSettings(**values)
+
+
+def _calibration(cfg: Config):
+    """The calibration file's contents, or None when there is none yet (a bad file is an
+    error: the device must not run on a calibration it cannot read)."""
+    from calibration.store import load_calibration
+
+    if not cfg.calibration_file.exists():
+        return None
+    return load_calibration(cfg.calibration_file)
+
+
+SENSOR_RETRY_S = 10.0  # how often a device with a missing sensor tries again
+
+
+class Device:
+    """The service around the loop: idle <-> running a routine, driven by the button (press:
+    start, or the next routine of this tool while one runs; hold: stop), start commands and
+    SIGTERM. A sensor that does not answer puts it in a clear degraded state (LED, STATUS,
+    a fault event, one line on stderr) and it retries, instead of crash-looping."""
+
+    def __init__(self, cfg: Config, rt: Runtime, app, *, outputs=None, notifier=None, display=None,
+                 journal=None) -> None:
+        from firmware.core.protocols import list_routines
+
+        self.cfg, self.rt, self.app = cfg, rt, app
+        self.outputs, self.notifier, self.display, self.journal = outputs, notifier, display, journal
+        self.starts: queue.Queue = app.commands
+        tool = app.settings.tool
+        self.playlist = [r.id for r in list_routines(cfg.routines_dir) if r.tool == tool]
+        self.sensors_ok = False
+        self.degraded = ""
+        self._next_try_s = 0.0
+        app.unavailable = self.unavailable
+        if outputs is not None:
+            outputs.on_press = self.press
+            outputs.on_hold = self.hold
+
+    def unavailable(self) -> str:
+        """Why a routine cannot start now ("" when it can)."""
+        if self.sensors_ok:
+            return ""
+        return self.degraded or "the sensors are not up yet"
+
+    @property
+    def running(self) -> bool:
+        s = self.app.session
+        return s is not None and not s.finished
+
+    def press(self) -> None:
+        """Short press: start the configured routine, or move on to the next one."""
+        if self.running:
+            current = self.app.session.routine.id
+            ids = self.playlist or [current]
+            nxt = ids[(ids.index(current) + 1) % len(ids)] if current in ids else ids[0]
+            self.app.request_stop()
+            self.starts.put(("start", nxt))
+        else:
+            self.starts.put(("start", self.cfg.protocol))
+
+    def hold(self) -> None:
+        """Long press: stop the running routine."""
+        self.app.request_stop()
+
+    def _bring_up_sensors(self) -> None:
+        now = self.rt.clock.now_s()
+        if self.sensors_ok or now < self._next_try_s:
+            return
+        try:
+            self.rt.sampler.start()
+        except SetupError as e:
+            self._next_try_s = now + SENSOR_RETRY_S
+            if str(e) != self.degraded:
+                self.degraded = str(e)
+                self._say_degraded()
+            return
+        self.sensors_ok = True
+        if self.degraded:
+            self.degraded = ""
+            if self.display:
+                self.display.message("sensors back: ready")
+            if self.notifier:
+                self.notifier.status("idle; sensors ok")
+
+    def _say_degraded(self) -> None:
+        line = f"degraded: {self.degraded} (retrying every {SENSOR_RETRY_S:g} s; run 'rollsense doctor')"
+        if self.display:
+            self.display.message(line)
+        if self.notifier:
+            self.notifier.status(line)
+        if self.outputs is not None:
+            self.outputs.perform("fault")
+        if self.journal is not None:
+            self.journal.record_event(None, {"event_type": "fault", "error": self.degraded})
+
+    def serve(self, stop: threading.Event, *, once: bool = False) -> int:
+        """Idle until a start request; keep the FIFO drained and the watchdog fed meanwhile."""
+        while not stop.is_set():
+            self._bring_up_sensors()
+            try:
+                kind, protocol = self.starts.get_nowait()
+            except queue.Empty:
+                self._idle_tick()
+                continue
+            if kind != "start":
+                continue
+            try:
+                self.app.run_routine(protocol, stop)
+            except CommandError as e:  # unknown, another tool's, or not ready: say so, stay up
+                if self.display:
+                    self.display.message(str(e))
+                continue
+            if once:
+                return 0
+        return 0
+
+    def _idle_tick(self) -> None:
+        if self.sensors_ok:
+            self.rt.sampler.poll()
+        healthy = self.sensors_ok and not getattr(self.rt.sampler, "health", "")
+        if self.notifier and (healthy or not self.sensors_ok):
+            # a missing sensor is a state we report and retry, not a hang to be restarted
+            self.notifier.watchdog()
+        self.rt.clock.sleep_s(self.app.poll_s)
+
+
+def open_outputs(cfg: Config):
+    """The LED, buzzer and button on the config's pins; SetupError (one line) without GPIO."""
+    from gpiozero.exc import GPIOZeroError, PinFactoryFallback
+
+    from device.outputs import Outputs
+
+    try:
+        with warnings.catch_warnings():  # gpiozero warns per pin library it tries; one line below says it all
+            warnings.simplefilter("ignore", PinFactoryFallback)
+            return Outputs(
+                red_pin=cfg.outputs.led_pins[0], green_pin=cfg.outputs.led_pins[1],
+                blue_pin=cfg.outputs.led_pins[2], buzzer_pin=cfg.outputs.buzzer_pin,
+                button_pin=cfg.outputs.button_pin, pin_factory=_pin_factory(cfg),
+            )
+    except GPIOZeroError as e:
+        raise SetupError(f"cannot open the LED, buzzer and button pins ({e}); on a Raspberry Pi "
+                         "install python3-lgpio (scripts/install-pi.sh does), elsewhere use --sim") from e
+
+
+def build_device(cfg: Config, *, notifier=None, display=None):
+    """Everything ``rollsense run`` runs, opened from the config (nothing started yet)."""
+    from firmware.app.loop import DeviceApp, DeviceParts
+    from firmware.core.protocols import load_routine
+    from firmware.edge.journal import Journal
+    from firmware.edge.link import Link
+
+    routine = load_routine(cfg.protocol, cfg.routines_dir)  # a bad id fails now, not at the button
+    ensure_state_dir(cfg.state_dir)
+    rt = open_runtime(cfg)
+    if rt.source is not None:  # simulated: a new scripted user for every routine started
+        rt.source = SimTool(rt.source.tool, rt.source.radius_m, scenario_name=cfg.sim.scenario,
+                            seed=cfg.sim.seed)
+        rt.hardware.fakes["tap"].source = rt.source  # both fake chips read through the tap
+    outputs = open_outputs(cfg)  # before the journal: no GPIO means nothing else is opened
+    journal = Journal(cfg.state_dir / "journal.db")
+    link = Link(cfg.device_id, cfg.broker_url, journal, MonotonicClock(),
+                info={"hardware": cfg.hardware, "protocol": cfg.protocol, "tool": routine.tool,
+                      "routines": routine_list(cfg, routine.tool)})
+    app = DeviceApp(
+        device_id=cfg.device_id,
+        parts=DeviceParts(sampler=rt.sampler, clock=rt.clock, journal=journal, outputs=outputs,
+                          link=link, display=display, notifier=notifier),
+        settings=metrics_settings(cfg, routine.tool, rt.source),
+        routines_dir=cfg.routines_dir,
+        state_dir=cfg.state_dir,
+        telemetry_hz=cfg.telemetry_hz,
+        sim_tool=rt.source,
+    )
+    device = Device(cfg, rt, app, outputs=outputs, notifier=notifier, display=display, journal=journal)
+    return device, link, journal, outputs
+
+
+def routine_list(cfg: Config, tool: str) -> list[dict]:
+    """The routines this device can start (its tool's; user routines from ``routines_dir``
+    too), for its ``info``: the dashboard offers these."""
+    return [{"id": r.id, "title": r.title, "mode": r.mode} for r in list_routines(cfg.routines_dir)
+            if r.tool == tool]
+
+
+class DeviceNotifier(Notifier):
+    """sd_notify whose STATUS line also says, whatever the device is doing, that the broker
+    is not reachable and why (the link's line), until it is back, and that the storage is
+    full (the journal's problem), until there is space again."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.doing = "starting"
+        self.broker_note = ""
+        self.storage_note = ""
+
+    def _line(self, doing: str) -> str:
+        return "; ".join(x for x in (doing, self.broker_note, self.storage_note) if x)
+
+    def ready(self, status: str | None = None) -> bool:
+        self.doing = status or self.doing
+        return super().ready(self._line(self.doing))
+
+    def status(self, text: str) -> bool:
+        self.doing = text
+        return super().status(self._line(text))
+
+    def broker(self, line: str, connected: bool) -> bool:
+        """The link's line about the broker: kept in STATUS while it is not connected (or its
+        link is not working: ``Link.health``)."""
+        self.broker_note = "" if connected else line
+        return super().status(self._line(self.doing))
+
+    def storage(self, line: str) -> bool:
+        """The storage's line (a full disk): kept in STATUS until it is writable ("")."""
+        self.storage_note = line
+        return super().status(self._line(self.doing))
+
+
+def run_daemon(args, *, delivery_wait_s: float = DELIVERY_WAIT_S) -> int:
+    """``rollsense run``. With ``--once`` it waits up to ``delivery_wait_s`` for the session to
+    be delivered before it exits, and says what stays queued."""
+    if getattr(args, "print_config", False):
+        sys.stdout.write(default_config_text())
+        return 0
+    from firmware.edge.display import TerminalDisplay
+
+    cfg = load_with_overrides(args)
+    notifier = DeviceNotifier()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    display = TerminalDisplay(sys.stderr)
+    device, link, journal, outputs = build_device(cfg, notifier=notifier, display=display)
+    try:
+        if journal.replaced is not None:  # said in one line by the journal; the dashboard hears too
+            journal.record_event(None, {"event_type": "fault", "error": (
+                f"journal was damaged: moved aside to {journal.replaced.name}, started a new one")})
+        # on a full disk this is held (the journal said so in one line) and done when there is
+        # space again; the device keeps running meanwhile
+        recovered = journal.recover_interrupted()
+        if recovered:
+            display.message(f"recovered {len(recovered)} interrupted session(s); they will be delivered")
+        link.on_state = lambda line: (display.message(line), notifier.broker(
+            link.health() or line, link.connected and not link.health()))  # a link fault stays in STATUS
+        link.start()
+        device._bring_up_sensors()
+        state = "idle" if device.sensors_ok else f"degraded: {device.degraded}"
+        notifier.ready(f"{state}; {cfg.hardware} hardware; device {cfg.device_id}")
+        if getattr(args, "protocol", None):
+            device.starts.put(("start", cfg.protocol))
+        once = getattr(args, "once", False)
+        code = device.serve(stop, once=once)
+        if once:
+            display.message(delivery_report(journal, link, cfg.state_dir / "journal.db", delivery_wait_s))
+        return code
+    finally:
+        notifier.stopping("stopping")
+        for closer in (link.stop, journal.close, outputs.close, device.rt.hardware.close):
+            with contextlib.suppress(Exception):
+                closer()
+
+
+def delivery_report(journal, link, journal_path: Path, wait_s: float) -> str:
+    """Wait (bounded) for the outbox to empty; one line on what was delivered or stays queued."""
+    if wait_delivered(journal, wait_s):
+        return "all sessions delivered"
+    n = undelivered(journal)
+    until = (" until the dashboard acknowledges them" if link.connected
+             else ", sent when the broker is back")
+    held = journal.outbox_counts().get("held", 0)
+    if held:  # a full disk: these never reached the journal file
+        until += f"; {held} of them only in memory ({journal.storage}), not in the journal"
+    return f"{n} message{'s' if n != 1 else ''} not yet delivered; kept in {journal_path}{until}"
+
+
+def record(args) -> int:
+    """Record the sensors (real, or simulated with --sim) to a recording file."""
+    from firmware.edge.recording import write_recording
+
+    cfg = load_with_overrides(args)
+    out = Path(args.out)
+    if out.exists():
+        raise ConfigError(f"{out}: already exists; refusing to overwrite")
+    rt = open_runtime(cfg)
+    try:
+        rt.sampler.start()
+        blocks, t0 = [], None
+        while True:
+            block = rt.sampler.poll()
+            if block is not None and len(block):
+                blocks.append(block)
+                t0 = block.t_s[0] if t0 is None else t0
+                if block.t_s[-1] - t0 >= args.seconds:
+                    break
+            rt.clock.sleep_s(0.02)
+    finally:
+        rt.hardware.close()
+    from firmware.common.model import Block
+
+    data = Block.concat(blocks)
+    meta = {"tool": "roller", "radius_m": 0.075}
+    if rt.source is not None:
+        meta.update(tool=rt.source.tool, radius_m=rt.source.radius_m)
+    write_recording(out, meta, data)
+    print(f"wrote {len(data)} samples ({args.seconds:g} s) to {out}")
+    return 0
+
+
+def calibrate(args) -> int:
+    """``rollsense calibrate STEP``: guided, with progress on stderr; writes the versioned
+    calibration file (previous versions kept)."""
+    from calibration.procedures import parse_weights_kg, run_step, sampler_source
+    from calibration.store import RawForce
+    from firmware.core.protocols import load_routine
+
+    cfg = load_with_overrides(args)
+    if args.step == "show":
+        return run_step("show", cfg, None, out=sys.stdout)
+    weights = parse_weights_kg(args.weights_kg) if args.weights_kg else None
+    ensure_state_dir(cfg.calibration_file.parent, "calibration directory",  # before the user's work
+                     "give a writable state_dir or calibration_path in the config")
+    sim_user = None
+    if cfg.hardware == "sim":  # a simulated user who does what each instruction asks
+        sim_user = CalibrationUser.for_routine(args.step, load_routine(cfg.protocol, cfg.routines_dir),
+                                               cfg.sim.seed, distance_m=args.distance_m,
+                                               weights_kg=weights or ())
+    rt = open_runtime(cfg, force_calibration=RawForce() if args.step == "force" else None,
+                      sim_user=sim_user)
+    try:
+        rt.sampler.start()
+        tool = rt.source.tool if rt.source is not None else load_routine(cfg.protocol, cfg.routines_dir).tool
+        return run_step(args.step, cfg, sampler_source(rt.sampler, rt.clock),
+                        seconds=args.seconds if args.step == "gyro" else None,
+                        distance_m=args.distance_m, weights_kg=weights, tool=tool,
+                        ask=None if sim_user is None else _sim_follows(sim_user, rt.clock),
+                        save_anyway=getattr(args, "save_anyway", False))
+    finally:
+        rt.hardware.close()
+
+
+def _sim_follows(sim_user, clock):
+    """The calibration prompt for a simulated user: shown, then done at once (no Enter)."""
+
+    def ask(message: str) -> None:
+        done = sim_user.follow(message, clock.now_s())
+        sys.stderr.write(f"{message} [simulated user: {done}]\n")
+
+    return ask

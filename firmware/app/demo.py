@@ -1,0 +1,243 @@
+"""``rollsense demo``: the whole product on one machine. A simulated user on simulated
+chips, read by the real drivers, through metrics and coach, journal and link, a private
+Mosquitto, into the dashboard at http://127.0.0.1:8080."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from dashboard.server import check_port
+from device.sim import scenario
+from firmware.app.argtypes import check_sqlite_path
+from firmware.common.clock import MonotonicClock, PacedClock
+from firmware.common.errors import ConfigError, SetupError
+from firmware.common.mqtt_url import parse_broker_url
+from firmware.core.protocols import load_routine
+from firmware.edge.config import ID_RE
+from firmware.edge.link import undelivered, wait_delivered  # noqa: F401 - demo's names for them
+
+FAST_SPEED = 20.0
+ONE_ROUTINE = "the demo runs one routine; run 'rollsense demo --protocol ID' for another"
+SEED_MAX = 2**32 - 1
+
+
+@dataclass
+class DemoOptions:
+    protocol: str = "quads-roller"
+    scenario: str = "good"
+    seed: int = 1
+    fast: bool = False
+    speed: float | None = None
+    broker_url: str | None = None
+    dashboard: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8080
+    db_url: str | None = None
+    device_id: str = "demo-roller"
+    state_dir: str | None = None
+    delivery_timeout_s: float = 20.0
+    json: bool = False  # the closing summary as JSON (DESIGN §3.2) instead of the table
+
+
+def check_options(opts: DemoOptions) -> None:
+    """Every option checked before anything starts (no broker, no dashboard, no temp dir):
+    ConfigError or SetupError, one line that says what to do."""
+    load_routine(opts.protocol)  # an unknown id lists the known ones
+    if not 0 <= opts.seed <= SEED_MAX:
+        raise ConfigError(f"--seed {opts.seed}: give 0 to {SEED_MAX}")
+    scenario(opts.protocol, opts.scenario, opts.seed)  # an unknown scenario lists the known ones
+    if not ID_RE.fullmatch(opts.device_id):
+        raise ConfigError(f"--device-id {opts.device_id!r}: use 1-64 characters of a-z, 0-9 and '-'")
+    if opts.speed is not None and not 0 < opts.speed <= 1000:
+        raise ConfigError(f"--speed {opts.speed:g}: give a number above 0, at most 1000")
+    if opts.broker_url is not None:
+        parse_broker_url(opts.broker_url)
+    if opts.dashboard:
+        if not 1 <= opts.port <= 65535:
+            raise ConfigError(f"--port {opts.port}: give 1 to 65535")
+        if opts.db_url is not None:
+            check_sqlite_path(opts.db_url)
+        check_port(opts.host, opts.port)  # in use: one line now, not after the broker started
+
+
+def build_device(opts: DemoOptions, broker_url: str, state_dir: Path, *, display=None, pin_factory=None):
+    """The simulated device: sim user -> fake chips -> real drivers -> DeviceApp."""
+    from device.hardware import open_hardware
+    from device.outputs import Outputs
+    from device.sim import scenario
+    from firmware.app.daemon import COACHING_DRAIN_S
+    from firmware.app.loop import DeviceApp, DeviceParts
+    from firmware.core.metrics import MetricsSettings
+    from firmware.core.protocols import load_routine
+    from firmware.edge.journal import Journal
+    from firmware.edge.link import Link
+    from firmware.edge.sampler import Sampler
+
+    speed = opts.speed or (FAST_SPEED if opts.fast else 1.0)
+    clock = PacedClock(speed=speed)
+    routine = load_routine(opts.protocol)
+    user = scenario(opts.protocol, opts.scenario, opts.seed)
+    hw = open_hardware("sim", clock=clock, source=user)
+    sampler = Sampler(hw.imu, hw.force, clock, drain_interval_s=COACHING_DRAIN_S)
+    if pin_factory is None:
+        from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+        pin_factory = MockFactory(pin_class=MockPWMPin)
+    outputs = Outputs(pin_factory=pin_factory)
+    journal = Journal(state_dir / "journal.db")
+    link = Link(opts.device_id, broker_url, journal, MonotonicClock(),
+                info={"hardware": "sim", "scenario": opts.scenario, "speed": speed, "tool": routine.tool})
+    settings = MetricsSettings(tool=routine.tool, **sim_calibration(user))
+    app = DeviceApp(
+        device_id=opts.device_id,
+        parts=DeviceParts(sampler=sampler, clock=clock, journal=journal, outputs=outputs,
+                          link=link, display=display),
+        settings=settings,
+        state_dir=state_dir,
+        source_end_s=user.end_s + 5.0,
+    )
+    # its simulated user performs one routine: a start from the dashboard after it is refused
+    # with the reason (it was accepted, and nothing ran)
+    app.unavailable = lambda: ONE_ROUTINE if app.session is not None else ""
+    return app, hw, sampler, outputs, journal, link
+
+
+def sim_calibration(user) -> dict:
+    """What calibrating the simulated tool would find: its radius, and for a roller or
+    stick its roll axis in the sensor frame with "up the limb" as positive rotation."""
+    values = {"radius_m": user.radius_m}
+    if user.tool != "ball":
+        values.update(axis_xyz=tuple(float(v) for v in user.body_axis(0)), up_sign=1)
+    return values
+
+
+class DashboardThread:
+    """The dashboard server in a thread of this process, stoppable from the main thread."""
+
+    def __init__(self, broker_url: str, db_url: str, host: str, port: int, trust_device: str | None):
+        self.stop_event = threading.Event()
+        self.ready_event = threading.Event()
+        self.error: BaseException | None = None
+        self.args = (broker_url, db_url, host, port, trust_device)
+        self.thread = threading.Thread(target=self._run, name="dashboard", daemon=True)
+
+    def _run(self) -> None:
+        from dashboard.server import run_dashboard
+
+        broker_url, db_url, host, port, trust = self.args
+        try:
+            run_dashboard(broker_url, db_url, host, port, stop_event=self.stop_event,
+                          ready_event=self.ready_event, trust_devices=[trust] if trust else ())
+        except BaseException as e:  # reported to the main thread
+            self.error = e
+            self.ready_event.set()
+
+    def start(self, timeout_s: float = 20.0) -> None:
+        self.thread.start()
+        if not self.ready_event.wait(timeout_s):
+            raise SetupError(f"dashboard did not start within {timeout_s:.0f} s")
+        if self.error is not None:
+            raise SetupError(f"dashboard failed to start: {self.error}") from self.error
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.thread.join(10)
+
+
+def run_demo(opts: DemoOptions, out=None, err=None) -> int:
+    from firmware.app.loop import summary_text
+    from firmware.edge.broker import PrivateBroker
+    from firmware.edge.display import TerminalDisplay
+
+    out = out or sys.stdout
+    err = err or sys.stderr
+    check_options(opts)
+    tmp = Path(tempfile.mkdtemp(prefix="rollsense-demo-"))
+    state_dir = Path(opts.state_dir) if opts.state_dir else tmp / "device"
+    state_dir.mkdir(parents=True, exist_ok=True)
+    broker = None
+    dash = None
+    journal = link = hw = outputs = None
+    stop = threading.Event()
+    display = TerminalDisplay(err)
+    try:
+        broker_url = opts.broker_url
+        if broker_url is None:
+            broker = PrivateBroker(tmp / "broker").start()
+            broker_url = broker.url
+            display.message(f"private Mosquitto on {broker_url}")
+        if opts.dashboard:
+            db_url = opts.db_url or f"sqlite:///{tmp / 'dashboard.db'}"
+            dash = DashboardThread(broker_url, db_url, opts.host, opts.port, opts.device_id)
+            dash.start()
+            display.message(f"dashboard on http://{opts.host}:{opts.port}/device/{opts.device_id}")
+        app, hw, sampler, outputs, journal, link = build_device(opts, broker_url, state_dir, display=display)
+        link.on_state = display.message  # a broker it cannot reach is said at once, in one line
+        link.start()
+        sampler.start()
+        speed = app.parts.clock.speed
+        pace = f" at {speed:g}x speed" if speed != 1 else ""
+        display.message(f"{opts.protocol}: simulated user '{opts.scenario}'{pace} - Ctrl-C stops")
+        summary = app.run_routine(opts.protocol, stop)
+        # the link said already when the broker cannot be reached: no point waiting for it then
+        delivered = wait_delivered(journal, opts.delivery_timeout_s if link.connected else 0.0)
+        display.message("session delivered to the dashboard" if delivered
+                        else "session kept in the outbox: the dashboard has not acknowledged it yet")
+        if opts.json:
+            out.write(json.dumps(summary, indent=2, allow_nan=False) + "\n")
+        else:
+            text = summary_text(summary)
+            out.write(text + "\n")
+            if "session_id" not in text:  # scripts look for it (and it finds the session)
+                out.write(f"session_id {summary['session_id']}\n")
+        out.flush()
+        if not opts.fast and dash is not None:
+            display.message(f"routine finished; the dashboard stays up at http://{opts.host}:{opts.port}"
+                            " - Ctrl-C to quit")
+            while not stop.wait(0.5):
+                pass
+        return 0 if delivered or not opts.dashboard else 1
+    except KeyboardInterrupt:
+        stop.set()
+        display.message("stopping")
+        return 130
+    finally:
+        left = 0  # outbox rows the dashboard has not acknowledged
+        if link is not None:
+            with contextlib.suppress(Exception):
+                link.stop()
+        if journal is not None:
+            with contextlib.suppress(Exception):
+                left = undelivered(journal)
+        for closer in (
+            getattr(journal, "close", None),
+            getattr(outputs, "close", None),
+            getattr(hw, "close", None),
+            getattr(dash, "stop", None),
+            getattr(broker, "close", None),
+        ):
+            if closer is not None:
+                with contextlib.suppress(Exception):
+                    closer()
+        if not opts.state_dir:
+            clean_up(tmp, state_dir, left, display)
+
+
+def clean_up(tmp: Path, state_dir: Path, undelivered_n: int, display) -> None:
+    """Remove the demo's temporary files, except the device's state while its outbox holds
+    something the dashboard has not acknowledged: that is kept, and the user told where."""
+    if undelivered_n == 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
+    for child in tmp.iterdir():
+        if child != state_dir:
+            shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
+    display.message(f"{undelivered_n} outbox message(s) not delivered: kept in {state_dir / 'journal.db'} "
+                    f"(delete {tmp} when you no longer need them)")

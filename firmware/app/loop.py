@@ -1,0 +1,263 @@
+"""The device: wiring of sampler -> session (metrics, coach) -> outputs, display,
+journal -> link. The only place that runs the loop; everything it touches is injected.
+
+Cues go to the buzzer/LED and the terminal first, then to the journal; the network is
+never waited on (the link drains the journal's outbox in its own thread).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from firmware.common.clock import Clock
+from firmware.common.errors import ConfigError
+from firmware.common.units import summary_table
+from firmware.core.coach import Cue, Event
+from firmware.core.commands import CommandError
+from firmware.core.metrics import MetricsSettings
+from firmware.core.protocols import Profile, load_routine
+from firmware.core.session import Session
+from firmware.core.summary import clean_json, new_session_id
+
+QUIET_EVENT_CUES = {"tick"}  # metronome ticks are cues for the user, not events to keep
+CHECKPOINT_S = 5.0  # sensor seconds between journal checkpoints of the running summary
+
+
+def utc_now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class DeviceParts:
+    """Everything the loop talks to. ``outputs``, ``link``, ``display``, ``notifier`` may be None."""
+
+    sampler: object
+    clock: Clock
+    journal: object
+    outputs: object | None = None
+    link: object | None = None
+    display: object | None = None
+    notifier: object | None = None
+
+
+class CommandRejected(CommandError):
+    """The device will not do what a command (or the button) asks, and says why in a user's
+    words: the reply's ``error`` (status ``error``), never an internal error."""
+
+
+class DeviceApp:
+    def __init__(
+        self,
+        *,
+        device_id: str,
+        parts: DeviceParts,
+        settings: MetricsSettings,
+        routines_dir: str | Path | None = None,
+        profile: Profile | None = None,
+        state_dir: str | Path | None = None,
+        telemetry_hz: float = 10.0,
+        poll_s: float = 0.02,
+        no_contact_timeout_s: float = 30.0,
+        source_end_s: float | None = None,
+        sim_tool=None,
+    ) -> None:
+        """``source_end_s``: the sensor time a one-routine simulated user leaves (demo);
+        ``sim_tool``: simulated hardware with a new user per routine (``device.sim.SimTool``)."""
+        self.device_id = device_id
+        self.parts = parts
+        self.settings = settings
+        self.routines_dir = routines_dir
+        self.profile = profile or Profile()
+        self.state_dir = Path(state_dir) if state_dir else None
+        self.telemetry_period_s = 1.0 / telemetry_hz
+        self.poll_s = poll_s
+        self.no_contact_timeout_s = no_contact_timeout_s
+        self.source_end_s = source_end_s
+        self.sim_tool = sim_tool
+        self.commands: queue.Queue = queue.Queue()
+        self.session: Session | None = None
+        self._stop_routine = threading.Event()
+        # why the device cannot start a routine now ("" = it can): set by the service around
+        # the loop (a sensor that does not answer, ...)
+        self.unavailable: Callable[[], str] = lambda: ""
+        if parts.link is not None:
+            parts.link.on_command = self.handle_command
+        self.storage = ""  # the journal's storage problem ("" = writable)
+        if hasattr(parts.journal, "add_storage_listener"):
+            parts.journal.add_storage_listener(self.storage_changed)
+            if parts.journal.storage:  # it failed before we listened (a full disk at start)
+                self.storage_changed(parts.journal.storage)
+
+    def request_stop(self) -> None:
+        """Stop the running routine (button hold, stop command); safe from any thread."""
+        self._stop_routine.set()
+
+    def storage_changed(self, problem: str) -> None:
+        """The journal's storage failed (``problem``: "storage full", ...) or is back (""):
+        the ``storage_full`` cue, the STATUS line and a fault event (kept until it can be
+        written) say so; coaching goes on, the journal keeps the session in memory meanwhile.
+        Runs in whichever thread noticed; never waits for the disk."""
+        if problem == self.storage:
+            return
+        self.storage = problem
+        p = self.parts
+        line = (f"{problem}: coaching goes on; the session is kept in memory and saved when "
+                "there is space again") if problem else ""
+        if p.notifier:
+            say = getattr(p.notifier, "storage", None)
+            if say is not None:
+                say(line)
+            else:
+                p.notifier.status(line or "storage ok again")
+        if p.link is not None:
+            p.link.set_condition("storage", problem)
+        if problem:
+            if p.outputs is not None:
+                p.outputs.perform("storage_full")
+            p.journal.record_event(None, {"event_type": "fault", "error": problem})
+
+    # -- commands (called from the link's thread) -------------------------------------
+    def handle_command(self, name: str, payload: dict) -> dict | None:
+        if name == "ping":
+            s = self.session
+            return {"state": "running" if s and not s.finished else "idle",
+                    "protocol": s.routine.id if s and s.routine else None}
+        if name == "start":
+            routine = self.check_start(payload["protocol"])
+            if not self.commands.empty():
+                raise CommandRejected("another start is already waiting; try again in a moment")
+            self.commands.put(("start", routine.id))
+            return {"accepted": routine.id}
+        if name == "stop":
+            s = self.session
+            if s is None or s.finished:
+                raise CommandRejected("no routine is running; nothing to stop")
+            self.request_stop()
+            return {"stopping": s.session_id, "protocol": s.routine.id}
+        if name == "set_profile":
+            self.profile = Profile(body_mass_kg=payload.get("body_mass_kg"))
+            return {"body_mass_kg": self.profile.body_mass_kg}
+        if name == "pair":
+            return self._check_pair_code(str(payload.get("code", "")))
+        raise CommandRejected(f"command {name!r} is not supported by this device")
+
+    def _check_pair_code(self, code: str) -> dict:
+        from firmware.edge.pairing import check_code
+
+        if self.state_dir is None or not check_code(self.state_dir, code):
+            raise CommandRejected("wrong or expired pairing code")
+        return {"paired": self.device_id}
+
+    def check_start(self, protocol_id: str):
+        """The routine ``protocol_id`` if this device can start it now; CommandRejected (one
+        line, a user's words) if it is unknown, made for another tool, or the device is busy
+        or not ready."""
+        try:
+            routine = load_routine(protocol_id, self.routines_dir)
+        except ConfigError as e:
+            raise CommandRejected(str(e)) from e
+        tool = self.settings.tool
+        if routine.tool != tool:
+            raise CommandRejected(f"{routine.id} is for a {routine.tool}; this device is a {tool}")
+        s = self.session
+        if s is not None and not s.finished:
+            raise CommandRejected(f"{s.routine.id} is running; send stop first")
+        why = self.unavailable()
+        if why:
+            raise CommandRejected(f"cannot start {routine.id}: {why}")
+        return routine
+
+    # -- the loop ------------------------------------------------------------------
+    def run_routine(self, protocol_id: str, stop: threading.Event | None = None) -> dict:
+        """Run one routine to its end (or until ``stop``); returns the summary."""
+        stop = stop or threading.Event()
+        self._stop_routine.clear()
+        p = self.parts
+        routine = self.check_start(protocol_id)
+        settings = replace(self.settings, tool=routine.tool)
+        started_at = utc_now_iso()
+        if self.sim_tool is not None:  # a simulated user for this routine, from now on
+            try:
+                self.sim_tool.begin(routine, p.clock.now_s())
+            except ConfigError as e:
+                raise CommandRejected(str(e)) from e
+        session = Session(session_id=new_session_id(), routine=routine, settings=settings,
+                          profile=self.profile, started_at=started_at)
+        self.session = session
+        p.journal.start_session(session.session_id, routine.id, routine.tool, started_at)
+        self._record(session, Event("session_started", 0.0, {"protocol": routine.id}))
+        if p.notifier:
+            p.notifier.status(f"running {routine.id}")
+        next_telemetry_s = None
+        next_checkpoint_s = None
+        last_contact_s = None
+        while not session.finished:
+            if stop.is_set() or self._stop_routine.is_set():
+                self._act(session, session.stop("stopped by user"))
+                break
+            block = p.sampler.poll()
+            if block is not None and len(block):
+                self._act(session, session.feed(block))
+                m = session.last
+                if last_contact_s is None or m.contact:
+                    last_contact_s = m.t_s
+                if next_telemetry_s is None or m.t_s >= next_telemetry_s:
+                    next_telemetry_s = m.t_s + self.telemetry_period_s
+                    self._telemetry(session)
+                if next_checkpoint_s is None or m.t_s >= next_checkpoint_s:
+                    next_checkpoint_s = m.t_s + CHECKPOINT_S
+                    p.journal.checkpoint(session.session_id, session.checkpoint())
+                if m.t_s - last_contact_s > self.no_contact_timeout_s:
+                    self._act(session, session.stop("no contact"))
+                elif self.source_end_s is not None and m.t_s > self.source_end_s:
+                    self._act(session, session.stop("simulated user left"))
+                elif self.sim_tool is not None and self.sim_tool.left(p.clock.now_s()):
+                    self._act(session, session.stop("simulated user left"))
+            if p.notifier and not getattr(p.sampler, "health", ""):
+                p.notifier.watchdog()
+            p.clock.sleep_s(self.poll_s)
+        summary = session.summary()
+        self._telemetry(session)
+        p.journal.finish_session(session.session_id, summary)
+        if p.link is not None:
+            p.link.wake()
+        if p.notifier:
+            p.notifier.status("idle")
+        return summary
+
+    def _act(self, session: Session, actions: list[Cue | Event]) -> None:
+        p = self.parts
+        for a in actions:
+            if isinstance(a, Cue):
+                if p.outputs is not None:
+                    p.outputs.perform(a.name)
+                if p.display is not None and a.name not in QUIET_EVENT_CUES:
+                    p.display.cue(a.name, a.t_s)
+                if a.name not in QUIET_EVENT_CUES:
+                    self._record(session, Event("cue", a.t_s, {"cue": a.name, **a.detail}))
+            else:
+                self._record(session, a)
+
+    def _record(self, session: Session, event: Event) -> None:
+        payload = clean_json({"event_type": event.event_type, "t_s": event.t_s, **event.data})
+        self.parts.journal.record_event(session.session_id, payload)
+        if self.parts.link is not None:
+            self.parts.link.wake()
+
+    def _telemetry(self, session: Session) -> None:
+        t = clean_json(session.telemetry())
+        if self.parts.display is not None:
+            self.parts.display.update(t)
+        if self.parts.link is not None:
+            self.parts.link.publish_telemetry(t)
+
+
+def summary_text(summary: dict) -> str:
+    """The summary a person reads at the end of ``rollsense demo``: the same short table as
+    ``rollsense replay`` (``firmware.common.units.summary_table``), first line ``session_id <id>``."""
+    return summary_table(summary)

@@ -1,0 +1,246 @@
+"""Command schemas and validation for ``rollsense/<id>/cmd/<name>`` (pure: no I/O, no clock reads).
+
+Every command is a JSON object with ``id`` (1-64 chars of ``[A-Za-z0-9_.:-]``), an optional
+``expires_at`` (ISO-8601; naive times are UTC) and the optional envelope fields ``v`` (1),
+``ts`` (a time, as text) and ``seq`` (a whole number). Unknown fields are refused. Per command:
+
+    start        {"protocol": "<routine id>"}
+    stop         {"reason"?: str}
+    set_targets  {"targets": {name: number | [lo, hi]}, "protocol"?: str}
+    set_profile  {"body_mass_kg": number in [20, 300] | null}
+    ping         {}
+    pair         {"code": "<6 digits>"}
+
+A payload is decoded once, strictly (``firmware.common.wire.decode``: size, UTF-8, no NaN/Infinity,
+no duplicate keys, bounded depth, no NUL), then checked against its command's JSON Schema
+(``SCHEMAS``, compiled by fastjsonschema); a failure is one line in a user's words (which
+field, what it must be), never a Python exception's name.
+
+``handle(...)`` is the whole answer to one received command; ``check(name, raw, now)``
+returns a ``Command`` or raises ``CommandError`` with one line; ``result(...)`` builds the
+reply for ``.../cmd/<name>/result``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import fastjsonschema
+
+from firmware.common import wire
+from firmware.common.errors import RollsenseError
+
+ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+ROUTINE_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+TARGET_NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,39}")
+CODE_RE = re.compile(r"[0-9]{6}")
+ENVELOPE = {"id", "expires_at", "v", "ts", "seq"}
+MAX_RAW_BYTES = 16_384
+MAX_DEPTH = 4  # {"targets": {"name": [lo, hi]}} is 3 deep
+TARGET_MAX = 1_000_000  # a target's value: finite, 0 to this
+MAX_TARGETS = 32
+
+
+class CommandError(RollsenseError):
+    """A command is refused (bad JSON, schema, expired, duplicate) or its handler failed."""
+
+
+@dataclass(frozen=True)
+class Command:
+    """A validated command: ``args`` are its fields without the envelope."""
+
+    name: str
+    id: str
+    args: dict
+    expires_at: datetime | None
+
+
+def _pattern(regex: re.Pattern) -> dict:
+    return {"type": "string", "pattern": f"^{regex.pattern}$"}
+
+
+_TARGET_NUMBER = {"type": "number", "minimum": 0, "maximum": TARGET_MAX}
+ENVELOPE_SCHEMA = {
+    "id": _pattern(ID_RE),
+    "expires_at": {"type": ["string", "null"], "minLength": 10, "maxLength": 40},
+    "v": {"type": "integer", "const": 1},
+    "ts": {"type": "string", "maxLength": 40},
+    "seq": {"type": "integer", "minimum": 0},
+}
+# name -> {field: JSON Schema}, and the fields each one requires (besides "id")
+FIELDS: dict[str, dict[str, dict]] = {
+    "start": {"protocol": _pattern(ROUTINE_RE)},
+    "stop": {"reason": {"type": "string", "maxLength": 200}},
+    "set_targets": {
+        "targets": {
+            "type": "object",
+            "minProperties": 1,
+            "maxProperties": MAX_TARGETS,
+            "propertyNames": {"pattern": f"^{TARGET_NAME_RE.pattern}$"},
+            "additionalProperties": {
+                "anyOf": [
+                    _TARGET_NUMBER,
+                    {"type": "array", "items": _TARGET_NUMBER, "minItems": 2, "maxItems": 2},
+                ]
+            },
+        },
+        "protocol": _pattern(ROUTINE_RE),
+    },
+    "set_profile": {"body_mass_kg": {"type": ["number", "null"], "minimum": 20, "maximum": 300}},
+    "ping": {},
+    "pair": {"code": _pattern(CODE_RE)},
+}
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "start": ("protocol",),
+    "set_targets": ("targets",),
+    "set_profile": ("body_mass_kg",),
+    "pair": ("code",),
+}
+# each command's full JSON Schema (envelope + fields); the README's command table lists these
+SCHEMAS: dict[str, dict] = {
+    name: {
+        "type": "object",
+        "properties": {**ENVELOPE_SCHEMA, **fields},
+        "required": ["id", *REQUIRED.get(name, ())],
+        "additionalProperties": False,
+    }
+    for name, fields in FIELDS.items()
+}
+_VALIDATORS = {name: fastjsonschema.compile(schema) for name, schema in SCHEMAS.items()}
+
+# what a field must be, in a user's words (the reply's error when that field is wrong)
+FIELD_WORDS = {
+    "id": f"id must match {ID_RE.pattern}",
+    "expires_at": "expires_at must be an ISO-8601 time",
+    "v": "unsupported schema version v (expected 1)",
+    "ts": "ts must be a time (text of at most 40 characters)",
+    "seq": "seq must be a whole number >= 0",
+    "protocol": f"protocol must match {ROUTINE_RE.pattern}",
+    "reason": "reason must be a string of at most 200 characters",
+    "targets": f"targets must be an object with 1 to {MAX_TARGETS} entries",
+    "body_mass_kg": "body_mass_kg must be a number from 20 to 300, or null",
+    "code": f"code must match {CODE_RE.pattern}",
+}
+
+
+def _explain(name: str, obj: Any, e: fastjsonschema.JsonSchemaValueException) -> str:
+    """One line for a schema failure: which field, and what it must be."""
+    path = list(e.path or [])[1:]
+    if not path:
+        if not isinstance(obj, dict):
+            return "payload must be a JSON object"
+        if e.rule == "required":
+            missing = [f for f in SCHEMAS[name]["required"] if f not in obj]
+            return f"missing field {missing[0]}" if missing else "missing field"
+        if e.rule == "additionalProperties":
+            unknown = sorted(k for k in obj if k not in SCHEMAS[name]["properties"])
+            return f"unknown field(s) for {name}: {', '.join(repr(k[:40]) for k in unknown[:5])}"
+        return "payload does not match the command's schema"
+    field = path[0]
+    targets = obj.get("targets")
+    if field == "targets" and isinstance(targets, dict) and e.rule == "propertyNames":
+        bad = next((k for k in targets if not TARGET_NAME_RE.fullmatch(k)), "")
+        return f"target name {bad[:40]!r} must match {TARGET_NAME_RE.pattern}"
+    if field == "targets" and isinstance(targets, dict) and len(path) >= 2:
+        return f"target {str(path[1])[:40]!r} must be a number from 0 to {TARGET_MAX} or [lo, hi]"
+    return FIELD_WORDS.get(str(field), f"field {str(field)[:40]!r} is not valid")
+
+
+def parse_time(text: Any) -> datetime:
+    """An ISO-8601 time as an aware UTC datetime (naive means UTC); CommandError if not one."""
+    if not isinstance(text, str) or not 10 <= len(text) <= 40:
+        raise CommandError("expires_at must be an ISO-8601 time")
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError as e:
+        raise CommandError("expires_at must be an ISO-8601 time") from e
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+def decode(raw: bytes | bytearray | str) -> Any:
+    """The JSON value in ``raw``, decoded strictly (``firmware.common.wire``); CommandError if not."""
+    try:
+        return wire.decode(raw, max_bytes=MAX_RAW_BYTES, max_depth=MAX_DEPTH)
+    except wire.WireError as e:
+        raise CommandError(f"payload refused: {e}") from None
+
+
+def validate(name: str, obj: Any) -> Command:
+    """Check ``obj`` against the schema of command ``name``."""
+    check_schema = _VALIDATORS.get(name)
+    if check_schema is None:
+        raise CommandError(f"unknown command {name[:40]!r}; known: {', '.join(sorted(SCHEMAS))}")
+    try:
+        check_schema(obj)
+    except fastjsonschema.JsonSchemaValueException as e:
+        raise CommandError(_explain(name, obj, e)) from None
+    for target, value in (obj.get("targets") or {}).items():  # what a schema cannot say
+        if isinstance(value, list) and value[0] > value[1]:
+            raise CommandError(f"target {target!r} must be [lo, hi] with 0 <= lo <= hi")
+    expires_at = parse_time(obj["expires_at"]) if obj.get("expires_at") is not None else None
+    args = {k: v for k, v in obj.items() if k not in ENVELOPE}
+    return Command(name, obj["id"], args, expires_at)
+
+
+def _expiry(cmd: Command, now: datetime) -> Command:
+    if cmd.expires_at is not None and cmd.expires_at <= now:
+        raise CommandError(f"command expired at {cmd.expires_at.isoformat()}")
+    return cmd
+
+
+def check(name: str, raw: bytes | str, now: datetime) -> Command:
+    """Decode, validate and check expiry of one command received at ``now`` (aware UTC)."""
+    return _expiry(validate(name, decode(raw)), now)
+
+
+def _id_of(obj: Any) -> str | None:
+    """The ``id`` of a (possibly invalid) decoded command, to echo in an error reply."""
+    cid = obj.get("id") if isinstance(obj, dict) else None
+    return cid if isinstance(cid, str) and ID_RE.fullmatch(cid) else None
+
+
+def command_id(raw: bytes | str) -> str | None:
+    """The ``id`` of a (possibly invalid) command, if one can be read."""
+    try:
+        return _id_of(decode(raw))
+    except CommandError:
+        return None
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """``text`` as one line of at most ``limit`` characters (a reply's error)."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def handle(
+    name: str,
+    raw: bytes | str,
+    now: datetime,
+    remember: Callable[[str], bool],
+    run: Callable[[Command], dict | None],
+) -> dict:
+    """The full answer to one received command: decode it once, check it, refuse duplicates
+    (``remember(id)`` is False for an id seen before), run it, and build the result. Never
+    raises: a refused command or a failing ``run`` gives an error result with its one line
+    (any RollsenseError: its own words; only an unexpected failure says it is one)."""
+    obj = None
+    try:
+        obj = decode(raw)
+        cmd = _expiry(validate(name, obj), now)
+        if not remember(cmd.id):
+            raise CommandError(f"duplicate command id {cmd.id}")
+        return result(cmd.id, data=run(cmd))
+    except RollsenseError as e:  # a refusal, or a setup/config problem: its own one line
+        return result(_id_of(obj), error=one_line(str(e)) or "refused")
+    except Exception as e:  # a bug: say it is one
+        return result(_id_of(obj), error=one_line(f"internal error: {type(e).__name__}: {e}"))
+
+
+def result(cmd_id: str | None, error: str | None = None, data: dict | None = None) -> dict:
+    """The reply body: ``{"id", "status": "ok"|"error", "error", "data"}``."""
+    return {"id": cmd_id, "status": "error" if error else "ok", "error": error, "data": data or {}}

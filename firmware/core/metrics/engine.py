@@ -1,0 +1,363 @@
+"""Turn Blocks of raw IMU + force samples into Metrics: bias, roll axis, tissue speed, position,
+passes, holds, contact and force. Pure numpy, no I/O, no clock: time comes from the samples.
+
+Two paths, so the device can afford 1 kHz:
+
+- per Block, the live values the coach acts on at once (force, contact, the tissue speed over
+  the last still_window_s, still, the hold timer) from a handful of scalar sums: a Block costs
+  a few microseconds whatever its length;
+- every estimate_every_s of sensor time (and at summary() / finish()), the estimator: samples
+  become frames of frame_s holding exact sums (firmware.core.metrics.frames), and bias, roll axis,
+  position, passes and holds are estimated on the frames (firmware.core.metrics.estimator).
+
+The estimator sees the same frames however the samples were split into Blocks, and it carries
+its state across calls, so streaming gives exactly the passes, holds and summary of processing
+the recording whole. Passes and holds reach the coach up to estimate_every_s after their data
+(a pass is only known once the roll has reversed by min_pass_m anyway).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from firmware.common.errors import ConfigError
+from firmware.common.model import Block, Hold, Metrics, Pass
+from firmware.core.metrics.estimator import Estimator
+from firmware.core.metrics.frames import Framer
+
+TOOLS = ("roller", "ball", "stick")
+DEG = math.pi / 180.0
+CHUNK_SAMPLES = 16384  # the estimator takes at most this many samples at a time (bounds memory)
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """Everything the metrics engine needs, SI units in the names."""
+
+    tool: str = "roller"
+    radius_m: float = 0.075
+    axis_xyz: tuple[float, float, float] | None = None  # roll axis in the sensor frame
+    up_sign: int | None = None  # +1/-1: rotation sign about axis_xyz meaning "up the limb"
+    gyro_bias_rad_s: tuple[float, float, float] | None = None  # calibration prior
+    contact_on_n: float = 15.0  # contact starts above this force
+    contact_off_n: float = 8.0  # ... and ends below this one (hysteresis)
+    hold_speed_max_mps: float = 0.01  # still: window-mean tissue speed below this
+    hold_min_s: float = 5.0  # still under contact this long is a hold
+    hold_merge_gap_s: float = 0.5  # interruptions shorter than this do not end a hold
+    hold_zupt_after_s: float = 1.0  # still under contact this long: stop integrating rotation
+    zupt_restore_s: float = 0.5  # at the end of a zero-velocity period, restore this much
+    still_window_s: float = 0.3  # window of the smoothed speed
+    min_pass_m: float = 0.03  # a pass travels at least this; also the reversal threshold
+    rest_window_s: float = 0.5  # rest detector low-pass window (VQF restFilterTau)
+    rest_gyro_max_rad_s: float = 2.0 * DEG  # rms deviation of gyro from its window mean
+    rest_accel_max_m_s2: float = 0.5  # rms deviation of accel from its window mean
+    rest_bias_clip_rad_s: float = 3.0 * DEG  # window-mean gyro must stay this close to the prior
+    rest_min_s: float = 1.5  # rest must last this long before the bias is learned
+    axis_strong_rad_s: float = 30.0 * DEG  # only stronger rotation re-estimates the axis ...
+    axis_weak_rad_s: float = 8.0 * DEG  # ... until there is some, rotation above this is used
+    axis_update_s: float = 0.25  # rotation time (at least) between axis re-estimates
+    ball_axis_memory: float = 0.6  # ball: weight the old scatter keeps per axis_update_s
+    ball_deadband_mps: float = 0.002  # ball: |ω|·r below this is noise, not motion
+    frame_s: float = 0.02  # the estimator works on frames of this length (exact sums)
+    estimate_every_s: float = 2.0  # sensor time between estimator runs (latency of passes)
+
+    def __post_init__(self) -> None:
+        if self.tool not in TOOLS:
+            raise ConfigError(f"metrics: unknown tool {self.tool!r} (expected {', '.join(TOOLS)})")
+        if not (isinstance(self.radius_m, int | float) and 0 < self.radius_m <= 0.5):
+            raise ConfigError(f"metrics: radius_m {self.radius_m!r} must be > 0 and <= 0.5 m")
+        if self.up_sign not in (None, 1, -1):
+            raise ConfigError(f"metrics: up_sign {self.up_sign!r} must be +1, -1 or None")
+        for name in ("frame_s", "estimate_every_s"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and 0 < value <= 10):
+                raise ConfigError(f"metrics: {name} {value!r} must be > 0 and <= 10 s")
+        if self.contact_off_n > self.contact_on_n:
+            raise ConfigError("metrics: contact_off_n must not exceed contact_on_n")
+        if self.axis_xyz is not None:
+            vec = np.asarray(self.axis_xyz, dtype=float)
+            if vec.shape != (3,) or not np.isfinite(vec).all() or np.linalg.norm(vec) < 1e-6:
+                raise ConfigError(f"metrics: axis_xyz {self.axis_xyz!r} is not a 3-vector")
+        if self.gyro_bias_rad_s is not None:
+            vec = np.asarray(self.gyro_bias_rad_s, dtype=float)
+            if vec.shape != (3,) or not np.isfinite(vec).all():
+                raise ConfigError(f"metrics: gyro_bias_rad_s {self.gyro_bias_rad_s!r} invalid")
+
+    @property
+    def sign_known(self) -> bool:
+        """True when 'up the limb' is known (axis and up sign both given, not a ball)."""
+        return self.axis_xyz is not None and self.up_sign is not None and self.tool != "ball"
+
+
+def settings_from_meta(meta: dict, **overrides) -> MetricsSettings:
+    """MetricsSettings from recording metadata (tool, radius_m, axis, up, gyro_bias_rad_s;
+    typed or as the raw strings of the file); keyword overrides win, None overrides are
+    ignored (handy for optional command-line flags). ConfigError on bad values."""
+    fields: dict = {}
+    try:
+        if "tool" in meta:
+            fields["tool"] = str(meta["tool"]).strip().lower()
+        if "radius_m" in meta:
+            fields["radius_m"] = float(meta["radius_m"])
+        if meta.get("axis") is not None:
+            fields["axis_xyz"] = _vector3(meta["axis"])
+        if meta.get("up") is not None:
+            fields["up_sign"] = parse_up_sign(meta["up"])
+        if meta.get("gyro_bias_rad_s") is not None:
+            fields["gyro_bias_rad_s"] = _vector3(meta["gyro_bias_rad_s"])
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"metrics: bad recording metadata: {exc}") from exc
+    fields.update({k: v for k, v in overrides.items() if v is not None})
+    if "radius_m" not in fields:
+        raise ConfigError("metrics: no radius_m in the recording or on the command line")
+    return MetricsSettings(**fields)
+
+
+def _vector3(value) -> tuple[float, float, float]:
+    parts = value.replace(" ", "").split(",") if isinstance(value, str) else list(value)
+    if len(parts) != 3:
+        raise ValueError(f"{value!r} is not three numbers")
+    x, y, z = (float(v) for v in parts)
+    return (x, y, z)
+
+
+def parse_up_sign(value) -> int:
+    """'+'/'-' (or +1/-1) -> +1/-1; ValueError otherwise."""
+    text = str(value).strip()
+    if text in ("+", "+1", "1"):
+        return 1
+    if text in ("-", "-1"):
+        return -1
+    raise ValueError(f"up {value!r} must be '+' or '-'")
+
+
+
+class MetricsEngine:
+    """Streaming metrics: `.update(block)` per Block, `.finish()` at the end, `.summary()`."""
+
+    def __init__(self, settings: MetricsSettings, *, trace: bool = False) -> None:
+        self.settings = s = settings
+        group = max(1, round(s.estimate_every_s / s.frame_s))
+        self._framer = Framer(s.frame_s, group, CHUNK_SAMPLES)
+        self._est = Estimator(s, trace=trace)
+        self._finished = False
+        self._last: Metrics | None = None
+        self._due_t = -math.inf  # sensor time when the open group of frames is complete
+        # live values: the last gyro sample of each Block over the last still_window_s and
+        # their running sum, contact, rotation integrated since the estimator's last frame
+        self._t_live = -math.inf
+        self._blocks: deque = deque()  # (t, gyro x, y, z) of each Block's last sample
+        self._sum = [0.0, 0.0, 0.0]
+        self._contact = False
+        self._theta = [0.0, 0.0, 0.0]
+        self._unreported: tuple[list[Pass], list[Hold]] | None = None  # found by summary()
+        self._still_rate2 = (s.hold_speed_max_mps / s.radius_m) ** 2
+        self._snapshot()
+
+    # ------------------------------------------------------------------ public
+    @property
+    def trace(self) -> dict[str, list[np.ndarray]] | None:
+        """Per-sample arrays (t_s, rest, still, contact, bias_rad_s, speed_mps, position_m) of
+        what the estimator has processed, when built with trace=True; each sample carries its
+        frame's value."""
+        return self._est.trace
+
+    @property
+    def passes(self) -> list[Pass]:
+        return self._est.passes
+
+    @property
+    def holds(self) -> list[Hold]:
+        return self._est.holds
+
+    @property
+    def distance_m(self) -> float:
+        """Sum of completed pass lengths (m)."""
+        return self._est.distance_m
+
+    @property
+    def bias_rad_s(self) -> np.ndarray:
+        """The gyro bias in use now (rad/s)."""
+        return np.array(self._est.bias, dtype=float)
+
+    @property
+    def axis_xyz(self) -> np.ndarray | None:
+        """The roll axis in use now (unit vector in the sensor frame), None if not known yet."""
+        return None if self._est.axis is None else self._est.axis.copy()
+
+    def update(self, block: Block) -> Metrics:
+        """Take one Block; Metrics at its last sample, with the passes and holds the estimator
+        completed during this call."""
+        if self._finished:
+            raise RuntimeError("MetricsEngine: update() after finish()")
+        t = block.t_s
+        if len(t) == 0:
+            return self._last if self._last is not None else self._empty_metrics()
+        framer = self._framer
+        framer.push(t, block.gyro_rad_s, block.accel_m_s2, block.force_n)
+        t_end = float(t[-1])
+        new = self._unreported
+        if t_end >= self._due_t or framer.queued >= CHUNK_SAMPLES:
+            new = new or ([], [])
+            self._estimate(False, *new)
+            t0 = framer.t0
+            if t_end >= self._due_t and t_end < math.inf and t0 == t0:  # the next group's end
+                group_s = framer.group_frames * self.settings.frame_s
+                k = math.floor(max(t_end - t0, 0.0) / group_s) + 1
+                self._due_t = t0 + k * group_s
+        if new is None:
+            return self._live(block, t_end, (), ())
+        self._unreported = None
+        return self._live(block, t_end, tuple(new[0]), tuple(new[1]))
+
+    def finish(self) -> Metrics:
+        """Close an open pass and an open hold at the end of the data (idempotent)."""
+        new_passes, new_holds = self._unreported or ([], [])
+        self._unreported = None
+        if not self._finished:
+            self._estimate(True, new_passes, new_holds)
+            passes, holds = self._est.finish()
+            new_passes += passes
+            new_holds += holds
+            self._finished = True
+        base = self._last if self._last is not None else self._empty_metrics()
+        self._last = base._replace(
+            new_passes=tuple(new_passes),
+            new_holds=tuple(new_holds),
+            passes=len(self.passes),
+            holding=False,
+            hold_s=0.0,
+            distance_m=self.distance_m,
+        )
+        return self._last
+
+    def summary(self) -> dict:
+        """The DESIGN §3.2 metric fields, as if the data ended now: duration to the last sample,
+        the rest from everything the estimator has seen (all complete groups of frames, so at
+        most estimate_every_s behind); an open pass or hold is included the way finish() would
+        close it. Calling it does not change what the engine finally reports."""
+        if not self._finished:  # what this finds is reported by the next update()
+            self._unreported = self._unreported or ([], [])
+            self._estimate(False, *self._unreported)
+        est = self._est
+        end = max(est.t_last, self._t_live)
+        return est.summary(0.0 if math.isnan(est.t0) else end - est.t0)
+
+    # ------------------------------------------------------------------ paths
+    def _estimate(self, final: bool, new_passes: list[Pass], new_holds: list[Hold]) -> None:
+        """Run the estimator over the queued samples: every complete group of frames (with
+        `final`, the open one too), one group per Estimator.process call."""
+        before = self._est.t_last
+        framer = self._framer
+        while framer.queued:
+            got = framer.frames(final)
+            if got is not None:
+                frames, starts = got
+                for lo, hi in zip(starts, [*starts[1:], len(frames)], strict=True):
+                    self._est.process(frames.slice(lo, hi), new_passes, new_holds)
+            if not framer.truncated:
+                break
+        if self._est.t_last > before:
+            self._theta = [0.0, 0.0, 0.0]
+        self._snapshot()
+
+    def _snapshot(self) -> None:
+        """What the live path needs from the estimator, as plain floats (taken once per
+        estimator run, so a Block costs no numpy scalar work)."""
+        est = self._est
+        axis = (0.0, 0.0, 0.0) if est.axis is None else tuple(est.axis.tolist())
+        self._snap = (
+            *est.bias.tolist(),
+            *axis,
+            est.sign if est.sign != 0 else 1.0,
+            est.position_m,
+            est.distance_m + est.open_leg_m(),
+            len(est.passes),
+            est.rolling_s,
+            est.contact_s,
+            est.hold_rep_start_s if est.hold_active else math.inf,
+        )
+
+    def _live(self, block: Block, t_end: float, new_passes, new_holds) -> Metrics:
+        """Metrics at the end of the Block. Live values (force, contact, smoothed speed, still,
+        the hold timer, position since the estimator's last frame) come from the Block's last
+        sample and the last still_window_s of Blocks, in plain Python: a Block costs a few
+        microseconds whatever its length. The rest comes from the estimator."""
+        s = self.settings
+        bx, by, bz, ax, ay, az, sign, pos0, dist, passes, rolling, contact_s, hold0 = self._snap
+        wx, wy, wz = block.gyro_rad_s[-1].tolist()
+        force = float(block.force_n[-1])
+        acc, q = self._sum, self._blocks
+        dt_block = math.inf
+        if t_end > self._t_live and math.isfinite(wx + wy + wz):  # else: a bad sample, skip
+            dt_block = t_end - self._t_live
+            self._t_live = t_end
+            q.append((t_end, wx, wy, wz))
+            acc[0] += wx
+            acc[1] += wy
+            acc[2] += wz
+            horizon = t_end - s.still_window_s
+            while q[0][0] <= horizon:
+                _, ox, oy, oz = q.popleft()
+                acc[0] -= ox
+                acc[1] -= oy
+                acc[2] -= oz
+            if len(q) == 1:  # start the running sums afresh (no rounding drift)
+                acc[:] = [wx, wy, wz]
+            if force > s.contact_on_n:
+                self._contact = True
+            elif not force >= s.contact_off_n:  # below, or NaN (no force sensor)
+                self._contact = False
+        k = len(q) or 1
+        mx, my, mz = acc[0] / k - bx, acc[1] / k - by, acc[2] / k - bz
+        rate2 = mx * mx + my * my + mz * mz
+        still = rate2 < self._still_rate2
+        engaged = self._contact or force != force  # in contact, or no force sensor
+        th = self._theta
+        if engaged and not still and dt_block < 1.0:  # this Block's rotation, bias removed
+            th[0] += (wx - bx) * dt_block
+            th[1] += (wy - by) * dt_block
+            th[2] += (wz - bz) * dt_block
+        r_sign = s.radius_m * sign
+        hold_s = t_end - hold0 if still and engaged else 0.0
+        holding = hold_s >= s.hold_min_s
+        # positional (in the field order of model.Metrics): a third of the cost of keywords
+        self._last = Metrics(
+            t_end,  # t_s
+            s.radius_m * math.sqrt(rate2),  # speed_mps
+            r_sign * (ax * mx + ay * my + az * mz),  # velocity_mps
+            pos0 + r_sign * (ax * th[0] + ay * th[1] + az * th[2]),  # position_m
+            force,  # force_n
+            self._contact,  # contact
+            still,  # still
+            holding,  # holding
+            hold_s if holding else 0.0,  # hold_s
+            passes,  # passes
+            rolling,  # rolling_s
+            contact_s,  # contact_s
+            dist,  # distance_m
+            new_passes,  # new_passes
+            new_holds,  # new_holds
+        )
+        return self._last
+
+    def _empty_metrics(self) -> Metrics:
+        return Metrics(
+            t_s=0.0 if math.isinf(self._t_live) else self._t_live,
+            speed_mps=0.0,
+            velocity_mps=0.0,
+            position_m=0.0,
+            force_n=math.nan,
+            contact=False,
+            still=True,
+            holding=False,
+            hold_s=0.0,
+            passes=len(self.passes),
+            rolling_s=0.0,
+            contact_s=0.0,
+            distance_m=self.distance_m,
+        )

@@ -1,0 +1,69 @@
+"""firmware.common.wire: strict decoding at the edge, and schema checks with short reasons."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from firmware.common.wire import WireError, compile_schema, decode, parse
+
+SCHEMA = {
+    "type": "object",
+    "required": ["session_id"],
+    "properties": {
+        "session_id": {"type": "string", "minLength": 1, "maxLength": 64},
+        "force_n": {"type": ["object", "null"], "properties": {"mean": {"type": ["number", "null"]}}},
+    },
+}
+
+
+@pytest.mark.parametrize(("raw", "reason"), [
+    (b"\xff\xfe{}", "not UTF-8"),
+    (b'{"a": NaN}', "NaN is not a JSON number"),
+    (b'{"a": Infinity}', "Infinity is not a JSON number"),
+    (b'{"a": 1e400}', "number 1e400 is out of range"),
+    (b'[-1.5e999]', "out of range"),
+    (b'{"a": 1, "a": 2}', "duplicate key 'a'"),
+    (b"[" * 5000 + b"]" * 5000, "nested deeper than 16 levels"),
+    (b"[" * 17 + b"]" * 17, "nested deeper than 16 levels"),
+    (b'{"a": "x\\u0000y"}', "NUL"),
+    (b'{"a": "\\ud800"}', "surrogate"),
+    (b'{"\\u0000": 1}', "key with a NUL"),
+    (b'{"a": 1', "not valid JSON"),
+    (b"x" * 300_000, "larger than"),
+])
+def test_decode_refuses_with_one_line(raw, reason):
+    with pytest.raises(WireError) as e:
+        decode(raw)
+    assert reason in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_decode_accepts_ordinary_json_and_sixteen_levels():
+    assert decode(b'{"a": [1, 2.5, "\\u00e9", null, true]}') == {"a": [1, 2.5, "é", None, True]}
+    assert decode("[" * 16 + "]" * 16) == [[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]
+
+
+def test_schema_reason_names_the_field():
+    validate = compile_schema(SCHEMA)
+    assert parse(b'{"session_id": "s1", "force_n": null}', validate)["session_id"] == "s1"
+    with pytest.raises(WireError, match=r"^force_n must be object or null"):
+        parse(b'{"session_id": "s1", "force_n": "x"}', validate)
+    with pytest.raises(WireError, match="session_id"):
+        parse(b'{"force_n": null}', validate)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.recursive(st.none() | st.booleans() | st.floats() | st.integers() | st.text(),
+                    lambda kids: st.lists(kids) | st.dictionaries(st.text(), kids), max_leaves=40))
+def test_any_value_is_decoded_or_refused_never_anything_else(value):
+    raw = json.dumps(value).encode("utf-8", "surrogatepass")
+    try:
+        decoded = decode(raw)
+    except WireError as e:
+        assert "\n" not in str(e)
+    else:
+        assert json.dumps(decoded) == json.dumps(value)
