@@ -6,8 +6,9 @@ import numpy as np
 
 from calibration import CalibrationError
 from calibration.gyro import sample_dt_s
-from calibration.store import AxisCalibration, utc_now_iso
+from calibration.store import AxisCalibration
 from firmware.common.model import Block
+from firmware.common.wire import utc_now_iso
 
 MOVING_RAD_S = 0.2  # samples slower than this are not rolling
 MIN_ROTATION_RAD = 1.5  # about 11 cm on a 7.5 cm roller
@@ -45,4 +46,4 @@ def estimate_axis(block: Block, bias_rad_s, *, direction: str = "up") -> AxisCal
         raise CalibrationError(
             f"axis: rolled only {abs(rotation):.2f} rad (need {MIN_ROTATION_RAD} rad); roll further in one direction")
     up_sign = int(np.sign(rotation)) * (1 if direction == "up" else -1)
-    return AxisCalibration(tuple(float(x) for x in axis), up_sign, planarity, rotation, utc_now_iso())
+    return AxisCalibration(tuple(float(x) for x in axis), up_sign, planarity, rotation, utc_now_iso("seconds"))

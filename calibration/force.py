@@ -8,8 +8,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from calibration import CalibrationError
-from calibration.store import ForceCalibration, fsr_conductance_s, utc_now_iso
+from calibration.store import ForceCalibration, fsr_conductance_s
 from firmware.common.model import Block
+from firmware.common.wire import utc_now_iso
 
 MODELS = ("linear", "fsr-power")
 # A fit worse than this at any known weight (|fit - known| / known) is not saved unless the
@@ -75,4 +76,4 @@ def _result(model, unit, tare_raw, loaded, pred, **params) -> ForceCalibration:
         fit_rms_n=float(np.sqrt((err ** 2).mean())),
         fit_max_rel=float(np.max(np.abs(err) / f)),
         points=tuple((r, fn) for r, fn in loaded),
-        calibrated_at=utc_now_iso(), **params)
+        calibrated_at=utc_now_iso("seconds"), **params)

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from calibration import CalibrationError
-from calibration.store import GyroCalibration, utc_now_iso
+from calibration.store import GyroCalibration
 from firmware.common.model import Block
+from firmware.common.wire import utc_now_iso
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ def estimate_gyro_bias(block: Block, settings: StillSettings = StillSettings()) 
             f"gyro: the tool was shaken (acceleration varied by {accel_std:.2f} m/s^2); "
             "put it on the floor, keep it still and try again")
     noise = float(np.sqrt(((gyro - bias) ** 2).sum(axis=1).mean()))
-    return GyroCalibration(tuple(float(x) for x in bias), noise, duration_s, utc_now_iso())
+    return GyroCalibration(tuple(float(x) for x in bias), noise, duration_s, utc_now_iso("seconds"))
 
 
 def find_still_bias(block: Block, settings: StillSettings = StillSettings()) -> np.ndarray | None:

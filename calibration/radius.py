@@ -8,8 +8,9 @@ import numpy as np
 from calibration import CalibrationError
 from calibration.axis import MOVING_RAD_S, principal_axis
 from calibration.gyro import sample_dt_s
-from calibration.store import RadiusCalibration, utc_now_iso
+from calibration.store import RadiusCalibration
 from firmware.common.model import Block
+from firmware.common.wire import utc_now_iso
 
 DEADBAND_RAD_S = 0.05  # the roll starts / ends where the rate crosses this
 PAD_S = 0.25  # integrate this much before and after, to catch the slow start and stop
@@ -44,4 +45,4 @@ def estimate_radius(block: Block, *, distance_m: float, bias_rad_s, axis_xyz=Non
     if not 0.003 <= radius_m <= 0.5:
         raise CalibrationError(
             f"radius: {radius_m * 1000:.1f} mm is not a plausible radius; check the distance and roll again")
-    return RadiusCalibration(radius_m, float(distance_m), rotation, tool, utc_now_iso())
+    return RadiusCalibration(radius_m, float(distance_m), rotation, tool, utc_now_iso("seconds"))

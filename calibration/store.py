@@ -16,7 +16,6 @@ file into place, so a power cut leaves either the old or the new file, never hal
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
 import math
 import os
@@ -28,14 +27,11 @@ from typing import Any
 import numpy as np
 
 from firmware.common.errors import ConfigError
+from firmware.common.wire import utc_now_iso
 
 FORMAT = "rollsense-calibration/1"
 HISTORY_KEEP = 10
 STANDARD_GRAVITY_M_S2 = 9.80665
-
-
-def utc_now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -170,7 +166,7 @@ def save_calibration(path: str | os.PathLike, cal: Calibration) -> Calibration:
     path = Path(path)
     previous = load_calibration(path) if path.exists() else None
     revision = max(cal.revision, previous.revision if previous else 0) + 1
-    cal = dataclasses.replace(cal, revision=revision, saved_at=utc_now_iso())
+    cal = dataclasses.replace(cal, revision=revision, saved_at=utc_now_iso("seconds"))
     text = to_json(cal)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

@@ -69,23 +69,16 @@ from paho.mqtt.properties import Properties
 
 from dashboard import schema
 from dashboard.store import Store
+from firmware.common import wire
 from firmware.common.errors import first_line
 from firmware.common.mqtt_url import make_client, parse_broker_url
 from firmware.common.wire import WireError
 
 log = logging.getLogger("rollsense.ingest")
 
-TOPIC_RE = re.compile(
-    r"rollsense/([a-z0-9-]{1,64})/(session|event|telemetry|status|info|cmd/([a-z_]{1,64})/result)"
-)
-TELEMETRY = "rollsense/+/telemetry"  # on its own MQTT 3.1.1 connection (module docstring)
-SUBSCRIPTIONS = (
-    "rollsense/+/session",
-    "rollsense/+/event",
-    "rollsense/+/status",
-    "rollsense/+/info",
-    "rollsense/+/cmd/+/result",
-)
+TELEMETRY = wire.subscription("telemetry")  # on its own MQTT 3.1.1 connection (module docstring)
+SUBSCRIPTIONS = tuple(wire.subscription(*kind) for kind in
+                      (("session",), ("event",), ("status",), ("info",), ("cmd", "+", "result")))
 Listener = Callable[[str, str, dict], None]
 
 
@@ -96,10 +89,6 @@ LOGGED_MAX = 10_000  # (device, kind, reason) keys logged once; past this, no mo
 _REASON_DETAILS = ((re.compile(r" \(byte \d+\)"), ""), (re.compile(r"duplicate key .*"), "duplicate key"),
                    (re.compile(r"\[\d+\]"), "[]"))
 STALL_S = 30.0  # a batch waiting this long for a live writer (the store up) is a stalled ingest
-
-
-def _utc_iso(t: datetime) -> str:
-    return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def client_id_for(db_url: str, host: str | None = None) -> str:
@@ -332,14 +321,15 @@ class Ingest:
         body = dict(payload or {})
         cmd_id = str(body.get("id") or uuid.uuid4().hex)
         now = datetime.now(UTC)
-        body.setdefault("expires_at", _utc_iso(now + timedelta(seconds=self.command_ttl_s)))
-        body.update(id=cmd_id, v=1, ts=_utc_iso(now), seq=next(self._seq))
+        body.setdefault("expires_at", wire.utc_iso(now + timedelta(seconds=self.command_ttl_s)))
+        body["id"] = cmd_id
+        body = wire.envelope(body, next(self._seq), wire.utc_iso(now))
         if name == "pair":
             self._pair_ids.add(cmd_id)
         props = Properties(PacketTypes.PUBLISH)
         props.MessageExpiryInterval = max(1, int(self.command_ttl_s))
         self.client.publish(
-            f"rollsense/{device_id}/cmd/{name}",
+            wire.topic(device_id, "cmd", name),
             json.dumps(body),
             qos=1,
             retain=False,
@@ -405,7 +395,7 @@ class Ingest:
         return run
 
     def _on_message(self, client, userdata, msg) -> None:
-        m = TOPIC_RE.fullmatch(msg.topic)
+        m = wire.TOPIC_RE.fullmatch(msg.topic)
         if not m:
             client.ack(msg.mid, msg.qos)
             return
@@ -544,13 +534,8 @@ class Ingest:
 
     def _ack_session(self, device_id: str, summary: dict) -> None:
         """Tell the device its summary is stored (it then drops it from its outbox)."""
-        ack = {
-            "session_id": summary["session_id"],
-            "v": 1,
-            "ts": _utc_iso(datetime.now(UTC)),
-            "seq": next(self._seq),
-        }
-        self.client.publish(f"rollsense/{device_id}/ack", json.dumps(ack), qos=1)
+        ack = wire.envelope({"session_id": summary["session_id"]}, next(self._seq))
+        self.client.publish(wire.topic(device_id, "ack"), json.dumps(ack), qos=1)
         self.stats["acks"] += 1
 
     # -- parsers: (payload to notify, whether the writer must store it first) ---------------------

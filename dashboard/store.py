@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from firmware.common.errors import ConfigError, SetupError
+from firmware.common.wire import finite_or_none, utc_now_iso
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS devices(device_id TEXT PRIMARY KEY, name TEXT, paired INTEGER NOT NULL DEFAULT 0,
@@ -41,18 +40,6 @@ CREATE INDEX IF NOT EXISTS events_session ON events(session_id);
 
 
 CONFLICT_TRIES = 5  # a transaction PostgreSQL aborted to break a deadlock is tried this often
-
-
-def utc_now_iso() -> str:
-    """Now as UTC ISO-8601 with milliseconds and a ``Z``."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _num(value: Any) -> float | None:
-    """A finite float, or None for missing / non-numeric / NaN values."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
 
 
 def _dumps(obj: Any) -> str:
@@ -92,7 +79,7 @@ def _session_row(device_id: str, summary: dict, now: str) -> tuple[str, tuple]:
             _text(summary.get("protocol")),
             _text(summary.get("tool")),
             _text(summary.get("started_at")),
-            _num(summary.get("duration_s")),
+            finite_or_none(summary.get("duration_s")),
             _int4(summary.get("passes")),
             None if summary.get("completed") is None else int(bool(summary.get("completed"))),
             _dumps(summary),
@@ -342,9 +329,9 @@ class Store:
                 device_id,
                 _text(payload.get("session_id")),
                 _text(payload.get("ts")),
-                _num(payload.get("t_s")),
-                _num(payload.get("speed_mps")),
-                _num(payload.get("force_n")),
+                finite_or_none(payload.get("t_s")),
+                finite_or_none(payload.get("speed_mps")),
+                finite_or_none(payload.get("force_n")),
                 _text(raw) or _dumps(payload),
             )
             for device_id, payload, raw in samples

@@ -40,7 +40,8 @@ MAX_FUNCTION_IMPORTS = 10
 MAX_CLASS_LINES = 400
 WIRE = "firmware.common.wire"
 # helpers that must have one home: name -> the module that defines it
-ONE_HOME = {"utc_now_iso": WIRE, "finite_float": WIRE, "envelope": WIRE}
+ONE_HOME = {name: WIRE for name in ("utc_now_iso", "utc_iso", "envelope", "finite_float", "finite_or_none",
+                                  "clean_json", "dumps", "topic")}
 # string constants of the contracts (DESIGN.md section 3) that only WIRE may spell
 CONTRACT_PREFIXES = ("rollsense/", "rollsense-summary/", "rollsense-recording/")
 

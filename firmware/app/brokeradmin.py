@@ -28,6 +28,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from firmware.app import argtypes
+from firmware.common import wire
 from firmware.common.errors import ConfigError, RollsenseError
 
 DEVICE_ID_RE = re.compile(r"[a-z0-9-]+")
@@ -36,7 +37,7 @@ RESERVED_PREFIX = "rollsense-"
 # The dashboard's own password file (systemd/mosquitto/rollsense.conf): its logins pick their
 # client ids, so a device login there could take the dashboard's.
 DASHBOARD_PASSWORD_FILE = "rollsense-dashboard.passwd"
-ACL_PATTERN = "pattern readwrite rollsense/%u/#"
+ACL_PATTERN = f"pattern readwrite {wire.topic('%u', '#')}"
 PBKDF2_ITERATIONS = 101
 SALT_BYTES = 12
 

@@ -7,7 +7,6 @@ never waited on (the link drains the journal's outbox in its own thread).
 
 from __future__ import annotations
 
-import datetime as dt
 import queue
 import threading
 from collections.abc import Callable
@@ -17,19 +16,16 @@ from pathlib import Path
 from firmware.common.clock import Clock
 from firmware.common.errors import ConfigError
 from firmware.common.units import summary_table
+from firmware.common.wire import clean_json, utc_now_iso
 from firmware.core.coach import Cue, Event
 from firmware.core.commands import CommandError
 from firmware.core.metrics import MetricsSettings
 from firmware.core.protocols import Profile, load_routine
 from firmware.core.session import Session
-from firmware.core.summary import clean_json, new_session_id
+from firmware.core.summary import new_session_id
 
 QUIET_EVENT_CUES = {"tick"}  # metronome ticks are cues for the user, not events to keep
 CHECKPOINT_S = 5.0  # sensor seconds between journal checkpoints of the running summary
-
-
-def utc_now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass

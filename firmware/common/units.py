@@ -9,7 +9,7 @@ time in whole seconds (one decimal under 10 s, minutes from 100 s), counts as in
 
 from __future__ import annotations
 
-import math
+from firmware.common.wire import finite_or_none
 
 DASH = "–"
 
@@ -37,12 +37,6 @@ _UNIT_SUFFIXES = ("_mps", "_s", "_m", "_n")
 _PEOPLE = {"m/s": ("cm/s", 100.0, 1), "m": ("cm", 100.0, 0), "N": ("N", 1.0, 0), "": ("", 1.0, 0)}
 
 
-def _finite(value) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return None
-    return float(value)
-
-
 def _fixed(value: float, decimals: int) -> str:
     text = f"{value:.{decimals}f}"
     return text[1:] if text.startswith("-") and float(text) == 0 else text  # no "-0"
@@ -55,37 +49,37 @@ def _short(value: float, decimals: int) -> str:
 
 
 def speed(mps) -> str:
-    v = _finite(mps)
+    v = finite_or_none(mps)
     return DASH if v is None else f"{_fixed(v * 100, 1)} cm/s"
 
 
 def length(m) -> str:
     """A pass length: whole cm."""
-    v = _finite(m)
+    v = finite_or_none(m)
     return DASH if v is None else f"{_fixed(v * 100, 0)} cm"
 
 
 def distance(m) -> str:
     """Distance rolled: m with one decimal, whole cm under 1 m."""
-    v = _finite(m)
+    v = finite_or_none(m)
     if v is None:
         return DASH
     return f"{_fixed(v * 100, 0)} cm" if abs(v) < 0.995 else f"{_fixed(v, 1)} m"
 
 
 def force(n) -> str:
-    v = _finite(n)
+    v = finite_or_none(n)
     return DASH if v is None else f"{_fixed(v, 0)} N"
 
 
 def count(n) -> str:
-    v = _finite(n)
+    v = finite_or_none(n)
     return DASH if v is None else str(int(round(v)))
 
 
 def seconds(s) -> str:
     """A time span: "2.6 s", "76 s", "9 min 04 s"."""
-    v = _finite(s)
+    v = finite_or_none(s)
     if v is None:
         return DASH
     if v < 9.95:
@@ -144,7 +138,7 @@ def target_goal(target, unit: str | None = None) -> str:
     elif not isinstance(target, dict):
         target = {"min": target}
     unit = str(target.get("unit") or unit or "")
-    lo, hi = _finite(target.get("min")), _finite(target.get("max"))
+    lo, hi = finite_or_none(target.get("min")), finite_or_none(target.get("max"))
     if lo is not None and hi is not None:
         (low, shown), (high, _) = _bound(lo, unit), _bound(hi, unit)
         return _with(f"{low}–{high}", shown)
@@ -160,7 +154,7 @@ def target_actual(row: dict) -> str:
     unit = unit_of(row)
     if isinstance(row.get("actual"), str):
         return row["actual"]
-    v = _finite(row.get("actual"))
+    v = finite_or_none(row.get("actual"))
     if v is None:
         return DASH
     if unit == "s":
@@ -188,8 +182,8 @@ def _holds(holds) -> str:
         return "none"
     parts = []
     for h in holds:
-        at = f" at {force(h.get('force_n'))}" if _finite(h.get("force_n")) is not None else ""
-        start = _finite(h.get("start_s"))
+        at = f" at {force(h.get('force_n'))}" if finite_or_none(h.get("force_n")) is not None else ""
+        start = finite_or_none(h.get("start_s"))
         since = f" from {seconds(start)}" if start is not None else ""
         parts.append(f"{seconds(h.get('duration_s'))}{at}{since}")
     return f"{len(holds)}: " + ", ".join(parts)
@@ -199,7 +193,7 @@ def summary_table(summary: dict) -> str:
     """The session summary (DESIGN §3.2) as one short table a person takes in at a glance.
     Its first line is ``session_id <id>``."""
     s = summary
-    rolling = _finite(s.get("rolling_s"))
+    rolling = finite_or_none(s.get("rolling_s"))
     time_line = seconds(s.get("duration_s"))
     if rolling is not None:
         time_line += f"; time rolling {seconds(rolling)}"
@@ -207,7 +201,7 @@ def summary_table(summary: dict) -> str:
     force_line = (f"mean {force(_get(s, 'force_n', 'mean'))}, "
                   f"peak {force(_get(s, 'force_n', 'peak'))}")
     up, down = _get(s, "force_by_direction_n", "up"), _get(s, "force_by_direction_n", "down")
-    if _finite(up) is not None or _finite(down) is not None:
+    if finite_or_none(up) is not None or finite_or_none(down) is not None:
         force_line += f"; rolling up {force(up)}, down {force(down)}"
     lines = [
         f"session_id  {s.get('session_id')}",

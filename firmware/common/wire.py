@@ -1,4 +1,12 @@
-"""The MQTT wire's edge: every JSON message that arrives from outside (device -> dashboard,
+"""The wire contract (DESIGN.md section 3) in one home, and its strict edge.
+
+The contract: the topics (``topic()``, ``subscription()``, ``TOPIC_RE``), the envelope every
+payload carries (``envelope()``: ``v``, ``ts``, ``seq``), the format names of summaries and
+recordings, UTC timestamps (``utc_iso()``, ``utc_now_iso()``) and JSON as it is sent
+(``clean_json()``, ``dumps()``, ``finite_or_none()``). Nothing else in the project spells a topic,
+a format name or the schema version (tests/test_house.py checks it).
+
+The edge: every JSON message that arrives from outside (device -> dashboard,
 dashboard -> device) is decoded here, strictly and once, and checked against an explicit
 schema (JSON Schema, compiled to Python by fastjsonschema) before anything acts on it.
 
@@ -15,6 +23,7 @@ import json
 import math
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import fastjsonschema
@@ -27,6 +36,72 @@ MAX_DEPTH = 16
 # both sides, so a session the dashboard stores is one whose ack the device takes.
 WIRE_ID = {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,64}$"}
 _BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+# ------------------------------------------------------------------------------ the contract
+
+PAYLOAD_VERSION = 1  # "v" of every payload (DESIGN.md 3.3)
+SUMMARY_FORMAT = "rollsense-summary/1"  # "format" of a session summary (3.2)
+RECORDING_FORMAT = "rollsense-recording/1"  # "# format:" of a recording (3.1)
+TOPIC_ROOT = "rollsense"
+DEVICE_ID = "[a-z0-9-]{1,64}"  # <id> in a topic
+# the topics a dashboard takes from devices: (device id, kind, command name or None)
+TOPIC_RE = re.compile(
+    rf"{TOPIC_ROOT}/({DEVICE_ID})/(session|event|telemetry|status|info|cmd/([a-z_]{{1,64}})/result)"
+)
+
+
+def topic(device_id: str, *parts: str) -> str:
+    """``rollsense/<id>/<parts...>``: ``topic("r1", "cmd", "start")``."""
+    return "/".join((TOPIC_ROOT, device_id, *parts))
+
+
+def subscription(*parts: str) -> str:
+    """The same topic for every device: ``subscription("event")`` is ``rollsense/+/event``."""
+    return topic("+", *parts)
+
+
+def utc_iso(t: datetime, timespec: str = "milliseconds") -> str:
+    """``t`` (aware) as UTC ISO-8601 with a ``Z``: ``2026-12-07T03:32:00.123Z``."""
+    return t.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
+
+
+def utc_now_iso(timespec: str = "milliseconds") -> str:
+    """Now as UTC ISO-8601 with a ``Z`` (milliseconds unless ``timespec`` says otherwise)."""
+    return utc_iso(datetime.now(UTC), timespec)
+
+
+def envelope(payload: dict, seq: int, ts: str | None = None) -> dict:
+    """``payload`` with the fields every message carries: ``v``, ``ts`` (now unless given), ``seq``."""
+    return {**payload, "v": PAYLOAD_VERSION, "ts": ts or utc_now_iso(), "seq": seq}
+
+
+def finite_or_none(value: Any) -> float | None:
+    """A finite number as a float; None for anything else (missing, bool, text, NaN, inf)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def clean_json(value: Any) -> Any:
+    """A JSON-safe copy: NaN and infinities become None, numpy scalars Python numbers, keys
+    text, tuples lists; recursively."""
+    if isinstance(value, dict):
+        return {str(k): clean_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean_json(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON as it goes on the wire and into the journal (NaN sent as null)."""
+    return json.dumps(clean_json(value), separators=(",", ":"), allow_nan=False, default=str)
+
+
+# ------------------------------------------------------------------------------ the strict edge
 
 
 class WireError(RollsenseError, ValueError):

@@ -67,7 +67,7 @@ _TARGET_NUMBER = {"type": "number", "minimum": 0, "maximum": TARGET_MAX}
 ENVELOPE_SCHEMA = {
     "id": _pattern(ID_RE),
     "expires_at": {"type": ["string", "null"], "minLength": 10, "maxLength": 40},
-    "v": {"type": "integer", "const": 1},
+    "v": {"type": "integer", "const": wire.PAYLOAD_VERSION},
     "ts": {"type": "string", "maxLength": 40},
     "seq": {"type": "integer", "minimum": 0},
 }
@@ -116,7 +116,7 @@ _VALIDATORS = {name: fastjsonschema.compile(schema) for name, schema in SCHEMAS.
 FIELD_WORDS = {
     "id": f"id must match {ID_RE.pattern}",
     "expires_at": "expires_at must be an ISO-8601 time",
-    "v": "unsupported schema version v (expected 1)",
+    "v": f"unsupported schema version v (expected {wire.PAYLOAD_VERSION})",
     "ts": "ts must be a time (text of at most 40 characters)",
     "seq": "seq must be a whole number >= 0",
     "protocol": f"protocol must match {ROUTINE_RE.pattern}",

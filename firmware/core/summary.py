@@ -6,11 +6,11 @@ session's identity. Pure: no I/O, no clock (the caller passes ``started_at``).
 
 from __future__ import annotations
 
-import math
 import os
 import time
 
-FORMAT = "rollsense-summary/1"
+from firmware.common.wire import SUMMARY_FORMAT, clean_json
+
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 METRIC_FIELDS = (
@@ -33,19 +33,6 @@ def new_session_id(now_ms: int | None = None, random_bytes: bytes | None = None)
     return "".join(_CROCKFORD[(value >> (5 * i)) & 31] for i in reversed(range(26)))
 
 
-def clean_json(value):
-    """NaN and infinities become None, numpy scalars become Python numbers, recursively."""
-    if isinstance(value, dict):
-        return {k: clean_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [clean_json(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, str):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def build_summary(
     *,
     session_id: str,
@@ -63,7 +50,7 @@ def build_summary(
     if missing:
         raise ValueError(f"metrics summary lacks {', '.join(missing)}")
     summary = {
-        "format": FORMAT,
+        "format": SUMMARY_FORMAT,
         "session_id": session_id,
         "protocol": protocol,
         "tool": tool,

@@ -41,7 +41,6 @@ from __future__ import annotations
 import errno
 import json
 import logging
-import math
 import os
 import shutil
 import sqlite3
@@ -56,10 +55,10 @@ from typing import Any
 
 from firmware.common.clock import Clock, MonotonicClock
 from firmware.common.errors import SetupError
+from firmware.common.wire import SUMMARY_FORMAT, dumps, envelope, utc_now_iso
 
 log = logging.getLogger("rollsense.journal")
 SCHEMA_VERSION = 1
-PAYLOAD_VERSION = 1
 DEFAULT_INTERRUPT_REASON = "device restarted while the session was running (power loss or crash)"
 SQLITE_HEADER = b"SQLite format 3\x00"
 SQLITE_FULL, SQLITE_IOERR, SQLITE_CORRUPT, SQLITE_NOTADB = 13, 10, 11, 26
@@ -111,30 +110,9 @@ def _free_bytes(path: Path) -> int:
         return LOW_SPACE_BYTES
 
 
-def utc_now_iso() -> str:
-    """Now as UTC ISO-8601 with milliseconds and ``Z``."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def new_msg_id() -> str:
     """A fresh message id (UUID4, 32 hex digits)."""
     return uuid.uuid4().hex
-
-
-def _clean(obj: Any) -> Any:
-    """JSON-safe copy: NaN / inf become None."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    return obj
-
-
-def dumps(obj: Any) -> str:
-    """Compact JSON with NaN sent as null."""
-    return json.dumps(_clean(obj), separators=(",", ":"), allow_nan=False, default=str)
 
 
 @dataclass(frozen=True)
@@ -168,7 +146,7 @@ def default_interrupted_summary(row: dict, reason: str) -> dict:
     partial = row.get("partial") or {}
     events_t_s = [e["t_s"] for e in row.get("events", []) if isinstance(e.get("t_s"), int | float)]
     duration_s = max([float(partial.get("duration_s") or 0.0), *events_t_s, 0.0])
-    summary = {"format": "rollsense-summary/1", **partial}
+    summary = {"format": SUMMARY_FORMAT, **partial}
     summary.update(
         session_id=row["session_id"],
         protocol=row["protocol"],
@@ -383,13 +361,7 @@ class Journal:
         return int(row[0])
 
     def _stamp(self, db: sqlite3.Connection, payload: dict, msg_id: str, ts: str) -> dict:
-        return {
-            **payload,
-            "v": PAYLOAD_VERSION,
-            "ts": ts,
-            "seq": self._next_seq(db),
-            "msg_id": msg_id,
-        }
+        return {**envelope(payload, self._next_seq(db), ts), "msg_id": msg_id}
 
     def _enqueue(
         self, db: sqlite3.Connection, msg_id: str, kind: str, session_id: str | None, payload: dict

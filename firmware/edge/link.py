@@ -39,13 +39,13 @@ from firmware.common import wire
 from firmware.common.clock import Clock, MonotonicClock
 from firmware.common.errors import ConfigError
 from firmware.common.mqtt_url import make_client, parse_broker_url
+from firmware.common.wire import dumps, envelope
 from firmware.core import commands
 from firmware.core.commands import CommandError
-from firmware.edge.journal import Journal, OutboxRow, dumps, utc_now_iso
+from firmware.edge.journal import Journal, OutboxRow
 
 log = logging.getLogger("rollsense.link")
 DEVICE_ID_RE = re.compile(r"[a-z0-9-]+")
-PAYLOAD_VERSION = 1
 
 __all__ = ["CommandError", "Link", "LinkSettings", "connect_failure", "undelivered", "wait_delivered"]
 
@@ -164,7 +164,7 @@ class Link:
         self.info = dict(info)
         self._conditions: dict[str, str] = {}  # set_condition: storage, ...
         self.settings = settings or LinkSettings()
-        self.base = f"rollsense/{device_id}"
+        self.base = wire.topic(device_id)
         self.on_command: Callable[[str, dict], dict | None] | None = None
         self.on_state: Callable[[str], None] | None = None
         self.state_line = ""  # the last line said about the connection
@@ -325,7 +325,7 @@ class Link:
         return True
 
     def _envelope(self, payload: dict) -> dict:
-        return {**payload, "v": PAYLOAD_VERSION, "ts": utc_now_iso(), "seq": next(self._seq)}
+        return envelope(payload, next(self._seq))
 
     def _say(self, line: str) -> None:
         """Say a change of the connection's state, once."""
@@ -586,7 +586,7 @@ class Link:
 def discovery_config(device_id: str, info: dict) -> dict:
     """Home Assistant device-based discovery payload for the live sensors and events."""
     uid = f"rollsense_{device_id.replace('-', '_')}"
-    base = f"rollsense/{device_id}"
+    base = wire.topic(device_id)
 
     def sensor(key: str, name: str, unit: str | None = None, dev_class: str | None = None) -> dict:
         cmp = {

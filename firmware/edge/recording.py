@@ -15,9 +15,9 @@ import numpy as np
 
 from firmware.common.errors import ConfigError
 from firmware.common.model import Block
+from firmware.common.wire import RECORDING_FORMAT as FORMAT
 from firmware.core.metrics import parse_up_sign
 
-FORMAT = "rollsense-recording/1"
 COLUMNS = ("t", "gx", "gy", "gz", "ax", "ay", "az", "force")
 TOOLS = ("roller", "ball", "stick")
 RADIUS_MAX_M = 0.5
