@@ -6,12 +6,12 @@ import os
 import tomllib
 from pathlib import Path
 
+from firmware.common.errors import ConfigError
+
 
 def read_toml(path: str | os.PathLike, label: str | None = None, kind: str = "") -> dict:
     """The parsed document; ``label`` names the file in messages (default: the path),
     ``kind`` says what it is ("config", "routine")."""
-    from firmware.common.errors import ConfigError
-
     path = Path(path)
     name = label or str(path)
     try:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from firmware.common.errors import ConfigError
+from firmware.common.mqtt_url import parse_broker_url
 from firmware.common.tomlfile import read_toml
 
 ID_RE = re.compile(r"^[a-z0-9-]{1,64}$")
@@ -308,8 +309,6 @@ def _rules(value: Any, meta: dict) -> str:
     if pattern is not None and not pattern.fullmatch(value):
         return "must be 1-64 characters of a-z, 0-9 and '-'"
     if meta.get("url"):
-        from firmware.common.mqtt_url import parse_broker_url
-
         try:
             parse_broker_url(value)
         except ConfigError as e:
