@@ -143,11 +143,3 @@ def test_run_helpers_keep_no_memory_of_a_long_array():
     on[10] = True
     assert metrics_runs.schmitt(on, ~on, False).sum() == 1
     assert metrics_runs._AR1.nbytes == before  # a one-off arange, not a cache that stays
-
-
-@pytest.mark.parametrize("n", [1, 2, 3, 10, 11, 1000, 1001])
-def test_hold_force_median_by_partition_equals_the_median(n):
-    from firmware.core.metrics.estimator import _median
-
-    x = np.random.default_rng(n).normal(200.0, 20.0, n)
-    assert _median(x) == pytest.approx(float(np.median(x)), abs=1e-12)

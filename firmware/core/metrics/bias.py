@@ -1,0 +1,75 @@
+"""Gyro bias from still periods, frame by frame. Pure numpy, no I/O, no clock.
+
+The bias is the mean gyro over the latest rest (VQF-style: 0.5 s window deviation < 2 °/s and
+accel deviation < 0.5 m/s², window mean within 3 °/s of the prior, for >= 1.5 s); before any
+rest, the calibration prior; without a prior either, the mean over the latest long still
+period under contact (>= hold_min_s), where the user's micro-motion averages out. The window
+statistics come from the estimator's running sums (columns below), so the result is the same
+however the samples were split.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from firmware.core.metrics.state import RunMean
+
+# columns of the window sums: gyro (3), sample count, accel (3), |gyro|², |accel|²
+WINDOW_COLS, W_COUNT = 9, 3
+GYRO_COUNT = slice(0, 4)  # window columns of a gyro mean
+_ONES3 = np.ones(3)
+
+
+class GyroBias:
+    """Rest detector and gyro bias; `value` is the bias at the last frame (rad/s)."""
+
+    def __init__(self, settings) -> None:
+        self.settings = s = settings
+        self.prior = np.zeros(3) if s.gyro_bias_rad_s is None else np.array(s.gyro_bias_rad_s)
+        self._rest_var_max = np.array([s.rest_gyro_max_rad_s**2, s.rest_accel_max_m_s2**2])
+        self._still_rate2 = (s.hold_speed_max_mps / s.radius_m) ** 2
+        self._rest = RunMean(s.rest_min_s)  # strict rest (VQF): the bias source of choice
+        # long still under contact: the bias when there is nothing better (no rest, no prior)
+        self._loose = RunMean(s.hold_min_s, center=self.prior, clip=s.rest_bias_clip_rad_s)
+        self.value = self.prior.copy()
+
+    def rest_candidates(self, m):
+        """Frames whose rest window passes the VQF tests: gyro and accel deviation from the
+        window mean (E|x|² - |E x|²), window-mean gyro near the prior. `m`: window means of
+        the window columns."""
+        s = self.settings
+        g = m[:, 0:3]
+        rest = m[:, 7] - (g * g) @ _ONES3 < self._rest_var_max[0]
+        if not rest.any():  # moving: nothing more to test
+            return rest
+        acc = m[:, 4:7]
+        rest &= m[:, 8] - (acc * acc) @ _ONES3 < self._rest_var_max[1]
+        rest &= (np.abs(g - self.prior) < s.rest_bias_clip_rad_s).all(axis=1)
+        return rest
+
+    def update(self, t, cum, prev_cum, rest_raw, ms_raw, engaged):
+        """Bias per frame from the rest candidates `rest_raw`, the still-window mean gyro
+        `ms_raw` (bias not removed) and `engaged` (contact, or no force sensor); `cum` are the
+        window buffer's running sums of the frames, `prev_cum` the row before them. Returns
+        (rest mask, bias (3,) or (n, 3), any rest)."""
+        n = len(t)
+        loose_raw = None
+        if self.settings.gyro_bias_rad_s is None and self._rest.value is None:
+            d = ms_raw - self.prior
+            loose_raw = engaged & (np.einsum("ij,ij->i", d, d) < self._still_rate2)
+        if self._rest.idle(rest_raw) and (loose_raw is None or self._loose.idle(loose_raw)):
+            return np.zeros(n, dtype=bool), self.value, False
+        gcum = cum[:, GYRO_COUNT]
+        prev_gcum = prev_cum[GYRO_COUNT]
+        bias = np.empty((n, 3))
+        bias[:] = self.value if self._rest.value is not None else self.prior
+        if loose_raw is not None:
+            _, values, has = self._loose.update(t, gcum, prev_gcum, loose_raw)
+            bias[has] = values[has]
+        rest, values, has = self._rest.update(t, gcum, prev_gcum, rest_raw)
+        if has.all():
+            bias = values
+        else:
+            bias[has] = values[has]
+        self.value = bias[-1].copy()
+        return rest, bias, bool(rest.any())

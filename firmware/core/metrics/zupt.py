@@ -1,0 +1,62 @@
+"""Zero-velocity update: no rotation is integrated at rest nor deep inside a hold, and what the
+lagging still flag held back at the end of such a period is restored when motion resumes.
+Pure numpy, no I/O, no clock.
+
+The still flag comes from a window mean, so it stays on for about a window after the next move
+starts: without the restore, the start of every move after a hold would be lost from the
+position (and the ball's path).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from firmware.core.metrics.state import WindowBuffer
+
+
+class ZeroVelocity:
+    """Which frames are not integrated, and the rotation (and ball path) they held back."""
+
+    def __init__(self, settings) -> None:
+        self.settings = s = settings
+        self._lost = WindowBuffer(s.zupt_restore_s + 1.0, 4)  # held back: [path m, rotation (3)]
+        self._prev = False  # the last frame was in a zero-velocity period
+
+    def mask(self, t, rest, rest_any: bool, runs):
+        """Zero-velocity frames: at rest, or in a hold run (`runs` from holds.Holds.runs) for
+        hold_zupt_after_s; None when there are none."""
+        zupt = rest if rest_any else None
+        if runs is not None:
+            deep = runs[1] & (t - runs[2] >= self.settings.hold_zupt_after_s)
+            zupt = deep if zupt is None else (deep | zupt)
+        return zupt
+
+    def restore(self, t, dt, zupt, dtheta_all, dtheta, wc, engaged, last_t):
+        """Where a zero-velocity period ends, what it held back since the last still sample (a
+        hold run outlives it by the merge gap) plus zupt_restore_s, as (end indices, rows of
+        [path m, rotation rad (3)]); None if none ends here. `dtheta_all` is the rotation of
+        each frame, `dtheta` what is integrated of it, `last_t` the last still time per frame
+        (None without a hold run)."""
+        if zupt is None and not self._prev:
+            return None
+        s = self.settings
+        n = len(t)
+        z = np.zeros(n, dtype=bool) if zupt is None else zupt
+        lost = np.zeros((n, 4))
+        if z.any():
+            lost[:, 1:4] = dtheta_all - dtheta
+            if s.tool == "ball":
+                rate = np.sqrt(np.einsum("ij,ij->i", wc[z], wc[z])) * s.radius_m
+                lost[z, 0] = np.where(rate >= s.ball_deadband_mps, rate, 0.0) * dt[z] * engaged[z]
+        _, first_row = self._lost.append(t, lost)
+        prev = np.empty(n, dtype=bool)
+        prev[0] = self._prev
+        prev[1:] = z[:-1]
+        self._prev = bool(z[-1])
+        edges = (prev & ~z).nonzero()[0]
+        if not len(edges):
+            return None
+        extra = 0.0
+        if last_t is not None:
+            extra = np.minimum(np.maximum(t[edges] - last_t[edges], 0.0), s.hold_merge_gap_s + 0.1)
+        return edges, self._lost.window_sum_at(t, first_row, edges, s.zupt_restore_s + extra)
