@@ -43,31 +43,35 @@ table (device, topic, reason, first/last seen, count, a bounded copy) and logged
 (device, kind, reason). No exception leaves an MQTT callback: a callback that fails is
 logged and counted (``callback_errors``) and its message acknowledged. ``health()`` is not ok
 when a network thread or the writer has died or a batch has waited too long for the writer.
+
+The parts, a module each: ``ingest_writer.BatchWriter`` (store in batches, then PUBACK),
+``ingest_telemetry.TelemetryBuffer`` (the telemetry flusher), ``ingest_parsers.Parsers`` (one
+parser per kind), ``ingest_quarantine.QuarantineLog`` (what a refused message becomes) and
+``ingest_commands.CommandPublisher`` (commands and acks out); ``Ingest`` holds the
+connections, the callbacks and the health that tie them together.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import itertools
-import json
 import logging
 import os
-import queue
-import re
 import socket
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from dashboard import schema
+from dashboard.ingest_commands import CommandPublisher
+from dashboard.ingest_parsers import Parsers
+from dashboard.ingest_quarantine import QuarantineLog
+from dashboard.ingest_telemetry import TelemetryBuffer
+from dashboard.ingest_writer import BatchWriter
 from dashboard.store import Store
 from firmware.common import wire
 from firmware.common.errors import first_line
@@ -81,14 +85,10 @@ SUBSCRIPTIONS = tuple(wire.subscription(*kind) for kind in
                       (("session",), ("event",), ("status",), ("info",), ("cmd", "+", "result")))
 Listener = Callable[[str, str, dict], None]
 
-
-QUARANTINE_COPY_BYTES = 2048  # of a quarantined payload, kept for the admin page
-LOGGED_MAX = 10_000  # (device, kind, reason) keys logged once; past this, no more lines
-# what varies with the payload in a reason (a byte offset, a key's name, a list index): left
-# out of the quarantine's (device, kind, reason) key, so its rows stay bounded
-_REASON_DETAILS = ((re.compile(r" \(byte \d+\)"), ""), (re.compile(r"duplicate key .*"), "duplicate key"),
-                   (re.compile(r"\[\d+\]"), "[]"))
 STALL_S = 30.0  # a batch waiting this long for a live writer (the store up) is a stalled ingest
+MAX_BATCH = 500  # messages the writer stores in one transaction
+
+
 
 
 def client_id_for(db_url: str, host: str | None = None) -> str:
@@ -118,7 +118,7 @@ def share_group_for(client_id: str, secret: str) -> str:
     return f"{client_id}-{tag.hexdigest()[:32]}"
 
 
-class Ingest:
+class Ingest(Parsers):
     """Subscribe, store, ack; fan messages out to listeners; send commands."""
 
     def __init__(
@@ -142,37 +142,25 @@ class Ingest:
         self.address = parse_broker_url(broker_url)
         self.shared_group = shared_group
         self.session_expiry_s = session_expiry_s
-        self.telemetry_min_interval_s = telemetry_min_interval_s
-        self.command_ttl_s = command_ttl_s
         self.stats = dict.fromkeys(
             ("sessions_new", "sessions_dup", "events", "telemetry", "dropped", "acks",
              "store_outages", "quarantined", "callback_errors"), 0
         )
         self._listeners: list[Listener] = []
-        self._last_telemetry_s: dict[str, float] = {}
-        self._pair_ids: set[str] = set()
-        self._seq = itertools.count(1)
         self._connected = threading.Event()
         self._telemetry_connected = threading.Event()
-        self.telemetry_flush_s = telemetry_flush_s
-        self._telemetry: list[tuple[str, dict, str | None]] = []
-        self._telemetry_lock = threading.Lock()
-        self._stop_flusher = threading.Event()
-        self._flusher: threading.Thread | None = None
-        self._writes: queue.SimpleQueue = queue.SimpleQueue()  # (kind, device, payload, mid, qos)
-        self._writer: threading.Thread | None = None
-        self._abandon = False  # stop() gave up waiting: leave the rest to redelivery
-        self._give_up = threading.Event()  # the same, for a writer waiting out a store outage
-        self._outage_since: float | None = None
-        self._writer_beat = time.monotonic()  # the writer's last sign of life (health())
         self.stall_s = STALL_S
         self._busy: dict[str, float] = {}  # callback name -> since when it runs (health())
-        self._logged: set[tuple[str, str, str]] = set()  # (device, kind, reason) said once
         self.broker_error: str | None = None  # why the last connection attempt failed (health())
-        self.max_batch = 500
-        self.receive_maximum = 2 * self.max_batch
+        self.receive_maximum = 2 * MAX_BATCH
         self.client = make_client(self.address, client_id=client_id)
         self.client.manual_ack_set(True)  # PUBACK once stored (see the module docstring)
+        self.publisher = CommandPublisher(self.client, self.stats, command_ttl_s)
+        self.quarantine = QuarantineLog(self.stats)
+        self.telemetry_buffer = TelemetryBuffer(store, self.stats, min_interval_s=telemetry_min_interval_s,
+                                                flush_s=telemetry_flush_s)
+        self.writer = BatchWriter(store, self.stats, ack=self.client.ack, stored=self._stored,
+                                  max_batch=MAX_BATCH)
         self._watch(self.client, self._connected, self._filters(topics), 1, "main")
         self._clients = [(self.client, self._connected)]
         self.telemetry_client: mqtt.Client | None = None
@@ -197,7 +185,12 @@ class Ingest:
     @property
     def backlog(self) -> int:
         """Messages received and waiting for the database (not yet PUBACKed)."""
-        return self._writes.qsize()
+        return self.writer.backlog
+
+    @property
+    def telemetry_flush_s(self) -> float:
+        """How often the flusher writes the buffered telemetry."""
+        return self.telemetry_buffer.flush_s
 
     def threads_alive(self) -> dict[str, bool]:
         """Whether each thread the ingest needs runs: the MQTT network loops, the writer and
@@ -206,8 +199,8 @@ class Ingest:
         for client, _ in self._clients:
             thread = getattr(client, "_thread", None)  # paho's loop_start() thread
             alive[client._client_id.decode(errors="replace")] = bool(thread and thread.is_alive())
-        alive["writer"] = bool(self._writer and self._writer.is_alive())
-        alive["flusher"] = bool(self._flusher and self._flusher.is_alive())
+        alive["writer"] = self.writer.alive
+        alive["flusher"] = self.telemetry_buffer.alive
         return alive
 
     def health(self) -> dict:
@@ -215,11 +208,11 @@ class Ingest:
         batch stalled; else ``down`` names the first thing wrong (disconnected, thread, store,
         stalled). Also: messages waiting for the store, seconds it has been down (None while
         it is up), the counters."""
-        since = self._outage_since
+        since = self.writer.outage_since
         down = None if since is None else round(time.monotonic() - since, 1)
         threads = self.threads_alive()
         now = time.monotonic()
-        waited = now - self._writer_beat
+        waited = now - self.writer.beat
         stuck = [name for name, since in list(self._busy.items()) if now - since > self.stall_s]
         stalled = bool(stuck) or (self.backlog > 0 and down is None and waited > self.stall_s)
         problem = ("disconnected" if not self.connected
@@ -266,13 +259,8 @@ class Ingest:
         )
         if self.telemetry_client is not None:
             self.telemetry_client.connect_async(self.address.host, self.address.port)
-        self._stop_flusher.clear()
-        self._abandon = False
-        self._give_up.clear()
-        self._flusher = threading.Thread(target=self._flush_loop, name="ingest-telemetry", daemon=True)
-        self._flusher.start()
-        self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
-        self._writer.start()
+        self.telemetry_buffer.start()
+        self.writer.start()
         for client, _ in self._clients:
             client.loop_start()
 
@@ -281,61 +269,17 @@ class Ingest:
             client.disconnect()
             client.loop_stop()
             ready.clear()
-        self._stop_flusher.set()
-        if self._flusher is not None:
-            self._flusher.join(5)
-        self.flush_telemetry()
-        if self._writer is not None:  # store what is queued, for at most 10 s (not at all
-            self._writes.put(None)  # while the store is down); the rest was not PUBACKed, so
-            if self._outage_since is None:  # the broker delivers it again next time
-                self._writer.join(10)
-            self._abandon = True
-            self._give_up.set()
-            self._writer.join(5)
-            self._writer = None
+        self.telemetry_buffer.stop()  # writes what it holds
+        self.writer.stop()  # stores what is queued (at most 10 s), the rest is delivered again
 
     def flush_telemetry(self) -> int:
         """Write the buffered telemetry now (one transaction); returns how many samples."""
-        with self._telemetry_lock:
-            batch, self._telemetry = self._telemetry, []
-        if not batch:
-            return 0
-        try:
-            self.store.save_telemetry_many(batch)
-        except Exception as e:  # the store is down: live data is best-effort, say so and go on
-            self.stats["dropped"] += len(batch)
-            log.error("could not store %d telemetry samples: %s", len(batch), e)
-            return 0
-        self.stats["telemetry"] += len(batch)
-        return len(batch)
-
-    def _flush_loop(self) -> None:
-        while not self._stop_flusher.wait(self.telemetry_flush_s):
-            self.flush_telemetry()
+        return self.telemetry_buffer.flush()
 
     def send_command(self, device_id: str, name: str, payload: dict | None = None) -> str:
-        """Publish ``rollsense/<id>/cmd/<name>`` (QoS 1, never retained); returns the command id.
-
-        Adds ``id`` (if absent), ``expires_at`` (now + command_ttl_s, if absent), ``v``, ``ts``, ``seq``.
-        """
-        body = dict(payload or {})
-        cmd_id = str(body.get("id") or uuid.uuid4().hex)
-        now = datetime.now(UTC)
-        body.setdefault("expires_at", wire.utc_iso(now + timedelta(seconds=self.command_ttl_s)))
-        body["id"] = cmd_id
-        body = wire.envelope(body, next(self._seq), wire.utc_iso(now))
-        if name == "pair":
-            self._pair_ids.add(cmd_id)
-        props = Properties(PacketTypes.PUBLISH)
-        props.MessageExpiryInterval = max(1, int(self.command_ttl_s))
-        self.client.publish(
-            wire.topic(device_id, "cmd", name),
-            json.dumps(body),
-            qos=1,
-            retain=False,
-            properties=props,
-        )
-        return cmd_id
+        """Publish ``rollsense/<id>/cmd/<name>`` (QoS 1, never retained); returns the command id
+        (CommandPublisher.send_command)."""
+        return self.publisher.send_command(device_id, name, payload)
 
     # -- callbacks ------------------------------------------------------------------------------
     def _filters(self, topics: tuple[str, ...]) -> list[str]:
@@ -408,7 +352,7 @@ class Ingest:
             self._quarantine(kind, device_id, msg, str(e))
             return
         if store:  # the writer stores it, then PUBACKs and notifies
-            self._writes.put((kind, device_id, payload, msg.mid, msg.qos))
+            self.writer.put((kind, device_id, payload, msg.mid, msg.qos))
             return
         client.ack(msg.mid, msg.qos)
         if payload is not None:
@@ -417,113 +361,18 @@ class Ingest:
     def _quarantine(self, kind: str, device_id: str, msg, reason: str) -> None:
         """Keep a message that failed its schema aside (the writer stores it in the
         quarantine table, then PUBACKs it); one log line per (device, kind, reason)."""
-        self.stats["quarantined"] += 1
-        for pattern, replacement in _REASON_DETAILS:
-            reason = pattern.sub(replacement, reason)
-        key = (device_id, kind, reason)
-        if key not in self._logged and len(self._logged) < LOGGED_MAX:
-            self._logged.add(key)
-            log.warning("quarantined %s from %s: %s (said once; counted in the quarantine "
-                        "table)", kind, device_id, reason)
-        copy = bytes(msg.payload[:QUARANTINE_COPY_BYTES]).decode("utf-8", errors="replace")
-        record = {"topic": msg.topic[:200], "kind": kind, "reason": reason, "payload": copy,
-                  "size": len(msg.payload)}
-        self._writes.put(("quarantine", device_id, record, msg.mid, msg.qos))
+        record = self.quarantine.record(kind, device_id, msg, reason)
+        self.writer.put(("quarantine", device_id, record, msg.mid, msg.qos))
 
-    def _write_loop(self) -> None:
-        """Store what the MQTT thread queued as it comes, whatever has queued in one transaction."""
-        while not self._abandon:
-            self._writer_beat = time.monotonic()
-            item = self._writes.get()
-            self._writer_beat = time.monotonic()
-            batch = []
-            while item is not None:
-                batch.append(item)
-                if len(batch) >= self.max_batch:
-                    break
-                try:
-                    item = self._writes.get_nowait()
-                except queue.Empty:
-                    break
-            if batch and not self._abandon:
-                try:
-                    self._write_batch(batch)
-                except Exception:  # a bug must not end the writer (nothing would be stored)
-                    self.stats["callback_errors"] += 1
-                    log.exception("the ingest writer failed on a batch of %d", len(batch))
-            if item is None:
-                return
-
-    def _write_batch(self, batch: list[tuple]) -> None:
-        outage_s = None  # when this batch first found the store down
-        while True:
-            self._writer_beat = time.monotonic()
-            try:
-                new = self._store(batch)
-                break
-            except Exception as e:
-                if self.store.refused(e):  # the database refuses the data itself
-                    if len(batch) > 1:  # one message must not cost the others theirs: each alone
-                        for item in batch:
-                            self._write_batch([item])
-                        return
-                    self.stats["dropped"] += 1  # consumed (PUBACKed) with one log line; no
-                    log.error("could not store %s from %s: %s", batch[0][0], batch[0][1],
-                              first_line(e))  # summary ack, so a device re-sends a summary
-                    self.client.ack(*batch[0][3:])
-                    return
-                if outage_s is None:  # the store is down: hold the batch un-PUBACKed (the
-                    outage_s = self._outage_since = time.monotonic()  # broker holds the
-                    self.stats["store_outages"] += 1  # rest) and try again until it is back
-                    log.error("store unavailable (%s): holding %d messages unacknowledged, "
-                              "trying again", first_line(e), len(batch))
-                if not self._retry_wait(outage_s):
-                    return  # stopping: not PUBACKed, so the broker delivers them again
-        if outage_s is not None:
-            self._outage_since = None
-            log.warning("store back after %.1f s; stored the %d messages held",
-                        time.monotonic() - outage_s, len(batch))
-        for (kind, device_id, payload, mid, qos), is_new in zip(batch, new, strict=True):
-            self.client.ack(mid, qos)
-            if kind == "session":
-                self.stats["sessions_new" if is_new else "sessions_dup"] += 1
-                self._ack_session(device_id, payload)
-            elif kind == "event" and is_new:
-                self.stats["events"] += 1
-            if is_new and kind != "quarantine":
-                self._notify(kind, device_id, payload)
-
-    def _retry_wait(self, outage_s: float) -> bool:
-        """Wait before the next try (0.5 s, doubling to 5 s); False once stop() gives up."""
-        waited = time.monotonic() - outage_s
-        return not self._give_up.wait(min(5.0, max(0.5, waited)))
-
-    def _store(self, batch: list[tuple]) -> list[bool]:
-        """One transaction for the batch; a queued command result is a successful pairing.
-        Quarantined messages of one (device, kind, reason) are one row update (``times``),
-        so a flood of bad telemetry costs one statement per batch, not one each."""
-        items, merged = [], {}
-        for k, d, p, _, _ in batch:
-            if k == "quarantine":
-                key = (d, p["kind"], p["reason"])
-                if key in merged:
-                    merged[key]["times"] += 1
-                    merged[key].update(topic=p["topic"], payload=p["payload"], size=p["size"])
-                    continue
-                p = merged[key] = {**p, "times": 1}
-            items.append(("paired", d, {"paired": True}) if k == "result" else (k, d, p))
-        stored = iter(self.store.save_many(items))
-        seen: set[tuple] = set()
-        out = []
-        for k, d, p, _, _ in batch:  # one answer per message (a quarantined one is kept: True)
-            key = (d, p["kind"], p["reason"]) if k == "quarantine" else None
-            if key is not None and key in seen:
-                out.append(True)
-                continue
-            if key is not None:
-                seen.add(key)
-            out.append(next(stored))
-        return out
+    def _stored(self, kind: str, device_id: str, payload: dict, is_new: bool) -> None:
+        """The writer stored (and PUBACKed) a message: ack a summary, count, notify."""
+        if kind == "session":
+            self.stats["sessions_new" if is_new else "sessions_dup"] += 1
+            self.publisher.ack_session(device_id, payload)
+        elif kind == "event" and is_new:
+            self.stats["events"] += 1
+        if is_new and kind != "quarantine":
+            self._notify(kind, device_id, payload)
 
     def _notify(self, kind: str, device_id: str, payload: dict) -> None:
         for fn in list(self._listeners):
@@ -532,41 +381,3 @@ class Ingest:
             except Exception:
                 log.exception("listener failed on %s from %s", kind, device_id)
 
-    def _ack_session(self, device_id: str, summary: dict) -> None:
-        """Tell the device its summary is stored (it then drops it from its outbox)."""
-        ack = wire.envelope({"session_id": summary["session_id"]}, next(self._seq))
-        self.client.publish(wire.topic(device_id, "ack"), json.dumps(ack), qos=1)
-        self.stats["acks"] += 1
-
-    # -- parsers: (payload to notify, whether the writer must store it first) ---------------------
-    # Each decodes and validates once (dashboard/schema.py); a WireError quarantines the message.
-    def _parse_session(self, device_id: str, msg, _name) -> tuple[dict, bool]:
-        return schema.parse("session", msg.payload), True
-
-    def _parse_event(self, device_id: str, msg, _name) -> tuple[dict, bool]:
-        return schema.parse("event", msg.payload), True
-
-    def _parse_telemetry(self, device_id: str, msg, _name) -> tuple[dict, bool]:
-        sample = schema.parse_telemetry(msg.payload)  # the lean check (schema.py): same refusals
-        now = time.time()
-        if now - self._last_telemetry_s.get(device_id, 0.0) >= self.telemetry_min_interval_s:
-            self._last_telemetry_s[device_id] = now
-            raw = msg.payload.decode()  # valid UTF-8 (decoded once already): stored as received
-            with self._telemetry_lock:
-                self._telemetry.append((device_id, sample, raw))
-        return sample, False  # the flusher stores it; live data does not wait for that
-
-    def _parse_status(self, device_id: str, msg, _name) -> tuple[dict, bool]:
-        return {"status": schema.parse_status(msg.payload)}, True
-
-    def _parse_info(self, device_id: str, msg, _name) -> tuple[dict | None, bool]:
-        if not msg.payload:  # a cleared retained message
-            return None, False
-        return schema.parse("info", msg.payload), True
-
-    def _parse_result(self, device_id: str, msg, name: str) -> tuple[dict, bool]:
-        result = schema.parse("result", msg.payload)
-        paired = name == "pair" and result["status"] == "ok" and result["id"] in self._pair_ids
-        if paired:  # the writer marks the device paired
-            self._pair_ids.discard(result["id"])
-        return {**result, "command": name}, paired

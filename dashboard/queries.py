@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 
 from dashboard.schema import summary_view
+from firmware.core.protocols import load_routine
 
 HOLD_SPEED_MPS = 0.01  # below this the tool counts as still (DESIGN §3.2)
 MAX_CHART_POINTS = 1500
@@ -77,8 +78,6 @@ def muscle_of(protocol: str | None) -> str:
     if not protocol:
         return "unknown"
     try:
-        from firmware.core.protocols import load_routine
-
         muscle = getattr(load_routine(protocol), "muscle", None)
         if muscle:
             return str(muscle)

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import uvicorn
 
+from dashboard.devices import mark_paired
 from dashboard.ingest import Ingest, client_id_for, share_group_for
 from dashboard.store import open_store
-from dashboard.web import create_app, mark_paired
+from dashboard.web import create_app
 from dashboard.workers import IngestGroup
 from firmware.common.errors import ConfigError, SetupError
 

@@ -227,9 +227,7 @@ class Store:
     def _lost_race(self, error: Exception) -> bool:
         if self.kind != "postgresql":
             return False
-        import psycopg
-
-        e = psycopg.errors  # SQLSTATE class 40 (its subclasses do not derive from one class)
+        e = _psycopg().errors  # SQLSTATE class 40 (its subclasses do not derive from one class)
         return isinstance(error, e.DeadlockDetected | e.SerializationFailure | e.TransactionRollback)
 
     def _call(self, sql: str, params: tuple | list, fetch: bool) -> tuple[list[dict], int]:
@@ -368,8 +366,7 @@ class Store:
         kinds: tuple[type[Exception], ...] = (KeyError, TypeError, ValueError,
                                               sqlite3.DataError, sqlite3.IntegrityError)
         if self.kind == "postgresql":
-            import psycopg
-
+            psycopg = _psycopg()
             kinds += (psycopg.DataError, psycopg.IntegrityError)
         return isinstance(error, kinds)
 
@@ -390,8 +387,16 @@ def _open_sqlite(path: str) -> Store:
     return Store("sqlite", conn)
 
 
+def _psycopg():
+    """The psycopg module, imported on first use: only a PostgreSQL store needs it, so a
+    SQLite dashboard runs without it installed (``pip install rollsense[postgres]``)."""
+    import psycopg  # optional dependency: only a PostgreSQL store needs it (extra "postgres")
+
+    return psycopg
+
+
 def _open_postgres(url: str) -> Store:
-    import psycopg
+    psycopg = _psycopg()
 
     def connect() -> Any:
         try:

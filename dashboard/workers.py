@@ -35,6 +35,8 @@ import time
 from collections.abc import Callable
 
 from dashboard.ingest import SUBSCRIPTIONS, Ingest
+from dashboard.store import open_store
+from firmware.common.errors import RollsenseError
 
 log = logging.getLogger("rollsense.ingest")
 
@@ -51,9 +53,6 @@ def _worker_main(conn, broker_url: str, db_url: str, client_id: str, group: str)
     """A worker process: store and acknowledge its share, send the notices up the pipe."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    from dashboard.store import open_store
-    from firmware.common.errors import RollsenseError
-
     try:
         store = open_store(db_url)
     except RollsenseError as e:  # one line (the dashboard process starts it again later)

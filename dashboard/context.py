@@ -1,0 +1,48 @@
+"""What the dashboard's route handlers share: the store, the ingest, the live hub, the
+login machinery. One ``Dashboard`` per app (``app.state.dashboard``); each group of pages
+(live, sessions and history, exports, devices, login, health) is a ``Pages`` on it, so a
+page's handlers sit together in a module of their own and reach the rest through ``d``.
+"""
+
+from __future__ import annotations
+
+from dashboard import queries as q
+from dashboard.auth import CookieSigner, LoginThrottle, ensure_logins_table
+from dashboard.live import LiveHub
+
+
+class Dashboard:
+    """The state the route handlers share: the store, the ingest, the hub and the signer."""
+
+    def __init__(self, store, ingest, *, auth_required: bool, secret_key: str, secure_cookies: bool = False,
+                 clock=None) -> None:
+        self.store = store
+        self.ingest = ingest
+        self.auth_required = auth_required
+        self.secure_cookies = secure_cookies
+        self.signer = CookieSigner(secret_key)
+        self.throttle = LoginThrottle(clock) if clock is not None else LoginThrottle()
+        ensure_logins_table(store)
+        self.hub = LiveHub()
+        self.discipline = q.DisciplineCache()
+        if ingest is not None:
+            ingest.add_listener(self.hub.on_ingest)
+
+
+class Pages:
+    """A group of route handlers on the shared Dashboard ``d``."""
+
+    def __init__(self, d: Dashboard) -> None:
+        self.d = d
+
+    @property
+    def store(self):
+        return self.d.store
+
+    @property
+    def ingest(self):
+        return self.d.ingest
+
+    @property
+    def hub(self) -> LiveHub:
+        return self.d.hub

@@ -1,0 +1,164 @@
+"""The live pages: the overview of the paired tools, one tool's live view, and the
+Server-Sent-Events stream that feeds both from the LiveHub."""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+
+from dashboard import queries as q
+from dashboard.context import Pages
+from dashboard.live import sse
+from dashboard.render import (
+    esc,
+    fmt_duration,
+    fmt_when,
+    layout,
+    not_found,
+    plural,
+    routine_choices,
+    routine_title,
+)
+
+SSE_KEEPALIVE_S = 10.0
+
+
+class LivePages(Pages):
+    """``/``, ``/device/{id}`` and ``/api/live[/{id}]``."""
+
+    def overview(self, request: Request) -> HTMLResponse:
+        devices = q.list_devices(self.store, paired_only=True)
+        if not devices:
+            body = (
+                '<section class="card empty"><h1>No paired tools yet</h1>'
+                "<p>Run <code>rollsense pair</code> on the Raspberry Pi of your roller, ball or stick, "
+                'then enter its id and the 6-digit code on the <a href="/devices">Devices</a> page.</p></section>'
+            )
+            return layout(request, "Live", body, active="live")
+        cards = []
+        for d in devices:
+            snap = self.hub.snapshot(d["device_id"])
+            status = snap.get("status") or d.get("status") or "unknown"
+            cards.append(
+                f'<a class="card device-card" href="/device/{esc(d["device_id"])}" data-device-id="{esc(d["device_id"])}">'
+                f'<div class="row"><h2>{esc(d.get("name") or d["device_id"])}</h2>'
+                f'<span class="pill status {esc(status)}">{esc(status)}</span></div>'
+                f'<p class="activity muted">{plural(d["sessions"], "session", "sessions")} · last seen {esc(fmt_when(d.get("last_seen")))}</p>'
+                f'<p class="last small">{esc(running_line(snap) or last_line(self.store, d["device_id"]))}</p>'
+                '<div class="bar"><span class="fill"></span></div></a>'
+            )
+        body = f'<h1>Your tools</h1><section class="grid cards">{"".join(cards)}</section>'
+        titles = dict(routine_choices())
+        return layout(request, "Live", body, active="live", script="overview", data={"titles": titles})
+
+    def live(self, request: Request) -> HTMLResponse:
+        device_id = request.path_params["device_id"]
+        device = q.get_device(self.store, device_id)
+        if device is None or not device["paired"]:
+            return not_found(request, f"No paired device '{device_id}'. Pair it on the Devices page first.")
+        snap = self.hub.snapshot(device_id)
+        status = snap.get("status") or device.get("status") or "unknown"
+        choices = routine_choices(device.get("info"))  # the device's own routines when it lists them
+        options = "".join(f'<option value="{esc(pid)}">{esc(title)}</option>' for pid, title in choices)
+        recent = q.sessions(self.store, device_id=device_id, limit=5)
+        recent_rows = "".join(
+            f'<li><a href="/session/{esc(r["session_id"])}">{esc(routine_title(r["protocol"]))}</a>'
+            f'<span class="muted"> · {esc(fmt_when(r["started_at"]))} · {fmt_duration(r["duration_s"])} · {plural(r["passes"], "pass", "passes")}</span></li>'
+            for r in recent
+        ) or '<li class="muted">No sessions yet.</li>'
+        body = f"""
+<section class="live-head">
+  <div><h1 id="routine">Waiting for a routine</h1>
+  <p class="muted"><span id="device-name">{esc(device.get("name") or device_id)}</span> · <span id="phase">idle</span></p></div>
+  <span id="status" class="pill status {esc(status)}">{esc(status)}</span>
+</section>
+<section class="card cue-card" id="cue-card"><div id="cue" class="cue">Ready when you are</div>
+  <div id="cue-sub" class="muted">Start a routine on the tool, or below.</div></section>
+<section class="card progress-card">
+  <div class="row"><div><span class="big" id="elapsed">0:00</span><span class="muted"> of <span id="target">–</span></span></div>
+  <div class="muted"><span id="remaining">–</span> left</div></div>
+  <div class="bar big-bar"><span class="fill" id="progress"></span></div>
+</section>
+<section class="grid gauges">
+  <div class="card"><h2>Speed</h2><div id="speed-gauge" class="gauge"></div></div>
+  <div class="card"><h2>Pressure</h2><div id="force-gauge" class="gauge"></div><p id="force-bands" class="muted small"></p></div>
+</section>
+<section class="grid tiles">
+  <div class="card tile"><span class="label">Passes</span><span class="value" id="passes">0</span></div>
+  <div class="card tile"><span class="label">Distance</span><span class="value" id="distance">–</span></div>
+  <div class="card tile"><span class="label">Hold</span><span class="value" id="hold">–</span></div>
+  <div class="card tile"><span class="label">Spots</span><span class="value" id="spots">–</span></div>
+</section>
+<section class="grid two">
+  <div class="card"><h2>Start a routine</h2>
+    <form id="start-form" class="inline" method="post" action="/api/device/{esc(device_id)}/start">
+      <select name="protocol" id="protocol" aria-label="Routine">{options}</select>
+      <button type="submit" class="primary">Start</button></form>
+    <p id="start-msg" class="muted" role="status"></p>
+    <form id="stop-form" class="inline" method="post" action="/api/device/{esc(device_id)}/stop">
+      <button type="submit" class="danger">Stop the routine</button></form>
+    <p id="stop-msg" class="muted" role="status"></p></div>
+  <div class="card"><h2>Recent sessions</h2><ul class="plain" id="recent">{recent_rows}</ul></div>
+</section>"""
+        data = {"device_id": device_id, "snapshot": snap, "status": status, "titles": dict(choices)}
+        return layout(request, f"Live · {device_id}", body, active="live", script="live", data=data)
+
+    async def live_stream(self, request: Request) -> Response:
+        device_id = request.path_params.get("device_id")
+        allowed = await run_in_threadpool(q.paired_ids, self.store)
+        if device_id is not None and device_id not in allowed:
+            return JSONResponse({"error": "not a paired device"}, status_code=404)
+        stored = {d["device_id"]: d.get("status") for d in await run_in_threadpool(q.list_devices, self.store)}
+        queue = self.hub.subscribe(device_id)
+        hub = self.hub
+
+        async def stream():
+            try:
+                yield b"retry: 2000\n\n"
+                for dev in [device_id] if device_id else sorted(allowed):
+                    snap = hub.snapshot(dev)
+                    status = snap.get("status") or stored.get(dev)
+                    if status:
+                        yield sse("status", {"device_id": dev, "status": status})
+                    if "telemetry" in snap:
+                        yield sse("telemetry", {"device_id": dev, **snap["telemetry"]})
+                while not hub.closed:
+                    try:
+                        msg = await asyncio.wait_for(queue.get(), SSE_KEEPALIVE_S)
+                    except TimeoutError:
+                        yield b": keepalive\n\n"
+                        continue
+                    if msg is None:
+                        break
+                    dev = msg["device_id"]
+                    if device_id is None and dev not in allowed:
+                        continue
+                    payload = msg["payload"] if isinstance(msg["payload"], dict) else {"value": msg["payload"]}
+                    yield sse(msg["kind"], {"device_id": dev, **payload})
+            finally:
+                hub.unsubscribe(queue)
+
+        headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+
+def running_line(snap: dict) -> str:
+    """'Running now: <routine>' while the device's live telemetry says a routine runs (the
+    hub drops it once the session's summary is stored), else ''."""
+    t = snap.get("telemetry")
+    if not isinstance(t, dict) or snap.get("status") == "offline" or t.get("phase") in ("complete", "stepped_off", "stopped"):
+        return ""
+    return f"Running now: {routine_title(t.get('protocol'))}"
+
+
+def last_line(store, device_id: str) -> str:
+    """'Last: <routine> · <when> · <duration>' for a device card, or a nudge to start."""
+    last = q.sessions(store, device_id=device_id, limit=1)
+    if not last:
+        return "No sessions yet: start a routine on the tool."
+    r = last[0]
+    return f"Last: {routine_title(r['protocol'])} · {fmt_when(r['started_at'])} · {fmt_duration(r['duration_s'])}"
+
