@@ -62,7 +62,7 @@ TARGET_VALUE = {  # a target or an actual value: a number, a band [lo, hi], {"mi
 OPEN_OBJECT = {"type": "object", "maxProperties": 64}
 
 SERIES_POINTS = 1800  # firmware.core.series.MAX_POINTS: a 30-minute session at 1 Hz, longer ones coarser
-PASS_LIST_MAX = 2000  # firmware.core.metrics.estimator.PASS_LIST_MAX
+PASS_LIST_MAX = 2000  # firmware.core.metrics.passes.PASS_LIST_MAX
 
 
 def column(item: dict, max_items: int) -> dict:
@@ -81,7 +81,7 @@ SERIES = {  # the summary's series_1hz (firmware/core/series.py), columnar
         "phases": column({"type": "string", "maxLength": 64}, 64),
     },
 }
-PASS_LIST = {  # the summary's pass_list (firmware/core/metrics/estimator.py pass_columns), columnar
+PASS_LIST = {  # the summary's pass_list (firmware/core/metrics/passes.py pass_columns), columnar
     "type": ["object", "null"], "maxProperties": 16,
     "properties": {
         "end_s": column(number(-1e9, 1e9), PASS_LIST_MAX),
