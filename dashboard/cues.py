@@ -1,6 +1,8 @@
 """The coach's cues in words for the session page's timeline (issue 19): what the coach said
 (the same words as the live page's banner, dashboard/static/live.js) and why, from the
-detail the device stored with each cue event (firmware/core/coach.py)."""
+detail the device stored with each cue event (firmware/core/coach/). The short words here
+are the live banner's; what a cue looks and sounds like on the device, and its full meaning,
+is the cue table's (firmware/common/cues.py)."""
 
 from __future__ import annotations
 

@@ -3,127 +3,19 @@
 ``Outputs.perform(cue)`` sets the LED colour and starts the first tone at once, then a small
 worker thread plays the rest of the pattern (timed by ``Event.wait``, never ``time.sleep``),
 so the caller is never blocked. A new cue cuts the pattern that is playing; a metronome
-``tick`` never cuts a spoken-to-the-user cue. ``CUE_PATTERNS`` is the one table of what each
-cue looks and sounds like; ``cue_table_markdown()`` renders it for the README.
-
-Learn it in a minute: green = good, amber = pace, red = pressure, blue = hold,
-purple = move / swap, white = start and end. Pitch going down means "less" (slower,
-lighter), pitch going up means "more".
+``tick`` never cuts a spoken-to-the-user cue. What each cue looks and sounds like is the cue
+table's (``firmware/common/cues.py``, shared with the coach and the terminal display); this
+module is only its player.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from gpiozero import RGBLED, Button, TonalBuzzer
 
-Colour = tuple[float, float, float]
-
-OFF: Colour = (0.0, 0.0, 0.0)
-COLOURS: dict[str, Colour] = {
-    "white": (1.0, 1.0, 1.0),
-    "dim white": (0.2, 0.2, 0.2),
-    "green": (0.0, 1.0, 0.0),
-    "dim green": (0.0, 0.3, 0.0),
-    "amber": (1.0, 0.5, 0.0),
-    "red": (1.0, 0.0, 0.0),
-    "blue": (0.0, 0.0, 1.0),
-    "purple": (0.6, 0.0, 1.0),
-    "off": OFF,
-}
-TONE_RANGE_HZ = (220.0, 880.0)  # TonalBuzzer's default range: A3..A5 (mid A4, one octave)
-
-
-@dataclass(frozen=True)
-class Pattern:
-    """How one cue looks and sounds. ``colour`` None leaves the LED as it is."""
-
-    colour: str | None  # a COLOURS name
-    tones_hz: tuple[float, ...]  # played one after another
-    beep_s: float  # length of each tone
-    gap_s: float  # silence between tones
-    flash: bool  # LED off during the gaps (alarm)
-    meaning: str  # what the user should do, for the README table
-    priority: int = 1  # a lower-priority cue never cuts a higher one that is playing
-
-
-DEVICE_CUES = ("fault", "storage_full")  # cues the device itself gives, beside the coach's (firmware/core/coach.py)
-
-CUE_PATTERNS: dict[str, Pattern] = {
-    "start": Pattern("white", (523.0, 659.0), 0.12, 0.06, False, "Routine ready: get on the tool"),
-    "ease_in": Pattern("dim green", (440.0,), 0.25, 0.0, False,
-                       "Contact: start gently, pressure builds over the first seconds"),
-    "tick": Pattern(None, (880.0,), 0.03, 0.0, False,
-                    "Metronome: one click per one-way pass", priority=0),
-    "on_pace": Pattern("green", (659.0,), 0.1, 0.0, False, "Good pace again"),
-    "slow_down": Pattern("amber", (587.0, 440.0), 0.12, 0.06, False, "Roll slower"),
-    "speed_up": Pattern("amber", (440.0, 587.0), 0.12, 0.06, False, "Roll a little faster"),
-    "longer_passes": Pattern("amber", (523.0, 523.0), 0.12, 0.06, False,
-                             "Roll the whole length, end to end"),
-    "press_less": Pattern("red", (330.0, 262.0), 0.2, 0.08, False, "Press less"),
-    "press_more": Pattern("red", (262.0, 330.0), 0.2, 0.08, False, "Press a little more"),
-    "over_pressure": Pattern("red", (220.0, 220.0, 220.0), 0.15, 0.1, True,
-                             "Too much pressure: back off now", priority=3),
-    "hold": Pattern("blue", (523.0,), 0.4, 0.0, False, "Holding: stay still and breathe"),
-    "hold_done": Pattern("blue", (784.0, 784.0), 0.1, 0.08, False,
-                         "Hold long enough: you may move on"),
-    "keep_still": Pattern("blue", (294.0, 294.0), 0.1, 0.08, True,
-                          "The ball moved: keep it still"),
-    "next_spot": Pattern("purple", (659.0, 784.0), 0.12, 0.06, False,
-                         "Move the ball to the next spot"),
-    "switch_direction": Pattern("purple", (440.0, 659.0, 440.0), 0.1, 0.05, False,
-                                "Pressure the wrong way round: firm going up, light coming down"),
-    "paused": Pattern("dim white", (392.0,), 0.15, 0.0, False, "Paused: roll on to continue"),
-    "stepped_off": Pattern("off", (392.0, 262.0), 0.25, 0.1, False,
-                           "Stepped off: the routine has ended", priority=2),
-    "done": Pattern("white", (523.0, 659.0, 784.0), 0.15, 0.08, False,
-                    "Done: routine complete", priority=2),
-    "fault": Pattern("red", (262.0, 220.0), 0.35, 0.15, True,
-                     "A sensor does not answer: see rollsense doctor", priority=2),
-    "storage_full": Pattern("dim white", (349.0, 262.0), 0.3, 0.15, True,
-                            "Storage full: coaching goes on, the session is saved once there is "
-                            "space (free some)", priority=2),
-}
-
-
-def pattern_steps(p: Pattern) -> list[tuple[Colour | None, float | None, float]]:
-    """The pattern as (LED colour or None, tone Hz or None, seconds) steps, silence last."""
-    on = COLOURS[p.colour] if p.colour is not None else None
-    gap = OFF if (p.flash and on is not None) else on
-    steps: list[tuple[Colour | None, float | None, float]] = []
-    for i, tone in enumerate(p.tones_hz):
-        if i:
-            steps.append((gap, None, p.gap_s))
-        steps.append((on, tone, p.beep_s))
-    steps.append((on, None, 0.0))
-    return steps
-
-
-def cue_table_markdown() -> str:
-    """The README table: cue, light, sound, what it means."""
-    rows = ["| cue | light | sound | means |", "|---|---|---|---|"]
-    for name, p in CUE_PATTERNS.items():
-        light = "unchanged" if p.colour is None else p.colour + (", flashing" if p.flash else "")
-        sound = _sound_text(p)
-        rows.append(f"| `{name}` | {light} | {sound} | {p.meaning} |")
-    return "\n".join(rows) + "\n"
-
-
-def _sound_text(p: Pattern) -> str:
-    tones = p.tones_hz
-    if len(set(tones)) == 1:
-        count = {1: "one", 2: "two", 3: "three"}.get(len(tones), str(len(tones)))
-        height = "high" if tones[0] >= 700 else "low" if tones[0] < 350 else "mid"
-        what = "click" if p.beep_s < 0.05 else "beep" + ("s" if len(tones) > 1 else "")
-        length = "long " if p.beep_s >= 0.3 else ""
-        return f"{count} {length}{height} {what} ({tones[0]:g} Hz)"
-    shape = "rising" if tones[-1] > tones[0] else "falling" if tones[-1] < tones[0] else "up-down"
-    return f"{shape} {'-'.join(f'{t:g}' for t in tones)} Hz"
-
-
-CUE_TABLE_MARKDOWN = cue_table_markdown()
+from firmware.common.cues import CUE_PATTERNS, Colour, Pattern, pattern_steps
 
 
 class Outputs:
@@ -262,5 +154,4 @@ class Outputs:
                 dev.close()
 
 
-__all__ = ["CUE_PATTERNS", "CUE_TABLE_MARKDOWN", "COLOURS", "Outputs", "Pattern",
-           "cue_table_markdown", "pattern_steps"]
+__all__ = ["Outputs"]

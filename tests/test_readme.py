@@ -3,8 +3,8 @@
 import re
 from pathlib import Path
 
-from device.outputs import cue_table_markdown
 from firmware.app.cli import build_parser
+from firmware.common.cues import cue_table_markdown
 from firmware.core.commands import SCHEMAS
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,14 +8,12 @@ import sys
 from typing import TextIO
 
 from firmware.common import units
+from firmware.common.cues import cue_meaning
 
 
 def cue_text(name: str) -> str:
-    """What a cue asks of the user: the same words as the cue table (device/outputs.py)."""
-    from device.outputs import CUE_PATTERNS
-
-    pattern = CUE_PATTERNS.get(name)
-    return pattern.meaning if pattern else name.replace("_", " ").capitalize()
+    """What a cue asks of the user: the same words as the cue table (firmware/common/cues.py)."""
+    return cue_meaning(name)
 
 
 def percent(fraction: float | None) -> int:

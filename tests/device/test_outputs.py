@@ -9,13 +9,13 @@ import time
 import pytest
 from gpiozero.pins.mock import MockPWMPin
 
-from device.outputs import (
+from device.outputs import Outputs
+from firmware.common.cues import (
     COLOURS,
     CUE_PATTERNS,
     CUE_TABLE_MARKDOWN,
     DEVICE_CUES,
     TONE_RANGE_HZ,
-    Outputs,
     cue_table_markdown,
     pattern_steps,
 )

@@ -10,7 +10,7 @@ import pytest
 from firmware.app.cli import summary_table
 from firmware.app.loop import summary_text
 from firmware.common import units
-from firmware.core.coach import _row
+from firmware.core.coach.verdicts import _row
 
 SI_UNIT = re.compile(r"(?<!c)m/s|\d\.\d+ N|\d\.\d{3,}")
 

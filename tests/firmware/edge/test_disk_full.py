@@ -20,10 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from device.outputs import COLOURS, CUE_PATTERNS, Outputs
+from device.outputs import Outputs
 from firmware.app.daemon import DeviceNotifier, build_device, run_daemon
 from firmware.app.loop import DeviceApp, DeviceParts
 from firmware.common.clock import ManualClock, MonotonicClock
+from firmware.common.cues import COLOURS, CUE_PATTERNS
 from firmware.common.errors import SetupError
 from firmware.core.metrics import MetricsSettings
 from firmware.edge.config import apply_overrides, load_config

@@ -12,11 +12,12 @@ import pytest
 from device.sim import sample_block, scenario
 from firmware.app.demo import sim_calibration
 from firmware.app.replay import iter_blocks
+from firmware.common.cues import CUE_PATTERNS
 from firmware.core.metrics import MetricsSettings
 from firmware.core.protocols import load_routine
 from firmware.core.session import Session
 from firmware.core.summary import clean_json
-from firmware.edge.display import TerminalDisplay, bar, status_line
+from firmware.edge.display import TerminalDisplay, bar, cue_text, status_line
 
 LINE = re.compile(r"(\d\d):(\d\d)/(\d\d):(\d\d) \[([#-]+)\]\s+(\d+)%")
 
@@ -92,3 +93,11 @@ def test_plain_output_prints_a_line_every_five_seconds():
         display.update({"elapsed_s": i * 0.5, "done_s": i * 0.4, "target_s": 60.0,
                         "progress": i * 0.4 / 60})
     assert len(out.getvalue().splitlines()) == 3  # at 0, 5 and 10 s
+
+
+def test_cues_print_in_the_cue_tables_words():
+    for name, p in CUE_PATTERNS.items():
+        assert cue_text(name) == p.meaning
+    out = io.StringIO()
+    TerminalDisplay(out, interactive=False).cue("slow_down", 1.0)
+    assert out.getvalue() == "  >> Roll slower\n"
