@@ -3,10 +3,10 @@
 paho-mqtt 2.x, MQTT v5, callback API v2, ``connect_async`` + ``loop_start``. Nothing here blocks
 the caller on the network: telemetry is fire-and-forget at QoS 0 (dropped while offline), and
 events / summaries go through the journal's outbox, delivered by a small worker thread woken
-by ``wake()``. An event leaves the outbox on PUBACK (reason < 0x80); a summary only when the
-dashboard acks it on ``rollsense/<id>/ack`` (re-sent with backoff until then). While connected,
-paho itself retransmits unacknowledged QoS 1 messages after a reconnect; the outbox covers a
-restart of the process (``Journal.reset_inflight``).
+by ``wake()``. The delivery rules are ``firmware.core.outbox.Outbox``'s (an event leaves the
+outbox on PUBACK; a summary when the dashboard acks it, re-sent with backoff until then...): the
+link feeds it paho's events and performs the actions it returns (publish via paho, bookkeeping
+in the journal), never holding its lock while it does.
 
 Everything that arrives (acks, commands) is parsed once, at the edge, strictly
 (``firmware.common.wire``) and against its schema; a message that fails is acknowledged all the
@@ -42,12 +42,29 @@ from firmware.common.mqtt_url import make_client, parse_broker_url
 from firmware.common.wire import dumps, envelope
 from firmware.core import commands
 from firmware.core.commands import CommandError
-from firmware.edge.journal import Journal, OutboxRow
+from firmware.core.outbox import (
+    AckSession,
+    Action,
+    Fetch,
+    MarkFailed,
+    MarkInflight,
+    MarkSent,
+    Outbox,
+    OutboxRow,
+    OutboxSettings,
+    Publish,
+    ResendAwaiting,
+    ResetInflight,
+    RetryAt,
+)
+from firmware.edge.discovery import discovery_config
+from firmware.edge.journal import Journal
 
 log = logging.getLogger("rollsense.link")
 DEVICE_ID_RE = re.compile(r"[a-z0-9-]+")
 
-__all__ = ["CommandError", "Link", "LinkSettings", "connect_failure", "undelivered", "wait_delivered"]
+__all__ = ["CommandError", "Link", "LinkSettings", "connect_failure", "discovery_config", "undelivered",
+           "wait_delivered"]
 
 # CONNACK reason codes (MQTT v5) a person can act on, in their words
 CONNACK_WORDS = {
@@ -122,6 +139,12 @@ def link_client_id(device_id: str) -> str:
     return f"rollsense-{device_id}"
 
 
+# what Link.stats counts
+STAT_NAMES = ("connects", "disconnects", "telemetry_sent", "telemetry_dropped", "outbox_published",
+              "outbox_puback_ok", "outbox_puback_failed", "sessions_acked", "acks_refused",
+              "commands_ok", "commands_refused", "replies_dropped", "callback_errors")
+
+
 @dataclass(frozen=True)
 class LinkSettings:
     """Timing and bounds of the link (seconds)."""
@@ -146,15 +169,8 @@ class Link:
     refused, unknown host, TLS, bad login...), that it is connected, and that it was lost;
     a line is said once, not at every retry."""
 
-    def __init__(
-        self,
-        device_id: str,
-        broker_url: str,
-        journal: Journal,
-        clock: Clock,
-        info: dict,
-        settings: LinkSettings | None = None,
-    ) -> None:
+    def __init__(self, device_id: str, broker_url: str, journal: Journal, clock: Clock, info: dict,
+                 settings: LinkSettings | None = None) -> None:
         if not DEVICE_ID_RE.fullmatch(device_id or ""):
             raise ConfigError(f"device id {device_id!r} must match [a-z0-9-]+")
         self.device_id = device_id
@@ -169,39 +185,24 @@ class Link:
         self.on_state: Callable[[str], None] | None = None
         self.state_line = ""  # the last line said about the connection
         self._down_since_s: float | None = None  # not connected, and nothing said yet, since
-        self.stats: dict[str, int] = dict.fromkeys(
-            (
-                "connects",
-                "disconnects",
-                "telemetry_sent",
-                "telemetry_dropped",
-                "outbox_published",
-                "outbox_puback_ok",
-                "outbox_puback_failed",
-                "sessions_acked",
-                "acks_refused",
-                "commands_ok",
-                "commands_refused",
-                "replies_dropped",
-                "callback_errors",
-            ),
-            0,
-        )
+        self.stats: dict[str, int] = dict.fromkeys(STAT_NAMES, 0)
         self._seq = itertools.count(1)
         self._connected = threading.Event()
         self._subscribed = threading.Event()  # the broker granted the ack and command topics
         self._wake = threading.Event()
         self._stopping = threading.Event()
-        self._lock = threading.Lock()  # guards the mid maps; never held while calling paho
-        self._inflight: dict[int, str] = {}  # paho mid -> outbox msg_id
-        self._early: dict[int, Any] = {}  # PUBACKs that arrived before publish() returned
-        self._publishing = False  # the worker is inside client.publish() for an outbox row
+        s = self.settings
+        self.outbox = Outbox(device_id, OutboxSettings(s.inflight_max, s.resend_min_s,
+                                                       s.resend_max_s, s.retry_failed_s))
+        self._lock = threading.Lock()  # serialises the outbox's events; never held performing
         self._worker: threading.Thread | None = None
         self._logged: set[str] = set()  # kinds of refusal / failure already in the log
         self.callback_error = ""  # the last callback failure, one line ("" = none)
         self._health_said = ""
         self.client = self._make_client()
         journal.add_commit_listener(self.wake)
+        journal.add_storage_listener(self._on_storage)
+        self.outbox.storage = journal.storage
 
     # -- public ----------------------------------------------------------------------------------
     @property
@@ -228,22 +229,16 @@ class Link:
 
     def start(self) -> None:
         """Connect in the background and start delivering the outbox; returns at once."""
-        self.journal.reset_inflight()
+        self._perform(self._feed(self.outbox.start))
         self._down_since_s = self.clock.now_s()
         s = self.settings
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = s.session_expiry_s
-        self.client.connect_async(
-            self.address.host,
-            self.address.port,
-            keepalive=s.keepalive_s,
-            clean_start=False,
-            properties=props,
-        )
+        self.client.connect_async(self.address.host, self.address.port, keepalive=s.keepalive_s,
+                                  clean_start=False, properties=props)
         self.client.loop_start()
-        self._worker = threading.Thread(
-            target=self._deliver_loop, name=f"link-{self.device_id}", daemon=True
-        )
+        self._worker = threading.Thread(target=self._deliver_loop, name=f"link-{self.device_id}",
+                                        daemon=True)
         self._worker.start()
 
     def stop(self, timeout_s: float = 2.0) -> None:
@@ -294,9 +289,8 @@ class Link:
         client.on_message = self._guarded(self._on_message)
         client.message_callback_add(f"{self.base}/ack", self._guarded(self._on_ack))
         client.message_callback_add(f"{self.base}/cmd/+", self._guarded(self._on_cmd))
-        client.message_callback_add(
-            f"{self.settings.ha_prefix}/status", self._guarded(self._on_ha_status)
-        )
+        client.message_callback_add(f"{self.settings.ha_prefix}/status",
+                                    self._guarded(self._on_ha_status))
         return client
 
     def _guarded(self, callback: Callable[..., None]) -> Callable[..., None]:
@@ -354,19 +348,14 @@ class Link:
             self._unreachable(CONNACK_WORDS.get(reason_code.value, f"refused: {reason_code}"))
             return
         self.stats["connects"] += 1
-        client.subscribe(
-            [
-                (f"{self.base}/ack", mqtt.SubscribeOptions(qos=1)),
-                (f"{self.base}/cmd/+", mqtt.SubscribeOptions(qos=1)),
-                (f"{self.settings.ha_prefix}/status", mqtt.SubscribeOptions(qos=1)),
-            ]
-        )
+        topics = (f"{self.base}/ack", f"{self.base}/cmd/+", f"{self.settings.ha_prefix}/status")
+        client.subscribe([(t, mqtt.SubscribeOptions(qos=1)) for t in topics])
         client.publish(f"{self.base}/status", "online", qos=1, retain=True)
         self._publish_info()
         self._publish_discovery()
-        self.journal.resend_awaiting_now()
+        actions = self._feed(self.outbox.on_connect)
         self._connected.set()
-        self._wake.set()
+        self._perform(actions)
         self._down_since_s = None
         self._say(f"broker {self.address} connected")
 
@@ -376,6 +365,7 @@ class Link:
             self.stats["disconnects"] += 1
         self._connected.clear()
         self._subscribed.clear()
+        self._feed(self.outbox.on_disconnect)
         if not was and getattr(reason_code, "value", None) == KEEPALIVE_TIMEOUT:
             self._unreachable(NO_ANSWER)  # the socket opened, no CONNACK came
         elif was and not self._stopping.is_set():
@@ -383,13 +373,11 @@ class Link:
                       "sessions kept on the device until it is back")
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
-        with self._lock:
-            msg_id = self._inflight.pop(mid, None)
-            if msg_id is None:
-                if self._publishing:  # the PUBACK beat publish() returning: settle it there
-                    self._early[mid] = reason_code
-                return
-        self._settle(msg_id, reason_code)
+        refused = str(reason_code) if getattr(reason_code, "is_failure", False) else None
+        self._perform(self._feed(self.outbox.on_puback, mid, refused))
+
+    def _on_storage(self, problem: str) -> None:
+        self._perform(self._feed(self.outbox.on_storage, problem))
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
         refused = [str(rc) for rc in reason_codes if getattr(rc, "is_failure", False)]
@@ -427,6 +415,7 @@ class Link:
         self._health_said = line
         if line.startswith("MQTT link stopped"):
             self._connected.clear()  # paho will not tell: its thread is gone
+            self._feed(self.outbox.on_disconnect)
         if line:
             self._say(line)
         if self.connected:
@@ -458,71 +447,65 @@ class Link:
             self._unreachable(NO_ANSWER)
 
     def _wait_s(self) -> float:
-        nxt = self.journal.next_due_s()
-        if nxt is None or not self.connected:
-            return 1.0
-        return min(1.0, max(0.01, nxt - self.clock.now_s()))
+        (retry,) = self._feed(self.outbox.on_idle, self.journal.next_due_s())
+        return max(0.0, retry.t_s - self.clock.now_s())
 
     def _deliver_due(self) -> None:
-        if not self.connected:
-            return
-        with self._lock:
-            room = self.settings.inflight_max - len(self._inflight)
-        for row in self.journal.due(self.clock.now_s(), room):
-            if not self.connected or self._stopping.is_set():
-                return
-            self._publish_row(row)
+        self._perform(self._feed(self.outbox.on_tick))
 
-    def _publish_row(self, row: OutboxRow) -> None:
-        topic = f"{self.base}/{'session' if row.kind == 'session' else 'event'}"
-        payload = (
-            {**row.payload, "device_id": self.device_id} if row.kind == "session" else row.payload
-        )
-        self.journal.mark_inflight(row.msg_id)
+    def _feed(self, event: Callable[..., list[Action]], *args: Any) -> list[Action]:
+        """One event into the outbox (with the time now); its actions, to perform unlocked."""
         with self._lock:
-            self._publishing = True
+            return event(*args, self.clock.now_s())
+
+    def _perform(self, actions: list[Action]) -> None:
+        """Do what the outbox asked: bookkeeping in the journal, publishing through paho."""
+        j = self.journal
+        for a in actions:
+            if isinstance(a, Fetch):
+                for row in j.due(a.now_s, a.limit):
+                    if self._stopping.is_set() or not self._send(row):
+                        return
+            elif isinstance(a, MarkSent):
+                self.stats["outbox_puback_ok"] += 1
+                j.published(a.msg_id, a.resend_at_s)
+            elif isinstance(a, MarkFailed):
+                if a.refused:
+                    self.stats["outbox_puback_failed"] += 1
+                    log.warning("broker refused message %s: %s", a.msg_id, a.error)
+                j.publish_failed(a.msg_id, a.error, a.retry_at_s)
+            elif isinstance(a, AckSession):
+                if j.ack_session(a.session_id):
+                    self.stats["sessions_acked"] += 1
+            elif isinstance(a, RetryAt):
+                if a.t_s <= self.clock.now_s():
+                    self._wake.set()
+            elif isinstance(a, ResendAwaiting):
+                j.resend_awaiting_now()
+            elif isinstance(a, ResetInflight):
+                j.reset_inflight()
+
+    def _send(self, row: OutboxRow) -> bool:
+        """Hand one row to paho (marked in flight first); False when the outbox holds it back."""
+        actions = self._feed(self.outbox.send, row)
+        if not actions:
+            return False
+        for a in actions:
+            if isinstance(a, MarkInflight):
+                self.journal.mark_inflight(a.msg_id)
+            elif isinstance(a, Publish):
+                self._perform(self._publish(a))
+        return True
+
+    def _publish(self, a: Publish) -> list[Action]:
         try:
-            info = self.client.publish(topic, dumps(payload), qos=1)
+            info = self.client.publish(a.topic, a.payload, qos=a.qos)
         except (ValueError, RuntimeError) as e:
-            with self._lock:
-                self._publishing, self._early = False, {}
-            self.journal.publish_failed(
-                row.msg_id, str(e), self.clock.now_s() + self.settings.retry_failed_s
-            )
-            return
-        with self._lock:
-            early = self._early.pop(info.mid, None)
-            self._publishing, self._early = False, {}
-            if early is None and info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-                self._inflight[info.mid] = row.msg_id
+            return self._feed(self.outbox.on_sent, a.row.msg_id, None, str(e))
         if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-            self.journal.publish_failed(
-                row.msg_id,
-                mqtt.error_string(info.rc),
-                self.clock.now_s() + self.settings.retry_failed_s,
-            )
-            return
+            return self._feed(self.outbox.on_sent, a.row.msg_id, None, mqtt.error_string(info.rc))
         self.stats["outbox_published"] += 1
-        if early is not None:
-            self._settle(row.msg_id, early)
-
-    def _settle(self, msg_id: str, reason_code: Any) -> None:
-        now = self.clock.now_s()
-        if getattr(reason_code, "is_failure", False):
-            self.stats["outbox_puback_failed"] += 1
-            log.warning("broker refused message %s: %s", msg_id, reason_code)
-            self.journal.publish_failed(
-                msg_id, str(reason_code), now + self.settings.retry_failed_s
-            )
-        else:
-            self.stats["outbox_puback_ok"] += 1
-            self.journal.published(msg_id, now + self._resend_delay_s(msg_id))
-        self._wake.set()
-
-    def _resend_delay_s(self, msg_id: str) -> float:
-        attempts = self.journal.attempts(msg_id)
-        s = self.settings
-        return min(s.resend_max_s, s.resend_min_s * 2 ** max(0, attempts - 1))
+        return self._feed(self.outbox.on_sent, a.row.msg_id, info.mid, None)
 
     # -- incoming ------------------------------------------------------------------------------------
     def _on_ack(self, client, userdata, msg) -> None:
@@ -535,14 +518,12 @@ class Link:
                 log.warning("refused an ack on %s: %s (further refused acks are counted, "
                             "not logged)", msg.topic, e)
             return
-        if self.journal.ack_session(ack["session_id"]):
-            self.stats["sessions_acked"] += 1
+        self._perform(self._feed(self.outbox.on_ack, ack["session_id"]))
 
     def _on_cmd(self, client, userdata, msg) -> None:
         name = msg.topic.rsplit("/", 1)[-1]
-        reply = commands.handle(
-            name, msg.payload, datetime.now(UTC), self.journal.remember_command, self._run_command
-        )
+        reply = commands.handle(name, msg.payload, datetime.now(UTC), self.journal.remember_command,
+                                self._run_command)
         if reply["status"] == "ok":
             self.stats["commands_ok"] += 1
         else:
@@ -578,71 +559,5 @@ class Link:
     def _publish_discovery(self) -> None:
         if self.settings.ha_discovery:
             topic = f"{self.settings.ha_prefix}/device/{self.device_id}/config"
-            self.client.publish(
-                topic, dumps(discovery_config(self.device_id, self.info)), qos=1, retain=True
-            )
-
-
-def discovery_config(device_id: str, info: dict) -> dict:
-    """Home Assistant device-based discovery payload for the live sensors and events."""
-    uid = f"rollsense_{device_id.replace('-', '_')}"
-    base = wire.topic(device_id)
-
-    def sensor(key: str, name: str, unit: str | None = None, dev_class: str | None = None) -> dict:
-        cmp = {
-            "p": "sensor",
-            "name": name,
-            "unique_id": f"{uid}_{key}",
-            "state_topic": f"{base}/telemetry",
-            "value_template": "{{ value_json." + key + " }}",
-        }
-        if unit:
-            cmp["unit_of_measurement"] = unit
-            cmp["state_class"] = "measurement"
-        if dev_class:
-            cmp["device_class"] = dev_class
-        return cmp
-
-    return {
-        "dev": {
-            "ids": [uid],
-            "name": info.get("name") or f"rollsense {device_id}",
-            "mf": "rollsense",
-            "mdl": info.get("model") or "rollsense coach",
-            "sw": str(info.get("version") or info.get("sw") or "0"),
-        },
-        "o": {
-            "name": "rollsense",
-            "sw": str(info.get("version") or "0"),
-            "url": "https://example.invalid/rollsense",
-        },
-        "availability_topic": f"{base}/status",
-        "payload_available": "online",
-        "payload_not_available": "offline",
-        "qos": 0,
-        "cmps": {
-            f"{uid}_speed": sensor("speed_mps", "Roll speed", "m/s", "speed"),
-            f"{uid}_force": sensor("force_n", "Force", "N"),
-            f"{uid}_passes": sensor("passes", "Passes"),
-            f"{uid}_progress": sensor("progress", "Progress"),
-            f"{uid}_phase": sensor("phase", "Phase"),
-            f"{uid}_event": {
-                "p": "event",
-                "name": "Coach event",
-                "unique_id": f"{uid}_event",
-                "state_topic": f"{base}/event",
-                "event_types": [
-                    "session_started",
-                    "phase_changed",
-                    "cue",
-                    "hold_completed",
-                    "pass_completed",
-                    "over_pressure",
-                    "stepped_off",
-                    "routine_completed",
-                    "session_ended",
-                    "fault",
-                ],
-            },
-        },
-    }
+            self.client.publish(topic, dumps(discovery_config(self.device_id, self.info)), qos=1,
+                                retain=True)

@@ -274,12 +274,16 @@ def test_old_delivered_events_are_pruned(tmp_path):
 
 def test_commit_listener_may_read_the_journal(journal):
     seen = []
-    journal.add_commit_listener(lambda: seen.append(len(journal.outbox())))
+    heard = threading.Event()
+
+    def listener():
+        seen.append(len(journal.outbox()))
+        heard.set()
+
+    journal.add_commit_listener(listener)
     journal.record_event("s", {"event_type": "cue", "t_s": 0.0})
     assert journal.flush(5.0)
-    deadline = time.monotonic() + 5.0
-    while not seen and time.monotonic() < deadline:  # listeners run just after the commit
-        time.sleep(0.01)
+    heard.wait(5.0)  # listeners run just after the commit
     assert seen == [1]
 
 

@@ -98,6 +98,19 @@ def wait_until(pred, timeout_s: float = 10.0, what: str = "condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def delivery_passes(link: Link) -> list[float]:
+    """The link's clock at the end of each of its outbox delivery passes, as they happen."""
+    passes_s: list[float] = []
+    deliver = link._deliver_due
+
+    def counted() -> None:
+        deliver()
+        passes_s.append(link.clock.now_s())
+
+    link._deliver_due = counted
+    return passes_s
+
+
 @pytest.fixture
 def rig(fresh_broker, tmp_path):
     journal = Journal(tmp_path / "journal.db")
@@ -190,6 +203,7 @@ def test_events_leave_the_outbox_on_puback(rig):
 
 def test_summary_resent_until_acked_then_removed(rig):
     broker, journal, obs, link = rig
+    passes_s = delivery_passes(link)
     link.start()
     journal.start_session("s9", "quads-roller", "roller", "2026-01-01T10:00:00.000Z")
     msg_id = journal.finish_session("s9", {"session_id": "s9", "completed": True, "passes": 3})
@@ -202,7 +216,9 @@ def test_summary_resent_until_acked_then_removed(rig):
     wait_until(lambda: journal.outbox() == [], what="ack clears the outbox")
     assert journal.session("s9")["delivered"] is True
     n = len(obs.on("rollsense/dev-1/session"))
-    time.sleep(2.5)
+    # the delivery ran after any re-send would have been due (resend_max_s, and then some)
+    acked_s = link.clock.now_s()
+    wait_until(lambda: passes_s and passes_s[-1] >= acked_s + 2.5, what="a later delivery pass")
     assert len(obs.on("rollsense/dev-1/session")) == n  # no more re-sends after the ack
 
 
@@ -302,7 +318,8 @@ def test_ha_discovery_resent_when_home_assistant_comes_online(rig):
     obs.publish("homeassistant/status", "online")
     obs.wait_topic("homeassistant/device/dev-1/config", 2)
     obs.publish("homeassistant/status", "offline")
-    time.sleep(0.3)
+    obs.publish("rollsense/dev-1/cmd/ping", {"id": "after-offline"})
+    obs.wait_topic("rollsense/dev-1/cmd/ping/result")  # the link has handled "offline" too
     assert len(obs.on("homeassistant/device/dev-1/config")) == 2
 
 
