@@ -1,24 +1,25 @@
 """The shared fixtures work against the real parts."""
 
+import threading
+
 from firmware.common.mqtt_url import make_client, parse_broker_url
+from tests.conftest import Subacks
 
 
 def _roundtrip(url):
     address = parse_broker_url(url)
     got = []
+    arrived = threading.Event()
     c = make_client(address)
-    c.on_message = lambda cl, ud, msg: got.append(msg.payload)
+    c.on_message = lambda cl, ud, msg: (got.append(msg.payload), arrived.set())
+    subacks = Subacks(c)
     c.connect(address.host, address.port)
     c.subscribe("t/x", qos=1)
     c.loop_start()
     try:
-        import time
-
-        time.sleep(0.2)
+        subacks.wait(1, 5)
         c.publish("t/x", b"hello", qos=1).wait_for_publish(5)
-        deadline = time.time() + 5
-        while not got and time.time() < deadline:
-            time.sleep(0.02)
+        arrived.wait(5)
     finally:
         c.loop_stop()
         c.disconnect()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 from firmware.common.mqtt_url import parse_broker_url
@@ -59,4 +58,3 @@ def test_simulated_devices_publish_real_mqtt(fresh_broker):
     finally:
         fleet.close()
         obs.close()
-        time.sleep(0.05)

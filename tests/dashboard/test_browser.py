@@ -69,7 +69,7 @@ class Publisher(threading.Thread):
             if self.stop.is_set():
                 return
             self.device.link.publish_telemetry(s)
-            time.sleep(0.1)
+            time.sleep(0.1)  # deliberate: a device's telemetry comes at its pace, 10 Hz
 
     def finish(self, passes: int = 3, targets=None) -> dict:
         """Journal 3 passes and the summary; the link delivers them from the outbox."""

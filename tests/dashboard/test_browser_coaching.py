@@ -220,6 +220,9 @@ def wait_for(predicate, timeout_s: float = 20.0, what: str = "") -> None:
 def test_a_dead_broker_is_said_on_every_page_and_once_in_the_log(page, fresh_broker, store, caplog):
     caplog.set_level(logging.INFO, logger="rollsense.ingest")
     ingest = Ingest(fresh_broker.url, store, client_id="dead-dash-" + uuid.uuid4().hex[:8])
+    failed = []  # the main connection's failed attempts (paho calls on_connect_fail for each)
+    on_connect_fail = ingest.client.on_connect_fail
+    ingest.client.on_connect_fail = lambda *a: (on_connect_fail(*a), failed.append(a))
     ingest.start()
     assert ingest.wait_connected(10)
     app = web.create_app(store, ingest, auth_required=False, secret_key="k")
@@ -230,7 +233,8 @@ def test_a_dead_broker_is_said_on_every_page_and_once_in_the_log(page, fresh_bro
             assert page.locator("#broker-banner").count() == 0
             fresh_broker.stop()
             wait_for(lambda: ingest.health()["broker_error"], what="the ingest to notice")
-            time.sleep(3.5)  # paho retries every 1-10 s: several attempts fail meanwhile
+            noticed = len(failed)  # paho retries every 1-10 s: let another attempt fail
+            wait_for(lambda: len(failed) > noticed, what="the next attempt to fail too")
             for path in ("/", "/history", "/devices"):
                 page.goto(base + path)
                 banner = page.locator("#broker-banner")

@@ -8,7 +8,6 @@ import logging
 import subprocess
 import sys
 import threading
-import time
 import uuid
 
 import pytest
@@ -20,6 +19,7 @@ from dashboard.schema import parse, parse_telemetry, summary_view
 from dashboard.store import open_store
 from firmware.common.wire import WireError
 from firmware.edge.journal import default_interrupted_summary
+from tests.conftest import Subacks, start_subscribed
 from tests.dashboard.test_ingest import count, ingest_on_locked_sqlite, summary
 from tests.dashboard.test_web import call, serve, session_cookie
 from tests.firmware.edge.test_link import Observer, wait_until
@@ -33,11 +33,7 @@ def full_summary(session_id: str, **extra) -> dict:
 
 
 def start_ingest(broker, store, client_id: str, cls=Ingest) -> Ingest:
-    ing = cls(broker.url, store, client_id=client_id)
-    ing.start()
-    assert ing.wait_connected(10)
-    time.sleep(0.2)  # SUBACK
-    return ing
+    return start_subscribed(cls(broker.url, store, client_id=client_id))
 
 
 def publish_and_wait_ack(obs: Observer, device: str, session_id: str) -> None:
@@ -99,10 +95,8 @@ def test_a_callback_that_fails_is_logged_counted_and_its_message_acknowledged(fr
     seen = []
     again = Ingest(fresh_broker.url, store, client_id=client_id)
     again.add_listener(lambda kind, dev, p: seen.append(kind))
-    again.start()
     try:
-        assert again.wait_connected(10)
-        time.sleep(0.2)
+        start_subscribed(again)
         publish_and_wait_ack(obs, "dev-c", "after-restart")
         assert "info" not in seen  # acknowledged although it failed: not delivered again
     finally:
@@ -166,11 +160,12 @@ def test_healthz_is_503_while_a_callback_hangs(fresh_broker, store):
     ing = Ingest(fresh_broker.url, store, client_id="dash-" + uuid.uuid4().hex[:6])
     ing.add_listener(lambda kind, dev, p: kind == "result" and release.wait(20))
     ing.stall_s = 0.3
+    subacks = Subacks.of(ing)
     ing.start()
     obs = Observer(fresh_broker.url, topics=("rollsense/+/ack",))
     try:
         assert ing.wait_connected(10)
-        time.sleep(0.2)
+        subacks.wait()
         obs.publish("rollsense/dev-k/cmd/ping/result", {"id": "c1", "status": "ok"})
         wait_until(lambda: ing.health()["down"] == "stalled", 8)
         assert all(ing.threads_alive().values())

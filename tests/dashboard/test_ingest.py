@@ -7,7 +7,6 @@ import json
 import logging
 import sqlite3
 import threading
-import time
 import urllib.request
 from contextlib import contextmanager
 
@@ -22,7 +21,7 @@ from firmware.core.commands import CommandError
 from firmware.edge.broker import free_port
 from firmware.edge.journal import Journal
 from firmware.edge.link import Link, LinkSettings
-from tests.conftest import PG_BASE_URL
+from tests.conftest import PG_BASE_URL, Subacks, log_mark, start_subscribed, wait_logged
 from tests.firmware.edge.test_link import Observer, wait_until
 
 
@@ -45,10 +44,7 @@ def summary(session_id: str, **extra) -> dict:
 
 @pytest.fixture
 def ingest(fresh_broker, store):
-    ing = Ingest(fresh_broker.url, store, client_id="dash-test")
-    ing.start()
-    assert ing.wait_connected(10)
-    time.sleep(0.1)  # SUBACK
+    ing = start_subscribed(Ingest(fresh_broker.url, store, client_id="dash-test"))
     yield ing
     ing.stop()
 
@@ -67,9 +63,7 @@ def ingest_on_locked_sqlite(broker, path, client_id: str, listener=None, setup_s
     ing = Ingest(broker.url, store, client_id=client_id)
     if listener is not None:
         ing.add_listener(listener)
-    ing.start()
-    assert ing.wait_connected(10)
-    time.sleep(0.2)  # SUBACK
+    start_subscribed(ing)
     locker = sqlite3.connect(path, isolation_level=None)
     obs = Observer(broker.url, topics=())
     try:
@@ -129,6 +123,9 @@ def test_bad_payloads_are_quarantined_and_ingest_keeps_running(fresh_broker, sto
 
 def test_events_telemetry_status_info_and_listeners(fresh_broker, store, ingest):
     kinds = []
+    flushes = []  # the flusher's passes, each counted once it has written its batch
+    flush = ingest.flush_telemetry
+    ingest.flush_telemetry = lambda: flushes.append(flush()) or flushes[-1]
     ingest.add_listener(lambda kind, dev, p: kinds.append(kind))
     ingest.add_listener(lambda kind, dev, p: 1 / 0)  # a broken listener does not stop the others
     obs = Observer(fresh_broker.url, topics=())
@@ -156,7 +153,8 @@ def test_events_telemetry_status_info_and_listeners(fresh_broker, store, ingest)
         assert kinds.count("event") == 1 and count(store, "events") == 1
         # telemetry is written in batches by the flusher, within a few flush periods
         wait_until(lambda: count(store, "telemetry") >= 1, what="telemetry stored by the flusher")
-        time.sleep(3 * ingest.telemetry_flush_s)
+        after = len(flushes)  # every sample is buffered by now: the second flush from here
+        wait_until(lambda: len(flushes) >= after + 2, what="the flusher's second pass since")
         stored = count(store, "telemetry")
         assert 1 <= stored < 20  # downsampled to <= 10 Hz
         dev = store.query("SELECT status, info_json FROM devices WHERE device_id = ?", ("dev-c",))[
@@ -168,10 +166,7 @@ def test_events_telemetry_status_info_and_listeners(fresh_broker, store, ingest)
 
 
 def test_persistent_session_gets_what_arrived_while_away(fresh_broker, store):
-    ing = Ingest(fresh_broker.url, store, client_id="dash-persist")
-    ing.start()
-    assert ing.wait_connected(10)
-    time.sleep(0.2)
+    ing = start_subscribed(Ingest(fresh_broker.url, store, client_id="dash-persist"))
     ing.stop()
     obs = Observer(fresh_broker.url, topics=())
     try:
@@ -193,15 +188,14 @@ def test_shared_group_splits_work_and_stores_each_once(fresh_broker, store):
         Ingest(fresh_broker.url, store, client_id=f"w{i}", shared_group="ingest") for i in range(2)
     ]
     for w in workers:
-        w.start()
-        assert w.wait_connected(10)
-    time.sleep(0.2)
+        start_subscribed(w)
     obs = Observer(fresh_broker.url, topics=())
     try:
         for i in range(20):
             obs.publish("rollsense/dev-e/session", summary(f"sh{i}"))
         wait_until(lambda: count(store, "sessions") == 20, what="20 sessions")
-        time.sleep(0.2)
+        wait_until(lambda: sum(w.stats["sessions_new"] + w.stats["sessions_dup"] for w in workers) >= 20,
+                   what="the workers' counters past the commits")
         new = [w.stats["sessions_new"] for w in workers]
         assert sum(new) == 20 and all(n > 0 for n in new)
         assert sum(w.stats["sessions_dup"] for w in workers) == 0  # each delivered to one worker
@@ -227,8 +221,7 @@ def test_commands_round_trip_and_pairing(fresh_broker, store, ingest, tmp_path):
     link.on_command = handler
     link.start()
     try:
-        wait_until(lambda: link.connected, what="link")
-        time.sleep(0.2)
+        wait_until(lambda: link.subscribed, what="the link subscribed to its commands")
         bad = ingest.send_command("dev-f", "pair", {"code": "000000"})
         wait_until(lambda: len(results) == 1, what="first result")
         assert results[0]["id"] == bad and results[0]["error"] == "wrong pairing code"
@@ -265,9 +258,10 @@ def test_a_store_outage_holds_messages_until_it_is_back(fresh_broker, postgres_u
     ing = Ingest(fresh_broker.url, store, client_id="dash-outage")
     told = []
     ing.add_listener(lambda kind, dev, p: told.append(kind))
-    ing.start()
-    assert ing.wait_connected(10)
-    time.sleep(0.2)  # SUBACK
+    tries = []  # the writer's attempts at the database
+    save_many = store.save_many
+    store.save_many = lambda items: (tries.append(len(items)), save_many(items))[1]
+    start_subscribed(ing)
     name = psycopg.conninfo.conninfo_to_dict(postgres_url)["dbname"]
     admin = psycopg.connect(PG_BASE_URL, autocommit=True)
     obs = Observer(fresh_broker.url, topics=("rollsense/+/ack",))
@@ -280,7 +274,9 @@ def test_a_store_outage_holds_messages_until_it_is_back(fresh_broker, postgres_u
             obs.publish("rollsense/dev-g/event", {"msg_id": "held-e", "event_type": "cue"})
             obs.publish("rollsense/dev-g/status", "online")
             wait_until(lambda: ing.stats["store_outages"] == 1, what="the outage noticed")
-            time.sleep(1.5)  # a few tries later: still held
+            noticed = len(tries)
+            wait_until(lambda: len(tries) >= noticed + 2, what="the writer trying again")
+            # a few tries later: still held
             assert obs.on("rollsense/dev-g/ack") == [] and told == []
             assert ing.stats["dropped"] == 0
             admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
@@ -303,11 +299,12 @@ def test_a_store_outage_holds_messages_until_it_is_back(fresh_broker, postgres_u
 def test_ingest_into_postgresql(fresh_broker, postgres_url):
     store = open_store(postgres_url)
     ing = Ingest(fresh_broker.url, store, client_id="dash-pg")
+    subacks = Subacks.of(ing)
     ing.start()
     obs = Observer(fresh_broker.url, topics=("rollsense/+/ack",))
     try:
         assert ing.wait_connected(10)
-        time.sleep(0.2)
+        subacks.wait()
         for _ in range(2):
             obs.publish("rollsense/dev-p/session", summary("pg1"))
         obs.wait_topic("rollsense/dev-p/ack", 2)
@@ -353,9 +350,10 @@ def test_an_event_not_yet_stored_is_not_acknowledged(fresh_broker, tmp_path):
     path = tmp_path / "first.db"
     first_store = open_store(f"sqlite:///{path}")
     first = Ingest(fresh_broker.url, first_store, client_id="dash-crash")
-    first.start()
-    assert first.wait_connected(10)
-    time.sleep(0.2)  # SUBACK
+    at_database = threading.Event()  # the writer has the event and waits on the lock
+    save_many = first_store.save_many
+    first_store.save_many = lambda items: (at_database.set(), save_many(items))[1]
+    start_subscribed(first)
     locker = sqlite3.connect(path, isolation_level=None)
     locker.execute("BEGIN EXCLUSIVE")  # the ingest's next write waits for this lock
     obs = Observer(fresh_broker.url, topics=())
@@ -364,10 +362,12 @@ def test_an_event_not_yet_stored_is_not_acknowledged(fresh_broker, tmp_path):
     try:
         obs.publish("rollsense/dev-k/event", {"msg_id": "k1", "session_id": "s",
                                               "event_type": "cue"})
-        time.sleep(0.5)  # received, and waiting on the database
+        assert at_database.wait(10)  # received, and waiting on the database
+        mark = log_mark(fresh_broker)
         first.client.loop_stop()  # the ingest dies: its connection drops, nothing PUBACKed
         first.client.socket().close()
-        time.sleep(0.3)
+        wait_logged(fresh_broker, r"[Cc]lient dash-crash (closed its connection|disconnected)",
+                    since=mark)  # the broker has seen it go
         second.start()
         wait_until(lambda: count(second_store, "events") == 1, timeout_s=10,
                    what="the broker delivering the un-acknowledged event again")
@@ -414,17 +414,21 @@ def test_a_message_the_database_refuses_does_not_cost_its_batch_the_others(
     refuses one of them, the batch is stored message by message: the rest are kept and
     announced, the refused one gets one log line, and all are PUBACKed."""
     told = []
+    at_database = []  # the size of each batch the writer takes to the (locked) database
     poison = ("CREATE TRIGGER poison BEFORE INSERT ON events WHEN NEW.event_type = 'poison' "
               "BEGIN SELECT RAISE(ABORT, 'poisoned event'); END")
     with ingest_on_locked_sqlite(
             fresh_broker, tmp_path / "poison.db", "dash-poison",
             lambda kind, dev, p: kind == "event" and told.append(p["msg_id"]), poison) as (
             store, ing, locker, obs):
+        save_many = store.save_many
+        store.save_many = lambda items: (at_database.append(len(items)), save_many(items))[1]
         locker.execute("BEGIN EXCLUSIVE")
         for i in range(6):
             kind = "poison" if i == 3 else "cue"
             obs.publish("rollsense/dev-p/event", {"msg_id": f"p{i}", "event_type": kind})
-        time.sleep(0.5)  # all queued behind the lock
+        wait_until(lambda: at_database and at_database[0] + ing.backlog == 6,
+                   what="all six queued behind the lock")
         with caplog.at_level(logging.ERROR, logger="rollsense.ingest"):
             locker.rollback()
             wait_until(lambda: len(told) == 5, what="the five good events")
@@ -434,10 +438,13 @@ def test_a_message_the_database_refuses_does_not_cost_its_batch_the_others(
             "could not store event from dev-p: poisoned event"]
         ing.stop()  # all were PUBACKed: the broker has nothing to deliver again
         again = Ingest(fresh_broker.url, store, client_id="dash-poison")
-        again.start()
         try:
-            assert again.wait_connected(10)
-            time.sleep(1.0)
+            start_subscribed(again)
+            # a message after the SUBACK comes after anything the broker had kept for this
+            # session: once it is stored, a redelivery would have been stored (and counted) too
+            obs.publish("rollsense/dev-probe/status", "online")
+            wait_until(lambda: count(store, "devices", "device_id = ?", ("dev-probe",)) == 1,
+                       what="the probe after any redelivery")
             assert again.stats["dropped"] == 0 and again.stats["events"] == 0
         finally:
             again.stop()
@@ -469,11 +476,12 @@ def test_telemetry_connection_is_shared_and_comes_back_after_a_broker_restart(
         for i in range(2)
     ]
     seen: list[tuple[int, int]] = []
-    for i, w in enumerate(workers):
+    subacks = [Subacks.of(w) for w in workers]
+    for i, (w, s) in enumerate(zip(workers, subacks, strict=True)):
         w.add_listener(lambda kind, dev, p, i=i: kind == "telemetry" and seen.append((i, p["n"])))
         w.start()
         assert w.wait_connected(10)
-    time.sleep(0.2)
+        s.wait()
 
     def send(first: int, n: int) -> None:
         obs = Observer(fresh_broker.url, topics=())
@@ -490,7 +498,8 @@ def test_telemetry_connection_is_shared_and_comes_back_after_a_broker_restart(
         assert {i for i, _ in seen} == {0, 1}  # split between the workers
         fresh_broker.restart()
         wait_until(lambda: all(w.connected for w in workers), timeout_s=20, what="reconnected")
-        time.sleep(0.3)
+        for s in subacks:
+            s.wait(2, timeout_s=20)  # subscribed again
         send(100, 10)
         wait_until(lambda: len(seen) == 50, what="samples after the outage")
         for w in workers:

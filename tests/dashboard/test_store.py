@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-import time
 
 import psycopg
 import pytest
 
 from dashboard.store import open_store
 from firmware.common.errors import ConfigError
+from tests.firmware.edge.test_link import wait_until
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -213,12 +213,15 @@ def test_a_deadlock_with_another_writer_is_tried_again(postgres_url):
     try:
         store.save_many([("status", "dev-a", {"status": "online"}),
                          ("status", "dev-b", {"status": "online"})])
+        store_pid = store.query("SELECT pg_backend_pid() AS pid")[0]["pid"]
         other.execute("UPDATE devices SET status = 'other' WHERE device_id = 'dev-a'")
         result = {}
         worker = threading.Thread(target=lambda: result.update(new=store.save_many(
             [("status", "dev-b", {"status": "offline"}), ("status", "dev-a", {"status": "offline"})])))
         worker.start()  # holds dev-b, waits for dev-a
-        time.sleep(0.3)
+        wait_until(lambda: other.execute(
+            "SELECT count(*) FROM pg_locks WHERE NOT granted AND pid = %s", (store_pid,)
+        ).fetchone()[0] > 0, what="the store's transaction waiting for dev-a's row lock")
         other.execute("UPDATE devices SET status = 'other' WHERE device_id = 'dev-b'")  # deadlock
         other.commit()  # the store's transaction was the one aborted: its retry now goes through
         worker.join(10)

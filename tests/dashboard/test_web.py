@@ -21,7 +21,7 @@ import pytest
 import uvicorn
 
 from dashboard import auth, web
-from dashboard.ingest import Ingest
+from dashboard.ingest import Ingest, client_id_for
 from dashboard.server import run_dashboard
 from dashboard.store import open_store
 from firmware.app.demo import undelivered
@@ -32,6 +32,7 @@ from firmware.edge.broker import free_port
 from firmware.edge.journal import Journal
 from firmware.edge.link import Link
 from firmware.edge.pairing import check_code, new_code
+from tests.conftest import wait_subacked
 from tests.dashboard.test_queries import seed_session, summary_payload, telemetry_payloads
 
 # ---------------------------------------------------------------- helpers
@@ -360,7 +361,7 @@ def test_live_stream_pushes_device_telemetry_and_status(store, ingest, device):
                 if stop.is_set():
                     return
                 device.link.publish_telemetry(p)
-                time.sleep(0.06)
+                time.sleep(0.06)  # deliberate: a device's telemetry comes at its pace, ~16 Hz
 
         pub = threading.Thread(target=publish, daemon=True)
         pub.start()
@@ -417,20 +418,23 @@ def test_run_dashboard_refuses_a_busy_port(broker, tmp_path):
             run_dashboard(broker.url, f"sqlite:///{tmp_path / 'd.db'}", "127.0.0.1", s.getsockname()[1])
 
 
-def test_two_ingest_workers_store_each_session_once(broker, tmp_path):
+def test_two_ingest_workers_store_each_session_once(chatty_broker, tmp_path):
     """Fleet mode: run_dashboard(workers=2) shares the subscriptions ($share); every summary
     the device sends is stored exactly once and listed once."""
+    broker = chatty_broker  # it logs its SUBACKs: the workers are other processes
     port = free_port()
     device = Device(broker.url, tmp_path).start()
     stop, ready = threading.Event(), threading.Event()
     db = tmp_path / "fleet.db"
+    client_id = client_id_for(f"sqlite:///{db}")  # run_dashboard's; its workers' are -1, -2
     thread = threading.Thread(target=run_dashboard, args=(broker.url, f"sqlite:///{db}", "127.0.0.1", port),
                               kwargs={"stop_event": stop, "ready_event": ready, "workers": 2,
                                       "trust_devices": [device.device_id]}, daemon=True)
     thread.start()
     try:
         assert ready.wait(15)
-        time.sleep(0.5)  # both workers subscribed
+        wait_subacked(broker, [f"{client_id}-{i}{part}" for i in (1, 2) for part in ("", "-telemetry")]
+                      + [f"{client_id}-commands"])  # both workers subscribed
         sids = []
         for i in range(6):
             sid = f"fleet-{i}-{uuid.uuid4().hex[:6]}"

@@ -8,7 +8,6 @@ import os
 import signal
 import sqlite3
 import threading
-import time
 
 import pytest
 
@@ -18,6 +17,7 @@ from firmware.common.clock import MonotonicClock
 from firmware.core.commands import CommandError
 from firmware.edge.journal import Journal
 from firmware.edge.link import Link, LinkSettings
+from tests.conftest import log_mark, wait_logged, wait_subacked
 from tests.dashboard.test_ingest import count, summary
 from tests.firmware.edge.test_link import Observer, wait_until
 
@@ -39,6 +39,13 @@ class Told:
 
 
 @pytest.fixture
+def fresh_broker(chatty_broker):
+    """This module's broker logs what it sends (conftest.chatty_broker): the workers are
+    other processes, so their SUBACKs and deliveries are waited for in its log."""
+    return chatty_broker
+
+
+@pytest.fixture
 def group_on(fresh_broker):
     groups = []
 
@@ -51,7 +58,8 @@ def group_on(fresh_broker):
         group.start()
         groups.append((group, store))
         assert group.wait_connected(30)
-        time.sleep(0.2)  # SUBACKs
+        wait_subacked(fresh_broker, ["dash-w-commands"] + [
+            name for w in group.workers for name in (w.client_id, f"{w.client_id}-telemetry")])
         return group, told
 
     yield make
@@ -117,8 +125,7 @@ def test_pairing_goes_through_the_dashboard_process(fresh_broker, tmp_path, grou
     link.start()
     store = open_store(db_url)
     try:
-        wait_until(lambda: link.connected, what="link")
-        time.sleep(0.2)
+        wait_until(lambda: link.subscribed, what="the link subscribed to its commands")
         group.send_command("dev-p", "pair", {"code": "000000"})
         wait_until(lambda: len(told.of("result")) == 1, what="the refused pairing's result")
         cid = group.send_command("dev-p", "pair", {"code": "424242"})
@@ -141,12 +148,16 @@ def test_a_killed_worker_is_started_again_and_gets_what_it_had_not_acknowledged(
     obs = Observer(fresh_broker.url, topics=())
     try:
         locker.execute("BEGIN EXCLUSIVE")  # the workers' writes wait: nothing PUBACKed
+        mark = log_mark(fresh_broker)
         for i in range(10):
             obs.publish("rollsense/dev-k/event", {"msg_id": f"k{i}", "event_type": "cue"})
-        time.sleep(0.5)
+        wait_logged(fresh_broker, r"Sending PUBLISH to dash-w-\d \(.*'rollsense/dev-k/event'", 10,
+                    since=mark)  # all ten sent to the workers
+        mark = log_mark(fresh_broker)
         for w in group.workers:
             os.kill(w.proc.pid, signal.SIGKILL)
-        time.sleep(0.3)
+        wait_logged(fresh_broker, r"Client dash-w-\d closed its connection", len(group.workers),
+                    since=mark)  # the broker has seen both go, their messages un-PUBACKed
         locker.rollback()
         wait_until(lambda: not group.health()["ok"], what="health to tell the workers gone")
         wait_until(lambda: all(w.restarts == 1 and w.ready.is_set() for w in group.workers),

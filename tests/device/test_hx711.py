@@ -99,7 +99,14 @@ def test_bad_gain_is_refused():
 
 
 def test_close_releases_the_pins(mock_factory):
-    _, _, _, hx = rig(mock_factory)
+    clock, _, _, hx = rig(mock_factory)
     hx.start()
+    rival = HX711(5, 6, clock, pin_factory=mock_factory)
+    with pytest.raises(SetupError, match="cannot claim the pins"):
+        rival.start()  # held: gpiozero refuses a second claim
     hx.close()
-    hx.start()  # the pins can be claimed again
+    rival.start()  # released: another driver claims them and reads the chip
+    assert rival.read_raw() == 1234 + 50 * 4000
+    rival.close()
+    hx.start()  # and the pins can be claimed again by the first
+    assert hx.read_raw() == 1234 + 50 * 4000

@@ -42,7 +42,7 @@ def run_sessions(journal: Journal, link: Link, rng: random.Random) -> None:
             journal.checkpoint(sid, {"duration_s": t, "passes": passes})
             link.wake()
             link.publish_telemetry({"session_id": sid, "t_s": t, "passes": passes})
-            time.sleep(rng.uniform(0.01, 0.04))
+            time.sleep(rng.uniform(0.01, 0.04))  # deliberate: a rolling user's pace
         journal.finish_session(
             sid,
             {
@@ -88,7 +88,7 @@ def run_timed(journal: Journal, link: Link, seconds: float) -> dict:
                 ev = {"event_type": "cue", "t_s": tick * 0.02, "cue": "slow_down"}
                 events.append(timed("record_event", journal.record_event, sid, ev))
                 link.wake()
-            time.sleep(0.02)
+            time.sleep(0.02)  # deliberate: the device loop's 50 Hz tick
         summary = {"protocol": "quads-roller", "tool": "roller", "completed": True, "passes": tick,
                    "duration_s": tick * 0.02}
         timed("finish_session", journal.finish_session, sid, summary)

@@ -19,6 +19,7 @@ from dashboard.ingest import Ingest
 from dashboard.store import open_store
 from firmware.edge.journal import Journal
 from firmware.edge.link import LinkSettings
+from tests.conftest import start_subscribed
 from tests.firmware.edge.test_link import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,9 +32,7 @@ MAX_CALL_S = 0.010
 @pytest.fixture
 def dashboard(fresh_broker, tmp_path):
     store = open_store(f"sqlite:///{tmp_path}/dash.db")
-    ingest = Ingest(fresh_broker.url, store, client_id="dash-e2e")
-    ingest.start()
-    assert ingest.wait_connected(10)
+    ingest = start_subscribed(Ingest(fresh_broker.url, store, client_id="dash-e2e"))
     yield store, ingest
     ingest.stop()
     store.close()
@@ -58,7 +57,7 @@ def test_broker_restarted_five_times_during_sessions(fresh_broker, dashboard, tm
             wait_until(lambda n=restart: sum(" connected" in ln for ln in lines) > n,
                        timeout_s=20, what=f"the device connected before outage {restart + 1}")
             fresh_broker.stop()
-            time.sleep(0.5)
+            time.sleep(0.5)  # deliberate: the outage itself, as long as a quick broker restart
             fresh_broker.start()
         device.wait(timeout=60)
     finally:
@@ -109,7 +108,7 @@ def test_device_killed_at_random_points(fresh_broker, dashboard, tmp_path):
     runs = 20
     for run in range(runs):
         proc = _device(state, fresh_broker.url, run)
-        time.sleep(rng.uniform(0.25, 0.9))
+        time.sleep(rng.uniform(0.25, 0.9))  # deliberate: the kill lands at a random point
         assert proc.poll() is None, proc.stderr.read().decode()
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)

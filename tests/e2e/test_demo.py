@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -16,6 +17,7 @@ import pytest
 
 from firmware.app.demo import DashboardThread
 from firmware.edge.broker import free_port
+from tests.firmware.edge.test_link import wait_until
 
 ROLLSENSE = [sys.executable, "-m", "firmware.app.cli"]
 
@@ -84,11 +86,25 @@ def test_demo_stops_cleanly_on_ctrl_c(tmp_path):
         [*ROLLSENSE, "demo", "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
     )
+    said: list[str] = []  # stderr, line by line as the demo says it
+
+    def read_stderr() -> None:
+        for line in proc.stderr:
+            said.append(line)
+
+    readers = [threading.Thread(target=read_stderr, daemon=True),
+               threading.Thread(target=proc.stdout.read, daemon=True)]
+    for reader in readers:
+        reader.start()
     try:
         _wait_http(f"http://127.0.0.1:{port}/")
-        time.sleep(1.0)  # the device loop is running
+        wait_until(lambda: any(line.lstrip().startswith(">>") for line in said), timeout_s=30,
+                   what="the device loop's first cue")  # the device loop is running
         os.killpg(proc.pid, signal.SIGINT)
-        _, err = proc.communicate(timeout=20)
+        proc.wait(timeout=20)
+        for reader in readers:
+            reader.join(10)
+        err = "".join(said)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

@@ -31,6 +31,7 @@ from firmware.edge.broker import PrivateBroker, free_port
 from firmware.edge.config import Config, apply_overrides
 from firmware.edge.journal import Journal
 from firmware.edge.link import Link, LinkSettings
+from tests.conftest import Subacks
 from tests.firmware.edge.test_link import StateLines, wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -266,6 +267,7 @@ def test_dashboard_reads_all_writes_only_commands_and_acks(secure):
 def test_tls_link_and_ingest_with_the_shipped_config(secure, tmp_path):
     store = open_store(str(tmp_path / "dash.db"))
     ingest = Ingest(url(secure, "dashboard"), store, client_id="dash-sec", shared_group="ingest")
+    subacks = Subacks.of(ingest)
     ingest.start()
     journal = Journal(tmp_path / "j.db")
     link = Link(
@@ -278,7 +280,7 @@ def test_tls_link_and_ingest_with_the_shipped_config(secure, tmp_path):
     )
     try:
         assert ingest.wait_connected(10)
-        time.sleep(0.2)
+        subacks.wait()
         link.start()
         journal.start_session("tls-1", "quads-roller", "roller", "2026-01-01T10:00:00Z")
         journal.record_event("tls-1", {"event_type": "cue", "t_s": 1.0})
@@ -334,7 +336,9 @@ def test_a_device_cannot_push_others_off_by_reusing_their_client_id(secure):
             evil = Probe(url(secure, "dev-a", tls=True), stolen)
             assert evil.connack.value == 0  # connected, but under its own name
             evil.close()
-        time.sleep(0.3)
+        # a round trip each: a takeover's DISCONNECT would have reached them before the PUBACK
+        assert b.publish("rollsense/dev-b/telemetry", "{}") < 0x80
+        assert dash.publish("rollsense/dev-b/cmd/ping", '{"id": "round-trip"}') < 0x80
         assert dash.client.is_connected() and b.client.is_connected()
         assert dash.publish("rollsense/dev-b/cmd/ping", '{"id": "still-here"}') < 0x80
     finally:
@@ -351,10 +355,12 @@ def test_untrusted_ca_and_plaintext_on_tls_port_fail(secure):
     # a client that skips TLS cannot talk to the TLS listener
     p = make_client(parse_broker_url(url(secure, "dev-a")), "y")
     got = []
+    dropped = threading.Event()  # the TLS listener hung up instead of answering
     p.on_connect = lambda *a: got.append(a[3])
+    p.on_disconnect = lambda *a: dropped.set()
     p.connect("127.0.0.1", secure["tls"])
     p.loop_start()
-    time.sleep(0.5)
+    assert dropped.wait(10)
     p.loop_stop()
     assert got == []
 
@@ -486,10 +492,12 @@ def test_a_device_cannot_join_the_dashboards_shared_subscription(secure, tmp_pat
     workers = [Ingest(url(secure, "dashboard"), store, client_id=f"{client_id}-{i}",
                       shared_group=group, topics=STORED, telemetry=False) for i in (1, 2)]
     evil = Probe(url(secure, "dev-a", tls=True), "evil")
+    subacks = Subacks(*(w.client for w in workers))
     try:
         for w in workers:
             w.start()
         assert all(w.wait_connected(10) for w in workers)
+        subacks.wait()
         names = (client_id, f"{client_id}-1", "rollsense-dashboard", "ingest", "dashboard", "x")
         for name in names:  # what a device can know or guess of the dashboard's group
             for topic in ("rollsense/+/event", "rollsense/#", "#"):
@@ -518,6 +526,7 @@ def test_a_device_login_cannot_take_the_dashboards_client_id_on_any_listener(sec
     for client in (ingest.client, ingest.telemetry_client):
         watched = client.on_disconnect
         client.on_disconnect = lambda *a, _w=watched: (drops.append(a[3]), _w(*a))
+    subacks = Subacks.of(ingest)
     evil: list[Probe] = []
 
     def steal() -> None:
@@ -527,11 +536,12 @@ def test_a_device_login_cannot_take_the_dashboards_client_id_on_any_listener(sec
                 evil.append(p)
                 # refused outright (the dashboard's listener), or connected under its own name
                 assert p.connack.is_failure or p.subscribe("rollsense/#") == 1
-        time.sleep(0.5)  # while the dashboard's events arrive
+        stored_events(store, 1)  # held open while the dashboard's events arrive
 
     try:
         ingest.start()
         assert ingest.wait_connected(10)
+        subacks.wait()
         send_events(secure, tmp_path, 150, during=steal)
         assert stored_events(store, 150) == 150
         assert drops == [] and ingest.connected

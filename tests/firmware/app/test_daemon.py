@@ -4,10 +4,12 @@ session in the journal."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -178,6 +180,9 @@ def test_button_press_starts_then_moves_on_and_hold_stops(tmp_path):
     stop = threading.Event()
     device._bring_up_sensors()
     server = threading.Thread(target=device.serve, args=(stop,))
+    idle_ticks = []  # the serve loop's idle rounds: each found no start request queued
+    idle_tick = device._idle_tick
+    device._idle_tick = lambda: (idle_tick(), idle_ticks.append(1))
     server.start()
     button = outputs.button.pin
     try:
@@ -189,8 +194,9 @@ def test_button_press_starts_then_moves_on_and_hold_stops(tmp_path):
         assert _wait(lambda: device.running and device.app.session.routine.id == "thoracic-roller")
         button.drive_low()  # hold: stop
         assert _wait(lambda: not device.running, timeout_s=5)
-        button.drive_high()
-        time.sleep(0.3)
+        button.drive_high()  # the release is handled in this call (MockPin), queueing nothing:
+        released = len(idle_ticks)  # the second idle round from here looked at the queue after
+        assert _wait(lambda: len(idle_ticks) >= released + 2, timeout_s=5)
         assert not device.running  # releasing a hold does not start anything
     finally:
         stop.set()
@@ -239,6 +245,23 @@ def test_missing_imu_is_a_clear_degraded_state_that_recovers(tmp_path, monkeypat
     device.rt.hardware.close()
 
 
+def _checkpoint(journal_path) -> dict:
+    """The running session's last checkpoint in another process's journal ({} before one)."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{journal_path}?mode=ro", uri=True)) as db:
+            row = db.execute("SELECT partial_json FROM sessions WHERE state = 'running' "
+                             "AND partial_json IS NOT NULL").fetchone()
+    except sqlite3.OperationalError:  # the journal is still being created
+        return {}
+    return json.loads(row[0]) if row else {}
+
+
+def _far_enough(partial: dict) -> bool:
+    """What the power-loss test's recovered summary must show, reached in a checkpoint."""
+    return (partial.get("passes", 0) >= 3 and partial.get("distance_m", 0) > 0.4
+            and partial.get("duration_s", 0) >= 15)
+
+
 def test_power_loss_mid_routine_recovers_the_metrics_so_far(tmp_path):
     """SIGKILL (as a power cut) in the middle of a routine: at the next start the session is
     recovered from the journal's checkpoints with its passes and distance, not just its id."""
@@ -253,7 +276,8 @@ def test_power_loss_mid_routine_recovers_the_metrics_so_far(tmp_path):
     try:
         journal_path = state / "journal.db"
         assert _wait(journal_path.exists, 30)
-        time.sleep(3.5)  # ~35 s of simulated rolling
+        assert _wait(lambda: _far_enough(_checkpoint(journal_path)), 60), (
+            _checkpoint(journal_path))  # enough simulated rolling checkpointed: cut the power
     finally:
         proc.kill()
         proc.communicate(timeout=10)

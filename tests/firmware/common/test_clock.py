@@ -15,13 +15,13 @@ def test_manual_clock_moves_only_by_hand():
 def test_monotonic_clock_scales_time():
     c = MonotonicClock(speed=50)
     t0 = c.now_s()
-    time.sleep(0.02)
+    time.sleep(0.02)  # deliberate: real time passing is what the clock scales
     assert c.now_s() - t0 >= 0.9  # 20 ms real is >= 1 s simulated at 50x
 
 
 def test_paced_clock_time_stands_still_while_the_loop_works():
     c = PacedClock(speed=20)
-    time.sleep(0.05)  # a stall: simulated time must not jump
+    time.sleep(0.05)  # deliberate: a stall: simulated time must not jump
     assert c.now_s() == 0.0
     c.sleep_s(0.02)
     assert c.now_s() == pytest.approx(0.02)
