@@ -288,7 +288,8 @@ class Ingest(Parsers):
 
     def _watch(self, client: mqtt.Client, ready: threading.Event, filters: list[str],
                qos: int, name: str) -> None:
-        """On every (re)connect subscribe ``filters`` and set ``ready``; clear it on a drop."""
+        """On every (re)connect subscribe ``filters``; set ``ready`` once the broker granted them
+        (its SUBACK), clear it on a drop."""
 
         def on_connect(client, userdata, flags, reason_code, properties) -> None:
             if reason_code.is_failure:
@@ -297,13 +298,14 @@ class Ingest(Parsers):
                 return
             self._broker_answers()
             client.subscribe([(f, qos) for f in filters])
-            ready.set()
 
         def on_subscribe(client, userdata, mid, reason_codes, properties) -> None:
             refused = [str(rc) for rc in reason_codes if rc.is_failure]
-            if refused:
+            if refused:  # not ready: /healthz and wait_connected say so
                 log.error("broker refused the dashboard's %s subscriptions: %s", name,
                           ", ".join(refused))
+            else:
+                ready.set()  # subscribed: from here on nothing sent to these topics is missed
 
         def on_connect_fail(client, userdata) -> None:  # paho calls it inside its except OSError
             self._broker_failed(sys.exc_info()[1])

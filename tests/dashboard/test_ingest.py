@@ -124,8 +124,9 @@ def test_bad_payloads_are_quarantined_and_ingest_keeps_running(fresh_broker, sto
 def test_events_telemetry_status_info_and_listeners(fresh_broker, store, ingest):
     kinds = []
     flushes = []  # the flusher's passes, each counted once it has written its batch
-    flush = ingest.flush_telemetry
-    ingest.flush_telemetry = lambda: flushes.append(flush()) or flushes[-1]
+    buffer = ingest.telemetry_buffer  # the flusher thread calls its flush()
+    flush = buffer.flush
+    buffer.flush = lambda: flushes.append(flush()) or flushes[-1]
     ingest.add_listener(lambda kind, dev, p: kinds.append(kind))
     ingest.add_listener(lambda kind, dev, p: 1 / 0)  # a broken listener does not stop the others
     obs = Observer(fresh_broker.url, topics=())
