@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from calibration import CalibrationError
 from calibration.gyro import sample_dt_s
 from calibration.store import AxisCalibration, utc_now_iso
+from firmware.common.errors import CalibrationError
 from firmware.common.model import Block
 
 MOVING_RAD_S = 0.2  # samples slower than this are not rolling

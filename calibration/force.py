@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from calibration import CalibrationError
 from calibration.store import ForceCalibration, fsr_conductance_s, utc_now_iso
+from firmware.common.errors import CalibrationError
 from firmware.common.model import Block
 
 MODELS = ("linear", "fsr-power")

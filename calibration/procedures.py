@@ -18,12 +18,12 @@ from typing import TextIO
 
 import numpy as np
 
-from calibration import CalibrationError
 from calibration.axis import estimate_axis
 from calibration.force import FORCE_FIT_MAX_REL, fit_force, raw_level
 from calibration.gyro import estimate_gyro_bias, find_still_bias
 from calibration.radius import estimate_radius
 from calibration.store import STANDARD_GRAVITY_M_S2, Calibration, load_calibration, save_calibration
+from firmware.common.errors import CalibrationError
 from firmware.common.model import Block
 
 BlockSource = Callable[[float], Iterable[Block]]

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from calibration import CalibrationError
 from calibration.axis import MOVING_RAD_S, principal_axis
 from calibration.gyro import sample_dt_s
 from calibration.store import RadiusCalibration, utc_now_iso
+from firmware.common.errors import CalibrationError
 from firmware.common.model import Block
 
 DEADBAND_RAD_S = 0.05  # the roll starts / ends where the rate crosses this

@@ -69,9 +69,8 @@ from paho.mqtt.properties import Properties
 
 from dashboard import schema
 from dashboard.store import Store
-from firmware.common.errors import first_line
+from firmware.common.errors import WireError, first_line
 from firmware.common.mqtt_url import make_client, parse_broker_url
-from firmware.common.wire import WireError
 
 log = logging.getLogger("rollsense.ingest")
 

@@ -18,8 +18,7 @@ from pathlib import Path
 
 from device.sim import CalibrationUser, SimTool
 from firmware.common.clock import MonotonicClock, PacedClock
-from firmware.common.errors import ConfigError, SetupError
-from firmware.core.commands import CommandError
+from firmware.common.errors import CommandError, ConfigError, SetupError
 from firmware.core.protocols import list_routines
 from firmware.edge.config import (
     Config,

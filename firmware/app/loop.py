@@ -15,10 +15,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from firmware.common.clock import Clock
-from firmware.common.errors import ConfigError
+from firmware.common.errors import CommandRejected, ConfigError
 from firmware.common.units import summary_table
 from firmware.core.coach import Cue, Event
-from firmware.core.commands import CommandError
 from firmware.core.metrics import MetricsSettings
 from firmware.core.protocols import Profile, load_routine
 from firmware.core.session import Session
@@ -43,11 +42,6 @@ class DeviceParts:
     link: object | None = None
     display: object | None = None
     notifier: object | None = None
-
-
-class CommandRejected(CommandError):
-    """The device will not do what a command (or the button) asks, and says why in a user's
-    words: the reply's ``error`` (status ``error``), never an internal error."""
 
 
 class DeviceApp:

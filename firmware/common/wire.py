@@ -19,7 +19,7 @@ from typing import Any
 
 import fastjsonschema
 
-from firmware.common.errors import RollsenseError
+from firmware.common.errors import WireError
 
 MAX_BYTES = 256 * 1024
 MAX_DEPTH = 16
@@ -27,10 +27,6 @@ MAX_DEPTH = 16
 # both sides, so a session the dashboard stores is one whose ack the device takes.
 WIRE_ID = {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,64}$"}
 _BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
-
-
-class WireError(RollsenseError, ValueError):
-    """A message that is not what its topic promises (one line: why)."""
 
 
 def _no_constants(name: str) -> Any:

@@ -37,10 +37,9 @@ from paho.mqtt.properties import Properties
 
 from firmware.common import wire
 from firmware.common.clock import Clock, MonotonicClock
-from firmware.common.errors import ConfigError
+from firmware.common.errors import CommandError, ConfigError, WireError
 from firmware.common.mqtt_url import make_client, parse_broker_url
 from firmware.core import commands
-from firmware.core.commands import CommandError
 from firmware.edge.journal import Journal, OutboxRow, dumps, utc_now_iso
 
 log = logging.getLogger("rollsense.link")
@@ -529,7 +528,7 @@ class Link:
         try:
             ack = wire.parse(msg.payload, _check_ack, max_bytes=ACK_MAX_BYTES,
                              max_depth=ACK_MAX_DEPTH)
-        except wire.WireError as e:  # PUBACKed all the same: a bad ack is not redelivered
+        except WireError as e:  # PUBACKed all the same: a bad ack is not redelivered
             self.stats["acks_refused"] += 1
             if self._log_once("ack"):
                 log.warning("refused an ack on %s: %s (further refused acks are counted, "

@@ -16,7 +16,6 @@ import io
 import numpy as np
 import pytest
 
-from calibration import CalibrationError
 from calibration.force import FORCE_FIT_MAX_REL
 from calibration.procedures import run_step, sampler_source
 from calibration.store import RawForce, load_calibration
@@ -24,6 +23,7 @@ from device.hardware import SIM_VOLTS_PER_N, open_hardware
 from device.sim import CalibrationUser
 from firmware.app.cli import main
 from firmware.common.clock import ManualClock
+from firmware.common.errors import CalibrationError
 from firmware.core.protocols import load_routine
 from firmware.edge.config import Config, apply_overrides
 from firmware.edge.sampler import Sampler

@@ -15,7 +15,7 @@ import pytest
 from dashboard.store import open_store
 from dashboard.workers import IngestGroup
 from firmware.common.clock import MonotonicClock
-from firmware.core.commands import CommandError
+from firmware.common.errors import CommandError
 from firmware.edge.journal import Journal
 from firmware.edge.link import Link, LinkSettings
 from tests.dashboard.test_ingest import count, summary

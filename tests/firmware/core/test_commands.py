@@ -16,9 +16,8 @@ from hypothesis import strategies as st
 import firmware.app.daemon
 from firmware.app.daemon import build_device
 from firmware.common.clock import MonotonicClock
-from firmware.common.errors import ConfigError
+from firmware.common.errors import CommandError, ConfigError
 from firmware.core import commands
-from firmware.core.commands import CommandError
 from firmware.core.protocols import ROUTINES_DIR
 from firmware.edge.config import apply_overrides, load_config
 from firmware.edge.journal import Journal
