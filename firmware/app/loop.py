@@ -16,6 +16,7 @@ from pathlib import Path
 
 from firmware.common.clock import Clock
 from firmware.common.errors import CommandRejected, ConfigError
+from firmware.common.hardware import BlockSource, CueOutputs
 from firmware.common.units import summary_table
 from firmware.core.coach import Cue, Event
 from firmware.core.metrics import MetricsSettings
@@ -35,10 +36,10 @@ def utc_now_iso() -> str:
 class DeviceParts:
     """Everything the loop talks to. ``outputs``, ``link``, ``display``, ``notifier`` may be None."""
 
-    sampler: object
+    sampler: BlockSource
     clock: Clock
     journal: object
-    outputs: object | None = None
+    outputs: CueOutputs | None = None
     link: object | None = None
     display: object | None = None
     notifier: object | None = None
