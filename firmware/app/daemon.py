@@ -12,10 +12,11 @@ import queue
 import signal
 import sys
 import threading
-import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from device.hardware import open_hardware, pin_factory_for
+from device.hardware import open_outputs as open_outputs_on
 from device.sim import CalibrationUser, SimTool
 from firmware.common.clock import MonotonicClock, PacedClock
 from firmware.common.errors import CommandError, ConfigError, SetupError
@@ -72,7 +73,6 @@ def open_runtime(cfg: Config, *, force_calibration=None, sim_user=None) -> Runti
     config (or --sim) says so: no silent fallback to fake data. The force calibration
     comes from the calibration file unless one is given (``RawForce`` for calibrating).
     ``sim_user``: the simulated user on simulated hardware (default: the routine's scenario)."""
-    from device.hardware import open_hardware
     from firmware.edge.sampler import Sampler
 
     if force_calibration is None:
@@ -102,18 +102,10 @@ def open_runtime(cfg: Config, *, force_calibration=None, sim_user=None) -> Runti
         hx711_dout_pin=cfg.force.hx711_dout_pin,
         hx711_sck_pin=cfg.force.hx711_sck_pin,
         force_calibration=force_calibration,
-        pin_factory=_pin_factory(cfg),
+        pin_factory=pin_factory_for(cfg.hardware),
     )
     sampler = Sampler(hw.imu, hw.force, clock, drain_interval_s=COACHING_DRAIN_S)
     return Runtime(cfg, clock, hw, sampler, source)
-
-
-def _pin_factory(cfg: Config):
-    if cfg.hardware == "sim":
-        from gpiozero.pins.mock import MockFactory, MockPWMPin
-
-        return MockFactory(pin_class=MockPWMPin)
-    return None  # gpiozero's default (lgpio on a Pi 5, RPi.GPIO / lgpio elsewhere)
 
 
 def metrics_settings(cfg: Config, tool: str, source=None):
@@ -259,21 +251,8 @@ class Device:
 
 def open_outputs(cfg: Config):
     """The LED, buzzer and button on the config's pins; SetupError (one line) without GPIO."""
-    from gpiozero.exc import GPIOZeroError, PinFactoryFallback
-
-    from device.outputs import Outputs
-
-    try:
-        with warnings.catch_warnings():  # gpiozero warns per pin library it tries; one line below says it all
-            warnings.simplefilter("ignore", PinFactoryFallback)
-            return Outputs(
-                red_pin=cfg.outputs.led_pins[0], green_pin=cfg.outputs.led_pins[1],
-                blue_pin=cfg.outputs.led_pins[2], buzzer_pin=cfg.outputs.buzzer_pin,
-                button_pin=cfg.outputs.button_pin, pin_factory=_pin_factory(cfg),
-            )
-    except GPIOZeroError as e:
-        raise SetupError(f"cannot open the LED, buzzer and button pins ({e}); on a Raspberry Pi "
-                         "install python3-lgpio (scripts/install-pi.sh does), elsewhere use --sim") from e
+    return open_outputs_on(cfg.hardware, led_pins=tuple(cfg.outputs.led_pins),
+                           buzzer_pin=cfg.outputs.buzzer_pin, button_pin=cfg.outputs.button_pin)
 
 
 def build_device(cfg: Config, *, notifier=None, display=None):

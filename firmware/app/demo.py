@@ -69,8 +69,7 @@ def check_options(opts: DemoOptions) -> None:
 
 def build_device(opts: DemoOptions, broker_url: str, state_dir: Path, *, display=None, pin_factory=None):
     """The simulated device: sim user -> fake chips -> real drivers -> DeviceApp."""
-    from device.hardware import open_hardware
-    from device.outputs import Outputs
+    from device.hardware import open_hardware, open_outputs
     from device.sim import scenario
     from firmware.app.daemon import COACHING_DRAIN_S
     from firmware.app.loop import DeviceApp, DeviceParts
@@ -86,11 +85,7 @@ def build_device(opts: DemoOptions, broker_url: str, state_dir: Path, *, display
     user = scenario(opts.protocol, opts.scenario, opts.seed)
     hw = open_hardware("sim", clock=clock, source=user)
     sampler = Sampler(hw.imu, hw.force, clock, drain_interval_s=COACHING_DRAIN_S)
-    if pin_factory is None:
-        from gpiozero.pins.mock import MockFactory, MockPWMPin
-
-        pin_factory = MockFactory(pin_class=MockPWMPin)
-    outputs = Outputs(pin_factory=pin_factory)
+    outputs = open_outputs("sim", pin_factory=pin_factory)
     journal = Journal(state_dir / "journal.db")
     link = Link(opts.device_id, broker_url, journal, MonotonicClock(),
                 info={"hardware": "sim", "scenario": opts.scenario, "speed": speed, "tool": routine.tool})
