@@ -1,5 +1,6 @@
-"""The device: wiring of sampler -> session (metrics, coach) -> outputs, display,
-journal -> link. The only place that runs the loop; everything it touches is injected.
+"""The coaching loop: sampler -> session (metrics, coach) -> outputs, display, journal ->
+link. The only place that runs the loop; everything it touches is injected (put together
+by ``firmware.app.wiring``).
 
 Cues go to the buzzer/LED and the terminal first, then to the journal; the network is
 never waited on (the link drains the journal's outbox in its own thread).
@@ -23,6 +24,7 @@ from firmware.core.metrics import MetricsSettings
 from firmware.core.protocols import Profile, load_routine
 from firmware.core.session import Session
 from firmware.core.summary import clean_json, new_session_id
+from firmware.edge.pairing import check_code
 
 QUIET_EVENT_CUES = {"tick"}  # metronome ticks are cues for the user, not events to keep
 CHECKPOINT_S = 5.0  # sensor seconds between journal checkpoints of the running summary
@@ -45,7 +47,10 @@ class DeviceParts:
     notifier: object | None = None
 
 
-class DeviceApp:
+class CoachingLoop:
+    """Runs one routine at a time on the injected parts, and answers commands (from the
+    link's thread) about what it can start now."""
+
     def __init__(
         self,
         *,
@@ -142,8 +147,6 @@ class DeviceApp:
         raise CommandRejected(f"command {name!r} is not supported by this device")
 
     def _check_pair_code(self, code: str) -> dict:
-        from firmware.edge.pairing import check_code
-
         if self.state_dir is None or not check_code(self.state_dir, code):
             raise CommandRejected("wrong or expired pairing code")
         return {"paired": self.device_id}
