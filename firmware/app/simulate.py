@@ -9,14 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from device.sim import (
-    SCENARIOS,
-    CalibrationUser,
-    ProtocolSim,
-    SimUser,
-    performing,
-    sample_block,
-)
+from device.sim import SCENARIOS, CalibrationUser, ProtocolSim, SimUser, performing, sample_block
 from firmware.common.errors import ConfigError
 from firmware.core.protocols import ROUTINES_DIR, Routine, load_routine
 from firmware.edge.recording import FORMAT, write_recording
@@ -58,6 +51,7 @@ def scenario(
     if overrides:
         proto = ProtocolSim(**{**proto.__dict__, **overrides})
     return performing(proto, protocol_id, name, seed, radius_m, bias_rad_s, mount)
+
 
 def _built_in(routine: Routine) -> bool:
     """A built-in routine (its own entry in ``PROTOCOLS``), not a user's file of the same id."""
