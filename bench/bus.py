@@ -25,7 +25,7 @@ import numpy as np
 from device.bus import I2CBus, wire_bits
 from device.fake import FakeI2CBus, FakeMPU6050
 from device.mpu6050 import MPU6050
-from firmware.app.daemon import COACHING_DRAIN_S
+from firmware.app.wiring import COACHING_DRAIN_S
 from firmware.common.clock import ManualClock
 
 RATES_HZ = (200, 1000)

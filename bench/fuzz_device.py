@@ -1,5 +1,5 @@
 """Fuzz dashboard -> device: the ack topic and every command topic of a real device (simulated
-hardware, ``rollsense run``'s own ``build_device``) behind a real private Mosquitto configured
+hardware, ``rollsense run``'s own ``build_daemon``) behind a real private Mosquitto configured
 like the shipped one (``max_packet_size`` from ``systemd/mosquitto/rollsense.conf``).
 
     python bench/fuzz_device.py [--payloads N]
@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from firmware.app.daemon import build_device  # noqa: E402
+from firmware.app.daemon import build_daemon  # noqa: E402
 from firmware.common.mqtt_url import make_client, parse_broker_url  # noqa: E402
 from firmware.core import commands  # noqa: E402
 from firmware.edge.broker import PrivateBroker  # noqa: E402
@@ -316,7 +316,7 @@ class DeviceRig:
                                     extra_conf=f"max_packet_size {MAX_PACKET}").start()
         cfg = apply_overrides(load_config(None), hardware="sim", state_dir=workdir / "state",
                               broker_url=self.broker.url, device_id=DEVICE)
-        self.device, self.link, self.journal, self.outputs = build_device(cfg)
+        self.device, self.link, self.journal, self.outputs = build_daemon(cfg)
         self.stop_serving = threading.Event()
         self.server = threading.Thread(target=self.device.serve, args=(self.stop_serving,),
                                        name="fuzz-device", daemon=True)

@@ -1,7 +1,7 @@
 """Latency, two ways.
 
 (a) condition -> cue, in sensor time, over the whole device path: a simulated user on the
-fake chips, read by the real drivers and ``Sampler``, through the real ``DeviceApp`` loop
+fake chips, read by the real drivers and ``Sampler``, through the real ``CoachingLoop`` loop
 (metrics -> coach -> cue), on a ``ManualClock``. Conditions are forced into the user's signal
 at known times ``t0`` (the fake chips sample the source on the clock's time axis, which the
 driver's timebase maps to sensor time), and
@@ -20,9 +20,9 @@ where ``t_confirm`` is the moment the condition is confirmed *by design* of the 
   the band top x (1 + margin) for ``speed_persist_s``. t_confirm is when the same rule holds on
   the true (noise-free) tissue speed.
 
-``poll_ms`` is the same on the loop's clock (when ``DeviceApp`` performed the cue): it adds
+``poll_ms`` is the same on the loop's clock (when ``CoachingLoop`` performed the cue): it adds
 what the sensor data waited in the FIFO before the drain (``COACHING_DRAIN_S``) and the poll
-interval (``DeviceApp.poll_s``).
+interval (``CoachingLoop.poll_s``).
 
 (b) device -> dashboard: a real ``Link`` (journal + outbox for events, QoS 0 telemetry) through
 a private Mosquitto on loopback into a real ``Ingest`` (SQLite store); a listener stamps the
@@ -116,9 +116,8 @@ def run_device(source: Any, protocol: str, rate_hz: float, until_s: float) -> tu
     """Run the real device loop (no link) on ``source`` until ``until_s`` of source time;
     returns the cue log and loop facts (drain and poll interval, s)."""
     from device.hardware import open_hardware
-    from firmware.app.daemon import COACHING_DRAIN_S
-    from firmware.app.demo import sim_calibration
-    from firmware.app.loop import DeviceApp, DeviceParts
+    from firmware.app.loop import CoachingLoop, DeviceParts
+    from firmware.app.wiring import COACHING_DRAIN_S, sim_calibration
     from firmware.common.clock import ManualClock
     from firmware.edge.journal import Journal
     from firmware.edge.sampler import Sampler
@@ -132,7 +131,7 @@ def run_device(source: Any, protocol: str, rate_hz: float, until_s: float) -> tu
         stop = threading.Event()
         log = CueLog(clock, hw.imu, stop, until_s)
         settings = MetricsSettings(tool=source.tool, **sim_calibration(source.user))
-        app = DeviceApp(device_id="bench-latency",
+        app = CoachingLoop(device_id="bench-latency",
                         parts=DeviceParts(sampler=sampler, clock=clock, journal=journal, display=log),
                         settings=settings, state_dir=tmp, source_end_s=None)
         sampler.start()
@@ -166,7 +165,7 @@ def _starts(seed: int, n: int, first_s: float, spacing_s: float) -> list[float]:
 
 
 def over_pressure_trials(rate_hz: float, seed: int, n: int = 4) -> list[dict]:
-    from device.sim import scenario
+    from firmware.app.simulate import scenario
     from firmware.core.protocols import load_routine
 
     limit = load_routine("quads-roller").force_max_n()
@@ -179,7 +178,7 @@ def over_pressure_trials(rate_hz: float, seed: int, n: int = 4) -> list[dict]:
 
 
 def paused_trials(rate_hz: float, seed: int, n: int = 4) -> list[dict]:
-    from device.sim import scenario
+    from firmware.app.simulate import scenario
 
     grace = CoachSettings().contact_grace_s
     starts = _starts(seed, n, 20.0, 12.0)
@@ -190,7 +189,7 @@ def paused_trials(rate_hz: float, seed: int, n: int = 4) -> list[dict]:
 
 
 def stepped_off_trial(rate_hz: float, seed: int) -> list[dict]:
-    from device.sim import scenario
+    from firmware.app.simulate import scenario
 
     off = CoachSettings().stepped_off_s
     t0 = _starts(seed, 1, 20.0, 0.0)[0]
@@ -222,7 +221,7 @@ def _speed_confirm_s(user: Any, t0: float, t1: float, k: float) -> float | None:
 def slow_down_trials(rate_hz: float, seed: int, n: int = 4) -> list[dict]:
     """A gentle user (passes of 3-4 s, 15-25 cm: never near the top of the speed band),
     whose roll rate is scaled up over whole passes at least 12 s apart."""
-    from device.sim import scenario
+    from firmware.app.simulate import scenario
 
     user = scenario("quads-roller", "good", seed, pass_s=(3.0, 4.0), pass_m=(0.15, 0.25))
     windows, last = [], -math.inf
@@ -254,11 +253,11 @@ def _stats(values: list[float]) -> dict:
 def measure_cue_latency(rates_hz=(1000, 200), seeds=(1, 2, 3), trials: int = 4) -> dict:
     """Condition -> cue latency per sample rate and condition: p50/max (ms) of sensor-time
     latency and of loop-time latency, with every trial listed."""
-    from firmware.app.daemon import COACHING_DRAIN_S
-    from firmware.app.loop import DeviceApp
+    from firmware.app.loop import CoachingLoop
+    from firmware.app.wiring import COACHING_DRAIN_S
 
     out: dict[str, Any] = {"goal_ms": GOAL_CUE_MS, "drain_s": COACHING_DRAIN_S,
-                           "poll_s": DeviceApp.__init__.__kwdefaults__["poll_s"], "rates": []}
+                           "poll_s": CoachingLoop.__init__.__kwdefaults__["poll_s"], "rates": []}
     for rate in rates_hz:
         per: dict[str, list[dict]] = {c: [] for c in CONDITIONS}
         for seed in seeds:

@@ -26,8 +26,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from device.sim import sample_block, scenario  # noqa: E402
-from firmware.app.daemon import COACHING_DRAIN_S  # noqa: E402
+from device.sim import sample_block  # noqa: E402
+from firmware.app.simulate import scenario  # noqa: E402
+from firmware.app.wiring import COACHING_DRAIN_S  # noqa: E402
 from firmware.core.metrics import MetricsEngine, MetricsSettings  # noqa: E402
 from firmware.core.protocols import load_routine  # noqa: E402
 from firmware.core.session import Session  # noqa: E402

@@ -326,7 +326,7 @@ def _bus_detail(r: dict) -> list[str]:
 def _latency_detail(r: dict) -> list[str]:
     cue = r["cue"]
     lines = [f"Drain interval {1000 * cue['drain_s']:.0f} ms (`COACHING_DRAIN_S`), loop poll "
-             f"{1000 * cue['poll_s']:.0f} ms (`DeviceApp.poll_s`). Sensor = block end − moment the "
+             f"{1000 * cue['poll_s']:.0f} ms (`CoachingLoop.poll_s`). Sensor = block end − moment the "
              "condition is confirmed by design (see `bench/latency.py`); loop = same on the loop's "
              "clock when the cue was performed.", ""]
     blocks = ", ".join(f"{_f(r.get('mean_block_interval_ms'))} ms at {r['rate_hz']} Hz"

@@ -2,7 +2,7 @@
 on simulated hardware, accelerated.
 
 The whole device runs in this process as it would on the Pi: simulated user -> fake chips ->
-real drivers -> Sampler -> DeviceApp loop (metrics, coach, journal on disk, and by default the
+real drivers -> Sampler -> CoachingLoop loop (metrics, coach, journal on disk, and by default the
 Link to a private Mosquitto), on a ManualClock that the loop's sleeps advance, so it runs as
 fast as the CPU allows. The routine is quads-roller with its rolling target raised so one
 session lasts the whole run. RSS (from /proc/self/statm) is sampled every simulated minute;
@@ -99,10 +99,9 @@ def soak(minutes: int = 60, rate_hz: float = 1000.0, link: bool = True, seed: in
          journal_cache_kib: int | None = None) -> dict:
     """Run one session for ``minutes`` simulated minutes; RSS/CPU per minute and the verdict."""
     from device.hardware import open_hardware
-    from device.sim import scenario
-    from firmware.app.daemon import COACHING_DRAIN_S
-    from firmware.app.demo import sim_calibration
-    from firmware.app.loop import DeviceApp, DeviceParts
+    from firmware.app.loop import CoachingLoop, DeviceParts
+    from firmware.app.simulate import scenario
+    from firmware.app.wiring import COACHING_DRAIN_S, sim_calibration
     from firmware.common.clock import ManualClock, MonotonicClock
     from firmware.core.metrics import MetricsSettings
     from firmware.edge.broker import PrivateBroker
@@ -130,7 +129,7 @@ def soak(minutes: int = 60, rate_hz: float = 1000.0, link: bool = True, seed: in
             lnk.start()
         stop = threading.Event()
         probe = MinuteProbe(minutes, stop)
-        app = DeviceApp(device_id="soak-device",
+        app = CoachingLoop(device_id="soak-device",
                         parts=DeviceParts(sampler=sampler, clock=clock, journal=journal,
                                           link=lnk, display=probe),
                         settings=MetricsSettings(tool=user.tool, **sim_calibration(user)),

@@ -4,9 +4,3 @@ one calibration file they write (``calibration.store``).
 Pure estimators over Blocks live in ``gyro``, ``axis``, ``radius``, ``force``; the interactive
 drivers (prompts, progress bar, saving) in ``procedures``; ``rollsense calibrate show`` in ``show``.
 """
-
-from firmware.common.errors import RollsenseError
-
-
-class CalibrationError(RollsenseError):
-    """A calibration run could not produce a trustworthy result (moved, no rolling, bad fit)."""

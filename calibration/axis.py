@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from calibration import CalibrationError
 from calibration.gyro import sample_dt_s
 from calibration.store import AxisCalibration
+from firmware.common.errors import CalibrationError
 from firmware.common.model import Block
 from firmware.common.wire import utc_now_iso
 

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from calibration import CalibrationError
 from calibration.store import ForceCalibration, fsr_conductance_s
+from firmware.common.errors import CalibrationError
 from firmware.common.model import Block
 from firmware.common.wire import utc_now_iso
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from calibration import CalibrationError
 from calibration.store import GyroCalibration
+from firmware.common.errors import CalibrationError
 from firmware.common.model import Block
 from firmware.common.wire import utc_now_iso
 

@@ -18,12 +18,13 @@ from typing import TextIO
 
 import numpy as np
 
-from calibration import CalibrationError
 from calibration.axis import estimate_axis
 from calibration.force import FORCE_FIT_MAX_REL, fit_force, raw_level
 from calibration.gyro import estimate_gyro_bias, find_still_bias
 from calibration.radius import estimate_radius
+from calibration.show import show_calibration
 from calibration.store import STANDARD_GRAVITY_M_S2, Calibration, load_calibration, save_calibration
+from firmware.common.errors import CalibrationError
 from firmware.common.model import Block
 
 BlockSource = Callable[[float], Iterable[Block]]
@@ -233,8 +234,6 @@ def run_step(step: str, config, source: BlockSource | None, *, seconds: float | 
     out = sys.stderr if out is None else out
     path = config.calibration_file
     if step == "show":
-        from calibration.show import show_calibration
-
         return show_calibration(path, sys.stdout if out is sys.stderr else out)
     if step not in STEPS:
         raise CalibrationError(f"calibrate: unknown step {step!r}; use one of {', '.join(STEPS)}")

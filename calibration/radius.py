@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from calibration import CalibrationError
 from calibration.axis import MOVING_RAD_S, principal_axis
 from calibration.gyro import sample_dt_s
 from calibration.store import RadiusCalibration
+from firmware.common.errors import CalibrationError
 from firmware.common.model import Block
 from firmware.common.wire import utc_now_iso
 

@@ -74,9 +74,8 @@ from dashboard.ingest_telemetry import TelemetryBuffer
 from dashboard.ingest_writer import BatchWriter
 from dashboard.store import Store
 from firmware.common import wire
-from firmware.common.errors import first_line
+from firmware.common.errors import WireError, first_line
 from firmware.common.mqtt_url import make_client, parse_broker_url
-from firmware.common.wire import WireError
 
 log = logging.getLogger("rollsense.ingest")
 

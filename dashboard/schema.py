@@ -16,7 +16,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from firmware.common.wire import WIRE_ID, WireError, compile_schema, decode, finite_float
+from firmware.common.errors import WireError
+from firmware.common.wire import WIRE_ID, compile_schema, decode, finite_float
 
 MAX_DEPTH = 8  # nesting of any device message (the summary's targets are 4 deep)
 MAX_BYTES = {"session": 192 * 1024, "event": 16 * 1024, "telemetry": 16 * 1024,

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from smbus2 import i2c_msg
+from smbus2 import SMBus, i2c_msg
 
 from firmware.common.clock import Clock, MonotonicClock
 from firmware.common.errors import SensorError, SensorTimeout, SetupError
@@ -71,8 +71,6 @@ class I2CBus:
         """A real bus ``/dev/i2c-<bus_number>``; the device file is opened on first use."""
 
         def opener() -> Any:
-            from smbus2 import SMBus
-
             try:
                 return SMBus(bus_number)
             except OSError as exc:

@@ -19,6 +19,7 @@ import random
 from typing import Any, Protocol
 
 import numpy as np
+from gpiozero.pins.mock import MockFactory
 
 from device.registers import (
     ADS1115_DR_SPS,
@@ -579,8 +580,6 @@ def attach_fake_hx711(source: Source, clock: Clock, factory: Any = None, *, dout
                       sck_pin: int = 6, **kwargs: Any) -> tuple[Any, FakeHX711]:
     """Wire a FakeHX711 to two pins of a gpiozero ``MockFactory`` (a new one if None):
     DOUT reads the chip, PD_SCK edges drive it. Returns (factory, chip)."""
-    from gpiozero.pins.mock import MockFactory
-
     factory = factory or MockFactory()
     chip = FakeHX711(source, clock, **kwargs)
     base = factory.pin_class

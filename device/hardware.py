@@ -1,20 +1,39 @@
-"""The one place that chooses real or simulated hardware, explicitly. "pi" opens the real
-I2C bus; "sim" puts the same drivers on fake chips fed by a signal source. Anything else
-is a ConfigError; there is never a silent fallback to fake data."""
+"""The one place that chooses real or simulated hardware, explicitly, and the one table of
+backends. "pi" opens the real I2C bus and gpiozero's default pin library; "sim" puts the same
+drivers on fake chips fed by a signal source, and on gpiozero's ``MockFactory``. Anything
+else is a ConfigError; there is never a silent fallback to fake data.
+
+``BACKENDS`` names every driver the config can ask for (python-can's
+``can/interfaces/__init__.py`` style: name -> (module, class)); a new chip is one row here
+and a class that satisfies its seam in ``firmware/common/hardware.py``. A driver's module is
+imported only when the config names it (the HX711's pins need gpiozero, the ADS1115 not)."""
 
 from __future__ import annotations
 
+import importlib
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from device.ads1115 import ADS1115, ForceCalibration, LinearForce
+from gpiozero.exc import GPIOZeroError, PinFactoryFallback
+from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+from device.ads1115 import ForceCalibration, LinearForce
 from device.bus import I2CBus
-from device.fake import FakeADS1115, FakeI2CBus, FakeMPU6050, ForceTap
-from device.mpu6050 import MPU6050
+from device.fake import FakeADS1115, FakeI2CBus, FakeMPU6050, ForceTap, attach_fake_hx711
 from firmware.common.clock import Clock
-from firmware.common.errors import ConfigError
+from firmware.common.errors import ConfigError, SetupError
+from firmware.common.hardware import CueOutputs, ForceSensor, ImuDriver
 
 KINDS = ("pi", "sim")
+# name -> (module, class): every driver the config can name, in one place
+BACKENDS: dict[str, tuple[str, str]] = {
+    "mpu6050": ("device.mpu6050", "MPU6050"),
+    "ads1115": ("device.ads1115", "ADS1115"),
+    "hx711": ("device.hx711", "HX711"),
+    "outputs": ("device.outputs", "Outputs"),
+}
+IMU = "mpu6050"
 FORCE_KINDS = ("ads1115", "hx711", "none")
 ADS1115_ADDRESS = 0x48
 SIM_VOLTS_PER_N = 0.008
@@ -22,13 +41,30 @@ HX711_DOUT_PIN = 5
 HX711_SCK_PIN = 6
 
 
+def backend(name: str) -> type:
+    """The driver class ``BACKENDS`` names ``name``; ConfigError for a name it does not know."""
+    if name not in BACKENDS:
+        raise ConfigError(f"unknown hardware backend {name!r}: use one of {', '.join(BACKENDS)}")
+    module, cls = BACKENDS[name]
+    return getattr(importlib.import_module(module), cls)
+
+
+def pin_factory_for(kind: str) -> Any:
+    """gpiozero's pin factory for ``kind``: the mock pins (PWM-capable, so the LED dims and the
+    buzzer plays tones) for "sim", None for "pi" (gpiozero's default: lgpio on a Pi 5,
+    RPi.GPIO / lgpio elsewhere). The one place that chooses ``MockFactory``."""
+    if kind not in KINDS:
+        raise ConfigError(f"unknown hardware kind {kind!r}: use one of {', '.join(KINDS)}")
+    return MockFactory(pin_class=MockPWMPin) if kind == "sim" else None
+
+
 @dataclass
 class Hardware:
     """The opened hardware: ``imu`` (MPU6050), ``force`` (ADS1115/HX711 or None), ``bus``."""
 
     kind: str
-    imu: MPU6050
-    force: Any
+    imu: ImuDriver
+    force: ForceSensor | None
     bus: I2CBus
     fakes: dict[str, Any] = field(default_factory=dict)  # sim only: the fake chips and bus
 
@@ -60,15 +96,15 @@ def open_hardware(kind: str, *, clock: Clock, source: Any = None, i2c_bus: int =
         if source is None:
             raise ConfigError("simulated hardware needs a signal source")
         bus, fakes = _sim_bus(clock, source, imu_address, force, force_address)
-    imu = MPU6050(bus, clock, address=imu_address, sample_rate_hz=sample_rate_hz,
-                  gyro_range_dps=gyro_range_dps, accel_range_g=accel_range_g)
+    imu = backend(IMU)(bus, clock, address=imu_address, sample_rate_hz=sample_rate_hz,
+                       gyro_range_dps=gyro_range_dps, accel_range_g=accel_range_g)
     if force == "none":
         force_dev = None
     elif force == "ads1115":
         if force_calibration is None and kind == "sim":
             force_calibration = LinearForce(n_per_v=1.0 / SIM_VOLTS_PER_N)
-        force_dev = ADS1115(bus, clock, address=force_address, data_rate_sps=force_data_rate_sps,
-                            calibration=force_calibration)
+        force_dev = backend("ads1115")(bus, clock, address=force_address,
+                                       data_rate_sps=force_data_rate_sps, calibration=force_calibration)
     else:
         force_dev = _hx711(clock, force_calibration, pin_factory, kind, fakes,
                            hx711_dout_pin, hx711_sck_pin)
@@ -90,12 +126,24 @@ def _sim_bus(clock: Clock, source: Any, imu_address: int, force: str,
 
 def _hx711(clock: Clock, calibration: Any, pin_factory: Any, kind: str, fakes: dict,
            dout_pin: int, sck_pin: int) -> Any:
-    from device.hx711 import HX711
-
     if kind == "sim":
-        from device.fake import attach_fake_hx711
-
         pin_factory, fakes["hx711"] = attach_fake_hx711(
             fakes["tap"], clock, pin_factory, dout_pin=dout_pin, sck_pin=sck_pin)
         fakes["tap"].before_read = fakes["mpu6050"].begin
-    return HX711(dout_pin, sck_pin, clock, pin_factory=pin_factory, calibration=calibration)
+    return backend("hx711")(dout_pin, sck_pin, clock, pin_factory=pin_factory, calibration=calibration)
+
+
+def open_outputs(kind: str, *, led_pins: tuple[int, int, int] = (17, 27, 22), buzzer_pin: int = 18,
+                 button_pin: int | None = 23, pin_factory: Any = None) -> CueOutputs:
+    """The LED, buzzer and button on these BCM pins: on ``pin_factory`` when one is given,
+    else on ``pin_factory_for(kind)``. SetupError (one line) when there is no GPIO."""
+    factory = pin_factory if pin_factory is not None else pin_factory_for(kind)
+    try:
+        with warnings.catch_warnings():  # gpiozero warns per pin library it tries; one line below says it all
+            warnings.simplefilter("ignore", PinFactoryFallback)
+            return backend("outputs")(
+                red_pin=led_pins[0], green_pin=led_pins[1], blue_pin=led_pins[2],
+                buzzer_pin=buzzer_pin, button_pin=button_pin, pin_factory=factory)
+    except GPIOZeroError as e:
+        raise SetupError(f"cannot open the LED, buzzer and button pins ({e}); on a Raspberry Pi "
+                         "install python3-lgpio (scripts/install-pi.sh does), elsewhere use --sim") from e

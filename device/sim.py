@@ -6,23 +6,25 @@ the tissue with smooth (cosine) velocity profiles; each move rotates the tool ab
 world axis, so the body-frame gyro points along that axis and gravity turns in the accelerometer.
 Roller and stick always roll about their own axis; the ball's rolling direction changes between
 spots, so its axis in the sensor frame changes too. Sensor errors: gyro bias, accel offset,
-datasheet white noise (MPU-6050: 0.005 °/s/√Hz, 400 µg/√Hz) and, in `simulate_to_file`,
+datasheet white noise (MPU-6050: 0.005 °/s/√Hz, 400 µg/√Hz) and, in `sample_block`,
 quantisation and clipping at ±1000 °/s and ±8 g.
+
+Physics only: it takes plain parameters (a ``ProtocolSim``, a scenario name, a seed) and knows
+no routine files and no recording format. Which simulation a routine gets, and writing a
+simulated session to a recording, are the app's (``firmware/app/simulate.py``).
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from firmware.common.errors import ConfigError
 from firmware.common.model import Block
-from firmware.core.protocols import ROUTINES_DIR, Routine, load_routine
+from firmware.common.runs import schmitt
 
 G_M_S2 = 9.80665
 DEG = math.pi / 180.0
@@ -57,21 +59,6 @@ class ProtocolSim:
     rolling_s: float = 66.0  # time spent in passes (s)
 
 
-PROTOCOLS = {
-    "quads-roller": ProtocolSim("roller", 0.075, "roll", (0.15, 0.30), (2.0, 3.2), 220, 220),
-    "thoracic-roller": ProtocolSim("roller", 0.075, "roll", (0.10, 0.20), (2.0, 3.2), 240, 240),
-    "piriformis-ball": ProtocolSim(
-        "ball", 0.03, "hold", force_up_n=150, force_down_n=150, spots=1, hold_s=(45.0, 55.0)
-    ),
-    "upper-back-ball": ProtocolSim(
-        "ball", 0.035, "hold", force_up_n=180, force_down_n=180, spots=3, hold_s=(31.0, 36.0)
-    ),
-    "it-band-stick": ProtocolSim("stick", 0.015, "roll", (0.25, 0.38), (2.2, 3.3), 170, 170),
-    # 60 s each direction: twice the rolling time
-    "calf-stick": ProtocolSim(
-        "stick", 0.015, "roll", (0.15, 0.25), (2.0, 3.2), 170, 70, rolling_s=140.0
-    ),
-}
 SCENARIOS = (
     "good",
     "too-fast",
@@ -363,29 +350,13 @@ class SimUser:
 
 
 # ---------------------------------------------------------------------- scenarios
-def scenario(
-    protocol_id: str,
-    name: str = "good",
-    seed: int = 1,
-    *,
-    radius_m: float | None = None,
-    bias_rad_s=None,
-    mount=None,
-    **overrides,
-) -> SimUser:
-    """A scripted user performing `protocol_id` the way scenario `name` says (deterministic)."""
-    if protocol_id not in PROTOCOLS:
-        raise ConfigError(f"sim: unknown protocol {protocol_id!r} (known: {', '.join(PROTOCOLS)})")
+def performing(proto: ProtocolSim, protocol_id: str, name: str, seed: int,
+               radius_m: float | None = None, bias_rad_s=None, mount=None) -> SimUser:
+    """A scripted user performing ``proto`` the way scenario ``name`` says (deterministic for
+    ``seed``); ``protocol_id`` only labels its truth. Which ``ProtocolSim`` a routine gets is
+    the app's knowledge (``firmware.app.simulate``)."""
     if name not in SCENARIOS:
         raise ConfigError(f"sim: unknown scenario {name!r} (known: {', '.join(SCENARIOS)})")
-    proto = PROTOCOLS[protocol_id]
-    if overrides:
-        proto = ProtocolSim(**{**proto.__dict__, **overrides})
-    return _performing(proto, protocol_id, name, seed, radius_m, bias_rad_s, mount)
-
-
-def _performing(proto: ProtocolSim, protocol_id: str, name: str, seed: int,
-                radius_m: float | None = None, bias_rad_s=None, mount=None) -> SimUser:
     r = proto.radius_m if radius_m is None else float(radius_m)
     rng = np.random.default_rng([seed, 7])
     script = _build_script(proto, name, r, rng)
@@ -399,54 +370,6 @@ def _performing(proto: ProtocolSim, protocol_id: str, name: str, seed: int,
         mount=mount,
         meta=meta,
     )
-
-
-def scenario_for(routine: Routine, name: str = "good", seed: int = 1) -> SimUser:
-    """A scripted user performing any routine (a user's own TOML too) the way scenario
-    ``name`` says. A built-in routine gets its own ``scenario``; any other gets
-    ``protocol_sim_for`` (the built-in simulation for the same tool and kind, scaled)."""
-    if name not in SCENARIOS:
-        raise ConfigError(f"sim: unknown scenario {name!r} (known: {', '.join(SCENARIOS)})")
-    if routine.id in PROTOCOLS and Path(routine.source).parent == ROUTINES_DIR:
-        return scenario(routine.id, name, seed)
-    return _performing(protocol_sim_for(routine), routine.id, name, seed)
-
-
-def protocol_sim_for(routine: Routine) -> ProtocolSim:
-    """How a simulated user performs ``routine``: the built-in simulation of the same tool and
-    kind (rolling vs holds; a direction-dependent force picks one with it), its pass lengths,
-    pass times, hold times, rolling time and forces moved to the same place inside this
-    routine's target bands as they sit inside the built-in routine's; tool, radius and spots
-    from the routine."""
-    same_mode = [k for k, v in PROTOCOLS.items() if v.mode == routine.mode]
-    same_tool = [k for k in same_mode if PROTOCOLS[k].tool == routine.tool] or same_mode
-    directional = [k for k in same_tool if load_routine(k).directional == routine.directional]
-    template_id = (directional or same_tool)[0]
-    template, built_in = PROTOCOLS[template_id], load_routine(template_id)
-    t, bt = routine.targets, built_in.targets
-    values: dict = {"tool": routine.tool, "radius_m": routine.radius_m, "mode": routine.mode}
-    up_band = routine.force_band_n(None, +1)
-    down_band = routine.force_band_n(None, -1)
-    values["force_up_n"] = _moved(template.force_up_n, built_in.force_band_n(None, +1), up_band)
-    values["force_down_n"] = _moved(template.force_down_n, built_in.force_band_n(None, -1), down_band)
-    if routine.mode == "roll" and t.pass_length_m and bt.pass_length_m and t.speed and bt.speed:
-        values["pass_m"] = tuple(_moved(x, bt.pass_length_m, t.pass_length_m) for x in template.pass_m)
-        values["pass_s"] = tuple(_moved(x, bt.speed.pass_s, t.speed.pass_s) for x in template.pass_s)
-        per_direction = 2.0 if t.per_direction else 1.0
-        built_in_per_direction = 2.0 if bt.per_direction else 1.0
-        margin = template.rolling_s / (built_in_per_direction * (bt.rolling_min_s or 60.0))
-        values["rolling_s"] = margin * per_direction * (t.rolling_min_s or 60.0)
-    if routine.mode == "hold" and t.hold and bt.hold:
-        values["hold_s"] = tuple(_moved(x, bt.hold.hold_s, t.hold.hold_s) for x in template.hold_s)
-        values["spots"] = t.hold.spots
-    return ProtocolSim(**{**template.__dict__, **values})
-
-
-def _moved(x: float, band_from, band_to) -> float:
-    """``x`` moved from its place inside ``band_from`` to the same place inside ``band_to``."""
-    width = band_from.hi - band_from.lo
-    frac = (x - band_from.lo) / width if width > 0 else 0.5
-    return float(band_to.lo + frac * (band_to.hi - band_to.lo))
 
 
 def _build_script(p: ProtocolSim, name: str, r: float, rng) -> Script:
@@ -577,15 +500,6 @@ class CalibrationUser:
         self._load_rng = np.random.default_rng([seed, 11])
         self._user = self._build()  # mount and bias from the seed, as the routine's user
 
-    @classmethod
-    def for_routine(cls, step: str, routine: Routine, seed: int, **kw) -> CalibrationUser:
-        """The user of ``scenario_for(routine, ..., seed)`` calibrating its tool."""
-        if routine.id in PROTOCOLS and Path(routine.source).parent == ROUTINES_DIR:
-            proto = PROTOCOLS[routine.id]
-        else:
-            proto = protocol_sim_for(routine)
-        return cls(step, tool=proto.tool, radius_m=proto.radius_m, seed=seed, **kw)
-
     def _build(self) -> SimUser:
         sc = Script()
         for start_s, ds_m, duration_s in self._moves:
@@ -664,46 +578,6 @@ def sample_block(
     return Block(t_s=t, gyro_rad_s=gyro, accel_m_s2=accel, force_n=force)
 
 
-def simulate_to_file(
-    protocol: str,
-    scenario_name: str,
-    seed: int,
-    out_path,
-    rate_hz: float = 200,
-    *,
-    jitter_frac: float = 0.0,
-    drop_frac: float = 0.0,
-    with_axis: bool = True,
-    routines_dir=None,
-) -> tuple[Path, Path]:
-    """Write a recording of a simulated session and `<out>.truth.json`; never overwrites.
-    ``protocol``: a built-in routine or one of ``routines_dir`` (``scenario_for``)."""
-    from firmware.edge.recording import FORMAT, write_recording
-
-    out = Path(out_path)
-    truth_path = Path(str(out) + ".truth.json")
-    for p in (out, truth_path):
-        if p.exists():
-            raise ConfigError(f"{p}: refusing to overwrite an existing file")
-    user = scenario_for(load_routine(protocol, routines_dir), scenario_name, seed)
-    block = sample_block(user, rate_hz, jitter_frac=jitter_frac, drop_frac=drop_frac, seed=seed)
-    meta = {"format": FORMAT, "tool": user.tool, "radius_m": f"{user.radius_m:g}"}
-    if with_axis and user.tool != "ball":
-        meta["axis"] = tuple(user.body_axis(0))
-        meta["up"] = 1
-    meta.update(
-        {"seed": seed, "scenario": scenario_name, "protocol": protocol, "rate_hz": f"{rate_hz:g}"}
-    )
-    write_recording(out, meta, block)
-    truth = dict(user.truth, protocol=protocol, scenario=scenario_name, seed=seed, rate_hz=rate_hz)
-    try:
-        with open(truth_path, "x", encoding="utf-8") as fh:
-            json.dump(truth, fh, indent=1)
-    except FileExistsError as exc:
-        raise ConfigError(f"{truth_path}: refusing to overwrite an existing file") from exc
-    return out, truth_path
-
-
 # ---------------------------------------------------------------------- maths
 def _random_rotation(rng) -> np.ndarray:
     q = rng.normal(size=4)
@@ -731,8 +605,6 @@ def _rodrigues(axis: np.ndarray, angle: np.ndarray, v: np.ndarray) -> np.ndarray
 
 
 def _schmitt(force: np.ndarray, on: float, off: float) -> np.ndarray:
-    from firmware.common.runs import schmitt
-
     return schmitt(force > on, force < off, False)
 
 
@@ -748,15 +620,16 @@ class SimTool:
     a user performing ``routine`` on it from ``now_s`` (the time the fake chips sample on);
     ``left(now_s)`` says when that user's script has ended. Every user has the same seed,
     so the same mounting, gyro bias and accelerometer offset: one physical tool. ``user_for``
-    makes the user for a routine (default: ``routine_user``)."""
+    makes the user for a routine: ``user_for(routine, scenario_name, seed, radius_m=...)``
+    (``firmware.app.simulate.routine_user``); a routine is anything with ``id`` and ``tool``."""
 
     def __init__(self, tool: str, radius_m: float, *, scenario_name: str = "good", seed: int = 1,
-                 user_for=None) -> None:
+                 user_for) -> None:
         self.tool = tool
         self.radius_m = float(radius_m)
         self.scenario_name = scenario_name
         self.seed = seed
-        self.user_for = user_for or routine_user
+        self.user_for = user_for
         idle = Script()
         idle.still(1.0, 0.0, contact=False)  # and on, still, after the script's end
         self._starts_s = [0.0]
@@ -795,11 +668,3 @@ class SimTool:
             g, a, f = self._users[k].sample(t_s[sel] - self._starts_s[k])
             gyro[sel], accel[sel], force[sel] = g, a, f
         return gyro, accel, force
-
-
-def routine_user(routine, name: str = "good", seed: int = 1, *, radius_m: float | None = None) -> SimUser:
-    """A scripted user performing ``routine`` (built-in or a user's own TOML) as scenario
-    ``name`` says, on a tool of ``radius_m`` (default: the routine's simulation)."""
-    if routine.id in PROTOCOLS and Path(routine.source).parent == ROUTINES_DIR:
-        return scenario(routine.id, name, seed, radius_m=radius_m)
-    return scenario_for(routine, name, seed)

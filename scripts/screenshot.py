@@ -1,7 +1,7 @@
 """Make the README screenshots from a real run.
 
 Starts a private Mosquitto, the dashboard (``dashboard.server.run_dashboard``) and the
-simulated device (``firmware.app.demo.build_device``: simulated user -> fake chips -> real
+simulated device (``firmware.app.demo.build_demo_device``: simulated user -> fake chips -> real
 drivers -> metrics -> coach -> journal -> link), then drives Debian's Chromium with
 Playwright and writes:
 
@@ -73,14 +73,14 @@ class DeviceRun:
     """One routine on the simulated device, in a thread, through the real device stack."""
 
     def __init__(self, broker_url: str, state_dir: Path, protocol: str, scenario: str, speed: float, seed: int) -> None:
-        from firmware.app.demo import DemoOptions, build_device
+        from firmware.app.demo import DemoOptions, build_demo_device
         from firmware.core.protocols import load_routine
 
         opts = DemoOptions(protocol=protocol, scenario=scenario, seed=seed, speed=speed,
                            device_id=DEVICE_OF_TOOL[load_routine(protocol).tool])
         state_dir.mkdir(parents=True, exist_ok=True)
         self.protocol = protocol
-        self.app, self.hw, self.sampler, self.outputs, self.journal, self.link = build_device(
+        self.app, self.hw, self.sampler, self.outputs, self.journal, self.link = build_demo_device(
             opts, broker_url, state_dir)
         self.summary: dict | None = None
         self.error: BaseException | None = None
@@ -122,7 +122,7 @@ def check_device_stack() -> None:
     try:
         import device.outputs  # noqa: F401
         import device.sim  # noqa: F401
-        from firmware.app.demo import build_device  # noqa: F401
+        from firmware.app.demo import build_demo_device  # noqa: F401
     except ImportError as e:
         raise SystemExit(f"screenshot: the simulated device stack is not available yet ({e})") from e
 

@@ -9,16 +9,27 @@ import json
 import os
 import sys
 import tomllib
+from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 
+from dashboard.auth import add_user, check_username
+from dashboard.server import check_port, fingerprint, run_dashboard, tls_files
+from dashboard.store import open_store
 from device.sim import SCENARIOS
 from firmware.app import argtypes
+from firmware.app.brokeradmin import main as broker_main
+from firmware.app.daemon import calibrate, record, run_daemon
+from firmware.app.demo import DemoOptions, run_demo
+from firmware.app.doctor import run_doctor
+from firmware.app.replay import replay_file
+from firmware.app.simulate import simulate_to_file
 from firmware.common.errors import ConfigError, RollsenseError, first_line
 from firmware.common.mqtt_url import parse_broker_url
 from firmware.common.units import summary_table  # the same table `rollsense demo` ends with
-from firmware.core.protocols import routines_dir_for
-from firmware.edge.config import ensure_state_dir
+from firmware.core.protocols import list_routines
+from firmware.edge.config import ensure_state_dir, load_config, routines_dir_for
+from firmware.edge.pairing import CODE_TTL_S, new_code
 
 EPILOG = """\
 examples:
@@ -258,8 +269,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 # -- subcommands --------------------------------------------------------------------------
 def cmd_demo(a) -> int:
-    from firmware.app.demo import DemoOptions, run_demo
-
     return run_demo(DemoOptions(
         protocol=a.protocol, scenario=a.scenario, seed=a.seed, fast=a.fast, speed=a.speed,
         broker_url=a.broker, dashboard=not a.no_dashboard, port=a.port, db_url=a.db,
@@ -268,8 +277,6 @@ def cmd_demo(a) -> int:
 
 
 def cmd_replay(a) -> int:
-    from firmware.app.replay import replay_file
-
     summary = replay_file(a.file, protocol=a.protocol, tool=a.tool, radius_m=a.radius_m,
                           routines_dir=routines_dir_for(a.routines_dir, a.config))
     if a.json:
@@ -280,8 +287,6 @@ def cmd_replay(a) -> int:
 
 
 def cmd_simulate(a) -> int:
-    from device.sim import simulate_to_file
-
     rec, truth = simulate_to_file(a.protocol, a.scenario, a.seed, a.out, rate_hz=a.rate_hz,
                                   routines_dir=routines_dir_for(a.routines_dir, a.config))
     print(f"wrote {rec} and {truth}")
@@ -289,8 +294,6 @@ def cmd_simulate(a) -> int:
 
 
 def cmd_protocols(a) -> int:
-    from firmware.core.protocols import list_routines
-
     routines = list_routines(a.routines_dir)
     if a.json:
         print(json.dumps([r.to_dict() for r in routines], indent=2))
@@ -302,8 +305,6 @@ def cmd_protocols(a) -> int:
 
 
 def cmd_pair(a) -> int:
-    from firmware.edge.pairing import CODE_TTL_S, new_code
-
     state_dir = ensure_state_dir(a.state_dir or _config(a).state_dir)
     code = new_code(state_dir)
     print(f"pairing code: {code}  (valid {CODE_TTL_S // 60} minutes; enter it on the dashboard's Devices page)")
@@ -311,18 +312,11 @@ def cmd_pair(a) -> int:
 
 
 def _config(a):
-    from firmware.edge.config import load_config
-
     return load_config(getattr(a, "config", None))
 
 
 def cmd_dashboard(a) -> int:
-    from dashboard.server import check_port, fingerprint, run_dashboard, tls_files
-
     if a.add_user is not None:
-        from dashboard.auth import add_user, check_username
-        from dashboard.store import open_store
-
         check_username(a.add_user)
         password = sys.stdin.readline().rstrip("\n")
         if not password:
@@ -362,38 +356,26 @@ def cmd_dashboard(a) -> int:
 
 
 def cmd_broker(a) -> int:
-    from firmware.app.brokeradmin import main as broker_main
-
     return broker_main([a.action, *a.broker_args])
 
 
 def cmd_run(a) -> int:
-    from firmware.app.daemon import run_daemon
-
     return run_daemon(a)
 
 
 def cmd_record(a) -> int:
-    from firmware.app.daemon import record
-
     return record(a)
 
 
 def cmd_calibrate(a) -> int:
-    from firmware.app.daemon import calibrate
-
     return calibrate(a)
 
 
 def cmd_doctor(a) -> int:
-    from firmware.app.doctor import run_doctor
-
     return run_doctor(_config(a) if not a.sim else _sim_config(a), out=sys.stdout)
 
 
 def _sim_config(a):
-    from dataclasses import replace
-
     return replace(_config(a), hardware="sim")
 
 

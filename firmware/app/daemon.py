@@ -1,8 +1,8 @@
 """``rollsense run`` / ``record``: the device as a long-running service.
 
-Config -> hardware (real or simulated, chosen explicitly) -> DeviceApp. Starts routines
-from the button, a start command or ``--protocol``; closes the session in the journal on
-SIGTERM; tells systemd READY / WATCHDOG (from the sampling loop itself) / STATUS.
+Config -> hardware (real or simulated, chosen explicitly) -> the parts ``wiring`` builds
+(sampler, outputs, journal, link, CoachingLoop) -> ``Daemon``. Starts routines from the
+button, a start command or ``--protocol``; closes the session in the journal on SIGTERM; tells systemd READY / WATCHDOG (from the sampling loop itself) / STATUS.
 """
 
 from __future__ import annotations
@@ -12,15 +12,22 @@ import queue
 import signal
 import sys
 import threading
-import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from device.sim import CalibrationUser, SimTool
-from firmware.common.clock import MonotonicClock, PacedClock
-from firmware.common.errors import ConfigError, SetupError
-from firmware.core.commands import CommandError
-from firmware.core.protocols import list_routines
+from calibration.procedures import parse_weights_kg, run_step, sampler_source
+from calibration.store import RawForce, load_calibration, metrics_overrides
+from device.hardware import Hardware, open_hardware, pin_factory_for
+from device.sim import SimTool
+from firmware.app.loop import CoachingLoop
+from firmware.app.simulate import calibration_user_for, routine_user, scenario
+from firmware.app.wiring import OutputPins, build_device, coaching_sampler, sim_calibration
+from firmware.common.clock import Clock, MonotonicClock, PacedClock
+from firmware.common.errors import CommandError, ConfigError, SetupError
+from firmware.common.hardware import BlockSource
+from firmware.common.model import Block
+from firmware.core.metrics import MetricsSettings
+from firmware.core.protocols import list_routines, load_routine
 from firmware.edge.config import (
     Config,
     apply_overrides,
@@ -28,24 +35,25 @@ from firmware.edge.config import (
     ensure_state_dir,
     load_config,
 )
+from firmware.edge.display import TerminalDisplay
 from firmware.edge.link import undelivered, wait_delivered
 from firmware.edge.notify import Notifier
+from firmware.edge.recording import write_recording
 
-# How often the coaching loop drains the IMU FIFO. Draining when the FIFO is half full
-# (0.21 s at 200 Hz) costs the fewest bus transactions; 40 ms keeps every cue within
-# 50 ms of the sensor data that triggered it. Coaching wants the latter.
-COACHING_DRAIN_S = 0.04
 # `run --once`: how long the routine's session may take to reach the dashboard before the
 # daemon exits anyway (saying how many messages stay queued, and where).
 DELIVERY_WAIT_S = 30.0
 
 
 @dataclass
-class Runtime:
+class SensorStack:
+    """The sensors a command reads, opened from the config: clock, drivers, their sampler
+    and, on simulated hardware, the simulated user (``source``)."""
+
     config: Config
-    clock: object  # MonotonicClock for real hardware, PacedClock for simulated
-    hardware: object
-    sampler: object
+    clock: Clock  # MonotonicClock for real hardware, PacedClock for simulated
+    hardware: Hardware
+    sampler: BlockSource
     source: object | None  # the simulated user, for hardware = "sim"
 
 
@@ -68,22 +76,17 @@ def load_with_overrides(args) -> Config:
     return cfg
 
 
-def open_runtime(cfg: Config, *, force_calibration=None, sim_user=None) -> Runtime:
+def open_runtime(cfg: Config, *, force_calibration=None, sim_user=None) -> SensorStack:
     """Open the hardware the config names. Simulated hardware is only ever used when the
     config (or --sim) says so: no silent fallback to fake data. The force calibration
     comes from the calibration file unless one is given (``RawForce`` for calibrating).
     ``sim_user``: the simulated user on simulated hardware (default: the routine's scenario)."""
-    from device.hardware import open_hardware
-    from firmware.edge.sampler import Sampler
-
     if force_calibration is None:
         cal = _calibration(cfg)
         force_calibration = cal.force if cal is not None and cal.force is not None else None
 
     source = None
     if cfg.hardware == "sim":
-        from device.sim import scenario
-
         clock = PacedClock(speed=cfg.sim.speed)
         source = sim_user or scenario(cfg.protocol, cfg.sim.scenario, cfg.sim.seed)
     else:
@@ -103,33 +106,19 @@ def open_runtime(cfg: Config, *, force_calibration=None, sim_user=None) -> Runti
         hx711_dout_pin=cfg.force.hx711_dout_pin,
         hx711_sck_pin=cfg.force.hx711_sck_pin,
         force_calibration=force_calibration,
-        pin_factory=_pin_factory(cfg),
+        pin_factory=pin_factory_for(cfg.hardware),
     )
-    sampler = Sampler(hw.imu, hw.force, clock, drain_interval_s=COACHING_DRAIN_S)
-    return Runtime(cfg, clock, hw, sampler, source)
+    return SensorStack(cfg, clock, hw, coaching_sampler(hw, clock), source)
 
 
-def _pin_factory(cfg: Config):
-    if cfg.hardware == "sim":
-        from gpiozero.pins.mock import MockFactory, MockPWMPin
-
-        return MockFactory(pin_class=MockPWMPin)
-    return None  # gpiozero's default (lgpio on a Pi 5, RPi.GPIO / lgpio elsewhere)
-
-
-def metrics_settings(cfg: Config, tool: str, source=None):
+def metrics_settings(cfg: Config, tool: str, source=None) -> MetricsSettings:
     """Metrics settings from the calibration file (if any) and, in simulation, the sim's
     mounting (as a calibration would have found it)."""
-    from calibration.store import metrics_overrides
-    from firmware.core.metrics import MetricsSettings
-
     values: dict = {"tool": tool, "radius_m": 0.075}
     cal = _calibration(cfg)
     if cal is not None:
         values.update(metrics_overrides(cal))
     if source is not None:
-        from firmware.app.demo import sim_calibration
-
         values.update(sim_calibration(source))
     return MetricsSettings(**values)
 
@@ -137,8 +126,6 @@ def metrics_settings(cfg: Config, tool: str, source=None):
 def _calibration(cfg: Config):
     """The calibration file's contents, or None when there is none yet (a bad file is an
     error: the device must not run on a calibration it cannot read)."""
-    from calibration.store import load_calibration
-
     if not cfg.calibration_file.exists():
         return None
     return load_calibration(cfg.calibration_file)
@@ -147,16 +134,14 @@ def _calibration(cfg: Config):
 SENSOR_RETRY_S = 10.0  # how often a device with a missing sensor tries again
 
 
-class Device:
-    """The service around the loop: idle <-> running a routine, driven by the button (press:
-    start, or the next routine of this tool while one runs; hold: stop), start commands and
-    SIGTERM. A sensor that does not answer puts it in a clear degraded state (LED, STATUS,
+class Daemon:
+    """The service around the coaching loop (``rollsense run``): idle <-> running a routine,
+    driven by the button (press: start, or the next routine of this tool while one runs;
+    hold: stop), start commands and SIGTERM. A sensor that does not answer puts it in a clear degraded state (LED, STATUS,
     a fault event, one line on stderr) and it retries, instead of crash-looping."""
 
-    def __init__(self, cfg: Config, rt: Runtime, app, *, outputs=None, notifier=None, display=None,
-                 journal=None) -> None:
-        from firmware.core.protocols import list_routines
-
+    def __init__(self, cfg: Config, rt: SensorStack, app: CoachingLoop, *, outputs=None, notifier=None,
+                 display=None, journal=None) -> None:
         self.cfg, self.rt, self.app = cfg, rt, app
         self.outputs, self.notifier, self.display, self.journal = outputs, notifier, display, journal
         self.starts: queue.Queue = app.commands
@@ -258,56 +243,36 @@ class Device:
         self.rt.clock.sleep_s(self.app.poll_s)
 
 
-def open_outputs(cfg: Config):
-    """The LED, buzzer and button on the config's pins; SetupError (one line) without GPIO."""
-    from gpiozero.exc import GPIOZeroError, PinFactoryFallback
-
-    from device.outputs import Outputs
-
-    try:
-        with warnings.catch_warnings():  # gpiozero warns per pin library it tries; one line below says it all
-            warnings.simplefilter("ignore", PinFactoryFallback)
-            return Outputs(
-                red_pin=cfg.outputs.led_pins[0], green_pin=cfg.outputs.led_pins[1],
-                blue_pin=cfg.outputs.led_pins[2], buzzer_pin=cfg.outputs.buzzer_pin,
-                button_pin=cfg.outputs.button_pin, pin_factory=_pin_factory(cfg),
-            )
-    except GPIOZeroError as e:
-        raise SetupError(f"cannot open the LED, buzzer and button pins ({e}); on a Raspberry Pi "
-                         "install python3-lgpio (scripts/install-pi.sh does), elsewhere use --sim") from e
+def output_pins(cfg: Config) -> OutputPins:
+    """The LED, buzzer and button pins of the config (gpiozero's mock pins on simulated
+    hardware); opening them without GPIO is a SetupError (one line)."""
+    return OutputPins(kind=cfg.hardware, led_pins=tuple(cfg.outputs.led_pins),
+                      buzzer_pin=cfg.outputs.buzzer_pin, button_pin=cfg.outputs.button_pin)
 
 
-def build_device(cfg: Config, *, notifier=None, display=None):
-    """Everything ``rollsense run`` runs, opened from the config (nothing started yet)."""
-    from firmware.app.loop import DeviceApp, DeviceParts
-    from firmware.core.protocols import load_routine
-    from firmware.edge.journal import Journal
-    from firmware.edge.link import Link
-
+def build_daemon(cfg: Config, *, notifier=None, display=None):
+    """Everything ``rollsense run`` runs, opened from the config (nothing started yet):
+    ``(daemon, link, journal, outputs)``."""
     routine = load_routine(cfg.protocol, cfg.routines_dir)  # a bad id fails now, not at the button
     ensure_state_dir(cfg.state_dir)
     rt = open_runtime(cfg)
     if rt.source is not None:  # simulated: a new scripted user for every routine started
         rt.source = SimTool(rt.source.tool, rt.source.radius_m, scenario_name=cfg.sim.scenario,
-                            seed=cfg.sim.seed)
+                            seed=cfg.sim.seed, user_for=routine_user)
         rt.hardware.fakes["tap"].source = rt.source  # both fake chips read through the tap
-    outputs = open_outputs(cfg)  # before the journal: no GPIO means nothing else is opened
-    journal = Journal(cfg.state_dir / "journal.db")
-    link = Link(cfg.device_id, cfg.broker_url, journal, MonotonicClock(),
-                info={"hardware": cfg.hardware, "protocol": cfg.protocol, "tool": routine.tool,
-                      "routines": routine_list(cfg, routine.tool)})
-    app = DeviceApp(
-        device_id=cfg.device_id,
-        parts=DeviceParts(sampler=rt.sampler, clock=rt.clock, journal=journal, outputs=outputs,
-                          link=link, display=display, notifier=notifier),
+    built = build_device(
+        device_id=cfg.device_id, hardware=rt.hardware, clock=rt.clock, sampler=rt.sampler,
+        pins=output_pins(cfg),  # before the journal: no GPIO means nothing else is opened
+        state_dir=cfg.state_dir, broker_url=cfg.broker_url,
+        info={"hardware": cfg.hardware, "protocol": cfg.protocol, "tool": routine.tool,
+              "routines": routine_list(cfg, routine.tool)},
         settings=metrics_settings(cfg, routine.tool, rt.source),
-        routines_dir=cfg.routines_dir,
-        state_dir=cfg.state_dir,
-        telemetry_hz=cfg.telemetry_hz,
-        sim_tool=rt.source,
+        display=display, notifier=notifier, routines_dir=cfg.routines_dir,
+        telemetry_hz=cfg.telemetry_hz, sim_tool=rt.source,
     )
-    device = Device(cfg, rt, app, outputs=outputs, notifier=notifier, display=display, journal=journal)
-    return device, link, journal, outputs
+    daemon = Daemon(cfg, rt, built.loop, outputs=built.outputs, notifier=notifier, display=display,
+                    journal=built.journal)
+    return daemon, built.link, built.journal, built.outputs
 
 
 def routine_list(cfg: Config, tool: str) -> list[dict]:
@@ -357,15 +322,13 @@ def run_daemon(args, *, delivery_wait_s: float = DELIVERY_WAIT_S) -> int:
     if getattr(args, "print_config", False):
         sys.stdout.write(default_config_text())
         return 0
-    from firmware.edge.display import TerminalDisplay
-
     cfg = load_with_overrides(args)
     notifier = DeviceNotifier()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     display = TerminalDisplay(sys.stderr)
-    device, link, journal, outputs = build_device(cfg, notifier=notifier, display=display)
+    device, link, journal, outputs = build_daemon(cfg, notifier=notifier, display=display)
     try:
         if journal.replaced is not None:  # said in one line by the journal; the dashboard hears too
             journal.record_event(None, {"event_type": "fault", "error": (
@@ -410,8 +373,6 @@ def delivery_report(journal, link, journal_path: Path, wait_s: float) -> str:
 
 def record(args) -> int:
     """Record the sensors (real, or simulated with --sim) to a recording file."""
-    from firmware.edge.recording import write_recording
-
     cfg = load_with_overrides(args)
     out = Path(args.out)
     if out.exists():
@@ -430,8 +391,6 @@ def record(args) -> int:
             rt.clock.sleep_s(0.02)
     finally:
         rt.hardware.close()
-    from firmware.common.model import Block
-
     data = Block.concat(blocks)
     meta = {"tool": "roller", "radius_m": 0.075}
     if rt.source is not None:
@@ -444,10 +403,6 @@ def record(args) -> int:
 def calibrate(args) -> int:
     """``rollsense calibrate STEP``: guided, with progress on stderr; writes the versioned
     calibration file (previous versions kept)."""
-    from calibration.procedures import parse_weights_kg, run_step, sampler_source
-    from calibration.store import RawForce
-    from firmware.core.protocols import load_routine
-
     cfg = load_with_overrides(args)
     if args.step == "show":
         return run_step("show", cfg, None, out=sys.stdout)
@@ -456,9 +411,9 @@ def calibrate(args) -> int:
                      "give a writable state_dir or calibration_path in the config")
     sim_user = None
     if cfg.hardware == "sim":  # a simulated user who does what each instruction asks
-        sim_user = CalibrationUser.for_routine(args.step, load_routine(cfg.protocol, cfg.routines_dir),
-                                               cfg.sim.seed, distance_m=args.distance_m,
-                                               weights_kg=weights or ())
+        sim_user = calibration_user_for(args.step, load_routine(cfg.protocol, cfg.routines_dir),
+                                         cfg.sim.seed, distance_m=args.distance_m,
+                                         weights_kg=weights or ())
     rt = open_runtime(cfg, force_calibration=RawForce() if args.step == "force" else None,
                       sim_user=sim_user)
     try:

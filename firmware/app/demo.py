@@ -13,14 +13,20 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from dashboard.server import check_port
-from device.sim import scenario
+from dashboard.server import check_port, run_dashboard
+from device.hardware import open_hardware
 from firmware.app.argtypes import check_sqlite_path
-from firmware.common.clock import MonotonicClock, PacedClock
+from firmware.app.loop import summary_text
+from firmware.app.simulate import scenario
+from firmware.app.wiring import OutputPins, build_device, sim_calibration
+from firmware.common.clock import PacedClock
 from firmware.common.errors import ConfigError, SetupError
 from firmware.common.mqtt_url import parse_broker_url
+from firmware.core.metrics import MetricsSettings
 from firmware.core.protocols import load_routine
+from firmware.edge.broker import PrivateBroker
 from firmware.edge.config import ID_RE
+from firmware.edge.display import TerminalDisplay
 from firmware.edge.link import undelivered, wait_delivered  # noqa: F401 - demo's names for them
 
 FAST_SPEED = 20.0
@@ -67,55 +73,27 @@ def check_options(opts: DemoOptions) -> None:
         check_port(opts.host, opts.port)  # in use: one line now, not after the broker started
 
 
-def build_device(opts: DemoOptions, broker_url: str, state_dir: Path, *, display=None, pin_factory=None):
-    """The simulated device: sim user -> fake chips -> real drivers -> DeviceApp."""
-    from device.hardware import open_hardware
-    from device.outputs import Outputs
-    from device.sim import scenario
-    from firmware.app.daemon import COACHING_DRAIN_S
-    from firmware.app.loop import DeviceApp, DeviceParts
-    from firmware.core.metrics import MetricsSettings
-    from firmware.core.protocols import load_routine
-    from firmware.edge.journal import Journal
-    from firmware.edge.link import Link
-    from firmware.edge.sampler import Sampler
-
+def build_demo_device(opts: DemoOptions, broker_url: str, state_dir: Path, *, display=None,
+                      pin_factory=None):
+    """The simulated device: sim user -> fake chips -> real drivers -> the parts ``wiring``
+    builds. Returns ``(loop, hardware, sampler, outputs, journal, link)``."""
     speed = opts.speed or (FAST_SPEED if opts.fast else 1.0)
     clock = PacedClock(speed=speed)
     routine = load_routine(opts.protocol)
     user = scenario(opts.protocol, opts.scenario, opts.seed)
-    hw = open_hardware("sim", clock=clock, source=user)
-    sampler = Sampler(hw.imu, hw.force, clock, drain_interval_s=COACHING_DRAIN_S)
-    if pin_factory is None:
-        from gpiozero.pins.mock import MockFactory, MockPWMPin
-
-        pin_factory = MockFactory(pin_class=MockPWMPin)
-    outputs = Outputs(pin_factory=pin_factory)
-    journal = Journal(state_dir / "journal.db")
-    link = Link(opts.device_id, broker_url, journal, MonotonicClock(),
-                info={"hardware": "sim", "scenario": opts.scenario, "speed": speed, "tool": routine.tool})
-    settings = MetricsSettings(tool=routine.tool, **sim_calibration(user))
-    app = DeviceApp(
-        device_id=opts.device_id,
-        parts=DeviceParts(sampler=sampler, clock=clock, journal=journal, outputs=outputs,
-                          link=link, display=display),
-        settings=settings,
-        state_dir=state_dir,
-        source_end_s=user.end_s + 5.0,
+    built = build_device(
+        device_id=opts.device_id, hardware=open_hardware("sim", clock=clock, source=user),
+        clock=clock, pins=OutputPins(kind="sim", pin_factory=pin_factory), state_dir=state_dir,
+        broker_url=broker_url,
+        info={"hardware": "sim", "scenario": opts.scenario, "speed": speed, "tool": routine.tool},
+        settings=MetricsSettings(tool=routine.tool, **sim_calibration(user)),
+        display=display, source_end_s=user.end_s + 5.0,
     )
+    loop = built.loop
     # its simulated user performs one routine: a start from the dashboard after it is refused
     # with the reason (it was accepted, and nothing ran)
-    app.unavailable = lambda: ONE_ROUTINE if app.session is not None else ""
-    return app, hw, sampler, outputs, journal, link
-
-
-def sim_calibration(user) -> dict:
-    """What calibrating the simulated tool would find: its radius, and for a roller or
-    stick its roll axis in the sensor frame with "up the limb" as positive rotation."""
-    values = {"radius_m": user.radius_m}
-    if user.tool != "ball":
-        values.update(axis_xyz=tuple(float(v) for v in user.body_axis(0)), up_sign=1)
-    return values
+    loop.unavailable = lambda: ONE_ROUTINE if loop.session is not None else ""
+    return loop, built.hardware, built.sampler, built.outputs, built.journal, built.link
 
 
 class DashboardThread:
@@ -129,8 +107,6 @@ class DashboardThread:
         self.thread = threading.Thread(target=self._run, name="dashboard", daemon=True)
 
     def _run(self) -> None:
-        from dashboard.server import run_dashboard
-
         broker_url, db_url, host, port, trust = self.args
         try:
             run_dashboard(broker_url, db_url, host, port, stop_event=self.stop_event,
@@ -152,10 +128,6 @@ class DashboardThread:
 
 
 def run_demo(opts: DemoOptions, out=None, err=None) -> int:
-    from firmware.app.loop import summary_text
-    from firmware.edge.broker import PrivateBroker
-    from firmware.edge.display import TerminalDisplay
-
     out = out or sys.stdout
     err = err or sys.stderr
     check_options(opts)
@@ -178,7 +150,8 @@ def run_demo(opts: DemoOptions, out=None, err=None) -> int:
             dash = DashboardThread(broker_url, db_url, opts.host, opts.port, opts.device_id)
             dash.start()
             display.message(f"dashboard on http://{opts.host}:{opts.port}/device/{opts.device_id}")
-        app, hw, sampler, outputs, journal, link = build_device(opts, broker_url, state_dir, display=display)
+        app, hw, sampler, outputs, journal, link = build_demo_device(opts, broker_url, state_dir,
+                                                                     display=display)
         link.on_state = display.message  # a broker it cannot reach is said at once, in one line
         link.start()
         sampler.start()

@@ -15,8 +15,13 @@ import numpy as np
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from calibration.procedures import force_model_for
+from calibration.store import load_calibration
+from device.hardware import open_hardware
 from firmware.common.clock import MonotonicClock
 from firmware.common.errors import RollsenseError
+from firmware.common.mqtt_url import make_client, parse_broker_url
+from firmware.core.protocols import load_routine
 from firmware.edge.config import Config
 from firmware.edge.link import LinkSettings, link_client_id
 
@@ -61,8 +66,6 @@ def _guard(name: str, fn: Callable[[], Check]) -> Check:
 
 def check_config(config: Config) -> Check:
     def run() -> Check:
-        from firmware.core.protocols import load_routine
-
         routine = load_routine(config.protocol, config.routines_dir)
         return Check("ok", "config", f"device {config.device_id}, hardware {config.hardware}, "
                      f"routine {routine.id}, force {config.force.frontend}")
@@ -107,10 +110,6 @@ class _StillSource:
 
 def check_chips(config: Config) -> list[Check]:
     """Open the drivers (real or fake, as configured) and talk to each chip."""
-    try:
-        from device.hardware import open_hardware
-    except ImportError as e:  # pragma: no cover - only while device/ is incomplete
-        return [Check("FAIL", "imu", f"drivers not installed ({e})")]
     clock = MonotonicClock()
     try:
         hw = open_hardware(config.hardware, clock=clock,
@@ -184,16 +183,12 @@ def check_gpio(config: Config, dev_dir: Path = Path("/dev")) -> Check:
 
 
 def check_calibration(config: Config) -> Check:
-    from calibration.store import load_calibration
-
     path = config.calibration_file
     if not path.exists():
         return Check("warn", "calibration", f"{path} missing: bias/axis are estimated while rolling and the "
                      "routine's radius is used; run `rollsense calibrate gyro` (then axis, radius, force)")
 
     def run() -> Check:
-        from calibration.procedures import force_model_for
-
         cal = load_calibration(path)
         want = force_model_for(config)
         if cal.force and config.force.frontend != "none" and (cal.force.model, cal.force.raw_unit) != want:
@@ -216,8 +211,6 @@ def check_broker(config: Config, timeout_s: float = BROKER_TIMEOUT_S) -> Check:
     client id is its login (``use_username_as_clientid``), so any connection with the device's
     password resumes the device's own session: a clean start would throw away the commands and
     acks queued there, and an automatic PUBACK would take them from the device."""
-    from firmware.common.mqtt_url import make_client, parse_broker_url
-
     try:
         address = parse_broker_url(config.broker_url)
     except RollsenseError as e:

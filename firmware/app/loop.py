@@ -1,5 +1,6 @@
-"""The device: wiring of sampler -> session (metrics, coach) -> outputs, display,
-journal -> link. The only place that runs the loop; everything it touches is injected.
+"""The coaching loop: sampler -> session (metrics, coach) -> outputs, display, journal ->
+link. The only place that runs the loop; everything it touches is injected (put together
+by ``firmware.app.wiring``).
 
 Cues go to the buzzer/LED and the terminal first, then to the journal; the network is
 never waited on (the link drains the journal's outbox in its own thread).
@@ -14,15 +15,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from firmware.common.clock import Clock
-from firmware.common.errors import ConfigError
+from firmware.common.errors import CommandRejected, ConfigError
+from firmware.common.hardware import BlockSource, CueOutputs
 from firmware.common.units import summary_table
 from firmware.common.wire import clean_json, utc_now_iso
 from firmware.core.coach import Cue, Event
-from firmware.core.commands import CommandError
 from firmware.core.metrics import MetricsSettings
 from firmware.core.protocols import Profile, load_routine
 from firmware.core.session import Session
 from firmware.core.summary import new_session_id
+from firmware.edge.pairing import check_code
 
 QUIET_EVENT_CUES = {"tick"}  # metronome ticks are cues for the user, not events to keep
 CHECKPOINT_S = 5.0  # sensor seconds between journal checkpoints of the running summary
@@ -32,21 +34,19 @@ CHECKPOINT_S = 5.0  # sensor seconds between journal checkpoints of the running 
 class DeviceParts:
     """Everything the loop talks to. ``outputs``, ``link``, ``display``, ``notifier`` may be None."""
 
-    sampler: object
+    sampler: BlockSource
     clock: Clock
     journal: object
-    outputs: object | None = None
+    outputs: CueOutputs | None = None
     link: object | None = None
     display: object | None = None
     notifier: object | None = None
 
 
-class CommandRejected(CommandError):
-    """The device will not do what a command (or the button) asks, and says why in a user's
-    words: the reply's ``error`` (status ``error``), never an internal error."""
+class CoachingLoop:
+    """Runs one routine at a time on the injected parts, and answers commands (from the
+    link's thread) about what it can start now."""
 
-
-class DeviceApp:
     def __init__(
         self,
         *,
@@ -143,8 +143,6 @@ class DeviceApp:
         raise CommandRejected(f"command {name!r} is not supported by this device")
 
     def _check_pair_code(self, code: str) -> dict:
-        from firmware.edge.pairing import check_code
-
         if self.state_dir is None or not check_code(self.state_dir, code):
             raise CommandRejected("wrong or expired pairing code")
         return {"paired": self.device_id}

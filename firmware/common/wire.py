@@ -28,7 +28,7 @@ from typing import Any
 
 import fastjsonschema
 
-from firmware.common.errors import RollsenseError
+from firmware.common.errors import WireError
 
 MAX_BYTES = 256 * 1024
 MAX_DEPTH = 16
@@ -102,10 +102,6 @@ def dumps(value: Any) -> str:
 
 
 # ------------------------------------------------------------------------------ the strict edge
-
-
-class WireError(RollsenseError, ValueError):
-    """A message that is not what its topic promises (one line: why)."""
 
 
 def _no_constants(name: str) -> Any:

@@ -32,7 +32,7 @@ from typing import Any
 import fastjsonschema
 
 from firmware.common import wire
-from firmware.common.errors import RollsenseError
+from firmware.common.errors import CommandError, RollsenseError, WireError
 
 ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 ROUTINE_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
@@ -43,10 +43,6 @@ MAX_RAW_BYTES = 16_384
 MAX_DEPTH = 4  # {"targets": {"name": [lo, hi]}} is 3 deep
 TARGET_MAX = 1_000_000  # a target's value: finite, 0 to this
 MAX_TARGETS = 32
-
-
-class CommandError(RollsenseError):
-    """A command is refused (bad JSON, schema, expired, duplicate) or its handler failed."""
 
 
 @dataclass(frozen=True)
@@ -165,7 +161,7 @@ def decode(raw: bytes | bytearray | str) -> Any:
     """The JSON value in ``raw``, decoded strictly (``firmware.common.wire``); CommandError if not."""
     try:
         return wire.decode(raw, max_bytes=MAX_RAW_BYTES, max_depth=MAX_DEPTH)
-    except wire.WireError as e:
+    except WireError as e:
         raise CommandError(f"payload refused: {e}") from None
 
 

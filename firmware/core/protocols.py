@@ -17,7 +17,6 @@ from typing import Any
 
 from firmware.common.errors import ConfigError
 from firmware.common.tomlfile import read_toml
-from firmware.edge.config import load_config
 
 ROUTINES_DIR = Path(__file__).resolve().parents[1] / "routines"  # firmware/routines
 TOOLS = ("roller", "ball", "stick")
@@ -245,16 +244,6 @@ def load_routine(routine_id: str, user_dir: str | Path | None = None) -> Routine
         known = ", ".join(sorted(files))
         raise ConfigError(f"unknown routine {routine_id!r} (known: {known})")
     return load_routine_file(files[routine_id])
-
-
-def routines_dir_for(routines_dir: str | Path | None, config_path: str | Path | None) -> Path | None:
-    """The user routines directory a command uses: ``--routines-dir``, else ``routines_dir``
-    of the ``--config`` file, else None (built-in routines only)."""
-    if routines_dir is not None:
-        return Path(routines_dir)
-    if config_path is not None:
-        return load_config(config_path).routines_dir
-    return None
 
 
 # ------------------------------------------------------------------------------ validation

@@ -167,6 +167,16 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
     return config_from_dict(data, source=str(path), base_dir=path.parent)
 
 
+def routines_dir_for(routines_dir: str | Path | None, config_path: str | Path | None) -> Path | None:
+    """The user routines directory a command uses: ``--routines-dir``, else ``routines_dir``
+    of the ``--config`` file, else None (built-in routines only)."""
+    if routines_dir is not None:
+        return Path(routines_dir)
+    if config_path is not None:
+        return load_config(config_path).routines_dir
+    return None
+
+
 def ensure_state_dir(path: str | os.PathLike, what: str = "state directory",
                      fix: str = "give a writable directory (--state-dir, or state_dir in the config)") -> Path:
     """The state directory (or another that ``what`` names), created with its parents when

@@ -37,11 +37,10 @@ from paho.mqtt.properties import Properties
 
 from firmware.common import wire
 from firmware.common.clock import Clock, MonotonicClock
-from firmware.common.errors import ConfigError
+from firmware.common.errors import CommandError, ConfigError, WireError
 from firmware.common.mqtt_url import make_client, parse_broker_url
 from firmware.common.wire import dumps, envelope
 from firmware.core import commands
-from firmware.core.commands import CommandError
 from firmware.core.outbox import (
     AckSession,
     Action,
@@ -512,7 +511,7 @@ class Link:
         try:
             ack = wire.parse(msg.payload, _check_ack, max_bytes=ACK_MAX_BYTES,
                              max_depth=ACK_MAX_DEPTH)
-        except wire.WireError as e:  # PUBACKed all the same: a bad ack is not redelivered
+        except WireError as e:  # PUBACKed all the same: a bad ack is not redelivered
             self.stats["acks_refused"] += 1
             if self._log_once("ack"):
                 log.warning("refused an ack on %s: %s (further refused acks are counted, "

@@ -5,12 +5,12 @@ running through bus faults (reports them in ``health``) and recovers chips that 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import numpy as np
 
 from firmware.common.clock import Clock
 from firmware.common.errors import SensorError, SetupError
+from firmware.common.hardware import ForceSensor, ImuDriver, ImuFrames
 from firmware.common.model import Block
 
 log = logging.getLogger(__name__)
@@ -26,15 +26,16 @@ DRAIN_SLACK_S = 0.01  # how early a poll may come and still drain the FIFO
 
 
 class Sampler:
-    """``imu``: an MPU6050-like driver (``start``, ``read``, ``timebase``, ``suggested_poll_s``);
-    ``force``: an ADS1115/HX711-like driver (``start``, ``read_n``) or None.
+    """``imu``: an IMU driver (``firmware.common.hardware.ImuDriver``: ``start``, ``read``,
+    ``timebase``, ``suggested_poll_s``); ``force``: a force sensor (``ForceSensor``:
+    ``start``, ``read_n``) or None.
 
     Call :meth:`poll` as often as you like (e.g. every 10-20 ms): force is read on every
     call, the IMU FIFO only every ``drain_interval_s`` (default: the driver's suggestion,
     the FIFO about half full: 0.21 s at 200 Hz, 0.04 s at 1 kHz), so Blocks arrive at that
     cadence and the bus carries < 0.05 transactions per sample."""
 
-    def __init__(self, imu: Any, force: Any, clock: Clock, *,
+    def __init__(self, imu: ImuDriver, force: ForceSensor | None, clock: Clock, *,
                  drain_interval_s: float | None = None) -> None:
         self.imu, self.force, self.clock = imu, force, clock
         self.drain_interval_s = (imu.suggested_poll_s if drain_interval_s is None
@@ -99,7 +100,7 @@ class Sampler:
         if len(self._force_n) > FORCE_KEEP:
             del self._force_host_s[:-FORCE_KEEP], self._force_n[:-FORCE_KEEP]
 
-    def _block(self, frames: Any) -> Block:
+    def _block(self, frames: ImuFrames) -> Block:
         gap = frames.gap_before
         if gap:
             self.stats["gaps"] += 1

@@ -1,6 +1,6 @@
 """Issue 5: a condition in sensor time reaches its cue within 50 ms over the whole
 sampler -> metrics -> coach path (simulated user, fake chips, real drivers, Sampler,
-DeviceApp loop). What is measured for each cue is documented in bench/latency.py.
+CoachingLoop loop). What is measured for each cue is documented in bench/latency.py.
 
 Seeds 1 and 3 of the benchmark's three, two trials each, to keep the test short; seed 3's
 first lift-off was the worst case (58 ms) while the Sampler's drains slipped to 60 ms."""
@@ -33,7 +33,7 @@ def test_cue_within_50_ms(measured, rate_hz, cue):
 
 def test_over_pressure_waits_for_the_limit():
     """Control: the same user without the injected force never hears over_pressure."""
-    from device.sim import scenario
+    from firmware.app.simulate import scenario
 
     cues, _ = latency.run_device(latency.Injected(scenario("quads-roller", "good", 1)),
                                  "quads-roller", 200, 30.0)

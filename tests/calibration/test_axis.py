@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from calibration import CalibrationError
 from calibration.axis import estimate_axis
+from firmware.common.errors import CalibrationError
 from tests.calibration.synth import roll, still, unit
 
 BIAS = np.array([0.04, -0.09, 0.02])

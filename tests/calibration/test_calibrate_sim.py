@@ -16,14 +16,15 @@ import io
 import numpy as np
 import pytest
 
-from calibration import CalibrationError
 from calibration.force import FORCE_FIT_MAX_REL
 from calibration.procedures import run_step, sampler_source
 from calibration.store import RawForce, load_calibration
 from device.hardware import SIM_VOLTS_PER_N, open_hardware
 from device.sim import CalibrationUser
 from firmware.app.cli import main
+from firmware.app.simulate import calibration_user_for
 from firmware.common.clock import ManualClock
+from firmware.common.errors import CalibrationError
 from firmware.core.protocols import load_routine
 from firmware.edge.config import Config, apply_overrides
 from firmware.edge.sampler import Sampler
@@ -43,7 +44,7 @@ def _calibrate(config, *argv) -> int:
 
 
 def _truth(protocol: str, seed: int) -> dict:
-    return CalibrationUser.for_routine("gyro", load_routine(protocol), seed).truth
+    return calibration_user_for("gyro", load_routine(protocol), seed).truth
 
 
 @pytest.mark.parametrize("protocol, seed", [("quads-roller", 0), ("it-band-stick", 5)])

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from calibration import CalibrationError
 from calibration.force import fit_force, raw_level
 from calibration.store import fsr_conductance_s
+from firmware.common.errors import CalibrationError
 from tests.calibration.synth import still
 
 G0 = 9.80665

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from calibration import CalibrationError
 from calibration.gyro import estimate_gyro_bias, find_still_bias, sample_dt_s
+from firmware.common.errors import CalibrationError
 from tests.calibration.synth import roll, still
 
 BIAS = np.array([0.0523, -0.1204, 0.0311])  # rad/s: 3.0, -6.9, 1.8 deg/s

@@ -7,7 +7,6 @@ import io
 import numpy as np
 import pytest
 
-from calibration import CalibrationError
 from calibration.procedures import (
     ProgressBar,
     calibrate_axis,
@@ -17,6 +16,7 @@ from calibration.procedures import (
     press_enter,
 )
 from calibration.store import load_calibration
+from firmware.common.errors import CalibrationError
 from tests.calibration.synth import ScriptedSource, roll, still, unit
 
 BIAS = np.array([0.031, -0.074, 0.012])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from calibration import CalibrationError
 from calibration.radius import estimate_radius
+from firmware.common.errors import CalibrationError
 from tests.calibration.synth import roll, still
 
 BIAS = np.array([-0.06, 0.11, 0.035])

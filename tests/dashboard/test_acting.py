@@ -1,5 +1,5 @@
 """Acting on what you see (issue 19 §2), in Debian's Chromium against a real device (the
-simulated roller `rollsense run --sim` builds: DeviceApp, journal, link) behind the private
+simulated roller `rollsense run --sim` builds: CoachingLoop, journal, link) behind the private
 Mosquitto: Start offers the roller's own routines and shows the device's answer (its refusal
 in its words, success only when it said ok), an offline device is refused at once without a
 command sent, Stop stops the running routine, and a wrong pairing code is said in words."""
@@ -21,7 +21,7 @@ from dashboard import queries as q
 from dashboard import web
 from dashboard.ingest import Ingest
 from dashboard.store import open_store
-from firmware.app.daemon import build_device, routine_list
+from firmware.app.daemon import build_daemon, routine_list
 from firmware.core.protocols import ROUTINES_DIR
 from firmware.edge.config import apply_overrides, load_config
 from firmware.edge.pairing import new_code
@@ -39,7 +39,7 @@ def roller(broker, tmp_path, *, paired: bool = True):
     device_id = "roller-" + uuid.uuid4().hex[:8]
     cfg = apply_overrides(load_config(None), hardware="sim", state_dir=tmp_path / "state",
                           broker_url=broker.url, device_id=device_id, routines_dir=routines)
-    device, link, journal, outputs = build_device(cfg)
+    device, link, journal, outputs = build_daemon(cfg)
     store = open_store(f"sqlite:///{tmp_path / 'dash.db'}")
     ingest = Ingest(broker.url, store, client_id="acting-dash-" + uuid.uuid4().hex[:8])
     stop = threading.Event()
@@ -180,7 +180,7 @@ def test_the_demo_device_refuses_a_second_routine_instead_of_accepting_it(page, 
     from firmware.core.protocols import list_routines
 
     opts = demo.DemoOptions(fast=True, device_id="demo-" + uuid.uuid4().hex[:8])
-    app, hw, sampler, outputs, journal, link = demo.build_device(opts, broker.url, tmp_path / "state")
+    app, hw, sampler, outputs, journal, link = demo.build_demo_device(opts, broker.url, tmp_path / "state")
     store = open_store(f"sqlite:///{tmp_path / 'dash.db'}")
     ingest = Ingest(broker.url, store, client_id="acting-demo-" + uuid.uuid4().hex[:8])
     web_app = web.create_app(store, ingest, auth_required=False, secret_key="acting-test")

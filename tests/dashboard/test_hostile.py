@@ -17,7 +17,7 @@ from dashboard import auth, web
 from dashboard.ingest import Ingest
 from dashboard.schema import parse, parse_telemetry, summary_view
 from dashboard.store import open_store
-from firmware.common.wire import WireError
+from firmware.common.errors import WireError
 from firmware.edge.journal import default_interrupted_summary
 from tests.conftest import Subacks, start_subscribed
 from tests.dashboard.test_ingest import count, ingest_on_locked_sqlite, summary

@@ -17,7 +17,7 @@ from dashboard.ingest import Ingest, client_id_for
 from dashboard.server import run_dashboard
 from dashboard.store import open_store
 from firmware.common.clock import MonotonicClock
-from firmware.core.commands import CommandError
+from firmware.common.errors import CommandError
 from firmware.edge.broker import free_port
 from firmware.edge.journal import Journal
 from firmware.edge.link import Link, LinkSettings

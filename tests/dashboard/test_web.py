@@ -26,8 +26,7 @@ from dashboard.server import run_dashboard
 from dashboard.store import open_store
 from firmware.app.demo import undelivered
 from firmware.common.clock import MonotonicClock
-from firmware.common.errors import ConfigError, SetupError
-from firmware.core.commands import CommandError
+from firmware.common.errors import CommandError, ConfigError, SetupError
 from firmware.edge.broker import free_port
 from firmware.edge.journal import Journal
 from firmware.edge.link import Link

@@ -14,7 +14,7 @@ import pytest
 from dashboard.store import open_store
 from dashboard.workers import IngestGroup
 from firmware.common.clock import MonotonicClock
-from firmware.core.commands import CommandError
+from firmware.common.errors import CommandError
 from firmware.edge.journal import Journal
 from firmware.edge.link import Link, LinkSettings
 from tests.conftest import log_mark, wait_logged, wait_subacked

@@ -1,30 +1,15 @@
 """The physics simulator: rolling kinematics, gravity in the accelerometer, sensor errors at
-datasheet level, scenario realism, ground truth, files (deterministic, never overwritten)."""
+datasheet level, scenario realism, ground truth (deterministic). Files and users for any
+routine: tests/firmware/app/test_simulate.py."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pytest
 
-from device.sim import (
-    ACCEL_LSB_M_S2,
-    DEG,
-    G_M_S2,
-    GYRO_DENSITY_RAD_S,
-    GYRO_LSB_RAD_S,
-    PROTOCOLS,
-    SCENARIOS,
-    protocol_sim_for,
-    sample_block,
-    scenario,
-    scenario_for,
-    simulate_to_file,
-)
+from device.sim import DEG, G_M_S2, GYRO_DENSITY_RAD_S, SCENARIOS, sample_block
+from firmware.app.simulate import PROTOCOLS, scenario
 from firmware.common.errors import ConfigError
-from firmware.core.protocols import ROUTINES_DIR, load_routine
-from firmware.edge.recording import read_recording
 
 REQUIRED = ("good", "too-fast", "too-short", "too-hard", "reversed", "moved-hold", "step-off")
 
@@ -139,34 +124,6 @@ def test_deterministic_for_a_seed():
     assert np.all(np.diff(a.t_s) > 0)
 
 
-def test_simulate_to_file_writes_recording_and_truth_and_never_overwrites(tmp_path):
-    out = tmp_path / "calf.csv.gz"
-    rec_path, truth_path = simulate_to_file("calf-stick", "reversed", 11, out, rate_hz=500)
-    assert truth_path == tmp_path / "calf.csv.gz.truth.json"
-    rec = read_recording(rec_path)
-    truth = json.loads(truth_path.read_text())
-    assert rec.meta["tool"] == "stick" and rec.meta["radius_m"] == 0.015
-    assert rec.meta["up"] == 1 and len(rec.meta["axis"]) == 3
-    assert (rec.meta["seed"], rec.meta["scenario"], rec.meta["protocol"]) == (
-        "11",
-        "reversed",
-        "calf-stick",
-    )
-    assert truth["scenario"] == "reversed" and truth["pass_count"] == len(truth["passes"])
-    assert 1 / np.median(np.diff(rec.block.t_s)) == pytest.approx(500, rel=0.01)
-    lsb = rec.block.gyro_rad_s / GYRO_LSB_RAD_S
-    assert np.abs(lsb - np.round(lsb)).max() < 0.01  # quantised (to the file's precision)
-    acc = rec.block.accel_m_s2 / ACCEL_LSB_M_S2
-    assert np.abs(acc - np.round(acc)).max() < 0.01
-    before = out.read_bytes()
-    with pytest.raises(ConfigError, match="overwrite"):
-        simulate_to_file("calf-stick", "good", 12, out)
-    assert out.read_bytes() == before
-    out.unlink()
-    with pytest.raises(ConfigError, match="overwrite"):  # the truth file is protected too
-        simulate_to_file("calf-stick", "good", 12, out)
-
-
 def test_unknown_names_are_config_errors(tmp_path):
     with pytest.raises(ConfigError, match="unknown protocol"):
         scenario("knees-hammer", "good", 1)
@@ -185,29 +142,3 @@ def test_source_interface_for_fake_chips():
         assert np.isfinite(gyro).all() and np.isfinite(accel).all() and (force >= 0).all()
     gyro, _, force = user.sample(np.array([user.end_s + 100.0]))  # after the script: at rest
     assert force[0] < 2.0 and np.abs(gyro - user.bias_rad_s).max() < 0.01
-
-
-def test_scenario_for_a_built_in_routine_is_its_scenario():
-    a = sample_block(scenario_for(load_routine("calf-stick"), "reversed", 4), 100.0)
-    b = sample_block(scenario("calf-stick", "reversed", 4), 100.0)
-    np.testing.assert_array_equal(a.gyro_rad_s, b.gyro_rad_s)
-    np.testing.assert_array_equal(a.force_n, b.force_n)
-
-
-def test_a_user_routine_is_simulated_from_the_same_tool_and_kind_scaled(tmp_path):
-    calf = (ROUTINES_DIR / "calf-stick.toml").read_text()
-    (tmp_path / "my-calves.toml").write_text(calf.replace("tool = \"stick\"", "tool = \"roller\"")
-                                             .replace("radius_m = 0.015", "radius_m = 0.05"))
-    routine = load_routine("my-calves", tmp_path)
-    p = protocol_sim_for(routine)
-    assert (p.tool, p.radius_m, p.mode) == ("roller", 0.05, "roll")
-    assert p.force_up_n > p.force_down_n  # direction-dependent force, as the calf-stick one
-    lo_up, hi_up = routine.force_band_n(None, +1).lo, routine.force_band_n(None, +1).hi
-    assert lo_up <= p.force_up_n <= hi_up
-    user = scenario_for(routine, "good", 2)
-    assert user.tool == "roller" and user.radius_m == 0.05 and user.meta["protocol"] == "my-calves"
-    truth = user.truth
-    band = routine.targets.pass_length_m
-    assert all(band.lo <= q["length_m"] <= band.hi for q in truth["passes"])
-    with pytest.raises(ConfigError, match="unknown scenario"):
-        scenario_for(routine, "sloppy", 1)

@@ -19,7 +19,7 @@ from dataclasses import replace
 
 import pytest
 
-from firmware.app.daemon import build_device, delivery_report, run_daemon
+from firmware.app.daemon import build_daemon, delivery_report, run_daemon
 from firmware.common.clock import MonotonicClock, PacedClock
 from firmware.core.protocols import ROUTINES_DIR
 from firmware.edge.config import apply_overrides, load_config
@@ -108,11 +108,11 @@ def test_daemon_ready_watchdog_and_sigterm_closes_the_session(notify_socket, bro
 def test_no_watchdog_while_the_sensor_bus_hangs(notify_socket, tmp_path):
     """The watchdog is fed by the sampling loop only while the sensors are healthy, so a
     hung bus lets systemd restart the service."""
-    from firmware.app.demo import DemoOptions, build_device
+    from firmware.app.demo import DemoOptions, build_demo_device
 
     path, sock = notify_socket
     opts = DemoOptions(protocol="quads-roller", speed=1.0)
-    app, hw, sampler, outputs, journal, link = build_device(opts, "mqtt://127.0.0.1:1", tmp_path)
+    app, hw, sampler, outputs, journal, link = build_demo_device(opts, "mqtt://127.0.0.1:1", tmp_path)
     app.parts.link = None  # offline device: cues and the loop must not care
     app.parts.notifier = Notifier(
         MonotonicClock(), env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "200000"}
@@ -158,12 +158,12 @@ def test_paced_clock_is_what_sim_hardware_runs_on():
 
 
 def _sim_device(tmp_path, **overrides):
-    from firmware.app.daemon import build_device
+    from firmware.app.daemon import build_daemon
     from firmware.edge.config import apply_overrides, load_config
 
     cfg = apply_overrides(load_config(None), hardware="sim", state_dir=tmp_path / "state",
                           broker_url="mqtt://127.0.0.1:1", **overrides)
-    return build_device(cfg)
+    return build_daemon(cfg)
 
 
 def _wait(predicate, timeout_s=10.0):
@@ -345,7 +345,7 @@ def test_every_routine_on_the_simulator_gets_its_own_simulated_user(tmp_path):
     cfg = apply_overrides(load_config(None), hardware="sim", state_dir=tmp_path / "state",
                           broker_url="mqtt://127.0.0.1:1")
     cfg = replace(cfg, sim=replace(cfg.sim, speed=60.0))
-    device, link, journal, outputs = build_device(cfg)
+    device, link, journal, outputs = build_daemon(cfg)
     stop = threading.Event()
     try:
         device._bring_up_sensors()
@@ -375,7 +375,7 @@ def test_a_user_routine_runs_on_the_simulator_and_is_listed_in_info(tmp_path):
                           broker_url="mqtt://127.0.0.1:1", protocol="piriformis-ball",
                           routines_dir=routines)
     cfg = replace(cfg, sim=replace(cfg.sim, speed=60.0))
-    device, link, journal, outputs = build_device(cfg)
+    device, link, journal, outputs = build_daemon(cfg)
     try:
         listed = {r["id"]: r["title"] for r in link.info["routines"]}
         assert listed == {"glute-ball": "Glutes on the mini ball",

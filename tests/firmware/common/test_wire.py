@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware.common.wire import WireError, compile_schema, decode, parse
+from firmware.common.errors import WireError
+from firmware.common.wire import compile_schema, decode, parse
 
 SCHEMA = {
     "type": "object",

@@ -14,11 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import firmware.app.daemon
-from firmware.app.daemon import build_device
+from firmware.app.daemon import build_daemon
 from firmware.common.clock import MonotonicClock
-from firmware.common.errors import ConfigError
+from firmware.common.errors import CommandError, ConfigError
 from firmware.core import commands
-from firmware.core.commands import CommandError
 from firmware.core.protocols import ROUTINES_DIR
 from firmware.edge.config import apply_overrides, load_config
 from firmware.edge.journal import Journal
@@ -395,7 +394,7 @@ def test_start_and_stop_refusals_in_a_users_words_over_mqtt(fresh_broker, tmp_pa
     shutil.copy(ROUTINES_DIR / "quads-roller.toml", routines / "my-quads.toml")
     cfg = apply_overrides(load_config(None), hardware="sim", state_dir=tmp_path / "state",
                           broker_url=fresh_broker.url, device_id="dev-s", routines_dir=routines)
-    device, link, journal, outputs = build_device(cfg)
+    device, link, journal, outputs = build_daemon(cfg)
     fakes = device.rt.hardware.fakes
     fakes["bus"].detach(0x68)  # start with the IMU unplugged
     obs = LinkObserver(fresh_broker.url, topics=("rollsense/dev-s/cmd/+/result",))

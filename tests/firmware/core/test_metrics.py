@@ -9,7 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from device.sim import DEG, Script, SimUser, sample_block, scenario
+from device.sim import DEG, Script, SimUser, sample_block
+from firmware.app.simulate import scenario
 from firmware.common.errors import ConfigError
 from firmware.common.model import Block
 from firmware.core.metrics import MetricsEngine, MetricsSettings, settings_from_meta

@@ -10,7 +10,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from device.sim import sample_block, scenario
+from device.sim import sample_block
+from firmware.app.simulate import scenario
 from firmware.common.model import Block
 from firmware.core.metrics import MetricsEngine, MetricsSettings
 

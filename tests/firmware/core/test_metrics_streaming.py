@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from device.sim import sample_block, scenario
+from device.sim import sample_block
+from firmware.app.simulate import scenario
 from firmware.common.model import Block
 from firmware.core.metrics import MetricsEngine, MetricsSettings
 

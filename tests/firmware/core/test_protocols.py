@@ -17,7 +17,6 @@ from firmware.core.protocols import (
     list_routines,
     load_routine,
     load_routine_file,
-    routines_dir_for,
 )
 
 SEED_IDS = [
@@ -302,14 +301,6 @@ def _cli(argv, capsys):
     code = main(argv)
     out, err = capsys.readouterr()
     return code, out, err
-
-
-def test_routines_dir_for_flag_then_config_then_none(tmp_path):
-    config = tmp_path / "config.toml"
-    config.write_text(f'routines_dir = "{tmp_path / "from-config"}"\n')
-    assert routines_dir_for(tmp_path / "flag", config) == tmp_path / "flag"
-    assert routines_dir_for(None, config) == tmp_path / "from-config"
-    assert routines_dir_for(None, None) is None
 
 
 def test_simulate_and_replay_a_user_roll_routine(tmp_path, capsys):

@@ -103,7 +103,7 @@ def test_replay_json_carries_the_series_and_the_pass_list(tmp_path, capsys):
 
 def test_the_dashboard_refuses_a_malformed_or_oversized_series():
     from dashboard.schema import parse
-    from firmware.common.wire import WireError
+    from firmware.common.errors import WireError
 
     base = {"session_id": "s1", "protocol": "quads-roller", "tool": "roller", "duration_s": 10.0, "completed": True}
     ok = {**base, "series_1hz": {"t_s": [0, 1], "speed_mps": [0.05, None], "phase": [0, 0], "phases": ["active"]}}

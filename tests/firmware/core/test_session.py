@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from device.sim import sample_block, scenario
-from firmware.app.demo import sim_calibration
+from device.sim import sample_block
 from firmware.app.replay import iter_blocks
+from firmware.app.simulate import scenario
+from firmware.app.wiring import sim_calibration
 from firmware.core.coach import Cue
 from firmware.core.metrics import MetricsSettings
 from firmware.core.protocols import load_routine

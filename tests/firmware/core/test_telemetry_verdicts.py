@@ -4,9 +4,10 @@ and the still threshold. A simulated user on the real metrics and coach."""
 
 from __future__ import annotations
 
-from device.sim import sample_block, scenario
-from firmware.app.demo import sim_calibration
+from device.sim import sample_block
 from firmware.app.replay import iter_blocks
+from firmware.app.simulate import scenario
+from firmware.app.wiring import sim_calibration
 from firmware.core.metrics import MetricsSettings
 from firmware.core.protocols import load_routine
 from firmware.core.session import Session

@@ -14,6 +14,7 @@ from firmware.edge.config import (
     default_config_text,
     default_device_id,
     load_config,
+    routines_dir_for,
 )
 
 
@@ -152,3 +153,11 @@ def test_overrides_are_validated():
     assert c.broker_url == Config().broker_url
     with pytest.raises(ConfigError, match=r"^command line: sim.speed: must be between"):
         apply_overrides(Config(), **{"sim.speed": -1})
+
+
+def test_routines_dir_for_flag_then_config_then_none(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text(f'routines_dir = "{tmp_path / "from-config"}"\n')
+    assert routines_dir_for(tmp_path / "flag", config) == tmp_path / "flag"
+    assert routines_dir_for(None, config) == tmp_path / "from-config"
+    assert routines_dir_for(None, None) is None

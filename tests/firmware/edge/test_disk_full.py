@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from device.outputs import Outputs
-from firmware.app.daemon import DeviceNotifier, build_device, run_daemon
-from firmware.app.loop import DeviceApp, DeviceParts
+from firmware.app.daemon import DeviceNotifier, build_daemon, run_daemon
+from firmware.app.loop import CoachingLoop, DeviceParts
 from firmware.common.clock import ManualClock, MonotonicClock
 from firmware.common.cues import COLOURS, CUE_PATTERNS
 from firmware.common.errors import SetupError
@@ -300,7 +300,7 @@ def test_the_device_says_storage_full_with_a_cue_and_its_status(small_disk, mock
     notifier = DeviceNotifier(env={"NOTIFY_SOCKET": "@" + systemd.name})
     outputs = Outputs(red_pin=RED_PIN, buzzer_pin=BUZZER_PIN, pin_factory=mock_factory)
     j = Journal(small_disk.path / "journal.db", QUICK_RETRY)
-    app = DeviceApp(device_id="dev-1",
+    app = CoachingLoop(device_id="dev-1",
                     parts=DeviceParts(sampler=None, clock=MonotonicClock(), journal=j,
                                       outputs=outputs, notifier=notifier),
                     settings=MetricsSettings(tool="roller", radius_m=0.075))
@@ -371,7 +371,7 @@ def test_a_routine_coaches_on_while_the_disk_fills_and_its_summary_lands_after(s
     cfg = apply_overrides(load_config(None), hardware="sim", state_dir=small_disk.path,
                           broker_url="mqtt://127.0.0.1:1", protocol="quads-roller")
     cfg = replace(cfg, sim=replace(cfg.sim, speed=10.0))
-    device, link, journal, outputs = build_device(cfg)
+    device, link, journal, outputs = build_daemon(cfg)
     said = StorageSaid(journal)
     stop = threading.Event()
     device._bring_up_sensors()
@@ -436,7 +436,7 @@ def test_the_retained_info_says_storage_full_until_space_returns(small_disk, fre
     """The dashboard (and anyone reading the retained info) hears it too, not only the tool."""
     j = Journal(small_disk.path / "journal.db", QUICK_RETRY)
     link = Link("dev-1", fresh_broker.url, j, MonotonicClock(), {"version": "1"}, FAST)
-    app = DeviceApp(device_id="dev-1",
+    app = CoachingLoop(device_id="dev-1",
                     parts=DeviceParts(sampler=None, clock=MonotonicClock(), journal=j, link=link),
                     settings=MetricsSettings(tool="roller", radius_m=0.075))
     said = StorageSaid(j)

@@ -9,9 +9,10 @@ import re
 
 import pytest
 
-from device.sim import sample_block, scenario
-from firmware.app.demo import sim_calibration
+from device.sim import sample_block
 from firmware.app.replay import iter_blocks
+from firmware.app.simulate import scenario
+from firmware.app.wiring import sim_calibration
 from firmware.common.cues import CUE_PATTERNS
 from firmware.core.metrics import MetricsSettings
 from firmware.core.protocols import load_routine

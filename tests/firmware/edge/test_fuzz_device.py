@@ -1,6 +1,6 @@
 """Fuzz dashboard -> device (issue 18): >= 10,000 payloads on the ack topic and every command
 topic, through a real Mosquitto (configured like the shipped one: its max_packet_size) to a
-real device (``build_device``: Link + DeviceApp on simulated hardware, serving). The payloads
+real device (``build_daemon``: Link + CoachingLoop on simulated hardware, serving). The payloads
 and the checks are bench/fuzz_device.py's (hypothesis, derandomized: the same every run)."""
 
 from __future__ import annotations

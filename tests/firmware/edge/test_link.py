@@ -12,8 +12,8 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from firmware.common.clock import MonotonicClock
+from firmware.common.errors import CommandError
 from firmware.common.mqtt_url import make_client, parse_broker_url
-from firmware.core.commands import CommandError
 from firmware.edge.journal import Journal
 from firmware.edge.link import Link, LinkSettings
 
