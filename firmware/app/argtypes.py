@@ -5,6 +5,7 @@ give instead; ``OneLineParser`` prints usage errors as that one line (exit 2).""
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import math
 from pathlib import Path
 
@@ -133,3 +134,32 @@ def check_sqlite_path(db_url: str) -> None:
     except OSError as e:
         raise ConfigError(f"--db {db_url}: cannot create {path.parent} ({e.strerror or e}); "
                           "give a file in a writable directory") from e
+
+
+def workers(text: str) -> int:
+    """--ingest-workers: a whole number 1..16."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= n <= 16:
+        raise argparse.ArgumentTypeError(f"{n} workers: give 1 to 16")
+    return n
+
+
+def proxies(text: str) -> list[str]:
+    """--trusted-proxy: IP addresses or networks, comma-separated."""
+    out = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        try:
+            out.append(str(ipaddress.ip_network(item, strict=False)) if "/" in item else str(ipaddress.ip_address(item)))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{item!r} is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8)") from None
+    return out
+
+
+def radius_m(text: str) -> float:
+    value = positive_float(text)
+    if value > 0.5:
+        raise argparse.ArgumentTypeError(f"radius must be at most 0.5 m: {text}")
+    return value

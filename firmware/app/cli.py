@@ -4,32 +4,48 @@ subcommand, and turns every RollsenseError into one clear line and a non-zero ex
 from __future__ import annotations
 
 import argparse
-import ipaddress
-import json
+import importlib
 import os
 import sys
 import tomllib
-from dataclasses import replace
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
-from dashboard.auth import add_user, check_username
-from dashboard.server import check_port, fingerprint, run_dashboard, tls_files
-from dashboard.store import open_store
 from device.sim import SCENARIOS
 from firmware.app import argtypes
-from firmware.app.brokeradmin import main as broker_main
-from firmware.app.daemon import calibrate, record, run_daemon
-from firmware.app.demo import DemoOptions, run_demo
-from firmware.app.doctor import run_doctor
-from firmware.app.replay import replay_file
-from firmware.app.simulate import simulate_to_file
-from firmware.common.errors import ConfigError, RollsenseError, first_line
-from firmware.common.mqtt_url import parse_broker_url
-from firmware.common.units import summary_table  # the same table `rollsense demo` ends with
-from firmware.core.protocols import list_routines
-from firmware.edge.config import ensure_state_dir, load_config, routines_dir_for
-from firmware.edge.pairing import CODE_TTL_S, new_code
+from firmware.common.errors import RollsenseError, first_line
+
+# subcommand -> "module:function" that runs it (python-can's BACKENDS manner): a module is
+# imported only when its subcommand runs, so the device daemon never loads the dashboard's web
+# stack and `rollsense replay` never loads paho (start-up time and memory on a Pi Zero)
+SUBCOMMANDS = {
+    "demo": "firmware.app.subcommands.demo:demo",
+    "run": "firmware.app.subcommands.device:run",
+    "replay": "firmware.app.subcommands.offline:replay",
+    "simulate": "firmware.app.subcommands.offline:simulate",
+    "record": "firmware.app.subcommands.device:record",
+    "calibrate": "firmware.app.subcommands.device:calibrate",
+    "protocols": "firmware.app.subcommands.offline:protocols",
+    "dashboard": "firmware.app.subcommands.dashboard:dashboard",
+    "pair": "firmware.app.subcommands.device:pair",
+    "doctor": "firmware.app.subcommands.device:doctor",
+    "broker": "firmware.app.subcommands.broker:broker",
+}
+
+
+def _runner(target: str) -> Callable[[argparse.Namespace], int]:
+    """The function ``target`` names, imported when it is called."""
+    module, name = target.split(":")
+
+    def run(args: argparse.Namespace) -> int:
+        return getattr(importlib.import_module(module), name)(args)
+
+    run.__qualname__ = target
+    return run
+
+
+COMMANDS = {name: _runner(target) for name, target in SUBCOMMANDS.items()}
 
 EPILOG = """\
 examples:
@@ -42,28 +58,6 @@ examples:
 
 Broker URLs: mqtt://[user:pass@]host[:port], mqtts://host[:port]?ca=/path/ca.crt, unix:///path/to/socket
 """
-
-
-def _workers(text: str) -> int:
-    """--ingest-workers: a whole number 1..16."""
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 1 <= n <= 16:
-        raise argparse.ArgumentTypeError(f"{n} workers: give 1 to 16")
-    return n
-
-
-def _proxies(text: str) -> list[str]:
-    """--trusted-proxy: IP addresses or networks, comma-separated."""
-    out = []
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        try:
-            out.append(str(ipaddress.ip_network(item, strict=False)) if "/" in item else str(ipaddress.ip_address(item)))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{item!r} is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8)") from None
-    return out
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -81,13 +75,6 @@ def package_version() -> str:
             return tomllib.loads(pyproject.read_text())["project"]["version"]
         except (OSError, tomllib.TOMLDecodeError, KeyError):
             return "unknown"
-
-
-def _radius(text: str) -> float:
-    value = argtypes.positive_float(text)
-    if value > 0.5:
-        raise argparse.ArgumentTypeError(f"radius must be at most 0.5 m: {text}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -146,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("file", type=argtypes.path_text, metavar="FILE", help="the recording: .csv or .csv.gz")
     rp.add_argument("--protocol", metavar="ID", help="judge against this routine's targets")
     rp.add_argument("--tool", choices=("roller", "ball", "stick"), help="override the recording's tool")
-    rp.add_argument("--radius-m", type=_radius, metavar="R", help="override the effective radius in metres")
+    rp.add_argument("--radius-m", type=argtypes.radius_m, metavar="R", help="override the effective radius in metres")
     rp.add_argument("--json", action="store_true", help="print the summary as one JSON object (format rollsense-summary/1)")
     rp.add_argument("--routines-dir", type=argtypes.path_text, metavar="DIR", help="your own routines (TOML) for --protocol (default: routines_dir of --config)")
     rp.add_argument("--config", type=argtypes.path_text, metavar="FILE", help="TOML config whose routines_dir has your own routines")
@@ -225,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "(default: $ROLLSENSE_DASHBOARD_TLS_CERT; beyond loopback without it: self-signed)")
     db.add_argument("--tls-key", type=argtypes.path_text, default=env("ROLLSENSE_DASHBOARD_TLS_KEY") or None,
                     metavar="FILE", help="its PEM private key (default: $ROLLSENSE_DASHBOARD_TLS_KEY)")
-    db.add_argument("--trusted-proxy", type=_proxies, action="append", metavar="ADDR[,ADDR]",
+    db.add_argument("--trusted-proxy", type=argtypes.proxies, action="append", metavar="ADDR[,ADDR]",
                     help="a reverse proxy (IP address or network) whose X-Forwarded-For and "
                     "X-Forwarded-Proto are believed; repeatable; the login throttle counts the "
                     "client it names, and a login is required on loopback too "
@@ -237,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="with --add-user: set a new password for an existing login (and end its sessions)")
     db.add_argument("--trust-device", type=argtypes.device_id, action="append", default=[], metavar="ID",
                     help="mark a device as paired without a code (administrators)")
-    db.add_argument("--ingest-workers", type=_workers,
+    db.add_argument("--ingest-workers", type=argtypes.workers,
                     default=env("ROLLSENSE_DASHBOARD_INGEST_WORKERS", "1"), metavar="N",
                     help="MQTT ingest workers sharing the load through a shared subscription, "
                     "each a process of its own with its own database connection; 2 or more "
@@ -265,125 +252,6 @@ def build_parser() -> argparse.ArgumentParser:
                    "[--ca CA] [--no-tls] [--replace]: create a device's broker user with a fresh "
                    "password (Mosquitto's own PBKDF2 hash) and print the URL for its config")
     return p
-
-
-# -- subcommands --------------------------------------------------------------------------
-def cmd_demo(a) -> int:
-    return run_demo(DemoOptions(
-        protocol=a.protocol, scenario=a.scenario, seed=a.seed, fast=a.fast, speed=a.speed,
-        broker_url=a.broker, dashboard=not a.no_dashboard, port=a.port, db_url=a.db,
-        device_id=a.device_id, json=a.json,
-    ))
-
-
-def cmd_replay(a) -> int:
-    summary = replay_file(a.file, protocol=a.protocol, tool=a.tool, radius_m=a.radius_m,
-                          routines_dir=routines_dir_for(a.routines_dir, a.config))
-    if a.json:
-        print(json.dumps(summary, indent=2, allow_nan=False))
-    else:
-        print(summary_table(summary))
-    return 0
-
-
-def cmd_simulate(a) -> int:
-    rec, truth = simulate_to_file(a.protocol, a.scenario, a.seed, a.out, rate_hz=a.rate_hz,
-                                  routines_dir=routines_dir_for(a.routines_dir, a.config))
-    print(f"wrote {rec} and {truth}")
-    return 0
-
-
-def cmd_protocols(a) -> int:
-    routines = list_routines(a.routines_dir)
-    if a.json:
-        print(json.dumps([r.to_dict() for r in routines], indent=2))
-        return 0
-    width = max(len(r.id) for r in routines)
-    for r in routines:
-        print(f"{r.id:<{width}}  {r.tool:<6}  {r.title}")
-    return 0
-
-
-def cmd_pair(a) -> int:
-    state_dir = ensure_state_dir(a.state_dir or _config(a).state_dir)
-    code = new_code(state_dir)
-    print(f"pairing code: {code}  (valid {CODE_TTL_S // 60} minutes; enter it on the dashboard's Devices page)")
-    return 0
-
-
-def _config(a):
-    return load_config(getattr(a, "config", None))
-
-
-def cmd_dashboard(a) -> int:
-    if a.add_user is not None:
-        check_username(a.add_user)
-        password = sys.stdin.readline().rstrip("\n")
-        if not password:
-            raise ConfigError("--add-user: give the password on standard input")
-        argtypes.check_sqlite_path(a.db)
-        store = open_store(a.db)
-        try:
-            replaced = add_user(store, a.add_user, password, replace=a.replace)
-        finally:
-            store.close()
-        print(f"user {a.add_user} {'password replaced' if replaced else 'added'}")
-        return 0
-    if a.replace:
-        raise ConfigError("--replace only applies with --add-user NAME")
-    argtypes.check_sqlite_path(a.db)
-    check_port(a.host, a.port)  # a bad or busy address: one line, before the line saying where
-    tls = tls_files(a.host, a.db, a.tls_cert, a.tls_key)  # made or checked before saying where
-    if a.trusted_proxy:
-        proxies = [p for group in a.trusted_proxy for p in group]
-    else:
-        try:
-            proxies = _proxies(os.environ.get("ROLLSENSE_DASHBOARD_TRUSTED_PROXY", ""))
-        except argparse.ArgumentTypeError as e:
-            raise ConfigError(f"$ROLLSENSE_DASHBOARD_TRUSTED_PROXY: {e}") from None
-    store_kind = "PostgreSQL" if a.db.startswith("postgresql") else "SQLite"
-    shown_host = "127.0.0.1" if a.host in ("0.0.0.0", "::") else a.host
-    scheme = "https" if tls else "http"
-    print(f"rollsense dashboard on {scheme}://{shown_host}:{a.port} (broker {parse_broker_url(a.broker)}, "
-          f"{store_kind} store); Ctrl-C stops", file=sys.stderr, flush=True)
-    if tls:
-        print(f"HTTPS certificate {tls.cert}{' (self-signed)' if tls.made else ''}, "
-              f"SHA-256 {fingerprint(tls.cert)}", file=sys.stderr, flush=True)
-    run_dashboard(a.broker, a.db, a.host, a.port, trust_devices=a.trust_device,
-                  workers=a.ingest_workers, tls_cert=str(tls.cert) if tls else None,
-                  tls_key=str(tls.key) if tls else None, trusted_proxies=proxies)
-    return 0
-
-
-def cmd_broker(a) -> int:
-    return broker_main([a.action, *a.broker_args])
-
-
-def cmd_run(a) -> int:
-    return run_daemon(a)
-
-
-def cmd_record(a) -> int:
-    return record(a)
-
-
-def cmd_calibrate(a) -> int:
-    return calibrate(a)
-
-
-def cmd_doctor(a) -> int:
-    return run_doctor(_config(a) if not a.sim else _sim_config(a), out=sys.stdout)
-
-
-def _sim_config(a):
-    return replace(_config(a), hardware="sim")
-
-
-COMMANDS = {
-    "demo": cmd_demo, "run": cmd_run, "replay": cmd_replay, "simulate": cmd_simulate,
-    "record": cmd_record, "calibrate": cmd_calibrate, "protocols": cmd_protocols,
-    "dashboard": cmd_dashboard, "pair": cmd_pair, "doctor": cmd_doctor, "broker": cmd_broker,
-}
 
 
 def main(argv: list[str] | None = None) -> int:
