@@ -5,6 +5,7 @@
 Each start recovers an interrupted session first. Then it runs sessions of 50-250 ms (a few
 events each, a checkpoint, a finished summary) until killed. ``--drain`` runs no sessions:
 it delivers what the journal holds and exits 0 once every summary is acked (1 on timeout).
+Without either it prints ``running`` once it is about to run sessions.
 ``--timed S`` stands in for the device's main loop for S seconds (telemetry at 50 Hz, an event
 every 100 ms, a session every 0.6 s), timing every call into the link and the journal, then
 drains and prints one JSON line: finished session ids, event ids and the slowest call per kind.
@@ -114,6 +115,7 @@ def main(argv: list[str]) -> int:
         link.stop()
         journal.close()
         return rc
+    print("running", flush=True)  # the SIGKILL test times its kill from here, not from the spawn
     run_sessions(journal, link, random.Random(int(seed)))
     return 0
 

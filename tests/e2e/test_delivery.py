@@ -93,10 +93,10 @@ def test_broker_restarted_five_times_during_sessions(fresh_broker, dashboard, tm
 def _device(
     state: Path, url: str, seed: int, *extra: str, device_id: str = "dev-kill"
 ) -> subprocess.Popen:
-    """Start tests/e2e/device_proc.py (stdout piped for --timed reports)."""
+    """Start tests/e2e/device_proc.py (stdout piped for --timed reports and the ``running`` line)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "tests.e2e.device_proc", str(state), url, device_id, str(seed)]
-    out = subprocess.PIPE if "--timed" in extra else subprocess.DEVNULL
+    out = subprocess.PIPE if "--timed" in extra or not extra else subprocess.DEVNULL
     return subprocess.Popen([*cmd, *extra], cwd=ROOT, env=env, stdout=out, stderr=subprocess.PIPE)
 
 
@@ -108,10 +108,14 @@ def test_device_killed_at_random_points(fresh_broker, dashboard, tmp_path):
     runs = 20
     for run in range(runs):
         proc = _device(state, fresh_broker.url, run)
-        time.sleep(rng.uniform(0.25, 0.9))  # deliberate: the kill lands at a random point
+        # its start-up (imports, recovery, connecting) takes what the machine's load makes it
+        # take: the random point is counted from the line it prints as its sessions begin
+        assert proc.stdout.readline() == b"running\n", proc.stderr.read().decode()
+        time.sleep(rng.uniform(0.05, 0.7))  # deliberate: the kill lands at a random point
         assert proc.poll() is None, proc.stderr.read().decode()
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
+        proc.stdout.close()
         proc.stderr.close()
     drain = _device(state, fresh_broker.url, runs, "--drain")  # recovers the last one, delivers all
     try:
