@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from firmware.app.cli import summary_table
 from firmware.app.loop import summary_text
+from firmware.app.subcommands.offline import summary_table  # what `rollsense replay` prints
 from firmware.common import units
 from firmware.core.coach.verdicts import _row
 
