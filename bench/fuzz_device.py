@@ -154,6 +154,20 @@ BAD_FIELDS = {
                               st.booleans(), st.lists(numbers, max_size=2)),
     "code": st.one_of(st.integers(), st.none(), st.just("12345"), st.just("1234567"), st.just("12ab56"),
                       st.just("١٢٣٤٥٦")),
+    # issue 22: who rolls, which side, which programme step, soreness; set_profile's people
+    "person": st.one_of(not_string, st.just(""), st.just("a b"), st.text(LOWER, min_size=65, max_size=70)),
+    "side": st.one_of(not_string, st.just("up"), st.just("Left"), st.just("")),
+    "program": st.one_of(not_string, st.just(""), st.just("Lower"), st.just("../x"),
+                         st.text(LOWER, min_size=65, max_size=70)),
+    "program_step": st.one_of(st.integers(max_value=-1), st.integers(min_value=1000), st.just(1.5),
+                              st.text(max_size=3), st.booleans()),
+    "soreness_before": st.one_of(st.integers(max_value=-1), st.integers(min_value=11), st.just(2.5),
+                                 st.text(max_size=3), st.booleans()),
+    "people": st.one_of(st.just({}), st.integers(), st.none(), st.just([{"id": "a"}]),
+                        st.just([{"id": "a", "name": ""}]), st.just([{"id": "a b", "name": "x"}]),
+                        st.just([{"id": "a", "name": "x"}, {"id": "a", "name": "y"}]),
+                        st.just([{"id": "a", "name": "x", "units": "stone"}]),
+                        st.just([{"id": f"p{i}", "name": "x"} for i in range(17)])),
 }
 
 

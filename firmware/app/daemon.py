@@ -27,7 +27,7 @@ from firmware.common.errors import CommandError, ConfigError, SetupError
 from firmware.common.hardware import BlockSource
 from firmware.common.model import Block
 from firmware.core.metrics import MetricsSettings
-from firmware.core.protocols import list_routines, load_routine
+from firmware.core.protocols import Profile, list_routines, load_routine
 from firmware.edge.config import (
     Config,
     apply_overrides,
@@ -137,7 +137,8 @@ SENSOR_RETRY_S = 10.0  # how often a device with a missing sensor tries again
 class Daemon:
     """The service around the coaching loop (``rollsense run``): idle <-> running a routine,
     driven by the button (press: start, or the next routine of this tool while one runs;
-    hold: stop), start commands and SIGTERM. A sensor that does not answer puts it in a clear degraded state (LED, STATUS,
+    hold: stop; with two or more people at idle, press: the next person, hold: start), start
+    commands and SIGTERM. A sensor that does not answer puts it in a clear degraded state (LED, STATUS,
     a fault event, one line on stderr) and it retries, instead of crash-looping."""
 
     def __init__(self, cfg: Config, rt: SensorStack, app: CoachingLoop, *, outputs=None, notifier=None,
@@ -166,9 +167,17 @@ class Daemon:
         s = self.app.session
         return s is not None and not s.finished
 
+    @property
+    def choosing_people(self) -> bool:
+        """At idle with two or more people, a press chooses who rolls and a hold starts."""
+        return not self.running and len(self.app.people) > 1
+
     def press(self) -> None:
-        """Short press: start the configured routine, or move on to the next one."""
-        if self.running:
+        """Short press: start the configured routine, or move on to the next one; at idle
+        with two or more people, the next person (their number in beeps)."""
+        if self.choosing_people:
+            self.app.cycle_person(self.rt.clock.now_s())
+        elif self.running:
             current = self.app.session.routine.id
             ids = self.playlist or [current]
             nxt = ids[(ids.index(current) + 1) % len(ids)] if current in ids else ids[0]
@@ -178,8 +187,12 @@ class Daemon:
             self.starts.put(("start", self.cfg.protocol))
 
     def hold(self) -> None:
-        """Long press: stop the running routine."""
-        self.app.request_stop()
+        """Long press: stop the running routine; at idle with two or more people, start the
+        configured routine for the current person."""
+        if self.choosing_people:
+            self.starts.put(("start", self.cfg.protocol))
+        else:
+            self.app.request_stop()
 
     def _bring_up_sensors(self) -> None:
         now = self.rt.clock.now_s()
@@ -217,14 +230,14 @@ class Daemon:
         while not stop.is_set():
             self._bring_up_sensors()
             try:
-                kind, protocol = self.starts.get_nowait()
+                kind, protocol, *tags = self.starts.get_nowait()  # tags: a start command's
             except queue.Empty:
                 self._idle_tick()
                 continue
             if kind != "start":
                 continue
             try:
-                self.app.run_routine(protocol, stop)
+                self.app.run_routine(protocol, stop, *tags)
             except CommandError as e:  # unknown, another tool's, or not ready: say so, stay up
                 if self.display:
                     self.display.message(str(e))
@@ -234,6 +247,7 @@ class Daemon:
         return 0
 
     def _idle_tick(self) -> None:
+        self.app.play_person_cue(self.rt.clock.now_s())
         if self.sensors_ok:
             self.rt.sampler.poll()
         healthy = self.sensors_ok and not getattr(self.rt.sampler, "health", "")
@@ -269,6 +283,7 @@ def build_daemon(cfg: Config, *, notifier=None, display=None):
         settings=metrics_settings(cfg, routine.tool, rt.source),
         display=display, notifier=notifier, routines_dir=cfg.routines_dir,
         telemetry_hz=cfg.telemetry_hz, sim_tool=rt.source,
+        profile=Profile(body_mass_kg=cfg.profile.body_mass_kg),  # the default: nobody chosen
     )
     daemon = Daemon(cfg, rt, built.loop, outputs=built.outputs, notifier=notifier, display=display,
                     journal=built.journal)

@@ -4,6 +4,11 @@ by ``firmware.app.wiring``).
 
 Cues go to the buzzer/LED and the terminal first, then to the journal; the network is
 never waited on (the link drains the journal's outbox in its own thread).
+
+People (issue 22): the loop keeps the device's people (``firmware.edge.people``, in the state
+dir) and coaches the current one: their body mass turns force targets in % body weight into
+newtons (the device-wide ``profile`` when nobody is chosen or they gave none). A start with
+``person`` makes that person current; every session carries who rolled and which side.
 """
 
 from __future__ import annotations
@@ -21,13 +26,16 @@ from firmware.common.units import summary_table
 from firmware.common.wire import clean_json, utc_now_iso
 from firmware.core.coach import Cue, Event
 from firmware.core.metrics import MetricsSettings
-from firmware.core.protocols import Profile, load_routine
+from firmware.core.protocols import Profile, Routine, load_routine
 from firmware.core.session import Session
-from firmware.core.summary import new_session_id
+from firmware.core.sides import side_problem
+from firmware.core.summary import SessionTags, new_session_id
 from firmware.edge.pairing import check_code
+from firmware.edge.people import People, Person
 
 QUIET_EVENT_CUES = {"tick"}  # metronome ticks are cues for the user, not events to keep
 CHECKPOINT_S = 5.0  # sensor seconds between journal checkpoints of the running summary
+PERSON_CUE_PERIOD_S = 0.4  # the button's person cue: one beep per 0.4 s, countable by ear
 
 
 @dataclass
@@ -56,6 +64,7 @@ class CoachingLoop:
         routines_dir: str | Path | None = None,
         profile: Profile | None = None,
         state_dir: str | Path | None = None,
+        people: People | None = None,
         telemetry_hz: float = 10.0,
         poll_s: float = 0.02,
         no_contact_timeout_s: float = 30.0,
@@ -63,13 +72,17 @@ class CoachingLoop:
         sim_tool=None,
     ) -> None:
         """``source_end_s``: the sensor time a one-routine simulated user leaves (demo);
-        ``sim_tool``: simulated hardware with a new user per routine (``device.sim.SimTool``)."""
+        ``sim_tool``: simulated hardware with a new user per routine (``device.sim.SimTool``);
+        ``profile``: the device-wide body mass (config, set_profile's ``body_mass_kg``), used
+        when nobody is chosen or the person gave none; ``people``: default, the state dir's."""
         self.device_id = device_id
         self.parts = parts
         self.settings = settings
         self.routines_dir = routines_dir
         self.profile = profile or Profile()
         self.state_dir = Path(state_dir) if state_dir else None
+        self.people = people if people is not None else People(self.state_dir)
+        self._person_beeps: list[float] = []  # when the person cue's next beeps are due
         self.telemetry_period_s = 1.0 / telemetry_hz
         self.poll_s = poll_s
         self.no_contact_timeout_s = no_contact_timeout_s
@@ -122,13 +135,16 @@ class CoachingLoop:
         if name == "ping":
             s = self.session
             return {"state": "running" if s and not s.finished else "idle",
-                    "protocol": s.routine.id if s and s.routine else None}
+                    "protocol": s.routine.id if s and s.routine else None,
+                    "person": self.people.current.id if self.people.current else None}
         if name == "start":
             routine = self.check_start(payload["protocol"])
+            tags = self.start_tags(routine, payload)
             if not self.commands.empty():
                 raise CommandRejected("another start is already waiting; try again in a moment")
-            self.commands.put(("start", routine.id))
-            return {"accepted": routine.id}
+            self.commands.put(("start", routine.id, tags))
+            said = {"person": tags.person_id, "side": tags.side}  # who and which side, if any
+            return {"accepted": routine.id, **{k: v for k, v in said.items() if v is not None}}
         if name == "stop":
             s = self.session
             if s is None or s.finished:
@@ -136,11 +152,83 @@ class CoachingLoop:
             self.request_stop()
             return {"stopping": s.session_id, "protocol": s.routine.id}
         if name == "set_profile":
-            self.profile = Profile(body_mass_kg=payload.get("body_mass_kg"))
-            return {"body_mass_kg": self.profile.body_mass_kg}
+            return self.set_profile(payload)
         if name == "pair":
             return self._check_pair_code(str(payload.get("code", "")))
         raise CommandRejected(f"command {name!r} is not supported by this device")
+
+    def set_profile(self, payload: dict) -> dict:
+        """``set_profile``: the device-wide body mass, the people (the dashboard's whole list)
+        and the current person, each only when given. The answer says what the device now
+        holds."""
+        person = payload.get("person")
+        if "people" not in payload and person is not None and self.people.get(person) is None:
+            raise CommandRejected(f"unknown person {person!r}; {self._known_people()}")
+        if "body_mass_kg" in payload:
+            self.profile = Profile(body_mass_kg=payload["body_mass_kg"])
+        if "people" in payload:
+            self.people.replace(payload["people"], person, keep_current="person" not in payload)
+        elif "person" in payload:
+            self.people.choose(person)
+        current = self.people.current
+        return {"body_mass_kg": self.profile.body_mass_kg, "people": self.people.ids(),
+                "person": current.id if current else None}
+
+    def _known_people(self) -> str:
+        ids = self.people.ids()
+        return (f"this device knows {', '.join(ids)}" if ids
+                else "this device knows nobody yet: send set_profile with people first")
+
+    def start_tags(self, routine: Routine, payload: dict) -> SessionTags:
+        """Who rolls and which side for a start command (``person`` absent: the current
+        person; null: nobody in particular), checked: a person the device knows, a side only
+        on a routine on a limb. CommandRejected (one line) if not."""
+        if "person" in payload:
+            person_id = payload["person"]
+        else:
+            person_id = self.people.current.id if self.people.current else None
+        if person_id is not None and self.people.get(person_id) is None:
+            raise CommandRejected(f"unknown person {person_id!r}; {self._known_people()}")
+        side = payload.get("side")
+        why = side_problem(routine, side)
+        if why:
+            raise CommandRejected(why)
+        return SessionTags(person_id=person_id, side=side, program_id=payload.get("program"),
+                           program_step=payload.get("program_step"),
+                           soreness_before=payload.get("soreness_before"))
+
+    def profile_for(self, person: Person | None) -> Profile:
+        """The body mass that shapes ``person``'s force targets: theirs, else the device's."""
+        if person is not None and person.body_mass_kg is not None:
+            return Profile(body_mass_kg=person.body_mass_kg)
+        return self.profile
+
+    # -- the button's people (idle) ----------------------------------------------------------------
+    def cycle_person(self, now_s: float) -> Person | None:
+        """The next person becomes current (button at idle, two or more people): says who by
+        the ``person`` cue, once per their number (1-16 beeps, ``PERSON_CUE_PERIOD_S`` apart;
+        played by :meth:`play_person_cue`) and on the display. None if nobody to cycle."""
+        s = self.session
+        if (s is not None and not s.finished) or len(self.people) < 2:
+            return None
+        chosen = self.people.cycle()
+        if chosen is None:
+            return None
+        number, person = chosen
+        self._person_beeps = [now_s + i * PERSON_CUE_PERIOD_S for i in range(number)]
+        if self.parts.display is not None:
+            self.parts.display.message(f"person {number}: {person.name}")
+        if self.parts.notifier:
+            self.parts.notifier.status(f"idle; person {number}: {person.name}")
+        self.play_person_cue(now_s)
+        return person
+
+    def play_person_cue(self, now_s: float) -> None:
+        """Play the person cue's beeps that are due (called at idle, every poll)."""
+        while self._person_beeps and self._person_beeps[0] <= now_s:
+            self._person_beeps.pop(0)
+            if self.parts.outputs is not None:
+                self.parts.outputs.perform("person")
 
     def _check_pair_code(self, code: str) -> dict:
         if self.state_dir is None or not check_code(self.state_dir, code):
@@ -167,12 +255,21 @@ class CoachingLoop:
         return routine
 
     # -- the loop ------------------------------------------------------------------
-    def run_routine(self, protocol_id: str, stop: threading.Event | None = None) -> dict:
-        """Run one routine to its end (or until ``stop``); returns the summary."""
+    def run_routine(self, protocol_id: str, stop: threading.Event | None = None,
+                    tags: SessionTags | None = None) -> dict:
+        """Run one routine to its end (or until ``stop``); returns the summary. ``tags``: who
+        and which side (a start command's); None (the button): the current person, no side."""
         stop = stop or threading.Event()
         self._stop_routine.clear()
         p = self.parts
         routine = self.check_start(protocol_id)
+        if tags is None:
+            tags = self.start_tags(routine, {})
+        try:
+            person = None if tags.person_id is None else self.people.choose(tags.person_id)
+        except KeyError:
+            raise CommandRejected(f"unknown person {tags.person_id!r}; {self._known_people()}") from None
+        self._person_beeps = []
         settings = replace(self.settings, tool=routine.tool)
         started_at = utc_now_iso()
         if self.sim_tool is not None:  # a simulated user for this routine, from now on
@@ -181,10 +278,11 @@ class CoachingLoop:
             except ConfigError as e:
                 raise CommandRejected(str(e)) from e
         session = Session(session_id=new_session_id(), routine=routine, settings=settings,
-                          profile=self.profile, started_at=started_at)
+                          profile=self.profile_for(person), started_at=started_at, tags=tags)
         self.session = session
         p.journal.start_session(session.session_id, routine.id, routine.tool, started_at)
-        self._record(session, Event("session_started", 0.0, {"protocol": routine.id}))
+        # who and which side, at once: a power cut before the first checkpoint keeps them
+        self._record(session, Event("session_started", 0.0, {"protocol": routine.id, **tags.fields()}))
         if p.notifier:
             p.notifier.status(f"running {routine.id}")
         next_telemetry_s = None

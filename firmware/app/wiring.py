@@ -17,6 +17,7 @@ from firmware.app.loop import CoachingLoop, DeviceParts
 from firmware.common.clock import Clock, MonotonicClock
 from firmware.common.hardware import BlockSource, CueOutputs
 from firmware.core.metrics import MetricsSettings
+from firmware.core.protocols import Profile
 from firmware.edge.journal import Journal
 from firmware.edge.link import Link
 from firmware.edge.sampler import Sampler
@@ -69,10 +70,13 @@ def build_device(*, device_id: str, hardware: Hardware, clock: Clock, pins: Outp
                  state_dir: Path, broker_url: str, info: dict, settings: MetricsSettings,
                  sampler: BlockSource | None = None, display=None, notifier=None,
                  routines_dir: str | Path | None = None, telemetry_hz: float = 10.0,
-                 source_end_s: float | None = None, sim_tool=None) -> BuiltDevice:
+                 source_end_s: float | None = None, sim_tool=None,
+                 profile: Profile | None = None) -> BuiltDevice:
     """Sampler (``sampler``, else :func:`coaching_sampler` on ``hardware``), outputs, journal
     (``state_dir/journal.db``), link (``info`` is its retained info) and the coaching loop,
-    opened in that order: no GPIO means no journal is opened. Nothing is started."""
+    opened in that order: no GPIO means no journal is opened. Nothing is started.
+    ``profile``: the device-wide body mass (the config's); the loop's people are kept in
+    ``state_dir/people.json``."""
     sampler = sampler if sampler is not None else coaching_sampler(hardware, clock)
     outputs = open_outputs(pins.kind, led_pins=pins.led_pins, buzzer_pin=pins.buzzer_pin,
                            button_pin=pins.button_pin, pin_factory=pins.pin_factory)
@@ -84,6 +88,7 @@ def build_device(*, device_id: str, hardware: Hardware, clock: Clock, pins: Outp
                           link=link, display=display, notifier=notifier),
         settings=settings,
         routines_dir=routines_dir,
+        profile=profile,
         state_dir=state_dir,
         telemetry_hz=telemetry_hz,
         source_end_s=source_end_s,

@@ -24,7 +24,7 @@ COACH_CUES = (
     "switch_direction",
     "paused", "stepped_off", "done",
 )
-DEVICE_CUES = ("fault", "storage_full")  # cues the device itself gives, beside the coach's
+DEVICE_CUES = ("fault", "storage_full", "person")  # cues the device itself gives, beside the coach's
 
 OFF: Colour = (0.0, 0.0, 0.0)
 COLOURS: dict[str, Colour] = {
@@ -88,6 +88,10 @@ CUE_PATTERNS: dict[str, Pattern] = {
     "storage_full": Pattern("dim white", (349.0, 262.0), 0.3, 0.15, True,
                             "Storage full: coaching goes on, the session is saved once there is "
                             "space (free some)", priority=2),
+    # the button at idle, two or more people: played once per the chosen person's number
+    # (person 3: three beeps, 0.4 s apart); hold the button to start for them
+    "person": Pattern("white", (784.0,), 0.1, 0.0, False,
+                      "Person chosen: count the beeps (one per person number); hold to start"),
 }
 
 

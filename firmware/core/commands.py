@@ -4,10 +4,14 @@ Every command is a JSON object with ``id`` (1-64 chars of ``[A-Za-z0-9_.:-]``), 
 ``expires_at`` (ISO-8601; naive times are UTC) and the optional envelope fields ``v`` (1),
 ``ts`` (a time, as text) and ``seq`` (a whole number). Unknown fields are refused. Per command:
 
-    start        {"protocol": "<routine id>"}
+    start        {"protocol": "<routine id>", "person"?: id | null, "side"?: "left" | "right" | null,
+                  "program"?: "<programme id>" | null, "program_step"?: int >= 0 | null,
+                  "soreness_before"?: 0..10 | null}
     stop         {"reason"?: str}
     set_targets  {"targets": {name: number | [lo, hi]}, "protocol"?: str}
-    set_profile  {"body_mass_kg": number in [20, 300] | null}
+    set_profile  {"body_mass_kg"?: number in [20, 300] | null,
+                  "people"?: [{"id", "name", "body_mass_kg"?, "units"?}] (at most 16),
+                  "person"?: id | null}   (at least one of the three)
     ping         {}
     pair         {"code": "<6 digits>"}
 
@@ -38,6 +42,15 @@ ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 ROUTINE_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 TARGET_NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,39}")
 CODE_RE = re.compile(r"[0-9]{6}")
+PROGRAM_RE = re.compile(r"[a-z0-9-]{1,64}")  # a programme id (issue 22 contract)
+PERSON_ID_RE = ID_RE  # a person id: WIRE_ID, as every id on the wire
+MAX_PEOPLE = 16
+NAME_MAX = 40
+UNITS = ("metric", "imperial")
+SIDES = ("left", "right")
+SORENESS_MAX = 10
+NAME_PATTERN = r"^(?=.*\S)[^\x00-\x1f\x7f]+$"  # printable, not only spaces
+PROGRAM_STEP_MAX = 999
 ENVELOPE = {"id", "expires_at", "v", "ts", "seq"}
 MAX_RAW_BYTES = 16_384
 MAX_DEPTH = 4  # {"targets": {"name": [lo, hi]}} is 3 deep
@@ -59,7 +72,25 @@ def _pattern(regex: re.Pattern) -> dict:
     return {"type": "string", "pattern": f"^{regex.pattern}$"}
 
 
+def _nullable(schema: dict) -> dict:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
 _TARGET_NUMBER = {"type": "number", "minimum": 0, "maximum": TARGET_MAX}
+BODY_MASS = {"type": ["number", "null"], "minimum": 20, "maximum": 300}
+# one person as set_profile carries it (and the dashboard's people table stores it)
+PERSON = {
+    "type": "object",
+    "properties": {
+        "id": _pattern(PERSON_ID_RE),
+        "name": {"type": "string", "minLength": 1, "maxLength": NAME_MAX,
+                 "pattern": NAME_PATTERN},
+        "body_mass_kg": BODY_MASS,
+        "units": {"enum": list(UNITS)},
+    },
+    "required": ["id", "name"],
+    "additionalProperties": False,
+}
 ENVELOPE_SCHEMA = {
     "id": _pattern(ID_RE),
     "expires_at": {"type": ["string", "null"], "minLength": 10, "maxLength": 40},
@@ -69,7 +100,14 @@ ENVELOPE_SCHEMA = {
 }
 # name -> {field: JSON Schema}, and the fields each one requires (besides "id")
 FIELDS: dict[str, dict[str, dict]] = {
-    "start": {"protocol": _pattern(ROUTINE_RE)},
+    "start": {
+        "protocol": _pattern(ROUTINE_RE),
+        "person": _nullable(_pattern(PERSON_ID_RE)),
+        "side": {"enum": [*SIDES, None]},
+        "program": _nullable(_pattern(PROGRAM_RE)),
+        "program_step": {"type": ["integer", "null"], "minimum": 0, "maximum": PROGRAM_STEP_MAX},
+        "soreness_before": {"type": ["integer", "null"], "minimum": 0, "maximum": SORENESS_MAX},
+    },
     "stop": {"reason": {"type": "string", "maxLength": 200}},
     "set_targets": {
         "targets": {
@@ -86,14 +124,17 @@ FIELDS: dict[str, dict[str, dict]] = {
         },
         "protocol": _pattern(ROUTINE_RE),
     },
-    "set_profile": {"body_mass_kg": {"type": ["number", "null"], "minimum": 20, "maximum": 300}},
+    "set_profile": {
+        "body_mass_kg": BODY_MASS,
+        "people": {"type": "array", "maxItems": MAX_PEOPLE, "items": PERSON},
+        "person": _nullable(_pattern(PERSON_ID_RE)),
+    },
     "ping": {},
     "pair": {"code": _pattern(CODE_RE)},
 }
 REQUIRED: dict[str, tuple[str, ...]] = {
     "start": ("protocol",),
     "set_targets": ("targets",),
-    "set_profile": ("body_mass_kg",),
     "pair": ("code",),
 }
 # each command's full JSON Schema (envelope + fields); the README's command table lists these
@@ -107,6 +148,7 @@ SCHEMAS: dict[str, dict] = {
     for name, fields in FIELDS.items()
 }
 _VALIDATORS = {name: fastjsonschema.compile(schema) for name, schema in SCHEMAS.items()}
+_PERSON_VALIDATOR = fastjsonschema.compile(PERSON)
 
 # what a field must be, in a user's words (the reply's error when that field is wrong)
 FIELD_WORDS = {
@@ -120,6 +162,19 @@ FIELD_WORDS = {
     "targets": f"targets must be an object with 1 to {MAX_TARGETS} entries",
     "body_mass_kg": "body_mass_kg must be a number from 20 to 300, or null",
     "code": f"code must match {CODE_RE.pattern}",
+    "person": f"person must be a person id matching {PERSON_ID_RE.pattern}, or null",
+    "side": "side must be left, right or null",
+    "program": f"program must be a programme id matching {PROGRAM_RE.pattern}, or null",
+    "program_step": f"program_step must be a whole number from 0 to {PROGRAM_STEP_MAX}, or null",
+    "soreness_before": f"soreness_before must be a whole number from 0 to {SORENESS_MAX}, or null",
+    "people": f"people must be a list of at most {MAX_PEOPLE} people",
+}
+# what a person's field must be (set_profile's people[i].<field>)
+PERSON_WORDS = {
+    "id": f"id must match {PERSON_ID_RE.pattern}",
+    "name": f"name must be text of 1 to {NAME_MAX} characters (no control characters)",
+    "body_mass_kg": "body_mass_kg must be a number from 20 to 300, or null",
+    "units": f"units must be {' or '.join(UNITS)}",
 }
 
 
@@ -143,7 +198,56 @@ def _explain(name: str, obj: Any, e: fastjsonschema.JsonSchemaValueException) ->
         return f"target name {bad[:40]!r} must match {TARGET_NAME_RE.pattern}"
     if field == "targets" and isinstance(targets, dict) and len(path) >= 2:
         return f"target {str(path[1])[:40]!r} must be a number from 0 to {TARGET_MAX} or [lo, hi]"
+    people = obj.get("people")
+    if field == "people" and isinstance(people, list) and len(path) >= 2 and str(path[1]).isdigit():
+        i = int(path[1])
+        if i < len(people):
+            return f"people[{i}]: {_person_words(people[i], path[2:], e.rule)}"
     return FIELD_WORDS.get(str(field), f"field {str(field)[:40]!r} is not valid")
+
+
+def _person_words(person: Any, path: list, rule: str | None) -> str:
+    """What is wrong with one person of set_profile's ``people``, in a user's words."""
+    if not isinstance(person, dict):
+        return "must be an object with id and name"
+    if path:
+        return PERSON_WORDS.get(str(path[0]), f"field {str(path[0])[:40]!r} is not valid")
+    if rule == "required":
+        return f"missing field {next((f for f in PERSON['required'] if f not in person), 'id')}"
+    unknown = sorted(k for k in person if k not in PERSON["properties"])
+    if unknown:
+        return f"unknown field(s): {', '.join(repr(k[:40]) for k in unknown[:5])}"
+    return "must be an object with id and name"
+
+
+def person_problem(person: Any) -> str:
+    """Why ``person`` is not a person as ``set_profile`` carries it ("" when it is): one
+    line in a user's words. The dashboard's people table checks with this too."""
+    try:
+        _PERSON_VALIDATOR(person)
+    except fastjsonschema.JsonSchemaValueException as e:
+        return _person_words(person, list(e.path or [])[1:], e.rule)
+    return ""
+
+
+def _cross_check(name: str, obj: dict) -> None:
+    """What a schema cannot say: a target band's order, a programme step without its
+    programme, set_profile's people (ids once each, the current person among them)."""
+    for target, value in (obj.get("targets") or {}).items():
+        if isinstance(value, list) and value[0] > value[1]:
+            raise CommandError(f"target {target!r} must be [lo, hi] with 0 <= lo <= hi")
+    if name == "start" and obj.get("program_step") is not None and obj.get("program") is None:
+        raise CommandError("program_step needs program (the programme it is a step of)")
+    if name == "set_profile":
+        if not {"body_mass_kg", "people", "person"} & obj.keys():
+            raise CommandError("set_profile needs body_mass_kg, people or person")
+        ids = [p["id"] for p in obj.get("people") or []]
+        twice = next((i for n, i in enumerate(ids) if i in ids[:n]), None)
+        if twice is not None:
+            raise CommandError(f"people: id {twice!r} appears more than once")
+        person = obj.get("person")
+        if "people" in obj and person is not None and person not in ids:
+            raise CommandError(f"person {person!r} is not one of people")
 
 
 def parse_time(text: Any) -> datetime:
@@ -174,9 +278,7 @@ def validate(name: str, obj: Any) -> Command:
         check_schema(obj)
     except fastjsonschema.JsonSchemaValueException as e:
         raise CommandError(_explain(name, obj, e)) from None
-    for target, value in (obj.get("targets") or {}).items():  # what a schema cannot say
-        if isinstance(value, list) and value[0] > value[1]:
-            raise CommandError(f"target {target!r} must be [lo, hi] with 0 <= lo <= hi")
+    _cross_check(name, obj)
     expires_at = parse_time(obj["expires_at"]) if obj.get("expires_at") is not None else None
     args = {k: v for k, v in obj.items() if k not in ENVELOPE}
     return Command(name, obj["id"], args, expires_at)

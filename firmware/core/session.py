@@ -10,7 +10,7 @@ from firmware.core.coach import Coach, Cue, Event
 from firmware.core.metrics import MetricsEngine, MetricsSettings
 from firmware.core.protocols import Profile, Routine
 from firmware.core.series import SeriesBuilder
-from firmware.core.summary import build_summary
+from firmware.core.summary import SessionTags, build_summary
 
 
 class Session:
@@ -22,8 +22,12 @@ class Session:
         settings: MetricsSettings,
         profile: Profile | None = None,
         started_at: str | None = None,
+        tags: SessionTags | None = None,
     ) -> None:
+        """``tags``: who rolls, which side, which programme step (issue 22), carried into
+        every summary and checkpoint."""
         self.session_id = session_id
+        self.tags = tags or SessionTags()
         self.routine = routine
         self.settings = settings
         self.started_at = started_at
@@ -90,6 +94,7 @@ class Session:
             completed=completed,
             interrupted=interrupted,
             started_at=self.started_at,
+            tags=self.tags,
             extra={"rolling_s": self.coach.rolling_s if self.coach else None,
                    "pass_list": metrics.get("pass_list"), "series_1hz": self.series.to_json()},
         )

@@ -1,13 +1,16 @@
 """The session summary (DESIGN.md §3.2): one JSON object, a stable contract.
 
 Built from the metrics engine's fields, the coach's verdict on the targets, and the
-session's identity. Pure: no I/O, no clock (the caller passes ``started_at``).
+session's identity: which session, and (issue 22) who rolled, which side, which programme
+step and how sore it was before (``SessionTags``). Pure: no I/O, no clock (the caller passes
+``started_at``).
 """
 
 from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 
 from firmware.common.wire import SUMMARY_FORMAT, clean_json
 
@@ -24,6 +27,51 @@ METRIC_FIELDS = (
     "force_n",
     "force_by_direction_n",
 )
+
+
+# the issue 22 fields, in every summary the device makes (null when unknown)
+TAG_FIELDS = ("person_id", "side", "program_id", "program_step", "soreness")
+
+
+@dataclass(frozen=True)
+class SessionTags:
+    """Who rolled and what the session was part of (issue 22), as the start command or the
+    button gave it: a person id (WIRE_ID), ``side`` "left"/"right" (None: the spine, or not
+    said), a programme id and the index of its step, and soreness 0-10 before and after
+    (the device only ever knows "before"; the dashboard adds "after")."""
+
+    person_id: str | None = None
+    side: str | None = None
+    program_id: str | None = None
+    program_step: int | None = None
+    soreness_before: int | None = None
+    soreness_after: int | None = None
+
+    def fields(self) -> dict:
+        """The summary's fields for these tags, every one present (null when unknown)."""
+        return {
+            "person_id": self.person_id,
+            "side": self.side,
+            "program_id": self.program_id,
+            "program_step": self.program_step,
+            "soreness": {"before": self.soreness_before, "after": self.soreness_after},
+        }
+
+    @classmethod
+    def from_fields(cls, data: dict | None) -> SessionTags:
+        """The tags a summary or an event already carries (what is missing or odd: None)."""
+        data = data if isinstance(data, dict) else {}
+        soreness = data.get("soreness") if isinstance(data.get("soreness"), dict) else {}
+
+        def text(key: str) -> str | None:
+            return data[key] if isinstance(data.get(key), str) else None
+
+        def whole(value) -> int | None:
+            return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+        return cls(text("person_id"), text("side"), text("program_id"),
+                   whole(data.get("program_step")), whole(soreness.get("before")),
+                   whole(soreness.get("after")))
 
 
 def new_session_id(now_ms: int | None = None, random_bytes: bytes | None = None) -> str:
@@ -44,8 +92,10 @@ def build_summary(
     interrupted: str | None = None,
     started_at: str | None = None,
     extra: dict | None = None,
+    tags: SessionTags | None = None,
 ) -> dict:
-    """Assemble the §3.2 object. ``metrics`` is ``MetricsEngine.summary()``."""
+    """Assemble the §3.2 object. ``metrics`` is ``MetricsEngine.summary()``; ``tags`` who
+    rolled and which side (every tag field is present, null when not known)."""
     missing = [k for k in METRIC_FIELDS if k not in metrics]
     if missing:
         raise ValueError(f"metrics summary lacks {', '.join(missing)}")
@@ -57,6 +107,7 @@ def build_summary(
         **{k: metrics[k] for k in METRIC_FIELDS},
         "targets": targets,
         "completed": bool(completed),
+        **(tags or SessionTags()).fields(),
     }
     if interrupted:
         summary["interrupted"] = interrupted

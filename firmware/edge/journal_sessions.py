@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable
 
 from firmware.common.wire import SUMMARY_FORMAT, dumps, utc_now_iso
+from firmware.core.summary import TAG_FIELDS, SessionTags
 from firmware.edge.journal_file import JournalFile
 from firmware.edge.journal_outbox import OutboxStore
 from firmware.edge.journal_writer import JournalWriter
@@ -31,12 +32,24 @@ def new_msg_id() -> str:
     return uuid.uuid4().hex
 
 
+def _tags(partial: dict, events: list) -> SessionTags:
+    """Who rolled and which side: the last checkpoint's, else the ``session_started`` event's
+    (written at the start, so a power cut before the first checkpoint keeps them too)."""
+    if any(k in partial for k in TAG_FIELDS):
+        return SessionTags.from_fields(partial)
+    started = next((e for e in events if isinstance(e, dict)
+                    and e.get("event_type") == "session_started"), None)
+    return SessionTags.from_fields(started)
+
+
 def default_interrupted_summary(row: dict, reason: str) -> dict:
-    """What is known of an interrupted session: ids, start, duration so far, any checkpointed metrics."""
+    """What is known of an interrupted session: ids, start, duration so far, any checkpointed
+    metrics, and who rolled which side (every issue 22 field present, null when unknown)."""
     partial = row.get("partial") or {}
     events_t_s = [e["t_s"] for e in row.get("events", []) if isinstance(e.get("t_s"), int | float)]
     duration_s = max([float(partial.get("duration_s") or 0.0), *events_t_s, 0.0])
     summary = {"format": SUMMARY_FORMAT, **partial}
+    summary.update(_tags(partial, row.get("events", [])).fields())
     summary.update(
         session_id=row["session_id"],
         protocol=row["protocol"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import threading
 from datetime import UTC, datetime, timedelta
@@ -48,6 +49,26 @@ target_names = st.builds(
 )
 numbers = st.floats(min_value=0, max_value=1e6, allow_nan=False, allow_infinity=False)
 target_values = st.one_of(numbers, st.tuples(numbers, numbers).map(lambda p: [min(p), max(p)]))
+names = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=40).filter(
+    lambda t: re.search(r"\S", t))
+masses = st.one_of(st.none(), st.floats(min_value=20, max_value=300))
+
+
+@st.composite
+def people_lists(draw, max_size=commands.MAX_PEOPLE):
+    """set_profile's people: unique ids, each with a name, maybe a body mass and units."""
+    pids = draw(st.lists(ids, max_size=max_size, unique=True))
+    people = []
+    for pid in pids:
+        person = {"id": pid, "name": draw(names)}
+        if draw(st.booleans()):
+            person["body_mass_kg"] = draw(masses)
+        if draw(st.booleans()):
+            person["units"] = draw(st.sampled_from(commands.UNITS))
+        people.append(person)
+    return people
+
+
 json_leaf = st.one_of(
     st.none(),
     st.booleans(),
@@ -72,6 +93,16 @@ def valid_commands(draw):
         body["expires_at"] = FUTURE
     if name == "start":
         body["protocol"] = draw(routines)
+        if draw(st.booleans()):
+            body["person"] = draw(st.one_of(st.none(), ids))
+        if draw(st.booleans()):
+            body["side"] = draw(st.sampled_from(["left", "right", None]))
+        if draw(st.booleans()):
+            body["program"] = draw(st.text(alphabet=LOWER + "-", min_size=1, max_size=64))
+            if draw(st.booleans()):
+                body["program_step"] = draw(st.one_of(st.none(), st.integers(0, 999)))
+        if draw(st.booleans()):
+            body["soreness_before"] = draw(st.one_of(st.none(), st.integers(0, 10)))
     elif name == "stop" and draw(st.booleans()):
         body["reason"] = draw(free_text)
     elif name == "set_targets":
@@ -84,13 +115,45 @@ def valid_commands(draw):
             )
         )
     elif name == "set_profile":
-        body["body_mass_kg"] = draw(st.one_of(st.none(), st.floats(min_value=20, max_value=300)))
+        what = draw(st.sets(st.sampled_from(["body_mass_kg", "people", "person"]), min_size=1))
+        if "body_mass_kg" in what:
+            body["body_mass_kg"] = draw(masses)
+        if "people" in what:
+            body["people"] = draw(people_lists(max_size=4))
+        if "person" in what:  # one of the people sent with it, else any id (the device judges)
+            sent = [p["id"] for p in body.get("people", [])]
+            body["person"] = draw(st.sampled_from([None, *sent]) if "people" in what else ids)
     elif name == "pair":
         body["code"] = draw(codes)
     return name, body
 
 
+BAD_PERSON = st.one_of(
+    st.just({"id": "a"}), st.just({"name": "Ann"}), st.just({"id": "a b", "name": "Ann"}),
+    st.just({"id": "a", "name": ""}), st.just({"id": "a", "name": "  "}),
+    st.just({"id": "a", "name": "x" * 41}), st.just({"id": "a", "name": "A\nB"}),
+    st.just({"id": "a", "name": "Ann", "units": "stone"}),
+    st.just({"id": "a", "name": "Ann", "body_mass_kg": 19}),
+    st.just({"id": "a", "name": "Ann", "body_mass_kg": "70"}),
+    st.just({"id": "a", "name": "Ann", "age": 40}), st.integers(), st.none(), st.text(max_size=5),
+)
 BAD_VALUES = {
+    "person": st.one_of(st.integers(), st.just(""), st.just("a b"), st.just("x/y"),
+                        st.text(alphabet=LOWER, min_size=65, max_size=70), st.lists(ids, max_size=2)),
+    "side": st.one_of(st.just("up"), st.just("Left"), st.just(""), st.integers(), st.booleans(),
+                      st.lists(st.just("left"), max_size=2)),
+    "program": st.one_of(st.integers(), st.just(""), st.just("Lower"), st.just("a b"),
+                         st.text(alphabet=LOWER, min_size=65, max_size=70)),
+    "program_step": st.one_of(st.integers(max_value=-1), st.integers(min_value=1000), st.just(1.5),
+                              st.text(max_size=3), st.booleans()),
+    "soreness_before": st.one_of(st.integers(max_value=-1), st.integers(min_value=11), st.just(2.5),
+                                 st.text(max_size=3), st.booleans()),
+    "people": st.one_of(
+        st.just({}), st.integers(), st.text(max_size=5), st.none(),
+        st.lists(BAD_PERSON, min_size=1, max_size=3),
+        st.just([{"id": "a", "name": "Ann"}, {"id": "a", "name": "Bo"}]),  # an id twice
+        st.just([{"id": f"p{i}", "name": "P"} for i in range(commands.MAX_PEOPLE + 1)]),
+    ),
     "protocol": st.one_of(
         st.integers(),
         st.none(),
