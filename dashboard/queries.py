@@ -1,5 +1,7 @@
 """Read queries over the dashboard store: devices, session history, weekly minutes, streaks,
-trends, and the detail of one session (summary, telemetry, events).
+trends, and the detail of one session (summary, telemetry, events); per person (issue 22):
+their sessions, streak, each muscle left against right over a date range, and the
+asymmetries worth noticing.
 
 Only ``store.query(sql, params)`` with ``?`` placeholders is used, so every query runs on
 SQLite and PostgreSQL alike. Date arithmetic (weeks, streaks) happens in Python on the
@@ -30,8 +32,12 @@ KNOWN_MUSCLES = {
 
 SESSION_COLUMNS = (
     "s.session_id, s.device_id, s.protocol, s.tool, s.started_at, s.duration_s, s.passes, "
-    "s.completed, s.summary_json, s.received_at, d.name AS device_name"
+    "s.completed, s.summary_json, s.received_at, d.name AS device_name, s.person_id, s.side, "
+    "s.program_id, s.program_step, s.soreness_before, s.soreness_after"
 )
+NO_PERSON = ""  # sessions(person_id=NO_PERSON): the sessions nobody was chosen for
+ASYMMETRY_APART = 0.20  # left and right more than 20 % apart (of the larger) is worth noticing
+ASYMMETRY_WEEKS = 4
 
 
 # ---------------------------------------------------------------- small helpers
@@ -151,11 +157,26 @@ def _session_row(row: dict) -> dict:
     row["targets_met"] = sum(1 for t in targets if t["met"])
     row["targets_total"] = len(targets)
     row["interrupted"] = summary.get("interrupted")
+    # who and which side (issue 22): the columns (soreness "after" is rated on the dashboard)
+    for key in ("person_id", "side", "program_id"):
+        row[key] = row.get(key) if isinstance(row.get(key), str) else None
+    step = row.get("program_step")
+    row["program_step"] = step if isinstance(step, int) and not isinstance(step, bool) else None
+    row["soreness"] = {"before": _whole(row.pop("soreness_before", None)),
+                       "after": _whole(row.pop("soreness_after", None))}
+    summary["soreness"] = dict(row["soreness"])
     return row
 
 
-def sessions(store, *, device_id: str | None = None, limit: int = 500) -> list[dict]:
-    """Paired devices' sessions, newest first."""
+def _whole(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def sessions(store, *, device_id: str | None = None, person_id: str | None = None,
+             limit: int | None = 500, since: datetime | None = None) -> list[dict]:
+    """Paired devices' sessions, newest first: all of them, one device's, one person's
+    (``person_id``; ``NO_PERSON``: those nobody was chosen for), started from ``since`` on
+    (``limit`` None: no limit)."""
     sql = (
         f"SELECT {SESSION_COLUMNS} FROM sessions s JOIN devices d ON d.device_id = s.device_id "
         "WHERE d.paired = ?"
@@ -164,6 +185,17 @@ def sessions(store, *, device_id: str | None = None, limit: int = 500) -> list[d
     if device_id:
         sql += " AND s.device_id = ?"
         params.append(device_id)
+    if person_id == NO_PERSON:
+        sql += " AND s.person_id IS NULL"
+    elif person_id is not None:
+        sql += " AND s.person_id = ?"
+        params.append(person_id)
+    if since is not None:  # the text timestamps are UTC ISO-8601: they sort as they compare
+        sql += " AND s.started_at >= ?"
+        params.append(since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+    if limit is None:
+        sql += " ORDER BY s.started_at DESC, s.received_at DESC"
+        return [_session_row(r) for r in store.query(sql, tuple(params))]
     sql += " ORDER BY s.started_at DESC, s.received_at DESC LIMIT ?"
     params.append(int(limit))
     return [_session_row(r) for r in store.query(sql, tuple(params))]
@@ -647,3 +679,130 @@ def coaching(summary: dict, samples: list[dict], evts: list[dict], t0: float) ->
 
 CUE_DETAIL_KEYS = ("force_n", "max_n", "limit_n", "min_n", "speed_mps", "pass_s", "hold_s", "spot",
                    "spots_done", "spots_target", "up_n", "down_n")
+
+
+# ---------------------------------------------------------------- people and sides (issue 22)
+
+
+def _local_range(since: date | None) -> datetime | None:
+    """The UTC time from which sessions may fall on local day ``since`` (a day early: the
+    machine's time zone decides the day; the rows are then filtered on their local day)."""
+    if since is None:
+        return None
+    return datetime.combine(since - timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+
+
+def person_sessions(store, person_id: str | None, *, since: date | None = None,
+                    until: date | None = None, limit: int | None = None) -> list[dict]:
+    """One person's sessions (``NO_PERSON``: nobody's) on the local days ``since`` ..
+    ``until`` (inclusive, either open), newest first."""
+    rows = sessions(store, person_id=NO_PERSON if person_id is None else person_id,
+                    since=_local_range(since), limit=None)
+    out = []
+    for r in rows:
+        dt = parse_ts(r.get("started_at"))
+        day = local_day(dt) if dt is not None else None
+        if (since or until) and day is None:
+            continue
+        if (since and day < since) or (until and day > until):
+            continue
+        out.append(r)
+    return out if limit is None else out[:limit]
+
+
+def person_streak(store, person_id: str, *, today: date | None = None) -> dict:
+    """The person's streak: consecutive local days with at least one session (``streaks``)."""
+    return streaks(person_sessions(store, person_id), today=today)
+
+
+def _totals(rows: list[dict]) -> dict:
+    """Time, passes, mean force and targets met of some sessions. The mean force is the
+    sessions' mean forces weighted by their durations (sessions without a force: left out),
+    so a long session counts for what it is."""
+    time_s = sum(r["duration_s"] or 0.0 for r in rows)
+    weighted = [(r["force_mean_n"], r["duration_s"] or 0.0) for r in rows if r.get("force_mean_n") is not None]
+    weight = sum(w for _, w in weighted)
+    if weighted and weight > 0:
+        mean_force = sum(f * w for f, w in weighted) / weight
+    elif weighted:
+        mean_force = sum(f for f, _ in weighted) / len(weighted)
+    else:
+        mean_force = None
+    return {
+        "sessions": len(rows),
+        "time_s": round(time_s, 1),
+        "passes": sum(r["passes"] or 0 for r in rows),
+        "mean_force_n": None if mean_force is None else round(mean_force, 1),
+        "targets_met": sum(r["targets_met"] for r in rows),
+        "targets_total": sum(r["targets_total"] for r in rows),
+    }
+
+
+SIDE_ORDER = {"left": 0, "right": 1, None: 2}
+
+
+def muscle_sides(store, person_id: str | None, *, since: date | None = None,
+                 until: date | None = None) -> list[dict]:
+    """Per muscle and side, one person's sessions on local days ``since`` .. ``until``:
+    ``{muscle, side, sessions, time_s, passes, mean_force_n, targets_met, targets_total}``,
+    by muscle, then left, right, no side (the spine, or not said)."""
+    groups: dict[tuple[str, str | None], list[dict]] = {}
+    for r in person_sessions(store, person_id, since=since, until=until):
+        groups.setdefault((r["muscle"], r["side"]), []).append(r)
+    return [{"muscle": m, "side": side, **_totals(rows)}
+            for (m, side), rows in sorted(groups.items(), key=lambda kv: (kv[0][0], SIDE_ORDER[kv[0][1]]))]
+
+
+def apart(left: float | None, right: float | None) -> float | None:
+    """How far apart two amounts are, as a share of the larger (0: equal, 1: one is none);
+    None when either is unknown or both are zero."""
+    if left is None or right is None:
+        return None
+    big = max(abs(left), abs(right))
+    return None if big == 0 else round(abs(left - right) / big, 3)
+
+
+ASYMMETRY_METRICS = ("time_s", "passes", "mean_force_n")
+
+
+def asymmetry(store, person_id: str, *, today: date | None = None, weeks: int = ASYMMETRY_WEEKS,
+              threshold: float = ASYMMETRY_APART) -> list[dict]:
+    """Each muscle the person rolled by side in the last ``weeks`` weeks (to ``today``): left
+    against right, how far apart each of time, passes and mean force is (``apart``: a share
+    of the larger), and ``flagged`` when any is more than ``threshold`` apart (``flags``
+    names them). A side not rolled at all counts as nothing rolled on it: 100 % apart."""
+    today = today or datetime.now().astimezone().date()
+    since = today - timedelta(days=7 * weeks - 1)
+    by_muscle: dict[str, dict] = {}
+    for row in muscle_sides(store, person_id, since=since, until=today):
+        if row["side"] is not None:
+            by_muscle.setdefault(row["muscle"], {})[row["side"]] = row
+    out = []
+    for muscle, sides in sorted(by_muscle.items()):
+        left = sides.get("left") or {**_totals([]), "muscle": muscle, "side": "left"}
+        right = sides.get("right") or {**_totals([]), "muscle": muscle, "side": "right"}
+        gaps = {k: apart(left[k], right[k]) for k in ASYMMETRY_METRICS}
+        if not left["sessions"] or not right["sessions"]:
+            gaps["mean_force_n"] = None  # nothing to compare a force with
+        flags = [k for k, v in gaps.items() if v is not None and v > threshold]
+        out.append({"muscle": muscle, "left": left, "right": right, "apart": gaps,
+                    "flagged": bool(flags), "flags": flags, "since": since.isoformat(),
+                    "until": today.isoformat()})
+    return out
+
+
+def people_overview(store, *, today: date | None = None) -> list[dict]:
+    """Every person (oldest first) with their sessions, minutes, last session and streak,
+    then the sessions nobody was chosen for (``id`` None), for the clinic's all-people view."""
+    everyone = [*store.people(), {"id": None, "name": None, "body_mass_kg": None, "units": None,
+                                  "created_at": None}]
+    out = []
+    for person in everyone:
+        rows = person_sessions(store, person["id"])
+        if person["id"] is None and not rows:
+            continue
+        out.append({**person, "sessions": len(rows),
+                    "minutes": round(sum(r["duration_s"] for r in rows) / 60.0, 2),
+                    "last_started_at": rows[0]["started_at"] if rows else None,
+                    "streak": streaks(rows, today=today)})
+    return out

@@ -62,6 +62,17 @@ TARGET_VALUE = {  # a target or an actual value: a number, a band [lo, hi], {"mi
 # bounds on the fields nobody reads (devices add fields freely, within these)
 OPEN_OBJECT = {"type": "object", "maxProperties": 64}
 
+SIDES = ("left", "right")
+SORENESS = integer(0, 10)  # a 0-10 rating (issue 22)
+SESSION_TAGS = {  # who rolled, which side, which programme step, how sore (issue 22): optional
+    "person_id": {"anyOf": [WIRE_ID, {"type": "null"}]},
+    "side": {"enum": [*SIDES, None]},
+    "program_id": {"anyOf": [ROUTINE_ID, {"type": "null"}]},  # a programme id: [a-z0-9-]{1,64}
+    "program_step": integer(0, 10_000),
+    "soreness": {"type": ["object", "null"], "maxProperties": 8,
+                 "properties": {"before": SORENESS, "after": SORENESS}},
+}
+
 SERIES_POINTS = 1800  # firmware.core.series.MAX_POINTS: a 30-minute session at 1 Hz, longer ones coarser
 PASS_LIST_MAX = 2000  # firmware.core.metrics.passes.PASS_LIST_MAX
 
@@ -125,6 +136,7 @@ SESSION = {
         "pass_list": PASS_LIST,
         "msg_id": WIRE_ID,
         "ts": {"type": ["string", "null"], "maxLength": 40},
+        **SESSION_TAGS,
     },
 }
 
@@ -262,6 +274,24 @@ def _scalarish(value: Any) -> Any:
     return None
 
 
+def _rating(value: Any) -> int | None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 10
+    return value if ok else None
+
+
+def tags_view(s: dict) -> dict:
+    """The issue 22 fields of a stored summary, typed (an old device's summary: all None)."""
+    person, side, program, step = (s.get(k) for k in ("person_id", "side", "program_id", "program_step"))
+    soreness = s.get("soreness") if isinstance(s.get("soreness"), dict) else {}
+    return {
+        "person_id": person if isinstance(person, str) and re.fullmatch(WIRE_ID["pattern"], person) else None,
+        "side": side if side in SIDES else None,
+        "program_id": program if isinstance(program, str) and re.fullmatch(ROUTINE_ID["pattern"], program) else None,
+        "program_step": step if isinstance(step, int) and not isinstance(step, bool) and step >= 0 else None,
+        "soreness": {"before": _rating(soreness.get("before")), "after": _rating(soreness.get("after"))},
+    }
+
+
 def summary_view(summary: Any) -> dict:
     """A stored summary in the one shape the pages read: the §3.2 fields with their types
     (wrong or missing ones become None / empty), the other fields as stored. Summaries
@@ -288,6 +318,7 @@ def summary_view(summary: Any) -> dict:
     ]
     interrupted = s.get("interrupted")
     s["interrupted"] = str(interrupted)[:200] if interrupted else None
+    s.update(tags_view(s))
     s["series_1hz"] = columns_view(s.get("series_1hz"), ("t_s", "speed_mps", "force_n", "position_m", "phase"),
                                    SERIES_POINTS, required=("t_s",))
     if s["series_1hz"] is not None:

@@ -1,23 +1,32 @@
-"""The dashboard store: sessions, events, telemetry and devices in SQLite (WAL) or PostgreSQL.
+"""The dashboard store: sessions, events, telemetry, devices and people in SQLite (WAL) or
+PostgreSQL.
 
 One small class for both back ends. SQL uses ``?`` placeholders everywhere; for PostgreSQL
 they are translated to ``%s``. Writes are idempotent where the delivery promise needs it:
 a session is stored once per ``session_id``, an event once per ``msg_id``.
+
+Issue 22: a session's who / which side / programme step / soreness are columns of
+``sessions`` (``SESSION_TAG_COLUMNS``), added to a store made by an older version when it is
+opened (``ALTER TABLE ... ADD COLUMN`` where missing), and the household's people are the
+``people`` table (``add_person``, ``update_person``, ``people``, ``person``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from firmware.common.errors import ConfigError, SetupError
 from firmware.common.wire import finite_or_none, utc_now_iso
+from firmware.core.commands import PERSON_ID_RE, PROGRAM_RE, SIDES, SORENESS_MAX, person_problem
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS devices(device_id TEXT PRIMARY KEY, name TEXT, paired INTEGER NOT NULL DEFAULT 0,
@@ -33,11 +42,24 @@ CREATE TABLE IF NOT EXISTS quarantine(device_id TEXT NOT NULL, kind TEXT NOT NUL
     topic TEXT NOT NULL, first_seen TEXT NOT NULL, last_seen TEXT NOT NULL, times INTEGER NOT NULL,
     size INTEGER, payload TEXT, PRIMARY KEY(device_id, kind, reason));
 CREATE TABLE IF NOT EXISTS users(username TEXT PRIMARY KEY, password_hash TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS people(id TEXT PRIMARY KEY, name TEXT NOT NULL, body_mass_kg REAL,
+    units TEXT NOT NULL, created_at TEXT NOT NULL);
+"""
+# run after the sessions columns are there (an old store gets them first: _migrate)
+INDEXES = """
 CREATE INDEX IF NOT EXISTS sessions_device_started ON sessions(device_id, started_at);
+CREATE INDEX IF NOT EXISTS sessions_person_started ON sessions(person_id, started_at);
 CREATE INDEX IF NOT EXISTS telemetry_session_t ON telemetry(session_id, t_s);
 CREATE INDEX IF NOT EXISTS events_session ON events(session_id);
 """
 
+
+# issue 22: the sessions columns a store made before it lacks (name, type), added when opened
+SESSION_TAG_COLUMNS = (
+    ("person_id", "TEXT"), ("side", "TEXT"), ("program_id", "TEXT"), ("program_step", "INTEGER"),
+    ("soreness_before", "INTEGER"), ("soreness_after", "INTEGER"),
+)
+PERSON_COLUMNS = "id, name, body_mass_kg, units, created_at"
 
 CONFLICT_TRIES = 5  # a transaction PostgreSQL aborted to break a deadlock is tried this often
 
@@ -66,12 +88,38 @@ def _int4(value: Any) -> int | None:
     return value if ok else None
 
 
+def _matching(value: Any, regex: re.Pattern) -> str | None:
+    return value if isinstance(value, str) and regex.fullmatch(value) else None
+
+
+def _rating(value: Any) -> int | None:
+    """A 0-10 soreness rating, else None."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= SORENESS_MAX
+    return value if ok else None
+
+
+def session_tags(summary: dict) -> tuple:
+    """The summary's issue 22 fields as the sessions columns hold them (``SESSION_TAG_COLUMNS``
+    order): what is missing or not of its kind is NULL (an old device's summary: all NULL)."""
+    soreness = summary.get("soreness") if isinstance(summary.get("soreness"), dict) else {}
+    step = _int4(summary.get("program_step"))
+    return (
+        _matching(summary.get("person_id"), PERSON_ID_RE),
+        summary.get("side") if summary.get("side") in SIDES else None,
+        _matching(summary.get("program_id"), PROGRAM_RE),
+        step if step is not None and step >= 0 else None,
+        _rating(soreness.get("before")),
+        _rating(soreness.get("after")),
+    )
+
+
 def _session_row(device_id: str, summary: dict, now: str) -> tuple[str, tuple]:
     """The summary as sent is kept whole in summary_json; the columns take what fits them
     (a non-text or NUL-holding field stores NULL, so one odd summary cannot fail a batch)."""
     return (
         "INSERT INTO sessions(session_id, device_id, protocol, tool, started_at, duration_s, passes, "
-        "completed, summary_json, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "completed, summary_json, received_at, person_id, side, program_id, program_step, "
+        "soreness_before, soreness_after) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT(session_id) DO NOTHING",
         (
             str(summary["session_id"]),
@@ -84,6 +132,7 @@ def _session_row(device_id: str, summary: dict, now: str) -> tuple[str, tuple]:
             None if summary.get("completed") is None else int(bool(summary.get("completed"))),
             _dumps(summary),
             now,
+            *session_tags(summary),
         ),
     )
 
@@ -260,6 +309,35 @@ class Store:
         for stmt in (s.strip() for s in ddl.split(";")):
             if stmt:
                 self.execute(stmt)
+        self._migrate()
+        for stmt in (s.strip() for s in INDEXES.split(";")):
+            if stmt:
+                self.execute(stmt)
+
+    def _columns(self, table: str) -> set[str]:
+        if self.kind == "sqlite":
+            return {r["name"] for r in self.query(f"PRAGMA table_info({table})")}
+        return {r["column_name"] for r in self.query(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+            "AND table_schema = current_schema()", (table,))}
+
+    def _migrate(self) -> None:
+        """Bring a store made by an older version up to this one: the sessions columns of
+        issue 22 (``SESSION_TAG_COLUMNS``), added where missing. Idempotent; two dashboards
+        opening one old store at once both end with the columns (PostgreSQL: IF NOT EXISTS;
+        SQLite: a column another one just added is looked at again)."""
+        have = self._columns("sessions")
+        for name, kind in SESSION_TAG_COLUMNS:
+            if name in have:
+                continue
+            if self.kind == "postgresql":
+                self.execute(f"ALTER TABLE sessions ADD COLUMN IF NOT EXISTS {name} {kind}")
+                continue
+            try:
+                self.execute(f"ALTER TABLE sessions ADD COLUMN {name} {kind}")
+            except sqlite3.OperationalError:
+                if name not in self._columns("sessions"):
+                    raise
 
     # -- writes used by ingest -----------------------------------------------------------------
     def save_session(self, device_id: str, summary: dict) -> bool:
@@ -359,6 +437,54 @@ class Store:
         """Mark a device paired (after a successful ``cmd/pair``) or unpaired."""
         self.save_many([("paired", device_id, {"paired": paired})])
 
+    # -- people (issue 22) ---------------------------------------------------------------------
+    def add_person(self, name: str, body_mass_kg: float | None = None, units: str = "metric", *,
+                   person_id: str | None = None) -> dict:
+        """Store a new person and return them (``id``: ``person_id``, else a fresh one).
+        ConfigError (one line, a user's words) if a field is not what a person's must be
+        (firmware.core.commands.person_problem: the rules set_profile sends them under) or
+        the id is taken."""
+        person = {"id": person_id or "p-" + uuid.uuid4().hex[:12], "name": name,
+                  "body_mass_kg": body_mass_kg, "units": units}
+        _check_person(person)
+        row = (person["id"], name, _mass(body_mass_kg), units, utc_now_iso())
+        if not self.execute(f"INSERT INTO people({PERSON_COLUMNS}) VALUES (?, ?, ?, ?, ?) "
+                            "ON CONFLICT(id) DO NOTHING", row):
+            raise ConfigError(f"a person with id {person['id']!r} already exists")
+        return self.person(person["id"])
+
+    def update_person(self, person_id: str, **changes: Any) -> dict:
+        """Change a person's ``name``, ``body_mass_kg`` and/or ``units``; the person as now
+        stored. KeyError if there is no such person; ConfigError for a bad value."""
+        unknown = set(changes) - {"name", "body_mass_kg", "units"}
+        if unknown:
+            raise ConfigError(f"a person has no field {sorted(unknown)[0]!r}")
+        person = self.person(person_id)
+        if person is None:
+            raise KeyError(person_id)
+        person.update(changes)
+        _check_person({k: person[k] for k in ("id", "name", "body_mass_kg", "units")})
+        self.execute("UPDATE people SET name = ?, body_mass_kg = ?, units = ? WHERE id = ?",
+                     (person["name"], _mass(person["body_mass_kg"]), person["units"], person_id))
+        return self.person(person_id)
+
+    def people(self) -> list[dict]:
+        """Every person, oldest first (the order devices get them in, and count them by)."""
+        return self.query(f"SELECT {PERSON_COLUMNS} FROM people ORDER BY created_at, id")
+
+    def person(self, person_id: str) -> dict | None:
+        rows = self.query(f"SELECT {PERSON_COLUMNS} FROM people WHERE id = ?", (person_id,))
+        return rows[0] if rows else None
+
+    def set_soreness_after(self, session_id: str, value: int | None) -> bool:
+        """The person's soreness rating 0-10 after a session (None: clear it), rated on the
+        dashboard; True if the session exists. ConfigError if ``value`` is not a rating.
+        The summary as the device sent it stays as it was; this column is the "after"."""
+        if value is not None and _rating(value) is None:
+            raise ConfigError(f"soreness must be a whole number from 0 to {SORENESS_MAX}, or empty")
+        return self.execute("UPDATE sessions SET soreness_after = ? WHERE session_id = ?",
+                            (value, session_id)) == 1
+
     def refused(self, error: Exception) -> bool:
         """True when ``error`` says the database refused the data itself (a constraint, a
         value no column holds), not that it is unreachable or locked: the same write would
@@ -373,6 +499,16 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+def _check_person(person: dict) -> None:
+    problem = person_problem(person)
+    if problem:
+        raise ConfigError(problem)
+
+
+def _mass(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _open_sqlite(path: str) -> Store:
