@@ -83,6 +83,7 @@ class CoachingLoop:
         self.state_dir = Path(state_dir) if state_dir else None
         self.people = people if people is not None else People(self.state_dir)
         self._person_beeps: list[float] = []  # when the person cue's next beeps are due
+        self._beeps_lock = threading.Lock()  # the button's thread plans them, the idle loop plays
         self.telemetry_period_s = 1.0 / telemetry_hz
         self.poll_s = poll_s
         self.no_contact_timeout_s = no_contact_timeout_s
@@ -215,7 +216,8 @@ class CoachingLoop:
         if chosen is None:
             return None
         number, person = chosen
-        self._person_beeps = [now_s + i * PERSON_CUE_PERIOD_S for i in range(number)]
+        with self._beeps_lock:
+            self._person_beeps = [now_s + i * PERSON_CUE_PERIOD_S for i in range(number)]
         if self.parts.display is not None:
             self.parts.display.message(f"person {number}: {person.name}")
         if self.parts.notifier:
@@ -224,11 +226,18 @@ class CoachingLoop:
         return person
 
     def play_person_cue(self, now_s: float) -> None:
-        """Play the person cue's beeps that are due (called at idle, every poll)."""
-        while self._person_beeps and self._person_beeps[0] <= now_s:
-            self._person_beeps.pop(0)
-            if self.parts.outputs is not None:
-                self.parts.outputs.perform("person")
+        """Play the person cue's next beep if it is due (called at idle, every poll); the
+        beeps stay ``PERSON_CUE_PERIOD_S`` apart even when a round came late."""
+        with self._beeps_lock:
+            beeps = self._person_beeps
+            if not beeps or beeps[0] > now_s:
+                return
+            beeps.pop(0)
+            late_s = now_s + PERSON_CUE_PERIOD_S - beeps[0] if beeps else 0.0
+            if late_s > 0:  # a slow round: the rest keep their spacing, so each is heard
+                self._person_beeps = [t + late_s for t in beeps]
+        if self.parts.outputs is not None:
+            self.parts.outputs.perform("person")
 
     def _check_pair_code(self, code: str) -> dict:
         if self.state_dir is None or not check_code(self.state_dir, code):
@@ -269,7 +278,8 @@ class CoachingLoop:
             person = None if tags.person_id is None else self.people.choose(tags.person_id)
         except KeyError:
             raise CommandRejected(f"unknown person {tags.person_id!r}; {self._known_people()}") from None
-        self._person_beeps = []
+        with self._beeps_lock:
+            self._person_beeps = []
         settings = replace(self.settings, tool=routine.tool)
         started_at = utc_now_iso()
         if self.sim_tool is not None:  # a simulated user for this routine, from now on

@@ -12,9 +12,12 @@ import time
 import pytest
 
 from firmware.app.daemon import build_daemon
+from firmware.app.loop import PERSON_CUE_PERIOD_S, CoachingLoop, DeviceParts
 from firmware.common.errors import CommandRejected
+from firmware.core.metrics import MetricsSettings
 from firmware.core.protocols import Profile, load_routine
 from firmware.edge.config import apply_overrides, load_config
+from firmware.edge.people import People
 
 ANN = {"id": "ann", "name": "Ann", "body_mass_kg": 60.0, "units": "metric"}
 BO = {"id": "bo", "name": "Bo", "body_mass_kg": 100.0, "units": "imperial"}
@@ -177,3 +180,25 @@ def test_the_button_cycles_people_at_idle_and_a_hold_starts_for_the_current_one(
         assert d.app.session.tags.person_id == "bo"  # the same person
         d.device.hold()
         assert wait(lambda: not d.device.running)
+
+
+def test_the_person_cue_counts_out_the_number_with_its_beeps_apart(tmp_path):
+    played: list[str] = []
+    outputs = type("Outputs", (), {"perform": lambda self, name: played.append(name) or True})()
+    app = CoachingLoop(device_id="d", parts=DeviceParts(sampler=None, clock=None, journal=object(),
+                                                        outputs=outputs),
+                       settings=MetricsSettings(tool="roller"), state_dir=tmp_path)
+    assert app.cycle_person(0.0) is None  # nobody to cycle
+    app.handle_command("set_profile", {"people": [ANN, BO, NOMASS], "person": "bo"})
+    assert app.cycle_person(0.0).id == "cy"  # person 3: the first beep at once
+    assert played == ["person"]
+    app.play_person_cue(0.1)
+    assert played == ["person"]  # not due yet
+    app.play_person_cue(5.0)  # a late round: one beep, the last one still a period later
+    assert played == ["person"] * 2
+    app.play_person_cue(5.0 + PERSON_CUE_PERIOD_S / 2)
+    assert len(played) == 2
+    app.play_person_cue(5.0 + PERSON_CUE_PERIOD_S)
+    app.play_person_cue(60.0)
+    assert len(played) == 3  # three beeps for person 3, no more
+    assert People(tmp_path).current.id == "cy"  # remembered
