@@ -212,12 +212,9 @@ def load_routine_file(path: str | Path) -> Routine:
     """Parse and validate one routine file; ``ConfigError`` lists every problem, one per line."""
     path = Path(path)
     raw = read_toml(path, path.name)
-    v = _Validator(path.name)
+    v = FileValidator(path.name)
     routine = v.routine(raw, path)
-    if v.problems:
-        err = ConfigError("\n".join(v.problems))
-        err.problems = list(v.problems)  # type: ignore[attr-defined]
-        raise err
+    v.raise_problems()
     assert routine is not None
     return routine
 
@@ -254,12 +251,20 @@ _TARGET_KEYS = {"rolling_min_s", "per_direction", "pass_length_m", "speed", "hol
 _FORCE_KEYS = {"n", "bw", "max_n", "max_bw"}
 
 
-class _Validator:
-    """Collects one line per problem while building the Routine tree."""
+class FileValidator:
+    """Collects one line per problem while building the Routine tree (the programme files'
+    validator, ``programs``, builds on its helpers)."""
 
     def __init__(self, filename: str) -> None:
         self.filename = filename
         self.problems: list[str] = []
+
+    def raise_problems(self) -> None:
+        """``ConfigError`` with one line per problem (also as ``.problems``), if any."""
+        if self.problems:
+            err = ConfigError("\n".join(self.problems))
+            err.problems = list(self.problems)  # type: ignore[attr-defined]
+            raise err
 
     def bad(self, key: str, what: str) -> None:
         self.problems.append(f"{self.filename}: {key}: {what}")
