@@ -27,6 +27,7 @@ SUBCOMMANDS = {
     "record": "firmware.app.subcommands.device:record",
     "calibrate": "firmware.app.subcommands.device:calibrate",
     "protocols": "firmware.app.subcommands.offline:protocols",
+    "programs": "firmware.app.subcommands.offline:programs",
     "dashboard": "firmware.app.subcommands.dashboard:dashboard",
     "pair": "firmware.app.subcommands.device:pair",
     "doctor": "firmware.app.subcommands.device:doctor",
@@ -54,6 +55,7 @@ examples:
   rollsense simulate --protocol quads-roller --scenario too-fast --seed 3 --out fast.csv
   rollsense replay fast.csv --json        the session summary of a recording
   rollsense protocols                     the routines and their targets
+  rollsense programs                      the programmes: routines in order, side by side
   rollsense run --config /etc/rollsense/config.toml     the device daemon (systemd runs this)
 
 Broker URLs: mqtt://[user:pass@]host[:port], mqtts://host[:port]?ca=/path/ca.crt, unix:///path/to/socket
@@ -186,6 +188,17 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--json", action="store_true", help="print the routines and their targets as JSON")
     pr.add_argument("--routines-dir", type=argtypes.directory, metavar="DIR",
                     help="your own routines (TOML) that add or override")
+
+    pg = sub.add_parser("programs", help="list the programmes (routines in order, per side)",
+                        description="The built-in programmes plus your own from the programs/ "
+                        "folder of the routines directory, validated against the routines.",
+                        formatter_class=_Formatter)
+    pg.add_argument("--json", action="store_true", help="print the programmes and their steps as JSON")
+    pg.add_argument("--routines-dir", type=argtypes.directory, metavar="DIR",
+                    help="your own routines (TOML), and programmes in its programs/ folder, that "
+                    "add or override (default: routines_dir of --config)")
+    pg.add_argument("--config", type=argtypes.path_text, metavar="FILE",
+                    help="TOML config whose routines_dir has your own routines and programmes")
 
     db = sub.add_parser("dashboard", help="the dashboard: MQTT ingest, store, web UI",
                         description="Serve the dashboard. Whenever it listens beyond loopback a login is\n"

@@ -22,13 +22,18 @@ class Session:
         settings: MetricsSettings,
         profile: Profile | None = None,
         started_at: str | None = None,
+        soreness_before: int | None = None,
     ) -> None:
+        """``soreness_before``: the person's 0-10 rating of the area before the session (the
+        start command's ``soreness_before``); the coach eases in by it (``EaseIn``)."""
         self.session_id = session_id
         self.routine = routine
         self.settings = settings
         self.started_at = started_at
+        self.soreness_before = soreness_before
         self.engine = MetricsEngine(settings)
-        self.coach = Coach(routine, profile) if routine is not None else None
+        self.coach = (Coach(routine, profile, soreness_before=soreness_before)
+                      if routine is not None else None)
         self.last: Metrics | None = None
         self.last_cue = ""
         self.stopped_reason: str | None = None
