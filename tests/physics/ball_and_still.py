@@ -96,15 +96,17 @@ def random_rotation(rng) -> np.ndarray:
     ])
 
 
-def rocking(t: np.ndarray, rms_rad_s: float, rng, band=(0.2, 3.0)) -> np.ndarray:
-    """Zero-mean band-limited rotation rate (n, 3): a sum of sines across the band, scaled to
-    `rms_rad_s` per axis; what a user's breathing and sway do to a tool pressed still."""
+def rocking_angle(t: np.ndarray, rms_rad_s: float, rng, band=(0.2, 3.0)) -> np.ndarray:
+    """Zero-mean band-limited rocking angle (n, 3) whose rate is `rms_rad_s` rms per axis: a
+    sum of sines across the band; what a user's breathing and sway do to a tool pressed
+    still."""
     freqs = np.exp(rng.uniform(np.log(band[0]), np.log(band[1]), (3, 12)))
     phase = rng.uniform(0, 2 * np.pi, (3, 12))
-    amp = rng.uniform(0.5, 1.0, (3, 12))
-    w = np.sin(2 * np.pi * freqs[None] * t[:, None, None] + phase[None]) * amp[None]
-    w = w.sum(axis=2)
-    return w / np.sqrt((w * w).mean(axis=0)) * rms_rad_s
+    amp = rng.uniform(0.5, 1.0, (3, 12)) / (2 * np.pi * freqs)  # angle of a unit-rate sine
+    arg = 2 * np.pi * freqs[None] * t[:, None, None] + phase[None]
+    angle = (np.sin(arg) * amp[None]).sum(axis=2)
+    rate_rms = np.sqrt(0.5 * ((amp * 2 * np.pi * freqs) ** 2).sum(axis=1))
+    return angle / rate_rms * rms_rad_s
 
 
 # ---------------------------------------------------------------------- scripts
@@ -182,11 +184,19 @@ def simulate(sess: Session, imu: Imu, seed: int) -> dict:
             rock_mask[sel] = sg.rock
         force[sel] = sg.force_n if (sg.force_n == sg.force_n or not sess.has_force) else 0.0
         t0 = t1
-    # the user's rocking of a pressed, still tool: small real rotation (first order in angle)
+    # the user's rocking of a pressed, still tool: small real rotation (first order in angle),
+    # its angle tapered to zero at the segment's ends so it leaves the tool where it found it
     if rock_mask.any():
-        w = rocking(t, sess.rock_rms_dps * DEG, rng) * rock_mask[:, None]
-        dt = np.diff(t, prepend=t[0])
-        phi = np.cumsum(w * dt[:, None], axis=0)
+        taper = np.zeros(len(t))
+        t0 = 0.0
+        for sg in sess.segs:
+            if sg.rock and sg.length_m == 0:
+                sel = (t >= t0) & (t < t0 + sg.duration_s)
+                edge = np.minimum(t[sel] - t0, t0 + sg.duration_s - t[sel])
+                taper[sel] = np.clip(edge / 0.5, 0.0, 1.0) ** 2
+            t0 += sg.duration_s
+        phi = rocking_angle(t, sess.rock_rms_dps * DEG, rng) * taper[:, None]
+        w = np.gradient(phi, t, axis=0)
         omega_w += w
         skew = np.zeros((len(t), 3, 3))
         skew[:, 0, 1], skew[:, 0, 2], skew[:, 1, 2] = -phi[:, 2], phi[:, 1], -phi[:, 0]

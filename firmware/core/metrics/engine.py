@@ -49,17 +49,16 @@ class MetricsSettings:
     hold_min_s: float = 5.0  # still under contact this long is a hold
     hold_merge_gap_s: float = 0.5  # interruptions shorter than this do not end a hold
     hold_zupt_after_s: float = 1.0  # still under contact this long: stop integrating rotation
-    zupt_restore_s: float = 1.2  # at the end of a zero-velocity period, restore this much
-    # (the still flag lags motion by up to still_long_window_s)
+    zupt_restore_s: float = 0.5  # at the end of a zero-velocity period, restore this much
     still_window_s: float = 0.3  # window of the smoothed speed
-    still_long_window_s: float = 1.0  # still also when the net travel over this window is ...
-    still_rock_factor: float = 3.0  # ... below hold speed and the smoothed speed below this x it
+    still_long_window_s: float = 2.0  # still also when the net travel over this window is ...
+    still_rock_rad_s: float = 6.0 * DEG  # ... below hold speed and the smoothed rate below this
     min_pass_m: float = 0.03  # a pass travels at least this; also the reversal threshold
     rest_window_s: float = 0.5  # rest detector low-pass window (VQF restFilterTau)
     rest_gyro_max_rad_s: float = 2.0 * DEG  # rms deviation of gyro from its window mean
     rest_accel_max_m_s2: float = 0.5  # rms deviation of accel from its window mean
     rest_bias_clip_rad_s: float = 3.0 * DEG  # window-mean gyro must stay this close to the prior
-    rest_tilt_max_m_s2: float = 0.05  # mean accel, last vs first third of the rest window
+    rest_tilt_max_m_s2: float = 0.09  # mean accel, last vs first third of the rest window
     rest_min_s: float = 1.5  # rest must last this long before the bias is learned
     axis_strong_rad_s: float = 30.0 * DEG  # only stronger rotation re-estimates the axis ...
     axis_weak_rad_s: float = 8.0 * DEG  # ... until there is some, rotation above this is used
@@ -167,7 +166,7 @@ class MetricsEngine:
         self._theta = [0.0, 0.0, 0.0]
         self._unreported: tuple[list[Pass], list[Hold]] | None = None  # found by summary()
         self._still_rate2 = (s.hold_speed_max_mps / s.radius_m) ** 2
-        self._rock_rate2 = self._still_rate2 * s.still_rock_factor**2
+        self._rock_rate2 = max(self._still_rate2, s.still_rock_rad_s**2)
         self._snapshot()
 
     # ------------------------------------------------------------------ public

@@ -6,8 +6,8 @@ variances and the rotation integral are the per-sample ones); each step has its 
 - contact (contact.py): force hysteresis on the frame mean force.
 - gyro bias (bias.py): mean gyro over the latest rest (VQF-style); before any rest the
   calibration prior; without a prior, the mean over a long still period under contact.
-- still and holds (holds.py): window-mean speed < 1 cm/s (or net travel over 1 s under
-  1 cm with the speed under 3 cm/s: a pressed tool rocks) under contact for >= 5 s (gaps
+- still and holds (holds.py): window-mean speed < 1 cm/s (or net travel over 2 s under
+  2 cm with the rotation under 6 °/s: a pressed tool rocks) under contact for >= 5 s (gaps
   < 0.5 s merged).
 - zero-velocity update (zupt.py): nothing is integrated at rest nor deep inside a hold; what
   the lagging still flag held back is restored when motion resumes.
@@ -218,7 +218,7 @@ class Estimator:
         rate2 = np.einsum("ij,ij->i", wc, wc)
         # zero-velocity update: nothing is integrated at rest or deep inside a hold; what the
         # lagging still flag hid at the end of one is restored when it ends
-        zupt = self._zupt.mask(t, rest, rest_any, runs, still)
+        zupt = self._zupt.mask(t, rest, rest_any, runs, None, self._holds.short)
         gate = engaged if zupt is None else (engaged & ~zupt)
         bias_dt = bias * dt[:, None] if bias.ndim == 2 else np.multiply.outer(dt, bias)
         dtheta_all = fr.theta_rad - bias_dt
@@ -242,7 +242,7 @@ class Estimator:
         if s.tool == "ball":  # the ball's moves: speed and direction over a short window
             d = self._win.window_delta(t, first_row, s.ball_move_window_s, GYRO_COUNT)
             wb = d[:, 0:3] / d[:, 3:4] - bias
-        self._passes.update(t, q, wb, engaged, new_passes)
+        self._passes.update(t, q, wb, new_passes, engaged)
         if runs is not None:
             self._holds.update(t, hold_raw, runs, fz, has_f, self.t0, new_holds)
 

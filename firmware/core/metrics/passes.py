@@ -42,12 +42,12 @@ class Passes:
         self._seeded = False
         self._moves = BallMoves(s, self._emit) if s.tool == "ball" else None
 
-    def update(self, t, q, wb, engaged, out: list[Pass]) -> None:
+    def update(self, t, q, wb, out: list[Pass], engaged=None) -> None:
         """Passes from the running sums `q` of the frames at times `t` (appended to `out` and
         `passes`); the ball's from its moves, with `wb` the short-window mean rate (bias
         removed, rad/s) and `engaged` the frames in contact (or without a force sensor)."""
         if self._moves is not None:
-            self._moves.update(t, q, wb, engaged, out)
+            self._moves.update(t, q, wb, True if engaged is None else engaged, out)
             return
         self._zigzag(t, q, out)
 

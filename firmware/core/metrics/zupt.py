@@ -29,14 +29,24 @@ class ZeroVelocity:
         self._lost = WindowBuffer(keep, 4)  # held back: [path m, rotation (3)]
         self._prev = False  # the last frame was in a zero-velocity period
         self._start = 0.0  # start of the current (or last) zero-velocity period
+        self._short_t = -np.inf  # last frame still by the short-window test alone
+        self._short_last: np.ndarray | None = None  # per frame of this group
 
-    def mask(self, t, rest, rest_any: bool, runs, still):
+    def mask(self, t, rest, rest_any: bool, runs, still=None, short=None):
         """Zero-velocity frames: at rest, or still in a hold run (`runs` from
         holds.Holds.runs) for hold_zupt_after_s (a short move merged into a hold run is
         motion, and integrated); None when there are none."""
         zupt = rest if rest_any else None
+        self._short_last = None
+        if short is not None and not short.all():  # the long-window clause may lag motion
+            self._short_last = carried(t, self._short_t)[ffill1(short)]
+            self._short_t = float(self._short_last[-1])
+        elif short is not None:
+            self._short_t = float(t[-1])
         if runs is not None:
-            deep = runs[1] & (t - runs[2] >= self.settings.hold_zupt_after_s) & still
+            deep = runs[1] & (t - runs[2] >= self.settings.hold_zupt_after_s)
+            if still is not None:
+                deep &= still
             zupt = deep if zupt is None else (deep | zupt)
         return zupt
 
@@ -71,6 +81,9 @@ class ZeroVelocity:
         if last_t is not None:
             extra = np.minimum(np.maximum(t[edges] - last_t[edges], 0.0), s.hold_merge_gap_s + 0.1)
         window = s.zupt_restore_s + extra
+        if self._short_last is not None:  # still only by the long window: slow motion too
+            lag = np.minimum(t[edges] - self._short_last[edges], s.still_long_window_s + 0.5)
+            window = np.maximum(window, s.zupt_restore_s + lag)
         span = t[edges] - starts[edges]  # how long the period lasted
         window = np.where(span < s.hold_min_s, np.maximum(window, span + 0.1), window)
         return edges, self._lost.window_sum_at(t, first_row, edges, window)
