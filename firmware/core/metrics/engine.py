@@ -51,17 +51,25 @@ class MetricsSettings:
     hold_zupt_after_s: float = 1.0  # still under contact this long: stop integrating rotation
     zupt_restore_s: float = 0.5  # at the end of a zero-velocity period, restore this much
     still_window_s: float = 0.3  # window of the smoothed speed
+    still_long_window_s: float = 2.0  # still also when the net travel over this window is ...
+    still_rock_rad_s: float = 6.0 * DEG  # ... below hold speed and the smoothed rate below this
     min_pass_m: float = 0.03  # a pass travels at least this; also the reversal threshold
     rest_window_s: float = 0.5  # rest detector low-pass window (VQF restFilterTau)
     rest_gyro_max_rad_s: float = 2.0 * DEG  # rms deviation of gyro from its window mean
     rest_accel_max_m_s2: float = 0.5  # rms deviation of accel from its window mean
     rest_bias_clip_rad_s: float = 3.0 * DEG  # window-mean gyro must stay this close to the prior
+    rest_tilt_max_m_s2: float = 0.09  # mean accel, last vs first third of the rest window
     rest_min_s: float = 1.5  # rest must last this long before the bias is learned
     axis_strong_rad_s: float = 30.0 * DEG  # only stronger rotation re-estimates the axis ...
     axis_weak_rad_s: float = 8.0 * DEG  # ... until there is some, rotation above this is used
     axis_update_s: float = 0.25  # rotation time (at least) between axis re-estimates
     ball_axis_memory: float = 0.6  # ball: weight the old scatter keeps per axis_update_s
-    ball_deadband_mps: float = 0.002  # ball: |ω|·r below this is noise, not motion
+    ball_deadband_mps: float = 0.0  # ball: |ω|·r below this is dropped from the path
+    ball_stop_mps: float = 0.005  # ball: a move stops when its speed stays below this ...
+    ball_stop_min_s: float = 0.2  # ... this long
+    ball_quiet_mps: float = 0.001  # ball: a move starts/ends where the speed crosses this
+    ball_turn_max_deg: float = 40.0  # ball: the rolling direction turning this much ends a move
+    ball_move_window_s: float = 0.1  # ball: window of the speed and direction of a move
     frame_s: float = 0.02  # the estimator works on frames of this length (exact sums)
     estimate_every_s: float = 2.0  # sensor time between estimator runs (latency of passes)
 
@@ -152,10 +160,13 @@ class MetricsEngine:
         self._t_live = -math.inf
         self._blocks: deque = deque()  # (t, gyro x, y, z) of each Block's last sample
         self._sum = [0.0, 0.0, 0.0]
+        self._blocks_long: deque = deque()  # the same over still_long_window_s
+        self._sum_long = [0.0, 0.0, 0.0]
         self._contact = False
         self._theta = [0.0, 0.0, 0.0]
         self._unreported: tuple[list[Pass], list[Hold]] | None = None  # found by summary()
         self._still_rate2 = (s.hold_speed_max_mps / s.radius_m) ** 2
+        self._rock_rate2 = max(self._still_rate2, s.still_rock_rad_s**2)
         self._snapshot()
 
     # ------------------------------------------------------------------ public
@@ -296,18 +307,9 @@ class MetricsEngine:
         if t_end > self._t_live and math.isfinite(wx + wy + wz):  # else: a bad sample, skip
             dt_block = t_end - self._t_live
             self._t_live = t_end
-            q.append((t_end, wx, wy, wz))
-            acc[0] += wx
-            acc[1] += wy
-            acc[2] += wz
-            horizon = t_end - s.still_window_s
-            while q[0][0] <= horizon:
-                _, ox, oy, oz = q.popleft()
-                acc[0] -= ox
-                acc[1] -= oy
-                acc[2] -= oz
-            if len(q) == 1:  # start the running sums afresh (no rounding drift)
-                acc[:] = [wx, wy, wz]
+            _window_push(q, acc, t_end, wx, wy, wz, s.still_window_s)
+            _window_push(self._blocks_long, self._sum_long, t_end, wx, wy, wz,
+                         s.still_long_window_s)
             if force > s.contact_on_n:
                 self._contact = True
             elif not force >= s.contact_off_n:  # below, or NaN (no force sensor)
@@ -316,6 +318,11 @@ class MetricsEngine:
         mx, my, mz = acc[0] / k - bx, acc[1] / k - by, acc[2] / k - bz
         rate2 = mx * mx + my * my + mz * mz
         still = rate2 < self._still_rate2
+        if not still and rate2 < self._rock_rate2:  # the estimator's rule (holds.Holds.still)
+            acc_l = self._sum_long
+            k_l = len(self._blocks_long) or 1
+            lx, ly, lz = acc_l[0] / k_l - bx, acc_l[1] / k_l - by, acc_l[2] / k_l - bz
+            still = lx * lx + ly * ly + lz * lz < self._still_rate2
         engaged = self._contact or force != force  # in contact, or no force sensor
         th = self._theta
         if engaged and not still and dt_block < 1.0:  # this Block's rotation, bias removed
@@ -361,3 +368,21 @@ class MetricsEngine:
             contact_s=0.0,
             distance_m=self.distance_m,
         )
+
+
+def _window_push(q: deque, acc: list, t_end: float, wx: float, wy: float, wz: float,
+                 window_s: float) -> None:
+    """Add a Block's last gyro sample to a window of Blocks and its running sum, dropping the
+    Blocks older than window_s."""
+    q.append((t_end, wx, wy, wz))
+    acc[0] += wx
+    acc[1] += wy
+    acc[2] += wz
+    horizon = t_end - window_s
+    while q[0][0] <= horizon:
+        _, ox, oy, oz = q.popleft()
+        acc[0] -= ox
+        acc[1] -= oy
+        acc[2] -= oz
+    if len(q) == 1:  # start the running sums afresh (no rounding drift)
+        acc[:] = [wx, wy, wz]
