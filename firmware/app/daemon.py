@@ -413,7 +413,8 @@ def calibrate(args) -> int:
     if cfg.hardware == "sim":  # a simulated user who does what each instruction asks
         sim_user = calibration_user_for(args.step, load_routine(cfg.protocol, cfg.routines_dir),
                                          cfg.sim.seed, distance_m=args.distance_m,
-                                         weights_kg=weights or ())
+                                         weights_kg=weights or (),
+                                         pressures=getattr(args, "pressures", 1))
     rt = open_runtime(cfg, force_calibration=RawForce() if args.step == "force" else None,
                       sim_user=sim_user)
     try:
@@ -423,7 +424,8 @@ def calibrate(args) -> int:
                         seconds=args.seconds if args.step == "gyro" else None,
                         distance_m=args.distance_m, weights_kg=weights, tool=tool,
                         ask=None if sim_user is None else _sim_follows(sim_user, rt.clock),
-                        save_anyway=getattr(args, "save_anyway", False))
+                        save_anyway=getattr(args, "save_anyway", False),
+                        pressures=getattr(args, "pressures", 1))
     finally:
         rt.hardware.close()
 
