@@ -151,7 +151,10 @@ def _vector3(value) -> tuple[float, float, float]:
 def parse_full_scale_dps(value) -> float:
     """A gyro full scale in °/s (recording key gyro_full_scale_dps): a number above 0 and up
     to 10000; ValueError otherwise."""
-    dps = float(value)
+    try:
+        dps = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"gyro_full_scale_dps {value!r} is not a number (e.g. 2000)") from None
     if not (math.isfinite(dps) and 0 < dps <= 10000):
         raise ValueError(f"gyro_full_scale_dps {value!r} must be > 0 and <= 10000 deg/s")
     return dps
