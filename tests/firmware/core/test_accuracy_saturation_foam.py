@@ -18,9 +18,10 @@ import numpy as np
 import pytest
 
 from calibration.radius import estimate_radius_curve
-from calibration.store import load_calibration
+from calibration.store import Calibration, RadiusCalibration, load_calibration, metrics_overrides
 from firmware.app.cli import main
 from firmware.app.simulate import calibration_user_for
+from firmware.app.wiring import gyro_range_for
 from firmware.common.errors import ConfigError
 from firmware.core.metrics import DEG, MetricsEngine, MetricsSettings, settings_from_meta
 from firmware.core.protocols import load_routine
@@ -228,3 +229,21 @@ def test_no_force_reading_uses_the_no_load_radius():
     s = _summary(block, tool="roller", radius_m=0.075,
                  radius_curve=((0.0, 0.06), (100.0, 0.05)))
     assert s["distance_m"] == pytest.approx(truth["distance_m"], rel=0.01)
+
+
+def test_gyro_range_per_tool_makes_clipping_rare():
+    assert gyro_range_for("roller", 0.075) == 500  # 1.3 x 0.5 m/s / 7.5 cm = 497 deg/s
+    assert gyro_range_for("roller", 0.03) == 2000
+    assert gyro_range_for("ball", 0.03) == 2000
+    assert gyro_range_for("stick", 0.015) == 2000  # beyond every range: rebuilt where it clips
+    # the roller's range holds its fastest plausible pass on the motion model: nothing clips
+    spec = RollSpec(tool="roller", foam=Foam(), peak_speed_mps=0.5, pass_lengths_m=(0.3,) * 4,
+                    gyro_range_dps=gyro_range_for("roller", 0.075), rate_hz=200.0)
+    assert roll_session(spec)[1]["clipped_samples"] == 0
+
+
+def test_calibration_curve_reaches_the_metrics_settings():
+    curve = ((0.0, 0.075), (100.0, 0.069))
+    cal = Calibration(radius=RadiusCalibration(0.075, 0.5, 7.0, "roller", curve=curve))
+    settings = MetricsSettings(**metrics_overrides(cal))
+    assert settings.radius_curve == curve and settings.radius_m == 0.075
