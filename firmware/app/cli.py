@@ -171,7 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog="steps, in order:\n"
                        "  gyro     keep the tool still on the floor for --seconds (gyro bias)\n"
                        "  axis     roll once up the limb (roll axis and which way is 'up')\n"
-                       "  radius   roll exactly --distance-m along a tape measure (effective radius)\n"
+                       "  radius   roll exactly --distance-m along a tape measure (effective radius);\n"
+                       "           with --pressures N, N times from light to firm (radius against force)\n"
                        "  force    tare, then put each of --weights-kg on the tool (force curve)\n"
                        "  show     print the calibration file", formatter_class=_Formatter)
     c.add_argument("step", choices=("gyro", "axis", "radius", "force", "show"), help="the step (see below)")
@@ -179,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--sim", action="store_true", help="calibrate the simulated hardware")
     c.add_argument("--seconds", type=argtypes.positive_float, default=5.0, help="gyro: how long to keep still")
     c.add_argument("--distance-m", type=argtypes.positive_float, help="radius: the known distance you will roll")
+    c.add_argument("--pressures", type=argtypes.pressures, default=1, metavar="N",
+                   help="radius: roll N times, from light to firm, for the radius against force "
+                   "(a foam roller compresses; needs the force sensor; default: %(default)s)")
     c.add_argument("--weights-kg", help="force: comma-separated known weights, e.g. 0,5,10,20")
     c.add_argument("--save-anyway", action="store_true", help="force: save a fit that is off by more than 10%% at a known weight (otherwise refused)")
 

@@ -70,6 +70,7 @@ class Estimator:
         self._totals = Totals(s)
         self._passes = Passes(s)
         self._finished = False
+        self.gyro_clipped_samples = 0  # samples with a gyro axis at full scale
 
     # ------------------------------------------------------------------ public
     @property
@@ -173,6 +174,9 @@ class Estimator:
             "force_n": totals.force_fields(),
             "force_by_direction_n": totals.force_by_direction(),
             "pass_list": pass_columns(passes),
+            # samples with a gyro axis at full scale (None: the full scale is not known)
+            "gyro_clipped_samples": (None if self.settings.gyro_full_scale_rad_s is None
+                                     else self.gyro_clipped_samples),
         }
 
     # ------------------------------------------------------------------ pipeline
@@ -220,8 +224,9 @@ class Estimator:
         # lagging still flag hid at the end of one is restored when it ends
         zupt = self._zupt.mask(t, rest, rest_any, runs, None, self._holds.short)
         gate = engaged if zupt is None else (engaged & ~zupt)
-        bias_dt = bias * dt[:, None] if bias.ndim == 2 else np.multiply.outer(dt, bias)
-        dtheta_all = fr.theta_rad - bias_dt
+        theta, bias_w, r_scale = _rotation_source(fr, s.radius_m)
+        bias_dt = bias * bias_w[:, None] if bias.ndim == 2 else np.multiply.outer(bias_w, bias)
+        dtheta_all = theta - bias_dt
         dtheta_all *= engaged[:, None]
         dtheta = dtheta_all if zupt is None else dtheta_all * ~zupt[:, None]
         last_t = None if runs is None else runs[0]
@@ -230,10 +235,16 @@ class Estimator:
             dtheta = dtheta.copy() if dtheta is dtheta_all else dtheta
             dtheta[restored[0]] += restored[1][:, 1:4]
 
-        proj, axis = self._axis.project(wc, dtheta, dt, gate, rate2)
+        clipped = float(fr.clipped.sum())
+        self.gyro_clipped_samples += int(clipped)
+        # clipped frames were rebuilt along the axis in use: they teach the axis nothing new
+        axis_gate = gate if not clipped else gate & (fr.clipped == 0)
+        proj, axis = self._axis.project(wc, dtheta, dt, axis_gate, rate2)
         # the ball's path is not zeroed at all: its passes count it only inside moves, which
         # stops end (passes.BallMoves), so slow rolling is never lost to a still flag
-        vel, speed = self._axis.speeds(wc, engaged if s.tool == "ball" else gate, axis, rate2)
+        speed_gate = engaged if s.tool == "ball" else gate
+        vel, speed = self._axis.speeds(wc, speed_gate if r_scale is None else speed_gate * r_scale,
+                                       axis, rate2)
         rolling = engaged & ~still if zupt is None else engaged & ~(still | zupt)
         totals = self._totals
         q = totals.integrate(dt, fz, has_f, allf, contact, rolling, proj, speed, vel, dtheta, None)
@@ -257,3 +268,17 @@ class Estimator:
         for key, arr in zip(TRACE_KEYS, (t, rest, still, contact, bias, speed, position),
                             strict=True):
             self.trace[key].append(np.repeat(arr, counts, axis=0))
+
+
+def _rotation_source(fr: Frames, radius_m: float):
+    """(rotation per frame, weight of the bias in it, per-frame radius / radius_m or None).
+    With a radius curve the "rotation" is the arc rolled, sum of r(F)·ω per sample, over
+    radius_m: everything downstream that multiplies a rotation by radius_m then gets the
+    per-sample arc, and the bias enters as bias·sum of r(F)·dt / radius_m."""
+    if fr.arc_m is None:
+        return fr.theta_rad, fr.dt_s, None
+    inv = 1.0 / radius_m
+    bias_w = fr.r_dt * inv
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(fr.dt_s > 0, bias_w / fr.dt_s, 1.0)
+    return fr.arc_m * inv, bias_w, scale
