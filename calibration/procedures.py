@@ -21,7 +21,7 @@ import numpy as np
 from calibration.axis import estimate_axis
 from calibration.force import FORCE_FIT_MAX_REL, fit_force, raw_level
 from calibration.gyro import estimate_gyro_bias, find_still_bias
-from calibration.radius import estimate_radius
+from calibration.radius import estimate_radius, estimate_radius_curve
 from calibration.show import show_calibration
 from calibration.store import STANDARD_GRAVITY_M_S2, Calibration, load_calibration, save_calibration
 from firmware.common.errors import CalibrationError
@@ -158,21 +158,60 @@ def calibrate_axis(source: BlockSource, path: Path | str, *, seconds: float = 8.
     return saved
 
 
+PRESSURE_WORDS = {
+    2: ("lightly: let the tool carry little more than your limb's own weight",
+        "firmly: lean in as hard as you do in a session"),
+    3: ("lightly: let the tool carry little more than your limb's own weight",
+        "moderately: lean in with about half your weight",
+        "firmly: lean in as hard as you do in a session"),
+}
+
+
+def pressure_words(k: int, n: int) -> str:
+    """How hard to press on roll ``k`` (0-based) of ``n``: from light to as hard as in a
+    session."""
+    if n in PRESSURE_WORDS:
+        return PRESSURE_WORDS[n][k]
+    if k == 0:
+        return PRESSURE_WORDS[3][0]
+    if k == n - 1:
+        return PRESSURE_WORDS[3][2]
+    return f"a little harder than the last roll (pressure {k + 1} of {n})"
+
+
 def calibrate_radius(source: BlockSource, path: Path | str, *, distance_m: float,
-                     seconds: float = 10.0, tool: str | None = None, out: TextIO | None = None,
-                     ask: Ask | None = None) -> Calibration:
-    """Roll a measured ``distance_m`` once: the effective rolling radius."""
+                     seconds: float = 10.0, tool: str | None = None, pressures: int = 1,
+                     out: TextIO | None = None, ask: Ask | None = None) -> Calibration:
+    """Roll a measured ``distance_m`` once: the effective rolling radius. With ``pressures``
+    of 2 or more (a foam roller: foam compresses under load), roll it that many times, from
+    light to firm: the radius against force (needs the force sensor), applied sample by
+    sample by the metrics."""
     out, ask = _streams(out, ask)
-    ask(f"Radius: mark {distance_m:g} m on the floor (or the limb), hold still for a moment, then roll "
-        f"the tool exactly that far, once, within {seconds:g} s.")
     cal = load_calibration(path, missing_ok=True)
-    block = collect(source, seconds, f"roll {distance_m:g} m", out)
     axis = cal.axis.axis_xyz if cal.axis else None
-    r = estimate_radius(block, distance_m=distance_m, bias_rad_s=_bias(cal, block, "radius"),
-                        axis_xyz=axis, tool=tool)
+    if pressures < 2:
+        ask(f"Radius: mark {distance_m:g} m on the floor (or the limb), hold still for a moment, then roll "
+            f"the tool exactly that far, once, within {seconds:g} s.")
+        block = collect(source, seconds, f"roll {distance_m:g} m", out)
+        r = estimate_radius(block, distance_m=distance_m, bias_rad_s=_bias(cal, block, "radius"),
+                            axis_xyz=axis, tool=tool)
+        saved = _update(path, radius=r)
+        out.write(f"effective radius {r.radius_m * 1000:.1f} mm ({r.rotation_rad:.2f} rad over "
+                  f"{r.distance_m:g} m) -> {path} (revision {saved.revision})\n")
+        return saved
+    blocks = []
+    for k in range(pressures):
+        ask(f"Radius, roll {k + 1} of {pressures}: on the {distance_m:g} m you marked (on the limb, "
+            f"or on the floor with a hand on the tool), hold still for a moment, then roll exactly "
+            f"that far, once, within {seconds:g} s, pressing {pressure_words(k, pressures)}.")
+        blocks.append(collect(source, seconds, f"roll {k + 1} of {pressures}", out))
+    bias = _bias(cal, Block.concat(blocks) if cal.gyro is None else blocks[0], "radius")
+    r = estimate_radius_curve(blocks, distance_m=distance_m, bias_rad_s=bias, axis_xyz=axis,
+                              tool=tool)
     saved = _update(path, radius=r)
-    out.write(f"effective radius {r.radius_m * 1000:.1f} mm ({r.rotation_rad:.2f} rad over "
-              f"{r.distance_m:g} m) -> {path} (revision {saved.revision})\n")
+    points = ", ".join(f"{r_m * 1000:.1f} mm at {f:.0f} N" for f, r_m in r.curve)
+    out.write(f"rolling radius against force: {points} (no load {r.radius_m * 1000:.1f} mm) "
+              f"-> {path} (revision {saved.revision})\n")
     return saved
 
 
@@ -227,7 +266,7 @@ def force_model_for(config) -> tuple[str, str]:
 def run_step(step: str, config, source: BlockSource | None, *, seconds: float | None = None,
              distance_m: float | None = None, weights_kg: Sequence[float] | None = None,
              tool: str | None = None, out: TextIO | None = None, ask: Ask | None = None,
-             save_anyway: bool = False) -> int:
+             save_anyway: bool = False, pressures: int = 1) -> int:
     """``rollsense calibrate <step>`` for a loaded ``firmware.edge.config.Config``; returns the exit
     code. ``source`` is unused for "show". For "force" the source must deliver raw readings
     (open the hardware with ``force_calibration=calibration.store.RawForce()``)."""
@@ -249,7 +288,10 @@ def run_step(step: str, config, source: BlockSource | None, *, seconds: float | 
     elif step == "radius":
         if distance_m is None:
             raise CalibrationError("calibrate radius: give the distance you will roll, e.g. --distance-m 0.5")
-        calibrate_radius(source, path, distance_m=distance_m, tool=tool, **kw)
+        if pressures > 1 and config.force.frontend == "none":
+            raise CalibrationError("calibrate radius --pressures: a radius curve needs the force "
+                                   "sensor (force.frontend = \"none\")")
+        calibrate_radius(source, path, distance_m=distance_m, tool=tool, pressures=pressures, **kw)
     elif step == "force":
         if config.force.frontend == "none":
             raise CalibrationError("calibrate force: no force sensor configured (force.frontend = \"none\")")

@@ -28,6 +28,9 @@ def render_calibration(cal: Calibration, path: str | os.PathLike) -> str:
     lines.append(
         f"  radius  {r.radius_m * 1000:.1f} mm{f' ({r.tool})' if r.tool else ''} from {r.distance_m:g} m, "
         f"{r.calibrated_at}" if r else "  radius  not calibrated: rollsense calibrate radius --distance-m 0.5")
+    if r and r.curve:
+        lines.append("          under load (foam): " + ", ".join(
+            f"{radius_m * 1000:.1f} mm at {force_n:.0f} N" for force_n, radius_m in r.curve))
     f = cal.force
     if f is None:
         lines.append("  force   not calibrated: rollsense calibrate force --weights-kg 0,2,5,10")

@@ -3,7 +3,8 @@
     {"format": "rollsense-calibration/1", "revision": 3, "saved_at": "...Z",
      "gyro":   {"bias_rad_s": [x, y, z], "noise_rad_s": s, "duration_s": s, "calibrated_at": "..."},
      "axis":   {"axis_xyz": [x, y, z], "up_sign": 1, "planarity": 0..1, "rotation_rad": r, ...},
-     "radius": {"radius_m": r, "distance_m": d, "rotation_rad": r, "tool": "roller" | null, ...},
+     "radius": {"radius_m": r, "distance_m": d, "rotation_rad": r, "tool": "roller" | null,
+                "curve": [[force_n, radius_m], ...] | null, ...},
      "force":  {"model": "linear" | "fsr-power", "raw_unit": "V" | "counts", "tare_raw": x,
                 "scale_n_per_raw": k | null, "a": a | null, "b": b | null, "supply_v": v | null,
                 "divider_ohm": r | null, "fit_rms_n": e, "fit_max_rel": e, "points": [[raw, n], ...], ...}}
@@ -28,6 +29,7 @@ import numpy as np
 
 from firmware.common.errors import ConfigError
 from firmware.common.wire import utc_now_iso
+from firmware.core.metrics.radius import check_radius_curve
 
 FORMAT = "rollsense-calibration/1"
 HISTORY_KEEP = 10
@@ -58,6 +60,10 @@ class RadiusCalibration:
     rotation_rad: float  # the rotation measured over it
     tool: str | None = None
     calibrated_at: str = ""
+    # foam compresses: the rolling radius measured at several forces, (force N, radius m) with
+    # force increasing (linear between, flat outside); radius_m is then the radius at no load.
+    # None: one radius (a rigid tool, or calibrated at one pressure)
+    curve: tuple[tuple[float, float], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -124,7 +130,8 @@ SECTIONS = {"gyro": GyroCalibration, "axis": AxisCalibration, "radius": RadiusCa
 
 
 def metrics_overrides(cal: Calibration) -> dict:
-    """The MetricsSettings fields this calibration knows: gyro_bias_rad_s, axis_xyz, up_sign, radius_m."""
+    """The MetricsSettings fields this calibration knows: gyro_bias_rad_s, axis_xyz, up_sign,
+    radius_m, radius_curve."""
     out: dict[str, Any] = {}
     if cal.gyro:
         out["gyro_bias_rad_s"] = cal.gyro.bias_rad_s
@@ -133,6 +140,8 @@ def metrics_overrides(cal: Calibration) -> dict:
         out["up_sign"] = cal.axis.up_sign
     if cal.radius:
         out["radius_m"] = cal.radius.radius_m
+        if cal.radius.curve is not None:
+            out["radius_curve"] = cal.radius.curve
     return out
 
 
@@ -337,6 +346,7 @@ _CHECKS = {
     ("radius", "distance_m"): lambda w, v: _num(w, v, positive=True),
     ("radius", "rotation_rad"): lambda w, v: _num(w, v, positive=True),
     ("radius", "tool"): lambda w, v: None if v is None else _choice("roller", "ball", "stick")(w, v),
+    ("radius", "curve"): lambda w, v: None if v is None else _curve(w, v),
     ("force", "model"): _choice("linear", "fsr-power"),
     ("force", "raw_unit"): _choice("counts", "V"),
     ("force", "tare_raw"): _num,
@@ -358,6 +368,16 @@ def _bias(where: str, v: Any) -> tuple[float, float, float]:
     if max(abs(x) for x in bias) > 1.0:  # the MPU-6050's ZRO tolerance is +-20 deg/s = 0.35 rad/s
         raise ValueError(f"{where}: over 1 rad/s is not a gyro bias (got {v!r})")
     return bias
+
+
+def _curve(where: str, v: Any) -> tuple[tuple[float, float], ...]:
+    if not isinstance(v, list) or not all(isinstance(p, list) and len(p) == 2 for p in v):
+        raise ValueError(f"{where}: must be a list of [force_n, radius_m] pairs (got {v!r})")
+    pairs = [(_num(where, p[0]), _num(where, p[1])) for p in v]
+    try:
+        return check_radius_curve(pairs)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
 
 
 def _section_rules(name: str, s: Any) -> None:

@@ -96,8 +96,8 @@ class MPU6050:
     def __init__(self, bus: I2CBus, clock: Clock, *, address: int = 0x68,
                  sample_rate_hz: float = 200.0, gyro_range_dps: int = 1000,
                  accel_range_g: int = 8, dlpf_cfg: int | None = None) -> None:
-        if gyro_range_dps not in (1000, 2000):
-            raise ValueError("gyro_range_dps must be 1000 or 2000")
+        if gyro_range_dps not in GYRO_RANGES_DPS:
+            raise ValueError(f"gyro_range_dps must be one of {', '.join(map(str, GYRO_RANGES_DPS))}")
         if accel_range_g not in (4, 8):
             raise ValueError("accel_range_g must be 4 or 8")
         self.bus, self.clock, self.address = bus, clock, address

@@ -32,6 +32,17 @@ def positive_float(text: str) -> float:
     return value
 
 
+def pressures(text: str) -> int:
+    """How many calibration rolls at different pressures: a whole number 1 to 10."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= 10:
+        raise argparse.ArgumentTypeError(f"{text!r}: give 1 to 10 rolls (2 or more for a radius curve)")
+    return value
+
+
 SPEED_MIN, SPEED_MAX = 0.01, 1000.0  # as the config's sim.speed
 
 

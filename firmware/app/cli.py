@@ -27,6 +27,7 @@ SUBCOMMANDS = {
     "record": "firmware.app.subcommands.device:record",
     "calibrate": "firmware.app.subcommands.device:calibrate",
     "protocols": "firmware.app.subcommands.offline:protocols",
+    "programs": "firmware.app.subcommands.offline:programs",
     "dashboard": "firmware.app.subcommands.dashboard:dashboard",
     "pair": "firmware.app.subcommands.device:pair",
     "doctor": "firmware.app.subcommands.device:doctor",
@@ -54,6 +55,7 @@ examples:
   rollsense simulate --protocol quads-roller --scenario too-fast --seed 3 --out fast.csv
   rollsense replay fast.csv --json        the session summary of a recording
   rollsense protocols                     the routines and their targets
+  rollsense programs                      the programmes: routines in order, side by side
   rollsense run --config /etc/rollsense/config.toml     the device daemon (systemd runs this)
 
 Broker URLs: mqtt://[user:pass@]host[:port], mqtts://host[:port]?ca=/path/ca.crt, unix:///path/to/socket
@@ -169,7 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog="steps, in order:\n"
                        "  gyro     keep the tool still on the floor for --seconds (gyro bias)\n"
                        "  axis     roll once up the limb (roll axis and which way is 'up')\n"
-                       "  radius   roll exactly --distance-m along a tape measure (effective radius)\n"
+                       "  radius   roll exactly --distance-m along a tape measure (effective radius);\n"
+                       "           with --pressures N, N times from light to firm (radius against force)\n"
                        "  force    tare, then put each of --weights-kg on the tool (force curve)\n"
                        "  show     print the calibration file", formatter_class=_Formatter)
     c.add_argument("step", choices=("gyro", "axis", "radius", "force", "show"), help="the step (see below)")
@@ -177,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--sim", action="store_true", help="calibrate the simulated hardware")
     c.add_argument("--seconds", type=argtypes.positive_float, default=5.0, help="gyro: how long to keep still")
     c.add_argument("--distance-m", type=argtypes.positive_float, help="radius: the known distance you will roll")
+    c.add_argument("--pressures", type=argtypes.pressures, default=1, metavar="N",
+                   help="radius: roll N times, from light to firm, for the radius against force "
+                   "(a foam roller compresses; needs the force sensor; default: %(default)s)")
     c.add_argument("--weights-kg", help="force: comma-separated known weights, e.g. 0,5,10,20")
     c.add_argument("--save-anyway", action="store_true", help="force: save a fit that is off by more than 10%% at a known weight (otherwise refused)")
 
@@ -186,6 +192,17 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--json", action="store_true", help="print the routines and their targets as JSON")
     pr.add_argument("--routines-dir", type=argtypes.directory, metavar="DIR",
                     help="your own routines (TOML) that add or override")
+
+    pg = sub.add_parser("programs", help="list the programmes (routines in order, per side)",
+                        description="The built-in programmes plus your own from the programs/ "
+                        "folder of the routines directory, validated against the routines.",
+                        formatter_class=_Formatter)
+    pg.add_argument("--json", action="store_true", help="print the programmes and their steps as JSON")
+    pg.add_argument("--routines-dir", type=argtypes.directory, metavar="DIR",
+                    help="your own routines (TOML), and programmes in its programs/ folder, that "
+                    "add or override (default: routines_dir of --config)")
+    pg.add_argument("--config", type=argtypes.path_text, metavar="FILE",
+                    help="TOML config whose routines_dir has your own routines and programmes")
 
     db = sub.add_parser("dashboard", help="the dashboard: MQTT ingest, store, web UI",
                         description="Serve the dashboard. Whenever it listens beyond loopback a login is\n"

@@ -8,6 +8,7 @@ button, a start command or ``--protocol``; closes the session in the journal on 
 from __future__ import annotations
 
 import contextlib
+import math
 import queue
 import signal
 import sys
@@ -21,7 +22,13 @@ from device.hardware import Hardware, open_hardware, pin_factory_for
 from device.sim import SimTool
 from firmware.app.loop import CoachingLoop
 from firmware.app.simulate import calibration_user_for, routine_user, scenario
-from firmware.app.wiring import OutputPins, build_device, coaching_sampler, sim_calibration
+from firmware.app.wiring import (
+    OutputPins,
+    build_device,
+    coaching_sampler,
+    gyro_range_for,
+    sim_calibration,
+)
 from firmware.common.clock import Clock, MonotonicClock, PacedClock
 from firmware.common.errors import CommandError, ConfigError, SetupError
 from firmware.common.hardware import BlockSource
@@ -81,8 +88,8 @@ def open_runtime(cfg: Config, *, force_calibration=None, sim_user=None) -> Senso
     config (or --sim) says so: no silent fallback to fake data. The force calibration
     comes from the calibration file unless one is given (``RawForce`` for calibrating).
     ``sim_user``: the simulated user on simulated hardware (default: the routine's scenario)."""
+    cal = _calibration(cfg)
     if force_calibration is None:
-        cal = _calibration(cfg)
         force_calibration = cal.force if cal is not None and cal.force is not None else None
 
     source = None
@@ -99,7 +106,7 @@ def open_runtime(cfg: Config, *, force_calibration=None, sim_user=None) -> Senso
         imu_address=cfg.imu.address,
         force=cfg.force.frontend,
         sample_rate_hz=cfg.imu.sample_rate_hz,
-        gyro_range_dps=cfg.imu.gyro_range_dps,
+        gyro_range_dps=cfg.imu.gyro_range_dps or _gyro_range(cfg, cal, source),
         accel_range_g=cfg.imu.accel_range_g,
         force_address=cfg.force.address,
         force_data_rate_sps=cfg.force.data_rate_sps,
@@ -111,10 +118,24 @@ def open_runtime(cfg: Config, *, force_calibration=None, sim_user=None) -> Senso
     return SensorStack(cfg, clock, hw, coaching_sampler(hw, clock), source)
 
 
-def metrics_settings(cfg: Config, tool: str, source=None) -> MetricsSettings:
+def _gyro_range(cfg: Config, cal, source) -> int:
+    """The gyro range for the tool of the configured routine (the simulated user's on
+    simulated hardware) and its calibrated radius (else the routine's nominal one)."""
+    if source is not None:
+        return gyro_range_for(source.tool, source.radius_m)
+    routine = load_routine(cfg.protocol, cfg.routines_dir)
+    radius_m = cal.radius.radius_m if cal is not None and cal.radius is not None else routine.radius_m
+    return gyro_range_for(routine.tool, radius_m)
+
+
+def metrics_settings(cfg: Config, tool: str, source=None, *,
+                     gyro_range_dps: float | None = None) -> MetricsSettings:
     """Metrics settings from the calibration file (if any) and, in simulation, the sim's
-    mounting (as a calibration would have found it)."""
+    mounting (as a calibration would have found it); ``gyro_range_dps`` the driver's
+    configured full scale (the metrics rebuild samples clipped at it)."""
     values: dict = {"tool": tool, "radius_m": 0.075}
+    if gyro_range_dps is not None:
+        values["gyro_full_scale_rad_s"] = math.radians(gyro_range_dps)
     cal = _calibration(cfg)
     if cal is not None:
         values.update(metrics_overrides(cal))
@@ -280,7 +301,8 @@ def build_daemon(cfg: Config, *, notifier=None, display=None):
         state_dir=cfg.state_dir, broker_url=cfg.broker_url,
         info={"hardware": cfg.hardware, "protocol": cfg.protocol, "tool": routine.tool,
               "routines": routine_list(cfg, routine.tool)},
-        settings=metrics_settings(cfg, routine.tool, rt.source),
+        settings=metrics_settings(cfg, routine.tool, rt.source,
+                                  gyro_range_dps=getattr(rt.hardware.imu, "gyro_range_dps", None)),
         display=display, notifier=notifier, routines_dir=cfg.routines_dir,
         telemetry_hz=cfg.telemetry_hz, sim_tool=rt.source,
         profile=Profile(body_mass_kg=cfg.profile.body_mass_kg),  # the default: nobody chosen
@@ -428,7 +450,8 @@ def calibrate(args) -> int:
     if cfg.hardware == "sim":  # a simulated user who does what each instruction asks
         sim_user = calibration_user_for(args.step, load_routine(cfg.protocol, cfg.routines_dir),
                                          cfg.sim.seed, distance_m=args.distance_m,
-                                         weights_kg=weights or ())
+                                         weights_kg=weights or (),
+                                         pressures=getattr(args, "pressures", 1))
     rt = open_runtime(cfg, force_calibration=RawForce() if args.step == "force" else None,
                       sim_user=sim_user)
     try:
@@ -438,7 +461,8 @@ def calibrate(args) -> int:
                         seconds=args.seconds if args.step == "gyro" else None,
                         distance_m=args.distance_m, weights_kg=weights, tool=tool,
                         ask=None if sim_user is None else _sim_follows(sim_user, rt.clock),
-                        save_anyway=getattr(args, "save_anyway", False))
+                        save_anyway=getattr(args, "save_anyway", False),
+                        pressures=getattr(args, "pressures", 1))
     finally:
         rt.hardware.close()
 

@@ -64,7 +64,7 @@ def replay_file(
     overrides = {"tool": tool}
     if radius_m is not None:
         overrides["radius_m"] = radius_m
-    elif "radius_m" not in meta and routine is not None:
+    elif "radius_m" not in meta and "radius_m_at_force_n" not in meta and routine is not None:
         overrides["radius_m"] = routine.radius_m
     settings = settings_from_meta(meta, **overrides)
     session = Session(

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from device.sim import SCENARIOS, CalibrationUser, ProtocolSim, SimUser, performing, sample_block
 from firmware.common.errors import ConfigError
 from firmware.core.protocols import ROUTINES_DIR, Routine, load_routine
@@ -114,10 +116,62 @@ def routine_user(routine, name: str = "good", seed: int = 1, *, radius_m: float 
     return scenario_for(routine, name, seed)
 
 
-def calibration_user_for(step: str, routine: Routine, seed: int, **kw) -> CalibrationUser:
-    """The user of ``scenario_for(routine, ..., seed)`` calibrating its tool."""
+def calibration_user_for(step: str, routine: Routine, seed: int, *, pressures: int = 1,
+                         **kw) -> CalibrationUser | PressingCalibrationUser:
+    """The user of ``scenario_for(routine, ..., seed)`` calibrating its tool; for ``calibrate
+    radius --pressures N`` (N >= 2) one who rolls N times from light to firm on a tool whose
+    foam compresses (``PressingCalibrationUser``)."""
     proto = PROTOCOLS[routine.id] if _built_in(routine) else protocol_sim_for(routine)
-    return CalibrationUser(step, tool=proto.tool, radius_m=proto.radius_m, seed=seed, **kw)
+    user = CalibrationUser(step, tool=proto.tool, radius_m=proto.radius_m, seed=seed, **kw)
+    if step == "radius" and pressures >= 2:
+        return PressingCalibrationUser(user, pressures, seed)
+    return user
+
+
+class PressingCalibrationUser:
+    """``calibrate radius --pressures N`` on the simulator: each instruction is the next roll,
+    pressed with the next force of ``forces_n`` (light to firm, held from the instruction to
+    the next one), on a tool whose rolling radius under that force is ``radius_at`` (a foam
+    roller compresses by up to FOAM_COMPRESSION at high force; a ball or stick is rigid). The
+    roll is the calibration user's, over the distance that turns the tool as far as the
+    compressed radius would (same rotation), so the gyro sees what a foam roller gives."""
+
+    FOAM_COMPRESSION = 0.16  # relative, approached at high force: r = r0 (1 - c F / (F + F_HALF))
+    FOAM_HALF_N = 80.0
+    FORCE_LIGHT_N, FORCE_FIRM_N = 40.0, 220.0
+    FORCE_NOISE_N = 1.0
+
+    def __init__(self, user: CalibrationUser, pressures: int, seed: int) -> None:
+        self._user = user
+        self.tool, self.radius_m = user.tool, user.radius_m
+        self.distance_m = float(user.distance_m or 0.0)
+        self.forces_n = [float(f) for f in np.linspace(self.FORCE_LIGHT_N, self.FORCE_FIRM_N, pressures)]
+        self._loads: list[tuple[float, float]] = [(-float("inf"), 0.0)]
+        self._rng = np.random.default_rng([seed, 29])
+
+    def radius_at(self, force_n: float) -> float:
+        """The rolling radius (m) under ``force_n``."""
+        c = self.FOAM_COMPRESSION if self.tool == "roller" else 0.0
+        return self.radius_m * (1.0 - c * force_n / (force_n + self.FOAM_HALF_N))
+
+    def follow(self, instruction: str, now_s: float) -> str:
+        force_n = self.forces_n[min(len(self._loads) - 1, len(self.forces_n) - 1)]
+        self._loads.append((now_s, force_n))
+        self._user.distance_m = self.distance_m * self.radius_m / self.radius_at(force_n)
+        done = self._user.follow(instruction, now_s)
+        return f"{done.replace(f'{self._user.distance_m:g} m', f'{self.distance_m:g} m')}, pressing {force_n:.0f} N"
+
+    def sample(self, t_s):
+        gyro, accel, _ = self._user.sample(t_s)
+        starts = np.array([t for t, _ in self._loads])
+        loads = np.array([f for _, f in self._loads])
+        t = np.asarray(t_s, float)
+        force = loads[np.searchsorted(starts, t, side="right") - 1]
+        return gyro, accel, force + self._rng.normal(0, self.FORCE_NOISE_N, len(t))
+
+    @property
+    def truth(self) -> dict:
+        return dict(self._user.truth, radius_curve=[(f, self.radius_at(f)) for f in self.forces_n])
 
 
 def simulate_to_file(

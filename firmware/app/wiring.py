@@ -8,6 +8,7 @@ things are opened in and the cadence the sensors are drained at are decided here
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,24 @@ class BuiltDevice:
 def coaching_sampler(hardware: Hardware, clock: Clock) -> Sampler:
     """The sampler on ``hardware``, drained at the coaching cadence (``COACHING_DRAIN_S``)."""
     return Sampler(hardware.imu, hardware.force, clock, drain_interval_s=COACHING_DRAIN_S)
+
+
+# Gyro range per tool: the smallest MPU-6050 range above GYRO_MARGIN times the fastest
+# plausible roll rate, v_max / r. Fastest plausible tissue speeds (well above the routines'
+# 4-12 cm/s targets; self-selected fast rolling reaches about 0.3 m/s): roller and ball
+# 0.5 m/s, a hand-held stick 1.0 m/s. Roller r = 7.5 cm: 1.3 x 0.5 / 0.075 = 8.7 rad/s =
+# 497 deg/s -> ±500 (twice the resolution of ±1000, and the quantisation step 0.015 deg/s).
+# Ball r = 3 cm: 1241 deg/s -> ±2000. Stick r = 1.5 cm: 4970 deg/s, beyond any MPU-6050 range
+# -> ±2000, and the metrics rebuild what still clips from the unclipped axes.
+GYRO_RANGES_DPS = (250, 500, 1000, 2000)
+GYRO_MARGIN = 1.3
+TOOL_MAX_SPEED_MPS = {"roller": 0.5, "ball": 0.5, "stick": 1.0}
+
+
+def gyro_range_for(tool: str, radius_m: float) -> int:
+    """The gyro full scale (deg/s) for ``tool`` of ``radius_m`` (see TOOL_MAX_SPEED_MPS)."""
+    need_dps = GYRO_MARGIN * TOOL_MAX_SPEED_MPS.get(tool, 1.0) / radius_m * 180.0 / math.pi
+    return next((r for r in GYRO_RANGES_DPS if r >= need_dps), GYRO_RANGES_DPS[-1])
 
 
 def sim_calibration(user) -> dict:

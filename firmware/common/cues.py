@@ -7,7 +7,7 @@ table that ``cue_table_markdown()`` renders (tests check they agree). Pure data 
 functions: the player with its pins and threads stays in ``device/outputs.py``.
 
 Learn it in a minute: green = good, amber = pace, red = pressure, blue = hold,
-purple = move / swap, white = start and end. Pitch going down means "less" (slower,
+purple = move / swap (spot, direction, side, programme step), white = start and end. Pitch going down means "less" (slower,
 lighter), pitch going up means "more".
 """
 
@@ -24,7 +24,10 @@ COACH_CUES = (
     "switch_direction",
     "paused", "stepped_off", "done",
 )
-DEVICE_CUES = ("fault", "storage_full", "person")  # cues the device itself gives, beside the coach's
+# cues the device gives between the routines of a programme (``firmware.core.programs``)
+PROGRAM_CUES = ("switch_side", "next_step")
+# cues the device itself gives, beside the coach's (the programme's among them)
+DEVICE_CUES = ("fault", "storage_full", *PROGRAM_CUES, "person")
 
 OFF: Colour = (0.0, 0.0, 0.0)
 COLOURS: dict[str, Colour] = {
@@ -78,6 +81,12 @@ CUE_PATTERNS: dict[str, Pattern] = {
                          "Move the ball to the next spot"),
     "switch_direction": Pattern("purple", (440.0, 659.0, 440.0), 0.1, 0.05, False,
                                 "Pressure the wrong way round: firm going up, light coming down"),
+    "switch_side": Pattern("purple", (784.0, 523.0, 784.0), 0.12, 0.06, False,
+                           "Programme: same routine, other side: change legs (or hips) and "
+                           "start again", priority=2),
+    "next_step": Pattern("purple", (392.0, 523.0, 659.0), 0.15, 0.06, False,
+                         "Programme: on to the next routine (another tool: the dashboard says "
+                         "which)", priority=2),
     "paused": Pattern("dim white", (392.0,), 0.15, 0.0, False, "Paused: roll on to continue"),
     "stepped_off": Pattern("off", (392.0, 262.0), 0.25, 0.1, False,
                            "Stepped off: the routine has ended", priority=2),
@@ -132,12 +141,13 @@ def _sound_text(p: Pattern) -> str:
         what = "click" if p.beep_s < 0.05 else "beep" + ("s" if len(tones) > 1 else "")
         length = "long " if p.beep_s >= 0.3 else ""
         return f"{count} {length}{height} {what} ({tones[0]:g} Hz)"
-    shape = "rising" if tones[-1] > tones[0] else "falling" if tones[-1] < tones[0] else "up-down"
+    shape = ("rising" if tones[-1] > tones[0] else "falling" if tones[-1] < tones[0]
+             else "up-down" if max(tones) > tones[0] else "down-up")
     return f"{shape} {'-'.join(f'{t:g}' for t in tones)} Hz"
 
 
 CUE_TABLE_MARKDOWN = cue_table_markdown()
 
 __all__ = ["COACH_CUES", "COLOURS", "CUE_PATTERNS", "CUE_TABLE_MARKDOWN", "DEVICE_CUES", "OFF",
-           "TONE_RANGE_HZ", "Colour", "Pattern", "cue_meaning", "cue_table_markdown",
+           "PROGRAM_CUES", "TONE_RANGE_HZ", "Colour", "Pattern", "cue_meaning", "cue_table_markdown",
            "pattern_steps"]

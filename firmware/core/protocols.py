@@ -83,6 +83,14 @@ class ForceTarget:
         return self.max_n
 
 
+def check_soreness(rating: int | None) -> int | None:
+    """A soreness rating as the coach takes it: a whole number 0..10, or None (not rated)."""
+    if rating is not None and (isinstance(rating, bool) or not isinstance(rating, int)
+                               or not 0 <= rating <= 10):
+        raise ConfigError(f"soreness_before: {rating!r} is not a rating 0..10")
+    return rating
+
+
 def _weight_n(profile: Profile | None, need: bool) -> float | None:
     mass = profile.body_mass_kg if profile is not None else None
     if mass is None and need:
@@ -107,12 +115,42 @@ class HoldTarget:
     spots: int
 
 
+SORE_FROM = 6  # soreness_before (0-10) from which a routine eases in more, unless it says
+SORE_CAP_SCALE = 0.8  # the ease-in cap's multiplier when sore, unless the routine says
+
+
 @dataclass(frozen=True)
 class EaseIn:
-    """Force cap that ramps from ``start_fraction`` x the band top to the band top over ``s``."""
+    """Force cap that ramps from ``start_fraction`` x the band top to the band top over ``s``.
+
+    Easing in by soreness (issue 22): tissue that is already painful before the session is
+    more sensitive to pressure (lower pressure-pain threshold), so when the person rated it
+    ``sore_from`` or more (0-10) the ramp is ``sore_extra_s`` longer (default: half of ``s``)
+    and the whole ramp's cap is multiplied by ``sore_cap_scale``: it starts at
+    ``sore_cap_scale x start_fraction`` of the band top and reaches ``sore_cap_scale`` x the
+    band top at the end of the longer ramp, after which the band itself applies. The
+    over-pressure limit does not change (it is a safety limit, not a target).
+    """
 
     s: float
     start_fraction: float
+    sore_from: int = SORE_FROM
+    sore_extra_s: float | None = None  # None: half of s
+    sore_cap_scale: float = SORE_CAP_SCALE
+
+    def is_sore(self, soreness_before: int | None) -> bool:
+        """The rule applies: a "before" rating at or above ``sore_from``."""
+        return soreness_before is not None and soreness_before >= self.sore_from
+
+    def ramp_s(self, soreness_before: int | None = None) -> float:
+        """The ramp's length (s) for this soreness: ``s``, or ``s + sore_extra_s`` when sore."""
+        if not self.is_sore(soreness_before):
+            return self.s
+        return self.s + (0.5 * self.s if self.sore_extra_s is None else self.sore_extra_s)
+
+    def cap_scale(self, soreness_before: int | None = None) -> float:
+        """The multiplier of the ramp's cap for this soreness: 1, or ``sore_cap_scale``."""
+        return self.sore_cap_scale if self.is_sore(soreness_before) else 1.0
 
 
 @dataclass(frozen=True)
@@ -173,8 +211,11 @@ class Routine:
             "radius_m": self.radius_m, "mode": self.mode, "instruction": self.instruction,
             "note": self.note, "source": self.source,
         }
-        tg: dict[str, Any] = {"ease_in_s": t.ease_in.s,
-                              "ease_in_start_fraction": t.ease_in.start_fraction}
+        ease = t.ease_in
+        tg: dict[str, Any] = {"ease_in_s": ease.s, "ease_in_start_fraction": ease.start_fraction,
+                              "ease_in_sore_from": ease.sore_from,
+                              "ease_in_sore_extra_s": ease.ramp_s(ease.sore_from) - ease.s,
+                              "ease_in_sore_cap_scale": ease.sore_cap_scale}
         if t.rolling_min_s is not None:
             tg["rolling_min_s"] = t.rolling_min_s
             tg["per_direction"] = t.per_direction
@@ -212,12 +253,9 @@ def load_routine_file(path: str | Path) -> Routine:
     """Parse and validate one routine file; ``ConfigError`` lists every problem, one per line."""
     path = Path(path)
     raw = read_toml(path, path.name)
-    v = _Validator(path.name)
+    v = FileValidator(path.name)
     routine = v.routine(raw, path)
-    if v.problems:
-        err = ConfigError("\n".join(v.problems))
-        err.problems = list(v.problems)  # type: ignore[attr-defined]
-        raise err
+    v.raise_problems()
     assert routine is not None
     return routine
 
@@ -254,12 +292,20 @@ _TARGET_KEYS = {"rolling_min_s", "per_direction", "pass_length_m", "speed", "hol
 _FORCE_KEYS = {"n", "bw", "max_n", "max_bw"}
 
 
-class _Validator:
-    """Collects one line per problem while building the Routine tree."""
+class FileValidator:
+    """Collects one line per problem while building the Routine tree (the programme files'
+    validator, ``programs``, builds on its helpers)."""
 
     def __init__(self, filename: str) -> None:
         self.filename = filename
         self.problems: list[str] = []
+
+    def raise_problems(self) -> None:
+        """``ConfigError`` with one line per problem (also as ``.problems``), if any."""
+        if self.problems:
+            err = ConfigError("\n".join(self.problems))
+            err.problems = list(self.problems)  # type: ignore[attr-defined]
+            raise err
 
     def bad(self, key: str, what: str) -> None:
         self.problems.append(f"{self.filename}: {key}: {what}")
@@ -436,9 +482,19 @@ class _Validator:
         e = self.table(tg, "ease_in", "targets.", required=False)
         if e is None:
             return EaseIn(15.0, 0.5) if "ease_in" not in tg else None
-        self.unknown(e, {"s", "start_fraction"}, p)
+        self.unknown(e, {"s", "start_fraction", "sore_from", "sore_extra_s", "sore_cap_scale"}, p)
         s = self.number(e, "s", p, 0.0, 120.0)
         frac = self.number(e, "start_fraction", p, 0.05, 1.0, required=False)
-        if s is None:
+        sore_from = e.get("sore_from", SORE_FROM)
+        if isinstance(sore_from, bool) or not isinstance(sore_from, int) or not 0 <= sore_from <= 10:
+            self.bad(p + "sore_from", f"expected a whole number 0..10 (a soreness rating), "
+                     f"got {sore_from!r}")
+            sore_from = None
+        extra = self.number(e, "sore_extra_s", p, 0.0, 120.0, required=False)
+        scale = self.number(e, "sore_cap_scale", p, 0.5, 1.0, required=False)
+        bad = any(k in e and v is None for k, v in (("sore_extra_s", extra),
+                                                    ("sore_cap_scale", scale)))
+        if s is None or sore_from is None or bad:
             return None
-        return EaseIn(s, 0.5 if frac is None else frac)
+        return EaseIn(s, 0.5 if frac is None else frac, sore_from, extra,
+                      SORE_CAP_SCALE if scale is None else scale)

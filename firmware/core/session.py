@@ -4,6 +4,7 @@ no clock. The device loop (``firmware.app.loop``) and ``rollsense replay`` both 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from firmware.common.model import Block, Metrics
 from firmware.core.coach import Coach, Cue, Event
@@ -22,17 +23,27 @@ class Session:
         settings: MetricsSettings,
         profile: Profile | None = None,
         started_at: str | None = None,
+        soreness_before: int | None = None,
         tags: SessionTags | None = None,
     ) -> None:
-        """``tags``: who rolls, which side, which programme step (issue 22), carried into
-        every summary and checkpoint."""
+        """``soreness_before``: the person's 0-10 rating of the area before the session (the
+        start command's ``soreness_before``); the coach eases in by it (``EaseIn``). ``tags``:
+        who rolls, which side, which programme step (issue 22), carried into every summary
+        and checkpoint (their ``soreness_before`` is the same rating: either may give it)."""
         self.session_id = session_id
-        self.tags = tags or SessionTags()
+        tags = tags or SessionTags()
+        if soreness_before is None:
+            soreness_before = tags.soreness_before
+        elif tags.soreness_before is None:
+            tags = replace(tags, soreness_before=soreness_before)
+        self.tags = tags
         self.routine = routine
         self.settings = settings
         self.started_at = started_at
+        self.soreness_before = soreness_before
         self.engine = MetricsEngine(settings)
-        self.coach = Coach(routine, profile) if routine is not None else None
+        self.coach = (Coach(routine, profile, soreness_before=soreness_before)
+                      if routine is not None else None)
         self.last: Metrics | None = None
         self.last_cue = ""
         self.stopped_reason: str | None = None

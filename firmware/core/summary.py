@@ -27,6 +27,10 @@ METRIC_FIELDS = (
     "force_n",
     "force_by_direction_n",
 )
+# fields added after the contract of §3.2 was first written (added, never renamed); taken from
+# the metrics when they have them. gyro_clipped_samples: samples with a gyro axis at its full
+# scale (rebuilt along the roll axis where it could be; null when the full scale is unknown)
+ADDED_METRIC_FIELDS = ("gyro_clipped_samples",)
 
 
 # the issue 22 fields, in every summary the device makes (null when unknown)
@@ -105,6 +109,7 @@ def build_summary(
         "protocol": protocol,
         "tool": tool,
         **{k: metrics[k] for k in METRIC_FIELDS},
+        **{k: metrics[k] for k in ADDED_METRIC_FIELDS if k in metrics},
         "targets": targets,
         "completed": bool(completed),
         **(tags or SessionTags()).fields(),

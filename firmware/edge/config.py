@@ -75,8 +75,10 @@ class ImuConfig:
                         kind="int", choices=(0x68, 0x69), hex=True)
     sample_rate_hz: int = _opt(200, "IMU sample rate (FIFO output rate)", kind="int",
                                choices=(100, 200, 500, 1000))
-    gyro_range_dps: int = _opt(1000, "gyro full scale in deg/s (250/500 would clip a fast roller: 0.5 m/s on r = 7.5 cm is 382 deg/s)",
-                               kind="int", choices=(1000, 2000))
+    gyro_range_dps: int | None = _opt(
+        None, "gyro full scale in deg/s; unset = picked per tool and radius so that clipping is "
+        "rare (roller 7.5 cm: 500; ball, stick: 2000; see firmware.app.wiring.gyro_range_for)",
+        kind="int", optional=True, choices=(250, 500, 1000, 2000))
     accel_range_g: int = _opt(8, "accelerometer full scale in g", kind="int", choices=(4, 8))
 
 
@@ -386,7 +388,7 @@ def _render(f: dataclasses.Field, value: Any) -> list[str]:
     if "choices" in meta and not meta.get("hex"):
         doc += "; one of " + ", ".join(str(c) for c in meta["choices"])
     if value is None:
-        example = {"body_mass_kg": "70.0", "routines_dir": '"/etc/rollsense/routines"',
+        example = {"body_mass_kg": "70.0", "gyro_range_dps": "2000", "routines_dir": '"/etc/rollsense/routines"',
                    "calibration_path": '"/var/lib/rollsense/calibration.json"'}.get(f.name, '""')
         return [f"# {doc}", f"# {f.name} = {example}"]
     return [f"# {doc}", f"{f.name} = {_toml_value(value, meta.get('hex', False))}"]

@@ -465,14 +465,15 @@ class Link:
                 for row in j.due(a.now_s, a.limit):
                     if self._stopping.is_set() or not self._send(row):
                         return
+            # counted once the journal holds the outcome, so a counter never runs ahead of it
             elif isinstance(a, MarkSent):
-                self.stats["outbox_puback_ok"] += 1
                 j.published(a.msg_id, a.resend_at_s)
+                self.stats["outbox_puback_ok"] += 1
             elif isinstance(a, MarkFailed):
+                j.publish_failed(a.msg_id, a.error, a.retry_at_s)
                 if a.refused:
                     self.stats["outbox_puback_failed"] += 1
                     log.warning("broker refused message %s: %s", a.msg_id, a.error)
-                j.publish_failed(a.msg_id, a.error, a.retry_at_s)
             elif isinstance(a, AckSession):
                 if j.ack_session(a.session_id):
                     self.stats["sessions_acked"] += 1

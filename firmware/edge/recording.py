@@ -16,7 +16,12 @@ import numpy as np
 from firmware.common.errors import ConfigError
 from firmware.common.model import Block
 from firmware.common.wire import RECORDING_FORMAT as FORMAT
-from firmware.core.metrics import parse_up_sign
+from firmware.core.metrics import (
+    format_radius_curve,
+    parse_full_scale_dps,
+    parse_radius_curve,
+    parse_up_sign,
+)
 
 COLUMNS = ("t", "gx", "gy", "gz", "ax", "ay", "az", "force")
 TOOLS = ("roller", "ball", "stick")
@@ -78,7 +83,8 @@ def write_recording(path: str | os.PathLike, meta: dict, block: Block) -> Path:
 
 
 def parse_meta(raw: dict[str, str], where: str = "recording") -> tuple[dict, list[str]]:
-    """Type the known metadata keys (tool, radius_m, axis, up); returns (meta, warnings)."""
+    """Type the known metadata keys (tool, radius_m, axis, up, radius_m_at_force_n,
+    gyro_full_scale_dps); returns (meta, warnings)."""
     meta: dict = dict(raw)
     warns: list[str] = []
     fmt = raw.get("format")
@@ -97,7 +103,29 @@ def parse_meta(raw: dict[str, str], where: str = "recording") -> tuple[dict, lis
         meta["axis"] = parse_axis(raw["axis"], where)
     if "up" in raw:
         meta["up"] = parse_up(raw["up"], where)
+    if "radius_m_at_force_n" in raw:
+        meta["radius_m_at_force_n"] = parse_curve(raw["radius_m_at_force_n"], where)
+    if "gyro_full_scale_dps" in raw:
+        meta["gyro_full_scale_dps"] = parse_full_scale(raw["gyro_full_scale_dps"], where)
     return meta, warns
+
+
+def parse_curve(value, where: str = "recording") -> tuple[tuple[float, float], ...]:
+    """``radius_m_at_force_n`` (``0:0.075,100:0.069``: force N : radius m, force increasing,
+    0 < radius <= 0.5) -> ((force, radius), ...), or ConfigError."""
+    try:
+        return parse_radius_curve(value)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: radius_m_at_force_n: {exc}") from None
+
+
+def parse_full_scale(value, where: str = "recording") -> float:
+    """``gyro_full_scale_dps`` (the gyro range the recorder used, e.g. 2000) -> °/s, or
+    ConfigError."""
+    try:
+        return parse_full_scale_dps(value)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def check_tool(value: str, where: str = "recording") -> str:
@@ -319,6 +347,13 @@ def _format_meta_value(key: str, value) -> str:
         return ",".join(f"{float(v):.6g}" for v in value)
     if key == "up" and not isinstance(value, str):
         return "+" if int(value) > 0 else "-"
+    if key == "radius_m_at_force_n" and not isinstance(value, str):
+        try:
+            return format_radius_curve(value)
+        except ValueError as exc:
+            raise ConfigError(f"metadata radius_m_at_force_n: {exc}") from None
+    if key == "gyro_full_scale_dps" and not isinstance(value, str):
+        return f"{float(value):g}"
     text = str(value)
     if "\n" in text:
         raise ConfigError(f"metadata {key!r} must be one line")

@@ -67,8 +67,9 @@ def test_sample_rate_divider_and_dlpf(rate, div, dlpf):
 
 
 def test_invalid_ranges_are_refused():
+    # issue 21: every MPU-6050 gyro range (250, 500, 1000, 2000) is allowed; others are not
     with pytest.raises(ValueError):
-        rig(gyro_range_dps=250)
+        rig(gyro_range_dps=300)
     with pytest.raises(ValueError):
         rig(accel_range_g=16)
 
@@ -235,3 +236,11 @@ def test_silence_without_a_reset_is_a_timeout():
         for _ in range(100):
             clock.advance(0.02)
             imu.read()
+
+
+@pytest.mark.parametrize("range_dps, fs_sel", [(250, 0), (500, 1), (1000, 2), (2000, 3)])
+def test_every_gyro_range_is_written(range_dps, fs_sel):
+    # issue 21: the range is picked per tool (a roller +-500, a stick +-2000)
+    _, _, chip, _, imu = rig(gyro_range_dps=range_dps)
+    imu.start()
+    assert chip.reg(0x1B) == fs_sel << 3 and imu.gyro_range_dps == range_dps

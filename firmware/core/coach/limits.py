@@ -13,11 +13,17 @@ from firmware.core.protocols import Profile, Routine
 class Limits:
     """Resolved once per run (a step runs every 40 ms); the moving parts read ``run``."""
 
-    def __init__(self, routine: Routine, profile: Profile, run: RunState) -> None:
+    def __init__(self, routine: Routine, profile: Profile, run: RunState,
+                 soreness_before: int | None = None) -> None:
         self.routine = routine
         self.run = run
         self.band = {d: routine.force_band_n(profile, d) for d in (0, 1, -1)}
         self.max_n = routine.force_max_n(profile)
+        # easing in by soreness (the routine's rule, ``EaseIn``): a longer ramp, a lower cap
+        ease = routine.targets.ease_in
+        self.sore = ease.is_sore(soreness_before)
+        self.ease_s = ease.ramp_s(soreness_before)
+        self.ease_scale = ease.cap_scale(soreness_before)
 
     def tick_period_s(self) -> float:
         """The metronome's period: the middle of the pass time band (3 s without one)."""
@@ -29,16 +35,21 @@ class Limits:
         return 0.0 if t0 is None else t_s - t0
 
     def ease_cap_n(self, t_s: float) -> float:
-        """Force cap (N) ramping from start_fraction x band top to the band top."""
+        """Force cap (N) ramping from start_fraction x band top to the band top over the
+        ease-in; when sore, over the longer ramp and scaled by the routine's cap multiplier
+        (the band top applies again once the ramp is over)."""
         ease = self.routine.targets.ease_in
         top = self.band[0].hi
         t0 = self.run.t_contact0
-        if ease.s <= 0 or t0 is None:
-            return top if ease.s <= 0 else top * ease.start_fraction
-        x = (t_s - t0) / ease.s
+        if self.ease_s <= 0:
+            return top
+        start = top * self.ease_scale * ease.start_fraction
+        if t0 is None:
+            return start
+        x = (t_s - t0) / self.ease_s
         if x >= 1.0:
             return top
-        return top * (ease.start_fraction + (1.0 - ease.start_fraction) * max(0.0, x))
+        return start + top * self.ease_scale * (1.0 - ease.start_fraction) * max(0.0, x)
 
     def bands(self) -> dict[str, Any]:
         """Current display bands: speed m/s, force N (ease-in cap and direction applied)."""

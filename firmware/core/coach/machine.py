@@ -40,19 +40,24 @@ from firmware.core.coach.progress import done_s, progress, spots_target, target_
 from firmware.core.coach.settings import CoachSettings
 from firmware.core.coach.state import RunState
 from firmware.core.coach.verdicts import live_verdicts, target_rows
-from firmware.core.protocols import Profile, Routine
+from firmware.core.protocols import Profile, Routine, check_soreness
 
 
 class Coach:
     """One routine run: ``step(metrics)`` per Metrics update returns the cues/events it caused."""
 
     def __init__(self, routine: Routine, profile: Profile | None = None,
-                 settings: CoachSettings | None = None) -> None:
+                 settings: CoachSettings | None = None, *,
+                 soreness_before: int | None = None) -> None:
+        """``soreness_before``: the person's 0-10 rating of the area before this session
+        (None: not rated); at or above the routine's ``sore_from`` the ease-in is longer and
+        its cap lower (``protocols.EaseIn``)."""
         self.routine = routine
         self.profile = profile or Profile()
         self.settings = settings or CoachSettings()
+        self.soreness_before = check_soreness(soreness_before)
         self._run = run = RunState(routine, self.settings)
-        self._limits = Limits(routine, self.profile, run)
+        self._limits = Limits(routine, self.profile, run, self.soreness_before)
         self._monitor = Monitors(routine, self.settings, run, self._limits)
         # a step runs every 40 ms: resolve the tables, the profile's force limits and the
         # targets once, leaving out the checks that can never act for this routine
@@ -207,7 +212,9 @@ class Coach:
 
     def _cue_detail(self, name: str, prev: str) -> dict[str, Any]:
         if name == "ease_in":
-            return {"ease_in_s": self.routine.targets.ease_in.s}
+            limits = self._limits
+            return {"ease_in_s": limits.ease_s, "cap_scale": limits.ease_scale,
+                    "soreness_before": self.soreness_before}
         if name == "next_spot":
             return {"spots_done": self._run.spots_done,
                     "spots_target": spots_target(self.routine)}
@@ -242,7 +249,7 @@ class Coach:
         return m.holding and self._run.contact
 
     def _sig_eased(self, m: Metrics) -> bool:
-        return self._limits.ease_elapsed_s(m.t_s) >= self.routine.targets.ease_in.s
+        return self._limits.ease_elapsed_s(m.t_s) >= self._limits.ease_s
 
     def _sig_rolled_enough(self, m: Metrics) -> bool:
         """Roll routines: the rolling target is done."""

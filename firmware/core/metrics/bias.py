@@ -3,7 +3,18 @@
 The bias is the mean gyro over the latest rest (VQF-style: 0.5 s window deviation < 2 °/s and
 accel deviation < 0.5 m/s², window mean within 3 °/s of the prior, for >= 1.5 s); before any
 rest, the calibration prior; without a prior either, the mean over the latest long still
-period under contact (>= hold_min_s), where the user's micro-motion averages out. The window
+period under contact (>= hold_min_s), where the user's micro-motion averages out.
+
+A steady slow rotation (a ball turned at a few °/s, a roller rolled slowly) passes the variance
+tests: its gyro is as steady as a still one's, only offset. Learning that offset as bias, and
+zeroing the motion as rest, is what ate slow rolling. Rolling turns the tool about an axis
+across gravity, so gravity turns in the sensor frame: rest also requires the mean accel of the
+last third of the rest window to match that of the first third within rest_tilt_max_m_s2
+(0.09 m/s² over 1/3 s: rotation across gravity above about 1.6 °/s is seen; accel noise of an
+MPU6050 averages to about 0.01 m/s² over a third of 0.5 s at any rate from 100 Hz, and a hand
+holding an IMU still (the x-io recording) wavers by a few hundredths). Slower rotation can
+still pass as rest for a moment; the ZUPT gives back what any period shorter than a hold held
+back (zupt.py), so it costs no distance. The window
 statistics come from the estimator's running sums (columns below), so the result is the same
 however the samples were split.
 """
@@ -17,6 +28,7 @@ from firmware.core.metrics.state import RunMean
 # columns of the window sums: gyro (3), sample count, accel (3), |gyro|², |accel|²
 WINDOW_COLS, W_COUNT = 9, 3
 GYRO_COUNT = slice(0, 4)  # window columns of a gyro mean
+ACCEL_COUNT = slice(3, 7)  # window columns of an accel mean (count first)
 _ONES3 = np.ones(3)
 
 
@@ -46,6 +58,13 @@ class GyroBias:
         rest &= m[:, 8] - (acc * acc) @ _ONES3 < self._rest_var_max[1]
         rest &= (np.abs(g - self.prior) < s.rest_bias_clip_rad_s).all(axis=1)
         return rest
+
+    def gravity_steady(self, early, late):
+        """Frames whose gravity did not turn across the rest window: `early`, `late` are
+        [count, accel sum (3)] over its first and last third."""
+        with np.errstate(invalid="ignore", divide="ignore"):  # an empty third: not rest
+            diff = late[:, 1:4] / late[:, 0:1] - early[:, 1:4] / early[:, 0:1]
+        return np.einsum("ij,ij->i", diff, diff) < self.settings.rest_tilt_max_m_s2**2
 
     def update(self, t, cum, prev_cum, rest_raw, ms_raw, engaged):
         """Bias per frame from the rest candidates `rest_raw`, the still-window mean gyro

@@ -28,6 +28,7 @@ from firmware.common.errors import ConfigError
 from firmware.common.model import Block, Hold, Metrics, Pass
 from firmware.core.metrics.estimator import Estimator
 from firmware.core.metrics.frames import Framer
+from firmware.core.metrics.radius import RadiusCurve, RadiusOfForce, parse_radius_curve, radius_at
 
 TOOLS = ("roller", "ball", "stick")
 DEG = math.pi / 180.0
@@ -51,19 +52,34 @@ class MetricsSettings:
     hold_zupt_after_s: float = 1.0  # still under contact this long: stop integrating rotation
     zupt_restore_s: float = 0.5  # at the end of a zero-velocity period, restore this much
     still_window_s: float = 0.3  # window of the smoothed speed
+    still_long_window_s: float = 2.0  # still also when the net travel over this window is ...
+    still_rock_rad_s: float = 6.0 * DEG  # ... below hold speed and the smoothed rate below this
     min_pass_m: float = 0.03  # a pass travels at least this; also the reversal threshold
     rest_window_s: float = 0.5  # rest detector low-pass window (VQF restFilterTau)
     rest_gyro_max_rad_s: float = 2.0 * DEG  # rms deviation of gyro from its window mean
     rest_accel_max_m_s2: float = 0.5  # rms deviation of accel from its window mean
     rest_bias_clip_rad_s: float = 3.0 * DEG  # window-mean gyro must stay this close to the prior
+    rest_tilt_max_m_s2: float = 0.09  # mean accel, last vs first third of the rest window
     rest_min_s: float = 1.5  # rest must last this long before the bias is learned
     axis_strong_rad_s: float = 30.0 * DEG  # only stronger rotation re-estimates the axis ...
     axis_weak_rad_s: float = 8.0 * DEG  # ... until there is some, rotation above this is used
     axis_update_s: float = 0.25  # rotation time (at least) between axis re-estimates
     ball_axis_memory: float = 0.6  # ball: weight the old scatter keeps per axis_update_s
-    ball_deadband_mps: float = 0.002  # ball: |ω|·r below this is noise, not motion
+    ball_deadband_mps: float = 0.0  # ball: |ω|·r below this is dropped from the path
+    ball_stop_mps: float = 0.005  # ball: a move stops when its speed stays below this ...
+    ball_stop_min_s: float = 0.2  # ... this long
+    ball_quiet_mps: float = 0.001  # ball: a move starts/ends where the speed crosses this
+    ball_turn_max_deg: float = 40.0  # ball: the rolling direction turning this much ends a move
+    ball_move_window_s: float = 0.1  # ball: window of the speed and direction of a move
     frame_s: float = 0.02  # the estimator works on frames of this length (exact sums)
     estimate_every_s: float = 2.0  # sensor time between estimator runs (latency of passes)
+    # the gyro's full scale (rad/s): a raw axis at it clipped and is rebuilt along the roll axis
+    # (firmware.core.metrics.saturation). Unknown: the MPU-6050's widest range, ±2000 °/s,
+    # which no reading of it can exceed; None: no clipping detection at all.
+    gyro_full_scale_rad_s: float | None = 2000.0 * DEG
+    # foam compresses: (force N, radius m) points, linear between, flat outside; the radius of
+    # each sample comes from its force (radius_m where there is no force reading). None: radius_m
+    radius_curve: RadiusCurve | None = None
 
     def __post_init__(self) -> None:
         if self.tool not in TOOLS:
@@ -76,6 +92,14 @@ class MetricsSettings:
             value = getattr(self, name)
             if not (isinstance(value, int | float) and 0 < value <= 10):
                 raise ConfigError(f"metrics: {name} {value!r} must be > 0 and <= 10 s")
+        fs = self.gyro_full_scale_rad_s
+        if fs is not None and not (isinstance(fs, int | float) and math.isfinite(fs) and fs > 0):
+            raise ConfigError(f"metrics: gyro_full_scale_rad_s {fs!r} must be a positive number")
+        if self.radius_curve is not None:
+            try:
+                object.__setattr__(self, "radius_curve", parse_radius_curve(self.radius_curve))
+            except ValueError as exc:
+                raise ConfigError(f"metrics: {exc}") from None
         if self.contact_off_n > self.contact_on_n:
             raise ConfigError("metrics: contact_off_n must not exceed contact_on_n")
         if self.axis_xyz is not None:
@@ -94,9 +118,10 @@ class MetricsSettings:
 
 
 def settings_from_meta(meta: dict, **overrides) -> MetricsSettings:
-    """MetricsSettings from recording metadata (tool, radius_m, axis, up, gyro_bias_rad_s;
-    typed or as the raw strings of the file); keyword overrides win, None overrides are
-    ignored (handy for optional command-line flags). ConfigError on bad values."""
+    """MetricsSettings from recording metadata (tool, radius_m, axis, up, gyro_bias_rad_s,
+    radius_m_at_force_n, gyro_full_scale_dps; typed or as the raw strings of the file); keyword
+    overrides win, None overrides are ignored (handy for optional command-line flags). Without
+    radius_m, a curve's radius at 0 N stands in. ConfigError on bad values."""
     fields: dict = {}
     try:
         if "tool" in meta:
@@ -109,9 +134,15 @@ def settings_from_meta(meta: dict, **overrides) -> MetricsSettings:
             fields["up_sign"] = parse_up_sign(meta["up"])
         if meta.get("gyro_bias_rad_s") is not None:
             fields["gyro_bias_rad_s"] = _vector3(meta["gyro_bias_rad_s"])
+        if meta.get("radius_m_at_force_n") is not None:
+            fields["radius_curve"] = parse_radius_curve(meta["radius_m_at_force_n"])
+        if meta.get("gyro_full_scale_dps") is not None:
+            fields["gyro_full_scale_rad_s"] = parse_full_scale_dps(meta["gyro_full_scale_dps"]) * DEG
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"metrics: bad recording metadata: {exc}") from exc
     fields.update({k: v for k, v in overrides.items() if v is not None})
+    if "radius_m" not in fields and fields.get("radius_curve"):
+        fields["radius_m"] = radius_at(fields["radius_curve"], 0.0, math.nan)
     if "radius_m" not in fields:
         raise ConfigError("metrics: no radius_m in the recording or on the command line")
     return MetricsSettings(**fields)
@@ -123,6 +154,18 @@ def _vector3(value) -> tuple[float, float, float]:
         raise ValueError(f"{value!r} is not three numbers")
     x, y, z = (float(v) for v in parts)
     return (x, y, z)
+
+
+def parse_full_scale_dps(value) -> float:
+    """A gyro full scale in °/s (recording key gyro_full_scale_dps): a number above 0 and up
+    to 10000; ValueError otherwise."""
+    try:
+        dps = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"gyro_full_scale_dps {value!r} is not a number (e.g. 2000)") from None
+    if not (math.isfinite(dps) and 0 < dps <= 10000):
+        raise ValueError(f"gyro_full_scale_dps {value!r} must be > 0 and <= 10000 deg/s")
+    return dps
 
 
 def parse_up_sign(value) -> int:
@@ -142,7 +185,10 @@ class MetricsEngine:
     def __init__(self, settings: MetricsSettings, *, trace: bool = False) -> None:
         self.settings = s = settings
         group = max(1, round(s.estimate_every_s / s.frame_s))
-        self._framer = Framer(s.frame_s, group, CHUNK_SAMPLES)
+        self._radius = (None if s.radius_curve is None
+                        else RadiusOfForce(s.radius_curve, s.radius_m))
+        self._framer = Framer(s.frame_s, group, CHUNK_SAMPLES,
+                              full_scale_rad_s=s.gyro_full_scale_rad_s, radius=self._radius)
         self._est = Estimator(s, trace=trace)
         self._finished = False
         self._last: Metrics | None = None
@@ -152,10 +198,13 @@ class MetricsEngine:
         self._t_live = -math.inf
         self._blocks: deque = deque()  # (t, gyro x, y, z) of each Block's last sample
         self._sum = [0.0, 0.0, 0.0]
+        self._blocks_long: deque = deque()  # the same over still_long_window_s
+        self._sum_long = [0.0, 0.0, 0.0]
         self._contact = False
         self._theta = [0.0, 0.0, 0.0]
         self._unreported: tuple[list[Pass], list[Hold]] | None = None  # found by summary()
         self._still_rate2 = (s.hold_speed_max_mps / s.radius_m) ** 2
+        self._rock_rate2 = max(self._still_rate2, s.still_rock_rad_s**2)
         self._snapshot()
 
     # ------------------------------------------------------------------ public
@@ -253,7 +302,9 @@ class MetricsEngine:
         `final`, the open one too), one group per Estimator.process call."""
         before = self._est.t_last
         framer = self._framer
+        est = self._est
         while framer.queued:
+            framer.axis, framer.bias = est.axis, est.bias  # what rebuilds clipped samples
             got = framer.frames(final)
             if got is not None:
                 frames, starts = got
@@ -296,18 +347,9 @@ class MetricsEngine:
         if t_end > self._t_live and math.isfinite(wx + wy + wz):  # else: a bad sample, skip
             dt_block = t_end - self._t_live
             self._t_live = t_end
-            q.append((t_end, wx, wy, wz))
-            acc[0] += wx
-            acc[1] += wy
-            acc[2] += wz
-            horizon = t_end - s.still_window_s
-            while q[0][0] <= horizon:
-                _, ox, oy, oz = q.popleft()
-                acc[0] -= ox
-                acc[1] -= oy
-                acc[2] -= oz
-            if len(q) == 1:  # start the running sums afresh (no rounding drift)
-                acc[:] = [wx, wy, wz]
+            _window_push(q, acc, t_end, wx, wy, wz, s.still_window_s)
+            _window_push(self._blocks_long, self._sum_long, t_end, wx, wy, wz,
+                         s.still_long_window_s)
             if force > s.contact_on_n:
                 self._contact = True
             elif not force >= s.contact_off_n:  # below, or NaN (no force sensor)
@@ -316,19 +358,25 @@ class MetricsEngine:
         mx, my, mz = acc[0] / k - bx, acc[1] / k - by, acc[2] / k - bz
         rate2 = mx * mx + my * my + mz * mz
         still = rate2 < self._still_rate2
+        if not still and rate2 < self._rock_rate2:  # the estimator's rule (holds.Holds.still)
+            acc_l = self._sum_long
+            k_l = len(self._blocks_long) or 1
+            lx, ly, lz = acc_l[0] / k_l - bx, acc_l[1] / k_l - by, acc_l[2] / k_l - bz
+            still = lx * lx + ly * ly + lz * lz < self._still_rate2
         engaged = self._contact or force != force  # in contact, or no force sensor
         th = self._theta
         if engaged and not still and dt_block < 1.0:  # this Block's rotation, bias removed
             th[0] += (wx - bx) * dt_block
             th[1] += (wy - by) * dt_block
             th[2] += (wz - bz) * dt_block
-        r_sign = s.radius_m * sign
+        radius = s.radius_m if s.radius_curve is None else radius_at(s.radius_curve, force, s.radius_m)
+        r_sign = radius * sign
         hold_s = t_end - hold0 if still and engaged else 0.0
         holding = hold_s >= s.hold_min_s
         # positional (in the field order of model.Metrics): a third of the cost of keywords
         self._last = Metrics(
             t_end,  # t_s
-            s.radius_m * math.sqrt(rate2),  # speed_mps
+            radius * math.sqrt(rate2),  # speed_mps
             r_sign * (ax * mx + ay * my + az * mz),  # velocity_mps
             pos0 + r_sign * (ax * th[0] + ay * th[1] + az * th[2]),  # position_m
             force,  # force_n
@@ -361,3 +409,21 @@ class MetricsEngine:
             contact_s=0.0,
             distance_m=self.distance_m,
         )
+
+
+def _window_push(q: deque, acc: list, t_end: float, wx: float, wy: float, wz: float,
+                 window_s: float) -> None:
+    """Add a Block's last gyro sample to a window of Blocks and its running sum, dropping the
+    Blocks older than window_s."""
+    q.append((t_end, wx, wy, wz))
+    acc[0] += wx
+    acc[1] += wy
+    acc[2] += wz
+    horizon = t_end - window_s
+    while q[0][0] <= horizon:
+        _, ox, oy, oz = q.popleft()
+        acc[0] -= ox
+        acc[1] -= oy
+        acc[2] -= oz
+    if len(q) == 1:  # start the running sums afresh (no rounding drift)
+        acc[:] = [wx, wy, wz]

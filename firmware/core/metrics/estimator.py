@@ -6,7 +6,8 @@ variances and the rotation integral are the per-sample ones); each step has its 
 - contact (contact.py): force hysteresis on the frame mean force.
 - gyro bias (bias.py): mean gyro over the latest rest (VQF-style); before any rest the
   calibration prior; without a prior, the mean over a long still period under contact.
-- still and holds (holds.py): window-mean speed < 1 cm/s under contact for >= 5 s (gaps
+- still and holds (holds.py): window-mean speed < 1 cm/s (or net travel over 2 s under
+  2 cm with the rotation under 6 °/s: a pressed tool rocks) under contact for >= 5 s (gaps
   < 0.5 s merged).
 - zero-velocity update (zupt.py): nothing is integrated at rest nor deep inside a hold; what
   the lagging still flag held back is restored when motion resumes.
@@ -15,7 +16,8 @@ variances and the rotation integral are the per-sample ones); each step has its 
 - running sums (totals.py): position r·∫ω·axis dt (the trapezoid over every sample interval,
   only under contact and not at rest nor inside a hold), path, time and force integrals.
 - passes (passes.py): turnarounds where the position retreats min_pass_m from its running
-  extreme; length |x(turn_k) - x(turn_k-1)| (ball: the path rolled, and a hold also ends a leg).
+  extreme; length |x(turn_k) - x(turn_k-1)|. The ball: moves ended by a stop or a turn of the
+  rolling direction, length the path rolled.
 
 Every decision is made frame by frame on state carried across calls (windowed statistics from
 running cumulative sums, run starts found by forward-filling, a zigzag on the position); only
@@ -32,7 +34,7 @@ import numpy as np
 
 from firmware.common.model import Hold, Pass
 from firmware.core.metrics.axis import RollAxis
-from firmware.core.metrics.bias import GYRO_COUNT, W_COUNT, WINDOW_COLS, GyroBias
+from firmware.core.metrics.bias import ACCEL_COUNT, GYRO_COUNT, W_COUNT, WINDOW_COLS, GyroBias
 from firmware.core.metrics.contact import Contact
 from firmware.core.metrics.frames import Frames
 from firmware.core.metrics.holds import Holds
@@ -58,7 +60,8 @@ class Estimator:
         self.t0 = math.nan  # first sample
         self.t_last = -math.inf  # last sample of the last frame
         # window sums of the frames (bias.WINDOW_COLS) for the rest and still windows
-        self._win = WindowBuffer(max(s.rest_window_s, s.still_window_s) + 0.5, WINDOW_COLS)
+        keep = max(s.rest_window_s, s.still_window_s, s.still_long_window_s, s.ball_move_window_s)
+        self._win = WindowBuffer(keep + 0.5, WINDOW_COLS)
         self._contact = Contact(s)
         self._bias = GyroBias(s)
         self._holds = Holds(s)
@@ -67,6 +70,7 @@ class Estimator:
         self._totals = Totals(s)
         self._passes = Passes(s)
         self._finished = False
+        self.gyro_clipped_samples = 0  # samples with a gyro axis at full scale
 
     # ------------------------------------------------------------------ public
     @property
@@ -170,6 +174,9 @@ class Estimator:
             "force_n": totals.force_fields(),
             "force_by_direction_n": totals.force_by_direction(),
             "pass_list": pass_columns(passes),
+            # samples with a gyro axis at full scale (None: the full scale is not known)
+            "gyro_clipped_samples": (None if self.settings.gyro_full_scale_rad_s is None
+                                     else self.gyro_clipped_samples),
         }
 
     # ------------------------------------------------------------------ pipeline
@@ -193,23 +200,33 @@ class Estimator:
         d = self._win.window_delta(t, first_row, s.rest_window_s)
         m = d / d[:, W_COUNT : W_COUNT + 1]
         rest_raw = self._bias.rest_candidates(m)
+        if rest_raw.any():  # and gravity did not turn in the sensor frame (slow rolling does)
+            third = s.rest_window_s / 3.0
+            late = self._win.window_delta(t, first_row, third, ACCEL_COUNT)
+            early = d[:, ACCEL_COUNT] - self._win.window_delta(
+                t, first_row, s.rest_window_s - third, ACCEL_COUNT
+            )
+            rest_raw &= self._bias.gravity_steady(early, late)
         d = self._win.window_delta(t, first_row, s.still_window_s, GYRO_COUNT)
         ms_raw = d[:, 0:3] / d[:, 3:4]
+        d = self._win.window_delta(t, first_row, s.still_long_window_s, GYRO_COUNT)
+        ml_raw = d[:, 0:3] / d[:, 3:4]
         rest, bias, rest_any = self._bias.update(
             t, cum, self._win.prev_cum, rest_raw, ms_raw, engaged
         )
         wc = fr.gyro / count[:, None] - bias  # frame mean rate
         # smoothed rotation -> still (tissue speed below the hold speed)
-        still = self._holds.still(ms_raw - bias)
+        still = self._holds.still(ms_raw - bias, ml_raw - bias)
         hold_raw = still & engaged
         runs = self._holds.runs(t, hold_raw)
         rate2 = np.einsum("ij,ij->i", wc, wc)
         # zero-velocity update: nothing is integrated at rest or deep inside a hold; what the
         # lagging still flag hid at the end of one is restored when it ends
-        zupt = self._zupt.mask(t, rest, rest_any, runs)
+        zupt = self._zupt.mask(t, rest, rest_any, runs, None, self._holds.short)
         gate = engaged if zupt is None else (engaged & ~zupt)
-        bias_dt = bias * dt[:, None] if bias.ndim == 2 else np.multiply.outer(dt, bias)
-        dtheta_all = fr.theta_rad - bias_dt
+        theta, bias_w, r_scale = _rotation_source(fr, s.radius_m)
+        bias_dt = bias * bias_w[:, None] if bias.ndim == 2 else np.multiply.outer(bias_w, bias)
+        dtheta_all = theta - bias_dt
         dtheta_all *= engaged[:, None]
         dtheta = dtheta_all if zupt is None else dtheta_all * ~zupt[:, None]
         last_t = None if runs is None else runs[0]
@@ -218,14 +235,25 @@ class Estimator:
             dtheta = dtheta.copy() if dtheta is dtheta_all else dtheta
             dtheta[restored[0]] += restored[1][:, 1:4]
 
-        proj, axis = self._axis.project(wc, dtheta, dt, gate, rate2)
-        vel, speed = self._axis.speeds(wc, gate, axis, rate2)
+        clipped = float(fr.clipped.sum())
+        self.gyro_clipped_samples += int(clipped)
+        # clipped frames were rebuilt along the axis in use: they teach the axis nothing new
+        axis_gate = gate if not clipped else gate & (fr.clipped == 0)
+        proj, axis = self._axis.project(wc, dtheta, dt, axis_gate, rate2)
+        # the ball's path is not zeroed at all: its passes count it only inside moves, which
+        # stops end (passes.BallMoves), so slow rolling is never lost to a still flag
+        speed_gate = engaged if s.tool == "ball" else gate
+        vel, speed = self._axis.speeds(wc, speed_gate if r_scale is None else speed_gate * r_scale,
+                                       axis, rate2)
         rolling = engaged & ~still if zupt is None else engaged & ~(still | zupt)
-        extra = restored if restored is not None and s.tool == "ball" else None
         totals = self._totals
-        q = totals.integrate(dt, fz, has_f, allf, contact, rolling, proj, speed, vel, dtheta, extra)
+        q = totals.integrate(dt, fz, has_f, allf, contact, rolling, proj, speed, vel, dtheta, None)
         totals.extremes(fr.force_peak_n, has_f, allf, contact, rolling, speed, dt)
-        self._passes.update(t, q, runs, new_passes)
+        wb = None
+        if s.tool == "ball":  # the ball's moves: speed and direction over a short window
+            d = self._win.window_delta(t, first_row, s.ball_move_window_s, GYRO_COUNT)
+            wb = d[:, 0:3] / d[:, 3:4] - bias
+        self._passes.update(t, q, wb, new_passes, engaged)
         if runs is not None:
             self._holds.update(t, hold_raw, runs, fz, has_f, self.t0, new_holds)
 
@@ -240,3 +268,17 @@ class Estimator:
         for key, arr in zip(TRACE_KEYS, (t, rest, still, contact, bias, speed, position),
                             strict=True):
             self.trace[key].append(np.repeat(arr, counts, axis=0))
+
+
+def _rotation_source(fr: Frames, radius_m: float):
+    """(rotation per frame, weight of the bias in it, per-frame radius / radius_m or None).
+    With a radius curve the "rotation" is the arc rolled, sum of r(F)·ω per sample, over
+    radius_m: everything downstream that multiplies a rotation by radius_m then gets the
+    per-sample arc, and the bias enters as bias·sum of r(F)·dt / radius_m."""
+    if fr.arc_m is None:
+        return fr.theta_rad, fr.dt_s, None
+    inv = 1.0 / radius_m
+    bias_w = fr.r_dt * inv
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(fr.dt_s > 0, bias_w / fr.dt_s, 1.0)
+    return fr.arc_m * inv, bias_w, scale

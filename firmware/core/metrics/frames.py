@@ -8,7 +8,14 @@ rate, jitter or gaps:
   variance over any run of frames is the per-sample one;
 - the rotation integral: the trapezoid of the raw gyro over every sample interval (the bias is
   subtracted later as bias·duration, since it is constant between samples);
-- force: mean and peak of the finite force samples (NaN when there are none).
+- force: mean and peak of the finite force samples (NaN when there are none);
+- gyro saturation: how many samples had an axis at the full scale; those samples' clipped axes
+  are rebuilt along the roll axis first (firmware.core.metrics.saturation), with the axis and
+  bias the estimator holds at the start of the group, so only the first group of what one
+  `frames` call emits may hold clipped samples (the engine runs the estimator between calls);
+- with a radius-against-force curve (foam compresses under load), the arc rolled: the
+  trapezoid of r(F)·ω over every sample interval, and of r(F) alone (for the bias), so the
+  distance is the per-sample sum of ω·r(F), never a frame's rotation times one radius.
 
 Frames come in groups of `group_frames` grid slots (the estimator's step). A group is emitted
 only once a later sample shows it is complete, so splitting the samples into blocks anywhere
@@ -23,6 +30,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from firmware.core.metrics.radius import RadiusOfForce
+from firmware.core.metrics.saturation import (
+    any_clipped,
+    clip_level_rad_s,
+    clipped_rows,
+    rebuild,
+    strong_axis,
+)
+
 
 @dataclass(frozen=True)
 class Frames:
@@ -30,7 +46,9 @@ class Frames:
     since the previous frame's last sample (so dt sums to elapsed time); sums over the frame's
     samples of gyro, accel (rad/s, m/s²; (n, 3)), of |gyro|², |accel|², and the trapezoid of
     the raw gyro over each sample interval (`theta_rad`, (n, 3)); `force_n`/`force_peak_n` the
-    mean/peak finite force (NaN without one)."""
+    mean/peak finite force (NaN without one); `clipped` the samples with a gyro axis at full
+    scale; with a radius curve `arc_m` the trapezoid of r(F)·ω (raw gyro; (n, 3), m) and
+    `r_dt` that of r(F) (m·s; the bias arc is bias·r_dt), else None."""
 
     t_s: np.ndarray
     dt_s: np.ndarray
@@ -42,12 +60,15 @@ class Frames:
     theta_rad: np.ndarray
     force_n: np.ndarray
     force_peak_n: np.ndarray
+    clipped: np.ndarray
+    arc_m: np.ndarray | None = None
+    r_dt: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.t_s)
 
     def slice(self, lo: int, hi: int) -> Frames:
-        return Frames(*(getattr(self, f)[lo:hi] for f in _FIELDS))
+        return Frames(*(None if (x := getattr(self, f)) is None else x[lo:hi] for f in _FIELDS))
 
 
 _FIELDS = tuple(Frames.__dataclass_fields__)
@@ -57,16 +78,26 @@ class Framer:
     """Queue raw blocks with `push` (cheap: nothing is computed), turn what is queued into
     complete groups of frames with `frames`."""
 
-    def __init__(self, frame_s: float, group_frames: int, max_samples: int = 16384) -> None:
+    def __init__(self, frame_s: float, group_frames: int, max_samples: int = 16384, *,
+                 full_scale_rad_s: float | None = None,
+                 radius: RadiusOfForce | None = None) -> None:
         self.frame_s = frame_s
         self.group_frames = group_frames
         self.max_samples = max_samples  # frames() handles at most this many samples per call
+        self.clip_level = math.inf if full_scale_rad_s is None else clip_level_rad_s(full_scale_rad_s)
+        self.radius = radius  # the radius-against-force curve, or None (one radius)
+        # what rebuilds clipped samples: the roll axis (None: not known, nothing rebuilt) and
+        # the gyro bias, as the estimator holds them before the group (set by the engine)
+        self.axis: np.ndarray | None = None
+        self.bias = np.zeros(3)
         self._queue: tuple[list, list, list, list] = ([], [], [], [])  # t, gyro, accel, force
         self.queued = 0  # samples queued (before cleaning)
         self.t0 = math.nan  # grid origin: the first accepted sample
         self.t_last = -math.inf  # last accepted sample
         self._t_frame = math.nan  # last sample of the last emitted frame
         self._w_prev = np.zeros(3)  # gyro of the last framed sample
+        self._rw_prev = np.zeros(3)  # ... times its radius, and that radius (with a curve)
+        self._r_prev = 0.0
         self.truncated = False  # the last frames() left samples it did not look at
 
     def push(self, t, w, a, f) -> None:
@@ -96,23 +127,51 @@ class Framer:
             self.t0 = float(t[0])
             self._t_frame = self.t0
         slot = np.floor((t - self.t0) * (1.0 / self.frame_s))
+        cut = len(t)
         if not final:  # the last group may go on in the next block: keep it queued
             last_group0 = (float(slot[-1]) // self.group_frames) * self.group_frames
             cut = int(slot.searchsorted(last_group0))  # its first sample (slot is sorted)
-            if cut < len(t):
-                self._requeue(t[cut:], w[cut:], a[cut:], f[cut:])
-            if cut == 0:
-                return None
+        clip_rows = clip_mask = None
+        if any_clipped(w[:cut], self.clip_level):
+            cut, clip_rows, clip_mask = self._clip_cut(w, slot, cut)
+        if cut < len(t):
+            self._requeue(t[cut:], w[cut:], a[cut:], f[cut:])
+            self.truncated = self.truncated or clip_rows is not None
+        if cut == 0:
+            return None
+        if cut < len(t):
             t, w, a, f, slot = t[:cut], w[:cut], a[:cut], f[:cut], slot[:cut]
+        clipped = None
+        if clip_rows is not None:
+            clip_rows, clip_mask = clip_rows[clip_rows < cut], clip_mask[clip_rows < cut]
+            axis = self.axis if self.axis is not None else strong_axis(w, clip_rows, self.bias)
+            if axis is not None:
+                w = w.copy()
+                w[clip_rows] = rebuild(w[clip_rows], clip_mask, axis, self.bias, self.clip_level)
+            clipped = np.zeros(len(t))
+            clipped[clip_rows] = 1.0
         starts = np.empty(1, dtype=np.int64)  # each frame's first sample
         starts[0] = 0
         starts = np.concatenate((starts, (slot[1:] != slot[:-1]).nonzero()[0] + 1))
-        frames = self._reduce(t, w, a, f, starts)
+        frames = self._reduce(t, w, a, f, starts, clipped)
         fgroup = slot[starts] // self.group_frames
         new = np.empty(len(fgroup), dtype=bool)
         new[0] = True
         np.not_equal(fgroup[1:], fgroup[:-1], out=new[1:])
         return frames, new.nonzero()[0]
+
+    def _clip_cut(self, w, slot, cut):
+        """Where to end this call when samples clipped: a clipped sample is rebuilt with the
+        axis the estimator holds at its group's start, so only this call's first group may
+        hold one. Returns (new cut, clipped rows before it, their clipped-axis masks)."""
+        rows, mask = clipped_rows(w[:cut], self.clip_level)
+        group = slot[rows] // self.group_frames
+        first_group = float(slot[0]) // self.group_frames
+        later = group > first_group
+        if later.any():  # end before the next group that holds a clipped sample
+            start = float(group[later][0]) * self.group_frames
+            cut = int(slot.searchsorted(start))
+        return cut, rows, mask
 
     def _take(self):
         """The queued samples as four arrays, at most max_samples (more stays queued)."""
@@ -139,7 +198,7 @@ class Framer:
         self.truncated = False
         return arrays
 
-    def _reduce(self, t, w, a, f, starts) -> Frames:
+    def _reduce(self, t, w, a, f, starts, clipped=None) -> Frames:
         """Frame sums, one reduceat per quantity (contiguous arrays: much cheaper than one
         reduceat over a wide matrix assembled from strided columns)."""
         n = len(t)
@@ -169,6 +228,9 @@ class Framer:
             with np.errstate(invalid="ignore", divide="ignore"):
                 force = add(np.where(has_f, f, 0.0), starts) / add(has_f.astype(float), starts)
             peak = np.fmax.reduceat(f, starts)
+        arc = r_dt = None
+        if self.radius is not None:
+            arc, r_dt = self._arc(w, f, dt, starts)
         frames = Frames(
             t_end,
             dt_frame,
@@ -180,11 +242,33 @@ class Framer:
             add(theta, starts, axis=0),
             force,
             peak,
+            np.zeros(len(starts)) if clipped is None else add(clipped, starts),
+            arc,
+            r_dt,
         )
         self.t_last = float(t[-1])
         self._t_frame = float(t_end[-1])
         self._w_prev = w[-1].copy()
         return frames
+
+
+    def _arc(self, w, f, half_dt, starts):
+        """Per frame the trapezoid of r(F)·ω and of r(F) over each sample interval (`half_dt`
+        is half of each interval; the first reaches back to the last framed sample)."""
+        r = self.radius.radius_m(f)
+        rw = w * r[:, None]
+        arc = np.empty_like(rw)
+        arc[0] = self._rw_prev + rw[0]
+        np.add(rw[1:], rw[:-1], out=arc[1:])
+        arc *= half_dt[:, None]
+        r_dt = np.empty_like(r)
+        r_dt[0] = self._r_prev + r[0]
+        np.add(r[1:], r[:-1], out=r_dt[1:])
+        r_dt *= half_dt
+        self._rw_prev = rw[-1].copy()
+        self._r_prev = float(r[-1])
+        add = np.add.reduceat
+        return add(arc, starts, axis=0), add(r_dt, starts)
 
 
 def _join(parts: list) -> np.ndarray:

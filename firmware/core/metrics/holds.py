@@ -1,7 +1,15 @@
 """Still detection and holds, frame by frame. Pure numpy, no I/O, no clock.
 
-Still: the tissue speed of the window-mean rotation (still_window_s) is below
-hold_speed_max_mps. A hold: still under contact for >= hold_min_s, interruptions shorter than
+Still: the tool is not travelling. Its tissue speed (window-mean rotation over still_window_s,
+times the radius) is below hold_speed_max_mps; or its net travel over the longer
+still_long_window_s is below hold_speed_max_mps times that window while the smoothed rotation
+rate stays under still_rock_rad_s (6 °/s). The second clause is the noise floor at the tool's
+radius: a user pressing on a still tool rocks it (breathing, sway: about 1 °/s rms of real,
+zero-mean rotation, whatever the tool), which at 0.29 m is 0.5 cm/s and crosses 1 cm/s in a
+0.3 s window, but travels only millimetres; slow real rolling travels a centimetre a second and
+fails it. The cap is a rotation rate because rocking is one: at small radii (under 9.5 cm) it is
+below the hold speed and the second clause changes nothing; at large radii rolling back and
+forth turns far faster than 6 °/s. A hold: still under contact for >= hold_min_s, interruptions shorter than
 hold_merge_gap_s merged; its force is the median over its frames. The run state (last still
 time, whether a run is open and since when) is carried across calls, so a hold comes out the
 same however the samples were split.
@@ -24,16 +32,23 @@ class Holds:
     def __init__(self, settings) -> None:
         self.settings = s = settings
         self._still_rate2 = (s.hold_speed_max_mps / s.radius_m) ** 2
+        self._rock_rate2 = max(self._still_rate2, s.still_rock_rad_s**2)
         self.holds: list[Hold] = []
         self.last_t = -math.inf  # time of the last still-under-contact frame
         self.active = False
         self.start_t = math.nan  # start of the open run
         self._forces: list[np.ndarray] = []  # frame forces of the open run
 
-    def still(self, ms):
+    def still(self, ms, ml=None):
         """Per frame: the window-mean rotation `ms` (bias removed, rad/s) is slower than the
-        hold speed at the tool's radius."""
-        return np.einsum("ij,ij->i", ms, ms) < self._still_rate2
+        hold speed at the tool's radius, or the long-window mean `ml` (net travel) is and `ms`
+        is under the rocking cap."""
+        ms2 = np.einsum("ij,ij->i", ms, ms)
+        still = ms2 < self._still_rate2
+        self.short = still  # the short-window test alone (the ZUPT restores past its last)
+        if ml is None or still.all():
+            return still
+        return still | ((np.einsum("ij,ij->i", ml, ml) < self._still_rate2) & (ms2 < self._rock_rate2))
 
     def runs(self, t, hold_raw):
         """Per sample: time of the last still-under-contact sample, whether a hold run is

@@ -1,11 +1,15 @@
 """Passes: turnarounds of the position, frame by frame, and the summary's pass list. Pure
 numpy, no I/O, no clock.
 
-A turnaround is where the position retreats min_pass_m from its running extreme (a zigzag on
-the position, carried across calls); a pass runs from one turnaround to the next, its length
-|x(turn_k) - x(turn_k-1)| (the ball: the path rolled, and a hold also ends a leg). Its
-duration, speed and force are differences of the running sums (totals.py) between the two
-turnarounds, kept as rows [t, *q].
+Roller and stick: a turnaround is where the position retreats min_pass_m from its running
+extreme (a zigzag on the position, carried across calls); a pass runs from one turnaround to
+the next, its length |x(turn_k) - x(turn_k-1)|.
+
+Ball: a ball has no fixed axis and so no signed position to reverse. A pass is one move: it
+ends at a stop or where the rolling direction turns (BallMoves); its length is the path rolled.
+
+Either way a pass's duration, speed and force are differences of the running sums (totals.py)
+between its two ends, kept as rows [t, *q].
 """
 
 from __future__ import annotations
@@ -22,9 +26,9 @@ PASS_LIST_MAX = 2000  # passes listed in the summary (the count is never capped)
 
 
 class Passes:
-    """The zigzag on the position; `passes` are the completed ones, `distance_m` their total
-    length, `sign` maps the raw rotation sign to "up" (+1/-1; 0 until the first pass defines
-    it, when up is not given)."""
+    """The zigzag on the position (roller, stick) or the moves of the ball; `passes` are the
+    completed ones, `distance_m` their total length, `sign` maps the raw rotation sign to "up"
+    (+1/-1; 0 until the first pass defines it, when up is not given)."""
 
     def __init__(self, settings) -> None:
         self.settings = s = settings
@@ -35,47 +39,39 @@ class Passes:
         self._ext = np.zeros(1 + Q_COLS)  # [t, *q] at the running extreme
         self._ext2 = np.zeros(1 + Q_COLS)  # direction 0: max in _ext, min in _ext2
         self._turn = np.zeros(1 + Q_COLS)
-        self._leg0 = np.zeros(1 + Q_COLS)  # ball: where the current leg started (after a hold)
         self._seeded = False
-        self._hold_qualified = False  # ball: the last frame was in a hold of hold_min_s
+        self._moves = BallMoves(s, self._emit) if s.tool == "ball" else None
 
-    def update(self, t, q, runs, out: list[Pass]) -> None:
+    def update(self, t, q, wb, out: list[Pass], engaged=None) -> None:
         """Passes from the running sums `q` of the frames at times `t` (appended to `out` and
-        `passes`); for the ball, a qualifying hold (`runs` from holds.Holds.runs) also ends a
-        leg."""
-        s = self.settings
-        if s.tool != "ball" or runs is None:
-            self._hold_qualified = False
-            self._zigzag(t, q, out)
+        `passes`); the ball's from its moves, with `wb` the short-window mean rate (bias
+        removed, rad/s) and `engaged` the frames in contact (or without a force sensor)."""
+        if self._moves is not None:
+            self._moves.update(t, q, wb, True if engaged is None else engaged, out)
             return
-        qual = runs[1] & (t - runs[2] >= s.hold_min_s)
-        prev = np.empty(len(t), dtype=bool)
-        prev[0] = self._hold_qualified
-        prev[1:] = qual[:-1]
-        self._hold_qualified = bool(qual[-1])
-        lo = 0
-        for k in (qual & ~prev).nonzero()[0]:
-            self._zigzag(t, q, out, lo, k)
-            self._break_leg(t, q, k, out)
-            lo = k
-        self._zigzag(t, q, out, lo, len(t))
+        self._zigzag(t, q, out)
 
     def finish(self, out: list[Pass]) -> None:
         """Close the open pass at the end of the data."""
-        if self._dir != 0:
+        if self._moves is not None:
+            self._moves.finish(out)
+        elif self._dir != 0:
             self._emit(self._turn, self._ext, out)
 
     def open_pass(self) -> Pass | None:
         """The open pass as finish() would close it (None if none, or too short)."""
+        if self._moves is not None:
+            ends = self._moves.open_rows()
+            return None if ends is None else self._make(*ends)
         return self._make(self._turn, self._ext) if self._dir != 0 else None
 
     def open_leg_m(self, q_last) -> float:
         """Length of the pass in progress so far; `q_last` the running sums at the last
         frame."""
+        if self._moves is not None:
+            return self._moves.open_leg_m(q_last)
         if self._dir == 0:
             return 0.0
-        if self.settings.tool == "ball":
-            return float(q_last[Q_PATH] - self._turn[2])
         return float(abs(self._ext[1] - self._turn[1]))
 
     def _zigzag(self, t, q, out: list[Pass], lo: int = 0, hi: int | None = None) -> None:
@@ -88,7 +84,6 @@ class Passes:
             first = np.array([t[0], *q[0]])
             self._ext = first.copy()
             self._ext2 = first.copy()
-            self._leg0 = first.copy()
             self._seeded = True
         i0 = lo
         while i0 < n:
@@ -124,21 +119,8 @@ class Passes:
             self._ext = np.array([t[i0 + j], *q[i0 + j]])
             i0 += j + 1
 
-    def _break_leg(self, t, q, k: int, out: list[Pass]) -> None:
-        """Ball: a hold ends the current leg (the ball then rolls off in any direction)."""
-        if self._dir != 0:
-            self._emit(self._turn, self._ext, out)
-        else:  # rolled off the axis estimate since the last break: judge the net roll
-            here = np.array([t[k], *q[k]])
-            net_m = self.settings.radius_m * float(np.linalg.norm(here[6:9] - self._leg0[6:9]))
-            if net_m >= self.settings.min_pass_m:
-                self._emit(self._leg0, here, out)
-        self._dir = 0
-        self._ext = np.array([t[k], *q[k]])
-        self._ext2 = self._ext.copy()
-        self._leg0 = self._ext.copy()
-
     def _emit(self, a, b, out: list[Pass]) -> None:
+        """The pass from row `a` to row `b` (appended to `out` and `passes`), if long enough."""
         p = self._make(a, b)
         if p is None:
             return
@@ -195,3 +177,136 @@ def pass_columns(passes: list[Pass]) -> dict:
                            for p in shown],
         "mean_force_n": [None if not math.isfinite(p.mean_force_n) else round(p.mean_force_n, 1) for p in shown],
     }
+
+
+class BallMoves:
+    """The ball's moves, frame by frame, on carried state (the same for any block split).
+
+    Rolling without slip, the ball turns with ω = n × v / r: the contact travels at |ω|·r and
+    its heading is the direction of ω in the ground plane (turned a quarter turn). In the sensor
+    frame ω_b = Rᵀω_w, and since Ṙ = R[ω_b]×, dω_b/dt = Rᵀ dω_w/dt: the ball's own rotation
+    does not turn ω_b; only a change of ω in the world does, by the same angle. So a straight
+    move keeps the direction of ω_b fixed however far the ball rolls, and a new heading (or a
+    reversal: ω flips) turns it by the heading change, without any orientation estimate.
+
+    A move starts when the short-window speed |ω|·r reaches ball_stop_mps, and it ends
+    - at a stop: the speed stays below ball_stop_mps for ball_stop_min_s; or
+    - at a turn: the direction of ω, taken where the speed is at least twice ball_stop_mps (so
+      noise cannot swing it), is more than ball_turn_max_deg from the move's first direction;
+      the cut is at the slowest frame since the last such direction (the corner).
+    Its ends are pulled out to where the speed crosses ball_quiet_mps, so the slow start and end
+    of a move count in full while the rocking of a still ball between moves does not. A move
+    shorter than min_pass_m is not a pass.
+    """
+
+    def __init__(self, settings, emit) -> None:
+        s = settings
+        self._emit = emit
+        self._r = s.radius_m
+        self._stop = s.ball_stop_mps
+        self._dir = 2.0 * s.ball_stop_mps
+        self._quiet = s.ball_quiet_mps
+        self._stop_s = s.ball_stop_min_s
+        self._cos_turn = math.cos(math.radians(s.ball_turn_max_deg))
+        self.moving = False
+        self._start = np.zeros(1 + Q_COLS)  # the open move's first row
+        self._quiet_row: np.ndarray | None = None  # last quiet row while not moving
+        self._below_t = math.nan  # moving: when the speed dropped below the stop speed
+        self._end_row: np.ndarray | None = None  # ... and the first quiet row after it
+        self._u0: tuple[float, float, float] | None = None  # the move's first direction
+        self._cut_row: np.ndarray | None = None  # slowest row since the last direction
+        self._cut_speed = math.inf
+        self._last_row: np.ndarray | None = None
+
+    def update(self, t, q, wb, engaged, out) -> None:
+        n = len(t)
+        speed = np.sqrt(np.einsum("ij,ij->i", wb, wb)) * self._r * engaged
+        if not self.moving and not (speed >= self._stop).any():  # still throughout: cheap
+            quiet = (speed < self._quiet).nonzero()[0]
+            if len(quiet):
+                k = int(quiet[-1])
+                self._quiet_row = _row(t, q, k)
+            self._last_row = _row(t, q, n - 1)
+            return
+        tl, sp, w = t.tolist(), speed.tolist(), wb.tolist()
+        for i in range(n):
+            v = sp[i]
+            if not self.moving:
+                if v < self._quiet:
+                    self._quiet_row = _row(t, q, i)
+                if v >= self._stop:
+                    self._begin(t, q, i)
+                else:
+                    continue
+            if v < self._stop:
+                if self._below_t != self._below_t:
+                    self._below_t = tl[i]
+                if v < self._quiet and self._end_row is None:
+                    self._end_row = _row(t, q, i)
+                if tl[i] - self._below_t >= self._stop_s:
+                    end = self._end_row if self._end_row is not None else _row(t, q, i)
+                    self._emit(self._start, end, out)
+                    self.moving = False
+                    self._quiet_row = end
+                continue
+            self._below_t = math.nan
+            self._end_row = None
+            if v < self._cut_speed:
+                self._cut_speed = v
+                self._cut_row = None
+                cut_i = i
+            if v < self._dir:
+                continue
+            x, y, z = w[i]
+            norm = math.sqrt(x * x + y * y + z * z)
+            u = (x / norm, y / norm, z / norm)
+            if self._u0 is None:
+                self._u0 = u
+            elif u[0] * self._u0[0] + u[1] * self._u0[1] + u[2] * self._u0[2] < self._cos_turn:
+                cut = self._cut_row if self._cut_row is not None else _row(t, q, cut_i)
+                self._emit(self._start, cut, out)
+                self._start = cut
+                self._u0 = u
+            self._cut_speed = math.inf
+            self._cut_row = None
+        if self.moving and self._cut_speed < math.inf and self._cut_row is None:
+            self._cut_row = _row(t, q, cut_i)
+        self._last_row = _row(t, q, n - 1)
+
+    def _begin(self, t, q, i: int) -> None:
+        self.moving = True
+        if self._quiet_row is not None:
+            self._start = self._quiet_row
+        elif i > 0:
+            self._start = _row(t, q, i - 1)
+        elif self._last_row is not None:
+            self._start = self._last_row
+        else:
+            self._start = _row(t, q, 0)
+        self._below_t = math.nan
+        self._end_row = None
+        self._u0 = None
+        self._cut_row = None
+        self._cut_speed = math.inf
+
+    def open_rows(self):
+        """(start, end) rows of the open move as finish() would close it, or None."""
+        if not self.moving or self._last_row is None:
+            return None
+        return self._start, (self._end_row if self._end_row is not None else self._last_row)
+
+    def finish(self, out) -> None:
+        ends = self.open_rows()
+        if ends is not None:
+            self._emit(*ends, out)
+        self.moving = False
+
+    def open_leg_m(self, q_last) -> float:
+        return float(q_last[Q_PATH] - self._start[1 + Q_PATH]) if self.moving else 0.0
+
+
+def _row(t, q, i: int) -> np.ndarray:
+    row = np.empty(1 + Q_COLS)
+    row[0] = t[i]
+    row[1:] = q[i]
+    return row

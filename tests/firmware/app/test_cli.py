@@ -7,8 +7,8 @@ import pytest
 
 from firmware.app.cli import build_parser, main
 
-COMMANDS = ["demo", "run", "replay", "simulate", "record", "calibrate", "protocols", "dashboard",
-            "pair", "doctor", "broker"]
+COMMANDS = ["demo", "run", "replay", "simulate", "record", "calibrate", "protocols", "programs",
+            "dashboard", "pair", "doctor", "broker"]
 
 
 def test_every_subcommand_has_help(capsys):
@@ -85,3 +85,43 @@ def test_dashboard_ingest_workers_from_flag_or_environment(monkeypatch, capsys):
             build_parser().parse_args(["dashboard", "--ingest-workers", bad])
         assert exc.value.code == 2
     assert "--ingest-workers" in capsys.readouterr().err
+
+
+def test_programs_lists_id_tools_steps_and_title(capsys):
+    assert main(["programs"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[:3] for line in lines] == [
+        ["hips", "ball", "2"], ["lower-body", "roller,stick", "6"], ["upper-back", "roller,ball", "2"],
+        ["whole-article", "roller,ball,stick", "10"]]
+    assert lines[1].endswith("6 steps  Lower body")
+
+
+def test_programs_json_is_the_validated_tree_with_the_users_own(tmp_path, capsys):
+    import json
+
+    mine = tmp_path / "routines"
+    (mine / "programs").mkdir(parents=True)
+    (mine / "programs" / "calves.toml").write_text(
+        'title = "Calves"\n[[steps]]\nroutine = "calf-stick"\nside = "left"\n')
+    config = tmp_path / "config.toml"
+    config.write_text(f'routines_dir = "{mine}"\n')
+    for argv in (["--routines-dir", str(mine)], ["--config", str(config)]):
+        assert main(["programs", "--json", *argv]) == 0
+        tree = {p["id"]: p for p in json.loads(capsys.readouterr().out)}
+        assert sorted(tree) == ["calves", "hips", "lower-body", "upper-back", "whole-article"]
+        assert tree["calves"]["steps"] == [{"index": 0, "routine": "calf-stick", "tool": "stick",
+                                            "side": "left", "rest_s": 0.0}]
+        assert tree["lower-body"]["tools"] == ["roller", "stick"]
+
+
+def test_programs_with_a_bad_file_is_one_line_per_problem_and_exit_2(tmp_path, capsys):
+    (tmp_path / "programs").mkdir()
+    (tmp_path / "programs" / "back.toml").write_text(
+        'title = "Back"\n[[steps]]\nroutine = "thoracic-roller"\nside = "left"\nrest_s = 9999\n')
+    assert main(["programs", "--routines-dir", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        "rollsense programs: back.toml: steps[0].side: thoracic-roller (thoracic paraspinals) is "
+        "not on a limb: leave side out",
+        "back.toml: steps[0].rest_s: 9999 is outside 0..600"]

@@ -102,6 +102,14 @@ BAD_INPUT = [
     (["pair", "--state-dir", ""], "argument --state-dir: empty path"),  # not the default dir
     (["run", "--sim", "--state-dir", " "], "argument --state-dir: empty path"),
     (["protocols", "--routines-dir", ""], "argument --routines-dir: empty path"),  # not the current dir
+    (["programs", "--routines-dir", "/nonexistent"], "/nonexistent: no such directory"),
+    (["programs", "--routines-dir", "{existing}"], "not a directory"),
+    (["programs", "--routines-dir", ""], "argument --routines-dir: empty path"),
+    (["programs", "--config", "/nonexistent"], "/nonexistent: cannot read the config file"),
+    (["programs", "--routines-dir", "{tmp}/mine"],  # a programme of an unknown routine
+     "legs.toml: steps[0].routine: 'quads' is not a routine (known: calf-stick"),
+    (["programs", "--config", "{tmp}/mine.toml"],  # the same, through the config's routines_dir
+     "legs.toml: steps[0].routine: 'quads' is not a routine"),
     (["replay", ""], "argument FILE: empty path"),
     (["doctor", "--config", ""], "argument --config: empty path"),
     (["doctor", "--config", "/nonexistent"], "/nonexistent: cannot read the config file"),
@@ -123,11 +131,23 @@ def files(tmp_path, monkeypatch):
     (tmp_path / "existing.csv").write_text("t,gx\n")
     (tmp_path / "notes.txt").write_text("hello\n")
     (tmp_path / "cal.toml").write_text('calibration_path = "/proc/nowhere/calibration.json"\n')
+    _bad_programme(tmp_path)
     monkeypatch.chdir(tmp_path)
     for key in [k for k in os.environ if k.startswith("ROLLSENSE_")]:
         monkeypatch.delenv(key)
     monkeypatch.setattr("signal.signal", lambda *_: None)  # `run` sets handlers before failing
     return tmp_path
+
+
+FIXTURES = ["cal.toml", "existing.csv", "mine", "mine.toml", "notes.txt"]
+
+
+def _bad_programme(tmp: Path) -> None:
+    """{tmp}/mine: a routines directory whose one programme has one problem; {tmp}/mine.toml: a
+    config naming it."""
+    (tmp / "mine" / "programs").mkdir(parents=True)
+    (tmp / "mine" / "programs" / "legs.toml").write_text('title = "Legs"\n[[steps]]\nroutine = "quads"\n')
+    (tmp / "mine.toml").write_text(f'routines_dir = "{tmp / "mine"}"\n')
 
 
 def _args(argv: list[str], tmp: Path) -> list[str]:
@@ -154,7 +174,7 @@ def test_bad_input_is_one_line_and_exit_2(files, capsys, argv, phrase):
         code = e.code
     captured = capsys.readouterr()
     _check_one_line(argv, phrase, code, captured.out, captured.err)
-    assert sorted(p.name for p in files.iterdir()) == ["cal.toml", "existing.csv", "notes.txt"]  # nothing written
+    assert sorted(p.name for p in files.iterdir()) == FIXTURES  # nothing written
     assert (files / "existing.csv").read_text() == "t,gx\n"  # never overwritten
 
 
@@ -166,6 +186,7 @@ AS_PROCESS = [row for row in BAD_INPUT if tuple(row[0][:3]) in {
     ("simulate", "--protocol", "quads-roller"), ("dashboard", "--port", "99999"),
     ("dashboard", "--db", "sqlite:////proc/nowhere/d.db"), ("pair", "--state-dir", "/proc/nope"),
     ("protocols", "--routines-dir", "/nonexistent"), ("broker", "add-device", "BAD ID!"),
+    ("programs", "--routines-dir", "{tmp}/mine"),
     ("calibrate", "force", "--weights-kg"), ("doctor", "--config", "/nonexistent"),
     ("record", "--out", "{existing}"),
 }]
@@ -177,6 +198,7 @@ def process_results(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cli-errors")
     (tmp / "existing.csv").write_text("t,gx\n")
     (tmp / "notes.txt").write_text("hello\n")
+    _bad_programme(tmp)
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROLLSENSE_")}
 
     def run(argv):
@@ -197,7 +219,7 @@ def test_bad_input_as_a_real_process(process_results, argv, phrase):
 
 def test_bad_input_as_a_real_process_writes_nothing(process_results):
     tmp = process_results["tmp"]
-    assert sorted(p.name for p in tmp.iterdir()) == ["existing.csv", "notes.txt"]
+    assert sorted(p.name for p in tmp.iterdir()) == ["existing.csv", "mine", "mine.toml", "notes.txt"]
 
 
 def test_state_dir_is_created_with_its_parents(tmp_path):
@@ -292,7 +314,8 @@ def _named_files(text: str) -> set[str]:
 
 def test_help_and_routines_name_only_files_in_the_repository():
     texts = {f"{name} --help": p.format_help() for name, p in _all_parsers().items()}
-    texts.update({str(p.relative_to(REPO)): p.read_text() for p in sorted((REPO / "firmware" / "routines").glob("*.toml"))})
+    texts.update({str(p.relative_to(REPO)): p.read_text() for folder in ("routines", "programs")
+                  for p in sorted((REPO / "firmware" / folder).glob("*.toml"))})
     missing = sorted(f"{where}: {name}" for where, text in texts.items()
                      for name in _named_files(text) - NOT_REPO_FILES if not (REPO / name).exists())
     assert missing == []

@@ -244,10 +244,11 @@ class Run:
         )
 
 
-def run(routine_id: str, *segs: Seg, profile: Profile | None = None) -> Run:
+def run(routine_id: str, *segs: Seg, profile: Profile | None = None,
+        soreness_before: int | None = None) -> Run:
     script = Script()
     metrics = script.run(segs)
-    coach = Coach(load_routine(routine_id), profile)
+    coach = Coach(load_routine(routine_id), profile, soreness_before=soreness_before)
     actions = [coach.step(m) for m in metrics]
     return Run(coach, metrics, actions, script)
 

@@ -14,7 +14,7 @@ from firmware.app.simulate import scenario
 from firmware.common.errors import ConfigError
 from firmware.common.model import Block
 from firmware.core.metrics import MetricsEngine, MetricsSettings, settings_from_meta
-from firmware.core.summary import METRIC_FIELDS
+from firmware.core.summary import ADDED_METRIC_FIELDS, METRIC_FIELDS
 
 
 def _settings(user, *, with_axis: bool, **kw) -> MetricsSettings:
@@ -173,7 +173,8 @@ def test_without_force_sensor_contact_and_force_are_null_but_holds_found():
 def test_summary_fields_match_design_contract():
     user = scenario("quads-roller", "good", 29)
     summary, _ = _run(sample_block(user, 200, seed=29), _settings(user, with_axis=True))
-    assert set(summary) == {*METRIC_FIELDS, "pass_list"}  # the DESIGN §3.2 metric fields
+    # the DESIGN §3.2 metric fields, and the fields added to it since (added, never renamed)
+    assert set(summary) == {*METRIC_FIELDS, *ADDED_METRIC_FIELDS, "pass_list"}
     assert len(summary["pass_list"]["length_m"]) == summary["passes"]
     assert 0.15 <= summary["pass_length_m"]["mean"] <= summary["pass_length_m"]["max"] <= 0.31
     assert 0.03 < summary["speed_mps"]["mean"] < summary["speed_mps"]["p95"] < 0.25

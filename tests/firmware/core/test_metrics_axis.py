@@ -59,7 +59,7 @@ def test_a_given_axis_is_used_as_is_and_the_speeds_follow_the_tool():
     assert vel.tolist() == pytest.approx([0.05, -0.1, 0.0])
     assert speed.tolist() == pytest.approx([0.05, 0.1, 0.0])
     # the ball: |ω|·r whatever the axis, below the dead band nothing
-    ball = RollAxis(MetricsSettings(tool="ball", radius_m=0.05))
+    ball = RollAxis(MetricsSettings(tool="ball", radius_m=0.05, ball_deadband_mps=0.002))
     wc = np.array([[3.0, 4.0, 0.0], [0.01, 0.0, 0.0]])
     _, speed = ball.speeds(wc, np.ones(2, dtype=bool), U, np.einsum("ij,ij->i", wc, wc))
     assert speed.tolist() == pytest.approx([0.25, 0.0])

@@ -37,7 +37,8 @@ def test_defaults():
     c = load_config(None)
     assert c.hardware == "pi"
     assert c.protocol == "quads-roller"
-    assert c.imu.address == 0x68 and c.imu.sample_rate_hz == 200 and c.imu.gyro_range_dps == 1000
+    assert c.imu.address == 0x68 and c.imu.sample_rate_hz == 200
+    assert c.imu.gyro_range_dps is None  # issue 21: picked per tool and radius (wiring.gyro_range_for)
     assert c.force.frontend == "ads1115" and c.force.address == 0x48
     assert c.force.fsr_divider_ohm == 10_000.0 and c.force.fsr_supply_v == 3.3
     assert c.outputs.led_pins == (17, 27, 22) and c.outputs.buzzer_pin == 18
@@ -130,11 +131,11 @@ def test_bad_config_gives_one_clear_line(tmp_path, text, expected):
 
 
 def test_every_error_is_reported(tmp_path):
-    got = errors_of(tmp_path, "hardware = 1\n[imu]\ngyro_range_dps = 250\nfoo = 1\n")
+    got = errors_of(tmp_path, "hardware = 1\n[imu]\ngyro_range_dps = 300\nfoo = 1\n")
     assert len(got) == 3
     assert got[0] == "hardware: must be a string (got 1)"
     assert got[1].startswith("imu.foo: unknown key; known keys in [imu]: ")
-    assert got[2] == "imu.gyro_range_dps: must be one of 1000, 2000 (got 250)"
+    assert got[2] == "imu.gyro_range_dps: must be one of 250, 500, 1000, 2000 (got 300)"
 
 
 def test_unreadable_and_invalid_toml(tmp_path):
