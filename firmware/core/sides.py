@@ -1,53 +1,20 @@
-"""Which routines are done per side (issue 22): a routine on a limb (or a hip) is rolled on
-the left and then the right, so its sessions carry ``side``; a routine on the midline (the
-spine, the upper back, the neck) is one area and carries ``side`` null.
+"""Which routines are done per side (issue 22), and whether a side may go with a routine.
 
-Pure: decided from the routine's own data (its ``muscle`` text and id), so a user's routine
-is judged the same way as a built-in one. Used by the device (a start with a side on a spine
-routine is refused with this reason) and by the programmes (which steps get both sides).
+A routine on a limb (or one side of the pelvis) is rolled on the left and then the right, so
+its sessions carry ``side``; a routine on the midline (the thoracic spine, the upper back)
+is one area and carries ``side`` null. The rule is the programmes' (``firmware.core.programs.
+on_a_limb``: the muscle's words name a leg, hip, glute or arm muscle), so a start command and
+a programme file accept a side for the same routines. Pure. Used by the device: a start with
+a side on a midline routine is refused with :func:`side_problem`'s reason.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-SIDES = ("left", "right")
+from firmware.core.programs import SIDES, on_a_limb
 
-# words that put a muscle on a limb (or a hip): done per side, whatever else the text says
-# ("hamstrings (back of the thigh)" is on a limb)
-LIMB_WORDS = (
-    "thigh", "leg", "calf", "calves", "quad", "hamstring", "vastus", "gastrocnemius", "soleus",
-    "shin", "tibialis", "foot", "plantar", "ankle", "knee", "it band", "iliotibial", "adductor",
-    "groin", "glute", "hip", "piriformis", "arm", "forearm", "biceps", "triceps", "shoulder",
-)
-# words that put it on the midline: one area, no left and right ("thoracic paraspinals",
-# "upper trapezius / rhomboids", "lumbar", "neck")
-MIDLINE_WORDS = (
-    "thoracic", "paraspinal", "spine", "spinal", "lumbar", "back", "trapezius", "rhomboid",
-    "neck", "cervical", "erector", "midline",
-)
-
-
-def _words(words: tuple[str, ...]) -> re.Pattern:
-    return re.compile(r"\b(" + "|".join(words) + r")s?\b", re.IGNORECASE)
-
-
-_LIMB_RE, _MIDLINE_RE = _words(LIMB_WORDS), _words(MIDLINE_WORDS)
-
-
-def on_a_limb(routine: Any) -> bool:
-    """True when ``routine`` (a ``Routine``, or anything with ``muscle`` and ``id``) is done
-    per side. Its muscle text (then its id) decides: a limb word (thigh, calf, hip, arm...)
-    means per side; else a midline word (thoracic, spine, back, trapezius, neck...) means one
-    area; else per side, so a side is refused only where it cannot mean anything. The
-    built-in ones: quads, IT band, calf and piriformis are per side; the thoracic roller and
-    the upper-back ball are not."""
-    text = f"{getattr(routine, 'muscle', '') or ''} {getattr(routine, 'id', '') or ''}"
-    text = text.replace("-", " ").replace("_", " ")
-    if _LIMB_RE.search(text):
-        return True
-    return _MIDLINE_RE.search(text) is None
+__all__ = ["SIDES", "on_a_limb", "side_problem"]
 
 
 def side_problem(routine: Any, side: str | None) -> str:
@@ -58,8 +25,6 @@ def side_problem(routine: Any, side: str | None) -> str:
     if side not in SIDES:
         return f"side must be left, right or null, not {str(side)[:20]!r}"
     if not on_a_limb(routine):
-        rid = getattr(routine, "id", "this routine")
-        muscle = getattr(routine, "muscle", "") or "the midline"
-        return (f"{rid} works on the {muscle}, one area on the midline with no left or right: "
-                "start it without a side (side null)")
+        return (f"{routine.id} works on the {routine.muscle}, not on a limb: it has no left or "
+                "right; start it without a side (side null)")
     return ""

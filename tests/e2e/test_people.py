@@ -97,7 +97,7 @@ def test_two_people_roll_their_sides_and_the_store_says_who_with_their_force_tar
 
         refused = command(r, "start", {"protocol": "thoracic-roller", "person": "bo", "side": "left"})
         assert refused["status"] == "error" and refused["error"].startswith(
-            "thoracic-roller works on the thoracic paraspinals, one area on the midline")
+            "thoracic-roller works on the thoracic paraspinals, not on a limb")
 
         for person, side, sore in ((bo, "right", 6), (ann, "left", None)):
             reply = command(r, "start", {"protocol": "quads-roller", "person": person["id"],

@@ -115,8 +115,8 @@ def test_refusals_say_why_in_a_users_words(tmp_path):
         app.handle_command("set_profile", {"people": [ANN, BO], "person": "ann"})
         with pytest.raises(CommandRejected) as e:
             app.handle_command("start", {"protocol": "thoracic-roller", "side": "left"})
-        assert str(e.value) == ("thoracic-roller works on the thoracic paraspinals, one area on the "
-                                "midline with no left or right: start it without a side (side null)")
+        assert str(e.value) == ("thoracic-roller works on the thoracic paraspinals, not on a limb: "
+                                "it has no left or right; start it without a side (side null)")
         with pytest.raises(CommandRejected, match="unknown person 'zed'; this device knows ann, bo"):
             app.handle_command("start", {"protocol": "quads-roller", "person": "zed"})
         with pytest.raises(CommandRejected, match="unknown person 'zed'"):
