@@ -17,6 +17,7 @@ from firmware.core.protocols import Profile, load_routine
 from firmware.core.session import Session
 from firmware.core.summary import new_session_id
 from firmware.edge.recording import RecordingReader
+from firmware.edge.textlines import CHUNK_BYTES
 
 BLOCK_S = 0.02  # the device polls the FIFO every 20 ms
 
@@ -83,12 +84,17 @@ def replay_file(
     profile: Profile | None = None,
     session_id: str | None = None,
     warn: Callable[[str], None] | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
 ) -> dict:
     """Summary of a recording. Flags override the recording's metadata, which overrides
     the routine's nominal tool and radius. The recording's warnings (a last row cut short,
-    an unusual radius) go to ``warn``, one line each (default: stderr)."""
+    an unusual radius) go to ``warn``, one line each (default: stderr).
+
+    Streamed: the file is read ``chunk_bytes`` at a time and fed in the device's blocks as it
+    is read, so memory stays flat however long the recording (the summary is the same for
+    any chunk size, the whole file's)."""
     warn = warn or _warn_stderr
-    with RecordingReader(path) as recording:
+    with RecordingReader(path, chunk_bytes=chunk_bytes) as recording:
         told = len(recording.warnings)
         for note in recording.warnings:
             warn(note)

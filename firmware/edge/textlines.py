@@ -138,14 +138,18 @@ class TextLines:
                     member = zlib.decompressobj(wbits=31)
                 try:
                     out = member.decompress(data, self.chunk_bytes)
-                    while out:
+                    # more output may wait inside zlib (or in the unconsumed tail); never call
+                    # a member past its end: it would add its tail to unused_data again
+                    while out and not member.eof:
                         yield out
                         out = member.decompress(member.unconsumed_tail, self.chunk_bytes)
                 except zlib.error as exc:
                     raise ConfigError(f"{self.path}: corrupt gzip data") from exc
+                if out:
+                    yield out
                 if member.eof:
                     data, member = member.unused_data, None
-                else:
+                else:  # output ended with room to spare: zlib took every byte, wants more
                     data = b""
             data = self._read()
         self.cut = member is not None
