@@ -598,10 +598,10 @@ def sample_blocks(
     chunk: int | None = SAMPLE_CHUNK,
 ) -> Iterator[Block]:
     """``sample_block`` as Blocks of the samples of ``chunk`` instants of the grid each (None:
-    one Block), so an hour at 1 kHz never sits in memory whole. Within the first chunk the
-    samples are ``sample_block``'s very samples; past it the random draws (jitter, drops,
-    noise) come chunk by chunk, so a longer session is as random but not the same draws.
-    Deterministic for a given seed and chunk."""
+    one Block), so an hour at 1 kHz never sits in memory whole. A session within one chunk
+    gets ``sample_block``'s very samples (every built-in routine's at the default 200 Hz); a longer
+    one draws its randomness (jitter, drops, noise) chunk by chunk, so it is as random but
+    not the same draws. Deterministic for a given seed and chunk."""
     if not 1.0 <= rate_hz <= 8000.0:
         raise ConfigError(f"sim: rate_hz {rate_hz!r} must be 1..8000")
     rng = np.random.default_rng([seed, 3])

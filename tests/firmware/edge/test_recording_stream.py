@@ -16,7 +16,13 @@ from firmware.app.replay import iter_blocks, replay_file
 from firmware.app.simulate import scenario
 from firmware.common.errors import ConfigError
 from firmware.common.model import Block
-from firmware.edge.recording import FORMAT, RecordingReader, RecordingWriter, read_recording, write_recording
+from firmware.edge.recording import (
+    FORMAT,
+    RecordingReader,
+    RecordingWriter,
+    read_recording,
+    write_recording,
+)
 
 CHUNKS = [1, 7, 100, 4096, 65536, 1 << 20]  # bytes read at a time
 HEADER = "t,gx,gy,gz,ax,ay,az,force"
