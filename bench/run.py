@@ -38,6 +38,7 @@ BENCHES: dict[str, tuple[str, list[str], list[str], float, float]] = {
     "fleet": ("fleet.py", [], ["--quick"], 480, 90),
     "fuzz": ("fuzz.py", [], ["--examples", "200"], 300, 120),
     "fuzz_device": ("fuzz_device.py", [], ["--payloads", "300"], 300, 120),
+    "memory": ("memory.py", [], ["--quick"], 900, 120),
 }
 
 
@@ -250,6 +251,19 @@ def _soak_rows(r: dict) -> list[list[str]]:
              f"{_f(r['cpu_s_per_sim_hour'])} s", "-", "-", "-"]]
 
 
+def _memory_rows(r: dict) -> list[list[str]]:
+    """bench/memory.py: `rollsense replay` peak RSS at the longest length, streamed; the
+    whole-file read and the replay before issue 21 beside it."""
+    last = r["rows"][-1]
+    before = f"; before issue 21 (whole file): {_f(last['before_mb'])} MB" if last.get("before_mb") else ""
+    growth = f"{_f(r['stream_growth_mb'])} MB more than at {r['rows'][0]['minutes']:g} min"
+    same = "" if r["all_same_summary"] else "; **streamed and whole summaries differ**"
+    return [[f"`rollsense replay` peak RSS, {last['minutes']:g} min recording at {r['rate_hz']:g} Hz",
+             f"{_f(last['stream_mb'])} MB ({growth})", f"≤ {r['goal_mb']:g} MB at 60 min, flat",
+             _met(r["met"] and r["all_same_summary"]),
+             f"read whole first: {_f(last['whole_mb'])} MB{before}{same}"]]
+
+
 def _fleet_rows(r: dict) -> list[list[str]]:
     zero_loss = r.get("best_k_zero_loss_any_latency") or 0
     tried = max((s["k"] for s in r["steps"]), default=0)
@@ -301,7 +315,7 @@ def _fuzz_device_rows(r: dict) -> list[list[str]]:
              f"dropped as bad acks; payloads up to {r['max_packet'] // 1024} KiB"]]
 
 
-ROWS = {"bus": _bus_rows, "metrics": _metrics_rows, "latency": _latency_rows,
+ROWS = {"bus": _bus_rows, "metrics": _metrics_rows, "latency": _latency_rows, "memory": _memory_rows,
         "soak": _soak_rows, "fleet": _fleet_rows, "fuzz": _fuzz_rows,
         "fuzz_device": _fuzz_device_rows}
 
@@ -404,6 +418,26 @@ def _probe(step: dict, qos: int, q: str = "p99_ms") -> float | None:
     return step.get("broker_probe", {}).get(f"qos{qos}", {}).get(q)
 
 
+def _memory_detail(r: dict) -> list[str]:
+    rows = [[f"{x['minutes']:g}", f"{x['samples']}", _f(x["file_mb"]), _f(x["stream_mb"]),
+             _f(x["stream_s"]), _f(x["whole_mb"]), _f(x["whole_s"]),
+             _f(x["before_mb"]) if x.get("before_mb") else "-", "yes" if x["same_summary"] else "**no**"]
+            for x in r["rows"]]
+    g = r["generate"]
+    return [f"Peak RSS (`ru_maxrss` of each process, from `os.wait4`) of `rollsense replay FILE "
+            f"--json` on simulated {r['routine']} recordings at {r['rate_hz']:g} Hz, streamed in "
+            "chunks through the device's engine; beside it the same replay with the file read whole "
+            "first (`read_recording`), and the whole-file replay before issue 21 (commit 4b6ead8, "
+            f"about {_f(r['before_kb_per_sample'], 2)} KB a sample); from `bench/memory.py`. What "
+            f"`rollsense replay` imports before it reads a byte takes {_f(r['imports_mb'])} MB of "
+            "these.", "",
+            *_table(["minutes", "samples", "file MB", "streamed MB", "s", "read whole MB", "s",
+                     "before MB", "same summary"], rows), "",
+            f"Generating the {g['minutes']:g}-minute recording as `rollsense simulate` does (the "
+            f"simulator and the writer in chunks, the ground truth too): peak {_f(g['peak_mb'])} MB, "
+            f"{_f(g['seconds'])} s."]
+
+
 def _fleet_detail(r: dict) -> list[str]:
     lines = [f"Devices: {r['devices']}; {r['telemetry_hz']:g} Hz telemetry, events, one "
              f"{r['session_s']:g} s session each, the sessions starting within "
@@ -437,6 +471,7 @@ def _fleet_detail(r: dict) -> list[str]:
 
 
 DETAILS = {"bus": _bus_detail, "metrics": _metrics_detail, "latency": _latency_detail, "soak": _soak_detail,
+           "memory": _memory_detail,
            "fleet": _fleet_detail}
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,6 +39,9 @@ CONTACT_ON_N = 15.0  # same defaults as MetricsSettings: truth uses the same con
 CONTACT_OFF_N = 8.0
 HOLD_SPEED_MAX_MPS = 0.01
 HOLD_MIN_S = 5.0
+SAMPLE_CHUNK = 1 << 16  # instants sampled at a time by sample_blocks (65 s at 1 kHz)
+TRUTH_STEP_S = 1e-3  # the ground truth's grid
+TRUTH_CHUNK = 1 << 17  # its points at a time (131 s)
 MIN_PASS_M = 0.03
 FORCE_BLEND_S = 0.4  # force changes between segments blend over this time
 RAMP_S = 0.6  # stepping on/off the tool
@@ -272,16 +276,32 @@ class SimUser:
 
     # ------------------------------------------------------------------ ground truth
     def _truth(self) -> dict:
-        grid = np.arange(0.0, self.end_s, 1e-3)
-        force = self.true_force(grid)
-        contact = _schmitt(force, CONTACT_ON_N, CONTACT_OFF_N)
-        _, vel, _, _ = self.kinematics(grid)
-        moving = np.abs(vel) >= HOLD_SPEED_MAX_MPS
-        contact_s = float(contact.sum() * 1e-3)
+        """Contact, forces and holds on a 1 ms grid, TRUTH_CHUNK points at a time: an hour-long
+        script would need gigabytes as one grid. A script within one chunk gets the very
+        numbers of one grid; a longer one's means differ from them in the last bits only
+        (sums added chunk by chunk)."""
+        n = math.ceil(self.end_s / TRUTH_STEP_S)  # len(np.arange(0, end_s, TRUTH_STEP_S))
+        contact_n, state = 0, False
+        sums = {"contact": [0.0, 0], "up": [0.0, 0], "down": [0.0, 0]}  # force sum, count
+        peak = -math.inf
+        for i0 in range(0, n, TRUTH_CHUNK):
+            grid = np.arange(i0, min(n, i0 + TRUTH_CHUNK)) * TRUTH_STEP_S  # = np.arange's values
+            force = self.true_force(grid)
+            contact = schmitt(force > CONTACT_ON_N, force < CONTACT_OFF_N, state)
+            state = bool(contact[-1])
+            _, vel, _, _ = self.kinematics(grid)
+            moving = np.abs(vel) >= HOLD_SPEED_MAX_MPS
+            contact_n += int(contact.sum())
+            for key, sel in (("contact", contact), ("up", contact & moving & (vel > 0)),
+                             ("down", contact & moving & (vel < 0))):
+                if sel.any():
+                    sums[key][0] += float(force[sel].sum())
+                    sums[key][1] += int(sel.sum())
+            if contact.any():
+                peak = max(peak, float(force[contact].max()))
+        mean = {k: (total / count if count else None) for k, (total, count) in sums.items()}
         passes = self._truth_passes()
-        holds = self._truth_holds(grid, force)
-        up = contact & moving & (vel > 0)
-        down = contact & moving & (vel < 0)
+        holds = self._truth_holds(n)
         return {
             "duration_s": float(self.end_s),
             "tool": self.tool,
@@ -293,13 +313,10 @@ class SimUser:
             "pass_count": len(passes),
             "distance_m": float(sum(p["length_m"] for p in passes)),
             "holds": holds,
-            "contact_s": contact_s,
-            "contact_mean_force_n": float(force[contact].mean()) if contact.any() else None,
-            "contact_peak_force_n": float(force[contact].max()) if contact.any() else None,
-            "force_by_direction_n": {
-                "up": float(force[up].mean()) if up.any() else None,
-                "down": float(force[down].mean()) if down.any() else None,
-            },
+            "contact_s": float(contact_n * TRUTH_STEP_S),
+            "contact_mean_force_n": mean["contact"],
+            "contact_peak_force_n": peak if contact_n else None,
+            "force_by_direction_n": {"up": mean["up"], "down": mean["down"]},
         }
 
     def _truth_passes(self) -> list[dict]:
@@ -327,8 +344,9 @@ class SimUser:
             if length >= MIN_PASS_M
         ]
 
-    def _truth_holds(self, grid, force) -> list[dict]:
-        """Runs of still segments under contact lasting at least HOLD_MIN_S."""
+    def _truth_holds(self, n: int) -> list[dict]:
+        """Runs of still segments under contact lasting at least HOLD_MIN_S (force: the
+        median over the hold's points of the n-point truth grid)."""
         holds, run = [], None
         for sg in self.segments:
             if sg.ds_m == 0 and sg.contact:
@@ -341,10 +359,13 @@ class SimUser:
             holds.append(run)
         out = []
         for a, b in holds:
-            sel = (grid >= a) & (grid < b)
             if b - a >= HOLD_MIN_S:
+                lo = min(max(math.floor(a / TRUTH_STEP_S) - 1, 0), n)
+                hi = min(max(math.ceil(b / TRUTH_STEP_S) + 1, 0), n)
+                grid = np.arange(lo, hi) * TRUTH_STEP_S
+                grid = grid[(grid >= a) & (grid < b)]
                 out.append(
-                    {"start_s": a, "duration_s": b - a, "force_n": float(np.median(force[sel]))}
+                    {"start_s": a, "duration_s": b - a, "force_n": float(np.median(self.true_force(grid)))}
                 )
         return out
 
@@ -558,24 +579,54 @@ def sample_block(
     duration_s: float | None = None,
 ) -> Block:
     """Sample a user like the chip would: rate, timing jitter, dropped samples, quantisation."""
+    blocks = list(sample_blocks(user, rate_hz, jitter_frac=jitter_frac, drop_frac=drop_frac,
+                                seed=seed, quantize=quantize, duration_s=duration_s, chunk=None))
+    if not blocks:
+        return Block(np.empty(0), np.empty((0, 3)), np.empty((0, 3)), np.empty(0))
+    return blocks[0]
+
+
+def sample_blocks(
+    user: SimUser,
+    rate_hz: float = 200.0,
+    *,
+    jitter_frac: float = 0.0,
+    drop_frac: float = 0.0,
+    seed: int = 0,
+    quantize: bool = True,
+    duration_s: float | None = None,
+    chunk: int | None = SAMPLE_CHUNK,
+) -> Iterator[Block]:
+    """``sample_block`` as Blocks of the samples of ``chunk`` instants of the grid each (None:
+    one Block), so an hour at 1 kHz never sits in memory whole. A session within one chunk
+    gets ``sample_block``'s very samples (every built-in routine's at the default 200 Hz); a longer
+    one draws its randomness (jitter, drops, noise) chunk by chunk, so it is as random but
+    not the same draws. Deterministic for a given seed and chunk."""
     if not 1.0 <= rate_hz <= 8000.0:
         raise ConfigError(f"sim: rate_hz {rate_hz!r} must be 1..8000")
     rng = np.random.default_rng([seed, 3])
     end = user.end_s if duration_s is None else duration_s
     period = 1.0 / rate_hz
-    t = np.arange(0.0, end, period)
-    if jitter_frac:
-        t = t + rng.uniform(-jitter_frac, jitter_frac, len(t)) * period * 0.5
-        t[0] = max(t[0], 0.0)
-    if drop_frac:
-        keep = rng.random(len(t)) >= drop_frac
-        keep[0] = True
-        t = t[keep]
-    gyro, accel, force = user.sample(t)
-    if quantize:
-        gyro = np.clip(np.round(gyro / GYRO_LSB_RAD_S), -32768, 32767) * GYRO_LSB_RAD_S
-        accel = np.clip(np.round(accel / ACCEL_LSB_M_S2), -32768, 32767) * ACCEL_LSB_M_S2
-    return Block(t_s=t, gyro_rad_s=gyro, accel_m_s2=accel, force_n=force)
+    n = max(math.ceil(end / period), 0)  # len(np.arange(0.0, end, period))
+    step = n if chunk is None else max(1, int(chunk))
+    for i0 in range(0, n, max(step, 1)):
+        t = np.arange(i0, min(n, i0 + step)) * period  # np.arange(0.0, end, period)'s values
+        if jitter_frac:
+            t = t + rng.uniform(-jitter_frac, jitter_frac, len(t)) * period * 0.5
+            if i0 == 0:
+                t[0] = max(t[0], 0.0)
+        if drop_frac:
+            keep = rng.random(len(t)) >= drop_frac
+            if i0 == 0:
+                keep[0] = True
+            t = t[keep]
+        if not len(t):
+            continue
+        gyro, accel, force = user.sample(t)
+        if quantize:
+            gyro = np.clip(np.round(gyro / GYRO_LSB_RAD_S), -32768, 32767) * GYRO_LSB_RAD_S
+            accel = np.clip(np.round(accel / ACCEL_LSB_M_S2), -32768, 32767) * ACCEL_LSB_M_S2
+        yield Block(t_s=t, gyro_rad_s=gyro, accel_m_s2=accel, force_n=force)
 
 
 # ---------------------------------------------------------------------- maths
@@ -602,10 +653,6 @@ def _rodrigues(axis: np.ndarray, angle: np.ndarray, v: np.ndarray) -> np.ndarray
     c, s = np.cos(angle)[:, None], np.sin(angle)[:, None]
     dot = np.einsum("ij,ij->i", axis, v)[:, None]
     return v * c + np.cross(axis, v) * s + axis * dot * (1 - c)
-
-
-def _schmitt(force: np.ndarray, on: float, off: float) -> np.ndarray:
-    return schmitt(force > on, force < off, False)
 
 
 # ---------------------------------------------------------------------- the simulated tool

@@ -32,7 +32,6 @@ from firmware.app.wiring import (
 from firmware.common.clock import Clock, MonotonicClock, PacedClock
 from firmware.common.errors import CommandError, ConfigError, SetupError
 from firmware.common.hardware import BlockSource
-from firmware.common.model import Block
 from firmware.core.metrics import MetricsSettings
 from firmware.core.protocols import Profile, list_routines, load_routine
 from firmware.edge.config import (
@@ -45,7 +44,7 @@ from firmware.edge.config import (
 from firmware.edge.display import TerminalDisplay
 from firmware.edge.link import undelivered, wait_delivered
 from firmware.edge.notify import Notifier
-from firmware.edge.recording import write_recording
+from firmware.edge.recording import RecordingWriter
 
 # `run --once`: how long the routine's session may take to reach the dashboard before the
 # daemon exits anyway (saying how many messages stay queued, and where).
@@ -409,31 +408,31 @@ def delivery_report(journal, link, journal_path: Path, wait_s: float) -> str:
 
 
 def record(args) -> int:
-    """Record the sensors (real, or simulated with --sim) to a recording file."""
+    """Record the sensors (real, or simulated with --sim) to a recording file, written as the
+    Blocks come (memory flat however long; stopped early, the file keeps what was recorded)."""
     cfg = load_with_overrides(args)
     out = Path(args.out)
     if out.exists():
         raise ConfigError(f"{out}: already exists; refusing to overwrite")
     rt = open_runtime(cfg)
     try:
-        rt.sampler.start()
-        blocks, t0 = [], None
-        while True:
-            block = rt.sampler.poll()
-            if block is not None and len(block):
-                blocks.append(block)
-                t0 = block.t_s[0] if t0 is None else t0
-                if block.t_s[-1] - t0 >= args.seconds:
-                    break
-            rt.clock.sleep_s(0.02)
+        meta = {"tool": "roller", "radius_m": 0.075}
+        if rt.source is not None:
+            meta.update(tool=rt.source.tool, radius_m=rt.source.radius_m)
+        with RecordingWriter(out, meta) as writer:
+            rt.sampler.start()
+            t0 = None
+            while True:
+                block = rt.sampler.poll()
+                if block is not None and len(block):
+                    writer.write(block)
+                    t0 = block.t_s[0] if t0 is None else t0
+                    if block.t_s[-1] - t0 >= args.seconds:
+                        break
+                rt.clock.sleep_s(0.02)
     finally:
         rt.hardware.close()
-    data = Block.concat(blocks)
-    meta = {"tool": "roller", "radius_m": 0.075}
-    if rt.source is not None:
-        meta.update(tool=rt.source.tool, radius_m=rt.source.radius_m)
-    write_recording(out, meta, data)
-    print(f"wrote {len(data)} samples ({args.seconds:g} s) to {out}")
+    print(f"wrote {writer.samples} samples ({args.seconds:g} s) to {out}")
     return 0
 
 

@@ -11,10 +11,19 @@ from pathlib import Path
 
 import numpy as np
 
-from device.sim import SCENARIOS, CalibrationUser, ProtocolSim, SimUser, performing, sample_block
+from device.sim import (
+    DEG,
+    GYRO_FS_RAD_S,
+    SCENARIOS,
+    CalibrationUser,
+    ProtocolSim,
+    SimUser,
+    performing,
+    sample_blocks,
+)
 from firmware.common.errors import ConfigError
 from firmware.core.protocols import ROUTINES_DIR, Routine, load_routine
-from firmware.edge.recording import FORMAT, write_recording
+from firmware.edge.recording import FORMAT, RecordingWriter
 
 # how a simulated user performs each built-in routine: tool, radius, pass/hold pattern, force
 PROTOCOLS = {
@@ -187,22 +196,27 @@ def simulate_to_file(
     routines_dir=None,
 ) -> tuple[Path, Path]:
     """Write a recording of a simulated session and `<out>.truth.json`; never overwrites.
-    ``protocol``: a built-in routine or one of ``routines_dir`` (``scenario_for``)."""
+    ``protocol``: a built-in routine or one of ``routines_dir`` (``scenario_for``). Sampled
+    and written a chunk at a time (``sample_blocks``), the truth computed in chunks too, so
+    memory stays flat however long the session."""
     out = Path(out_path)
     truth_path = Path(str(out) + ".truth.json")
     for p in (out, truth_path):
         if p.exists():
             raise ConfigError(f"{p}: refusing to overwrite an existing file")
     user = scenario_for(load_routine(protocol, routines_dir), scenario_name, seed)
-    block = sample_block(user, rate_hz, jitter_frac=jitter_frac, drop_frac=drop_frac, seed=seed)
-    meta = {"format": FORMAT, "tool": user.tool, "radius_m": f"{user.radius_m:g}"}
+    meta = {"format": FORMAT, "tool": user.tool, "radius_m": f"{user.radius_m:g}",
+            # the simulated chip's gyro range, so clipped samples are known as clipped
+            "gyro_full_scale_dps": f"{GYRO_FS_RAD_S / DEG:g}"}
     if with_axis and user.tool != "ball":
         meta["axis"] = tuple(user.body_axis(0))
         meta["up"] = 1
     meta.update(
         {"seed": seed, "scenario": scenario_name, "protocol": protocol, "rate_hz": f"{rate_hz:g}"}
     )
-    write_recording(out, meta, block)
+    with RecordingWriter(out, meta) as writer:
+        for block in sample_blocks(user, rate_hz, jitter_frac=jitter_frac, drop_frac=drop_frac, seed=seed):
+            writer.write(block)
     truth = dict(user.truth, protocol=protocol, scenario=scenario_name, seed=seed, rate_hz=rate_hz)
     try:
         with open(truth_path, "x", encoding="utf-8") as fh:

@@ -75,6 +75,18 @@ def test_fleet_small_steps_and_cleanup(tmp_path):
     assert _left_behind(tmp_path) == []
 
 
+def test_memory_replay_rss_streamed_beside_whole(tmp_path):
+    r = _bench("memory.py", "--quick", tmp=tmp_path)
+    assert [x["minutes"] for x in r["rows"]] == [0.5, 2.0]
+    assert r["all_same_summary"]  # streamed and read whole: the same summary
+    for x in r["rows"]:
+        assert r["imports_mb"] < x["stream_mb"] < 500 and x["whole_mb"] > 10
+    assert r["generate"]["peak_mb"] > 10
+    text = run.markdown({"memory": {"ok": True, "seconds": 1.0, "result": r}}, run.machine(), quick=True)
+    assert "`rollsense replay` peak RSS" in text and "read whole first" in text
+    assert _left_behind(tmp_path) == []
+
+
 def test_run_writes_results_table(tmp_path):
     out = tmp_path / "RESULTS.md"
     p = subprocess.run([sys.executable, str(BENCH / "run.py"), "--quick", "--only", "bus",
