@@ -20,7 +20,6 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from firmware.common.errors import ConfigError
+from firmware.common.files import write_atomic
 from firmware.common.wire import utc_now_iso
 from firmware.core.metrics.radius import check_radius_curve
 
@@ -176,23 +176,10 @@ def save_calibration(path: str | os.PathLike, cal: Calibration) -> Calibration:
     previous = load_calibration(path) if path.exists() else None
     revision = max(cal.revision, previous.revision if previous else 0) + 1
     cal = dataclasses.replace(cal, revision=revision, saved_at=utc_now_iso("seconds"))
-    text = to_json(cal)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            # mkstemp makes 0600; the daemon user must read what `sudo rollsense calibrate` wrote
-            os.fchmod(f.fileno(), path.stat().st_mode & 0o777 if path.exists() else 0o644)
-            os.fsync(f.fileno())
-        if path.exists():
-            _rotate_history(path)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    # the daemon user must read what `sudo rollsense calibrate` wrote: keep the file's mode
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    write_atomic(path, to_json(cal), mode=mode,
+                 before_replace=(lambda: _rotate_history(path)) if path.exists() else None)
     return cal
 
 
@@ -216,19 +203,6 @@ def _rotate_history(path: Path) -> None:
         os.link(path, hist(1))
     except OSError:  # file systems without hard links: a copy is just as good here
         hist(1).write_bytes(path.read_bytes())
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # ----------------------------------------------------------------------------- loading

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import hmac
 import json
-import os
 import secrets
 import time
 from pathlib import Path
+
+from firmware.common.files import write_atomic
 
 PAIRING_FILE = "pairing.json"
 CODE_TTL_S = 600
@@ -20,13 +21,7 @@ def new_code(state_dir: str | Path, *, now_s: float | None = None, ttl_s: float 
     state.mkdir(parents=True, exist_ok=True)
     code = f"{secrets.randbelow(1_000_000):06d}"
     expires = (time.time() if now_s is None else now_s) + ttl_s
-    tmp = state / (PAIRING_FILE + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump({"code": code, "expires_at_s": expires}, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, state / PAIRING_FILE)
+    write_atomic(state / PAIRING_FILE, json.dumps({"code": code, "expires_at_s": expires}))
     return code
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from firmware.common.files import write_atomic
 from firmware.core.commands import MAX_PEOPLE, person_problem
 
 PEOPLE_FILE = "people.json"
@@ -177,31 +178,9 @@ class People:
             return
         body = json.dumps({"version": VERSION, "people": [p.to_dict() for p in self._people],
                            "current": self._current}, indent=1)
-        tmp = self.path.with_name(self.path.name + ".tmp")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(body)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-            _fsync_dir(self.path.parent)
+            write_atomic(self.path, body)
         except OSError as e:
             log.warning("people file %s not written (%s): the people are kept in memory until "
                         "the next change", self.path, e)
 
-
-def _fsync_dir(path: Path) -> None:
-    """Make a rename durable (the directory's entry); best effort where a directory cannot
-    be opened."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
