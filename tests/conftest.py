@@ -43,17 +43,23 @@ def broker(tmp_path_factory):
     b.close()
 
 
-@pytest.fixture
-def fresh_broker(tmp_path, request):
-    """A private Mosquitto for one test, free to stop and restart; its log is attached
-    to the report when the test fails."""
-    b = PrivateBroker(tmp_path / "broker", unix_socket=True)
+def _test_broker(request, state_dir, **kw):
+    """A started private Mosquitto for one test; its log is attached to the report when the
+    test fails."""
+    b = PrivateBroker(state_dir, unix_socket=True, **kw)
     b.start()
     yield b
     rep = getattr(request.node, "rep_call", None)
     if rep is not None and rep.failed:
         request.node.add_report_section("call", "mosquitto log", b.log_tail(80))
     b.close()
+
+
+@pytest.fixture
+def fresh_broker(tmp_path, request):
+    """A private Mosquitto for one test, free to stop and restart; its log is attached
+    to the report when the test fails."""
+    yield from _test_broker(request, tmp_path / "broker")
 
 
 @pytest.fixture
@@ -61,13 +67,7 @@ def chatty_broker(tmp_path, request):
     """A fresh_broker that also logs what it sends each client ("Sending SUBACK to <id>",
     "Sending PUBLISH to <id> ..."): for tests that wait on subscribers in other processes,
     whose paho callbacks they cannot hook (``wait_logged``)."""
-    b = PrivateBroker(tmp_path / "chatty-broker", unix_socket=True, extra_conf="log_type debug")
-    b.start()
-    yield b
-    rep = getattr(request.node, "rep_call", None)
-    if rep is not None and rep.failed:
-        request.node.add_report_section("call", "mosquitto log", b.log_tail(80))
-    b.close()
+    yield from _test_broker(request, tmp_path / "chatty-broker", extra_conf="log_type debug")
 
 
 @pytest.fixture(autouse=True)
