@@ -254,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--config", type=argtypes.path_text, metavar="FILE", help="TOML config (default: built-in defaults)")
     pa.add_argument("--state-dir", type=argtypes.path_text, metavar="DIR", help="pairing state (overrides the config)")
 
-    doc = sub.add_parser("doctor", help="check the bus, chips, calibration, broker and config",
+    doc = sub.add_parser("doctor", help="check the bus, chips, calibration, broker, config, routines and programmes",
                          description="Check everything the device needs and say what to fix.",
                          formatter_class=_Formatter)
     doc.add_argument("--config", type=argtypes.path_text, metavar="FILE", help="TOML config (default: built-in defaults)")

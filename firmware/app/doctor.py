@@ -1,4 +1,4 @@
-"""``rollsense doctor``: check the config, state dir, I2C bus, each chip, GPIO, calibration and
+"""``rollsense doctor``: check the config, the routine and programme files, state dir, I2C bus, each chip, GPIO, calibration and
 broker, one line per check (``ok`` / ``warn`` / ``FAIL``) with what to fix. Exit code 1 if
 anything failed. Works for hardware "sim" too (the same drivers on fake chips)."""
 
@@ -19,9 +19,10 @@ from calibration.procedures import force_model_for
 from calibration.store import load_calibration
 from device.hardware import open_hardware
 from firmware.common.clock import MonotonicClock
-from firmware.common.errors import RollsenseError
+from firmware.common.errors import ConfigError, RollsenseError
 from firmware.common.mqtt_url import make_client, parse_broker_url
-from firmware.core.protocols import load_routine
+from firmware.core.programs import list_programs
+from firmware.core.protocols import list_routines, load_routine
 from firmware.edge.config import Config
 from firmware.edge.link import LinkSettings, link_client_id
 
@@ -38,7 +39,7 @@ class Check:
 def run_doctor(config: Config, *, out: TextIO, broker_timeout_s: float = BROKER_TIMEOUT_S,
                dev_dir: Path = Path("/dev")) -> int:
     """Run every check, print one line each, return the exit code (0 = nothing failed)."""
-    checks = [check_config(config), check_state_dir(config)]
+    checks = [check_config(config), check_routines(config), check_state_dir(config)]
     bus = check_i2c_bus(config, dev_dir)
     checks.append(bus)
     checks.extend(check_chips(config) if bus.status == "ok" else _skipped_chips(config))
@@ -70,6 +71,28 @@ def check_config(config: Config) -> Check:
         return Check("ok", "config", f"device {config.device_id}, hardware {config.hardware}, "
                      f"routine {routine.id}, force {config.force.frontend}")
     return _guard("config", run)
+
+
+def check_routines(config: Config) -> Check:
+    """Every routine and programme file (built-in and the user's own) loads: a FAIL names the
+    first problem (file and key) and how many more there are."""
+    def run() -> Check:
+        problems = []
+        routines = programs = []
+        try:
+            routines = list_routines(config.routines_dir)
+        except ConfigError as e:
+            problems += getattr(e, "problems", [str(e)])
+        if not problems:  # the programmes are checked against the routines: only when those load
+            try:
+                programs = list_programs(config.routines_dir)
+            except ConfigError as e:
+                problems += getattr(e, "problems", [str(e)])
+        if problems:
+            more = f" (and {len(problems) - 1} more: run `rollsense programs`)" if len(problems) > 1 else ""
+            return Check("FAIL", "routines", problems[0] + more)
+        return Check("ok", "routines", f"{len(routines)} routines and {len(programs)} programmes load")
+    return _guard("routines", run)
 
 
 def check_state_dir(config: Config) -> Check:

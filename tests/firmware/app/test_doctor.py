@@ -115,3 +115,20 @@ def test_force_calibration_for_another_front_end_warns(tmp_path, broker):
     out = io.StringIO()
     assert run_doctor(cfg, out=out) == 0
     assert "the force curve is a linear fit in V, but force.frontend = hx711 needs linear in counts" in out.getvalue()
+
+
+def test_routines_and_programmes_are_checked(tmp_path, broker):
+    """A user's programme naming a routine that does not exist is a FAIL line naming the file
+    and the key; the built-ins alone load."""
+    routines = tmp_path / "routines"
+    (routines / "programs").mkdir(parents=True)
+    out = io.StringIO()
+    run_doctor(sim_config(tmp_path, broker.url, routines_dir=str(routines)), out=out)
+    assert "ok   routines" in out.getvalue() and "programmes load" in out.getvalue()
+    (routines / "programs" / "mine.toml").write_text(
+        'title = "Mine"\n[[steps]]\nroutine = "no-such-routine"\n[[steps]]\nroutine = "calf-stick"\nside = "up"\n')
+    out = io.StringIO()
+    assert run_doctor(sim_config(tmp_path, broker.url, routines_dir=str(routines)), out=out) == 1
+    line = next(x for x in out.getvalue().splitlines() if x.startswith("FAIL routines"))
+    assert "mine.toml: steps[0].routine: 'no-such-routine' is not a routine" in line
+    assert "(and 1 more: run `rollsense programs`)" in line
