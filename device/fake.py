@@ -221,9 +221,9 @@ class FakeMPU6050:
             return self._drain_fifo(length)
         out = bytearray()
         for _ in range(length):
-            out.append(self._read_reg(self._pointer))
-            if self._pointer == MPU6050Reg.FIFO_R_W:
+            if self._pointer == MPU6050Reg.FIFO_R_W:  # a burst that runs into FIFO_R_W streams the FIFO
                 return bytes(out) + self._drain_fifo(length - len(out))
+            out.append(self._read_reg(self._pointer))
             self._step_pointer()
         return bytes(out)
 

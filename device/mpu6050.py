@@ -1,6 +1,20 @@
-"""MPU-6050 driver: datasheet start-up, accel+gyro FIFO drained by one count read and one
-burst read per poll, sample times from the configured sample rate (never the host clock),
-overflow and chip-reset recovery. Output in SI units (rad/s, m/s²)."""
+"""MPU-6050 driver: datasheet start-up, accel+gyro FIFO drained by one burst read per poll,
+sample times from the configured sample rate (never the host clock), overflow and chip-reset
+recovery. Output in SI units (rad/s, m/s²).
+
+One transaction per drain: the burst starts at FIFO_COUNTH, so the register pointer runs
+FIFO_COUNTH -> FIFO_COUNTL -> FIFO_R_W and stays there (FIFO_R_W does not auto-increment):
+one read returns the FIFO count, latched as the read begins, then the FIFO's bytes. It asks
+for as many whole frames as the FIFO is sure to hold: the frames the last read's count left
+behind, plus those the chip must have taken since that read ended at its slowest clock
+(``RATE_MARGIN`` below nominal; its gyro oscillator varies by about 1 % over temperature).
+The count that comes with the data checks it, every read: an overflow or a FIFO near full is
+seen exactly as before, and should the FIFO hold fewer frames than asked (a chip that reset,
+a FIFO reset behind our back), the bytes past the count are thrown away, never taken as
+samples (an empty FIFO reads as junk), and the FIFO is reset with the gap reported. PX4's
+InvenSense drivers read the FIFO the same way (count and data in one transfer, the number of
+samples from the time since the last read). ``count_first=True`` keeps the older two
+transactions per drain (a count read, then a burst of what it says), for comparison."""
 
 from __future__ import annotations
 
@@ -34,6 +48,8 @@ FRAME_B = 12  # ax ay az gx gy gz, big-endian int16
 FIFO_MASK = (MPU6050Bits.ACCEL_FIFO_EN | MPU6050Bits.XG_FIFO_EN | MPU6050Bits.YG_FIFO_EN
              | MPU6050Bits.ZG_FIFO_EN)
 OVERFLOW_MARGIN_B = 3 * FRAME_B  # Linux resets at >= fifo_size - 3 frames
+RATE_MARGIN = 0.03  # how much slower than nominal the chip's sample clock may run
+COUNT_B = 2  # FIFO_COUNTH, FIFO_COUNTL ahead of the data in one burst
 TIMEBASE_WINDOW = 64  # FIFO reads in the host/sensor time fit
 TIMEBASE_MIN_FIT = 8
 TIMEBASE_MIN_SPAN_S = 2.0  # sensor seconds spanned before the drift (scale) is fitted
@@ -95,7 +111,7 @@ class MPU6050:
 
     def __init__(self, bus: I2CBus, clock: Clock, *, address: int = 0x68,
                  sample_rate_hz: float = 200.0, gyro_range_dps: int = 1000,
-                 accel_range_g: int = 8, dlpf_cfg: int | None = None) -> None:
+                 accel_range_g: int = 8, dlpf_cfg: int | None = None, count_first: bool = False) -> None:
         if gyro_range_dps not in GYRO_RANGES_DPS:
             raise ValueError(f"gyro_range_dps must be one of {', '.join(map(str, GYRO_RANGES_DPS))}")
         if accel_range_g not in (4, 8):
@@ -113,6 +129,10 @@ class MPU6050:
         self._next_index = 0
         self._gap_pending = False
         self._fifo_suspect = False
+        self.count_first = count_first
+        self.short_reads = 0  # reads that found fewer frames than the clock promised
+        self._left_frames = 0  # whole frames the last read's count left in the FIFO
+        self._read_end_host_s = 0.0  # host time after the last FIFO read (or reset)
         self._last_data_host_s = 0.0
         self._last_check_host_s = 0.0
         self._gyro_scale = gyro_rad_s_per_lsb(gyro_range_dps)
@@ -184,8 +204,18 @@ class MPU6050:
         write(self.address, MPU6050Reg.USER_CTRL, MPU6050Bits.USER_FIFO_EN)
         write(self.address, MPU6050Reg.FIFO_EN, FIFO_MASK)
         self._fifo_suspect = False
-        self._last_data_host_s = self.clock.now_s()
+        self._last_data_host_s = self._read_end_host_s = self.clock.now_s()
+        self._left_frames = 0
         self._reanchor(self._last_data_host_s)
+
+    def _flush_fifo(self) -> None:
+        """Empty the FIFO as it stands (one write; FIFO_EN left as the chip has it, so a FIFO
+        someone switched off stays a stall, seen as one) and continue the time axis at now."""
+        self.bus.write_byte(self.address, MPU6050Reg.USER_CTRL,
+                            MPU6050Bits.USER_FIFO_EN | MPU6050Bits.FIFO_RESET)
+        self._left_frames = 0
+        self._read_end_host_s = self.clock.now_s()
+        self._reanchor(self._read_end_host_s)
 
     def _reanchor(self, host_s: float) -> None:
         """After lost data, continue the sample index at the host time of the restart."""
@@ -197,12 +227,72 @@ class MPU6050:
     # -- running -------------------------------------------------------------------------------
 
     def read(self) -> ImuFrames | None:
-        """Drain all whole frames: one FIFO count read and one burst read. None when no
-        whole frame is waiting. Raises SensorError/SensorTimeout on bus faults."""
+        """Drain the whole frames the FIFO is sure to hold, in one burst read that starts
+        with the FIFO count (``count_first``: a count read, then a burst of all it says).
+        None when no whole frame is waiting. Raises SensorError/SensorTimeout on bus faults."""
         if self._fifo_suspect:
             self._recover("FIFO read failed")
+        if self.count_first:
+            return self._read_count_first()
         host_s = self.clock.now_s()
-        count = int.from_bytes(self.bus.read(self.address, MPU6050Reg.FIFO_COUNTH, 2), "big")
+        want = self._left_frames + self._frames_since(self._read_end_host_s, host_s)
+        if want == 0 and host_s - self._last_data_host_s < self.stall_s:
+            return None  # nothing can be there yet: no transaction (after a while, a count read)
+        try:
+            raw = self.bus.read(self.address, MPU6050Reg.FIFO_COUNTH, COUNT_B + want * FRAME_B,
+                                stream=True)
+        except SensorError:
+            self._fifo_suspect = True
+            raise
+        self._read_end_host_s = self.clock.now_s()
+        count = int.from_bytes(raw[:COUNT_B], "big")
+        if count >= MPU6050_FIFO_SIZE_B - OVERFLOW_MARGIN_B:
+            self._overflow()
+            return None
+        there = count // FRAME_B
+        if there < want:  # fewer than the clock promised: what we took past them is not data
+            return self._short_read(raw[COUNT_B:COUNT_B + there * FRAME_B], there, want, host_s)
+        self._left_frames = there - want
+        if want == 0:
+            if not there:
+                self._check_stall(host_s)
+            return None
+        self._last_data_host_s = host_s
+        return self._frames(raw[COUNT_B:], host_s, self._left_frames)
+
+    def _frames_since(self, since_host_s: float, host_s: float) -> int:
+        """Whole frames the chip must have taken since ``since_host_s`` by ``host_s`` even
+        if its clock runs ``RATE_MARGIN`` slow, capped at what fits in the FIFO."""
+        n = int((host_s - since_host_s) * self.sample_rate_hz * (1.0 - RATE_MARGIN))
+        return max(0, min(n, (MPU6050_FIFO_SIZE_B - OVERFLOW_MARGIN_B) // FRAME_B - self._left_frames))
+
+    def _short_read(self, raw: bytes, there: int, want: int, host_s: float) -> ImuFrames | None:
+        """The count says ``there`` whole frames where ``want`` were sure: the chip lost its
+        FIFO (reset, power) or stopped. Keep the frames the count vouches for, reset the
+        FIFO (what came past them may be junk or part of a frame we cannot place) and report
+        the gap; a FIFO that stays empty is a stall (a chip that reset is re-initialised, one
+        silent for long a SensorTimeout)."""
+        self.short_reads += 1
+        if there:
+            log.warning("%s: FIFO held %d frame(s) where %d were due; resetting it",
+                        self._where(), there, want)
+            self._last_data_host_s = host_s
+            # they are the chip's newest: place them at now on the time axis, after a gap
+            newest = int(np.floor(self.timebase.to_sensor(host_s) * self.sample_rate_hz))
+            self._next_index = max(self._next_index, newest - there + 1)
+            self._gap_pending = True
+            frames = self._frames(raw, host_s, 0, observe=False)
+        else:
+            frames = None
+            self._check_stall(host_s)
+        self._flush_fifo()
+        self._gap_pending = True
+        return frames
+
+    def _read_count_first(self) -> ImuFrames | None:
+        """The older drain: one FIFO count read, then one burst of every whole frame."""
+        host_s = self.clock.now_s()
+        count = int.from_bytes(self.bus.read(self.address, MPU6050Reg.FIFO_COUNTH, COUNT_B), "big")
         if count >= MPU6050_FIFO_SIZE_B - OVERFLOW_MARGIN_B:
             self._overflow()
             return None
@@ -216,14 +306,18 @@ class MPU6050:
             self._fifo_suspect = True
             raise
         self._last_data_host_s = host_s
-        return self._frames(raw, host_s)
+        return self._frames(raw, host_s, 0)
 
-    def _frames(self, raw: bytes, host_s: float) -> ImuFrames:
+    def _frames(self, raw: bytes, host_s: float, left_frames: int, *, observe: bool = True) -> ImuFrames:
+        """The frames of ``raw``, next on the time axis; ``left_frames`` more stayed in the
+        FIFO (so the newest frame at ``host_s`` is that many periods later). ``observe``:
+        feed the timebase (not for frames placed by it)."""
         counts = np.frombuffer(raw, ">i2").reshape(-1, 6).astype(np.float64)
         index = self._next_index + np.arange(len(counts))
         self._next_index += len(counts)
         t_s = index / self.sample_rate_hz
-        self.timebase.observe(host_s, float(t_s[-1]))
+        if observe:
+            self.timebase.observe(host_s, float(t_s[-1]) + left_frames / self.sample_rate_hz)
         gap, self._gap_pending = self._gap_pending, False
         return ImuFrames(t_s, counts[:, 3:] * self._gyro_scale, counts[:, :3] * self._accel_scale,
                          gap, host_s)
