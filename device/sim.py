@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from device.scenarios import SCENARIOS
 from firmware.common.errors import ConfigError
 from firmware.common.model import Block
 from firmware.common.runs import schmitt
@@ -63,16 +64,6 @@ class ProtocolSim:
     rolling_s: float = 66.0  # time spent in passes (s)
 
 
-SCENARIOS = (
-    "good",
-    "too-fast",
-    "too-short",
-    "too-hard",
-    "reversed",
-    "moved-hold",
-    "step-off",
-    "starts-moving",
-)
 
 
 @dataclass

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
-from device.sim import SCENARIOS
+from device.scenarios import SCENARIOS
 from firmware.app import argtypes
 from firmware.common.errors import RollsenseError, first_line
 
