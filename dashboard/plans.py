@@ -5,7 +5,8 @@ Assistant reminder.
 The store side is two small tables, made when the dashboard opens a store (as the logins'
 table is: ``ensure_plan_tables``), in SQL both SQLite and PostgreSQL take::
 
-    plans(person_id, program_id, weekdays)      weekdays: "mon,thu" (ISO order), never empty
+    plans(person_id, program_id, weekdays, since)   weekdays: "mon,thu" (ISO order), never
+                                                    empty; since: the local day it was made
     reminders_sent(person_id, day, kind, sent_at)   one row per reminder sent: not sent twice
 
 The rest is pure: ``person_day`` takes a person's plans, the programmes, their sessions and
@@ -38,7 +39,7 @@ SKIPPED_LOOKBACK_DAYS = 7  # skipped planned days are looked for this far back
 
 PLAN_TABLES = (
     "CREATE TABLE IF NOT EXISTS plans(person_id TEXT NOT NULL, program_id TEXT NOT NULL, "
-    "weekdays TEXT NOT NULL, PRIMARY KEY(person_id, program_id))",
+    "weekdays TEXT NOT NULL, since TEXT NOT NULL, PRIMARY KEY(person_id, program_id))",
     "CREATE TABLE IF NOT EXISTS reminders_sent(person_id TEXT NOT NULL, day TEXT NOT NULL, "
     "kind TEXT NOT NULL, sent_at TEXT NOT NULL, PRIMARY KEY(person_id, day, kind))",
 )
@@ -65,9 +66,10 @@ def parse_weekdays(values: Iterable[str]) -> tuple[int, ...]:
     return tuple(sorted(days))
 
 
-def set_plan(store, person_id: str, program_id: str, weekdays: Iterable[int]) -> None:
-    """Plan ``program_id`` for ``person_id`` on ``weekdays`` (day numbers, Monday 0); no days:
-    the plan is removed. ConfigError for a programme id or a day that cannot be."""
+def set_plan(store, person_id: str, program_id: str, weekdays: Iterable[int], today: date | None = None) -> None:
+    """Plan ``program_id`` for ``person_id`` on ``weekdays`` (day numbers, Monday 0) from
+    ``today`` on (a new plan; a changed one keeps its day); no days: the plan is removed.
+    ConfigError for a programme id or a day that cannot be."""
     if not isinstance(program_id, str) or not PROGRAM_RE.fullmatch(program_id):
         raise ConfigError(f"{str(program_id)[:40]!r} is not a programme id")
     days = sorted(set(weekdays))
@@ -77,21 +79,24 @@ def set_plan(store, person_id: str, program_id: str, weekdays: Iterable[int]) ->
         store.execute("DELETE FROM plans WHERE person_id = ? AND program_id = ?", (person_id, program_id))
         return
     store.execute(
-        "INSERT INTO plans(person_id, program_id, weekdays) VALUES (?, ?, ?) "
+        "INSERT INTO plans(person_id, program_id, weekdays, since) VALUES (?, ?, ?, ?) "
         "ON CONFLICT(person_id, program_id) DO UPDATE SET weekdays = excluded.weekdays",
-        (person_id, program_id, ",".join(WEEKDAYS[d] for d in days)))
+        (person_id, program_id, ",".join(WEEKDAYS[d] for d in days),
+         (today or datetime.now().astimezone().date()).isoformat()))
 
 
 def plans(store, person_id: str | None = None) -> list[dict]:
-    """Plans as ``{person_id, program_id, weekdays: (day numbers)}``, by person and programme."""
-    sql, params = "SELECT person_id, program_id, weekdays FROM plans", ()
+    """Plans as ``{person_id, program_id, weekdays: (day numbers), since: date}``, by person
+    and programme."""
+    sql, params = "SELECT person_id, program_id, weekdays, since FROM plans", ()
     if person_id is not None:
         sql, params = sql + " WHERE person_id = ?", (person_id,)
     out = []
     for r in store.query(sql + " ORDER BY person_id, program_id", params):
         days = tuple(WEEKDAYS.index(d) for d in str(r["weekdays"]).split(",") if d in WEEKDAYS)
         if days:
-            out.append({"person_id": r["person_id"], "program_id": r["program_id"], "weekdays": days})
+            out.append({"person_id": r["person_id"], "program_id": r["program_id"], "weekdays": days,
+                        "since": date.fromisoformat(r["since"])})
     return out
 
 
@@ -250,8 +255,8 @@ def person_day(person: dict, person_plans: Iterable[dict], programs: Mapping[str
     Program), ``rows`` (their sessions, any order, as ``queries.sessions`` gives them),
     ``today`` (a local date). Plans of programmes that no longer exist are left out.
 
-    Skipped: a planned day in the last ``SKIPPED_LOOKBACK_DAYS`` days before today on which
-    no step of that programme was done. Neglect: a routine of a planned programme whose last
+    Skipped: a planned day in the last ``SKIPPED_LOOKBACK_DAYS`` days before today (and from
+    the plan's ``since`` on, when it has one) on which no step of that programme was done. Neglect: a routine of a planned programme whose last
     session (of the person, any programme or none) is longer ago than the plan's longest gap
     between planned days (planned Monday and Thursday: more than 4 days), or never."""
     rows = list(rows)
@@ -274,6 +279,8 @@ def person_day(person: dict, person_plans: Iterable[dict], programs: Mapping[str
         program = programs[plan["program_id"]]
         for back in range(SKIPPED_LOOKBACK_DAYS, 0, -1):
             day = today - timedelta(days=back)
+            if day < plan.get("since", day):
+                continue
             if day.weekday() in plan["weekdays"] and not any(
                     r.get("program_id") == program.id and _day_of(r) == day for r in rows):
                 skipped.append((program, day))

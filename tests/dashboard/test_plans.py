@@ -41,12 +41,16 @@ def test_plans_are_stored_changed_and_removed(store):
     pl.set_plan(store, "ann", "lower-body", [MON, FRI])
     pl.set_plan(store, "ann", "hips", [2])
     pl.set_plan(store, "bob", "lower-body", [FRI])
-    assert pl.plans(store, "ann") == [{"person_id": "ann", "program_id": "hips", "weekdays": (2,)},
-                                     {"person_id": "ann", "program_id": "lower-body", "weekdays": (0, 4)}]
-    pl.set_plan(store, "ann", "lower-body", [6])
+    assert [(p["program_id"], p["weekdays"]) for p in pl.plans(store, "ann")] == [("hips", (2,)),
+                                                                                  ("lower-body", (0, 4))]
+    pl.set_plan(store, "ann", "lower-body", [6], today=TODAY)
     assert pl.plans(store, "ann")[1]["weekdays"] == (6,)
+    assert pl.plans(store, "ann")[1]["since"] == date.today()  # a changed plan keeps its day
+    pl.set_plan(store, "bob", "hips", [6], today=TODAY)
+    assert pl.plans(store, "bob")[0]["since"] == TODAY
     pl.set_plan(store, "ann", "hips", [])
-    assert [p["program_id"] for p in pl.plans(store)] == ["lower-body", "lower-body"]
+    assert [(p["person_id"], p["program_id"]) for p in pl.plans(store)] == [
+        ("ann", "lower-body"), ("bob", "hips"), ("bob", "lower-body")]
     with pytest.raises(ConfigError, match="programme id"):
         pl.set_plan(store, "ann", "Lower Body", [1])
     with pytest.raises(ConfigError, match="is not a day"):
@@ -97,6 +101,9 @@ def test_skipped_days_and_neglected_muscles():
     # not planned today (Thursday): nothing due, nothing to remind
     thu = pl.person_day({"id": "ann"}, plan, {"lower-body": LOWER}, rows, TODAY - timedelta(days=1))
     assert thu.due == () and thu.reminder_text() == ""
+    # a plan made on Tuesday the 17th: Monday the 16th was not skipped
+    new = [{**plan[0], "since": date(2026, 3, 17)}]
+    assert pl.person_day({"id": "ann"}, new, {"lower-body": LOWER}, rows, TODAY).skipped == ()
 
 
 def test_never_rolled_and_a_programme_done_without_a_plan():
@@ -113,11 +120,12 @@ def test_never_rolled_and_a_programme_done_without_a_plan():
 def test_household_day_reads_the_store(store):
     store.add_person("Ann", 60.0, person_id="ann")
     store.add_person("Bob", 80.0, person_id="bob")
-    pl.set_plan(store, "ann", "lower-body", [FRI])
+    pl.set_plan(store, "ann", "lower-body", [FRI], today=TODAY - timedelta(days=14))
     for i, (sid, protocol, device) in enumerate((("a0", "quads-roller", "home-roller"),
                                                  ("a1", "quads-roller", "home-roller"))):
         summary = tagged(sid, TODAY, person="ann", protocol=protocol, program_id="lower-body", program_step=i)
         assert store.save_session(device, summary)
     ann, bob = pl.household_day(store, TODAY)
     assert ann.due[0].words() == "Lower body: 2 of 6 steps; next: the stick — IT band, left"
+    assert ann.skipped_lines() == ["Lower body skipped on Friday 13 Mar"]
     assert bob.due == () and bob.reminder_text() == ""
