@@ -141,8 +141,9 @@ class PlanPages(Pages):
                 raise ConfigError(f"{unknown[0][:40]!r} is not a programme this dashboard knows")
             days = {pid_: pl.parse_weekdays(form.get(pid_, [])) for pid_ in programs}
         except ConfigError as e:
+            error = f"Not saved: {e}"
             return await run_in_threadpool(
-                lambda: self.person_plan_page(request, error=f"Not saved: {e}", status_code=400))
+                lambda: self.person_plan_page(request, error=error, status_code=400))
 
         def save() -> None:
             for program_id, weekdays in days.items():
