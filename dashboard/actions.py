@@ -3,15 +3,16 @@ with the device's own reply."""
 
 from __future__ import annotations
 
-import re
-
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from dashboard import queries as q
 from dashboard.context import Dashboard, Pages
+from dashboard.plans import known_programs
 from dashboard.render import form_data
+from dashboard.start_form import start_payload
+from firmware.common.errors import ConfigError
 
 OFFLINE_TEXT = "the device is offline: switch it on and wait until this page says online"
 
@@ -26,10 +27,15 @@ class DeviceActions(Pages):
 
     async def start_routine(self, request: Request) -> Response:
         form = await form_data(request)
-        protocol = form.get("protocol", "").strip()
-        if not re.fullmatch(r"[a-z0-9-]{1,64}", protocol):
-            return JSONResponse({"ok": False, "error": "choose a routine"}, status_code=400)
-        return await self.device_command(request, "start", {"protocol": protocol})
+        device = await run_in_threadpool(q.get_device, self.store, request.path_params["device_id"])
+        info = (device or {}).get("info") or {}
+        tool = info.get("tool") if isinstance(info.get("tool"), str) else None
+        people = [p["id"] for p in await run_in_threadpool(self.store.people)]
+        try:  # who, which side, a programme, soreness before (issue 22): dashboard/start_form.py
+            payload = start_payload(form, people=people, programs=known_programs(), tool=tool)
+        except ConfigError as e:
+            return JSONResponse({"ok": False, "error": str(e)}, status_code=400)
+        return await self.device_command(request, "start", payload)
 
     async def stop_routine(self, request: Request) -> Response:
         """The live page's Stop: the device stops its running routine (kept as interrupted)."""

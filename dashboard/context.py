@@ -9,6 +9,7 @@ from __future__ import annotations
 from dashboard import queries as q
 from dashboard.auth import CookieSigner, LoginThrottle, ensure_logins_table
 from dashboard.live import LiveHub
+from dashboard.plans import ensure_plan_tables
 
 
 class Dashboard:
@@ -23,6 +24,7 @@ class Dashboard:
         self.signer = CookieSigner(secret_key)
         self.throttle = LoginThrottle(clock) if clock is not None else LoginThrottle()
         ensure_logins_table(store)
+        ensure_plan_tables(store)  # issue 22
         self.hub = LiveHub()
         self.discipline = q.DisciplineCache()
         if ingest is not None:

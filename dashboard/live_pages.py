@@ -12,6 +12,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 from dashboard import queries as q
 from dashboard.context import Pages
 from dashboard.live import sse
+from dashboard.plans import known_programs
 from dashboard.render import (
     esc,
     fmt_duration,
@@ -22,6 +23,7 @@ from dashboard.render import (
     routine_choices,
     routine_title,
 )
+from dashboard.start_form import programs_for, start_data, start_fields
 
 SSE_KEEPALIVE_S = 10.0
 
@@ -63,6 +65,11 @@ class LivePages(Pages):
         status = snap.get("status") or device.get("status") or "unknown"
         choices = routine_choices(device.get("info"))  # the device's own routines when it lists them
         options = "".join(f'<option value="{esc(pid)}">{esc(title)}</option>' for pid, title in choices)
+        info = device.get("info") or {}
+        tool = info.get("tool") if isinstance(info.get("tool"), str) else None
+        programs = programs_for(known_programs(), tool)  # issue 22: who, side, programme, soreness
+        current = info.get("person") if isinstance(info.get("person"), str) else None
+        fields = start_fields(self.store.people(), current, programs, tool)
         recent = q.sessions(self.store, device_id=device_id, limit=5)
         recent_rows = "".join(
             f'<li><a href="/session/{esc(r["session_id"])}">{esc(routine_title(r["protocol"]))}</a>'
@@ -96,6 +103,7 @@ class LivePages(Pages):
   <div class="card"><h2>Start a routine</h2>
     <form id="start-form" class="inline" method="post" action="/api/device/{esc(device_id)}/start">
       <select name="protocol" id="protocol" aria-label="Routine">{options}</select>
+      <div class="start-more">{fields}</div>
       <button type="submit" class="primary">Start</button></form>
     <p id="start-msg" class="muted" role="status"></p>
     <form id="stop-form" class="inline" method="post" action="/api/device/{esc(device_id)}/stop">
@@ -103,7 +111,8 @@ class LivePages(Pages):
     <p id="stop-msg" class="muted" role="status"></p></div>
   <div class="card"><h2>Recent sessions</h2><ul class="plain" id="recent">{recent_rows}</ul></div>
 </section>"""
-        data = {"device_id": device_id, "snapshot": snap, "status": status, "titles": dict(choices)}
+        data = {"device_id": device_id, "snapshot": snap, "status": status, "titles": dict(choices),
+                **start_data(programs, tool)}
         return layout(request, f"Live · {device_id}", body, active="live", script="live", data=data)
 
     async def live_stream(self, request: Request) -> Response:

@@ -17,12 +17,14 @@ import subprocess
 import tempfile
 import threading
 from dataclasses import dataclass
+from datetime import time as dt_time
 from pathlib import Path
 
 import uvicorn
 
 from dashboard.devices import mark_paired
 from dashboard.ingest import Ingest, client_id_for, share_group_for
+from dashboard.reminders import Reminders
 from dashboard.store import open_store
 from dashboard.web import create_app
 from dashboard.workers import IngestGroup
@@ -250,19 +252,22 @@ def run_dashboard(
     tls_cert: str | None = None,
     tls_key: str | None = None,
     trusted_proxies=(),
+    reminder_at: dt_time | None = None,
 ) -> None:
     """Serve the dashboard until Ctrl-C or ``stop_event``. ``workers`` > 1 runs that many
     ingest worker processes on an MQTT v5 shared subscription (dashboard/workers.py).
     ``trust_devices`` are marked paired without a code (the demo's own simulated device,
     administrators). HTTPS with ``tls_cert``/``tls_key``, and always beyond loopback
     (tls_files). X-Forwarded-For/-Proto are believed only from ``trusted_proxies``
-    (addresses or networks; none by default); with any, a login is required on loopback too."""
+    (addresses or networks; none by default); with any, a login is required on loopback too.
+    ``reminder_at`` (a local time, None: off): the plan reminders for Home Assistant
+    (dashboard/reminders.py)."""
     # behind a reverse proxy the clients are elsewhere, whatever address the dashboard has
     auth_required = not is_loopback(host) or bool(trusted_proxies)
     check_port(host, port)
     tls = tls_files(host, db_url, tls_cert, tls_key)
     store = open_store(db_url)
-    ingest = None
+    ingest = reminders = None
     try:
         for device_id in trust_devices or ():
             mark_paired(store, device_id, True)
@@ -276,6 +281,9 @@ def run_dashboard(
         app = create_app(store, ingest, auth_required=auth_required, secret_key=secret_key_for(db_url),
                          secure_cookies=tls is not None)
         ingest.start()
+        if reminder_at is not None:  # issue 22: on a connection of its own (same login)
+            reminders = Reminders(store, broker_url, reminder_at, client_id=client_id + "-reminders")
+            reminders.start()
         proxies = [str(p) for p in trusted_proxies or ()]
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                                 lifespan="off", timeout_graceful_shutdown=3,
@@ -299,6 +307,8 @@ def run_dashboard(
             done.set()
             watcher.join(2)
     finally:
+        if reminders is not None:
+            reminders.stop()
         if ingest is not None:
             ingest.stop()
         store.close()

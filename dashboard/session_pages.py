@@ -11,6 +11,7 @@ from starlette.responses import HTMLResponse
 from dashboard import queries as q
 from dashboard.context import Pages
 from dashboard.cues import CORRECTIVE, cue_text
+from dashboard.plan_pages import soreness_card
 from dashboard.render import esc, fmt_duration, fmt_when, layout, not_found, plural, routine_title
 from dashboard.session_cards import cue_card, direction_note, holds_card
 from firmware.common import units
@@ -66,7 +67,7 @@ class SessionPages(Pages):
 <p class="muted">{esc(s.get("device_name") or s["device_id"])} · {esc(fmt_when(s["started_at"]))} · {esc(s.get("tool") or "")} · {esc(state)}</p></div>
 <div class="exports"><a class="button" href="/api/session/{esc(sid)}.csv" download>CSV</a>
 <a class="button" href="/api/session/{esc(sid)}.json" download>JSON</a></div></section>
-<section class="grid tiles six" id="summary" data-session-id="{esc(sid)}">{tile_html}</section>
+<section class="grid tiles six" id="summary" data-session-id="{esc(sid)}">{tile_html}</section>{soreness_card(s)}
 <section class="card"><h2>Speed <span class="muted small">{"· " + format(discipline, ".0%") + " of passes in the target band" if discipline is not None else ""}</span></h2>
 {series_note}<div id="speed-chart" class="chart"></div></section>
 <section class="card"><h2>Pressure</h2><div id="force-chart" class="chart"></div>{direction_note(detail)}</section>{holds_card(detail)}

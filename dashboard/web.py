@@ -28,6 +28,7 @@ from dashboard.export import SUMMARY_SCALARS, Exports, csv_cell, meta_text
 from dashboard.health import HealthRoutes
 from dashboard.live_pages import LivePages
 from dashboard.login_pages import LoginPages
+from dashboard.plan_pages import PlanPages
 from dashboard.session_pages import SessionPages
 
 # the CSV escaping, named here too (tests/dashboard/test_security.py checks it as web.*)
@@ -39,11 +40,12 @@ COMMAND_TIMEOUT_S = 5.0  # how long Start/Stop wait for the device's reply (read
 
 
 def create_app(store, ingest=None, *, auth_required: bool, secret_key: str, secure_cookies: bool = False,
-               clock=None) -> Starlette:
+               clock=None, today=None) -> Starlette:
     """The dashboard ASGI app. ``ingest`` (dashboard.ingest.Ingest or None) feeds the live view
     and carries commands; ``auth_required`` turns on the login wall; ``secret_key`` signs the
     session cookie; ``secure_cookies`` marks it Secure (served over HTTPS); ``clock`` (a
-    monotonic seconds function) paces the login throttle. ``app.state.dashboard.hub.close()``
+    monotonic seconds function) paces the login throttle; ``today`` (a function giving the
+    local date) is the Plan page's day. ``app.state.dashboard.hub.close()``
     ends open live streams."""
     if not secret_key:
         raise ValueError("create_app needs a secret_key to sign session cookies")
@@ -58,6 +60,7 @@ def create_app(store, ingest=None, *, auth_required: bool, secret_key: str, secu
     live, actions = LivePages(d), DeviceActions(d, command_timeout_s=COMMAND_TIMEOUT_S)
     sessions, exports = SessionPages(d), Exports(d)
     devices, login, health = DevicePages(d, pair_timeout_s=PAIR_TIMEOUT_S), LoginPages(d), HealthRoutes(d)
+    plan = PlanPages(d, today)  # issue 22: plans, today's plan, soreness after
     routes = [
         Route("/", sync(live.overview)),
         Route("/healthz", sync(health.healthz)),
@@ -79,6 +82,10 @@ def create_app(store, ingest=None, *, auth_required: bool, secret_key: str, secu
         Route("/login", login.login, methods=["POST"]),
         Route("/logout", sync(login.logout_page)),
         Route("/logout", sync(login.logout), methods=["POST"]),
+        Route("/plan", sync(plan.plan_page)),
+        Route("/person/{person_id}/plan", sync(plan.person_plan_page)),
+        Route("/person/{person_id}/plan", plan.person_plan_save, methods=["POST"]),
+        Route("/session/{session_id}/soreness", plan.soreness_save, methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
     ]
     app = Starlette(routes=routes)

@@ -200,6 +200,30 @@
     msg.className = j.ok ? "msg ok" : "msg error";
   }
   const startForm = $("start-form"), stopForm = $("stop-form");
+  /* Start for a person (issue 22): the side shows for a routine done per side, the steps
+     for a chosen programme (whose own steps then say the routine and the side). */
+  const limbs = new Set(data.limb_routines || []), steps = data.program_steps || {};
+  function showStartFields() {
+    const prog = $("program") ? $("program").value : "";
+    if (!$("side-field")) return;
+    $("side-field").hidden = Boolean(prog) || !limbs.has($("protocol").value);
+    if ($("side-field").hidden) $("side").value = "";
+    $("protocol").disabled = Boolean(prog);
+    $("step-field").hidden = !prog;
+    const sel = $("program-step");
+    if (sel.dataset.program !== prog) {
+      sel.dataset.program = prog;
+      sel.textContent = "";
+      for (const [index, words] of steps[prog] || []) {
+        const o = document.createElement("option");
+        o.value = String(index);
+        o.textContent = words;
+        sel.append(o);
+      }
+    }
+  }
+  for (const id of ["protocol", "program"]) if ($(id)) $(id).addEventListener("change", showStartFields);
+  showStartFields();
   startForm.addEventListener("submit", (e) => {
     e.preventDefault();
     command(startForm, $("start-msg"), "Not started", () => "Started — follow the cues on the tool.");

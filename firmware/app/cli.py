@@ -234,6 +234,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "X-Forwarded-Proto are believed; repeatable; the login throttle counts the "
                     "client it names, and a login is required on loopback too "
                     "(default: $ROLLSENSE_DASHBOARD_TRUSTED_PROXY, else none)")
+    db.add_argument("--reminder-at", default=env("ROLLSENSE_DASHBOARD_REMINDER_AT", "18:00"), metavar="HH:MM",
+                    help="local time of the daily plan reminder sent to Home Assistant (an MQTT event "
+                    "per person with a planned programme not done yet); off: none "
+                    "(default: $ROLLSENSE_DASHBOARD_REMINDER_AT or 18:00)")
     db.add_argument("--add-user", metavar="NAME",
                     help="add a login (password read from stdin) and exit; NAME is 1-64 letters, "
                     "digits and . _ @ -")

@@ -60,6 +60,22 @@ def subscription(*parts: str) -> str:
     return topic("+", *parts)
 
 
+HA_PREFIX = "homeassistant"  # Home Assistant's MQTT discovery prefix (its default)
+REMINDER_EVENT_TYPES = ("due", "skipped")  # the dashboard's plan reminders (issue 22)
+
+
+def ha_reminder_object_id(person_id: str) -> str:
+    """The Home Assistant object id of a person's plan reminders: ``rollsense_reminder_<id>``
+    (HA allows [a-zA-Z0-9_-]; any other character of a person id becomes ``_``)."""
+    return "rollsense_reminder_" + re.sub(r"[^a-zA-Z0-9_-]", "_", person_id)
+
+
+def ha_event_topic(object_id: str, kind: str, prefix: str = HA_PREFIX) -> str:
+    """A Home Assistant ``event`` entity's topics: ``kind`` "config" (its discovery config,
+    retained) or "state" (the events): ``homeassistant/event/<object id>/<kind>``."""
+    return f"{prefix}/event/{object_id}/{kind}"
+
+
 def utc_iso(t: datetime, timespec: str = "milliseconds") -> str:
     """``t`` (aware) as UTC ISO-8601 with a ``Z``: ``2026-12-07T03:32:00.123Z``."""
     return t.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")

@@ -7,6 +7,7 @@ import os
 import sys
 
 from dashboard.auth import add_user, check_username
+from dashboard.reminders import parse_reminder_at
 from dashboard.server import check_port, fingerprint, run_dashboard, tls_files
 from dashboard.store import open_store
 from firmware.app import argtypes
@@ -31,6 +32,7 @@ def dashboard(a) -> int:
     if a.replace:
         raise ConfigError("--replace only applies with --add-user NAME")
     argtypes.check_sqlite_path(a.db)
+    reminder_at = parse_reminder_at(a.reminder_at)  # a bad time: one line, exit 2, before anything starts
     check_port(a.host, a.port)  # a bad or busy address: one line, before the line saying where
     tls = tls_files(a.host, a.db, a.tls_cert, a.tls_key)  # made or checked before saying where
     if a.trusted_proxy:
@@ -50,5 +52,5 @@ def dashboard(a) -> int:
               f"SHA-256 {fingerprint(tls.cert)}", file=sys.stderr, flush=True)
     run_dashboard(a.broker, a.db, a.host, a.port, trust_devices=a.trust_device,
                   workers=a.ingest_workers, tls_cert=str(tls.cert) if tls else None,
-                  tls_key=str(tls.key) if tls else None, trusted_proxies=proxies)
+                  tls_key=str(tls.key) if tls else None, trusted_proxies=proxies, reminder_at=reminder_at)
     return 0

@@ -2,7 +2,7 @@
 Mosquitto: devices log in only on the TLS listener and only the dashboard on the loopback one,
 devices are confined to their own topics and cannot take another client's id or a share of the
 dashboard's subscription, anonymous and wrong passwords are refused, the dashboard reads all
-and writes only commands and acks, TLS works with a CA made here."""
+and writes only commands, acks and its Home Assistant plan reminders, TLS works with a CA made here."""
 
 from __future__ import annotations
 
@@ -252,6 +252,11 @@ def test_dashboard_reads_all_writes_only_commands_and_acks(secure):
         assert dash.publish("rollsense/dev-b/session", "{}") == 135  # cannot forge device data
         assert dash.publish("rollsense/dev-b/status", "offline") == 135
         assert dash.publish("homeassistant/device/dev-b/config", "{}") == 135
+        # its plan reminders for Home Assistant (dashboard/reminders.py), and only those
+        assert dash.publish("homeassistant/event/rollsense_reminder_ann/config", "{}") < 0x80
+        assert dash.publish("homeassistant/event/rollsense_reminder_ann/state", '{"event_type": "due"}') < 0x80
+        assert dash.publish("homeassistant/sensor/x/config", "{}") == 135
+        assert dev.publish("homeassistant/event/rollsense_reminder_ann/state", "{}") == 135  # no device forges one
         wait_until(
             lambda: any(m.topic == "rollsense/dev-b/cmd/ping" for m in dev.messages), what="command"
         )
