@@ -90,6 +90,7 @@ def data_script(data) -> str:
 
 
 NAV = (("/", "Live", "live"), ("/history", "History", "history"), ("/devices", "Devices", "devices"))
+NAV += (("/people", "People", "people"),)  # issue 22
 
 
 def layout(request: Request, title: str, body: str, *, active: str = "", script: str = "", data=None,

@@ -6,7 +6,8 @@ by the MQTT ingest. Charts are hand-written SVG in ``static/charts.js``; no exte
 
 The pages live in modules of their own (one job each), wired here into one Starlette app:
 live_pages (overview, live view, SSE stream), actions (Start, Stop), session_pages (session,
-history), export (JSON, CSV), devices (devices, pairing, quarantine), login_pages and health,
+history), export (JSON, CSV), devices (devices, pairing, quarantine), people_pages (people,
+sent to the devices by people_sync), person_page (one person), login_pages and health,
 all on the one shared ``context.Dashboard``.
 """
 
@@ -28,6 +29,8 @@ from dashboard.export import SUMMARY_SCALARS, Exports, csv_cell, meta_text
 from dashboard.health import HealthRoutes
 from dashboard.live_pages import LivePages
 from dashboard.login_pages import LoginPages
+from dashboard.people_pages import PeoplePages
+from dashboard.person_page import PersonPage
 from dashboard.session_pages import SessionPages
 
 # the CSV escaping, named here too (tests/dashboard/test_security.py checks it as web.*)
@@ -58,6 +61,7 @@ def create_app(store, ingest=None, *, auth_required: bool, secret_key: str, secu
     live, actions = LivePages(d), DeviceActions(d, command_timeout_s=COMMAND_TIMEOUT_S)
     sessions, exports = SessionPages(d), Exports(d)
     devices, login, health = DevicePages(d, pair_timeout_s=PAIR_TIMEOUT_S), LoginPages(d), HealthRoutes(d)
+    people, person = PeoplePages(d, command_timeout_s=COMMAND_TIMEOUT_S), PersonPage(d)
     routes = [
         Route("/", sync(live.overview)),
         Route("/healthz", sync(health.healthz)),
@@ -75,6 +79,10 @@ def create_app(store, ingest=None, *, auth_required: bool, secret_key: str, secu
         Route("/admin/quarantine", sync(devices.quarantine_page)),
         Route("/devices/pair", devices.pair, methods=["POST"]),
         Route("/devices/{device_id}/forget", devices.forget, methods=["POST"]),
+        Route("/people", sync(people.people_page)),
+        Route("/people", people.add, methods=["POST"]),
+        Route("/people/{person_id}", people.edit, methods=["POST"]),
+        Route("/person/{person_id}", sync(person.person_page)),
         Route("/login", sync(login.login_page)),
         Route("/login", login.login, methods=["POST"]),
         Route("/logout", sync(login.logout_page)),
