@@ -92,4 +92,5 @@ def create_app(store, ingest=None, *, auth_required: bool, secret_key: str, secu
     app = Starlette(routes=routes)
     app.add_middleware(GuardMiddleware, signer=d.signer, store=store, auth_required=auth_required)
     app.state.dashboard = d
+    app.state.people_sync = people.sync  # sends the people to the devices (dashboard.people_sync)
     return app
