@@ -135,9 +135,10 @@ class PeoplePages(Pages):
         errors = errors or {}
         editing = (form or {}).get("person_id")
         people = q.people_overview(self.store)
-        rows = "".join(self._row(p, form if editing == p["id"] else None, errors if editing == p["id"] else {})
-                       for p in people if p["id"] is not None) or (
-            '<tr><td colspan="8" class="muted">Nobody yet: add the people who roll, below.</td></tr>')
+        rows = "".join(self._row(p) for p in people if p["id"] is not None) or (
+            '<tr><td colspan="5" class="muted">Nobody yet: add the people who roll, below.</td></tr>')
+        edits = "".join(self._edit(p, form if editing == p["id"] else None, errors if editing == p["id"] else {})
+                        for p in people if p["id"] is not None)
         nobody = next((p for p in people if p["id"] is None), None)
         nobody_note = (f'<p class="muted small">{plural(nobody["sessions"], "session", "sessions")} '
                        'with nobody chosen: in <a href="/history">History</a>.</p>') if nobody else ""
@@ -153,26 +154,33 @@ class PeoplePages(Pages):
 <section class="card"><h2>Who rolls</h2><p class="muted small">Each person's sessions, streak and left/right
 balance; body mass sets their force targets; forces show in their units.</p>
 <div class="scroll"><table class="table" id="people">
-<thead><tr><th>Name</th><th>Body mass</th><th>Units</th><th class="num">Sessions</th><th>Streak</th>
-<th>Last session</th><th>Left / right</th><th></th></tr></thead><tbody>{rows}</tbody></table></div>{nobody_note}</section>
+<thead><tr><th>Name</th><th class="num">Sessions</th><th>Streak</th><th>Last session</th><th>Left / right</th></tr></thead>
+<tbody>{rows}</tbody></table></div>{nobody_note}</section>
+{f'<section class="card" id="edit-people"><h2>Edit a person</h2>{edits}</section>' if edits else ""}
 <section class="card"><h2>Add a person</h2>
 {person_form("/people", "add", add_form or {}, errors if add_form is not None else {}, "Add")}</section>
 {self._devices_card()}"""
         return layout(request, "People", body, active="people", status_code=status_code)
 
-    def _row(self, p: dict, form: dict | None, errors: dict) -> str:
+    def _row(self, p: dict) -> str:
         unit = p["units"] or "metric"
         flags = [s for a in q.asymmetry(self.store, p["id"]) for s in asymmetry_sentences(a)]
-        balance = ('<span class="flag">' + esc("; ".join(flags)) + "</span>") if flags else '<span class="muted">even</span>'
-        streak = p["streak"]
-        values = form or {"name": p["name"], "body_mass": units.mass_number(p["body_mass_kg"], unit), "units": unit}
-        edit = (f'<details{" open" if form is not None else ""}><summary>Edit</summary>'
-                f'{person_form("/people/" + p["id"], "edit-" + p["id"], values, errors, "Save")}</details>')
-        return (f'<tr data-person-id="{esc(p["id"])}"><td><a href="/person/{esc(p["id"])}">{esc(p["name"])}</a></td>'
-                f'<td class="mass">{esc(units.mass_for(p["body_mass_kg"], unit))}</td><td>{esc(unit)}</td>'
+        more = f' <a href="/person/{esc(p["id"])}">and {len(flags) - 1} more</a>' if len(flags) > 1 else ""
+        balance = (f'<span class="flag">{esc(flags[0])}</span>{more}' if flags
+                   else '<span class="muted">even</span>')
+        return (f'<tr data-person-id="{esc(p["id"])}"><td><a href="/person/{esc(p["id"])}">{esc(p["name"])}</a>'
+                f'<br><span class="muted small"><span class="mass">{esc(units.mass_for(p["body_mass_kg"], unit))}</span>'
+                f' · <span class="units">{esc(unit)}</span></span></td>'
                 f'<td class="num sessions">{p["sessions"]}</td>'
-                f'<td class="streak">{plural(streak["current_days"], "day", "days")}</td>'
-                f'<td>{esc(fmt_when(p["last_started_at"]))}</td><td class="balance">{balance}</td><td>{edit}</td></tr>')
+                f'<td class="streak">{plural(p["streak"]["current_days"], "day", "days")}</td>'
+                f'<td class="last">{esc(fmt_when(p["last_started_at"]))}</td><td class="balance">{balance}</td></tr>')
+
+    def _edit(self, p: dict, form: dict | None, errors: dict) -> str:
+        """A person's edit form, folded (open when it holds what they typed and an error)."""
+        unit = p["units"] or "metric"
+        values = form or {"name": p["name"], "body_mass": units.mass_number(p["body_mass_kg"], unit), "units": unit}
+        return (f'<details id="edit-{esc(p["id"])}"{" open" if form is not None else ""}><summary>{esc(p["name"])}</summary>'
+                f'{person_form("/people/" + p["id"], "edit-" + p["id"], values, errors, "Save")}</details>')
 
     def _devices_card(self) -> str:
         devices = q.list_devices(self.store, paired_only=True)

@@ -80,17 +80,20 @@ def sides_card(asym: list[dict], sides: list[dict], unit: str) -> str:
     notes = ("<ul id=\"asymmetry\" class=\"flags\">" + "".join(f"<li>{esc(s)}</li>" for s in sentences) + "</ul>"
              if sentences else '<p class="muted" id="asymmetry">Left and right within 20 % of each other '
              'over the last 4 weeks.</p>' if any(a for a in asym) else "")
-    body = "".join(
-        f'<tr data-muscle="{esc(r["muscle"])}" data-side="{esc(r["side"] or "")}"'
-        f'{" class=flagged" if r["muscle"] in flagged else ""}>'
-        f'<td>{esc(muscle_name(r["muscle"]))}</td><td class="side">{SIDE_WORDS.get(r["side"], "–")}</td>'
-        f'<td class="num time" data-seconds="{r["time_s"]:.1f}">{fmt_duration(r["time_s"])}</td>'
-        f'<td class="num passes">{r["passes"]}</td><td class="num force">{esc(units.force_for(r["mean_force_n"], unit))}</td>'
-        f'<td class="num targets">{r["targets_met"]} of {r["targets_total"]}</td></tr>'
-        for r in sides
-    ) or '<tr><td colspan="6" class="muted">Nothing rolled in the last 4 weeks.</td></tr>'
+    body, muscle = "", None
+    for r in sides:
+        if r["muscle"] != muscle:  # one heading row per muscle, its sides below it
+            muscle = r["muscle"]
+            body += (f'<tr class="group{" flagged" if muscle in flagged else ""}"><th colspan="5" scope="rowgroup">'
+                     f'{esc(muscle_name(muscle))}</th></tr>')
+        body += (f'<tr data-muscle="{esc(r["muscle"])}" data-side="{esc(r["side"] or "")}">'
+                 f'<td class="side">{SIDE_WORDS.get(r["side"], "–")}</td>'
+                 f'<td class="num time" data-seconds="{r["time_s"]:.1f}">{fmt_duration(r["time_s"])}</td>'
+                 f'<td class="num passes">{r["passes"]}</td><td class="num force">{esc(units.force_for(r["mean_force_n"], unit))}</td>'
+                 f'<td class="num targets">{r["targets_met"]} of {r["targets_total"]}</td></tr>')
+    body = body or '<tr><td colspan="5" class="muted">Nothing rolled in the last 4 weeks.</td></tr>'
     return f"""<section class="card"><h2>Left and right <span class="muted small">· last 4 weeks</span></h2>{notes}
-<div class="scroll"><table class="table" id="sides"><thead><tr><th>Muscle</th><th>Side</th><th class="num">Time</th>
+<div class="scroll"><table class="table" id="sides"><thead><tr><th>Side</th><th class="num">Time</th>
 <th class="num">Passes</th><th class="num">Mean force</th><th class="num">Targets met</th></tr></thead>
 <tbody>{body}</tbody></table></div></section>"""
 
@@ -121,13 +124,14 @@ def _day(iso: str | None) -> str:
 def sessions_card(rows: list[dict], unit: str) -> str:
     body = "".join(
         f'<tr data-session-id="{esc(r["session_id"])}"><td><a href="/session/{esc(r["session_id"])}">'
-        f'{esc(routine_title(r["protocol"]))}</a></td><td class="side">{SIDE_WORDS.get(r["side"], "–")}</td>'
-        f'<td><time datetime="{esc(r["started_at"])}">{esc(fmt_when(r["started_at"]))}</time></td>'
+        f'{esc(routine_title(r["protocol"]))}</a><br><span class="muted small"><span class="side">'
+        f'{r["side"] or ""}</span>{" · " if r["side"] else ""}<time datetime="{esc(r["started_at"])}">'
+        f'{esc(fmt_when(r["started_at"]))}</time></span></td>'
         f'<td class="num duration" data-seconds="{r["duration_s"]:.1f}">{fmt_duration(r["duration_s"])}</td>'
         f'<td class="num passes">{r["passes"]}</td><td class="num force">{esc(units.force_for(r["force_mean_n"], unit))}</td>'
         f'<td class="soreness">{esc(soreness_text(r["soreness"]))}</td></tr>'
         for r in rows
-    ) or '<tr><td colspan="7" class="muted">No sessions yet: choose this person when starting a routine.</td></tr>'
+    ) or '<tr><td colspan="5" class="muted">No sessions yet: choose this person when starting a routine.</td></tr>'
     return f"""<section class="card"><h2>Sessions</h2><div class="scroll"><table class="table person-sessions" id="sessions">
-<thead><tr><th>Routine</th><th>Side</th><th>Started</th><th class="num">Duration</th><th class="num">Passes</th>
-<th class="num">Mean force</th><th>Soreness</th></tr></thead><tbody>{body}</tbody></table></div></section>"""
+<thead><tr><th>Routine, side, when</th><th class="num">Time</th><th class="num">Passes</th>
+<th class="num">Mean force</th><th>Sore&shy;ness</th></tr></thead><tbody>{body}</tbody></table></div></section>"""

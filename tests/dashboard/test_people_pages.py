@@ -212,7 +212,7 @@ def test_people_are_added_and_edited_with_errors_next_to_the_field(household):
         assert status == 200 and "Added Cy." in page
         cy = next(p for p in household.people() if p["name"] == "Cy")
         assert cy["body_mass_kg"] == pytest.approx(68.0388555) and cy["units"] == "imperial"
-        assert '<td class="mass">150 lb</td>' in page
+        assert '<span class="mass">150 lb</span>' in page
         status, _, page = call(addr, "POST", "/people/bo", form={"name": "Bo", "body_mass": "85", "units": "metric"})
         assert status == 200 and household.person("bo")["body_mass_kg"] == 85.0
         status, _, page = call(addr, "POST", "/people/bo", form={"name": "", "body_mass": "85", "units": "metric"})
