@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 import fastjsonschema
 import pytest
 
-from dashboard import people_sync, web
+from dashboard import auth, people_sync, web
 from dashboard import queries as q
 from dashboard.people_pages import read_person_form
 from dashboard.people_sync import profile_payload, sore_maps
@@ -229,3 +229,21 @@ def test_a_seventeenth_person_is_refused_in_words(household):
         status, _, page = call(addr, "POST", "/people", form={"name": "One more", "units": "metric"})
         assert status == 400 and "A device holds at most 16 people: edit a person instead of adding one." in page
     assert len(household.people()) == commands.MAX_PEOPLE
+
+
+def test_the_people_forms_are_behind_the_login_and_the_same_origin_check(household):
+    auth.add_user(household, "ana", "roll-slowly-2")
+    app = web.create_app(household, None, auth_required=True, secret_key="k")
+    with serve(app) as addr:
+        host = f"{addr[0]}:{addr[1]}"
+        status, headers, _ = call(addr, "POST", "/people", form={"name": "Mallory", "units": "metric"})
+        assert status in (302, 303, 401) and len(household.people()) == 2  # not logged in
+        assert call(addr, "GET", "/person/ann")[0] in (302, 303, 401)
+        status, headers, _ = call(addr, "POST", "/login", form={"username": "ana", "password": "roll-slowly-2"})
+        cookie = headers["set-cookie"].split(";", 1)[0]
+        status, _, _ = call(addr, "POST", "/people", form={"name": "Mallory", "units": "metric"}, cookie=cookie,
+                            headers={"Origin": "http://evil.example", "Host": host})
+        assert status == 403 and len(household.people()) == 2  # cross-site: refused
+        status, _, page = call(addr, "POST", "/people", form={"name": "Cy", "units": "metric"}, cookie=cookie,
+                               headers={"Origin": f"http://{host}", "Host": host})
+        assert status == 200 and "Added Cy." in page and len(household.people()) == 3
