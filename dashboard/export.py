@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 
 from dashboard import queries as q
 from dashboard.context import Pages
-from dashboard.session_pages import history_filter
+from dashboard.session_pages import history_filter, person_filter
 
 SAMPLE_COLUMNS = ("t_s", "elapsed_s", "phase", "speed_mps", "velocity_mps", "position_m", "force_n", "contact",
                   "passes", "hold_s", "spots_done", "cue")
@@ -67,7 +67,8 @@ def session_csv(row: dict, samples: list[dict]) -> str:
 
 
 HISTORY_COLUMNS = ("session_id", "device_id", "protocol", "muscle", "tool", "started_at", "duration_s", "passes",
-                   "completed", "distance_m", "speed_mean_mps", "force_mean_n", "targets_met", "targets_total")
+                   "completed", "distance_m", "speed_mean_mps", "force_mean_n", "targets_met", "targets_total",
+                   "person_id", "side", "soreness_before", "soreness_after")
 
 
 def history_csv(rows: list[dict]) -> str:
@@ -75,6 +76,8 @@ def history_csv(rows: list[dict]) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(HISTORY_COLUMNS)
     for r in rows:
+        sore = r.get("soreness") or {}
+        r = r | {"soreness_before": sore.get("before"), "soreness_after": sore.get("after")}
         w.writerow([csv_cell(r.get(c)) for c in HISTORY_COLUMNS])
     return buf.getvalue()
 
@@ -107,8 +110,12 @@ class Exports(Pages):
         if fmt not in ("json", "csv"):
             return JSONResponse({"error": "use .json or .csv"}, status_code=404)
         device_id, _ = history_filter(self.store, request)
-        h = q.history(self.store, self.d.discipline, device_id=device_id)
-        name = f"rollsense-history-{device_id}" if device_id else "rollsense-history"
+        person_id, unknown, _ = person_filter(self.store, request)
+        if unknown:
+            return JSONResponse({"error": f"no person {request.query_params.get('person')!r}"}, status_code=404)
+        h = q.history(self.store, self.d.discipline, device_id=device_id, person_id=person_id)
+        name = "-".join(["rollsense-history", *(v for v in (device_id, person_id) if v)])
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", name)  # a person id may hold ':' (WIRE_ID)
         headers = {"Content-Disposition": f'attachment; filename="{name}.{fmt}"'}
         if fmt == "json":
             doc = {k: h[k] for k in ("by_protocol", "by_muscle", "weekly_minutes", "streaks", "trends", "total_minutes")}

@@ -618,9 +618,10 @@ def trends(store, rows: list[dict], cache: DisciplineCache | None = None, *, las
 
 
 def history(store, cache: DisciplineCache | None = None, *, device_id: str | None = None, limit: int = 500,
-            today: date | None = None) -> dict:
-    """The history page's data in one dict (all paired devices, or one)."""
-    rows = sessions(store, device_id=device_id, limit=limit)
+            today: date | None = None, person_id: str | None = None) -> dict:
+    """The history page's data in one dict (all paired devices, or one; everyone's, or one
+    person's: ``person_id``)."""
+    rows = sessions(store, device_id=device_id, person_id=person_id, limit=limit)
     return {
         "sessions": rows,
         "by_protocol": counts_by(rows, "protocol"),
@@ -806,3 +807,18 @@ def people_overview(store, *, today: date | None = None) -> list[dict]:
                     "last_started_at": rows[0]["started_at"] if rows else None,
                     "streak": streaks(rows, today=today)})
     return out
+
+
+def soreness_trend(store, person_id: str) -> list[dict]:
+    """The person's soreness ratings per muscle and side, oldest first: ``{muscle, side,
+    ratings: [{session_id, started_at, before, after}]}`` for each muscle and side with at
+    least one rating, by muscle, then left, right, no side."""
+    groups: dict[tuple[str, str | None], list[dict]] = {}
+    for r in reversed(person_sessions(store, person_id)):
+        before, after = r["soreness"]["before"], r["soreness"]["after"]
+        if before is None and after is None:
+            continue
+        groups.setdefault((r["muscle"], r["side"]), []).append(
+            {"session_id": r["session_id"], "started_at": r["started_at"], "before": before, "after": after})
+    return [{"muscle": m, "side": side, "ratings": ratings}
+            for (m, side), ratings in sorted(groups.items(), key=lambda kv: (kv[0][0], SIDE_ORDER[kv[0][1]]))]

@@ -89,7 +89,8 @@ def data_script(data) -> str:
     return f'<script type="application/json" id="page-data">{text}</script>'
 
 
-NAV = (("/", "Live", "live"), ("/history", "History", "history"), ("/plan", "Plan", "plan"), ("/devices", "Devices", "devices"))
+NAV = (("/", "Live", "live"), ("/history", "History", "history"), ("/plan", "Plan", "plan"),
+       ("/people", "People", "people"), ("/devices", "Devices", "devices"))
 
 
 def layout(request: Request, title: str, body: str, *, active: str = "", script: str = "", data=None,

@@ -24,6 +24,20 @@ def history_filter(store, request: Request) -> tuple[str | None, list[dict]]:
     return (wanted if any(d["device_id"] == wanted for d in devices) else None), devices
 
 
+def person_filter(store, request: Request) -> tuple[str | None, bool, list[dict]]:
+    """The ?person= filter: (the person id or None for everyone, whether the id given is
+    nobody known, everyone)."""
+    people = store.people()
+    wanted = request.query_params.get("person") or None
+    known = wanted is None or any(p["id"] == wanted for p in people)
+    return (wanted if known else None), not known, people
+
+
+def history_query(device_id: str | None, person_id: str | None) -> str:
+    params = [f"{k}={quote(v, safe='')}" for k, v in (("device", device_id), ("person", person_id)) if v]
+    return "?" + "&".join(params) if params else ""
+
+
 class SessionPages(Pages):
     """``/session/{id}`` and ``/history``."""
 
@@ -86,18 +100,29 @@ class SessionPages(Pages):
 
     def history_page(self, request: Request) -> HTMLResponse:
         device_id, devices = history_filter(self.store, request)
-        h = q.history(self.store, self.d.discipline, device_id=device_id)
+        person_id, unknown, people = person_filter(self.store, request)
+        if unknown:
+            return not_found(request, f"No person '{request.query_params.get('person')}'.")
+        h = q.history(self.store, self.d.discipline, device_id=device_id, person_id=person_id)
         st = h["streaks"]
-        suffix = f"?device={quote(device_id)}" if device_id else ""
-        picker = ""
+        suffix = history_query(device_id, person_id)
+        selects = ""
         if len(devices) > 1:
             options = '<option value="">All tools</option>' + "".join(
                 f'<option value="{esc(d["device_id"])}"{" selected" if d["device_id"] == device_id else ""}>'
                 f'{esc(d.get("name") or d["device_id"])}</option>' for d in devices)
-            picker = (f'<form method="get" action="/history" class="inline" id="device-filter"><select name="device" '
-                      f'aria-label="Tool">{options}</select><button type="submit">Show</button></form>')
+            selects += f'<select name="device" aria-label="Tool">{options}</select>'
+        if people:  # issue 22: everyone's, or one person's
+            options = '<option value="">All people</option>' + "".join(
+                f'<option value="{esc(p["id"])}"{" selected" if p["id"] == person_id else ""}>{esc(p["name"])}</option>'
+                for p in people)
+            selects += f'<select name="person" aria-label="Person">{options}</select>'
+        picker = (f'<form method="get" action="/history" class="inline" id="device-filter">{selects}'
+                  '<button type="submit">Show</button></form>') if selects else ""
+        names = {p["id"]: p["name"] for p in people}
         rows = "".join(
-            f'<tr data-session-id="{esc(r["session_id"])}"><td><a href="/session/{esc(r["session_id"])}">{esc(routine_title(r["protocol"]))}</a></td>'
+            f'<tr data-session-id="{esc(r["session_id"])}"><td><a href="/session/{esc(r["session_id"])}">{esc(routine_title(r["protocol"]))}</a>'
+            f'{_who(names, r)}</td>'
             f'<td class="device">{esc(r.get("device_name") or r["device_id"])}</td>'
             f'<td class="started"><time datetime="{esc(r["started_at"])}">{esc(fmt_when(r["started_at"]))}</time></td>'
             f'<td class="duration num" data-seconds="{r["duration_s"]:.1f}">{fmt_duration(r["duration_s"])}</td>'
@@ -140,3 +165,10 @@ class SessionPages(Pages):
                 "trends": [t | {"muscle": q.muscle_of(t.get("protocol")).split(" (")[0]} for t in h["trends"]]}
         return layout(request, "History", body, active="history", script="history", data=data)
 
+
+
+def _who(names: dict, row: dict) -> str:
+    """Who rolled, and which side, under a history row's routine (issue 22); '' when neither."""
+    who = names.get(row.get("person_id")) if row.get("person_id") else None
+    parts = [p for p in (who, row.get("side")) if p]
+    return f'<br><span class="muted small who">{esc(", ".join(parts))}</span>' if parts else ""

@@ -6,7 +6,8 @@ by the MQTT ingest. Charts are hand-written SVG in ``static/charts.js``; no exte
 
 The pages live in modules of their own (one job each), wired here into one Starlette app:
 live_pages (overview, live view, SSE stream), actions (Start, Stop), session_pages (session,
-history), export (JSON, CSV), devices (devices, pairing, quarantine), login_pages and health,
+history), export (JSON, CSV), devices (devices, pairing, quarantine), people_pages (people,
+sent to the devices by people_sync), person_page (one person), login_pages and health,
 all on the one shared ``context.Dashboard``.
 """
 
@@ -29,6 +30,8 @@ from dashboard.health import HealthRoutes
 from dashboard.live_pages import LivePages
 from dashboard.login_pages import LoginPages
 from dashboard.plan_pages import PlanPages
+from dashboard.people_pages import PeoplePages
+from dashboard.person_page import PersonPage
 from dashboard.session_pages import SessionPages
 
 # the CSV escaping, named here too (tests/dashboard/test_security.py checks it as web.*)
@@ -61,6 +64,7 @@ def create_app(store, ingest=None, *, auth_required: bool, secret_key: str, secu
     sessions, exports = SessionPages(d), Exports(d)
     devices, login, health = DevicePages(d, pair_timeout_s=PAIR_TIMEOUT_S), LoginPages(d), HealthRoutes(d)
     plan = PlanPages(d, today)  # issue 22: plans, today's plan, soreness after
+    people, person = PeoplePages(d, command_timeout_s=COMMAND_TIMEOUT_S), PersonPage(d)
     routes = [
         Route("/", sync(live.overview)),
         Route("/healthz", sync(health.healthz)),
@@ -78,6 +82,10 @@ def create_app(store, ingest=None, *, auth_required: bool, secret_key: str, secu
         Route("/admin/quarantine", sync(devices.quarantine_page)),
         Route("/devices/pair", devices.pair, methods=["POST"]),
         Route("/devices/{device_id}/forget", devices.forget, methods=["POST"]),
+        Route("/people", sync(people.people_page)),
+        Route("/people", people.add, methods=["POST"]),
+        Route("/people/{person_id}", people.edit, methods=["POST"]),
+        Route("/person/{person_id}", sync(person.person_page)),
         Route("/login", sync(login.login_page)),
         Route("/login", login.login, methods=["POST"]),
         Route("/logout", sync(login.logout_page)),
@@ -91,4 +99,5 @@ def create_app(store, ingest=None, *, auth_required: bool, secret_key: str, secu
     app = Starlette(routes=routes)
     app.add_middleware(GuardMiddleware, signer=d.signer, store=store, auth_required=auth_required)
     app.state.dashboard = d
+    app.state.people_sync = people.sync  # sends the people to the devices (dashboard.people_sync)
     return app

@@ -228,3 +228,61 @@ def summary_table(summary: dict) -> str:
         why = s.get("interrupted")
         lines.append("not completed" + (f": {why}" if why else ""))
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- a person's units (issue 22)
+# A person reads metric (cm/s, cm, N, kg) or imperial (in/s, in, lbf, lb): the units of the
+# people the dashboard keeps (firmware.core.commands.UNITS). JSON stays SI whatever they read.
+
+KG_PER_LB = 0.45359237  # exact, by definition
+N_PER_LBF = 4.4482216152605  # exact: 1 lbf = 0.45359237 kg x 9.80665 m/s²
+M_PER_IN = 0.0254  # exact
+MASS_UNIT = {"metric": "kg", "imperial": "lb"}
+
+
+def _imperial(units) -> bool:
+    return units == "imperial"
+
+
+def force_for(n, units) -> str:
+    """A force in the person's units: whole N, or whole lbf."""
+    v = finite_or_none(n)
+    if v is None:
+        return DASH
+    return f"{_fixed(v / N_PER_LBF, 0)} lbf" if _imperial(units) else force(v)
+
+
+def speed_for(mps, units) -> str:
+    """A speed in the person's units: cm/s or in/s, one decimal."""
+    v = finite_or_none(mps)
+    if v is None:
+        return DASH
+    return f"{_fixed(v / M_PER_IN, 1)} in/s" if _imperial(units) else speed(v)
+
+
+def length_for(m, units) -> str:
+    """A pass length in the person's units: whole cm, or inches with one decimal."""
+    v = finite_or_none(m)
+    if v is None:
+        return DASH
+    return f"{_fixed(v / M_PER_IN, 1)} in" if _imperial(units) else length(v)
+
+
+def mass_number(kg, units) -> str:
+    """A body mass as the number a person reads and types, in kg or lb (one decimal, no
+    trailing zero): 68.04 kg -> "68" (metric), "150" (imperial)."""
+    v = finite_or_none(kg)
+    if v is None:
+        return ""
+    return _short(v / KG_PER_LB if _imperial(units) else v, 1)
+
+
+def mass_for(kg, units) -> str:
+    """A body mass in the person's units: "68 kg", "150 lb"."""
+    text = mass_number(kg, units)
+    return f"{text} {MASS_UNIT['imperial' if _imperial(units) else 'metric']}" if text else DASH
+
+
+def mass_kg(value: float, units) -> float:
+    """A body mass typed in the person's units (kg, or lb when imperial), in kg."""
+    return value * KG_PER_LB if _imperial(units) else value

@@ -22,8 +22,15 @@ def seeded_pages(s) -> dict[str, str]:
     store.set_device_paired("roller-a", True)
     sid = seed_session(store, "roller-a", duration_s=95.0, passes=14)
     seed_session(store, "roller-a", duration_s=40.0, passes=5, protocol="calf-stick", tool="stick")
+    store.add_person("Ann", 61.0, person_id="ann")  # issue 22: the people pages
+    for side, seconds, before in (("left", 90.0, 6), ("right", 50.0, 4)):
+        summary = summary_payload(f"s-ann-{side}", started_at=iso(datetime.now(UTC)), duration_s=seconds,
+                                  protocol="calf-stick", tool="stick")
+        store.save_session("roller-a", summary | {"person_id": "ann", "side": side,
+                                                  "soreness": {"before": before, "after": None}})
     return {"overview": "/", "live": f"/device/{dev.device_id}", "session": f"/session/{sid}",
-            "history": "/history", "devices": "/devices", "quarantine": "/admin/quarantine"}
+            "history": "/history", "devices": "/devices", "quarantine": "/admin/quarantine",
+            "people": "/people", "person": "/person/ann"}
 
 
 def log_in(page, base: str) -> None:

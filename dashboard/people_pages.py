@@ -1,0 +1,248 @@
+"""The people page (issue 22): the household's or clinic's people (body mass, units, sessions,
+streak, last session, a left/right asymmetry worth noticing), a form to add a person and one
+to edit each, and after every change the people sent to the paired devices
+(dashboard.people_sync), with what became of it on each device."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from dashboard import queries as q
+from dashboard.context import Dashboard, Pages
+from dashboard.people_sync import OFFLINE, PeopleSync
+from dashboard.person_words import asymmetry_sentences
+from dashboard.render import esc, fmt_when, form_data, layout, plural
+from firmware.common import units
+from firmware.common.errors import ConfigError
+from firmware.core.commands import MAX_PEOPLE, NAME_MAX, UNITS
+
+MASS_KG = (20.0, 300.0)  # what a device takes (firmware.core.commands.BODY_MASS)
+UNITS_WORDS = {"metric": "metric (cm/s, N, kg)", "imperial": "imperial (in/s, lbf, lb)"}
+FIELDS = ("name", "body_mass", "units")
+
+
+def mass_range(units_name: str) -> str:
+    lo, hi = MASS_KG
+    unit = units.MASS_UNIT.get(units_name, "kg")
+    if unit == "lb":  # the lb that stay inside the kg range
+        return f"{math.ceil(lo / units.KG_PER_LB)} to {math.floor(hi / units.KG_PER_LB)} lb"
+    return f"{lo:.0f} to {hi:.0f} kg"
+
+
+def read_person_form(form: dict) -> tuple[dict, dict]:
+    """The person form's fields -> (``{name, body_mass_kg, units}``, ``{field: error}``), each
+    error in a user's words; the body mass is typed in the units chosen on the same form
+    (kg, or lb when imperial)."""
+    errors: dict[str, str] = {}
+    name = " ".join(form.get("name", "").split())
+    if not name:
+        errors["name"] = "Enter a name."
+    elif len(name) > NAME_MAX:
+        errors["name"] = f"A name is at most {NAME_MAX} characters."
+    units_name = form.get("units", "metric")
+    if units_name not in UNITS:
+        errors["units"] = "Choose metric or imperial."
+        units_name = "metric"
+    mass_text = form.get("body_mass", "").strip().replace(",", ".")
+    mass_kg = None
+    if mass_text:
+        try:
+            value = float(mass_text)
+        except ValueError:
+            value = math.nan
+        mass_kg = units.mass_kg(value, units_name) if math.isfinite(value) else None
+        if mass_kg is None or not MASS_KG[0] <= round(mass_kg, 6) <= MASS_KG[1]:
+            errors["body_mass"] = f"Body mass must be a number from {mass_range(units_name)}, or empty."
+    return {"name": name, "body_mass_kg": mass_kg, "units": units_name}, errors
+
+
+def store_error_field(message: str) -> str:
+    """Which form field a store's ConfigError is about ("" when none)."""
+    for prefix, field in (("name", "name"), ("body_mass_kg", "body_mass"), ("units", "units")):
+        if message.startswith(prefix):
+            return field
+    return ""
+
+
+class PeoplePages(Pages):
+    """``/people`` (GET: the list; POST: add a person) and ``/people/{id}`` (POST: edit one).
+    ``command_timeout_s``: how long a change waits for each device's answer."""
+
+    def __init__(self, d: Dashboard, *, command_timeout_s: float) -> None:
+        super().__init__(d)
+        self.command_timeout_s = command_timeout_s
+        self.sync = PeopleSync(d.store, d.ingest, d.hub)
+
+    # -- handlers
+    async def add(self, request: Request) -> HTMLResponse:
+        form = await form_data(request)
+        fields, errors = read_person_form(form)
+        if not errors and len(await run_in_threadpool(self.store.people)) >= MAX_PEOPLE:
+            errors[""] = f"A device holds at most {MAX_PEOPLE} people: edit a person instead of adding one."
+        if not errors:
+            try:
+                await run_in_threadpool(lambda: self.store.add_person(**fields))
+            except ConfigError as e:
+                errors[store_error_field(str(e))] = str(e)
+        if errors:
+            return await run_in_threadpool(self.people_page, request, None, form, errors, None, 400)
+        return await self._changed(request, f"Added {fields['name']}.")
+
+    async def edit(self, request: Request) -> HTMLResponse:
+        person_id = request.path_params["person_id"]
+        form = await form_data(request)
+        if await run_in_threadpool(self.store.person, person_id) is None:
+            return await run_in_threadpool(self.people_page, request, None, None, {"": f"No person with id {person_id!r}."},
+                                           None, 404)
+        fields, errors = read_person_form(form)
+        if not errors:
+            try:
+                await run_in_threadpool(lambda: self.store.update_person(person_id, **fields))
+            except ConfigError as e:
+                errors[store_error_field(str(e))] = str(e)
+        if errors:
+            return await run_in_threadpool(self.people_page, request, None, form | {"person_id": person_id},
+                                           errors, None, 400)
+        return await self._changed(request, f"Saved {fields['name']}.")
+
+    async def _changed(self, request: Request, message: str) -> HTMLResponse:
+        """Send the people to every paired device, wait for their answers, show the page."""
+        pushed = await run_in_threadpool(self.sync.push_all, self.device_status)
+        await asyncio.gather(*(self._answer(p) for p in pushed if p["cmd_id"]))
+        return await run_in_threadpool(self.people_page, request, message, None, None, pushed, 200)
+
+    async def _answer(self, push: dict) -> None:
+        result = await run_in_threadpool(self.hub.wait_result, push["cmd_id"], self.command_timeout_s)
+        if result is None:
+            push["state"] = (f"no answer within {self.command_timeout_s:.0f} s: "
+                             "will be sent again when it comes back online")
+            return
+        await run_in_threadpool(self.sync.on_ingest, "result", push["device"]["device_id"], result)
+        push["state"] = "sent" if result.get("status") == "ok" else f"refused: {result.get('error') or 'no reason given'}"
+
+    def device_status(self, device: dict) -> str:
+        """online / offline / unknown: the latest status the ingest saw, else the stored one."""
+        return self.hub.snapshot(device["device_id"]).get("status") or device.get("status") or "unknown"
+
+    # -- the page
+    def people_page(self, request: Request, message: str | None = None, form: dict | None = None,
+                    errors: dict | None = None, pushed: list | None = None, status_code: int = 200) -> HTMLResponse:
+        errors = errors or {}
+        editing = (form or {}).get("person_id")
+        people = q.people_overview(self.store)
+        rows = "".join(self._row(p) for p in people if p["id"] is not None) or (
+            '<tr><td colspan="5" class="muted">Nobody yet: add the people who roll, below.</td></tr>')
+        edits = "".join(self._edit(p, form if editing == p["id"] else None, errors if editing == p["id"] else {})
+                        for p in people if p["id"] is not None)
+        nobody = next((p for p in people if p["id"] is None), None)
+        nobody_note = (f'<p class="muted small">{plural(nobody["sessions"], "session", "sessions")} '
+                       'with nobody chosen: in <a href="/history">History</a>.</p>') if nobody else ""
+        general = errors.get("") if errors else ""
+        note = ""
+        if message:
+            note = f'<p id="people-msg" class="msg ok" role="status">{esc(message)}</p>'
+        elif general:
+            note = f'<p id="people-msg" class="msg error" role="alert">{esc(general)}</p>'
+        add_form = form if form is not None and not editing else None
+        body = f"""
+<h1>People</h1>{note}{_pushed_card(pushed)}
+<section class="card"><h2>Who rolls</h2><p class="muted small">Each person's sessions, streak and left/right
+balance; body mass sets their force targets; forces show in their units.</p>
+<div class="scroll"><table class="table" id="people">
+<thead><tr><th>Name</th><th class="num">Sessions</th><th>Streak</th><th>Last session</th><th>Left / right</th></tr></thead>
+<tbody>{rows}</tbody></table></div>{nobody_note}</section>
+{f'<section class="card" id="edit-people"><h2>Edit a person</h2>{edits}</section>' if edits else ""}
+<section class="card"><h2>Add a person</h2>
+{person_form("/people", "add", add_form or {}, errors if add_form is not None else {}, "Add")}</section>
+{self._devices_card()}"""
+        return layout(request, "People", body, active="people", status_code=status_code)
+
+    def _row(self, p: dict) -> str:
+        unit = p["units"] or "metric"
+        flags = [s for a in q.asymmetry(self.store, p["id"]) for s in asymmetry_sentences(a)]
+        more = f' <a href="/person/{esc(p["id"])}">and {len(flags) - 1} more</a>' if len(flags) > 1 else ""
+        balance = (f'<span class="flag">{esc(flags[0])}</span>{more}' if flags
+                   else '<span class="muted">even</span>')
+        return (f'<tr data-person-id="{esc(p["id"])}"><td><a href="/person/{esc(p["id"])}">{esc(p["name"])}</a>'
+                f'<br><span class="muted small"><span class="mass">{esc(units.mass_for(p["body_mass_kg"], unit))}</span>'
+                f' · <span class="units">{esc(unit)}</span></span></td>'
+                f'<td class="num sessions">{p["sessions"]}</td>'
+                f'<td class="streak">{plural(p["streak"]["current_days"], "day", "days")}</td>'
+                f'<td class="last">{esc(fmt_when(p["last_started_at"]))}</td><td class="balance">{balance}</td></tr>')
+
+    def _edit(self, p: dict, form: dict | None, errors: dict) -> str:
+        """A person's edit form, folded (open when it holds what they typed and an error)."""
+        unit = p["units"] or "metric"
+        values = form or {"name": p["name"], "body_mass": units.mass_number(p["body_mass_kg"], unit), "units": unit}
+        return (f'<details id="edit-{esc(p["id"])}"{" open" if form is not None else ""}><summary>{esc(p["name"])}</summary>'
+                f'{person_form("/people/" + p["id"], "edit-" + p["id"], values, errors, "Save")}</details>')
+
+    def _devices_card(self) -> str:
+        devices = q.list_devices(self.store, paired_only=True)
+        if not devices:
+            return ('<section class="card"><h2>On the devices</h2><p class="muted">No paired device yet: '
+                    '<a href="/devices">pair one</a> and the people are sent to it.</p></section>')
+        versions = self.sync.versions()
+        try:
+            from_store = self.sync.current_version()
+        except ConfigError as e:
+            from_store = None
+            problem = str(e)
+        rows = ""
+        for d in devices:
+            v = versions.get(d["device_id"], {})
+            if from_store is None:
+                state = f"not sent: {problem}"
+            elif v.get("version") == from_store:
+                state = "has everyone as shown here"
+            elif v.get("error"):
+                state = f"refused: {v['error']}"
+            elif self.device_status(d) == "offline":
+                state = OFFLINE
+            else:
+                state = "not yet: sent when it next comes online"
+            rows += (f'<tr data-device-id="{esc(d["device_id"])}"><td>{esc(d.get("name") or d["device_id"])}</td>'
+                     f'<td>{esc(self.device_status(d))}</td><td class="people-state">{esc(state)}</td></tr>')
+        return ('<section class="card"><h2>On the devices</h2><div class="scroll"><table class="table" id="device-people">'
+                '<thead><tr><th>Device</th><th>Status</th><th>People</th></tr></thead>'
+                f'<tbody>{rows}</tbody></table></div></section>')
+
+
+def _pushed_card(pushed: list | None) -> str:
+    """What became of the change on each paired device."""
+    if not pushed:
+        return ""
+    items = "".join(f'<li data-device-id="{esc(p["device"]["device_id"])}"><strong>'
+                    f'{esc(p["device"].get("name") or p["device"]["device_id"])}</strong>: '
+                    f'<span class="push-state">{esc(p["state"])}</span></li>' for p in pushed)
+    return f'<section class="card" id="pushed"><h2>Sent to the devices</h2><ul>{items}</ul></section>'
+
+
+def person_form(action: str, key: str, values: dict, errors: dict, button: str) -> str:
+    """A person's form (name, body mass in the chosen units, units), each field's error next
+    to it. ``key`` makes the ids unique on the page."""
+
+    def error(field: str) -> tuple[str, str]:
+        if not errors.get(field):
+            return "", ""
+        return (f' aria-invalid="true" aria-describedby="{key}-{field}-error"',
+                f'<span class="msg error field-error" id="{key}-{field}-error">{esc(errors[field])}</span>')
+
+    chosen = values.get("units") if values.get("units") in UNITS else "metric"
+    options = "".join(f'<option value="{u}"{" selected" if u == chosen else ""}>{esc(UNITS_WORDS[u])}</option>'
+                      for u in UNITS)
+    name_attr, name_err = error("name")
+    mass_attr, mass_err = error("body_mass")
+    units_attr, units_err = error("units")
+    return f"""<form method="post" action="{esc(action)}" class="inline person-form" id="{key}-form">
+<label>Name <input name="name" id="{key}-name" maxlength="{NAME_MAX}" required autocomplete="off"
+value="{esc(values.get("name", ""))}"{name_attr}>{name_err}</label>
+<label>Body mass (kg, or lb if imperial) <input name="body_mass" id="{key}-body_mass" inputmode="decimal"
+autocomplete="off" value="{esc(values.get("body_mass", ""))}"{mass_attr}>{mass_err}</label>
+<label>Units <select name="units" id="{key}-units"{units_attr}>{options}</select>{units_err}</label>
+<button type="submit" class="primary">{button}</button></form>"""
