@@ -70,7 +70,7 @@ class PlanPages(Pages):
         days = pl.household_day(self.store, today)
         if not days:
             body = ('<section class="card empty"><h1>No people yet</h1><p>Add the people who roll on the '
-                    'People page, then plan their programmes here.</p></section>')
+                    '<a href="/people">People</a> page, then plan their programmes here.</p></section>')
             return layout(request, "Plan", body, active="plan")
         cards = "".join(self._person_card(day) for day in days)
         body = (f'<section class="live-head"><div><h1>Plan for today</h1><p class="muted">'
