@@ -10,7 +10,8 @@ ended, what is next, the other tools' steps in between, the rest) and rests the 
 the next step. A button press moves on to the next step at once (the session ends, the rest is
 skipped); a hold or a stop command ends the whole programme. When the device's part ends it
 records ``program_done``: the steps it played, whether it was stopped, and the programme's
-next step whatever its tool (the dashboard says which tool to pick up), or null at its end.
+next step whatever its tool (the dashboard says which tool to pick up), or null at its end;
+when the programme goes on on another tool it gives the ``next_step`` cue too.
 
 The soreness rating of a start rates the first step's area; the other steps ease in by the
 person's remembered rating for their routine and side (``firmware.edge.people``).
@@ -22,7 +23,7 @@ import threading
 from collections.abc import Callable
 
 from firmware.common.errors import CommandRejected, ConfigError
-from firmware.core.programs import Program, ProgramRun, Step, Turn, load_program
+from firmware.core.programs import CUE_NEXT_STEP, Program, ProgramRun, Step, Turn, load_program
 from firmware.core.summary import SessionTags
 
 STEP_STOPPED = "stopped by user"
@@ -206,6 +207,9 @@ class ProgramPlay:
             nxt = self.program.steps[last + 1] if last + 1 < len(self.program.steps) else None
         else:
             nxt = None
+        p = self.loop.parts
+        if not stopped and nxt is not None and p.outputs is not None:
+            p.outputs.perform(CUE_NEXT_STEP)  # on to the next routine, on another tool
         self.loop.record_device_event({
             "event_type": "program_done", "program": self.program.id, "played": self.played,
             "stopped": stopped, "next": step_brief(nxt), "person_id": self.person_id})

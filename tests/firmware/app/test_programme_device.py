@@ -163,7 +163,8 @@ def test_the_rollers_part_says_the_stick_is_next(tmp_path):
         assert reply == {"accepted": "quads-roller", "program": "lower-body", "steps": [0, 1]}
         assert wait(d.done)
         assert [(s["program_step"], s["side"]) for s in d.summaries()] == [(0, "left"), (1, "right")]
-        assert [c for c in d.played if c in PROGRAM_CUES] == ["switch_side"]
+        # the other side, then on to the next routine: the stick (no cue after the stick's part)
+        assert [c for c in d.played if c in PROGRAM_CUES] == ["switch_side", "next_step"]
         assert d.events("program_done")[0]["next"] == {
             "index": 2, "routine": "it-band-stick", "tool": "stick", "side": "left"}
         # the one-sensor set-up: moved to the stick, it starts there at step 2 (a new run)
