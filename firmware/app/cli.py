@@ -52,6 +52,7 @@ EPILOG = """\
 examples:
   rollsense demo                          watch a simulated quads session live at http://127.0.0.1:8080
   rollsense demo --fast --protocol calf-stick
+  rollsense demo --fast --program lower-body --protocol it-band-stick     the stick's steps, both legs
   rollsense simulate --protocol quads-roller --scenario too-fast --seed 3 --out fast.csv
   rollsense replay fast.csv --json        the session summary of a recording
   rollsense protocols                     the routines and their targets
@@ -96,13 +97,20 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="simulated tool + private broker + dashboard, end to end",
                        description="Run the whole product on this machine: a simulated user rolls "
                        "on simulated chips, read by the real drivers; cues show in the terminal; the "
-                       "dashboard shows live values and the stored session.", formatter_class=_Formatter)
-    d.add_argument("--protocol", default="quads-roller", metavar="ID", help="routine to run (default: %(default)s)")
+                       "dashboard shows live values and the stored session (with --program: one per "
+                       "step of the programme).", formatter_class=_Formatter)
+    d.add_argument("--protocol", metavar="ID", help="routine to run (default: quads-roller); with "
+                   "--program it picks the simulated tool and must be the programme's first "
+                   "routine for that tool (default: the programme's first step)")
+    d.add_argument("--program", metavar="ID", help="play this programme's steps for the tool end "
+                   "to end (a simulated user per step, the cues and rests between steps); prints "
+                   "one summary table per step")
     d.add_argument("--scenario", default="good", choices=SCENARIOS, metavar="NAME",
                    help=f"simulated user: {scenarios} (default: %(default)s)")
     d.add_argument("--seed", type=argtypes.seed, default=1, help="random seed of the simulated user, 0 or more "
                    "(default: %(default)s)")
-    d.add_argument("--fast", action="store_true", help="run at 20x speed and exit 0 when the routine ends, printing the summary")
+    d.add_argument("--fast", action="store_true", help="run at 20x speed and exit 0 when the routine "
+                   "(or programme) ends, printing the summary")
     d.add_argument("--speed", type=argtypes.speed, metavar="X", help="run simulated time X times faster than the wall clock")
     d.add_argument("--broker", type=argtypes.broker_url, metavar="URL",
                    help="use this broker instead of starting a private Mosquitto")
@@ -113,20 +121,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="device id, a-z 0-9 and - (default: %(default)s)")
     d.add_argument("--json", action="store_true",
                    help="print the session summary as JSON (the format of 'rollsense replay --json') "
-                   "instead of the table")
+                   "instead of the table; with --program a JSON list, one per step")
 
     r = sub.add_parser("run", help="the device daemon: sensors, coach, cues, MQTT",
                        description="Run the device. With --sim the chips are simulated; otherwise the "
-                       "config's hardware is used. Starts a routine at once with --protocol, otherwise "
-                       "waits for the button or a start command.", formatter_class=_Formatter)
+                       "config's hardware is used. Starts a routine at once with --protocol (a programme "
+                       "with --program), otherwise waits for the button or a start command.",
+                       formatter_class=_Formatter)
     r.add_argument("--config", type=argtypes.path_text, metavar="FILE", help="TOML config (default: built-in defaults)")
     r.add_argument("--sim", action="store_true", help="simulated hardware (overrides the config)")
-    r.add_argument("--protocol", metavar="ID", help="start this routine at once")
+    r.add_argument("--protocol", metavar="ID", help="start this routine at once (with --program: "
+                   "it must be the programme's first routine for this device's tool)")
+    r.add_argument("--program", metavar="ID", help="play this programme's steps for this device's "
+                   "tool at once; at idle the button starts it again (the routines dir's "
+                   "programmes too)")
     r.add_argument("--broker", type=argtypes.broker_url, metavar="URL", help="broker URL (overrides the config)")
     r.add_argument("--state-dir", type=argtypes.path_text, metavar="DIR", help="journal and pairing state, created if missing "
                    "(overrides the config)")
     r.add_argument("--speed", type=argtypes.speed, metavar="X", help="with --sim: simulated time X times faster")
-    r.add_argument("--once", action="store_true", help="exit after one routine")
+    r.add_argument("--once", action="store_true", help="exit after one routine (or programme)")
     r.add_argument("--print-config", action="store_true", help="print the commented default config and exit")
 
     rp = sub.add_parser("replay", help="session summary of a recording",

@@ -2,7 +2,8 @@
 
 Config -> hardware (real or simulated, chosen explicitly) -> the parts ``wiring`` builds
 (sampler, outputs, journal, link, CoachingLoop) -> ``Daemon``. Starts routines from the
-button, a start command or ``--protocol``; closes the session in the journal on SIGTERM; tells systemd READY / WATCHDOG (from the sampling loop itself) / STATUS.
+button, a start command or ``--protocol``, and programmes from a start command with
+``program`` or ``--program`` (``firmware.app.programme``); closes the session in the journal on SIGTERM; tells systemd READY / WATCHDOG (from the sampling loop itself) / STATUS.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from calibration.store import RawForce, load_calibration, metrics_overrides
 from device.hardware import Hardware, open_hardware, pin_factory_for
 from device.sim import SimTool
 from firmware.app.loop import CoachingLoop
+from firmware.app.programme import plan_program
 from firmware.app.simulate import calibration_user_for, routine_user, scenario
 from firmware.app.wiring import (
     OutputPins,
@@ -33,6 +35,7 @@ from firmware.common.clock import Clock, MonotonicClock, PacedClock
 from firmware.common.errors import CommandError, ConfigError, SetupError
 from firmware.common.hardware import BlockSource
 from firmware.core.metrics import MetricsSettings
+from firmware.core.programs import load_program
 from firmware.core.protocols import Profile, list_routines, load_routine
 from firmware.edge.config import (
     Config,
@@ -156,14 +159,17 @@ SENSOR_RETRY_S = 10.0  # how often a device with a missing sensor tries again
 
 class Daemon:
     """The service around the coaching loop (``rollsense run``): idle <-> running a routine,
-    driven by the button (press: start, or the next routine of this tool while one runs;
-    hold: stop; with two or more people at idle, press: the next person, hold: start), start
-    commands and SIGTERM. A sensor that does not answer puts it in a clear degraded state (LED, STATUS,
+    driven by the button (press: start, or the next routine of this tool while one runs, the
+    programme's next step while a programme plays; hold: stop, a programme too; with two or
+    more people at idle, press: the next person, hold: start), start commands and SIGTERM.
+    ``program``: the programme the button starts at idle (``--program``) instead of the
+    configured routine. A sensor that does not answer puts it in a clear degraded state (LED, STATUS,
     a fault event, one line on stderr) and it retries, instead of crash-looping."""
 
     def __init__(self, cfg: Config, rt: SensorStack, app: CoachingLoop, *, outputs=None, notifier=None,
-                 display=None, journal=None) -> None:
+                 display=None, journal=None, program: str | None = None) -> None:
         self.cfg, self.rt, self.app = cfg, rt, app
+        self.program = program
         self.outputs, self.notifier, self.display, self.journal = outputs, notifier, display, journal
         self.starts: queue.Queue = app.commands
         tool = app.settings.tool
@@ -188,14 +194,35 @@ class Daemon:
         return s is not None and not s.finished
 
     @property
+    def busy(self) -> bool:
+        """A routine runs, or a programme plays (a rest between its steps too)."""
+        return self.running or self.app.playing is not None
+
+    @property
     def choosing_people(self) -> bool:
         """At idle with two or more people, a press chooses who rolls and a hold starts."""
-        return not self.running and len(self.app.people) > 1
+        return not self.busy and len(self.app.people) > 1
+
+    def start_default(self) -> None:
+        """Start what the button starts at idle: the ``--program`` programme (its first step
+        for this tool), else the configured routine."""
+        if self.program is None:
+            self.starts.put(("start", self.cfg.protocol))
+            return
+        try:
+            self.starts.put(("program", self.app.program_play(self.program)))
+        except CommandError as e:  # not now (busy, sensors down): say so, stay up
+            if self.display:
+                self.display.message(str(e))
 
     def press(self) -> None:
-        """Short press: start the configured routine, or move on to the next one; at idle
-        with two or more people, the next person (their number in beeps)."""
-        if self.choosing_people:
+        """Short press: start the configured routine (or programme), or move on to the next
+        one (the programme's next step while one plays); at idle with two or more people, the
+        next person (their number in beeps)."""
+        playing = self.app.playing
+        if playing is not None:
+            playing.skip()
+        elif self.choosing_people:
             self.app.cycle_person(self.rt.clock.now_s())
         elif self.running:
             current = self.app.session.routine.id
@@ -204,13 +231,14 @@ class Daemon:
             self.app.request_stop()
             self.starts.put(("start", nxt))
         else:
-            self.starts.put(("start", self.cfg.protocol))
+            self.start_default()
 
     def hold(self) -> None:
-        """Long press: stop the running routine; at idle with two or more people, start the
-        configured routine for the current person."""
+        """Long press: stop the running routine (and the programme it is a step of); at idle
+        with two or more people, start the configured routine (or programme) for the current
+        person."""
         if self.choosing_people:
-            self.starts.put(("start", self.cfg.protocol))
+            self.start_default()
         else:
             self.app.request_stop()
 
@@ -250,14 +278,18 @@ class Daemon:
         while not stop.is_set():
             self._bring_up_sensors()
             try:
-                kind, protocol, *tags = self.starts.get_nowait()  # tags: a start command's
+                # ("start", routine id[, tags]) or ("program", ProgramPlay)
+                kind, what, *tags = self.starts.get_nowait()
             except queue.Empty:
                 self._idle_tick()
                 continue
-            if kind != "start":
-                continue
             try:
-                self.app.run_routine(protocol, stop, *tags)
+                if kind == "program":
+                    what.play(stop)
+                elif kind == "start":
+                    self.app.run_routine(what, stop, *tags)
+                else:
+                    continue
             except CommandError as e:  # unknown, another tool's, or not ready: say so, stay up
                 if self.display:
                     self.display.message(str(e))
@@ -284,10 +316,21 @@ def output_pins(cfg: Config) -> OutputPins:
                       buzzer_pin=cfg.outputs.buzzer_pin, button_pin=cfg.outputs.button_pin)
 
 
-def build_daemon(cfg: Config, *, notifier=None, display=None):
+def check_program(cfg: Config, program_id: str, tool: str, protocol: str | None) -> None:
+    """``--program``: a programme (the routines dir's too) with steps for this device's tool,
+    whose first step is ``--protocol`` if that is given; one line (ConfigError, CommandError)
+    if not, before anything is opened."""
+    plan_program(load_program(program_id, cfg.routines_dir), tool, {"protocol": protocol})
+
+
+def build_daemon(cfg: Config, *, notifier=None, display=None, program: str | None = None,
+                 protocol: str | None = None):
     """Everything ``rollsense run`` runs, opened from the config (nothing started yet):
-    ``(daemon, link, journal, outputs)``."""
+    ``(daemon, link, journal, outputs)``. ``program``: the programme the button starts at
+    idle (checked now against the tool and ``protocol``, the ``--protocol`` given with it)."""
     routine = load_routine(cfg.protocol, cfg.routines_dir)  # a bad id fails now, not at the button
+    if program is not None:
+        check_program(cfg, program, routine.tool, protocol)
     ensure_state_dir(cfg.state_dir)
     rt = open_runtime(cfg)
     if rt.source is not None:  # simulated: a new scripted user for every routine started
@@ -307,7 +350,7 @@ def build_daemon(cfg: Config, *, notifier=None, display=None):
         profile=Profile(body_mass_kg=cfg.profile.body_mass_kg),  # the default: nobody chosen
     )
     daemon = Daemon(cfg, rt, built.loop, outputs=built.outputs, notifier=notifier, display=display,
-                    journal=built.journal)
+                    journal=built.journal, program=program)
     return daemon, built.link, built.journal, built.outputs
 
 
@@ -364,7 +407,10 @@ def run_daemon(args, *, delivery_wait_s: float = DELIVERY_WAIT_S) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     display = TerminalDisplay(sys.stderr)
-    device, link, journal, outputs = build_daemon(cfg, notifier=notifier, display=display)
+    program = getattr(args, "program", None)
+    device, link, journal, outputs = build_daemon(cfg, notifier=notifier, display=display,
+                                                  program=program,
+                                                  protocol=getattr(args, "protocol", None))
     try:
         if journal.replaced is not None:  # said in one line by the journal; the dashboard hears too
             journal.record_event(None, {"event_type": "fault", "error": (
@@ -380,7 +426,9 @@ def run_daemon(args, *, delivery_wait_s: float = DELIVERY_WAIT_S) -> int:
         device._bring_up_sensors()
         state = "idle" if device.sensors_ok else f"degraded: {device.degraded}"
         notifier.ready(f"{state}; {cfg.hardware} hardware; device {cfg.device_id}")
-        if getattr(args, "protocol", None):
+        if program is not None:  # the programme at once (this tool's steps)
+            device.start_default()
+        elif getattr(args, "protocol", None):
             device.starts.put(("start", cfg.protocol))
         once = getattr(args, "once", False)
         code = device.serve(stop, once=once)

@@ -1,6 +1,10 @@
 """``rollsense demo``: the whole product on one machine. A simulated user on simulated
 chips, read by the real drivers, through metrics and coach, journal and link, a private
-Mosquitto, into the dashboard at http://127.0.0.1:8080."""
+Mosquitto, into the dashboard at http://127.0.0.1:8080.
+
+With ``--program ID`` the simulated tool plays the programme's steps for its tool end to end
+(the tool of ``--protocol``, else of the programme's first step), a simulated user per step,
+with the cues and rests between steps, and prints one summary table per step."""
 
 from __future__ import annotations
 
@@ -10,19 +14,22 @@ import shutil
 import sys
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from dashboard.server import check_port, run_dashboard
 from device.hardware import open_hardware
+from device.sim import SimTool
 from firmware.app.argtypes import check_sqlite_path
 from firmware.app.loop import summary_text
-from firmware.app.simulate import scenario
+from firmware.app.programme import ProgramPlay, plan_program, step_words
+from firmware.app.simulate import routine_user, scenario
 from firmware.app.wiring import OutputPins, build_device, sim_calibration
 from firmware.common.clock import PacedClock
 from firmware.common.errors import ConfigError, SetupError
 from firmware.common.mqtt_url import parse_broker_url
 from firmware.core.metrics import MetricsSettings
+from firmware.core.programs import load_program
 from firmware.core.protocols import load_routine
 from firmware.edge.broker import PrivateBroker
 from firmware.edge.config import ID_RE
@@ -31,12 +38,14 @@ from firmware.edge.link import undelivered, wait_delivered  # noqa: F401 - demo'
 
 FAST_SPEED = 20.0
 ONE_ROUTINE = "the demo runs one routine; run 'rollsense demo --protocol ID' for another"
+ONE_PROGRAM = "the demo plays one programme; run 'rollsense demo --program ID' for another"
 SEED_MAX = 2**32 - 1
 
 
 @dataclass
 class DemoOptions:
-    protocol: str = "quads-roller"
+    protocol: str | None = None  # None: the programme's first step's, else DEFAULT_PROTOCOL
+    program: str | None = None  # play this programme's steps for the protocol's tool
     scenario: str = "good"
     seed: int = 1
     fast: bool = False
@@ -52,9 +61,20 @@ class DemoOptions:
     json: bool = False  # the closing summary as JSON (DESIGN §3.2) instead of the table
 
 
-def check_options(opts: DemoOptions) -> None:
+DEFAULT_PROTOCOL = "quads-roller"
+
+
+def check_options(opts: DemoOptions) -> DemoOptions:
     """Every option checked before anything starts (no broker, no dashboard, no temp dir):
-    ConfigError or SetupError, one line that says what to do."""
+    ConfigError or SetupError (a programme with nothing for the tool: CommandError), one line
+    that says what to do. Returns the options with ``protocol`` filled in."""
+    if opts.program is not None:
+        program = load_program(opts.program)  # an unknown id lists the known ones
+        protocol = opts.protocol or program.steps[0].routine
+        plan_program(program, load_routine(protocol).tool, {"protocol": opts.protocol})
+        opts = replace(opts, protocol=protocol)
+    elif opts.protocol is None:
+        opts = replace(opts, protocol=DEFAULT_PROTOCOL)
     load_routine(opts.protocol)  # an unknown id lists the known ones
     if not 0 <= opts.seed <= SEED_MAX:
         raise ConfigError(f"--seed {opts.seed}: give 0 to {SEED_MAX}")
@@ -71,6 +91,7 @@ def check_options(opts: DemoOptions) -> None:
         if opts.db_url is not None:
             check_sqlite_path(opts.db_url)
         check_port(opts.host, opts.port)  # in use: one line now, not after the broker started
+    return opts
 
 
 def build_demo_device(opts: DemoOptions, broker_url: str, state_dir: Path, *, display=None,
@@ -81,19 +102,44 @@ def build_demo_device(opts: DemoOptions, broker_url: str, state_dir: Path, *, di
     clock = PacedClock(speed=speed)
     routine = load_routine(opts.protocol)
     user = scenario(opts.protocol, opts.scenario, opts.seed)
+    sim_tool = None
+    if opts.program is not None:  # a simulated user per step, on one simulated tool
+        user = sim_tool = SimTool(user.tool, user.radius_m, scenario_name=opts.scenario,
+                                  seed=opts.seed, user_for=routine_user)
     built = build_device(
         device_id=opts.device_id, hardware=open_hardware("sim", clock=clock, source=user),
         clock=clock, pins=OutputPins(kind="sim", pin_factory=pin_factory), state_dir=state_dir,
         broker_url=broker_url,
         info={"hardware": "sim", "scenario": opts.scenario, "speed": speed, "tool": routine.tool},
         settings=MetricsSettings(tool=routine.tool, **sim_calibration(user)),
-        display=display, source_end_s=user.end_s + 5.0,
+        display=display, source_end_s=None if sim_tool else user.end_s + 5.0, sim_tool=sim_tool,
     )
     loop = built.loop
-    # its simulated user performs one routine: a start from the dashboard after it is refused
-    # with the reason (it was accepted, and nothing ran)
-    loop.unavailable = lambda: ONE_ROUTINE if loop.session is not None else ""
+    # its simulated user performs one routine (or programme): a start from the dashboard after
+    # it is refused with the reason (it was accepted, and nothing ran)
+    if sim_tool is None:
+        loop.unavailable = lambda: ONE_ROUTINE if loop.session is not None else ""
+    else:
+        loop.unavailable = lambda: (ONE_PROGRAM if loop.playing is None and loop.session is not None
+                                    else "")
     return loop, built.hardware, built.sampler, built.outputs, built.journal, built.link
+
+
+def write_summaries(out, summaries: list[dict], steps: list, *, as_json: bool,
+                    program: bool) -> None:
+    """The closing summaries: a table per session (a programme's each under a line naming its
+    step), or JSON: the summary, or a programme's list of them."""
+    if as_json:
+        body = summaries if program else summaries[0]
+        out.write(json.dumps(body, indent=2, allow_nan=False) + "\n")
+    for i, summary in enumerate([] if as_json else summaries):
+        if program:
+            out.write(("\n" if i else "") + f"step {steps[i].index}: {step_words(steps[i])}\n")
+        text = summary_text(summary)
+        out.write(text + "\n")
+        if "session_id" not in text:  # scripts look for it (and it finds the session)
+            out.write(f"session_id {summary['session_id']}\n")
+    out.flush()
 
 
 class DashboardThread:
@@ -130,7 +176,7 @@ class DashboardThread:
 def run_demo(opts: DemoOptions, out=None, err=None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
-    check_options(opts)
+    opts = check_options(opts)
     tmp = Path(tempfile.mkdtemp(prefix="rollsense-demo-"))
     state_dir = Path(opts.state_dir) if opts.state_dir else tmp / "device"
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -157,22 +203,25 @@ def run_demo(opts: DemoOptions, out=None, err=None) -> int:
         sampler.start()
         speed = app.parts.clock.speed
         pace = f" at {speed:g}x speed" if speed != 1 else ""
-        display.message(f"{opts.protocol}: simulated user '{opts.scenario}'{pace} - Ctrl-C stops")
-        summary = app.run_routine(opts.protocol, stop)
+        if opts.program is not None:
+            play = ProgramPlay.for_start(app, {"program": opts.program})
+            display.message(f"{opts.program}: steps {', '.join(map(str, play.step_indices))} on the "
+                            f"{app.settings.tool}, simulated user '{opts.scenario}'{pace} - Ctrl-C stops")
+            summaries = play.play(stop)
+            steps = list(play.run.steps)
+        else:
+            display.message(f"{opts.protocol}: simulated user '{opts.scenario}'{pace} - Ctrl-C stops")
+            summaries, steps = [app.run_routine(opts.protocol, stop)], []
         # the link said already when the broker cannot be reached: no point waiting for it then
         delivered = wait_delivered(journal, opts.delivery_timeout_s if link.connected else 0.0)
-        display.message("session delivered to the dashboard" if delivered
-                        else "session kept in the outbox: the dashboard has not acknowledged it yet")
-        if opts.json:
-            out.write(json.dumps(summary, indent=2, allow_nan=False) + "\n")
-        else:
-            text = summary_text(summary)
-            out.write(text + "\n")
-            if "session_id" not in text:  # scripts look for it (and it finds the session)
-                out.write(f"session_id {summary['session_id']}\n")
-        out.flush()
+        what = "session" if len(summaries) == 1 else f"{len(summaries)} sessions"
+        display.message(f"{what} delivered to the dashboard" if delivered else
+                        f"{what} kept in the outbox: the dashboard has not acknowledged "
+                        f"{'it' if len(summaries) == 1 else 'them'} yet")
+        write_summaries(out, summaries, steps, as_json=opts.json,
+                        program=opts.program is not None)
         if not opts.fast and dash is not None:
-            display.message(f"routine finished; the dashboard stays up at http://{opts.host}:{opts.port}"
+            display.message(f"{'programme' if opts.program else 'routine'} finished; the dashboard stays up at http://{opts.host}:{opts.port}"
                             " - Ctrl-C to quit")
             while not stop.wait(0.5):
                 pass

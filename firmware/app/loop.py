@@ -8,7 +8,13 @@ never waited on (the link drains the journal's outbox in its own thread).
 People (issue 22): the loop keeps the device's people (``firmware.edge.people``, in the state
 dir) and coaches the current one: their body mass turns force targets in % body weight into
 newtons (the device-wide ``profile`` when nobody is chosen or they gave none). A start with
-``person`` makes that person current; every session carries who rolled and which side.
+``person`` makes that person current; every session carries who rolled and which side. A
+start with a soreness rating is remembered for the person, routine and side; a start without
+one eases in by the remembered rating.
+
+Programmes (issue 22): a start with ``program`` plays this tool's steps of the programme
+(``firmware.app.programme.ProgramPlay``); ``playing`` is the programme being played (None at
+idle), which ping reports and the stop command ends.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from firmware.app.programme import ProgramPlay
 from firmware.common.clock import Clock
 from firmware.common.errors import CommandRejected, ConfigError
 from firmware.common.hardware import BlockSource, CueOutputs
@@ -91,7 +98,9 @@ class CoachingLoop:
         self.sim_tool = sim_tool
         self.commands: queue.Queue = queue.Queue()
         self.session: Session | None = None
+        self.playing: ProgramPlay | None = None  # the programme being played
         self._stop_routine = threading.Event()
+        self._stop_reason = "stopped by user"
         # why the device cannot start a routine now ("" = it can): set by the service around
         # the loop (a sensor that does not answer, ...)
         self.unavailable: Callable[[], str] = lambda: ""
@@ -104,7 +113,16 @@ class CoachingLoop:
                 self.storage_changed(parts.journal.storage)
 
     def request_stop(self) -> None:
-        """Stop the running routine (button hold, stop command); safe from any thread."""
+        """Stop the running routine, and the programme it is a step of (button hold, stop
+        command); safe from any thread."""
+        playing = self.playing
+        if playing is not None:
+            playing.end()
+        self.end_routine("stopped by user")
+
+    def end_routine(self, reason: str) -> None:
+        """End the running routine's session with ``reason``; safe from any thread."""
+        self._stop_reason = reason
         self._stop_routine.set()
 
     def storage_changed(self, problem: str) -> None:
@@ -134,11 +152,17 @@ class CoachingLoop:
     # -- commands (called from the link's thread) -------------------------------------
     def handle_command(self, name: str, payload: dict) -> dict | None:
         if name == "ping":
-            s = self.session
-            return {"state": "running" if s and not s.finished else "idle",
-                    "protocol": s.routine.id if s and s.routine else None,
-                    "person": self.people.current.id if self.people.current else None}
+            s, playing = self.session, self.playing
+            step = playing.current if playing is not None else None
+            return {"state": "running" if (s and not s.finished) or playing else "idle",
+                    "protocol": s.routine.id if s and s.routine and not s.finished else None,
+                    "person": self.people.current.id if self.people.current else None,
+                    "program": ({"id": playing.program.id, "step": step.index if step else None}
+                                if playing is not None else None)}
         if name == "start":
+            self._check_not_playing()
+            if payload.get("program") is not None:
+                return self._start_program(payload)
             routine = self.check_start(payload["protocol"])
             tags = self.start_tags(routine, payload)
             if not self.commands.empty():
@@ -147,8 +171,14 @@ class CoachingLoop:
             said = {"person": tags.person_id, "side": tags.side}  # who and which side, if any
             return {"accepted": routine.id, **{k: v for k, v in said.items() if v is not None}}
         if name == "stop":
-            s = self.session
-            if s is None or s.finished:
+            s, playing = self.session, self.playing
+            running = s is not None and not s.finished
+            if playing is not None:
+                self.request_stop()
+                return {"stopping": s.session_id if running else None,
+                        "protocol": s.routine.id if running else None,
+                        "program": playing.program.id}
+            if not running:
                 raise CommandRejected("no routine is running; nothing to stop")
             self.request_stop()
             return {"stopping": s.session_id, "protocol": s.routine.id}
@@ -157,6 +187,37 @@ class CoachingLoop:
         if name == "pair":
             return self._check_pair_code(str(payload.get("code", "")))
         raise CommandRejected(f"command {name!r} is not supported by this device")
+
+    def _check_not_playing(self) -> None:
+        playing = self.playing
+        if playing is not None:
+            step = playing.current
+            at = f" (step {step.index}, {step.routine})" if step is not None else ""
+            raise CommandRejected(f"programme {playing.program.id} is playing{at}; send stop first")
+
+    def _start_program(self, payload: dict) -> dict:
+        """A start with ``program``: checked now, played by the service's loop."""
+        play = ProgramPlay.for_start(self, payload)
+        if not self.commands.empty():
+            raise CommandRejected("another start is already waiting; try again in a moment")
+        self.commands.put(("program", play))
+        first = play.current
+        said = {"person": play.person_id} if play.person_id is not None else {}
+        return {"accepted": first.routine, "program": play.program.id,
+                "steps": play.step_indices, **said}
+
+    def program_play(self, program_id: str) -> ProgramPlay:
+        """The programme ``program_id`` for the current person, as the button starts it
+        (checked like a start command: CommandRejected, one line)."""
+        self._check_not_playing()
+        return ProgramPlay.for_start(self, {"program": program_id})
+
+    def record_device_event(self, payload: dict) -> None:
+        """An event of the device rather than of a session (a programme's): journalled and
+        sent like the session's."""
+        self.parts.journal.record_event(None, clean_json(payload))
+        if self.parts.link is not None:
+            self.parts.link.wake()
 
     def set_profile(self, payload: dict) -> dict:
         """``set_profile``: the device-wide body mass, the people (the dashboard's whole list)
@@ -270,6 +331,7 @@ class CoachingLoop:
         and which side (a start command's); None (the button): the current person, no side."""
         stop = stop or threading.Event()
         self._stop_routine.clear()
+        self._stop_reason = "stopped by user"
         p = self.parts
         routine = self.check_start(protocol_id)
         if tags is None:
@@ -287,12 +349,16 @@ class CoachingLoop:
                 self.sim_tool.begin(routine, p.clock.now_s())
             except ConfigError as e:
                 raise CommandRejected(str(e)) from e
+        remembered = self._soreness(routine, tags)
         session = Session(session_id=new_session_id(), routine=routine, settings=settings,
-                          profile=self.profile_for(person), started_at=started_at, tags=tags)
+                          profile=self.profile_for(person), started_at=started_at, tags=tags,
+                          remembered_soreness=remembered)
         self.session = session
         p.journal.start_session(session.session_id, routine.id, routine.tool, started_at)
         # who and which side, at once: a power cut before the first checkpoint keeps them
-        self._record(session, Event("session_started", 0.0, {"protocol": routine.id, **tags.fields()}))
+        eased = {} if remembered is None else {"soreness_remembered": remembered}
+        self._record(session, Event("session_started", 0.0,
+                                    {"protocol": routine.id, **tags.fields(), **eased}))
         if p.notifier:
             p.notifier.status(f"running {routine.id}")
         next_telemetry_s = None
@@ -300,7 +366,7 @@ class CoachingLoop:
         last_contact_s = None
         while not session.finished:
             if stop.is_set() or self._stop_routine.is_set():
-                self._act(session, session.stop("stopped by user"))
+                self._act(session, session.stop(self._stop_reason))
                 break
             block = p.sampler.poll()
             if block is not None and len(block):
@@ -331,6 +397,16 @@ class CoachingLoop:
         if p.notifier:
             p.notifier.status("idle")
         return summary
+
+    def _soreness(self, routine: Routine, tags: SessionTags) -> int | None:
+        """Remember the start's rating for the person's area; without one, the remembered
+        rating the coach eases in by (None: nothing remembered, or nobody chosen)."""
+        if tags.person_id is None:
+            return None
+        if tags.soreness_before is not None:
+            self.people.remember_sore(tags.person_id, routine.id, tags.side, tags.soreness_before)
+            return None
+        return self.people.sore_rating(tags.person_id, routine.id, tags.side)
 
     def _act(self, session: Session, actions: list[Cue | Event]) -> None:
         p = self.parts

@@ -4,16 +4,22 @@ Every command is a JSON object with ``id`` (1-64 chars of ``[A-Za-z0-9_.:-]``), 
 ``expires_at`` (ISO-8601; naive times are UTC) and the optional envelope fields ``v`` (1),
 ``ts`` (a time, as text) and ``seq`` (a whole number). Unknown fields are refused. Per command:
 
-    start        {"protocol": "<routine id>", "person"?: id | null, "side"?: "left" | "right" | null,
+    start        {"protocol": "<routine id>" (optional with program), "person"?: id | null, "side"?: "left" | "right" | null,
                   "program"?: "<programme id>" | null, "program_step"?: int >= 0 | null,
                   "soreness_before"?: 0..10 | null}
     stop         {"reason"?: str}
     set_targets  {"targets": {name: number | [lo, hi]}, "protocol"?: str}
     set_profile  {"body_mass_kg"?: number in [20, 300] | null,
-                  "people"?: [{"id", "name", "body_mass_kg"?, "units"?}] (at most 16),
+                  "people"?: [{"id", "name", "body_mass_kg"?, "units"?, "sore"?}] (at most 16),
                   "person"?: id | null}   (at least one of the three)
     ping         {}
     pair         {"code": "<6 digits>"}
+
+A start with ``program`` plays that programme's steps for this device's tool from
+``program_step`` (default 0); its ``protocol`` may then be left out (``firmware.app.programme``).
+A person's ``sore`` is the last "before" rating per area: ``{"<routine id>": 0..10}`` or
+``{"<routine id>/left": 0..10}`` (at most 32 areas); the device eases in by it when a start
+gives no rating (``firmware.edge.people``).
 
 A payload is decoded once, strictly (``firmware.common.wire.decode``: size, UTF-8, no NaN/Infinity,
 no duplicate keys, bounded depth, no NUL), then checked against its command's JSON Schema
@@ -49,6 +55,8 @@ NAME_MAX = 40
 UNITS = ("metric", "imperial")
 SIDES = ("left", "right")
 SORENESS_MAX = 10
+MAX_SORE_AREAS = 32
+SORE_KEY_RE = re.compile(r"[a-z0-9-]{1,64}(/(left|right))?")  # "<routine id>[/<side>]"
 NAME_PATTERN = r"^(?=.*\S)[^\x00-\x1f\x7f]+$"  # printable, not only spaces
 PROGRAM_STEP_MAX = 999
 ENVELOPE = {"id", "expires_at", "v", "ts", "seq"}
@@ -87,6 +95,13 @@ PERSON = {
                  "pattern": NAME_PATTERN},
         "body_mass_kg": BODY_MASS,
         "units": {"enum": list(UNITS)},
+        # the last "before" rating per area (issue 22): what the next session eases in by
+        "sore": {
+            "type": "object",
+            "maxProperties": MAX_SORE_AREAS,
+            "propertyNames": {"pattern": f"^{SORE_KEY_RE.pattern}$"},
+            "additionalProperties": {"type": "integer", "minimum": 0, "maximum": SORENESS_MAX},
+        },
     },
     "required": ["id", "name"],
     "additionalProperties": False,
@@ -133,7 +148,6 @@ FIELDS: dict[str, dict[str, dict]] = {
     "pair": {"code": _pattern(CODE_RE)},
 }
 REQUIRED: dict[str, tuple[str, ...]] = {
-    "start": ("protocol",),
     "set_targets": ("targets",),
     "pair": ("code",),
 }
@@ -175,6 +189,8 @@ PERSON_WORDS = {
     "name": f"name must be text of 1 to {NAME_MAX} characters (no control characters)",
     "body_mass_kg": "body_mass_kg must be a number from 20 to 300, or null",
     "units": f"units must be {' or '.join(UNITS)}",
+    "sore": (f"sore must be an object of at most {MAX_SORE_AREAS} areas (a routine id, or a "
+             f"routine id and /left or /right), each rated 0 to {SORENESS_MAX}"),
 }
 
 
@@ -210,6 +226,8 @@ def _person_words(person: Any, path: list, rule: str | None) -> str:
     """What is wrong with one person of set_profile's ``people``, in a user's words."""
     if not isinstance(person, dict):
         return "must be an object with id and name"
+    if path and path[0] == "sore":
+        return _sore_words(person.get("sore"), path[1:], rule)
     if path:
         return PERSON_WORDS.get(str(path[0]), f"field {str(path[0])[:40]!r} is not valid")
     if rule == "required":
@@ -218,6 +236,19 @@ def _person_words(person: Any, path: list, rule: str | None) -> str:
     if unknown:
         return f"unknown field(s): {', '.join(repr(k[:40]) for k in unknown[:5])}"
     return "must be an object with id and name"
+
+
+def _sore_words(sore: Any, path: list, rule: str | None) -> str:
+    """What is wrong with a person's ``sore`` areas, in a user's words."""
+    if isinstance(sore, dict) and path:
+        return f"sore[{str(path[0])[:70]!r}] must be a whole number from 0 to {SORENESS_MAX}"
+    if isinstance(sore, dict) and rule == "propertyNames":
+        bad = next((k for k in sore if not SORE_KEY_RE.fullmatch(k)), "")
+        return (f"sore: {bad[:70]!r} is not an area: give a routine id, or a routine id and "
+                "/left or /right")
+    if isinstance(sore, dict) and rule == "maxProperties":
+        return f"sore: {len(sore)} areas; give at most {MAX_SORE_AREAS}"
+    return PERSON_WORDS["sore"]
 
 
 def person_problem(person: Any) -> str:
@@ -238,6 +269,8 @@ def _cross_check(name: str, obj: dict) -> None:
             raise CommandError(f"target {target!r} must be [lo, hi] with 0 <= lo <= hi")
     if name == "start" and obj.get("program_step") is not None and obj.get("program") is None:
         raise CommandError("program_step needs program (the programme it is a step of)")
+    if name == "start" and obj.get("protocol") is None and obj.get("program") is None:
+        raise CommandError("missing field protocol (or program, to play a programme)")
     if name == "set_profile":
         if not {"body_mass_kg", "people", "person"} & obj.keys():
             raise CommandError("set_profile needs body_mass_kg, people or person")

@@ -25,11 +25,15 @@ class Session:
         started_at: str | None = None,
         soreness_before: int | None = None,
         tags: SessionTags | None = None,
+        remembered_soreness: int | None = None,
     ) -> None:
         """``soreness_before``: the person's 0-10 rating of the area before the session (the
         start command's ``soreness_before``); the coach eases in by it (``EaseIn``). ``tags``:
         who rolls, which side, which programme step (issue 22), carried into every summary
-        and checkpoint (their ``soreness_before`` is the same rating: either may give it)."""
+        and checkpoint (their ``soreness_before`` is the same rating: either may give it).
+        ``remembered_soreness``: the person's last "before" rating of the area, which the coach
+        eases in by when this session has no rating of its own (it stays out of the summary's
+        ``soreness``: nobody rated this session)."""
         self.session_id = session_id
         tags = tags or SessionTags()
         if soreness_before is None:
@@ -41,8 +45,9 @@ class Session:
         self.settings = settings
         self.started_at = started_at
         self.soreness_before = soreness_before
+        self.ease_soreness = soreness_before if soreness_before is not None else remembered_soreness
         self.engine = MetricsEngine(settings)
-        self.coach = (Coach(routine, profile, soreness_before=soreness_before)
+        self.coach = (Coach(routine, profile, soreness_before=self.ease_soreness)
                       if routine is not None else None)
         self.last: Metrics | None = None
         self.last_cue = ""

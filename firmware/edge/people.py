@@ -4,7 +4,15 @@ The dashboard keeps the people and sends them with ``set_profile`` (``people``, 
 the device keeps its copy in ``<state_dir>/people.json`` so it coaches offline with the right
 person's body mass, and remembers the current person across restarts::
 
-    {"version": 1, "people": [{"id", "name", "body_mass_kg", "units"}, ...], "current": id | null}
+    {"version": 1, "people": [{"id", "name", "body_mass_kg", "units", "sore"}, ...],
+     "current": id | null}
+
+Sore areas: per person, the last soreness "before" rating (0-10) per area, the area being a
+routine id, or a routine id and its side (``"calf-stick/left"``). A start that gives a rating
+is remembered under its routine and side; a start without one eases in by the remembered
+rating (``sore_rating``: the area with the side, else the routine's without a side). The
+dashboard may send the person's areas with ``set_profile`` (``people[].sore``): they replace
+what the device remembers for that person; a person sent without ``sore`` keeps the device's.
 
 Written atomically (a temp file beside it, fsync, rename), so a power cut leaves the old file
 or the new one, never half of one. A file that cannot be read as people (not JSON, the wrong
@@ -19,12 +27,12 @@ import json
 import logging
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from firmware.common.files import write_atomic
-from firmware.core.commands import MAX_PEOPLE, person_problem
+from firmware.core.commands import MAX_PEOPLE, MAX_SORE_AREAS, person_problem
 
 PEOPLE_FILE = "people.json"
 VERSION = 1
@@ -34,12 +42,14 @@ log = logging.getLogger("rollsense.people")
 @dataclass(frozen=True)
 class Person:
     """One person as ``set_profile`` carries them: an id (WIRE_ID), a name for the pages, a
-    body mass (None: the device's default is used) and the units they read."""
+    body mass (None: the device's default is used), the units they read and their sore areas
+    (area -> the last "before" rating, 0-10)."""
 
     id: str
     name: str
     body_mass_kg: float | None = None
     units: str = "metric"
+    sore: dict[str, int] = field(default_factory=dict, hash=False)
 
     @classmethod
     def from_dict(cls, data: dict) -> Person:
@@ -47,11 +57,19 @@ class Person:
         problem = person_problem(data)
         if problem:
             raise ValueError(problem)
-        return cls(data["id"], data["name"], data.get("body_mass_kg"), data.get("units") or "metric")
+        return cls(data["id"], data["name"], data.get("body_mass_kg"), data.get("units") or "metric",
+                   dict(data.get("sore") or {}))
 
     def to_dict(self) -> dict:
+        """The wire form (``sore`` only when some area is remembered)."""
+        sore = {"sore": dict(self.sore)} if self.sore else {}
         return {"id": self.id, "name": self.name, "body_mass_kg": self.body_mass_kg,
-                "units": self.units}
+                "units": self.units, **sore}
+
+
+def sore_area(routine_id: str, side: str | None) -> str:
+    """The area a rating is kept under: ``<routine id>`` or ``<routine id>/<side>``."""
+    return routine_id if side is None else f"{routine_id}/{side}"
 
 
 class People:
@@ -100,7 +118,10 @@ class People:
         ``current`` when ``keep_current`` is False, else stays who it was if still listed."""
         found = tuple(Person.from_dict(p) for p in people[:MAX_PEOPLE])
         with self._lock:
-            self._people = found
+            kept = {p.id: p.sore for p in self._people}  # a person sent without sore keeps theirs
+            self._people = tuple(
+                p if "sore" in given or p.id not in kept else replace(p, sore=dict(kept[p.id]))
+                for p, given in zip(found, people, strict=False))
             chosen = self._current if keep_current else current
             self._current = chosen if self.get(chosen) is not None else None
             self._save()
@@ -127,6 +148,33 @@ class People:
             self._current = person.id
             self._save()
             return n + 1, person
+
+    def sore_rating(self, person_id: str | None, routine_id: str, side: str | None) -> int | None:
+        """The person's remembered "before" rating for the routine on ``side`` (the area with
+        the side, else the routine's without one); None when nothing is remembered."""
+        person = self.get(person_id)
+        if person is None:
+            return None
+        for area in dict.fromkeys((sore_area(routine_id, side), routine_id)):
+            if area in person.sore:
+                return person.sore[area]
+        return None
+
+    def remember_sore(self, person_id: str, routine_id: str, side: str | None, rating: int) -> None:
+        """Keep ``rating`` as the person's last "before" rating for the routine on ``side``
+        (written at once; at most MAX_SORE_AREAS areas: the oldest goes first)."""
+        area = sore_area(routine_id, side)
+        with self._lock:
+            person = self.get(person_id)
+            if person is None or person.sore.get(area) == rating:
+                return
+            sore = {k: v for k, v in person.sore.items() if k != area}
+            sore[area] = int(rating)  # last: the newest
+            while len(sore) > MAX_SORE_AREAS:
+                sore.pop(next(iter(sore)))
+            self._people = tuple(replace(p, sore=sore) if p.id == person_id else p
+                                 for p in self._people)
+            self._save()
 
     # -- the file ------------------------------------------------------------------------------
     def _load(self) -> None:

@@ -56,6 +56,16 @@ BAD_INPUT = [
      "state directory /proc/nowhere: cannot create it"),
     (["run", "--sim", "--once", "--protocol", "quads-roller", "--state-dir", "{existing}"],
      "is a file, not a directory"),
+    (["run", "--sim", "--once", "--program", "nope", "--state-dir", "{tmp}/state"],
+     "unknown programme 'nope' (known: hips, lower-body"),
+    (["run", "--sim", "--program", "hips", "--state-dir", "{tmp}/state"],  # a roller by default
+     "hips has no roller steps from step 0; next is the ball: piriformis-ball left"),
+    (["run", "--sim", "--program", "lower-body", "--protocol", "calf-stick", "--state-dir", "{tmp}/state"],
+     "lower-body plays it-band-stick left first on this stick (step 2), not calf-stick"),
+    (["demo", "--program", "nope"], "unknown programme 'nope'"),
+    (["demo", "--program", "hips", "--protocol", "quads-roller"],
+     "hips has no roller steps from step 0; next is the ball: piriformis-ball left"),
+    (["demo", "--program", "lower-body", "--protocol", "nope"], "unknown routine 'nope'"),
     (["run", "--config", "/nonexistent.toml"], "/nonexistent.toml: cannot read the config file"),
     (["run", "--config", "/etc"], "/etc: cannot read the config file"),
     (["run", "--broker", "ftp://x"], "scheme must be mqtt://"),
@@ -395,6 +405,15 @@ def test_demo_json_prints_the_summary_as_json(tmp_path, monkeypatch):
     out, _ = _dead_broker_demo(tmp_path, monkeypatch, json=True)
     summary = json.loads(out)
     assert summary["format"] == "rollsense-summary/1" and summary["protocol"] == "piriformis-ball"
+
+
+def test_demo_plays_a_programme_with_a_table_per_step(tmp_path, monkeypatch):
+    out, err = _dead_broker_demo(tmp_path, monkeypatch, program="hips")
+    assert out.startswith("step 0: piriformis-ball left\n")
+    assert "\nstep 1: piriformis-ball right\n" in out
+    assert out.count("session_id ") == 2 and out.count("routine     piriformis-ball (ball)") == 2
+    assert err.index(">> Programme: same routine, other side") < err.index("hips: next piriformis-ball right")
+    assert "hips: this tool's part is done; the programme is complete" in err
 
 
 def test_demo_json_flag():

@@ -375,7 +375,7 @@ def test_strict_decoding_and_schema_words():
         ("ping", b'{"id": "\xff"}'): "payload refused: not UTF-8 (byte 8)",
         ("ping", '{"id": "a", "ts": [[[[[1]]]]]}'): "payload refused: nested deeper than 4 levels",
         ("ping", "[1]"): "payload must be a JSON object",
-        ("start", '{"id": "a"}'): "missing field protocol",
+        ("start", '{"id": "a"}'): "missing field protocol (or program, to play a programme)",
     }
     for (name, raw), error in cases.items():
         reply = answer(name, raw)
