@@ -9,8 +9,8 @@ when it comes back.
 The people version is a hash of the payload as sent (names, body masses, units and each
 person's ``sore`` map), so a device gets the list again whenever any of it changed. Each
 payload is checked with the device's own command schema (``firmware.core.commands.check``)
-before it leaves: the dashboard never sends what a device refuses. ``sore`` (the last
-soreness "before" rating per routine and side) goes only once that schema takes it.
+before it leaves: the dashboard never sends what a device refuses. ``sore`` is each
+person's last soreness "before" rating per routine and side (the device eases in by it).
 """
 
 from __future__ import annotations
@@ -68,8 +68,8 @@ def sore_map(store, person_id: str) -> dict[str, int]:
 
 
 def _wire_person(person: dict, sore: dict[str, int]) -> dict:
-    """One person as set_profile carries them; ``sore`` only when the device's schema takes
-    it (a person with it is checked by the same rule the device checks with)."""
+    """One person as set_profile carries them, with their ``sore`` map when the device's own
+    rule takes it (it would not past 32 areas: then the device keeps what it remembers)."""
     out = {k: person[k] for k in PERSON_FIELDS if person.get(k) is not None}
     if sore and not commands.person_problem({**out, "sore": sore}):
         out["sore"] = dict(sorted(sore.items()))
