@@ -85,8 +85,8 @@ CUE_PATTERNS: dict[str, Pattern] = {
                            "Programme: same routine, other side: change legs (or hips) and "
                            "start again", priority=2),
     "next_step": Pattern("purple", (392.0, 523.0, 659.0), 0.15, 0.06, False,
-                         "Programme: on to the next routine (another tool: the dashboard says "
-                         "which)", priority=2),
+                         "Programme: on to the next routine (if it is on another tool, the "
+                         "dashboard's Plan page says which)", priority=2),
     "paused": Pattern("dim white", (392.0,), 0.15, 0.0, False, "Paused: roll on to continue"),
     "stepped_off": Pattern("off", (392.0, 262.0), 0.25, 0.1, False,
                            "Stepped off: the routine has ended", priority=2),
