@@ -22,7 +22,8 @@ from firmware.common.errors import ConfigError
 from firmware.core.commands import MAX_PEOPLE, NAME_MAX, UNITS
 
 MASS_KG = (20.0, 300.0)  # what a device takes (firmware.core.commands.BODY_MASS)
-UNITS_WORDS = {"metric": "metric (cm/s, N, kg)", "imperial": "imperial (in/s, lbf, lb)"}
+UNITS_WORDS = {"metric": "metric (cm/s, N, kg)", "imperial": "imperial (in/s, lbf, lb)",
+               "kgf": "metric with kgf (cm/s, kgf, kg)"}
 FIELDS = ("name", "body_mass", "units")
 
 
@@ -46,7 +47,7 @@ def read_person_form(form: dict) -> tuple[dict, dict]:
         errors["name"] = f"A name is at most {NAME_MAX} characters."
     units_name = form.get("units", "metric")
     if units_name not in UNITS:
-        errors["units"] = "Choose metric or imperial."
+        errors["units"] = "Choose metric, imperial or metric with kgf."
         units_name = "metric"
     mass_text = form.get("body_mass", "").strip().replace(",", ".")
     mass_kg = None

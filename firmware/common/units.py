@@ -231,13 +231,15 @@ def summary_table(summary: dict) -> str:
 
 
 # ---------------------------------------------------------------- a person's units (issue 22)
-# A person reads metric (cm/s, cm, N, kg) or imperial (in/s, in, lbf, lb): the units of the
-# people the dashboard keeps (firmware.core.commands.UNITS). JSON stays SI whatever they read.
+# A person reads metric (cm/s, cm, N, kg), imperial (in/s, in, lbf, lb) or kgf (metric with
+# force in kilograms-force: cm/s, cm, kgf, kg): the units of the people the dashboard keeps
+# (firmware.core.commands.UNITS). JSON stays SI whatever they read.
 
 KG_PER_LB = 0.45359237  # exact, by definition
 N_PER_LBF = 4.4482216152605  # exact: 1 lbf = 0.45359237 kg x 9.80665 m/s²
 M_PER_IN = 0.0254  # exact
-MASS_UNIT = {"metric": "kg", "imperial": "lb"}
+N_PER_KGF = 9.80665  # exact: standard gravity
+MASS_UNIT = {"metric": "kg", "imperial": "lb", "kgf": "kg"}
 
 
 def _imperial(units) -> bool:
@@ -245,10 +247,12 @@ def _imperial(units) -> bool:
 
 
 def force_for(n, units) -> str:
-    """A force in the person's units: whole N, or whole lbf."""
+    """A force in the person's units: whole N, whole lbf, or kgf with one decimal."""
     v = finite_or_none(n)
     if v is None:
         return DASH
+    if units == "kgf":
+        return f"{_fixed(v / N_PER_KGF, 1)} kgf"
     return f"{_fixed(v / N_PER_LBF, 0)} lbf" if _imperial(units) else force(v)
 
 
@@ -280,7 +284,7 @@ def mass_number(kg, units) -> str:
 def mass_for(kg, units) -> str:
     """A body mass in the person's units: "68 kg", "150 lb"."""
     text = mass_number(kg, units)
-    return f"{text} {MASS_UNIT['imperial' if _imperial(units) else 'metric']}" if text else DASH
+    return f"{text} {MASS_UNIT.get(units, 'kg')}" if text else DASH
 
 
 def mass_kg(value: float, units) -> float:

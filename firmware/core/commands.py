@@ -52,7 +52,7 @@ PROGRAM_RE = re.compile(r"[a-z0-9-]{1,64}")  # a programme id (issue 22 contract
 PERSON_ID_RE = ID_RE  # a person id: WIRE_ID, as every id on the wire
 MAX_PEOPLE = 16
 NAME_MAX = 40
-UNITS = ("metric", "imperial")
+UNITS = ("metric", "imperial", "kgf")  # what a person reads (firmware.common.units)
 SIDES = ("left", "right")
 SORENESS_MAX = 10
 MAX_SORE_AREAS = 32
@@ -188,7 +188,7 @@ PERSON_WORDS = {
     "id": f"id must match {PERSON_ID_RE.pattern}",
     "name": f"name must be text of 1 to {NAME_MAX} characters (no control characters)",
     "body_mass_kg": "body_mass_kg must be a number from 20 to 300, or null",
-    "units": f"units must be {' or '.join(UNITS)}",
+    "units": f"units must be {', '.join(UNITS[:-1])} or {UNITS[-1]}",
     "sore": (f"sore must be an object of at most {MAX_SORE_AREAS} areas (a routine id, or a "
              f"routine id and /left or /right), each rated 0 to {SORENESS_MAX}"),
 }

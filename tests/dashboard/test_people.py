@@ -115,7 +115,7 @@ def test_people_are_added_listed_and_updated(store):
         store.add_person("Another", person_id="ann")
     with pytest.raises(ConfigError, match="body_mass_kg must be a number from 20 to 300, or null"):
         store.add_person("Tiny", 5.0)
-    with pytest.raises(ConfigError, match="units must be metric or imperial"):
+    with pytest.raises(ConfigError, match="units must be metric, imperial or kgf"):
         store.update_person("ann", units="stone")
     with pytest.raises(ConfigError, match="name must be text of 1 to 40 characters"):
         store.add_person("")

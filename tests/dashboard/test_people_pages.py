@@ -89,6 +89,9 @@ def test_a_person_reads_their_own_units():
     assert units.speed_for(0.0762, "imperial") == "3.0 in/s" and units.length_for(0.254, "imperial") == "10.0 in"
     assert units.mass_kg(150.0, "imperial") == pytest.approx(68.0388555)
     assert units.mass_for(None, "imperial") == units.force_for(None, "metric") == "–"
+    # kgf on request: metric, with force in kilograms-force
+    assert units.force_for(222.4, "kgf") == "22.7 kgf" and units.mass_for(90.0, "kgf") == "90 kg"
+    assert units.speed_for(0.0762, "kgf") == "7.6 cm/s" and units.mass_kg(70.0, "kgf") == 70.0
 
 
 def test_the_asymmetry_is_said_in_words(household):
@@ -115,7 +118,7 @@ def test_the_soreness_trend_is_per_muscle_and_side_oldest_first(household):
      {"body_mass": "Body mass must be a number from 20 to 300 kg, or empty."}),
     ({"name": "Cy", "body_mass": "nan", "units": "metric"},
      {"body_mass": "Body mass must be a number from 20 to 300 kg, or empty."}),
-    ({"name": "Cy", "body_mass": "", "units": "stone"}, {"units": "Choose metric or imperial."}),
+    ({"name": "Cy", "body_mass": "", "units": "stone"}, {"units": "Choose metric, imperial or metric with kgf."}),
 ])
 def test_the_person_form_says_what_is_wrong_in_a_users_words(form, errors):
     fields, found = read_person_form(form)

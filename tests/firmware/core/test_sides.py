@@ -118,7 +118,7 @@ def test_set_profile_takes_people_and_the_current_person():
     ({"people": [ANN, {"id": "bo"}]}, "people[1]: missing field name"),
     ({"people": [{**ANN, "name": ""}]}, "people[0]: name must be text of 1 to 40 characters (no control characters)"),
     ({"people": [{**ANN, "name": "a\tb"}]}, "people[0]: name must be text of 1 to 40 characters (no control characters)"),
-    ({"people": [{**ANN, "units": "stone"}]}, "people[0]: units must be metric or imperial"),
+    ({"people": [{**ANN, "units": "stone"}]}, "people[0]: units must be metric, imperial or kgf"),
     ({"people": [{**ANN, "body_mass_kg": 400}]}, "people[0]: body_mass_kg must be a number from 20 to 300, or null"),
     ({"people": [{**ANN, "age": 40}]}, "people[0]: unknown field(s): 'age'"),
     ({"people": [{**ANN, "id": "a/b"}]}, "people[0]: id must match [A-Za-z0-9_.:-]{1,64}"),
@@ -133,4 +133,4 @@ def test_set_profile_refuses_bad_people_in_a_users_words(body, words):
 def test_person_problem_is_the_same_check_for_the_dashboard():
     assert commands.person_problem(ANN) == ""
     assert commands.person_problem({"id": "ann"}) == "missing field name"
-    assert commands.person_problem({**ANN, "units": "kg"}) == "units must be metric or imperial"
+    assert commands.person_problem({**ANN, "units": "kg"}) == "units must be metric, imperial or kgf"
