@@ -106,6 +106,7 @@ class CoachingLoop:
         self.unavailable: Callable[[], str] = lambda: ""
         if parts.link is not None:
             parts.link.on_command = self.handle_command
+        self.say_person()
         self.storage = ""  # the journal's storage problem ("" = writable)
         if hasattr(parts.journal, "add_storage_listener"):
             parts.journal.add_storage_listener(self.storage_changed)
@@ -232,6 +233,7 @@ class CoachingLoop:
             self.people.replace(payload["people"], person, keep_current="person" not in payload)
         elif "person" in payload:
             self.people.choose(person)
+        self.say_person()
         current = self.people.current
         return {"body_mass_kg": self.profile.body_mass_kg, "people": self.people.ids(),
                 "person": current.id if current else None}
@@ -259,6 +261,13 @@ class CoachingLoop:
                            program_step=payload.get("program_step"),
                            soreness_before=payload.get("soreness_before"))
 
+    def say_person(self) -> None:
+        """The current person's id in the device's retained ``info`` (``person``; none: left
+        out), so the dashboard's Start form offers them first."""
+        if self.parts.link is not None:
+            current = self.people.current
+            self.parts.link.set_condition("person", current.id if current else "")
+
     def profile_for(self, person: Person | None) -> Profile:
         """The body mass that shapes ``person``'s force targets: theirs, else the device's."""
         if person is not None and person.body_mass_kg is not None:
@@ -276,6 +285,7 @@ class CoachingLoop:
         chosen = self.people.cycle()
         if chosen is None:
             return None
+        self.say_person()
         number, person = chosen
         with self._beeps_lock:
             self._person_beeps = [now_s + i * PERSON_CUE_PERIOD_S for i in range(number)]
@@ -338,6 +348,7 @@ class CoachingLoop:
             tags = self.start_tags(routine, {})
         try:
             person = None if tags.person_id is None else self.people.choose(tags.person_id)
+            self.say_person()
         except KeyError:
             raise CommandRejected(f"unknown person {tags.person_id!r}; {self._known_people()}") from None
         with self._beeps_lock:

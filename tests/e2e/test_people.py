@@ -107,6 +107,9 @@ def test_two_people_roll_their_sides_and_the_store_says_who_with_their_force_tar
             wait_until(lambda p=person: q.sessions(r.store, person_id=p["id"]), timeout_s=90,
                        what=f"{person['name']}'s session stored")
         assert r.device.app.people.current.id == "ann"  # the last person started
+        # and the device says so in its retained info: the dashboard's Start form offers Ann first
+        wait_until(lambda: (q.get_device(r.store, r.id) or {}).get("info", {}).get("person") == "ann",
+                   what="info names the current person")
 
         quads = load_routine("quads-roller")
         for person, side, sore in ((bo, "right", 6), (ann, "left", None)):
