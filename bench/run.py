@@ -39,6 +39,7 @@ BENCHES: dict[str, tuple[str, list[str], list[str], float, float]] = {
     "fuzz": ("fuzz.py", [], ["--examples", "200"], 300, 120),
     "fuzz_device": ("fuzz_device.py", [], ["--payloads", "300"], 300, 120),
     "memory": ("memory.py", [], ["--quick"], 900, 120),
+    "device_cpu": ("device_cpu.py", [], ["--quick"], 900, 240),
 }
 
 
@@ -253,8 +254,57 @@ def _soak_rows(r: dict) -> list[list[str]]:
              f"max {_f(r['rss_max_mb'])} MB, slope {_f(r['rss_slope_mb_per_h'], 2)} MB/h",
              f"≤ {r['goal']['rss_max_mb']:g} MB, flat (≤ {r['goal']['slope_max_mb_per_h']:g} MB/h)",
              _met(r["met"]), "-"],
-            ["device CPU per simulated hour (incl. simulating the chips)",
-             f"{_f(r['cpu_s_per_sim_hour'])} s", "-", "-", "-"]]
+            ["device process's own CPU per simulated hour in the soak (the simulator's subtracted)",
+             f"{_f(r.get('device_cpu_s_per_sim_hour'))} s", "-", "-",
+             f"with simulating the chips and the user: {_f(r['cpu_s_per_sim_hour'])} s"]]
+
+
+def _device_cpu_rows(r: dict) -> list[list[str]]:
+    """bench/device_cpu.py: the device's own CPU at each rate (the simulator replayed out of
+    the measured run), start-up to the first coached block, RSS then."""
+    rows = []
+    f = r["pi_zero2_factor"]
+    for x in r["rates"]:
+        k = x["rate_hz"] == 1000
+        rows.append([f"device process's own CPU at {x['rate_hz']:g} Hz (no simulator): % of one core",
+                     f"{_f(x['device_cpu_pct_core'], 2)} % ({_f(x['device_cpu_s_per_hour'])} s per sensor hour)",
+                     f"≤ {r['goal']['cpu_pct_1khz']:g} %" if k else "-",
+                     _met(r["met"]["cpu_1khz"]) if k else "-",
+                     f"Pi Zero 2 W (x{f:g}, projected): ~{_f(x['pi_zero2_pct_core'])} % of a core"])
+    s = r["startup"]
+    rows.append(["`rollsense run --sim` start-up to the first coached block",
+                 f"{_f(s['startup_s'], 2)} s (CPU {_f(s['startup_cpu_s'], 2)} s)",
+                 f"< {r['goal']['startup_s']:g} s", _met(r["met"]["startup"]), "-"])
+    rows.append(["`rollsense run --sim` RSS at the first coached block",
+                 f"{_f(s['rss_start_mb'])} MB", f"< {r['goal']['rss_start_mb']:g} MB",
+                 _met(r["met"]["rss_start"]), "-"])
+    return rows
+
+
+def _device_cpu_detail(r: dict) -> list[str]:
+    stages = list(r["rates"][0]["cpu_s_per_hour"])
+    rows = [[st, *(_f(x["cpu_s_per_hour"].get(st, 0.0), 2) for x in r["rates"])] for st in stages]
+    rows.append(["instrumentation (subtracted)",
+                 *(_f(-x["instrumentation_s_per_hour"], 2) for x in r["rates"])])
+    rows.append(["**device total**", *(_f(x["device_cpu_s_per_hour"], 2) for x in r["rates"])])
+    rows.append(["Pi Zero 2 W, % of a core (projected)",
+                 *(_f(x["pi_zero2_pct_core"]) for x in r["rates"])])
+    rows.append(["replayed bus + ManualClock (not the device)",
+                 *(_f(sum(x["excluded_cpu_s_per_hour"].values()), 2) for x in r["rates"])])
+    s = r["startup"]
+    out = [f"CPU seconds per hour of sensor time by stage, {r['minutes']:g} sensor minutes per "
+           f"rate after {r['warmup_s']:g} s of warm-up; the bus answered from a recording of the "
+           "same session on the fake chips, so no simulated user or fake chip runs in the "
+           "measured process (bench/device_cpu.py's docstring says how each stage is timed).", "",
+           *_table(["stage", *(f"{x['rate_hz']:g} Hz" for x in r["rates"])], rows), "",
+           f"Start-up (median of {len(s['startup_s_all'])} fresh `rollsense run --sim --protocol "
+           f"quads-roller` processes, at --speed 1): {s['startup_s_all']} s; {s['modules']} "
+           f"modules loaded; the simulator imported: {s['imports_sim']}, the dashboard: "
+           f"{s['imports_dashboard']}. RSS over the measured run: "
+           + "; ".join(f"{x['rate_hz']:g} Hz {x['rss_window_start_mb']} -> {x['rss_window_end_mb']} MB"
+                       for x in r["rates"]) + ".",
+           f"Pi Zero 2 W factor x{r['pi_zero2_factor']:g}: {r['pi_zero2_factor_source']}."]
+    return out
 
 
 def _memory_rows(r: dict) -> list[list[str]]:
@@ -321,7 +371,7 @@ def _fuzz_device_rows(r: dict) -> list[list[str]]:
              f"dropped as bad acks; payloads up to {r['max_packet'] // 1024} KiB"]]
 
 
-ROWS = {"bus": _bus_rows, "metrics": _metrics_rows, "latency": _latency_rows, "memory": _memory_rows,
+ROWS = {"device_cpu": _device_cpu_rows, "bus": _bus_rows, "metrics": _metrics_rows, "latency": _latency_rows, "memory": _memory_rows,
         "soak": _soak_rows, "fleet": _fleet_rows, "fuzz": _fuzz_rows,
         "fuzz_device": _fuzz_device_rows}
 
@@ -404,9 +454,11 @@ def _soak_detail(r: dict) -> list[str]:
             f"{r['rss_start_mb']} MB, end {r['rss_end_mb']} MB, max {r['rss_max_mb']} MB; slope "
             f"after a {r['goal']['warmup_min']}-minute warm-up {r['rss_slope_mb_per_h']} MB/h.",
             f"RSS (MB) by simulated minute: {shown}.",
-            "CPU per simulated hour covers the whole device process: simulated user and fake "
-            "chips (not present on a Pi), drivers, Sampler, metrics, coach, journal (SQLite, "
-            "fsync) and the link."]
+            f"CPU per simulated hour: the whole process {r['cpu_s_per_sim_hour']} s; the device "
+            f"alone {r.get('device_cpu_s_per_sim_hour')} s (drivers, Sampler, metrics, coach, "
+            "journal with SQLite and fsync, the link), the simulated user and fake chips' "
+            f"{r.get('sim_cpu_s_per_sim_hour')} s (timed around every call into the fake bus) "
+            "subtracted. RSS includes the simulated user's script, which a Pi does not hold."]
 
 
 def _late(step: dict) -> int:
@@ -477,7 +529,7 @@ def _fleet_detail(r: dict) -> list[str]:
 
 
 DETAILS = {"bus": _bus_detail, "metrics": _metrics_detail, "latency": _latency_detail, "soak": _soak_detail,
-           "memory": _memory_detail,
+           "memory": _memory_detail, "device_cpu": _device_cpu_detail,
            "fleet": _fleet_detail}
 
 

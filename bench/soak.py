@@ -7,7 +7,10 @@ Link to a private Mosquitto), on a ManualClock that the loop's sleeps advance, s
 fast as the CPU allows. The routine is quads-roller with its rolling target raised so one
 session lasts the whole run. RSS (from /proc/self/statm) is sampled every simulated minute;
 it includes the simulated user (an hour of script), which a Pi does not hold.
-CPU seconds include simulating the chips and the user, which a real device does not do.
+CPU: the whole process's, and the device's alone: less the CPU spent inside the fake chips'
+bus (``SimCpuBus``: where the fake chips catch up with the clock and the simulated user is
+sampled), measured with the loop thread's CPU clock around every bus call. (bench/device_cpu.py
+splits the device's own CPU by stage, with the bus replayed from a recording instead.)
 
     python bench/soak.py [--json] [--minutes 60] [--rate-hz 1000] [--quick] [--no-link]
 """
@@ -51,6 +54,31 @@ def cpu_s() -> float:
     return t.user + t.system
 
 
+class SimCpuBus:
+    """In front of the fake chips' bus: passes every call on and adds up the calling thread's
+    CPU inside it (``ns``), the simulator's share of the process's CPU."""
+
+    METHODS = ("i2c_rdwr", "read_i2c_block_data", "write_i2c_block_data", "read_byte_data",
+               "write_byte_data")
+
+    def __init__(self, fake) -> None:
+        self.fake, self.ns = fake, 0
+
+    def __getattr__(self, name: str):
+        fn = getattr(self.fake, name)
+        if name not in self.METHODS:
+            return fn
+
+        def timed(*args, **kwargs):
+            t0 = time.thread_time_ns()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.ns += time.thread_time_ns() - t0
+
+        return timed
+
+
 def long_routine_dir(tmp: Path, rolling_min_s: float) -> Path:
     """A user routine directory holding quads-roller with a rolling target of ``rolling_min_s``."""
     from firmware.core.protocols import ROUTINES_DIR
@@ -68,8 +96,8 @@ def long_routine_dir(tmp: Path, rolling_min_s: float) -> Path:
 class MinuteProbe:
     """The loop's display: samples RSS and CPU every simulated minute; stops at the end."""
 
-    def __init__(self, minutes: int, stop: threading.Event) -> None:
-        self.minutes, self.stop = minutes, stop
+    def __init__(self, minutes: int, stop: threading.Event, sim_cpu_s=lambda: 0.0) -> None:
+        self.minutes, self.stop, self.sim_cpu_s = minutes, stop, sim_cpu_s
         self.samples: list[dict] = []
         self._next_min = 0
         self._t_first: float | None = None
@@ -83,7 +111,7 @@ class MinuteProbe:
         elapsed_min = (t - self._t_first) / 60.0
         if elapsed_min >= self._next_min:
             self.samples.append({"minute": self._next_min, "rss_mb": rss_mb(), "cpu_s": cpu_s(),
-                                 "passes": telemetry.get("passes")})
+                                 "sim_cpu_s": self.sim_cpu_s(), "passes": telemetry.get("passes")})
             self._next_min += 1
             if self._next_min > self.minutes:
                 self.stop.set()
@@ -118,6 +146,7 @@ def soak(minutes: int = 60, rate_hz: float = 1000.0, link: bool = True, seed: in
         user = scenario(ROUTINE, "good", seed, rolling_s=session_s + 120)
         clock = ManualClock()
         hw = open_hardware("sim", clock=clock, source=user, sample_rate_hz=rate_hz)
+        sim_bus = hw.bus._smbus = SimCpuBus(hw.bus._smbus)
         sampler = Sampler(hw.imu, hw.force, clock, drain_interval_s=COACHING_DRAIN_S)
         journal = Journal(tmp / "journal.db")
         if journal_cache_kib is not None:  # an experiment: how much growth is SQLite's cache
@@ -128,7 +157,7 @@ def soak(minutes: int = 60, rate_hz: float = 1000.0, link: bool = True, seed: in
             lnk = Link("soak-device", broker.url, journal, MonotonicClock(), info={"bench": "soak"})
             lnk.start()
         stop = threading.Event()
-        probe = MinuteProbe(minutes, stop)
+        probe = MinuteProbe(minutes, stop, lambda: sim_bus.ns / 1e9)
         app = CoachingLoop(device_id="soak-device",
                         parts=DeviceParts(sampler=sampler, clock=clock, journal=journal,
                                           link=lnk, display=probe),
@@ -155,6 +184,7 @@ def report(samples, minutes, rate_hz, link, cache_kib, start_rss, start_cpu, wal
     warm = mins >= min(WARMUP_MIN, max(mins.max() - 1, 0))
     slope = float(np.polyfit(mins[warm] / 60.0, rss[warm], 1)[0]) if warm.sum() >= 2 else float("nan")
     cpu_run = samples[-1]["cpu_s"] - samples[0]["cpu_s"]
+    sim_run = samples[-1]["sim_cpu_s"] - samples[0]["sim_cpu_s"]
     sim_h = (mins[-1] - mins[0]) / 60.0
     out = {
         "minutes": minutes, "rate_hz": rate_hz, "link": link, "journal_cache_kib": cache_kib,
@@ -163,6 +193,8 @@ def report(samples, minutes, rate_hz, link, cache_kib, start_rss, start_cpu, wal
         "rss_max_mb": round(float(rss.max()), 2),
         "rss_slope_mb_per_h": round(slope, 3),
         "cpu_s_per_sim_hour": round(cpu_run / sim_h, 1) if sim_h > 0 else None,
+        "sim_cpu_s_per_sim_hour": round(sim_run / sim_h, 1) if sim_h > 0 else None,
+        "device_cpu_s_per_sim_hour": round((cpu_run - sim_run) / sim_h, 1) if sim_h > 0 else None,
         "cpu_total_s": round(cpu_s() - start_cpu, 1),
         "wall_s": round(wall_s, 1),
         "speedup_x": round(sim_h * 3600 / wall_s, 1) if wall_s > 0 else None,
@@ -182,7 +214,8 @@ def table(r: dict) -> str:
     return (f"soak {r['minutes']} simulated min at {r['rate_hz']:g} Hz (link: {r['link']}): "
             f"RSS start {r['rss_start_mb']} MB, end {r['rss_end_mb']} MB, max {r['rss_max_mb']} MB, "
             f"slope {r['rss_slope_mb_per_h']} MB/h; CPU {r['cpu_s_per_sim_hour']} s per simulated "
-            f"hour; wall {r['wall_s']} s ({r['speedup_x']}x); met: {r['met']}")
+            f"hour, the device alone {r['device_cpu_s_per_sim_hour']} s (the simulator "
+            f"{r['sim_cpu_s_per_sim_hour']} s); wall {r['wall_s']} s ({r['speedup_x']}x); met: {r['met']}")
 
 
 def main(argv: list[str] | None = None) -> int:

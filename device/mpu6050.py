@@ -53,6 +53,10 @@ COUNT_B = 2  # FIFO_COUNTH, FIFO_COUNTL ahead of the data in one burst
 TIMEBASE_WINDOW = 64  # FIFO reads in the host/sensor time fit
 TIMEBASE_MIN_FIT = 8
 TIMEBASE_MIN_SPAN_S = 2.0  # sensor seconds spanned before the drift (scale) is fitted
+# FIFO reads between two fits of the line once it is fitted (1 s at the 40 ms coaching drain):
+# the drift follows temperature, over minutes; a fit on every read cost more than the rest of
+# the driver together
+TIMEBASE_REFIT_READS = 25
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,8 @@ class Timebase:
     """Maps host clock time to sensor time, ``host ≈ offset_s + scale * sensor``. Each FIFO
     read bounds when its newest frame was taken (within one period before the count read);
     a least-squares line through the recent reads follows the chip's clock drift (its
-    oscillator varies by about 1 % over temperature)."""
+    oscillator varies by about 1 % over temperature), refitted every ``TIMEBASE_REFIT_READS``
+    reads once it spans ``TIMEBASE_MIN_SPAN_S``; before that, the offset follows every read."""
 
     def __init__(self, period_s: float) -> None:
         self.period_s = period_s
@@ -78,19 +83,26 @@ class Timebase:
         self.scale = 1.0
         self._host: deque[float] = deque(maxlen=TIMEBASE_WINDOW)
         self._sensor: deque[float] = deque(maxlen=TIMEBASE_WINDOW)
+        self._fitted = False
+        self._since_fit = 0
 
     def start(self, host_s: float) -> None:
         """Sensor time 0 is the first sample after ``host_s`` (one period later)."""
         self.offset_s, self.scale = host_s + self.period_s, 1.0
         self._host.clear()
         self._sensor.clear()
+        self._fitted, self._since_fit = False, 0
 
     def observe(self, host_s: float, newest_sensor_s: float) -> None:
         self._host.append(host_s - 0.5 * self.period_s)
         self._sensor.append(newest_sensor_s)
+        self._since_fit += 1
+        if self._fitted and self._since_fit < TIMEBASE_REFIT_READS:
+            return
         sensor, host = np.asarray(self._sensor), np.asarray(self._host)
         if len(sensor) >= TIMEBASE_MIN_FIT and np.ptp(sensor) >= TIMEBASE_MIN_SPAN_S:
             self.scale, self.offset_s = (float(v) for v in np.polyfit(sensor, host, 1))
+            self._fitted, self._since_fit = True, 0
         else:
             self.offset_s = float(np.mean(host - self.scale * sensor))
 

@@ -103,3 +103,18 @@ def test_missing_benchmark_is_reported_not_hidden():
     results = {"metrics": {"ok": False, "seconds": 0.0, "error": "bench/metrics.py is missing"}}
     text = run.markdown(results, run.machine(), quick=True)
     assert "bench/metrics.py is missing" in text and "**not measured**" in text
+
+
+def test_device_cpu_stages_startup_and_cleanup(tmp_path):
+    r = _bench("device_cpu.py", "--minutes", "0.2", "--rates", "1000", "--startup-runs", "1",
+               tmp=tmp_path, timeout=180)
+    x = r["rates"][0]
+    assert x["samples"] > 0 and x["gaps"] == 0 and x["bus_calls_replayed"] > 0
+    assert x["cpu_s_per_hour"]["drivers+sampler"] > 0 and x["cpu_s_per_hour"]["metrics"] > 0
+    assert x["cpu_s_per_hour"]["link"] > 0  # the link was up and sent telemetry
+    assert 0 < x["device_cpu_s_per_hour"] < x["process_cpu_s_per_hour"]
+    assert 95 <= x["accounted_pct"] <= 105  # every CPU second of the process lands in a stage
+    s = r["startup"]
+    assert 0 < s["startup_cpu_s"] < s["startup_s"] < 60 and s["rss_start_mb"] > 10
+    assert s["imports_dashboard"] is False
+    assert _left_behind(tmp_path) == []
