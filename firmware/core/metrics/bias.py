@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from firmware.core.metrics.state import RunMean
+from firmware.core.metrics.state import InnerRunMean, RunMean
 
 # columns of the window sums: gyro (3), sample count, accel (3), |gyro|², |accel|²
 WINDOW_COLS, W_COUNT = 9, 3
@@ -40,7 +40,9 @@ class GyroBias:
         self.prior = np.zeros(3) if s.gyro_bias_rad_s is None else np.array(s.gyro_bias_rad_s)
         self._rest_var_max = np.array([s.rest_gyro_max_rad_s**2, s.rest_accel_max_m_s2**2])
         self._still_rate2 = (s.hold_speed_max_mps / s.radius_m) ** 2
-        self._rest = RunMean(s.rest_min_s)  # strict rest (VQF): the bias source of choice
+        # strict rest (VQF): the bias source of choice, its mean over the frames a full rest
+        # window inside the run (its edges may be a slow motion fading in or out)
+        self._rest = InnerRunMean(s.rest_min_s, s.rest_window_s)
         # long still under contact: the bias when there is nothing better (no rest, no prior)
         self._loose = RunMean(s.hold_min_s, center=self.prior, clip=s.rest_bias_clip_rad_s)
         self.value = self.prior.copy()
@@ -66,10 +68,18 @@ class GyroBias:
             diff = late[:, 1:4] / late[:, 0:1] - early[:, 1:4] / early[:, 0:1]
         return np.einsum("ij,ij->i", diff, diff) < self.settings.rest_tilt_max_m_s2**2
 
-    def update(self, t, cum, prev_cum, rest_raw, ms_raw, engaged):
+    def rate_steady(self, early, late):
+        """Frames whose mean gyro did not drift across the rest window: `early`, `late` are
+        [gyro sum (3), count] over its first and last third."""
+        with np.errstate(invalid="ignore", divide="ignore"):  # an empty third: not rest
+            diff = late[:, 0:3] / late[:, 3:4] - early[:, 0:3] / early[:, 3:4]
+        return np.einsum("ij,ij->i", diff, diff) < self.settings.rest_drift_max_rad_s**2
+
+    def update(self, t, cum, prev_cum, rest_raw, ms_raw, engaged, cum_at):
         """Bias per frame from the rest candidates `rest_raw`, the still-window mean gyro
         `ms_raw` (bias not removed) and `engaged` (contact, or no force sensor); `cum` are the
-        window buffer's running sums of the frames, `prev_cum` the row before them. Returns
+        window buffer's running sums of the frames, `prev_cum` the row before them, `cum_at`
+        its running sums [gyro (3), count] at or before given times. Returns
         (rest mask, bias (3,) or (n, 3), any rest)."""
         n = len(t)
         loose_raw = None
@@ -85,7 +95,7 @@ class GyroBias:
         if loose_raw is not None:
             _, values, has = self._loose.update(t, gcum, prev_gcum, loose_raw)
             bias[has] = values[has]
-        rest, values, has = self._rest.update(t, gcum, prev_gcum, rest_raw)
+        rest, values, has = self._rest.update(t, rest_raw, cum_at)
         if has.all():
             bias = values
         else:

@@ -3,7 +3,10 @@ numpy, no I/O, no clock.
 
 Roller and stick: a turnaround is where the position retreats min_pass_m from its running
 extreme (a zigzag on the position, carried across calls); a pass runs from one turnaround to
-the next, its length |x(turn_k) - x(turn_k-1)|.
+the next, its length r·|a·(Θ(turn_k) - Θ(turn_k-1))|: the rotation between the two turnarounds
+projected on the best roll axis known when the pass ends (the axis is fixed in the tool, so the
+latest estimate is the best for every pass; the position itself was integrated on the axis known
+at each frame, which early on comes from little rotation and can be off by a hand's wobble).
 
 Ball: a ball has no fixed axis and so no signed position to reverse. A pass is one move: it
 ends at a stop or where the rolling direction turns (BallMoves); its length is the path rolled.
@@ -20,7 +23,7 @@ import numpy as np
 
 from firmware.common.model import Pass
 from firmware.common.runs import first_true
-from firmware.core.metrics.totals import Q_COLS, Q_PATH
+from firmware.core.metrics.totals import Q_COLS, Q_PATH, Q_THETA
 
 PASS_LIST_MAX = 2000  # passes listed in the summary (the count is never capped)
 
@@ -41,11 +44,15 @@ class Passes:
         self._turn = np.zeros(1 + Q_COLS)
         self._seeded = False
         self._moves = BallMoves(s, self._emit) if s.tool == "ball" else None
+        self._axis: np.ndarray | None = None  # the roll axis a pass's rotation is projected on
 
-    def update(self, t, q, wb, out: list[Pass], engaged=None) -> None:
+    def update(self, t, q, wb, out: list[Pass], engaged=None, axis=None) -> None:
         """Passes from the running sums `q` of the frames at times `t` (appended to `out` and
         `passes`); the ball's from its moves, with `wb` the short-window mean rate (bias
-        removed, rad/s) and `engaged` the frames in contact (or without a force sensor)."""
+        removed, rad/s) and `engaged` the frames in contact (or without a force sensor);
+        `axis` the best roll axis known (None: the position's difference is the length)."""
+        if axis is not None:
+            self._axis = axis
         if self._moves is not None:
             self._moves.update(t, q, wb, True if engaged is None else engaged, out)
             return
@@ -134,7 +141,14 @@ class Passes:
         """The pass from turn row `a` to turn row `b`, or None if it is too short."""
         s = self.settings
         dx = b[1] - a[1]
-        length = (b[2] - a[2]) if s.tool == "ball" else abs(dx)
+        if s.tool == "ball":
+            length = b[1 + Q_PATH] - a[1 + Q_PATH]
+        elif self._axis is not None:
+            ax = self._axis
+            d = b[1 + Q_THETA.start : 1 + Q_THETA.stop] - a[1 + Q_THETA.start : 1 + Q_THETA.stop]
+            length = abs(float(ax[0] * d[0] + ax[1] * d[1] + ax[2] * d[2])) * s.radius_m
+        else:
+            length = abs(dx)
         if length < s.min_pass_m or (s.tool != "ball" and abs(dx) < 1e-12):
             return None
         moving = b[3] - a[3]

@@ -58,6 +58,14 @@ class WindowBuffer:
         lo -= 1
         return self._c[first_row : first_row + n, cols] - self._c[lo, cols]
 
+    def cum_at(self, times: np.ndarray, first_row: int, n: int, cols=slice(None)) -> np.ndarray:
+        """The running sums of every row at or before each of `times` (rows of the last append
+        at `first_row`, `n` long, and the kept tail before them)."""
+        idx = self._t[: first_row + n].searchsorted(times, side="right")
+        idx -= 1
+        np.maximum(idx, 0, out=idx)
+        return self._c[idx, cols]
+
     def window_sum_at(self, t: np.ndarray, first_row: int, idx: np.ndarray, window_s: float):
         """Sum of the rows over (t_i - window_s, t_i] for the block samples `idx`."""
         n = len(t)
@@ -194,3 +202,71 @@ class RunMean:
         if self.clip is not None:
             qual &= (np.abs(means - self.center) < self.clip).all(axis=1)
         return means
+
+
+class InnerRunMean:
+    """Runs of a per-row flag lasting at least `min_s`; at each qualified row, the mean of a
+    3-vector signal over the rows a full `trim_s` inside the run: from trim_s after its first
+    row to trim_s before the row itself. A run's edges are where the flag is least sure (the
+    rest window's test passes a slow motion fading in or out): the rows near its start may be
+    the end of a motion, and the latest ones the start of the next. `cum_at(times)` gives the
+    running sums [x, y, z, count] of every row at or before each time (the window buffer's,
+    reaching back at least trim_s before the block). Remembers the mean at the last qualified
+    row (`value`)."""
+
+    def __init__(self, min_s: float, trim_s: float) -> None:
+        self.min_s = min_s
+        self.trim_s = trim_s
+        self.value: np.ndarray | None = None
+        self._raw = False
+        self._start_t = np.nan
+        self._prefix: np.ndarray | None = None  # running sums at start + trim_s, once reached
+
+    def idle(self, flag: np.ndarray) -> bool:
+        """True when no run is open and none starts in this block."""
+        return not self._raw and not flag.any()
+
+    def update(self, t, flag: np.ndarray, cum_at):
+        """Returns (qualified mask, value per row (n, 3), mask of rows that have a value)."""
+        n = len(t)
+        trim = self.trim_s
+        if self._raw and self._prefix is not None and self.value is not None and flag.all():
+            qual = t - self._start_t >= self.min_s
+            if qual.all():  # the run goes on throughout
+                sums = cum_at(t - trim) - self._prefix
+                values = sums[:, 0:3] / sums[:, 3:4]
+                self.value = values[-1].copy()
+                return qual, values, np.ones(n, dtype=bool)
+        prev = np.empty(n, dtype=bool)
+        prev[0] = self._raw
+        prev[1:] = flag[:-1]
+        pick = ffill1(flag & ~prev)  # 0: the run started before this block
+        start_t = carried(t, self._start_t)[pick]
+        qual = flag & (t - start_t >= self.min_s)
+        ext = np.empty((n + 1, 3))
+        ext[0] = np.nan if self.value is None else self.value
+        rows = qual.nonzero()[0]
+        if len(rows):
+            lo = cum_at(start_t[rows] + trim)
+            if self._prefix is not None:  # the carried run: its start may have left the buffer
+                lo[pick[rows] == 0] = self._prefix
+            sums = cum_at(t[rows] - trim) - lo
+            count = sums[:, 3]
+            ok = count > 0
+            qual[rows[~ok]] = False
+            ext[1:][rows[ok]] = sums[ok, 0:3] / count[ok, None]
+        last = ffill1(qual)
+        values = ext[last]
+        has = (last > 0) if self.value is None else np.ones(n, dtype=bool)
+        if has[-1]:
+            self.value = values[-1].copy()
+        self._raw = bool(flag[-1])
+        if not self._raw:
+            self._prefix = None
+        else:
+            if pick[-1] != 0:  # a new run: its prefix is not known yet
+                self._prefix = None
+            self._start_t = float(start_t[-1])
+            if self._prefix is None and t[-1] >= self._start_t + trim:
+                self._prefix = cum_at(np.array([self._start_t + trim]))[0].copy()
+        return qual, values, has

@@ -61,9 +61,9 @@ def test_long_hold_is_one_hold_at_any_radius(radius_m, tool):
     seed = int(radius_m * 1000) + len(tool)
     sim, summary, _ = _run(phys.still_hold(seed, radius_m, tool), phys.Imu(200, 2000), seed)
     _assert_holds(summary, sim)
-    # the passes around the hold: 1 %, except up to -1.3 % at 0.29 m, where the first pass of a
-    # roller or stick loses ~0.3° of rotation before its roll axis is known (axis.py warm-up)
-    assert summary["distance_m"] == pytest.approx(sim["distance_m"], rel=0.015)
+    # the passes around the hold (was up to -1.3 % at 0.29 m: the rocking under the first
+    # press, taken for rest, gave the bias for the first passes)
+    assert summary["distance_m"] == pytest.approx(sim["distance_m"], rel=0.01)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -86,14 +86,16 @@ def test_piriformis_holds(seed):
     assert summary["passes"] == 1
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+@pytest.mark.parametrize("seed", range(10))
 @pytest.mark.parametrize("fast", [False, True])
 def test_free_ball_rotation_distance(seed, fast):
-    """A ball turned in the hand, bouts with breaks: slow (was -2.4..-4.3 % here, -5 % in the
-    issue) and fast (was up to -4 %). Fast within 0.1 %; slow within 1.2 %: its residual
-    -0.6..-1.0 % is the rest detector taking the slowest ends of a move (under ~1.5 °/s across
-    gravity) for rest, so the bias follows them (see the report; the goal is 1 %)."""
+    """A ball turned in the hand, bouts with breaks: slow (was -0.6..-2.2 % over these seeds,
+    -5 % in the issue) and fast (was up to -4 %); fast within 0.1 %, slow within 1 %. The slow
+    ends of a bout, under a few °/s about an axis near the vertical, passed the rest tests and
+    their rotation became the bias for the whole next bout: rest now also needs a steady rate
+    (its window's last third within 0.5 °/s of its first), and a rest run's bias is the mean
+    of its frames a full rest window inside it."""
     imu = phys.Imu(200, 2000 if fast else 500)
     sim, summary, _ = _run(phys.slow_free_rotation(seed, fast=fast), imu, seed)
-    assert summary["distance_m"] == pytest.approx(sim["distance_m"], rel=0.001 if fast else 0.012)
+    assert summary["distance_m"] == pytest.approx(sim["distance_m"], rel=0.001 if fast else 0.01)
     assert summary["passes"] == len(sim["moves"])
