@@ -26,9 +26,11 @@ import numpy as np
 
 from firmware.common.errors import ConfigError
 from firmware.common.model import Block, Hold, Metrics, Pass
+from firmware.core.metrics.axis import principal_axis
 from firmware.core.metrics.estimator import Estimator
 from firmware.core.metrics.frames import Framer
 from firmware.core.metrics.radius import RadiusCurve, RadiusOfForce, parse_radius_curve, radius_at
+from firmware.core.metrics.saturation import rebuild
 
 TOOLS = ("roller", "ball", "stick")
 DEG = math.pi / 180.0
@@ -206,6 +208,8 @@ class MetricsEngine:
         self._unreported: tuple[list[Pass], list[Hold]] | None = None  # found by summary()
         self._still_rate2 = (s.hold_speed_max_mps / s.radius_m) ** 2
         self._rock_rate2 = max(self._still_rate2, s.still_rock_rad_s**2)
+        self._strong_rate2 = s.axis_strong_rad_s**2
+        self._live_scatter = [0.0] * 6  # xx xy xz yy yz zz of strong live samples, no axis yet
         self._snapshot()
 
     # ------------------------------------------------------------------ public
@@ -342,6 +346,19 @@ class MetricsEngine:
         s = self.settings
         bx, by, bz, ax, ay, az, sign, pos0, dist, passes, rolling, contact_s, hold0 = self._snap
         wx, wy, wz = block.gyro_rad_s[-1].tolist()
+        lv = self._framer.clip_level
+        if wx >= lv or wx <= -lv or wy >= lv or wy <= -lv or wz >= lv or wz <= -lv:
+            wx, wy, wz = self._rebuilt(block.gyro_rad_s[-1], lv)
+        elif ax == ay == az == 0.0:  # no axis yet: learn one from strong unclipped samples
+            ux, uy, uz = wx - bx, wy - by, wz - bz
+            if ux * ux + uy * uy + uz * uz > self._strong_rate2:
+                m = self._live_scatter
+                m[0] += ux * ux
+                m[1] += ux * uy
+                m[2] += ux * uz
+                m[3] += uy * uy
+                m[4] += uy * uz
+                m[5] += uz * uz
         force = float(block.force_n[-1])
         acc, q = self._sum, self._blocks
         dt_block = math.inf
@@ -393,6 +410,19 @@ class MetricsEngine:
             new_holds,  # new_holds
         )
         return self._last
+
+    def _rebuilt(self, w: np.ndarray, level: float) -> list[float]:
+        """A clipped gyro sample rebuilt along the roll axis in use, as the summary's samples
+        are (firmware.core.metrics.saturation); as it is while no axis is known."""
+        est = self._est
+        axis = est.axis
+        if axis is None:  # before the estimator has one: the strong samples seen live
+            xx, xy, xz, yy, yz, zz = self._live_scatter
+            if xx + yy + zz <= 0.0:
+                return w.tolist()
+            axis = principal_axis([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]], None)
+        row = w.reshape(1, 3)
+        return rebuild(row, np.abs(row) >= level, axis, est.bias, level)[0].tolist()
 
     def _empty_metrics(self) -> Metrics:
         return Metrics(
