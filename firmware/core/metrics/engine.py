@@ -72,7 +72,8 @@ class MetricsSettings:
     ball_stop_mps: float = 0.005  # ball: a move stops when its speed stays below this ...
     ball_stop_min_s: float = 0.2  # ... this long
     ball_quiet_mps: float = 0.001  # ball: a move starts/ends where the speed crosses this
-    ball_turn_max_deg: float = 40.0  # ball: the rolling direction turning this much ends a move
+    ball_turn_max_deg: float = 40.0  # ball: the rolling direction turning this much ...
+    ball_turn_path_m: float = 0.02  # ... within this much path ends a move (an arc does not)
     ball_move_window_s: float = 0.1  # ball: window of the speed and direction of a move
     frame_s: float = 0.02  # the estimator works on frames of this length (exact sums)
     estimate_every_s: float = 2.0  # sensor time between estimator runs (latency of passes)

@@ -18,6 +18,7 @@ between its two ends, kept as rows [t, *q].
 from __future__ import annotations
 
 import math
+from collections import deque
 
 import numpy as np
 
@@ -206,8 +207,13 @@ class BallMoves:
     A move starts when the short-window speed |ω|·r reaches ball_stop_mps, and it ends
     - at a stop: the speed stays below ball_stop_mps for ball_stop_min_s; or
     - at a turn: the direction of ω, taken where the speed is at least twice ball_stop_mps (so
-      noise cannot swing it), is more than ball_turn_max_deg from the move's first direction;
-      the cut is at the slowest frame since the last such direction (the corner).
+      noise cannot swing it), is more than ball_turn_max_deg from the direction it had
+      ball_turn_path_m back along the path (or the move's first, on a shorter move); the cut is
+      at the slowest frame since the last such direction (the corner). Judged over a length
+      of path, not of time: a corner turns the heading within millimetres, an arc rolled
+      without stopping (the heading turning evenly along the path) by 40° only along 1.4 times
+      its radius, far more than ball_turn_path_m for any arc a ball is steered along; so an
+      arc is one move, whatever its speed, and its length is its path.
     Its ends are pulled out to where the speed crosses ball_quiet_mps, so the slow start and end
     of a move count in full while the rocking of a still ball between moves does not. A move
     shorter than min_pass_m is not a pass.
@@ -222,6 +228,8 @@ class BallMoves:
         self._quiet = s.ball_quiet_mps
         self._stop_s = s.ball_stop_min_s
         self._cos_turn = math.cos(math.radians(s.ball_turn_max_deg))
+        self._turn_path = s.ball_turn_path_m
+        self._dirs: deque = deque()  # (path m, direction) of the open move, oldest first
         self.moving = False
         self._start = np.zeros(1 + Q_COLS)  # the open move's first row
         self._quiet_row: np.ndarray | None = None  # last quiet row while not moving
@@ -274,13 +282,23 @@ class BallMoves:
             x, y, z = w[i]
             norm = math.sqrt(x * x + y * y + z * z)
             u = (x / norm, y / norm, z / norm)
+            path = float(q[i, Q_PATH])
+            dirs = self._dirs
             if self._u0 is None:
                 self._u0 = u
-            elif u[0] * self._u0[0] + u[1] * self._u0[1] + u[2] * self._u0[2] < self._cos_turn:
-                cut = self._cut_row if self._cut_row is not None else _row(t, q, cut_i)
-                self._emit(self._start, cut, out)
-                self._start = cut
-                self._u0 = u
+                dirs.clear()
+            else:  # the reference: the newest direction at least ball_turn_path_m back
+                back = path - self._turn_path
+                while len(dirs) > 1 and dirs[1][0] <= back:
+                    dirs.popleft()
+                ref = dirs[0][1] if dirs else self._u0
+                if u[0] * ref[0] + u[1] * ref[1] + u[2] * ref[2] < self._cos_turn:
+                    cut = self._cut_row if self._cut_row is not None else _row(t, q, cut_i)
+                    self._emit(self._start, cut, out)
+                    self._start = cut
+                    self._u0 = u
+                    dirs.clear()
+            dirs.append((path, u))
             self._cut_speed = math.inf
             self._cut_row = None
         if self.moving and self._cut_speed < math.inf and self._cut_row is None:

@@ -45,6 +45,29 @@ def test_ball_short_moves_each_a_pass(seed, rate_hz, fs_dps):
         assert length == pytest.approx(move[2], abs=0.002)
 
 
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize(("rate_hz", "fs_dps"), [(200, 500), (1000, 2000)])
+def test_ball_rolled_along_an_arc_is_one_pass_of_its_path(seed, rate_hz, fs_dps):
+    """Arcs steered without stopping (the heading turning 60-120° evenly along 12-25 cm): one
+    pass each, as long as the path (it was cut in two to four wherever the heading had turned
+    40° from the move's start, losing up to 6 % in pieces under 3 cm)."""
+    sim, summary, _ = _run(phys.ball_arcs(seed), phys.Imu(rate_hz, fs_dps), seed)
+    assert summary["passes"] == len(sim["moves"]) == 5
+    assert summary["distance_m"] == pytest.approx(sim["distance_m"], rel=0.01)
+    for length, move in zip(summary["pass_list"]["length_m"], sim["moves"], strict=True):
+        assert length == pytest.approx(move[2], abs=0.002)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_ball_corners_without_a_stop_are_each_a_pass(seed):
+    """Moves straight on from the last one's end in a new heading (50-180°), no stop between:
+    the heading turning within millimetres of path ends a move."""
+    sess = phys.ball_short_moves(seed, stop_s=(0.0, 0.0), turn_deg=(50.0, 180.0))
+    sim, summary, _ = _run(sess, phys.Imu(200, 500), seed)
+    assert summary["passes"] == len(sim["moves"]) == 14
+    assert summary["distance_m"] == pytest.approx(sim["distance_m"], rel=0.01)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_ball_stop_then_new_heading_is_two_passes(seed):
     """The issue's case: 10 cm, a 1.4 s stop, 7 cm at 78° from it (was one 17 cm pass)."""
