@@ -63,7 +63,7 @@ class MetricsSettings:
     rest_bias_clip_rad_s: float = 3.0 * DEG  # window-mean gyro must stay this close to the prior
     rest_tilt_max_m_s2: float = 0.09  # mean accel, last vs first third of the rest window
     rest_drift_max_rad_s: float = 0.5 * DEG  # mean gyro, last vs first third of the rest window
-    rest_min_s: float = 1.5  # rest must last this long before the bias is learned
+    rest_min_s: float = 1.5  # rest (its windows included) must span this long to give the bias
     axis_strong_rad_s: float = 30.0 * DEG  # only stronger rotation re-estimates the axis ...
     axis_weak_rad_s: float = 8.0 * DEG  # ... until there is some, rotation above this is used
     axis_update_s: float = 0.25  # rotation time (at least) between axis re-estimates

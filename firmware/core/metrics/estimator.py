@@ -219,7 +219,7 @@ class Estimator:
         ml_raw = d[:, 0:3] / d[:, 3:4]
         rest, bias, rest_any = self._bias.update(
             t, cum, self._win.prev_cum, rest_raw, ms_raw, engaged,
-            lambda times: self._win.cum_at(times, first_row, len(t), GYRO_COUNT),
+            lambda times: self._win.cum_at(times, first_row, len(t), GYRO_COUNT), self.t0,
         )
         wc = fr.gyro / count[:, None] - bias  # frame mean rate
         # smoothed rotation -> still (tissue speed below the hold speed)

@@ -205,35 +205,37 @@ class RunMean:
 
 
 class InnerRunMean:
-    """Runs of a per-row flag lasting at least `min_s`; at each qualified row, the mean of a
-    3-vector signal over the rows a full `trim_s` inside the run: from trim_s after its first
-    row to trim_s before the row itself. A run's edges are where the flag is least sure (the
-    rest window's test passes a slow motion fading in or out): the rows near its start may be
-    the end of a motion, and the latest ones the start of the next. `cum_at(times)` gives the
-    running sums [x, y, z, count] of every row at or before each time (the window buffer's,
-    reaching back at least trim_s before the block). Remembers the mean at the last qualified
-    row (`value`)."""
+    """Rest runs and their mean, for a per-row flag that looks back over a window of
+    `window_s` (a row is flagged when the data over (t - window_s, t] passes the tests): a run
+    vouches for the data from window_s before its first row to its latest row. It counts once
+    that data spans `min_s`; its mean at each such row is over (start - window_s, t - window_s]:
+    the last window is left out, because a flag that looks back over a window still passes a
+    motion that has only just begun (a slow turn fading in passes the tests for a moment).
+    `cum_at(times)` gives the running sums [x, y, z, count] of every row at or before each time
+    (the window buffer's, reaching back at least window_s before the block). Remembers the
+    mean at the last qualified row (`value`)."""
 
-    def __init__(self, min_s: float, trim_s: float) -> None:
+    def __init__(self, min_s: float, window_s: float) -> None:
         self.min_s = min_s
-        self.trim_s = trim_s
+        self.window_s = window_s
         self.value: np.ndarray | None = None
         self._raw = False
         self._start_t = np.nan
-        self._prefix: np.ndarray | None = None  # running sums at start + trim_s, once reached
+        self._prefix: np.ndarray | None = None  # running sums at start - window_s
 
     def idle(self, flag: np.ndarray) -> bool:
         """True when no run is open and none starts in this block."""
         return not self._raw and not flag.any()
 
-    def update(self, t, flag: np.ndarray, cum_at):
-        """Returns (qualified mask, value per row (n, 3), mask of rows that have a value)."""
+    def update(self, t, flag: np.ndarray, cum_at, t0: float):
+        """`t0`: the first sample of the data (a run's data starts there at the earliest).
+        Returns (qualified mask, value per row (n, 3), mask of rows that have a value)."""
         n = len(t)
-        trim = self.trim_s
-        if self._raw and self._prefix is not None and self.value is not None and flag.all():
-            qual = t - self._start_t >= self.min_s
+        w = self.window_s
+        if self._raw and self.value is not None and flag.all():
+            qual = t - max(self._start_t - w, t0) >= self.min_s
             if qual.all():  # the run goes on throughout
-                sums = cum_at(t - trim) - self._prefix
+                sums = cum_at(t - w) - self._prefix
                 values = sums[:, 0:3] / sums[:, 3:4]
                 self.value = values[-1].copy()
                 return qual, values, np.ones(n, dtype=bool)
@@ -242,15 +244,15 @@ class InnerRunMean:
         prev[1:] = flag[:-1]
         pick = ffill1(flag & ~prev)  # 0: the run started before this block
         start_t = carried(t, self._start_t)[pick]
-        qual = flag & (t - start_t >= self.min_s)
+        qual = flag & (t - np.maximum(start_t - w, t0) >= self.min_s)
         ext = np.empty((n + 1, 3))
         ext[0] = np.nan if self.value is None else self.value
         rows = qual.nonzero()[0]
         if len(rows):
-            lo = cum_at(start_t[rows] + trim)
-            if self._prefix is not None:  # the carried run: its start may have left the buffer
+            lo = cum_at(start_t[rows] - w)
+            if self._raw:  # the carried run: its start may have left the buffer
                 lo[pick[rows] == 0] = self._prefix
-            sums = cum_at(t[rows] - trim) - lo
+            sums = cum_at(t[rows] - w) - lo
             count = sums[:, 3]
             ok = count > 0
             qual[rows[~ok]] = False
@@ -260,13 +262,8 @@ class InnerRunMean:
         has = (last > 0) if self.value is None else np.ones(n, dtype=bool)
         if has[-1]:
             self.value = values[-1].copy()
-        self._raw = bool(flag[-1])
-        if not self._raw:
-            self._prefix = None
-        else:
-            if pick[-1] != 0:  # a new run: its prefix is not known yet
-                self._prefix = None
+        if flag[-1] and (pick[-1] != 0 or not self._raw):  # a run opened in this block
             self._start_t = float(start_t[-1])
-            if self._prefix is None and t[-1] >= self._start_t + trim:
-                self._prefix = cum_at(np.array([self._start_t + trim]))[0].copy()
+            self._prefix = cum_at(np.array([self._start_t - w]))[0].copy()
+        self._raw = bool(flag[-1])
         return qual, values, has

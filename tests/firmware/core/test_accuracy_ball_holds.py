@@ -122,3 +122,20 @@ def test_free_ball_rotation_distance(seed, fast):
     sim, summary, _ = _run(phys.slow_free_rotation(seed, fast=fast), imu, seed)
     assert summary["distance_m"] == pytest.approx(sim["distance_m"], rel=0.001 if fast else 0.01)
     assert summary["passes"] == len(sim["moves"])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_short_rest_before_a_slow_turn_gives_the_bias(seed):
+    """1.6 s at rest, then a slow turn fading in (a few °/s for its first second): the rest's
+    data gives the bias (it spans rest_min_s with the first rest window), and the turn's slow
+    start does not enter it. (Before: up to 0.45 °/s off, the slow start taken for rest, or no
+    bias at all; counting only the frames a full window inside the run: no bias, too short.)"""
+    sess = phys.Session(0.05, has_force=False)
+    sess.add(phys.Seg(1.6)).add(phys.Seg(12.0, 0.25, rate_axis=(0.2, 0.3, 1.0), kind="move"))
+    imu = phys.Imu(200, 500)
+    sim = phys.simulate(sess, imu, seed)
+    engine = MetricsEngine(MetricsSettings(tool="ball", radius_m=sess.radius_m))
+    engine.update(sim["block"].slice(0, 200 * 4))  # 4 s: the rest and the turn's start
+    engine.summary()
+    err_dps = engine.bias_rad_s / phys.DEG - imu.bias_dps
+    assert abs(err_dps).max() < 0.05, err_dps
