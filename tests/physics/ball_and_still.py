@@ -123,6 +123,7 @@ class Seg:
     rock: bool = False
     rate_axis: tuple | None = None  # free rotation: world axis (rate from `length_m`/radius)
     kind: str = "still"
+    turn_rad: float = 0.0  # an arc: the heading turns this much, evenly along the path
 
 
 @dataclass
@@ -163,7 +164,10 @@ def simulate(sess: Session, imu: Imu, seed: int) -> dict:
         sel = (t >= t0) & (t < t1)
         u = (t[sel] - t0) / sg.duration_s
         frac, dfrac = _profile(u)
-        if sg.length_m > 0:
+        if sg.length_m > 0 and sg.turn_rad:  # rolled along an arc
+            orient = _arc(sg, r, t[sel], t0, orient, omega_w, acc_w, rmat, np.flatnonzero(sel))
+            moves.append((t0, t1, sg.length_m))
+        elif sg.length_m > 0:
             if sg.rate_axis is not None:  # turned freely about a fixed world axis
                 axis = np.asarray(sg.rate_axis, float)
                 axis /= np.linalg.norm(axis)
@@ -220,6 +224,37 @@ def simulate(sess: Session, imu: Imu, seed: int) -> dict:
     }
 
 
+def _arc(sg: Seg, r: float, ts, t0: float, orient, omega_w, acc_w, rmat, idx):
+    """A move along an arc: the heading turns by sg.turn_rad in proportion to the path rolled
+    (constant curvature κ = turn/length), rolling without slip or spin: ω = n × v / r with v
+    turning, so the ball's orientation is integrated sample by sample (each step a rotation by
+    the mean ω over it). The acceleration has its centripetal part v²κ. Returns the orientation
+    at the end of the move."""
+    n_up = np.array([0.0, 0.0, 1.0])
+    u = (ts - t0) / sg.duration_s
+    frac, dfrac = _profile(u)
+    speed = sg.length_m * dfrac / sg.duration_s
+    dspeed = sg.length_m * (np.pi**2 / 2) * np.cos(np.pi * u) / sg.duration_s**2
+    heading = sg.heading_rad + sg.turn_rad * frac
+    v_dir = np.stack([np.cos(heading), np.sin(heading), np.zeros_like(heading)], axis=1)
+    left = np.cross(n_up, v_dir)
+    kappa = sg.turn_rad / sg.length_m
+    omega = left * (speed / r)[:, None]
+    omega_w[idx] = omega
+    acc_w[idx] = v_dir * dspeed[:, None] + left * (speed**2 * kappa)[:, None]
+    # orientation: from the segment's start, one rotation per sample step
+    t_prev, w_prev, rm = t0, np.zeros(3), orient
+    for k, i in enumerate(idx):
+        w_mid = 0.5 * (w_prev + omega[k])
+        angle = float(np.linalg.norm(w_mid)) * (ts[k] - t_prev)
+        if angle > 0:
+            rm = rot(w_mid, angle)[0] @ rm
+        rmat[i] = rm
+        t_prev, w_prev = ts[k], omega[k]
+    # the rest of the way to the segment's end (the ball is all but stopped there)
+    return rm
+
+
 def _still_runs(sess: Session, min_s: float = 5.0) -> list[tuple[float, float]]:
     """Truth holds: maximal runs of still segments under force lasting min_s or more."""
     out, run, t0 = [], None, 0.0
@@ -236,10 +271,12 @@ def _still_runs(sess: Session, min_s: float = 5.0) -> list[tuple[float, float]]:
 
 
 # ---------------------------------------------------------------------- scenarios
-def ball_short_moves(seed: int, radius_m: float = 0.04, moves: int = 14) -> Session:
+def ball_short_moves(seed: int, radius_m: float = 0.04, moves: int = 14,
+                     stop_s=(0.3, 0.9), turn_deg=(30.0, 180.0)) -> Session:
     """A ball under the back moved in `moves` short moves (4-8 cm at 1-3.5 cm/s mean), each in
     a new heading (turns of 30..180°, reversals among them), stops of 0.3-0.9 s; rests first
-    and last."""
+    and last. With stop_s (0, 0): corners, each move straight on from the last one's end in a
+    new heading (turns of turn_deg), the ball only slowing through the corner."""
     rng = np.random.default_rng([seed, 1])
     sess = Session(radius_m)
     sess.add(Seg(2.0))  # lying on the floor before use: rest
@@ -249,8 +286,10 @@ def ball_short_moves(seed: int, radius_m: float = 0.04, moves: int = 14) -> Sess
         length = rng.uniform(0.04, 0.08)
         speed = rng.uniform(0.01, 0.035)
         sess.add(Seg(length / speed, length, heading, 80.0, kind="move"))
-        sess.add(Seg(rng.uniform(0.3, 0.9), force_n=80.0, kind="stop"))
-        heading += rng.choice([-1, 1]) * rng.uniform(30, 180) * DEG
+        stop = rng.uniform(*stop_s)
+        if stop > 0:
+            sess.add(Seg(stop, force_n=80.0, kind="stop"))
+        heading += rng.choice([-1, 1]) * rng.uniform(*turn_deg) * DEG
         del k
     sess.add(Seg(2.0))
     return sess
@@ -295,6 +334,25 @@ def piriformis_hold(seed: int, radius_m: float = 0.03) -> Session:
     sess.add(Seg(45.0, force_n=rng.uniform(120, 200), rock=True, kind="hold"))
     sess.add(Seg(1.5, 0.05, rng.uniform(-math.pi, math.pi), 100.0, kind="move"))
     sess.add(Seg(30.0, force_n=rng.uniform(120, 200), rock=True, kind="hold"))
+    sess.add(Seg(2.0))
+    return sess
+
+
+def ball_arcs(seed: int, radius_m: float = 0.04) -> Session:
+    """A ball under the back rolled along arcs without stopping to steer: each move turns its
+    heading by 60-120° along 12-25 cm (an arc of 7-24 cm radius) at 1.5-6 cm/s mean, stops of
+    0.5-1 s between moves, each move heading off where the last ended or back the other way."""
+    rng = np.random.default_rng([seed, 6])
+    sess = Session(radius_m)
+    sess.add(Seg(2.0)).add(Seg(1.5, force_n=80.0, rock=True))
+    heading = rng.uniform(-math.pi, math.pi)
+    for _ in range(5):
+        length = rng.uniform(0.12, 0.25)
+        turn = rng.choice([-1, 1]) * rng.uniform(60, 120) * DEG
+        speed = rng.uniform(0.015, 0.06)
+        sess.add(Seg(length / speed, length, heading, 80.0, kind="move", turn_rad=turn))
+        sess.add(Seg(rng.uniform(0.5, 1.0), force_n=80.0, kind="stop"))
+        heading += turn + rng.choice([0.0, math.pi])
     sess.add(Seg(2.0))
     return sess
 

@@ -19,7 +19,8 @@ The model:
   (int16 counts, so ±2000 °/s tops out at 1998 °/s), a force sensor with 1 N of noise.
 
 ``roll_session`` returns the samples (a Block) and a truth dict: distance_m (the sum of pass
-lengths along the tissue), passes, clipped_samples (samples with any gyro axis clipped).
+lengths along the tissue), passes, clipped_samples (samples with any gyro axis clipped), speed_mps
+(the tissue speed at each sample).
 """
 
 from __future__ import annotations
@@ -157,6 +158,7 @@ def roll_session(spec: RollSpec) -> tuple[Block, dict]:
         "clipped_samples": int(clipped.sum()),
         "axis_xyz": tuple(float(x) for x in a),
         "radius_at_mean_force_m": float(np.mean(radius[np.abs(v) > 0.01])),
+        "speed_mps": np.abs(v),  # tissue speed at each sample
     }
     return block, truth
 

@@ -26,9 +26,11 @@ import numpy as np
 
 from firmware.common.errors import ConfigError
 from firmware.common.model import Block, Hold, Metrics, Pass
+from firmware.core.metrics.axis import principal_axis
 from firmware.core.metrics.estimator import Estimator
 from firmware.core.metrics.frames import Framer
 from firmware.core.metrics.radius import RadiusCurve, RadiusOfForce, parse_radius_curve, radius_at
+from firmware.core.metrics.saturation import rebuild
 
 TOOLS = ("roller", "ball", "stick")
 DEG = math.pi / 180.0
@@ -60,7 +62,8 @@ class MetricsSettings:
     rest_accel_max_m_s2: float = 0.5  # rms deviation of accel from its window mean
     rest_bias_clip_rad_s: float = 3.0 * DEG  # window-mean gyro must stay this close to the prior
     rest_tilt_max_m_s2: float = 0.09  # mean accel, last vs first third of the rest window
-    rest_min_s: float = 1.5  # rest must last this long before the bias is learned
+    rest_drift_max_rad_s: float = 0.5 * DEG  # mean gyro, last vs first third of the rest window
+    rest_min_s: float = 1.5  # rest (its windows included) must span this long to give the bias
     axis_strong_rad_s: float = 30.0 * DEG  # only stronger rotation re-estimates the axis ...
     axis_weak_rad_s: float = 8.0 * DEG  # ... until there is some, rotation above this is used
     axis_update_s: float = 0.25  # rotation time (at least) between axis re-estimates
@@ -69,7 +72,8 @@ class MetricsSettings:
     ball_stop_mps: float = 0.005  # ball: a move stops when its speed stays below this ...
     ball_stop_min_s: float = 0.2  # ... this long
     ball_quiet_mps: float = 0.001  # ball: a move starts/ends where the speed crosses this
-    ball_turn_max_deg: float = 40.0  # ball: the rolling direction turning this much ends a move
+    ball_turn_max_deg: float = 40.0  # ball: the rolling direction turning this much ...
+    ball_turn_path_m: float = 0.02  # ... within this much path ends a move (an arc does not)
     ball_move_window_s: float = 0.1  # ball: window of the speed and direction of a move
     frame_s: float = 0.02  # the estimator works on frames of this length (exact sums)
     estimate_every_s: float = 2.0  # sensor time between estimator runs (latency of passes)
@@ -205,6 +209,8 @@ class MetricsEngine:
         self._unreported: tuple[list[Pass], list[Hold]] | None = None  # found by summary()
         self._still_rate2 = (s.hold_speed_max_mps / s.radius_m) ** 2
         self._rock_rate2 = max(self._still_rate2, s.still_rock_rad_s**2)
+        self._strong_rate2 = s.axis_strong_rad_s**2
+        self._live_scatter = [0.0] * 6  # xx xy xz yy yz zz of strong live samples, no axis yet
         self._snapshot()
 
     # ------------------------------------------------------------------ public
@@ -341,6 +347,19 @@ class MetricsEngine:
         s = self.settings
         bx, by, bz, ax, ay, az, sign, pos0, dist, passes, rolling, contact_s, hold0 = self._snap
         wx, wy, wz = block.gyro_rad_s[-1].tolist()
+        lv = self._framer.clip_level
+        if wx >= lv or wx <= -lv or wy >= lv or wy <= -lv or wz >= lv or wz <= -lv:
+            wx, wy, wz = self._rebuilt(block.gyro_rad_s[-1], lv)
+        elif ax == ay == az == 0.0:  # no axis yet: learn one from strong unclipped samples
+            ux, uy, uz = wx - bx, wy - by, wz - bz
+            if ux * ux + uy * uy + uz * uz > self._strong_rate2:
+                m = self._live_scatter
+                m[0] += ux * ux
+                m[1] += ux * uy
+                m[2] += ux * uz
+                m[3] += uy * uy
+                m[4] += uy * uz
+                m[5] += uz * uz
         force = float(block.force_n[-1])
         acc, q = self._sum, self._blocks
         dt_block = math.inf
@@ -392,6 +411,19 @@ class MetricsEngine:
             new_holds,  # new_holds
         )
         return self._last
+
+    def _rebuilt(self, w: np.ndarray, level: float) -> list[float]:
+        """A clipped gyro sample rebuilt along the roll axis in use, as the summary's samples
+        are (firmware.core.metrics.saturation); as it is while no axis is known."""
+        est = self._est
+        axis = est.axis
+        if axis is None:  # before the estimator has one: the strong samples seen live
+            xx, xy, xz, yy, yz, zz = self._live_scatter
+            if xx + yy + zz <= 0.0:
+                return w.tolist()
+            axis = principal_axis([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]], None)
+        row = w.reshape(1, 3)
+        return rebuild(row, np.abs(row) >= level, axis, est.bias, level)[0].tolist()
 
     def _empty_metrics(self) -> Metrics:
         return Metrics(

@@ -207,12 +207,19 @@ class Estimator:
                 t, first_row, s.rest_window_s - third, ACCEL_COUNT
             )
             rest_raw &= self._bias.gravity_steady(early, late)
+        if rest_raw.any():  # and the rate did not drift (a slow turn fading in or out)
+            late = self._win.window_delta(t, first_row, third, GYRO_COUNT)
+            early = d[:, GYRO_COUNT] - self._win.window_delta(
+                t, first_row, s.rest_window_s - third, GYRO_COUNT
+            )
+            rest_raw &= self._bias.rate_steady(early, late)
         d = self._win.window_delta(t, first_row, s.still_window_s, GYRO_COUNT)
         ms_raw = d[:, 0:3] / d[:, 3:4]
         d = self._win.window_delta(t, first_row, s.still_long_window_s, GYRO_COUNT)
         ml_raw = d[:, 0:3] / d[:, 3:4]
         rest, bias, rest_any = self._bias.update(
-            t, cum, self._win.prev_cum, rest_raw, ms_raw, engaged
+            t, cum, self._win.prev_cum, rest_raw, ms_raw, engaged,
+            lambda times: self._win.cum_at(times, first_row, len(t), GYRO_COUNT), self.t0,
         )
         wc = fr.gyro / count[:, None] - bias  # frame mean rate
         # smoothed rotation -> still (tissue speed below the hold speed)
@@ -253,7 +260,7 @@ class Estimator:
         if s.tool == "ball":  # the ball's moves: speed and direction over a short window
             d = self._win.window_delta(t, first_row, s.ball_move_window_s, GYRO_COUNT)
             wb = d[:, 0:3] / d[:, 3:4] - bias
-        self._passes.update(t, q, wb, new_passes, engaged)
+        self._passes.update(t, q, wb, new_passes, engaged, self._axis.best)
         if runs is not None:
             self._holds.update(t, hold_raw, runs, fz, has_f, self.t0, new_holds)
 

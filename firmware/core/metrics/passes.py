@@ -3,7 +3,10 @@ numpy, no I/O, no clock.
 
 Roller and stick: a turnaround is where the position retreats min_pass_m from its running
 extreme (a zigzag on the position, carried across calls); a pass runs from one turnaround to
-the next, its length |x(turn_k) - x(turn_k-1)|.
+the next, its length r·|a·(Θ(turn_k) - Θ(turn_k-1))|: the rotation between the two turnarounds
+projected on the best roll axis known when the pass ends (the axis is fixed in the tool, so the
+latest estimate is the best for every pass; the position itself was integrated on the axis known
+at each frame, which early on comes from little rotation and can be off by a hand's wobble).
 
 Ball: a ball has no fixed axis and so no signed position to reverse. A pass is one move: it
 ends at a stop or where the rolling direction turns (BallMoves); its length is the path rolled.
@@ -15,12 +18,13 @@ between its two ends, kept as rows [t, *q].
 from __future__ import annotations
 
 import math
+from collections import deque
 
 import numpy as np
 
 from firmware.common.model import Pass
 from firmware.common.runs import first_true
-from firmware.core.metrics.totals import Q_COLS, Q_PATH
+from firmware.core.metrics.totals import Q_COLS, Q_PATH, Q_THETA
 
 PASS_LIST_MAX = 2000  # passes listed in the summary (the count is never capped)
 
@@ -41,11 +45,15 @@ class Passes:
         self._turn = np.zeros(1 + Q_COLS)
         self._seeded = False
         self._moves = BallMoves(s, self._emit) if s.tool == "ball" else None
+        self._axis: np.ndarray | None = None  # the roll axis a pass's rotation is projected on
 
-    def update(self, t, q, wb, out: list[Pass], engaged=None) -> None:
+    def update(self, t, q, wb, out: list[Pass], engaged=None, axis=None) -> None:
         """Passes from the running sums `q` of the frames at times `t` (appended to `out` and
         `passes`); the ball's from its moves, with `wb` the short-window mean rate (bias
-        removed, rad/s) and `engaged` the frames in contact (or without a force sensor)."""
+        removed, rad/s) and `engaged` the frames in contact (or without a force sensor);
+        `axis` the best roll axis known (None: the position's difference is the length)."""
+        if axis is not None:
+            self._axis = axis
         if self._moves is not None:
             self._moves.update(t, q, wb, True if engaged is None else engaged, out)
             return
@@ -134,7 +142,14 @@ class Passes:
         """The pass from turn row `a` to turn row `b`, or None if it is too short."""
         s = self.settings
         dx = b[1] - a[1]
-        length = (b[2] - a[2]) if s.tool == "ball" else abs(dx)
+        if s.tool == "ball":
+            length = b[1 + Q_PATH] - a[1 + Q_PATH]
+        elif self._axis is not None:
+            ax = self._axis
+            d = b[1 + Q_THETA.start : 1 + Q_THETA.stop] - a[1 + Q_THETA.start : 1 + Q_THETA.stop]
+            length = abs(float(ax[0] * d[0] + ax[1] * d[1] + ax[2] * d[2])) * s.radius_m
+        else:
+            length = abs(dx)
         if length < s.min_pass_m or (s.tool != "ball" and abs(dx) < 1e-12):
             return None
         moving = b[3] - a[3]
@@ -192,8 +207,13 @@ class BallMoves:
     A move starts when the short-window speed |ω|·r reaches ball_stop_mps, and it ends
     - at a stop: the speed stays below ball_stop_mps for ball_stop_min_s; or
     - at a turn: the direction of ω, taken where the speed is at least twice ball_stop_mps (so
-      noise cannot swing it), is more than ball_turn_max_deg from the move's first direction;
-      the cut is at the slowest frame since the last such direction (the corner).
+      noise cannot swing it), is more than ball_turn_max_deg from the direction it had
+      ball_turn_path_m back along the path (or the move's first, on a shorter move); the cut is
+      at the slowest frame since the last such direction (the corner). Judged over a length
+      of path, not of time: a corner turns the heading within millimetres, an arc rolled
+      without stopping (the heading turning evenly along the path) by 40° only along 1.4 times
+      its radius, far more than ball_turn_path_m for any arc a ball is steered along; so an
+      arc is one move, whatever its speed, and its length is its path.
     Its ends are pulled out to where the speed crosses ball_quiet_mps, so the slow start and end
     of a move count in full while the rocking of a still ball between moves does not. A move
     shorter than min_pass_m is not a pass.
@@ -208,6 +228,8 @@ class BallMoves:
         self._quiet = s.ball_quiet_mps
         self._stop_s = s.ball_stop_min_s
         self._cos_turn = math.cos(math.radians(s.ball_turn_max_deg))
+        self._turn_path = s.ball_turn_path_m
+        self._dirs: deque = deque()  # (path m, direction) of the open move, oldest first
         self.moving = False
         self._start = np.zeros(1 + Q_COLS)  # the open move's first row
         self._quiet_row: np.ndarray | None = None  # last quiet row while not moving
@@ -260,13 +282,23 @@ class BallMoves:
             x, y, z = w[i]
             norm = math.sqrt(x * x + y * y + z * z)
             u = (x / norm, y / norm, z / norm)
+            path = float(q[i, Q_PATH])
+            dirs = self._dirs
             if self._u0 is None:
                 self._u0 = u
-            elif u[0] * self._u0[0] + u[1] * self._u0[1] + u[2] * self._u0[2] < self._cos_turn:
-                cut = self._cut_row if self._cut_row is not None else _row(t, q, cut_i)
-                self._emit(self._start, cut, out)
-                self._start = cut
-                self._u0 = u
+                dirs.clear()
+            else:  # the reference: the newest direction at least ball_turn_path_m back
+                back = path - self._turn_path
+                while len(dirs) > 1 and dirs[1][0] <= back:
+                    dirs.popleft()
+                ref = dirs[0][1] if dirs else self._u0
+                if u[0] * ref[0] + u[1] * ref[1] + u[2] * ref[2] < self._cos_turn:
+                    cut = self._cut_row if self._cut_row is not None else _row(t, q, cut_i)
+                    self._emit(self._start, cut, out)
+                    self._start = cut
+                    self._u0 = u
+                    dirs.clear()
+            dirs.append((path, u))
             self._cut_speed = math.inf
             self._cut_row = None
         if self.moving and self._cut_speed < math.inf and self._cut_row is None:

@@ -58,6 +58,14 @@ class WindowBuffer:
         lo -= 1
         return self._c[first_row : first_row + n, cols] - self._c[lo, cols]
 
+    def cum_at(self, times: np.ndarray, first_row: int, n: int, cols=slice(None)) -> np.ndarray:
+        """The running sums of every row at or before each of `times` (rows of the last append
+        at `first_row`, `n` long, and the kept tail before them)."""
+        idx = self._t[: first_row + n].searchsorted(times, side="right")
+        idx -= 1
+        np.maximum(idx, 0, out=idx)
+        return self._c[idx, cols]
+
     def window_sum_at(self, t: np.ndarray, first_row: int, idx: np.ndarray, window_s: float):
         """Sum of the rows over (t_i - window_s, t_i] for the block samples `idx`."""
         n = len(t)
@@ -194,3 +202,68 @@ class RunMean:
         if self.clip is not None:
             qual &= (np.abs(means - self.center) < self.clip).all(axis=1)
         return means
+
+
+class InnerRunMean:
+    """Rest runs and their mean, for a per-row flag that looks back over a window of
+    `window_s` (a row is flagged when the data over (t - window_s, t] passes the tests): a run
+    vouches for the data from window_s before its first row to its latest row. It counts once
+    that data spans `min_s`; its mean at each such row is over (start - window_s, t - window_s]:
+    the last window is left out, because a flag that looks back over a window still passes a
+    motion that has only just begun (a slow turn fading in passes the tests for a moment).
+    `cum_at(times)` gives the running sums [x, y, z, count] of every row at or before each time
+    (the window buffer's, reaching back at least window_s before the block). Remembers the
+    mean at the last qualified row (`value`)."""
+
+    def __init__(self, min_s: float, window_s: float) -> None:
+        self.min_s = min_s
+        self.window_s = window_s
+        self.value: np.ndarray | None = None
+        self._raw = False
+        self._start_t = np.nan
+        self._prefix: np.ndarray | None = None  # running sums at start - window_s
+
+    def idle(self, flag: np.ndarray) -> bool:
+        """True when no run is open and none starts in this block."""
+        return not self._raw and not flag.any()
+
+    def update(self, t, flag: np.ndarray, cum_at, t0: float):
+        """`t0`: the first sample of the data (a run's data starts there at the earliest).
+        Returns (qualified mask, value per row (n, 3), mask of rows that have a value)."""
+        n = len(t)
+        w = self.window_s
+        if self._raw and self.value is not None and flag.all():
+            qual = t - max(self._start_t - w, t0) >= self.min_s
+            if qual.all():  # the run goes on throughout
+                sums = cum_at(t - w) - self._prefix
+                values = sums[:, 0:3] / sums[:, 3:4]
+                self.value = values[-1].copy()
+                return qual, values, np.ones(n, dtype=bool)
+        prev = np.empty(n, dtype=bool)
+        prev[0] = self._raw
+        prev[1:] = flag[:-1]
+        pick = ffill1(flag & ~prev)  # 0: the run started before this block
+        start_t = carried(t, self._start_t)[pick]
+        qual = flag & (t - np.maximum(start_t - w, t0) >= self.min_s)
+        ext = np.empty((n + 1, 3))
+        ext[0] = np.nan if self.value is None else self.value
+        rows = qual.nonzero()[0]
+        if len(rows):
+            lo = cum_at(start_t[rows] - w)
+            if self._raw:  # the carried run: its start may have left the buffer
+                lo[pick[rows] == 0] = self._prefix
+            sums = cum_at(t[rows] - w) - lo
+            count = sums[:, 3]
+            ok = count > 0
+            qual[rows[~ok]] = False
+            ext[1:][rows[ok]] = sums[ok, 0:3] / count[ok, None]
+        last = ffill1(qual)
+        values = ext[last]
+        has = (last > 0) if self.value is None else np.ones(n, dtype=bool)
+        if has[-1]:
+            self.value = values[-1].copy()
+        if flag[-1] and (pick[-1] != 0 or not self._raw):  # a run opened in this block
+            self._start_t = float(start_t[-1])
+            self._prefix = cum_at(np.array([self._start_t - w]))[0].copy()
+        self._raw = bool(flag[-1])
+        return qual, values, has

@@ -17,7 +17,7 @@ from firmware.core.metrics.state import SpeedHistogram
 SPEED_BIN_MPS = 0.0005
 SPEED_BINS = 8000  # up to 4 m/s
 # columns of the running sums (Totals.q): position, ball path, moving time, force·dt and dt
-# rolling with a force reading, rotation; totals: contact time and force·dt, speed·dt, and
+# rolling with a force reading, rotation (3); totals: contact time and force·dt, speed·dt, and
 # force·dt / dt rolling up and down (raw sign)
 Q_X, Q_PATH, Q_MOVING, Q_FORCE_DT, Q_FDT, Q_THETA = 0, 1, 2, 3, 4, slice(5, 8)
 Q_CONTACT, Q_CONTACT_F, Q_SPEED_DT, Q_UP_F, Q_DOWN_F, Q_UP_DT, Q_DOWN_DT = range(8, 15)
@@ -58,10 +58,11 @@ class Totals:
         ball = s.tool == "ball"
         if ball:  # path along the surface: the gated speed over each frame
             np.multiply(speed, dt, out=rows[:, Q_PATH])
-            rows[:, Q_THETA] = dtheta  # integrated rotation (rad): the ball's net roll
         else:
             rows[:, Q_PATH] = 0.0
-            rows[:, Q_THETA] = 0.0
+        # the integrated rotation (rad, what the position projects): a pass's length is its
+        # difference projected on the best roll axis known when the pass ends (passes.py)
+        rows[:, Q_THETA] = dtheta
         rdt = np.multiply(dt, rolling, out=rows[:, Q_MOVING])
         rdt_f = rdt if allf else np.multiply(rdt, has_f, out=rows[:, Q_FDT])
         if allf:

@@ -45,6 +45,29 @@ def test_ball_short_moves_each_a_pass(seed, rate_hz, fs_dps):
         assert length == pytest.approx(move[2], abs=0.002)
 
 
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize(("rate_hz", "fs_dps"), [(200, 500), (1000, 2000)])
+def test_ball_rolled_along_an_arc_is_one_pass_of_its_path(seed, rate_hz, fs_dps):
+    """Arcs steered without stopping (the heading turning 60-120° evenly along 12-25 cm): one
+    pass each, as long as the path (it was cut in two to four wherever the heading had turned
+    40° from the move's start, losing up to 6 % in pieces under 3 cm)."""
+    sim, summary, _ = _run(phys.ball_arcs(seed), phys.Imu(rate_hz, fs_dps), seed)
+    assert summary["passes"] == len(sim["moves"]) == 5
+    assert summary["distance_m"] == pytest.approx(sim["distance_m"], rel=0.01)
+    for length, move in zip(summary["pass_list"]["length_m"], sim["moves"], strict=True):
+        assert length == pytest.approx(move[2], abs=0.002)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_ball_corners_without_a_stop_are_each_a_pass(seed):
+    """Moves straight on from the last one's end in a new heading (50-180°), no stop between:
+    the heading turning within millimetres of path ends a move."""
+    sess = phys.ball_short_moves(seed, stop_s=(0.0, 0.0), turn_deg=(50.0, 180.0))
+    sim, summary, _ = _run(sess, phys.Imu(200, 500), seed)
+    assert summary["passes"] == len(sim["moves"]) == 14
+    assert summary["distance_m"] == pytest.approx(sim["distance_m"], rel=0.01)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_ball_stop_then_new_heading_is_two_passes(seed):
     """The issue's case: 10 cm, a 1.4 s stop, 7 cm at 78° from it (was one 17 cm pass)."""
@@ -61,9 +84,9 @@ def test_long_hold_is_one_hold_at_any_radius(radius_m, tool):
     seed = int(radius_m * 1000) + len(tool)
     sim, summary, _ = _run(phys.still_hold(seed, radius_m, tool), phys.Imu(200, 2000), seed)
     _assert_holds(summary, sim)
-    # the passes around the hold: 1 %, except up to -1.3 % at 0.29 m, where the first pass of a
-    # roller or stick loses ~0.3° of rotation before its roll axis is known (axis.py warm-up)
-    assert summary["distance_m"] == pytest.approx(sim["distance_m"], rel=0.015)
+    # the passes around the hold (was up to -1.3 % at 0.29 m: the rocking under the first
+    # press, taken for rest, gave the bias for the first passes)
+    assert summary["distance_m"] == pytest.approx(sim["distance_m"], rel=0.01)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -86,14 +109,33 @@ def test_piriformis_holds(seed):
     assert summary["passes"] == 1
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+@pytest.mark.parametrize("seed", range(10))
 @pytest.mark.parametrize("fast", [False, True])
 def test_free_ball_rotation_distance(seed, fast):
-    """A ball turned in the hand, bouts with breaks: slow (was -2.4..-4.3 % here, -5 % in the
-    issue) and fast (was up to -4 %). Fast within 0.1 %; slow within 1.2 %: its residual
-    -0.6..-1.0 % is the rest detector taking the slowest ends of a move (under ~1.5 °/s across
-    gravity) for rest, so the bias follows them (see the report; the goal is 1 %)."""
+    """A ball turned in the hand, bouts with breaks: slow (was -0.6..-2.2 % over these seeds,
+    -5 % in the issue) and fast (was up to -4 %); fast within 0.1 %, slow within 1 %. The slow
+    ends of a bout, under a few °/s about an axis near the vertical, passed the rest tests and
+    their rotation became the bias for the whole next bout: rest now also needs a steady rate
+    (its window's last third within 0.5 °/s of its first), and a rest run's bias is the mean
+    of its frames a full rest window inside it."""
     imu = phys.Imu(200, 2000 if fast else 500)
     sim, summary, _ = _run(phys.slow_free_rotation(seed, fast=fast), imu, seed)
-    assert summary["distance_m"] == pytest.approx(sim["distance_m"], rel=0.001 if fast else 0.012)
+    assert summary["distance_m"] == pytest.approx(sim["distance_m"], rel=0.001 if fast else 0.01)
     assert summary["passes"] == len(sim["moves"])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_short_rest_before_a_slow_turn_gives_the_bias(seed):
+    """1.6 s at rest, then a slow turn fading in (a few °/s for its first second): the rest's
+    data gives the bias (it spans rest_min_s with the first rest window), and the turn's slow
+    start does not enter it. (Before: up to 0.45 °/s off, the slow start taken for rest, or no
+    bias at all; counting only the frames a full window inside the run: no bias, too short.)"""
+    sess = phys.Session(0.05, has_force=False)
+    sess.add(phys.Seg(1.6)).add(phys.Seg(12.0, 0.25, rate_axis=(0.2, 0.3, 1.0), kind="move"))
+    imu = phys.Imu(200, 500)
+    sim = phys.simulate(sess, imu, seed)
+    engine = MetricsEngine(MetricsSettings(tool="ball", radius_m=sess.radius_m))
+    engine.update(sim["block"].slice(0, 200 * 4))  # 4 s: the rest and the turn's start
+    engine.summary()
+    err_dps = engine.bias_rad_s / phys.DEG - imu.bias_dps
+    assert abs(err_dps).max() < 0.05, err_dps
