@@ -75,7 +75,10 @@ class TelemetryRetention:
             return None
         self.stats["partitions_dropped"] += len(dropped["partitions"])
         self.stats["rows_deleted"] += dropped["rows"] or 0
-        log.info("telemetry retention (%d days): %s", self.days, _said(dropped, cutoff))
+        # what went is said at WARNING (the level the dashboard shows without logging set
+        # up); a run that found nothing to drop at INFO
+        level = logging.WARNING if dropped["partitions"] or dropped["rows"] else logging.INFO
+        log.log(level, "telemetry retention (%d days): %s", self.days, _said(dropped, cutoff))
         return dropped
 
     def start(self) -> None:
