@@ -23,7 +23,13 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 __all__ = ["CONTENT_TYPE_LATEST", "DashboardCollector", "IngestMeter", "exposition"]

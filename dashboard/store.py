@@ -25,9 +25,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from dashboard import telemetry_table
 from firmware.common.errors import ConfigError, SetupError
 from firmware.common.wire import finite_or_none, utc_iso, utc_now_iso
-from dashboard import telemetry_table
 from firmware.core.commands import PERSON_ID_RE, PROGRAM_RE, SIDES, SORENESS_MAX, person_problem
 
 SCHEMA = """
