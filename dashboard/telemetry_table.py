@@ -37,9 +37,9 @@ _MIGRATE_LOCK = 0x726F6C6C  # pg_advisory_xact_lock key: one dashboard/worker mi
 COLUMNS = ("device_id TEXT NOT NULL, session_id TEXT, ts TEXT, t_s REAL, speed_mps REAL, "
            "force_n REAL, payload_json TEXT NOT NULL")
 SQLITE_TABLE = (f"CREATE TABLE IF NOT EXISTS telemetry(id INTEGER PRIMARY KEY AUTOINCREMENT, "
-                f"{COLUMNS}, received_at TEXT NOT NULL)")
+                f"{COLUMNS}, received_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))")
 PG_TABLE = (f"CREATE TABLE IF NOT EXISTS telemetry(id BIGINT NOT NULL DEFAULT "
-            f"nextval('telemetry_id_seq'), {COLUMNS}, received_at TIMESTAMPTZ NOT NULL, "
+            f"nextval('telemetry_id_seq'), {COLUMNS}, received_at TIMESTAMPTZ NOT NULL DEFAULT now(), "
             "PRIMARY KEY (id, received_at)) PARTITION BY RANGE (received_at)")
 INSERT_COLUMNS = ("telemetry(device_id, session_id, ts, t_s, speed_mps, force_n, payload_json, "
                   "received_at)")
