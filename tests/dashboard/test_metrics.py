@@ -7,6 +7,7 @@ import base64
 import sqlite3
 import threading
 import time
+import urllib.request
 import uuid
 from datetime import UTC, datetime
 
@@ -16,9 +17,11 @@ from dashboard import auth, web
 from dashboard.ingest import Ingest
 from dashboard.metrics import DashboardCollector, exposition
 from dashboard.retention import TelemetryRetention
+from dashboard.server import run_dashboard
 from dashboard.store import open_store
 from dashboard.workers import IngestGroup
 from firmware.common.wire import utc_iso
+from firmware.edge.broker import free_port
 from tests.conftest import log_mark, start_subscribed, wait_logged, wait_subacked
 from tests.dashboard.test_ingest import count, summary
 from tests.dashboard.test_web import call, serve, session_cookie
@@ -197,3 +200,30 @@ def test_worker_processes_report_their_counts(chatty_broker, tmp_path):
         obs.close()
         group.stop()
         store.close()
+
+
+def test_rollsense_dashboard_runs_retention_and_serves_metrics(fresh_broker, postgres_url):
+    """``run_dashboard`` (what ``rollsense dashboard`` runs) starts the retention task, which
+    makes the coming week's partition at once, and serves its counters on /metrics."""
+    port, stop = free_port(), threading.Event()
+    server = threading.Thread(target=run_dashboard, args=(fresh_broker.url, postgres_url, "127.0.0.1", port),
+                              kwargs={"stop_event": stop, "telemetry_retention_days": 30}, daemon=True)
+    server.start()
+    try:
+        wait_until(lambda: _scraped(port).get(("rollsense_telemetry_retention_runs_total", frozenset())) == 1,
+                   timeout_s=20, what="the first retention run on /metrics")
+        m = _scraped(port)
+        assert value(m, "rollsense_telemetry_retention_days") == 30
+        assert value(m, "rollsense_ingest_workers_alive") == 1
+    finally:
+        stop.set()
+        server.join(15)
+    assert not server.is_alive()
+
+
+def _scraped(port: int) -> dict:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+            return samples(r.read().decode())
+    except OSError:
+        return {}
