@@ -9,6 +9,9 @@ Issue 22: a session's who / which side / programme step / soreness are columns o
 ``sessions`` (``SESSION_TAG_COLUMNS``), added to a store made by an older version when it is
 opened (``ALTER TABLE ... ADD COLUMN`` where missing), and the household's people are the
 ``people`` table (``add_person``, ``update_person``, ``people``, ``person``).
+
+Issue 24: telemetry carries ``received_at`` (the store's ``clock``), is partitioned by week on
+PostgreSQL and dropped by age (``drop_telemetry_before``): dashboard/telemetry_table.py.
 """
 
 from __future__ import annotations
