@@ -26,6 +26,7 @@ class Dashboard:
         ensure_logins_table(store)
         ensure_plan_tables(store)  # issue 22
         self.hub = LiveHub()
+        self.retention = None  # dashboard.retention.TelemetryRetention, for /metrics
         self.discipline = q.DisciplineCache()
         if ingest is not None:
             ingest.add_listener(self.hub.on_ingest)

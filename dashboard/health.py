@@ -1,13 +1,20 @@
-"""The dashboard's health for monitors (``/healthz``) and the broker banner's words for open
-pages (``/api/broker``)."""
+"""The dashboard's health for monitors (``/healthz``), its state for Prometheus (``/metrics``)
+and the broker banner's words for open pages (``/api/broker``)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import math
+
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from dashboard import queries as q
+from dashboard.auth import check_login
 from dashboard.context import Pages
+from dashboard.metrics import CONTENT_TYPE_LATEST, DashboardCollector, exposition
 from dashboard.render import broker_problem
 from firmware.common.errors import first_line
 
@@ -37,6 +44,45 @@ class HealthRoutes(Pages):
                                 status_code=status_code, headers={"Cache-Control": "no-store"})
         return JSONResponse({"ok": ok, "store": store, "ingest": ingest, "quarantine": quarantine},
                             status_code=status_code, headers={"Cache-Control": "no-store"})
+
+    async def metrics(self, request: Request) -> Response:
+        """For Prometheus: the ingest's counters and histograms and the retention's
+        (dashboard/metrics.py) in the text format. Open on a dashboard without the login wall
+        (loopback, where every page is open: these are numbers, no error text, no device
+        ids); with the wall, a login: a session cookie, or HTTP Basic with a dashboard user
+        (Prometheus's ``basic_auth``), throttled as the login page is."""
+        if self.d.auth_required and getattr(request.state, "user", None) is None:
+            refused = await self._basic_auth_refused(request)
+            if refused is not None:
+                return refused
+        collector = DashboardCollector(self.ingest, self.d.retention)
+        body = await run_in_threadpool(exposition, collector)
+        return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
+
+    async def _basic_auth_refused(self, request: Request) -> Response | None:
+        """None when the request's HTTP Basic credentials are a dashboard login, else the 401
+        (or 429 while the throttle makes the sender wait)."""
+        challenge = {"WWW-Authenticate": 'Basic realm="rollsense metrics", charset="UTF-8"',
+                     "Cache-Control": "no-store"}
+        scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+        try:
+            username, sep, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            sep = ""
+        if scheme.lower() != "basic" or not sep:
+            return Response("login required (a session, or HTTP Basic with a dashboard user)\n",
+                            status_code=401, media_type="text/plain", headers=challenge)
+        who = request.client.host if request.client else "?"
+        wait_s = self.d.throttle.wait_s(username, who)
+        if wait_s > 0:
+            return Response("too many wrong logins: try again later\n", status_code=429,
+                            media_type="text/plain", headers={"Retry-After": str(math.ceil(wait_s))})
+        if not await run_in_threadpool(check_login, self.store, username, password):
+            self.d.throttle.failed(username, who)
+            return Response("wrong user name or password\n", status_code=401,
+                            media_type="text/plain", headers=challenge)
+        self.d.throttle.succeeded(username, who)
+        return None
 
     def broker_state(self, request: Request) -> JSONResponse:
         """The broker banner's words for an open page ('' while the broker answers)."""

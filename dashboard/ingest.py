@@ -72,6 +72,7 @@ from dashboard.ingest_parsers import Parsers
 from dashboard.ingest_quarantine import QuarantineLog
 from dashboard.ingest_telemetry import TelemetryBuffer
 from dashboard.ingest_writer import BatchWriter
+from dashboard.metrics import IngestMeter
 from dashboard.store import Store
 from firmware.common import wire
 from firmware.common.errors import WireError, first_line
@@ -138,6 +139,8 @@ class Ingest(Parsers):
         ``telemetry``) on its own; a fleet's workers and its command sender split them
         (dashboard/workers.py)."""
         self.store = store
+        self.client_id = client_id
+        self.meter = IngestMeter()  # for /metrics (dashboard/metrics.py)
         self.address = parse_broker_url(broker_url)
         self.shared_group = shared_group
         self.session_expiry_s = session_expiry_s
@@ -157,9 +160,9 @@ class Ingest(Parsers):
         self.publisher = CommandPublisher(self.client, self.stats, command_ttl_s)
         self.quarantine = QuarantineLog(self.stats)
         self.telemetry_buffer = TelemetryBuffer(store, self.stats, min_interval_s=telemetry_min_interval_s,
-                                                flush_s=telemetry_flush_s)
+                                                flush_s=telemetry_flush_s, meter=self.meter)
         self.writer = BatchWriter(store, self.stats, ack=self.client.ack, stored=self._stored,
-                                  max_batch=MAX_BATCH)
+                                  max_batch=MAX_BATCH, meter=self.meter)
         self._watch(self.client, self._connected, self._filters(topics), 1, "main")
         self._clients = [(self.client, self._connected)]
         self.telemetry_client: mqtt.Client | None = None
@@ -347,6 +350,7 @@ class Ingest(Parsers):
         device_id, kind = m.group(1), m.group(2)
         if kind.startswith("cmd/"):
             kind = "result"
+        self.meter.received(kind, bool(msg.dup))
         try:
             payload, store = getattr(self, "_parse_" + kind)(device_id, msg, m.group(3))
         except WireError as e:

@@ -17,11 +17,13 @@ class TelemetryBuffer:
     device is kept; ``flush`` writes them (counted in ``stats``: ``telemetry``, or
     ``dropped`` while the store is down)."""
 
-    def __init__(self, store, stats: dict[str, int], *, min_interval_s: float, flush_s: float) -> None:
+    def __init__(self, store, stats: dict[str, int], *, min_interval_s: float, flush_s: float,
+                 meter=None) -> None:
         self.store = store
         self.stats = stats
         self.min_interval_s = min_interval_s
         self.flush_s = flush_s
+        self.meter = meter  # dashboard.metrics.IngestMeter: batches, commit time, lag
         self._last_s: dict[str, float] = {}  # device -> when its last kept sample came
         self._samples: list[tuple[str, dict, str | None]] = []
         self._lock = threading.Lock()
@@ -44,6 +46,7 @@ class TelemetryBuffer:
             batch, self._samples = self._samples, []
         if not batch:
             return 0
+        started = time.monotonic()
         try:
             self.store.save_telemetry_many(batch)
         except Exception as e:  # the store is down: live data is best-effort, say so and go on
@@ -51,6 +54,9 @@ class TelemetryBuffer:
             log.error("could not store %d telemetry samples: %s", len(batch), e)
             return 0
         self.stats["telemetry"] += len(batch)
+        if self.meter is not None:
+            self.meter.committed("telemetry", time.monotonic() - started,
+                                 [("telemetry", sample) for _, sample, _ in batch])
         return len(batch)
 
     def start(self) -> None:

@@ -32,12 +32,14 @@ class BatchWriter:
     ``stats``."""
 
     def __init__(self, store, stats: dict[str, int], *, ack: Callable[[int, int], None],
-                 stored: Callable[[str, str, dict, bool], None], max_batch: int = 500) -> None:
+                 stored: Callable[[str, str, dict, bool], None], max_batch: int = 500,
+                 meter=None) -> None:
         self.store = store
         self.stats = stats
         self.ack = ack
         self.stored = stored
         self.max_batch = max_batch
+        self.meter = meter  # dashboard.metrics.IngestMeter: batches, commit time, lag
         self._writes: queue.SimpleQueue = queue.SimpleQueue()  # Item, or None: stop
         self._thread: threading.Thread | None = None
         self._abandon = False  # stop() gave up waiting: leave the rest to redelivery
@@ -106,6 +108,9 @@ class BatchWriter:
             self.beat = time.monotonic()
             try:
                 new = self._store(batch)
+                if self.meter is not None:
+                    self.meter.committed("messages", time.monotonic() - self.beat,
+                                         [(item[0], item[2]) for item in batch])
                 break
             except Exception as e:
                 if self.store.refused(e):  # the database refuses the data itself

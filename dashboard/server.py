@@ -25,6 +25,7 @@ import uvicorn
 from dashboard.devices import mark_paired
 from dashboard.ingest import Ingest, client_id_for, share_group_for
 from dashboard.reminders import Reminders
+from dashboard.retention import DEFAULT_DAYS, TelemetryRetention
 from dashboard.store import open_store
 from dashboard.web import create_app
 from dashboard.workers import IngestGroup
@@ -253,6 +254,7 @@ def run_dashboard(
     tls_key: str | None = None,
     trusted_proxies=(),
     reminder_at: dt_time | None = None,
+    telemetry_retention_days: int = DEFAULT_DAYS,
 ) -> None:
     """Serve the dashboard until Ctrl-C or ``stop_event``. ``workers`` > 1 runs that many
     ingest worker processes on an MQTT v5 shared subscription (dashboard/workers.py).
@@ -261,13 +263,14 @@ def run_dashboard(
     (tls_files). X-Forwarded-For/-Proto are believed only from ``trusted_proxies``
     (addresses or networks; none by default); with any, a login is required on loopback too.
     ``reminder_at`` (a local time, None: off): the plan reminders for Home Assistant
-    (dashboard/reminders.py)."""
+    (dashboard/reminders.py). ``telemetry_retention_days`` (0: for ever): telemetry received
+    longer ago is dropped, checked hourly (dashboard/retention.py)."""
     # behind a reverse proxy the clients are elsewhere, whatever address the dashboard has
     auth_required = not is_loopback(host) or bool(trusted_proxies)
     check_port(host, port)
     tls = tls_files(host, db_url, tls_cert, tls_key)
     store = open_store(db_url)
-    ingest = reminders = None
+    ingest = reminders = retention = None
     try:
         for device_id in trust_devices or ():
             mark_paired(store, device_id, True)
@@ -278,9 +281,11 @@ def run_dashboard(
                                  group=group)
         else:
             ingest = Ingest(broker_url, store, client_id=client_id)
+        retention = TelemetryRetention(store, telemetry_retention_days)
         app = create_app(store, ingest, auth_required=auth_required, secret_key=secret_key_for(db_url),
-                         secure_cookies=tls is not None)
+                         secure_cookies=tls is not None, retention=retention)
         ingest.start()
+        retention.start()
         if reminder_at is not None:  # issue 22: on a connection of its own (same login)
             reminders = Reminders(store, broker_url, reminder_at, client_id=client_id + "-reminders")
             reminders.start()
@@ -307,6 +312,8 @@ def run_dashboard(
             done.set()
             watcher.join(2)
     finally:
+        if retention is not None:
+            retention.stop()
         if reminders is not None:
             reminders.stop()
         if ingest is not None:

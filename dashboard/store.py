@@ -9,6 +9,9 @@ Issue 22: a session's who / which side / programme step / soreness are columns o
 ``sessions`` (``SESSION_TAG_COLUMNS``), added to a store made by an older version when it is
 opened (``ALTER TABLE ... ADD COLUMN`` where missing), and the household's people are the
 ``people`` table (``add_person``, ``update_person``, ``people``, ``person``).
+
+Issue 24: telemetry carries ``received_at`` (the store's ``clock``), is partitioned by week on
+PostgreSQL and dropped by age (``drop_telemetry_before``): dashboard/telemetry_table.py.
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from dashboard import telemetry_table
 from firmware.common.errors import ConfigError, SetupError
-from firmware.common.wire import finite_or_none, utc_now_iso
+from firmware.common.wire import finite_or_none, utc_iso, utc_now_iso
 from firmware.core.commands import PERSON_ID_RE, PROGRAM_RE, SIDES, SORENESS_MAX, person_problem
 
 SCHEMA = """
@@ -36,8 +41,6 @@ CREATE TABLE IF NOT EXISTS sessions(session_id TEXT PRIMARY KEY, device_id TEXT 
     summary_json TEXT NOT NULL, received_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS events(msg_id TEXT PRIMARY KEY, device_id TEXT NOT NULL, session_id TEXT, ts TEXT,
     event_type TEXT, payload_json TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS telemetry(id {serial} PRIMARY KEY, device_id TEXT NOT NULL, session_id TEXT,
-    ts TEXT, t_s REAL, speed_mps REAL, force_n REAL, payload_json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS quarantine(device_id TEXT NOT NULL, kind TEXT NOT NULL, reason TEXT NOT NULL,
     topic TEXT NOT NULL, first_seen TEXT NOT NULL, last_seen TEXT NOT NULL, times INTEGER NOT NULL,
     size INTEGER, payload TEXT, PRIMARY KEY(device_id, kind, reason));
@@ -72,8 +75,6 @@ def _text(value: Any) -> str | None:
     """A string a TEXT column can hold (PostgreSQL refuses NUL), else None."""
     return value if isinstance(value, str) and "\x00" not in value else None
 
-
-_TELEMETRY_COLUMNS = "telemetry(device_id, session_id, ts, t_s, speed_mps, force_n, payload_json)"
 
 
 _TOUCH_DEVICE = (
@@ -205,11 +206,14 @@ _ONCE = ("session", "event")
 class Store:
     """The store behind ``open_store``. Thread-safe: one lock around one connection."""
 
-    def __init__(self, kind: str, conn: Any, reconnect: Callable[[], Any] | None = None) -> None:
+    def __init__(self, kind: str, conn: Any, reconnect: Callable[[], Any] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.kind = kind  # "sqlite" | "postgresql"
         self._conn = conn
         self._reconnect = reconnect
         self._lock = threading.RLock()
+        self.clock = clock  # wall-clock seconds: telemetry's received_at (telemetry_table)
+        self.partitions = telemetry_table.Partitions()
         self._create_schema()
 
     # -- generic SQL ---------------------------------------------------------------------------
@@ -301,15 +305,20 @@ class Store:
             with self._transaction() as cur:
                 cur.executemany(self._sql(sql, True), rows)
 
+    def now(self) -> datetime:
+        """The store's clock as an aware UTC datetime."""
+        return datetime.fromtimestamp(self.clock(), UTC)
+
     def _create_schema(self) -> None:
-        serial = "BIGSERIAL" if self.kind == "postgresql" else "INTEGER"
-        ddl = SCHEMA.replace("{serial}", serial)
-        if self.kind == "sqlite":
-            ddl = ddl.replace("INTEGER PRIMARY KEY,", "INTEGER PRIMARY KEY AUTOINCREMENT,")
-        for stmt in (s.strip() for s in ddl.split(";")):
+        for stmt in (s.strip() for s in SCHEMA.split(";")):
             if stmt:
                 self.execute(stmt)
         self._migrate()
+        if self.kind == "postgresql":  # partitioned by week (dashboard/telemetry_table.py)
+            telemetry_table.create_pg(self, self.now())
+        else:
+            telemetry_table.create_sqlite(self, self.now())
+            self.execute(telemetry_table.SQLITE_INDEX)
         for stmt in (s.strip() for s in INDEXES.split(";")):
             if stmt:
                 self.execute(stmt)
@@ -400,6 +409,7 @@ class Store:
         ``payload_json`` is the payload as received (stored as is, so it is not encoded
         again), or None to encode ``payload``. PostgreSQL takes the rows by COPY: a fleet's
         10 Hz telemetry costs a few microseconds a row instead of a statement each."""
+        received = self.now()
         rows = [
             (
                 device_id,
@@ -409,21 +419,29 @@ class Store:
                 finite_or_none(payload.get("speed_mps")),
                 finite_or_none(payload.get("force_n")),
                 _text(raw) or _dumps(payload),
+                utc_iso(received) if self.kind == "sqlite" else received,
             )
             for device_id, payload, raw in samples
         ]
         if not rows:
             return
+        columns = telemetry_table.INSERT_COLUMNS
         if self.kind == "sqlite":
-            self.execute_many(f"INSERT INTO {_TELEMETRY_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            self.execute_many(f"INSERT INTO {columns} VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
             return
+        self.partitions.ensure(self, received)  # its week's partition (made ahead, normally)
 
         def copy() -> None:
-            with self._transaction() as cur, cur.copy(f"COPY {_TELEMETRY_COLUMNS} FROM STDIN") as out:
+            with self._transaction() as cur, cur.copy(f"COPY {columns} FROM STDIN") as out:
                 for row in rows:
                     out.write_row(row)
 
         self._retrying(copy)
+
+    def drop_telemetry_before(self, cutoff: datetime) -> dict:
+        """Drop telemetry received before ``cutoff`` (telemetry_table.drop_before); sessions,
+        their series and events are never touched."""
+        return telemetry_table.drop_before(self, cutoff)
 
     def set_device_status(self, device_id: str, status: str) -> None:
         """Record ``online`` / ``offline`` (and when it was seen)."""
@@ -511,7 +529,7 @@ def _mass(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def _open_sqlite(path: str) -> Store:
+def _open_sqlite(path: str, clock: Callable[[], float]) -> Store:
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -520,7 +538,7 @@ def _open_sqlite(path: str) -> Store:
         conn.execute("PRAGMA synchronous=NORMAL")
     except sqlite3.Error as e:
         raise SetupError(f"cannot open SQLite store {path!r}: {e}") from e
-    return Store("sqlite", conn)
+    return Store("sqlite", conn, clock=clock)
 
 
 def _psycopg():
@@ -531,7 +549,7 @@ def _psycopg():
     return psycopg
 
 
-def _open_postgres(url: str) -> Store:
+def _open_postgres(url: str, clock: Callable[[], float]) -> Store:
     psycopg = _psycopg()
 
     def connect() -> Any:
@@ -540,19 +558,20 @@ def _open_postgres(url: str) -> Store:
         except psycopg.Error as e:
             raise SetupError(f"cannot connect to PostgreSQL store: {str(e).splitlines()[0]}") from e
 
-    return Store("postgresql", connect(), reconnect=connect)
+    return Store("postgresql", connect(), reconnect=connect, clock=clock)
 
 
-def open_store(db_url: str) -> Store:
-    """Open (and create the schema of) ``sqlite:///path.db``, a plain path, or ``postgresql://...``."""
+def open_store(db_url: str, clock: Callable[[], float] = time.time) -> Store:
+    """Open (and create the schema of) ``sqlite:///path.db``, a plain path, or ``postgresql://...``.
+    ``clock`` (wall-clock seconds) stamps telemetry's ``received_at``, by which it is kept."""
     if db_url.startswith(("postgresql://", "postgres://")):
-        return _open_postgres(db_url)
+        return _open_postgres(db_url, clock)
     if db_url.startswith("sqlite:///"):
         return _open_sqlite(
-            db_url[len("sqlite:///") - 1 :] if db_url.startswith("sqlite:////") else db_url[10:]
+            db_url[len("sqlite:///") - 1 :] if db_url.startswith("sqlite:////") else db_url[10:], clock
         )
     if "://" in db_url:
         raise ConfigError(
             f"store URL {db_url!r}: use sqlite:///path.db, a plain path, or postgresql://..."
         )
-    return _open_sqlite(db_url)
+    return _open_sqlite(db_url, clock)

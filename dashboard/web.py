@@ -43,17 +43,19 @@ COMMAND_TIMEOUT_S = 5.0  # how long Start/Stop wait for the device's reply (read
 
 
 def create_app(store, ingest=None, *, auth_required: bool, secret_key: str, secure_cookies: bool = False,
-               clock=None, today=None) -> Starlette:
+               clock=None, today=None, retention=None) -> Starlette:
     """The dashboard ASGI app. ``ingest`` (dashboard.ingest.Ingest or None) feeds the live view
     and carries commands; ``auth_required`` turns on the login wall; ``secret_key`` signs the
     session cookie; ``secure_cookies`` marks it Secure (served over HTTPS); ``clock`` (a
     monotonic seconds function) paces the login throttle; ``today`` (a function giving the
-    local date) is the Plan page's day. ``app.state.dashboard.hub.close()``
+    local date) is the Plan page's day; ``retention`` (dashboard.retention.TelemetryRetention
+    or None) adds its counters to ``/metrics``. ``app.state.dashboard.hub.close()``
     ends open live streams."""
     if not secret_key:
         raise ValueError("create_app needs a secret_key to sign session cookies")
     d = Dashboard(store, ingest, auth_required=auth_required, secret_key=secret_key,
                   secure_cookies=secure_cookies, clock=clock)
+    d.retention = retention
 
     def sync(fn):
         async def endpoint(request: Request):
@@ -68,6 +70,7 @@ def create_app(store, ingest=None, *, auth_required: bool, secret_key: str, secu
     routes = [
         Route("/", sync(live.overview)),
         Route("/healthz", sync(health.healthz)),
+        Route("/metrics", health.metrics),
         Route("/api/broker", sync(health.broker_state)),
         Route("/device/{device_id}", sync(live.live)),
         Route("/api/live", live.live_stream),

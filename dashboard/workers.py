@@ -95,7 +95,7 @@ def _worker_main(conn, broker_url: str, db_url: str, client_id: str, group: str)
                 ready_sent = True
             if time.monotonic() - health_at >= HEALTH_EVERY_S:
                 health_at = time.monotonic()
-                send({"health": ingest.health()})
+                send({"health": ingest.health(), "metrics": ingest.meter.snapshot(ingest.stats)})
             if conn.poll(0.1) and conn.recv() == "stop":
                 break
     except (EOFError, OSError):  # the dashboard process is gone: stop all the same
@@ -126,6 +126,8 @@ class WorkerProcess:
         self.stats: dict[str, int] = {}  # Ingest.stats, summed over its runs, once it stopped
         self.health: dict | None = None  # its Ingest.health(), at most HEALTH_EVERY_S old
         self.health_at = 0.0  # when it came (monotonic)
+        self.metrics = None  # its IngestMeter.snapshot(), sent with its health (/metrics)
+        self.stale_s = HEALTH_STALE_S
         self.proc: multiprocessing.process.BaseProcess | None = None
         self._conn = None
         self._stopping = threading.Event()
@@ -173,6 +175,7 @@ class WorkerProcess:
             if isinstance(message, dict):  # its health every second, its counters at the end
                 if "health" in message:
                     self.health = message["health"]
+                    self.metrics = message.get("metrics")
                     self.health_at = time.monotonic()
                 else:
                     self.stats = {k: self.stats.get(k, 0) + v for k, v in message["stats"].items()}

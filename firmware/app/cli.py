@@ -251,6 +251,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="local time of the daily plan reminder sent to Home Assistant (an MQTT event "
                     "per person with a planned programme not done yet); off: none "
                     "(default: $ROLLSENSE_DASHBOARD_REMINDER_AT or 18:00)")
+    db.add_argument("--telemetry-retention-days", metavar="N",
+                    default=env("ROLLSENSE_DASHBOARD_TELEMETRY_RETENTION_DAYS", "90"),
+                    help="keep live telemetry this many days, then drop it (checked hourly; on "
+                    "PostgreSQL whole weekly partitions go, so up to a week more is kept); 0 keeps "
+                    "it for ever; sessions and their per-second charts are always kept "
+                    "(default: $ROLLSENSE_DASHBOARD_TELEMETRY_RETENTION_DAYS or 90)")
     db.add_argument("--add-user", metavar="NAME",
                     help="add a login (password read from stdin) and exit; NAME is 1-64 letters, "
                     "digits and . _ @ -")

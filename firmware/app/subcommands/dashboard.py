@@ -8,6 +8,7 @@ import sys
 
 from dashboard.auth import add_user, check_username
 from dashboard.reminders import parse_reminder_at
+from dashboard.retention import parse_retention_days
 from dashboard.server import check_port, fingerprint, run_dashboard, tls_files
 from dashboard.store import open_store
 from firmware.app import argtypes
@@ -33,6 +34,7 @@ def dashboard(a) -> int:
         raise ConfigError("--replace only applies with --add-user NAME")
     argtypes.check_sqlite_path(a.db)
     reminder_at = parse_reminder_at(a.reminder_at)  # a bad time: one line, exit 2, before anything starts
+    retention_days = parse_retention_days(a.telemetry_retention_days)  # the same
     check_port(a.host, a.port)  # a bad or busy address: one line, before the line saying where
     tls = tls_files(a.host, a.db, a.tls_cert, a.tls_key)  # made or checked before saying where
     if a.trusted_proxy:
@@ -52,5 +54,6 @@ def dashboard(a) -> int:
               f"SHA-256 {fingerprint(tls.cert)}", file=sys.stderr, flush=True)
     run_dashboard(a.broker, a.db, a.host, a.port, trust_devices=a.trust_device,
                   workers=a.ingest_workers, tls_cert=str(tls.cert) if tls else None,
-                  tls_key=str(tls.key) if tls else None, trusted_proxies=proxies, reminder_at=reminder_at)
+                  tls_key=str(tls.key) if tls else None, trusted_proxies=proxies, reminder_at=reminder_at,
+                  telemetry_retention_days=retention_days)
     return 0
