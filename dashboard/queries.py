@@ -679,7 +679,8 @@ def coaching(summary: dict, samples: list[dict], evts: list[dict], t0: float) ->
 
 
 CUE_DETAIL_KEYS = ("force_n", "max_n", "limit_n", "min_n", "speed_mps", "pass_s", "hold_s", "spot",
-                   "spots_done", "spots_target", "up_n", "down_n")
+                   "spots_done", "spots_target", "up_n", "down_n",
+                   "ease_in_s", "cap_scale", "soreness_before")  # ease_in: its ramp, its cap (issue 22)
 
 
 # ---------------------------------------------------------------- people and sides (issue 22)
