@@ -190,7 +190,7 @@ def expected_sides(rows: list[dict]) -> dict[tuple[str, str], dict]:
         t["passes"] += r["passes"]
         t["fw"] += r["force_mean_n"] * r["duration_s"]
         t["w"] += r["duration_s"]
-    return {k: {"time_s": v["time_s"], "passes": v["passes"], "mean_force_n": round(v["fw"] / v["w"], 1)}
+    return {k: {"time_s": v["time_s"], "passes": v["passes"], "mean_force_n": v["fw"] / v["w"]}
             for k, v in out.items()}
 
 
@@ -280,6 +280,10 @@ def test_a_household_runs_the_lower_body_programme_on_a_roller_and_a_stick(page,
                 force = tr.locator("td.force").inner_text()
                 assert force == units.force_for(w["mean_force_n"], unit), muscle
                 assert force.endswith(" lbf" if unit == "imperial" else " N"), force
+                # one session a side here: the same number as that session's row below
+                (sid,) = [r["session_id"] for r in rows if (muscle_name(r["muscle"]), r["side"]) ==
+                          (muscle, tr.get_attribute("data-side"))]
+                assert page.locator(f'#sessions tr[data-session-id="{sid}"] td.force').inner_text() == force
         page.goto(f"{h.base}/person/{ann['id']}")
         quads_left = page.locator('#soreness tr[data-muscle="quadriceps"][data-side="left"] .ratings')
         assert quads_left.inner_text().endswith("8 → 3")
