@@ -134,6 +134,7 @@ def add_person(page, h, name: str, mass: str, unit: str) -> dict:
     for dev in (h.roller, h.stick):
         assert page.locator(f'#pushed li[data-device-id="{dev.id}"] .push-state').inner_text() == "sent"
     person = next(p for p in h.store.people() if p["name"] == name)
+    assert page.locator(f'tr[data-person-id="{person["id"]}"] td.balance').inner_text() == "–"  # nothing rolled yet
     for dev in (h.roller, h.stick):
         got = dev.app.people.get(person["id"])
         assert got is not None and got.body_mass_kg == pytest.approx(person["body_mass_kg"]), dev.id
@@ -153,7 +154,8 @@ def start_from_live_page(page, h, dev, person: dict, step: int, first_option: st
     page.goto(f"{h.base}/device/{dev.id}")
     page.select_option("#person", person["id"])
     page.select_option("#program", PROGRAM)
-    assert page.locator("#side-field").is_hidden()  # each step has its own side
+    assert page.locator("#side-field").is_hidden()  # each step has its own side ...
+    assert page.locator("#protocol").is_hidden()  # ... and its own routine
     assert page.locator("#program-step option").all_inner_texts()[0] == first_option
     page.select_option("#program-step", str(step))
     page.select_option("#soreness-before", soreness)
