@@ -31,6 +31,8 @@ def cue_text(name: str) -> str:
 def cue_why(c: dict) -> str:
     """The detail of one cue in words: '290 N, limit 260 N', 'going up at 60 N' ..."""
     name, parts = c.get("cue"), []
+    if name == "ease_in" and c.get("ease_in_s") is not None:
+        return ease_in_why(c)
     way = c.get("direction")
     if name == "switch_direction" and c.get("up_n") is not None and c.get("down_n") is not None:
         return f"up {units.force(c['up_n'])}, down {units.force(c['down_n'])}: lighter than down going up"
@@ -52,3 +54,15 @@ def cue_why(c: dict) -> str:
     elif c.get("spot") is not None:
         parts.append(f"spot {c['spot']}")
     return ", ".join(parts)
+
+
+def ease_in_why(c: dict) -> str:
+    """The ease-in's ramp in words: 'the cap ramps up over 15 s', and when soreness lowered
+    the cap (issue 22): ', to 80 % of the usual: soreness 8 of 10'."""
+    words = f"the cap ramps up over {c['ease_in_s']:g} s"
+    scale = c.get("cap_scale")
+    if scale is not None and scale < 1:
+        words += f", to {round(scale * 100)} % of the usual"
+        if c.get("soreness_before") is not None:
+            words += f": soreness {c['soreness_before']:g} of 10"
+    return words

@@ -168,7 +168,7 @@ balance; body mass sets their force targets; forces show in their units.</p>
         flags = [s for a in q.asymmetry(self.store, p["id"]) for s in asymmetry_sentences(a)]
         more = f' <a href="/person/{esc(p["id"])}">and {len(flags) - 1} more</a>' if len(flags) > 1 else ""
         balance = (f'<span class="flag">{esc(flags[0])}</span>{more}' if flags
-                   else '<span class="muted">even</span>')
+                   else '<span class="muted">even</span>' if p["sessions"] else '<span class="muted">–</span>')
         return (f'<tr data-person-id="{esc(p["id"])}"><td><a href="/person/{esc(p["id"])}">{esc(p["name"])}</a>'
                 f'<br><span class="muted small"><span class="mass">{esc(units.mass_for(p["body_mass_kg"], unit))}</span>'
                 f' · <span class="units">{esc(unit)}</span></span></td>'

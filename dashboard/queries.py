@@ -679,7 +679,8 @@ def coaching(summary: dict, samples: list[dict], evts: list[dict], t0: float) ->
 
 
 CUE_DETAIL_KEYS = ("force_n", "max_n", "limit_n", "min_n", "speed_mps", "pass_s", "hold_s", "spot",
-                   "spots_done", "spots_target", "up_n", "down_n")
+                   "spots_done", "spots_target", "up_n", "down_n",
+                   "ease_in_s", "cap_scale", "soreness_before")  # ease_in: its ramp, its cap (issue 22)
 
 
 # ---------------------------------------------------------------- people and sides (issue 22)
@@ -733,7 +734,7 @@ def _totals(rows: list[dict]) -> dict:
         "sessions": len(rows),
         "time_s": round(time_s, 1),
         "passes": sum(r["passes"] or 0 for r in rows),
-        "mean_force_n": None if mean_force is None else round(mean_force, 1),
+        "mean_force_n": mean_force,  # unrounded: the page rounds once, as it does a session's
         "targets_met": sum(r["targets_met"] for r in rows),
         "targets_total": sum(r["targets_total"] for r in rows),
     }

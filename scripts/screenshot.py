@@ -12,7 +12,17 @@ Playwright and writes:
                                   what the coach said and when
     docs/img/session-hold.png     a hold session: still threshold, hold window, spots
 
-Usage: .venv/bin/python scripts/screenshot.py [--out docs/img] [--speed 3]
+and then a household (issue 22): two people added on /people, the lower-body programme
+planned for today, played on a simulated roller and stick (``rollsense run --sim`` devices
+serving commands) started from the live pages' Start form:
+
+    docs/img/people.png           the People page: Ann and Ben, each in their units, sent to both tools
+    docs/img/start-form.png       the stick's Start form, the programme and its step chosen
+    docs/img/plan.png             today's plan: Ann done, Ben halfway with the stick next
+    docs/img/person.png           Ann's page: streak, left against right, soreness 8 -> 3
+    docs/img/person-phone.png     Ann's page on a 375 px phone
+
+Usage: .venv/bin/python scripts/screenshot.py [--out docs/img] [--speed 3] [--only household]
 If the device stages are not importable, it says so and exits non-zero (no fake data).
 """
 
@@ -23,6 +33,8 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,15 +49,17 @@ DEVICE_OF_TOOL = {"roller": "living-room-roller", "stick": "living-room-stick", 
 DEVICE_ID = DEVICE_OF_TOOL["roller"]  # the one on the live screenshot
 HISTORY_RUNS = (("calf-stick", "good"), ("piriformis-ball", "good"), ("quads-roller", "too-fast"),
                 ("calf-stick", "reversed"))
+HOUSEHOLD_SPEED = 1000.0  # the simulator's top speed: the programme's twelve sessions in seconds
 SHOT_OF_RUN = {("calf-stick", "reversed"): "session-calf.png", ("piriformis-ball", "good"): "session-hold.png"}
 
 
 class DashboardThread:
-    def __init__(self, broker_url: str, db_url: str, port: int) -> None:
+    def __init__(self, broker_url: str, db_url: str, port: int, trust=tuple(DEVICE_OF_TOOL.values())) -> None:
         self.stop = threading.Event()
         self.ready = threading.Event()
         self.error: BaseException | None = None
         self.args = (broker_url, db_url, port)
+        self.trust = list(trust)
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
@@ -54,7 +68,7 @@ class DashboardThread:
         broker_url, db_url, port = self.args
         try:
             run_dashboard(broker_url, db_url, "127.0.0.1", port, stop_event=self.stop, ready_event=self.ready,
-                          trust_devices=list(DEVICE_OF_TOOL.values()))
+                          trust_devices=self.trust)
         except BaseException as e:  # noqa: BLE001 - reported by start()
             self.error = e
             self.ready.set()
@@ -118,6 +132,125 @@ class DeviceRun:
                 pass
 
 
+class HouseholdDevice:
+    """A simulated device as ``rollsense run --sim`` builds it, serving start commands (a
+    programme plays on it) through the broker, in a thread."""
+
+    def __init__(self, broker_url: str, state_dir: Path, protocol: str) -> None:
+        from firmware.app.daemon import build_daemon
+        from firmware.core.protocols import load_routine
+        from firmware.edge.config import apply_overrides, load_config
+
+        self.id = DEVICE_OF_TOOL[load_routine(protocol).tool]
+        cfg = apply_overrides(load_config(None), hardware="sim", state_dir=state_dir, broker_url=broker_url,
+                              device_id=self.id, protocol=protocol, **{"sim.speed": HOUSEHOLD_SPEED})
+        self.daemon, self.link, self.journal, self.outputs = build_daemon(cfg)
+        self.daemon.app.poll_s = 0.1  # 0.1 s blocks: the same sessions, fewer wake-ups
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.daemon.serve, args=(self.stop,), daemon=True)
+
+    def start(self) -> HouseholdDevice:
+        self.link.start()
+        self.thread.start()
+        return self
+
+    def close(self) -> None:
+        self.daemon.app.request_stop()
+        self.stop.set()
+        self.thread.join(20)
+        for closer in (self.link.stop, self.journal.close, self.outputs.close, self.daemon.rt.hardware.close):
+            try:
+                closer()
+            except Exception:  # noqa: BLE001 - best effort at exit
+                pass
+
+
+def wait_for(what: str, check, timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"screenshot: timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def household(page, base: str, db_url: str, broker_url: str, tmp: Path, out_dir: Path) -> None:
+    """Ann and Ben run the lower-body programme; the people, plan and person screenshots."""
+    from dashboard import plans as pl
+    from dashboard.store import open_store
+
+    store = open_store(db_url)
+    devices = [HouseholdDevice(broker_url, tmp / f"household-{tool}", protocol).start()
+               for tool, protocol in (("roller", "quads-roller"), ("stick", "it-band-stick"))]
+    roller, stick = devices
+
+    def steps_done(person_id: str) -> int:
+        return len(store.query("SELECT session_id FROM sessions WHERE person_id = ? AND program_id = ?",
+                               (person_id, "lower-body")))
+
+    def online(dev: HouseholdDevice) -> bool:
+        rows = store.query("SELECT status, info_json FROM devices WHERE device_id = ?", (dev.id,))
+        return bool(rows) and rows[0]["status"] == "online" and dev.daemon.sensors_ok
+
+    try:
+        for dev in devices:
+            wait_for(f"{dev.id} online", lambda d=dev: online(d))
+        for name, mass, unit in (("Ann", "55", "metric"), ("Ben", "210", "imperial")):
+            page.goto(f"{base}/people")
+            page.fill("#add-name", name)
+            page.fill("#add-body_mass", mass)
+            page.select_option("#add-units", unit)
+            page.click("#add-form button[type=submit]")
+            page.wait_for_selector("#people-msg")
+        page.screenshot(path=str(out_dir / "people.png"), full_page=True)  # both sent to both tools
+        ids = {p["name"]: p["id"] for p in store.people()}
+        today = pl.WEEKDAYS[datetime.now().astimezone().weekday()]
+        for pid in ids.values():
+            page.goto(f"{base}/person/{pid}/plan")
+            box = page.locator('fieldset[data-program="lower-body"]')
+            box.get_by_role("checkbox", name=today.capitalize()).check()
+            page.get_by_role("button", name="Save the plan").click()
+            page.wait_for_selector("#plan-saved")
+
+        def start(dev: HouseholdDevice, who: str, step: int, soreness: str = "", shot: str = "") -> None:
+            page.goto(f"{base}/device/{dev.id}")
+            page.select_option("#person", ids[who])
+            page.select_option("#program", "lower-body")
+            page.select_option("#program-step", str(step))
+            page.select_option("#soreness-before", soreness)
+            if shot:
+                page.locator("#start-form").locator("xpath=..").screenshot(path=str(out_dir / shot))
+            page.get_by_role("button", name="Start", exact=True).click()
+            page.wait_for_selector("#start-msg.ok")
+
+        start(roller, "Ann", 0, "8")
+        wait_for("Ann's roller steps", lambda: steps_done(ids["Ann"]) == 2)
+        start(stick, "Ann", 2, shot="start-form.png")
+        start(roller, "Ben", 0, "3")
+        wait_for("Ann's stick steps and Ben's roller steps",
+                 lambda: steps_done(ids["Ann"]) == 6 and steps_done(ids["Ben"]) == 2)
+        page.goto(f"{base}/plan")
+        page.screenshot(path=str(out_dir / "plan.png"), full_page=True)
+        first = store.query("SELECT session_id FROM sessions WHERE person_id = ? AND program_step = 0",
+                            (ids["Ann"],))[0]["session_id"]
+        page.goto(f"{base}/session/{first}")
+        page.locator("#soreness").get_by_role("radio", name="3").check()
+        page.get_by_role("button", name="Save soreness").click()
+        page.wait_for_selector("#soreness-after")
+        page.goto(f"{base}/person/{ids['Ann']}")
+        page.wait_for_selector("#weekly-chart svg")
+        page.screenshot(path=str(out_dir / "person.png"), full_page=True)
+        page.set_viewport_size({"width": 375, "height": 812})
+        page.reload()
+        page.wait_for_selector("#weekly-chart svg")
+        page.screenshot(path=str(out_dir / "person-phone.png"), full_page=True)
+        page.set_viewport_size({"width": 1280, "height": 900})
+        print("household screenshots captured")
+    finally:
+        for dev in devices:
+            dev.close()
+        store.close()
+
+
 def check_device_stack() -> None:
     try:
         import device.outputs  # noqa: F401
@@ -127,7 +260,7 @@ def check_device_stack() -> None:
         raise SystemExit(f"screenshot: the simulated device stack is not available yet ({e})") from e
 
 
-def shoot(out_dir: Path, speed: float) -> None:
+def shoot(out_dir: Path, speed: float, only: str = "all") -> None:
     from playwright.sync_api import sync_playwright
 
     check_device_stack()
@@ -135,12 +268,22 @@ def shoot(out_dir: Path, speed: float) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     broker = PrivateBroker(tmp / "broker").start()
     port = free_port()
-    dash = DashboardThread(broker.url, f"sqlite:///{tmp / 'dashboard.db'}", port)
+    db_url = f"sqlite:///{tmp / 'dashboard.db'}"
+    trust = [DEVICE_OF_TOOL[t] for t in ("roller", "stick")] if only == "household" else DEVICE_OF_TOOL.values()
+    dash = DashboardThread(broker.url, db_url, port, trust)
     base = f"http://127.0.0.1:{port}"
     runs: list[DeviceRun] = []
     stored: dict[str, str] = {}  # screenshot name -> session id
     try:
         dash.start()
+        if only == "household":
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                household(page, base, db_url, broker.url, tmp, out_dir)
+                browser.close()
+            print(f"screenshots written to {out_dir}")
+            return
         for i, (protocol, scenario) in enumerate(HISTORY_RUNS):  # earlier routines, fast
             run = DeviceRun(broker.url, tmp / f"device-{i}", protocol, scenario, 20.0, seed=10 + i)
             runs.append(run)
@@ -173,6 +316,7 @@ def shoot(out_dir: Path, speed: float) -> None:
                 page.goto(f"{base}/session/{sid}")
                 page.wait_for_selector("#force-chart svg")
                 page.screenshot(path=str(out_dir / name), full_page=True)
+            household(page, base, db_url, broker.url, tmp, out_dir)
             browser.close()
         print(f"screenshots written to {out_dir}")
     finally:
@@ -187,8 +331,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(ROOT / "docs" / "img"), help="output directory (default: docs/img)")
     ap.add_argument("--speed", type=float, default=3.0, help="simulated time speed of the live run (default: 3)")
+    ap.add_argument("--only", choices=("all", "household"), default="all",
+                    help="household: only the people, plan and person screenshots (default: all)")
     a = ap.parse_args(argv)
-    shoot(Path(a.out), a.speed)
+    shoot(Path(a.out), a.speed, a.only)
     return 0
 
 

@@ -209,6 +209,7 @@
     $("side-field").hidden = Boolean(prog) || !limbs.has($("protocol").value);
     if ($("side-field").hidden) $("side").value = "";
     $("protocol").disabled = Boolean(prog);
+    $("protocol").hidden = Boolean(prog); // the programme's step says the routine
     $("step-field").hidden = !prog;
     const sel = $("program-step");
     if (sel.dataset.program !== prog) {
