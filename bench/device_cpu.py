@@ -304,6 +304,7 @@ def run_session(rate_hz: float, minutes: float, *, seed: int = 1, record: list |
                 replay: list | None = None) -> dict:
     """One session of ``minutes`` sensor minutes at ``rate_hz``: CPU per stage per sensor hour."""
     from soak import MAX_ROLLING_S, long_routine_dir
+
     from device.hardware import open_hardware
     from firmware.app.simulate import scenario
     from firmware.app.wiring import OutputPins, build_device, sim_calibration

@@ -54,12 +54,12 @@ SHOT_OF_RUN = {("calf-stick", "reversed"): "session-calf.png", ("piriformis-ball
 
 
 class DashboardThread:
-    def __init__(self, broker_url: str, db_url: str, port: int, trust=tuple(DEVICE_OF_TOOL.values())) -> None:
+    def __init__(self, broker_url: str, db_url: str, port: int, trust: tuple[str, ...] | None = None) -> None:
         self.stop = threading.Event()
         self.ready = threading.Event()
         self.error: BaseException | None = None
         self.args = (broker_url, db_url, port)
-        self.trust = list(trust)
+        self.trust = list(DEVICE_OF_TOOL.values() if trust is None else trust)
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
