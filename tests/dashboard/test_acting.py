@@ -179,7 +179,7 @@ def test_the_demo_device_refuses_a_second_routine_instead_of_accepting_it(page, 
     from firmware.app import demo
     from firmware.core.protocols import list_routines
 
-    opts = demo.DemoOptions(fast=True, device_id="demo-" + uuid.uuid4().hex[:8])
+    opts = demo.DemoOptions(protocol=demo.DEFAULT_PROTOCOL, fast=True, device_id="demo-" + uuid.uuid4().hex[:8])
     app, hw, sampler, outputs, journal, link = demo.build_demo_device(opts, broker.url, tmp_path / "state")
     store = open_store(f"sqlite:///{tmp_path / 'dash.db'}")
     ingest = Ingest(broker.url, store, client_id="acting-demo-" + uuid.uuid4().hex[:8])
