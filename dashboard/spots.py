@@ -17,7 +17,8 @@ the ball was put down). Pure functions over plain rows, and one store query (``p
   other; its position is their median.
 - Easing: over the last RECENT sessions that covered the spot, the dwell per visit there
   (plus the hold time there) in the later half is at most EASING_RATIO of the earlier half,
-  and the soreness before those sessions did not rise. Fewer than 3 such sessions: unknown.
+  and the soreness before those sessions did not rise. Fewer than EASING_MIN_SESSIONS such
+  sessions: unknown.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ RATIO_MIN = 2.5  # dwell per visit at least this many times the rest of the pass
 CLUSTER_M = 0.045  # candidates this close (1.5 bins) are one spot
 MIN_SESSIONS = 2
 RECENT = 6
-EASING_RATIO = 0.85
+EASING_RATIO = 0.8
+EASING_MIN_SESSIONS = 4  # two earlier and two later at least: one session's wobble is not a trend
 RECENT_DAYS = 28
 # the muscles of the six routines, as the map draws them (muscle name prefix -> map id)
 MAP_MUSCLES = (
@@ -110,7 +112,7 @@ def easing(sessions: list[dict], x_m: float) -> dict:
     {"state": "easing" | "not easing" | "unknown", "dwell_s": [per session], "sessions"}."""
     seen = [(s, v) for s in sessions if (v := _at(s["spots"], x_m)) is not None][-RECENT:]
     values = [round(v, 2) for _, v in seen]
-    if len(seen) < 3:
+    if len(seen) < EASING_MIN_SESSIONS:
         return {"state": "unknown", "dwell_s": values, "sessions": len(seen)}
     half = len(seen) // 2
     early, late = values[:half], values[-half:]
