@@ -4,9 +4,13 @@ those positions, within a bin; the same answer streamed in Blocks of any size as
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
+from device.sim import sample_blocks
+from firmware.app.simulate import scenario
 from firmware.common.model import Block
 from firmware.core.metrics import MetricsEngine, MetricsSettings
 from firmware.core.metrics.spots import BIN_M
@@ -93,3 +97,24 @@ def test_a_hold_on_the_roller_is_placed_where_it_was():
     assert len(spots["holds"]) == 1
     assert spots["holds"][0]["x_m"] == pytest.approx(0.12, abs=0.01)
     assert spots["holds"][0]["s"] >= 5.0
+
+
+def test_a_balls_holds_are_placed_by_how_far_it_rolled_from_where_it_was_put_down():
+    """upper-back-ball: three holds, the ball rolled 6-12 cm at a new heading between them;
+    each hold's x_m is its straight-line distance from the first (the script's, within 1 cm)."""
+    user = scenario("upper-back-ball", "good", 5)
+    x = y = 0.0
+    want = []
+    for sg in user.segments:
+        if sg.ds_m and sg.contact:
+            x += sg.ds_m * math.cos(sg.heading_rad)
+            y += sg.ds_m * math.sin(sg.heading_rad)
+        if sg.kind == "hold":
+            want.append(math.hypot(x, y))
+    engine = MetricsEngine(MetricsSettings(tool="ball", radius_m=user.radius_m))
+    for block in sample_blocks(user, 200.0):
+        engine.update(block)
+    engine.finish()
+    spots = engine.summary()["spots"]
+    assert spots["origin"] == "put_down" and spots["bins"] == []
+    assert [h["x_m"] for h in spots["holds"]] == pytest.approx(want, abs=0.01)
