@@ -5,7 +5,7 @@ said in words, and their soreness per muscle and side over time."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -15,6 +15,8 @@ from dashboard import queries as q
 from dashboard.context import Pages
 from dashboard.person_words import asymmetry_sentences, muscle_name
 from dashboard.render import esc, fmt_duration, fmt_when, layout, not_found, plural, routine_title
+from dashboard.spot_map import spot_map_card
+from dashboard.spots import person_spots
 from firmware.common import units
 
 SIDE_WORDS = {"left": "left", "right": "right", None: "–"}
@@ -64,6 +66,7 @@ class PersonPage(Pages):
 </section>
 <section class="card"><h2>Minutes per week</h2><div id="weekly-chart" class="chart small"></div></section>
 {sides_card(asym, sides, unit)}
+{spot_map_card(person_spots(self.store, person_id, now=datetime.now(UTC)), unit)}
 {soreness_card(sore)}
 {sessions_card(rows, unit)}"""
         data = {"weekly_minutes": weekly,

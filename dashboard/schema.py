@@ -104,6 +104,22 @@ PASS_LIST = {  # the summary's pass_list (firmware/core/metrics/passes.py pass_c
     },
 }
 
+SPOT_BINS_MAX = 700  # firmware.core.metrics.spots: at most (2·MAX_FINE + 1)·FINE_M / BIN_M bins
+SPOTS = {  # the summary's spots (issue 23, firmware/core/metrics/spots.py)
+    "type": ["object", "null"], "maxProperties": 16,
+    "properties": {
+        "bin_m": number(0.001, 1, null=False),
+        "origin": {"enum": ["pass_start", "put_down"]},
+        "bins": {"type": "array", "maxItems": SPOT_BINS_MAX, "items": {
+            "type": "object", "maxProperties": 16, "required": ["x_m", "dwell_s"],
+            "properties": {"x_m": number(-100, 100, null=False), "dwell_s": number(0, 1e6, null=False),
+                           "speed_mps": SPEED, "force_n": FORCE, "visits": integer(0, 10**7)}}},
+        "holds": {"type": "array", "maxItems": 1000, "items": {
+            "type": "object", "maxProperties": 16, "required": ["x_m"],
+            "properties": {"x_m": number(-100, 100, null=False), "s": SECONDS}}},
+    },
+}
+
 SESSION = {
     **OPEN_OBJECT,
     # passes may be unknown: a session interrupted before its first checkpoint (journal)
@@ -134,6 +150,7 @@ SESSION = {
         "interrupted": {"type": ["string", "null"], "maxLength": 200},
         "series_1hz": SERIES,
         "pass_list": PASS_LIST,
+        "spots": SPOTS,
         "msg_id": WIRE_ID,
         "ts": {"type": ["string", "null"], "maxLength": 40},
         **SESSION_TAGS,

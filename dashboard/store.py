@@ -62,6 +62,8 @@ SESSION_TAG_COLUMNS = (
     ("person_id", "TEXT"), ("side", "TEXT"), ("program_id", "TEXT"), ("program_step", "INTEGER"),
     ("soreness_before", "INTEGER"), ("soreness_after", "INTEGER"),
 )
+# issue 23: the summary's spots (JSON), kept apart so the map reads it without the summaries
+SESSION_ADDED_COLUMNS = (("spots_json", "TEXT"),)
 PERSON_COLUMNS = "id, name, body_mass_kg, units, created_at"
 
 CONFLICT_TRIES = 5  # a transaction PostgreSQL aborted to break a deadlock is tried this often
@@ -120,7 +122,8 @@ def _session_row(device_id: str, summary: dict, now: str) -> tuple[str, tuple]:
     return (
         "INSERT INTO sessions(session_id, device_id, protocol, tool, started_at, duration_s, passes, "
         "completed, summary_json, received_at, person_id, side, program_id, program_step, "
-        "soreness_before, soreness_after) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "soreness_before, soreness_after, spots_json) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT(session_id) DO NOTHING",
         (
             str(summary["session_id"]),
@@ -134,6 +137,7 @@ def _session_row(device_id: str, summary: dict, now: str) -> tuple[str, tuple]:
             _dumps(summary),
             now,
             *session_tags(summary),
+            _dumps(summary["spots"]) if isinstance(summary.get("spots"), dict) else None,
         ),
     )
 
@@ -332,11 +336,12 @@ class Store:
 
     def _migrate(self) -> None:
         """Bring a store made by an older version up to this one: the sessions columns of
-        issue 22 (``SESSION_TAG_COLUMNS``), added where missing. Idempotent; two dashboards
+        issue 22 (``SESSION_TAG_COLUMNS``) and issue 23 (``SESSION_ADDED_COLUMNS``), added
+        where missing. Idempotent; two dashboards
         opening one old store at once both end with the columns (PostgreSQL: IF NOT EXISTS;
         SQLite: a column another one just added is looked at again)."""
         have = self._columns("sessions")
-        for name, kind in SESSION_TAG_COLUMNS:
+        for name, kind in SESSION_TAG_COLUMNS + SESSION_ADDED_COLUMNS:
             if name in have:
                 continue
             if self.kind == "postgresql":

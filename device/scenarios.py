@@ -11,4 +11,5 @@ SCENARIOS = (
     "moved-hold",
     "step-off",
     "starts-moving",
+    "tender-spots",
 )

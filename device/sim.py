@@ -62,6 +62,9 @@ class ProtocolSim:
     spots: int = 1
     hold_s: tuple[float, float] = (30.0, 45.0)
     rolling_s: float = 66.0  # time spent in passes (s)
+    # scenario "tender-spots": every pass starts at the same place and the user lingers over
+    # these positions (m up the muscle from there)
+    spots_m: tuple[float, ...] = (0.08, 0.17)
 
 
 
@@ -418,7 +421,15 @@ def _roll_script(sc, p, name, r, rng, force_up, force_down) -> None:
     while rolled < p.rolling_s:
         length = rng.uniform(*lengths)
         duration = max(rng.uniform(*durations), _min_duration(length, r))
-        sc.move(direction * length, duration, force_up if direction > 0 else force_down)
+        force = force_up if direction > 0 else force_down
+        if name == "tender-spots":
+            length = length if direction > 0 else sc.s  # every pass starts where the first did
+            duration = max(duration, _min_duration(length, r))
+            rolled += _lingering_move(sc, direction * length, duration, force, p.spots_m, rng)
+            sc.still(rng.uniform(0.15, 0.5), force, kind="pause")
+            direction = -direction
+            continue
+        sc.move(direction * length, duration, force)
         rolled += duration
         sc.still(rng.uniform(0.15, 0.5), force_up if direction > 0 else force_down, kind="pause")
         direction = -direction
@@ -432,6 +443,38 @@ def _roll_script(sc, p, name, r, rng, force_up, force_down) -> None:
             sc.still(rng.uniform(15.0, 20.0), base, kind="hold")
             direction = -direction
             moved_hold_at = math.inf
+
+
+LINGER_HALF_M = 0.015  # the user slows down over this far either side of a tender spot
+LINGER_S = (2.2, 3.2)  # ... taking this long to cross it
+
+
+def _lingering_move(sc: Script, ds_m: float, duration_s: float, force_n: float, spots_m,
+                    rng) -> float:
+    """A pass of ``ds_m`` from the script's position that slows down over each spot it
+    crosses: the rest of the pass in ``duration_s``, each spot's 3 cm in LINGER_S. Returns
+    the time it took."""
+    a, b = sc.s, sc.s + ds_m
+    d = 1 if ds_m > 0 else -1
+    zones = sorted(((s - LINGER_HALF_M, s + LINGER_HALF_M) for s in spots_m
+                    if min(a, b) <= s - LINGER_HALF_M and s + LINGER_HALF_M <= max(a, b)),
+                   reverse=d < 0)
+    free_m = abs(ds_m) - 2 * LINGER_HALF_M * len(zones)
+    took = 0.0
+    for lo, hi in zones:
+        enter = lo if d > 0 else hi
+        gap = abs(enter - sc.s)
+        if gap > 1e-9:
+            sc.move(enter - sc.s, duration_s * gap / free_m, force_n)
+            took += duration_s * gap / free_m
+        linger = rng.uniform(*LINGER_S)
+        sc.move(d * 2 * LINGER_HALF_M, linger, force_n)
+        took += linger
+    gap = abs(b - sc.s)
+    if gap > 1e-9:
+        sc.move(b - sc.s, duration_s * gap / max(free_m, 1e-9), force_n)
+        took += duration_s * gap / max(free_m, 1e-9)
+    return took
 
 
 def _hold_script(sc, p, name, r, rng, base, force_up, force_down) -> None:

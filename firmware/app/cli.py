@@ -7,6 +7,7 @@ import argparse
 import importlib
 import os
 import sys
+import textwrap
 import tomllib
 from collections.abc import Callable
 from importlib import metadata
@@ -66,6 +67,11 @@ Broker URLs: mqtt://[user:pass@]host[:port], mqtts://host[:port]?ca=/path/ca.crt
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     def __init__(self, prog):
         super().__init__(prog, max_help_position=34)
+
+    def _split_lines(self, text, width):
+        """Wrap help at spaces only: a name with a hyphen (tender-spots) stays whole."""
+        return textwrap.wrap(self._whitespace_matcher.sub(" ", text).strip(), width,
+                             break_on_hyphens=False)
 
 
 def package_version() -> str:

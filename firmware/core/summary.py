@@ -29,8 +29,9 @@ METRIC_FIELDS = (
 )
 # fields added after the contract of §3.2 was first written (added, never renamed); taken from
 # the metrics when they have them. gyro_clipped_samples: samples with a gyro axis at its full
-# scale (rebuilt along the roll axis where it could be; null when the full scale is unknown)
-ADDED_METRIC_FIELDS = ("gyro_clipped_samples",)
+# scale (rebuilt along the roll axis where it could be; null when the full scale is unknown);
+# spots (issue 23): time, speed and force per position along the muscle, holds' positions
+ADDED_METRIC_FIELDS = ("gyro_clipped_samples", "spots")
 
 
 # the issue 22 fields, in every summary the device makes (null when unknown)

@@ -142,3 +142,20 @@ def test_source_interface_for_fake_chips():
         assert np.isfinite(gyro).all() and np.isfinite(accel).all() and (force >= 0).all()
     gyro, _, force = user.sample(np.array([user.end_s + 100.0]))  # after the script: at rest
     assert force[0] < 2.0 and np.abs(gyro - user.bias_rad_s).max() < 0.01
+
+
+def test_tender_spots_user_starts_every_pass_in_one_place_and_lingers_over_the_spots():
+    """Scenario tender-spots: passes go up from one place and back to it, and over each spot
+    (ProtocolSim.spots_m) the user is several times slower than elsewhere in the pass."""
+    user = scenario("quads-roller", "tender-spots", 4)
+    moves = [sg for sg in user.segments if sg.ds_m != 0]
+    starts = [sg.s0 for sg in moves if sg.ds_m > 0 and sg.s0 < 1e-9]
+    ups = [p for p in user.truth["passes"] if p["direction"] > 0]
+    assert len(starts) == len(ups) >= 4  # every up pass starts at 0
+    ends = [sg.s0 + sg.ds_m for sg in moves if sg.ds_m < 0]
+    assert min(ends) == pytest.approx(0.0, abs=1e-9)
+    over = [abs(sg.ds_m) / (sg.t1 - sg.t0) for sg in moves
+            if any(abs(sg.s0 + sg.ds_m / 2 - s) < 1e-6 for s in (0.08, 0.17))]
+    elsewhere = [abs(sg.ds_m) / (sg.t1 - sg.t0) for sg in moves
+                 if not any(abs(sg.s0 + sg.ds_m / 2 - s) < 1e-6 for s in (0.08, 0.17))]
+    assert len(over) >= 8 and max(over) * 3 < float(np.median(elsewhere))

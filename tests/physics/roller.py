@@ -105,10 +105,7 @@ def roll_session(spec: RollSpec) -> tuple[Block, dict]:
     """Samples and truth of one session (see the module docstring)."""
     rng = np.random.default_rng(spec.seed)
     plan, end_s = _velocity_plan(spec, rng)
-    period = 1.0 / spec.rate_hz
-    t = np.arange(0.0, end_s, period)
-    t = t + rng.uniform(-0.05, 0.05, len(t)) * period  # a little timing jitter
-    t[0] = 0.0
+    t = sample_times(spec, end_s, rng)
     n = len(t)
     v = np.zeros(n)  # tissue speed, signed
     dvdt = np.zeros(n)
@@ -119,6 +116,26 @@ def roll_session(spec: RollSpec) -> tuple[Block, dict]:
         v[m] = length * math.pi / (2 * dur) * np.sin(math.pi * tau)
         dvdt[m] = length * (math.pi / dur) ** 2 / 2 * np.cos(math.pi * tau)
         slip[m] = sl
+    block, truth = sense(spec, t, v, dvdt, slip, end_s, rng)
+    truth["distance_m"] = float(sum(abs(p[2]) for p in plan))
+    truth["passes"] = len(plan)
+    return block, truth
+
+
+def sample_times(spec: RollSpec, end_s: float, rng) -> np.ndarray:
+    """Sample instants at spec.rate_hz with a little timing jitter, from 0 to end_s."""
+    period = 1.0 / spec.rate_hz
+    t = np.arange(0.0, end_s, period)
+    t = t + rng.uniform(-0.05, 0.05, len(t)) * period
+    t[0] = 0.0
+    return t
+
+
+def sense(spec: RollSpec, t, v, dvdt, slip, end_s: float, rng) -> tuple[Block, dict]:
+    """What the sensors read of a tool rolled at signed tissue speed `v` (m/s; `dvdt` its
+    derivative, `slip` the extra turning per sample) at the times `t`: the Block, and the
+    truth that does not depend on the plan (clipped samples, axis, loaded radius)."""
+    n = len(t)
     # force: on shortly after the first still period, off before the last
     on0, on1 = spec.still_s + 0.1, end_s - spec.still_s - 0.1
     ramp = np.clip(np.minimum(t - on0, on1 - t) / 0.3, 0.0, 1.0)
@@ -153,8 +170,6 @@ def roll_session(spec: RollSpec) -> tuple[Block, dict]:
     force = force_true + rng.normal(0, 1.0, n)
     block = Block(t_s=t, gyro_rad_s=gyro, accel_m_s2=accel, force_n=force)
     truth = {
-        "distance_m": float(sum(abs(p[2]) for p in plan)),
-        "passes": len(plan),
         "clipped_samples": int(clipped.sum()),
         "axis_xyz": tuple(float(x) for x in a),
         "radius_at_mean_force_m": float(np.mean(radius[np.abs(v) > 0.01])),

@@ -39,6 +39,7 @@ from firmware.core.metrics.contact import Contact
 from firmware.core.metrics.frames import Frames
 from firmware.core.metrics.holds import Holds
 from firmware.core.metrics.passes import PASS_LIST_MAX, Passes, pass_columns
+from firmware.core.metrics.spots import SpotBins
 from firmware.core.metrics.state import WindowBuffer
 from firmware.core.metrics.totals import Totals
 from firmware.core.metrics.zupt import ZeroVelocity
@@ -69,6 +70,7 @@ class Estimator:
         self._axis = RollAxis(s)
         self._totals = Totals(s)
         self._passes = Passes(s)
+        self._spots = SpotBins(s)
         self._finished = False
         self.gyro_clipped_samples = 0  # samples with a gyro axis at full scale
 
@@ -136,6 +138,7 @@ class Estimator:
         self._finished = True
         self._passes.finish(new_passes)
         self._holds.finish(self.t0, new_holds)
+        self._spots.hold_x += [self._spots.hold_position(self._totals.q)] * len(new_holds)
         return new_passes, new_holds
 
     def open_leg_m(self) -> float:
@@ -146,11 +149,15 @@ class Estimator:
         """The DESIGN §3.2 metric fields, as if the data ended now (an open pass or hold is
         included the way finish() would close it; the estimator itself is not changed)."""
         passes, holds = list(self.passes), list(self.holds)
+        ends, hold_x = list(self._passes.ends_raw), list(self._spots.hold_x)
         if not self._finished:
             open_pass = self._passes.open_pass()
             open_hold = self._holds.open_hold(self.t0)
             passes += [open_pass] if open_pass is not None else []
             holds += [open_hold] if open_hold is not None else []
+            open_ends = self._passes.open_ends_raw()
+            ends += [open_ends] if open_ends is not None else []
+            hold_x += [self._spots.hold_position(self._totals.q)] if open_hold is not None else []
         lengths = [p.length_m for p in passes]
         totals = self._totals
         return {
@@ -177,6 +184,9 @@ class Estimator:
             # samples with a gyro axis at full scale (None: the full scale is not known)
             "gyro_clipped_samples": (None if self.settings.gyro_full_scale_rad_s is None
                                      else self.gyro_clipped_samples),
+            # issue 23: time, speed and force per position along the muscle, holds' positions
+            "spots": self._spots.fields(self.sign, ends,
+                                        [(x, h.duration_s) for x, h in zip(hold_x, holds, strict=True)]),
         }
 
     # ------------------------------------------------------------------ pipeline
@@ -256,13 +266,18 @@ class Estimator:
         totals = self._totals
         q = totals.integrate(dt, fz, has_f, allf, contact, rolling, proj, speed, vel, dtheta, None)
         totals.extremes(fr.force_peak_n, has_f, allf, contact, rolling, speed, dt)
+        self._spots.update(q, dt, engaged, speed, fz, has_f)
         wb = None
         if s.tool == "ball":  # the ball's moves: speed and direction over a short window
             d = self._win.window_delta(t, first_row, s.ball_move_window_s, GYRO_COUNT)
             wb = d[:, 0:3] / d[:, 3:4] - bias
         self._passes.update(t, q, wb, new_passes, engaged, self._axis.best)
         if runs is not None:
+            before = len(self._holds.holds)
             self._holds.update(t, hold_raw, runs, fz, has_f, self.t0, new_holds)
+            for h in self._holds.holds[before:]:  # where it was: inside the hold (ZUPT)
+                i = min(int(np.searchsorted(t, h.start_s + 0.5 * h.duration_s)), len(t) - 1)
+                self._spots.hold_x.append(self._spots.hold_position(q[i]))
 
         self.t_last = float(t[-1])
         if self.trace is not None:

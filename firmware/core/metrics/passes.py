@@ -38,6 +38,7 @@ class Passes:
         self.settings = s = settings
         self.passes: list[Pass] = []
         self.distance_m = 0.0  # sum of completed pass lengths
+        self.ends_raw: list[tuple[float, float, int]] = []  # (raw start, raw end, direction)
         self.sign = float(s.up_sign) if s.sign_known else 0.0
         self._dir = 0
         self._ext = np.zeros(1 + Q_COLS)  # [t, *q] at the running extreme
@@ -72,6 +73,13 @@ class Passes:
             ends = self._moves.open_rows()
             return None if ends is None else self._make(*ends)
         return self._make(self._turn, self._ext) if self._dir != 0 else None
+
+    def open_ends_raw(self) -> tuple[float, float, int] | None:
+        """(raw start, raw end, direction) of the open pass as finish() would close it."""
+        p = self.open_pass()
+        if p is None or self._moves is not None:
+            return None
+        return float(self._turn[1]), float(self._ext[1]), p.direction
 
     def open_leg_m(self, q_last) -> float:
         """Length of the pass in progress so far; `q_last` the running sums at the last
@@ -135,6 +143,7 @@ class Passes:
         if self.sign == 0.0:  # up unknown: the first pass's direction defines +
             self.sign = float(p.direction)
         self.passes.append(p)
+        self.ends_raw.append((float(a[1]), float(b[1]), p.direction))
         self.distance_m += p.length_m
         out.append(p)
 
