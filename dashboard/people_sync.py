@@ -105,6 +105,12 @@ def people_version(payload: dict) -> str:
 OFFLINE = "offline: will be sent when it comes back"
 
 
+def rated_before(summary: dict) -> bool:
+    """The summary carries a person's soreness "before" rating."""
+    sore = summary.get("soreness")
+    return bool(summary.get("person_id")) and isinstance(sore, dict) and sore.get("before") is not None
+
+
 class PeopleSync:
     """Sends the people to the devices and records which version each device took. Its
     ``on_ingest`` is an ingest listener (any thread): a paired device coming online whose
@@ -189,6 +195,16 @@ class PeopleSync:
                 self.sync_device(device_id)
             except ConfigError as e:
                 log.warning("people not sent to %s: %s", device_id, e)
+        elif kind == "session" and isinstance(payload, dict) and rated_before(payload):
+            # a new "before" rating changes that person's sore map: every device not offline
+            # gets it now (the one that coached it already remembers it), the rest on return
+            for d in q.list_devices(self.store, paired_only=True):
+                status = self.hub.snapshot(d["device_id"]).get("status") or d.get("status")
+                if status != "offline":
+                    try:
+                        self.sync_device(d["device_id"])
+                    except ConfigError as e:
+                        log.warning("people not sent to %s: %s", d["device_id"], e)
         elif kind == "result" and isinstance(payload, dict):
             with self._lock:
                 pending = self._pending.pop(str(payload.get("id")), None)

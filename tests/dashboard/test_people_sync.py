@@ -2,17 +2,20 @@
 device link (Journal + Link): a change on /people is sent to a device that is online and the
 page says "sent"; to an offline one it says it will be sent when the device comes back, and
 it is: the ingest sees the device online with another people version and sends it. A device
-that has the dashboard's version gets nothing again."""
+that has the dashboard's version gets nothing again, until a stored "before" rating changes a
+person's sore map: then every device that is not offline gets the people at once."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import date
 
 from dashboard import web
 from dashboard.ingest import Ingest
 from dashboard.people_sync import OFFLINE, profile_payload
 from dashboard.store import open_store
 from tests.conftest import start_subscribed
+from tests.dashboard.test_people import tagged
 from tests.dashboard.test_web import Device, call, serve
 from tests.firmware.edge.test_link import wait_until
 
@@ -64,6 +67,18 @@ def test_people_reach_a_device_now_or_when_it_comes_back(broker, tmp_path):
                 wait_until(lambda: sync.versions()[device.device_id]["version"] == sync.current_version(),
                            what="the device's answer recorded")
                 assert sync.sync_device(device.device_id) is None  # up to date: nothing sent again
+
+                # a session with a "before" rating is stored: Ann's sore map changed, so the
+                # devices that are not offline get the people again at once
+                summary = tagged("rated-1", date.today(), person=ann["id"], side="left",
+                                 protocol="calf-stick", before=7)
+                back.journal.start_session("rated-1", "calf-stick", "stick", summary["started_at"])
+                back.journal.finish_session("rated-1", summary)
+                back.link.wake()
+                wait_until(lambda: len(profiles(back)) == 2, what="the people sent after a rating")
+                assert profiles(back)[1]["people"][0]["sore"] == {"calf-stick/left": 7}
+                wait_until(lambda: sync.versions()[device.device_id]["version"] == sync.current_version(),
+                           what="the new version recorded")
             finally:
                 back.stop()
     finally:
