@@ -72,14 +72,14 @@ class SharePages(Pages):
                 sid = form["session"]
                 row = await run_in_threadpool(q.session, self.store, sid)
                 if row is None or not who.may_change_person(row.get("person_id")):
-                    return await run_in_threadpool(not_found, request, f"No session '{sid}' from a paired device.")
+                    return await run_in_threadpool(not_found, request, "No such session from a paired device.")
                 share = await run_in_threadpool(lambda: create_share(
                     self.store, created_by=who.username, person_id=row.get("person_id"), session_id=sid,
                     now_s=self.wall_clock(), days=days))
             else:
                 pid = form.get("person", "")
                 if not who.may_change_person(pid) or await run_in_threadpool(self.store.person, pid) is None:
-                    return await run_in_threadpool(not_found, request, f"No person '{pid}'.")
+                    return await run_in_threadpool(not_found, request, "No such person.")
                 since, until = day_range(form.get("since", ""), form.get("until", ""))
                 share = await run_in_threadpool(lambda: create_share(
                     self.store, created_by=who.username, person_id=pid, since=since, until=until,
