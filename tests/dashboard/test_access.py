@@ -247,7 +247,7 @@ def test_logout_is_open_to_every_role(world):
         for role in ROLES:
             cookie = log_in(addr, role)
             status, headers, _ = call(addr, "POST", "/logout", cookie=cookie)
-            assert status == 303 and headers["location"] == "/login"
+            assert status == 303 and headers["location"].startswith("/login")
             if cookie:
                 assert outcome(*call(addr, "GET", "/history", cookie=cookie)[:2]) == "login"
 
