@@ -31,11 +31,12 @@ import sqlite3
 from dataclasses import dataclass, field
 
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Match
 
 from dashboard.auth import add_user
-from dashboard.render import SECURITY_HEADERS
+from dashboard.render import esc, layout
 from firmware.common.errors import ConfigError
 
 ROLES = ("admin", "person", "therapist")
@@ -365,15 +366,13 @@ def refusal(scope, verdict: str):
     if verdict == "hidden":
         if api:
             return JSONResponse({"error": "not found"}, status_code=404)
-        return _page(404, "Not found", "Nothing here with that id.")
+        return _page(scope, 404, "Not found", "Nothing here with that id.")
     if api:
         return JSONResponse({"error": "this login may not do that"}, status_code=403)
-    return _page(403, "Not for this login", "This page is for the dashboard's administrator.")
+    return _page(scope, 403, "Not for this login", "This page is for the dashboard's administrator.")
 
 
-def _page(status: int, title: str, text: str) -> HTMLResponse:
-    body = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title} · rollsense</title>'
-            '<link rel="stylesheet" href="/static/style.css"></head><body><main>'
-            f'<section class="card empty"><h1>{title}</h1><p>{text}</p><p><a href="/">Back to the dashboard</a>'
-            '</p></section></main></body></html>')
-    return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
+def _page(scope, status: int, title: str, text: str) -> HTMLResponse:
+    body = (f'<section class="card empty" id="refused"><h1>{esc(title)}</h1><p>{esc(text)}</p>'
+            '<p><a href="/">Back to the dashboard</a></p></section>')
+    return layout(Request(scope), title, body, status_code=status)

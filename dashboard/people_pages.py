@@ -298,7 +298,8 @@ def therapists_card(store, people: list[dict], error: str = "") -> str:
             f'<form method="post" action="/people/therapists/unlink" class="inline">'
             f'<input type="hidden" name="therapist" value="{esc(t["username"])}">'
             f'<input type="hidden" name="person" value="{esc(pid)}">'
-            f'<button type="submit" class="link">Unlink</button></form></li>' for pid in t["clients"]
+            f'<button type="submit" class="link" aria-label="Unlink {esc(names.get(pid, pid))} from {esc(t["username"])}">'
+            'Unlink</button></form></li>' for pid in t["clients"]
         ) or '<li class="muted">No clients yet.</li>'
         items += f'<li data-therapist="{esc(t["username"])}"><strong>{esc(t["username"])}</strong><ul>{clients}</ul></li>'
     t_options = "".join(f'<option value="{esc(t["username"])}">{esc(t["username"])}</option>' for t in rows)

@@ -42,7 +42,7 @@ def pdf_text(pdf: bytes) -> tuple[int, str]:
     return len(reader.pages), "\n".join(p.extract_text() or "" for p in reader.pages)
 
 
-def test_a_shared_session_and_range_open_logged_out_print_as_a4_and_end(chromium, store, tmp_path):
+def test_a_shared_session_and_range_open_logged_out_print_as_a4_and_end(chromium, store, axe):
     now = [time.time()]
     store.set_device_paired("home-roller", True)
     store.add_person("Ann Ash", 60.0, person_id="ann")
@@ -67,6 +67,7 @@ def test_a_shared_session_and_range_open_logged_out_print_as_a4_and_end(chromium
             mine.fill("#share-since", (TODAY - timedelta(days=14)).isoformat())
             mine.fill("#share-until", TODAY.isoformat())
             range_link = make_link(mine, "30")
+            assert axe(mine) == []  # the links page
             assert session_link.startswith(base + "/share/") and range_link.startswith(base + "/share/")
 
             page = stranger.new_page()
@@ -75,6 +76,7 @@ def test_a_shared_session_and_range_open_logged_out_print_as_a4_and_end(chromium
             assert page.locator("main h1").nth(1).inner_text() == title
             assert page.locator("nav a").count() == 0 and page.locator("form").count() == 0
             page.locator("#speed-chart svg").wait_for()  # the charts, drawn as on the session page
+            assert axe(page) == []
             pages, text = pdf_text(page.pdf(format="A4", print_background=True))
             assert 1 <= pages <= 6 and "Ann Ash" in text and title in text
             assert "Print or save as PDF" not in text  # no buttons on paper
