@@ -19,7 +19,7 @@ import pytest
 from starlette.routing import Mount
 
 from dashboard import access, auth, web
-from dashboard.sharing import create_share
+from dashboard.sharing import DAY_S, create_share, open_share, revoke_share
 from dashboard.store import open_store
 from firmware.app.cli import main
 from tests.dashboard.test_queries import iso, summary_payload, telemetry_payloads
@@ -336,3 +336,35 @@ def test_cli_roles_and_client_links(tmp_path, monkeypatch, capsys):
         s.close()
     code, out, _ = run_cli(monkeypatch, capsys, ["--db", db, "--unlink-client", "theo", "ann"])
     assert code == 0 and out.strip() == "person ann unlinked from therapist theo"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request, tmp_path):
+    url = f"sqlite:///{tmp_path / 'dash.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    s = open_store(url)
+    yield s
+    s.close()
+
+
+def test_roles_links_and_shares_in_both_stores(any_store):
+    s = any_store
+    app = web.create_app(s, None, auth_required=True, secret_key="k")
+    ensure_again = web.create_app(s, None, auth_required=True, secret_key="k")  # an opened store: idempotent
+    assert ensure_again is not None
+    s.add_person("Ann", person_id="ann")
+    access.add_login(s, "theo", PASSWORD, role="therapist")
+    access.add_login(s, "ann", PASSWORD, role="person", person_id="ann")
+    assert access.link_client(s, "theo", "ann") and not access.link_client(s, "theo", "ann")
+    assert access.load_viewer(s, "theo", True).person_ids == {"ann"}
+    assert access.load_viewer(s, "ann", True).person_ids == {"ann"}
+    assert access.unlink_client(s, "theo", "ann") and access.load_viewer(s, "theo", True).person_ids == set()
+    d = app.state.dashboard
+    share = create_share(s, created_by="ann", person_id="ann", session_id="s-1", now_s=1000.0, days=1)
+    token = d.share_signer.token(share.share_id, share.expires_at)
+    assert open_share(s, d.share_signer, token, 1000.0 + DAY_S - 1)[0] == "ok"
+    assert open_share(s, d.share_signer, token, 1000.0 + DAY_S)[0] == "expired"
+    forged = d.share_signer.token(share.share_id, share.expires_at + DAY_S)  # same id, a later expiry: no row says so
+    assert open_share(s, d.share_signer, forged, 1000.0)[0] == "unknown"
+    assert open_share(s, web.create_app(s, None, auth_required=True, secret_key="other").state.dashboard.share_signer,
+                      token, 1000.0)[0] == "unknown"  # another dashboard's key
+    assert revoke_share(s, share.share_id) and open_share(s, d.share_signer, token, 1000.0)[0] == "revoked"
