@@ -46,6 +46,12 @@ GONE_WORDS = {
 }
 
 
+def no_store(resp: HTMLResponse) -> HTMLResponse:
+    """A shared page is not kept by the browser or a proxy: once revoked, it is gone."""
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
 def when_words(epoch_s: int) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).astimezone().strftime("%a %d %b %Y, %H:%M")
 
@@ -137,6 +143,9 @@ class SharePages(Pages):
         return share, None
 
     def shared(self, request: Request) -> HTMLResponse:
+        return no_store(self._shared(request))
+
+    def _shared(self, request: Request) -> HTMLResponse:
         share, refusal = self._open(request)
         if refusal is not None:
             return refusal
@@ -145,6 +154,9 @@ class SharePages(Pages):
         return self._range(request, share)
 
     def shared_session(self, request: Request) -> HTMLResponse:
+        return no_store(self._shared_session(request))
+
+    def _shared_session(self, request: Request) -> HTMLResponse:
         share, refusal = self._open(request)
         if refusal is not None:
             return refusal

@@ -76,7 +76,7 @@ def test_a_shared_session_and_range_open_logged_out_print_as_a4_and_end(chromium
             assert page.locator("main h1").nth(1).inner_text() == title
             assert page.locator("nav a").count() == 0 and page.locator("form").count() == 0
             page.locator("#speed-chart svg").wait_for()  # the charts, drawn as on the session page
-            assert axe(page) == []
+            assert axe(page) == [] and resp_headers(page, session_link).get("cache-control") == "no-store"
             pages, text = pdf_text(page.pdf(format="A4", print_background=True))
             assert 1 <= pages <= 6 and "Ann Ash" in text and title in text
             assert "Print or save as PDF" not in text  # no buttons on paper
@@ -111,3 +111,7 @@ def test_a_shared_session_and_range_open_logged_out_print_as_a4_and_end(chromium
     finally:
         owner.close()
         stranger.close()
+
+
+def resp_headers(page, url: str) -> dict:
+    return page.request.get(url).headers
