@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from dashboard.access import add_login, link_client, unlink_client
 from dashboard.auth import check_username
@@ -69,6 +70,9 @@ def _link(a, names: list[str], change) -> int:
         raise ConfigError("--link-client and --unlink-client go alone (no --add-user, --role, --person)")
     therapist, person_id = names
     argtypes.check_sqlite_path(a.db)
+    sqlite_path = None if a.db.startswith(("postgresql://", "postgres://")) else a.db.removeprefix("sqlite:///")
+    if sqlite_path and not Path(sqlite_path).is_file():  # a link needs its logins: make no new store
+        raise ConfigError(f"{sqlite_path}: no dashboard store there (add the therapist with --add-user first)")
     store = open_store(a.db)
     try:
         changed = change(store, therapist, person_id)
