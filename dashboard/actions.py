@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from dashboard import queries as q
+from dashboard.access import viewer
 from dashboard.context import Dashboard, Pages
 from dashboard.plans import known_programs
 from dashboard.render import form_data
@@ -31,6 +32,10 @@ class DeviceActions(Pages):
         info = (device or {}).get("info") or {}
         tool = info.get("tool") if isinstance(info.get("tool"), str) else None
         people = [p["id"] for p in await run_in_threadpool(self.store.people)]
+        who = viewer(request)
+        if not who.is_admin:  # a person starts as themselves only (issue 23)
+            form = form | {"person": who.person_id or ""}
+            people = [who.person_id] if who.person_id else []
         try:  # who, which side, a programme, soreness before (issue 22): dashboard/start_form.py
             payload = start_payload(form, people=people, programs=known_programs(), tool=tool)
         except ConfigError as e:

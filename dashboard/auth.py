@@ -27,8 +27,9 @@ from firmware.common.errors import ConfigError
 COOKIE = "rollsense_session"
 COOKIE_MAX_AGE_S = 14 * 24 * 3600
 PBKDF2_ITERATIONS = 240_000
-# /healthz, /metrics: for monitors (/metrics checks a login itself: a cookie or HTTP Basic)
-OPEN_PATHS = ("/login", "/static/", "/favicon.ico", "/healthz", "/metrics")
+# /healthz, /metrics: for monitors (/metrics checks a login itself: a cookie or HTTP Basic);
+# /share/: a share link (dashboard/sharing.py checks its token)
+OPEN_PATHS = ("/login", "/static/", "/favicon.ico", "/healthz", "/metrics", "/share/")
 USERNAME_RE = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 # Server-side sessions: the SHA-256 of the random id (the cookie carries the id, signed), so
 # a copy of the database alone opens no session.

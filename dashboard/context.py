@@ -6,17 +6,21 @@ page's handlers sit together in a module of their own and reach the rest through
 
 from __future__ import annotations
 
+import time
+
 from dashboard import queries as q
+from dashboard.access import ensure_access_tables
 from dashboard.auth import CookieSigner, LoginThrottle, ensure_logins_table
 from dashboard.live import LiveHub
 from dashboard.plans import ensure_plan_tables
+from dashboard.sharing import ShareSigner, ensure_share_tables
 
 
 class Dashboard:
     """The state the route handlers share: the store, the ingest, the hub and the signer."""
 
     def __init__(self, store, ingest, *, auth_required: bool, secret_key: str, secure_cookies: bool = False,
-                 clock=None) -> None:
+                 clock=None, wall_clock=None) -> None:
         self.store = store
         self.ingest = ingest
         self.auth_required = auth_required
@@ -25,6 +29,10 @@ class Dashboard:
         self.throttle = LoginThrottle(clock) if clock is not None else LoginThrottle()
         ensure_logins_table(store)
         ensure_plan_tables(store)  # issue 22
+        ensure_access_tables(store)  # issue 23: roles, therapists' clients
+        ensure_share_tables(store)  # issue 23: share links
+        self.share_signer = ShareSigner(secret_key)
+        self.wall_clock = wall_clock or time.time  # Unix seconds: when a share link expires
         self.hub = LiveHub()
         self.retention = None  # dashboard.retention.TelemetryRetention, for /metrics
         self.discipline = q.DisciplineCache()

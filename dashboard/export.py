@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from dashboard import queries as q
+from dashboard.access import viewer
 from dashboard.context import Pages
 from dashboard.session_pages import history_filter, person_filter
 
@@ -113,7 +114,8 @@ class Exports(Pages):
         person_id, unknown, _ = person_filter(self.store, request)
         if unknown:
             return JSONResponse({"error": f"no person {request.query_params.get('person')!r}"}, status_code=404)
-        h = q.history(self.store, self.d.discipline, device_id=device_id, person_id=person_id)
+        h = q.history(self.store, self.d.discipline, device_id=device_id, person_id=person_id,
+                      person_in=viewer(request).person_ids)
         name = "-".join(["rollsense-history", *(v for v in (device_id, person_id) if v)])
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", name)  # a person id may hold ':' (WIRE_ID)
         headers = {"Content-Disposition": f'attachment; filename="{name}.{fmt}"'}

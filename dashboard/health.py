@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from dashboard import queries as q
+from dashboard.access import load_viewer
 from dashboard.auth import check_login
 from dashboard.context import Pages
 from dashboard.metrics import CONTENT_TYPE_LATEST, DashboardCollector, exposition
@@ -50,18 +51,25 @@ class HealthRoutes(Pages):
         (dashboard/metrics.py) in the text format. Open on a dashboard without the login wall
         (loopback, where every page is open: these are numbers, no error text, no device
         ids); with the wall, a login: a session cookie, or HTTP Basic with a dashboard user
-        (Prometheus's ``basic_auth``), throttled as the login page is."""
-        if self.d.auth_required and getattr(request.state, "user", None) is None:
-            refused = await self._basic_auth_refused(request)
-            if refused is not None:
-                return refused
+        (Prometheus's ``basic_auth``), throttled as the login page is, of an admin (403 for
+        person and therapist logins)."""
+        if self.d.auth_required:
+            user = getattr(request.state, "user", None)
+            if user is None:
+                refused, user = await self._basic_auth(request)
+                if refused is not None:
+                    return refused
+            who = await run_in_threadpool(load_viewer, self.store, user, True)
+            if not who.is_admin:
+                return Response("the metrics are for admin logins\n", status_code=403,
+                                media_type="text/plain", headers={"Cache-Control": "no-store"})
         collector = DashboardCollector(self.ingest, self.d.retention)
         body = await run_in_threadpool(exposition, collector)
         return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
 
-    async def _basic_auth_refused(self, request: Request) -> Response | None:
-        """None when the request's HTTP Basic credentials are a dashboard login, else the 401
-        (or 429 while the throttle makes the sender wait)."""
+    async def _basic_auth(self, request: Request) -> tuple[Response | None, str | None]:
+        """(None, user name) when the request's HTTP Basic credentials are a dashboard login,
+        else (the 401, or 429 while the throttle makes the sender wait; None)."""
         challenge = {"WWW-Authenticate": 'Basic realm="rollsense metrics", charset="UTF-8"',
                      "Cache-Control": "no-store"}
         scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
@@ -71,18 +79,18 @@ class HealthRoutes(Pages):
             sep = ""
         if scheme.lower() != "basic" or not sep:
             return Response("login required (a session, or HTTP Basic with a dashboard user)\n",
-                            status_code=401, media_type="text/plain", headers=challenge)
+                            status_code=401, media_type="text/plain", headers=challenge), None
         who = request.client.host if request.client else "?"
         wait_s = self.d.throttle.wait_s(username, who)
         if wait_s > 0:
             return Response("too many wrong logins: try again later\n", status_code=429,
-                            media_type="text/plain", headers={"Retry-After": str(math.ceil(wait_s))})
+                            media_type="text/plain", headers={"Retry-After": str(math.ceil(wait_s))}), None
         if not await run_in_threadpool(check_login, self.store, username, password):
             self.d.throttle.failed(username, who)
             return Response("wrong user name or password\n", status_code=401,
-                            media_type="text/plain", headers=challenge)
+                            media_type="text/plain", headers=challenge), None
         self.d.throttle.succeeded(username, who)
-        return None
+        return None, username
 
     def broker_state(self, request: Request) -> JSONResponse:
         """The broker banner's words for an open page ('' while the broker answers)."""

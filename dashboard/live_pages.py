@@ -7,9 +7,16 @@ import asyncio
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 
 from dashboard import queries as q
+from dashboard.access import viewer
 from dashboard.context import Pages
 from dashboard.live import sse
 from dashboard.plans import known_programs
@@ -31,7 +38,10 @@ SSE_KEEPALIVE_S = 10.0
 class LivePages(Pages):
     """``/``, ``/device/{id}`` and ``/api/live[/{id}]``."""
 
-    def overview(self, request: Request) -> HTMLResponse:
+    def overview(self, request: Request) -> Response:
+        who = viewer(request)
+        if not who.may_use_device(None):  # a therapist: their clients are on the People page
+            return RedirectResponse("/people", status_code=303)
         devices = q.list_devices(self.store, paired_only=True)
         if not devices:
             body = (
@@ -48,13 +58,19 @@ class LivePages(Pages):
                 f'<a class="card device-card" href="/device/{esc(d["device_id"])}" data-device-id="{esc(d["device_id"])}">'
                 f'<div class="row"><h2>{esc(d.get("name") or d["device_id"])}</h2>'
                 f'<span class="pill status {esc(status)}">{esc(status)}</span></div>'
-                f'<p class="activity muted">{plural(d["sessions"], "session", "sessions")} · last seen {esc(fmt_when(d.get("last_seen")))}</p>'
-                f'<p class="last small">{esc(running_line(snap) or last_line(self.store, d["device_id"]))}</p>'
+                f'<p class="activity muted">{plural(self._count(who, d), "session", "sessions")} · last seen {esc(fmt_when(d.get("last_seen")))}</p>'
+                f'<p class="last small">{esc(running_line(snap) or last_line(self.store, d["device_id"], who.person_ids))}</p>'
                 '<div class="bar"><span class="fill"></span></div></a>'
             )
         body = f'<h1>Your tools</h1><section class="grid cards">{"".join(cards)}</section>'
         titles = dict(routine_choices())
         return layout(request, "Live", body, active="live", script="overview", data={"titles": titles})
+
+    def _count(self, who, device: dict) -> int:
+        """A device card's session count: all of them for an admin, else the login's own."""
+        if who.person_ids is None:
+            return device["sessions"]
+        return len(q.sessions(self.store, device_id=device["device_id"], limit=None, person_in=who.person_ids))
 
     def live(self, request: Request) -> HTMLResponse:
         device_id = request.path_params["device_id"]
@@ -69,8 +85,10 @@ class LivePages(Pages):
         tool = info.get("tool") if isinstance(info.get("tool"), str) else None
         programs = programs_for(known_programs(), tool)  # issue 22: who, side, programme, soreness
         current = info.get("person") if isinstance(info.get("person"), str) else None
-        fields = start_fields(self.store.people(), current, programs, tool)
-        recent = q.sessions(self.store, device_id=device_id, limit=5)
+        who = viewer(request)  # a person starts as themselves only (issue 23)
+        people = [p for p in self.store.people() if who.is_admin or p["id"] == who.person_id]
+        fields = start_fields(people, current if who.is_admin else who.person_id, programs, tool)
+        recent = q.sessions(self.store, device_id=device_id, limit=5, person_in=who.person_ids)
         recent_rows = "".join(
             f'<li><a href="/session/{esc(r["session_id"])}">{esc(routine_title(r["protocol"]))}</a>'
             f'<span class="muted"> · {esc(fmt_when(r["started_at"]))} · {fmt_duration(r["duration_s"])} · {plural(r["passes"], "pass", "passes")}</span></li>'
@@ -163,9 +181,10 @@ def running_line(snap: dict) -> str:
     return f"Running now: {routine_title(t.get('protocol'))}"
 
 
-def last_line(store, device_id: str) -> str:
-    """'Last: <routine> · <when> · <duration>' for a device card, or a nudge to start."""
-    last = q.sessions(store, device_id=device_id, limit=1)
+def last_line(store, device_id: str, person_in=None) -> str:
+    """'Last: <routine> · <when> · <duration>' for a device card, or a nudge to start
+    (``person_in``: of these people's sessions only)."""
+    last = q.sessions(store, device_id=device_id, limit=1, person_in=person_in)
     if not last:
         return "No sessions yet: start a routine on the tool."
     r = last[0]

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from dashboard import queries as q
+from dashboard.access import link_client, therapists, unlink_client, viewer
 from dashboard.context import Dashboard, Pages
 from dashboard.people_sync import OFFLINE, PeopleSync
 from dashboard.person_words import asymmetry_sentences
@@ -126,16 +127,38 @@ class PeoplePages(Pages):
         await run_in_threadpool(self.sync.on_ingest, "result", push["device"]["device_id"], result)
         push["state"] = "sent" if result.get("status") == "ok" else f"refused: {result.get('error') or 'no reason given'}"
 
+    async def link_therapist(self, request: Request) -> HTMLResponse:
+        """The admin links a person to a therapist login (issue 23)."""
+        return await self._therapist_change(request, link_client, "Linked {person} to {therapist}.")
+
+    async def unlink_therapist(self, request: Request) -> HTMLResponse:
+        return await self._therapist_change(request, unlink_client, "{person} is no longer {therapist}'s client.")
+
+    async def _therapist_change(self, request: Request, change, said: str) -> HTMLResponse:
+        form = await form_data(request)
+        therapist, person_id = form.get("therapist", ""), form.get("person", "")
+        try:
+            await run_in_threadpool(change, self.store, therapist, person_id)
+        except ConfigError as e:
+            error = str(e)
+            return await run_in_threadpool(lambda: self.people_page(request, status_code=400,
+                                                                    therapist_error=error))
+        person = await run_in_threadpool(self.store.person, person_id)
+        message = said.format(person=person["name"] if person else person_id, therapist=therapist)
+        return await run_in_threadpool(self.people_page, request, message)
+
     def device_status(self, device: dict) -> str:
         """online / offline / unknown: the latest status the ingest saw, else the stored one."""
         return self.hub.snapshot(device["device_id"]).get("status") or device.get("status") or "unknown"
 
     # -- the page
     def people_page(self, request: Request, message: str | None = None, form: dict | None = None,
-                    errors: dict | None = None, pushed: list | None = None, status_code: int = 200) -> HTMLResponse:
+                    errors: dict | None = None, pushed: list | None = None, status_code: int = 200,
+                    therapist_error: str = "") -> HTMLResponse:
         errors = errors or {}
         editing = (form or {}).get("person_id")
-        people = q.people_overview(self.store)
+        who = viewer(request)  # issue 23: the people this login may see; the forms are the admin's
+        people = [p for p in q.people_overview(self.store) if who.may_see_person(p["id"])]
         rows = "".join(self._row(p) for p in people if p["id"] is not None) or (
             '<tr><td colspan="5" class="muted">Nobody yet: add the people who roll, below.</td></tr>')
         edits = "".join(self._edit(p, form if editing == p["id"] else None, errors if editing == p["id"] else {})
@@ -150,6 +173,13 @@ class PeoplePages(Pages):
         elif general:
             note = f'<p id="people-msg" class="msg error" role="alert">{esc(general)}</p>'
         add_form = form if form is not None and not editing else None
+        if not who.is_admin:
+            body = f"""
+<h1>{"Clients" if who.role == "therapist" else "People"}</h1>
+<section class="card"><div class="scroll"><table class="table" id="people">
+<thead><tr><th>Name</th><th class="num">Sessions</th><th>Streak</th><th>Last session</th><th>Left / right</th></tr></thead>
+<tbody>{rows}</tbody></table></div></section>"""
+            return layout(request, "People", body, active="people", status_code=status_code)
         body = f"""
 <h1>People</h1>{note}{_pushed_card(pushed)}
 <section class="card"><h2>Who rolls</h2><p class="muted small">Each person's sessions, streak and left/right
@@ -160,7 +190,8 @@ balance; body mass sets their force targets; forces show in their units.</p>
 {f'<section class="card" id="edit-people"><h2>Edit a person</h2>{edits}</section>' if edits else ""}
 <section class="card"><h2>Add a person</h2>
 {person_form("/people", "add", add_form or {}, errors if add_form is not None else {}, "Add")}</section>
-{self._devices_card()}"""
+{self._devices_card()}
+{therapists_card(self.store, people, therapist_error)}"""
         return layout(request, "People", body, active="people", status_code=status_code)
 
     def _row(self, p: dict) -> str:
@@ -247,3 +278,36 @@ value="{esc(values.get("name", ""))}"{name_attr}>{name_err}</label>
 autocomplete="off" value="{esc(values.get("body_mass", ""))}"{mass_attr}>{mass_err}</label>
 <label>Units <select name="units" id="{key}-units"{units_attr}>{options}</select>{units_err}</label>
 <button type="submit" class="primary">{button}</button></form>"""
+
+
+def therapists_card(store, people: list[dict], error: str = "") -> str:
+    """The admin's section (issue 23): each therapist login and their clients (unlink each),
+    and a form linking a person to a therapist. Therapist logins are made on the dashboard
+    machine (``rollsense dashboard --add-user NAME --role therapist``)."""
+    names = {p["id"]: p["name"] for p in people if p["id"] is not None}
+    rows = therapists(store)
+    msg = f'<p class="msg error" role="alert" id="therapist-msg">{esc(error)}</p>' if error else ""
+    if not rows:
+        return (f'<section class="card" id="therapists"><h2>Therapists</h2>{msg}<p class="muted">No therapist '
+                'logins yet: on the dashboard machine run <code>rollsense dashboard --add-user NAME --role '
+                'therapist</code>.</p></section>')
+    items = ""
+    for t in rows:
+        clients = "".join(
+            f'<li data-person-id="{esc(pid)}">{esc(names.get(pid, pid))} '
+            f'<form method="post" action="/people/therapists/unlink" class="inline">'
+            f'<input type="hidden" name="therapist" value="{esc(t["username"])}">'
+            f'<input type="hidden" name="person" value="{esc(pid)}">'
+            f'<button type="submit" class="link" aria-label="Unlink {esc(names.get(pid, pid))} from {esc(t["username"])}">'
+            'Unlink</button></form></li>' for pid in t["clients"]
+        ) or '<li class="muted">No clients yet.</li>'
+        items += f'<li data-therapist="{esc(t["username"])}"><strong>{esc(t["username"])}</strong><ul>{clients}</ul></li>'
+    t_options = "".join(f'<option value="{esc(t["username"])}">{esc(t["username"])}</option>' for t in rows)
+    p_options = "".join(f'<option value="{esc(pid)}">{esc(name)}</option>' for pid, name in names.items())
+    return f"""<section class="card" id="therapists"><h2>Therapists</h2>{msg}
+<p class="muted small">A therapist sees their clients' pages, sessions and exports, nothing else.</p>
+<ul class="plain">{items}</ul>
+<form method="post" action="/people/therapists/link" class="inline" id="link-form">
+<label>Client <select name="person" id="link-person">{p_options}</select></label>
+<label>Therapist <select name="therapist" id="link-therapist">{t_options}</select></label>
+<button type="submit" class="primary">Link</button></form></section>"""

@@ -12,9 +12,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from dashboard import queries as q
+from dashboard.access import viewer
 from dashboard.context import Pages
 from dashboard.person_words import asymmetry_sentences, muscle_name
 from dashboard.render import esc, fmt_duration, fmt_when, layout, not_found, plural, routine_title
+from dashboard.share_forms import share_form_card
 from dashboard.spot_map import spot_map_card
 from dashboard.spots import person_spots
 from firmware.common import units
@@ -52,6 +54,7 @@ class PersonPage(Pages):
         sides = q.muscle_sides(self.store, person_id, since=since, until=today)
         sore = q.soreness_trend(self.store, person_id)
         suffix = f"?person={quote(person_id, safe='')}"
+        share = share_form_card("range", person_id, today) if viewer(request).may_change_person(person_id) else ""
         body = f"""
 <section class="live-head"><div><h1 id="person-name">{esc(person["name"])}</h1>
 <p class="muted">Body mass {esc(units.mass_for(person["body_mass_kg"], unit))} · {esc(unit)} units ·
@@ -68,7 +71,7 @@ class PersonPage(Pages):
 {sides_card(asym, sides, unit)}
 {spot_map_card(person_spots(self.store, person_id, now=datetime.now(UTC)), unit)}
 {soreness_card(sore)}
-{sessions_card(rows, unit)}"""
+{sessions_card(rows, unit)}{share}"""
         data = {"weekly_minutes": weekly,
                 "soreness": [{"label": f"{muscle_name(s['muscle'])}{', ' + s['side'] if s['side'] else ''}",
                               "ratings": s["ratings"]} for s in sore]}
@@ -124,9 +127,11 @@ def _day(iso: str | None) -> str:
     return dt.astimezone().strftime("%d %b") if dt else "–"
 
 
-def sessions_card(rows: list[dict], unit: str) -> str:
+def sessions_card(rows: list[dict], unit: str, href=None) -> str:
+    """The sessions table; ``href`` (session id -> its link): a shared page's links (issue 23)."""
+    href = href or (lambda sid: f"/session/{sid}")
     body = "".join(
-        f'<tr data-session-id="{esc(r["session_id"])}"><td><a href="/session/{esc(r["session_id"])}">'
+        f'<tr data-session-id="{esc(r["session_id"])}"><td><a href="{esc(href(r["session_id"]))}">'
         f'{esc(routine_title(r["protocol"]))}</a><br><span class="muted small"><span class="side">'
         f'{r["side"] or ""}</span>{" · " if r["side"] else ""}<time datetime="{esc(r["started_at"])}">'
         f'{esc(fmt_when(r["started_at"]))}</time></span></td>'

@@ -14,6 +14,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from dashboard import plans as pl
 from dashboard import queries as q
+from dashboard.access import viewer
 from dashboard.context import Pages
 from dashboard.render import FORM_MAX_BYTES, esc, layout, not_found
 from firmware.common.errors import ConfigError
@@ -67,7 +68,8 @@ class PlanPages(Pages):
     # -- /plan
     def plan_page(self, request: Request) -> HTMLResponse:
         today = self.today()
-        days = pl.household_day(self.store, today)
+        who = viewer(request)  # issue 23: the people this login may see
+        days = [day for day in pl.household_day(self.store, today) if who.may_see_person(day.person["id"])]
         if not days:
             body = ('<section class="card empty"><h1>No people yet</h1><p>Add the people who roll on the '
                     '<a href="/people">People</a> page, then plan their programmes here.</p></section>')

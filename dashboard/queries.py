@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 
@@ -173,10 +174,12 @@ def _whole(value) -> int | None:
 
 
 def sessions(store, *, device_id: str | None = None, person_id: str | None = None,
-             limit: int | None = 500, since: datetime | None = None) -> list[dict]:
+             limit: int | None = 500, since: datetime | None = None,
+             person_in: Iterable[str] | None = None) -> list[dict]:
     """Paired devices' sessions, newest first: all of them, one device's, one person's
     (``person_id``; ``NO_PERSON``: those nobody was chosen for), started from ``since`` on
-    (``limit`` None: no limit)."""
+    (``limit`` None: no limit); ``person_in`` (issue 23): only these people's (a login's
+    ``Viewer.person_ids``; empty: none)."""
     sql = (
         f"SELECT {SESSION_COLUMNS} FROM sessions s JOIN devices d ON d.device_id = s.device_id "
         "WHERE d.paired = ?"
@@ -190,6 +193,10 @@ def sessions(store, *, device_id: str | None = None, person_id: str | None = Non
     elif person_id is not None:
         sql += " AND s.person_id = ?"
         params.append(person_id)
+    if person_in is not None:
+        ids = sorted(person_in)
+        sql += f" AND s.person_id IN ({', '.join('?' * len(ids))})" if ids else " AND 1 = 0"
+        params.extend(ids)
     if since is not None:  # the text timestamps are UTC ISO-8601: they sort as they compare
         sql += " AND s.started_at >= ?"
         params.append(since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"))
@@ -618,10 +625,11 @@ def trends(store, rows: list[dict], cache: DisciplineCache | None = None, *, las
 
 
 def history(store, cache: DisciplineCache | None = None, *, device_id: str | None = None, limit: int = 500,
-            today: date | None = None, person_id: str | None = None) -> dict:
+            today: date | None = None, person_id: str | None = None,
+            person_in: Iterable[str] | None = None) -> dict:
     """The history page's data in one dict (all paired devices, or one; everyone's, or one
-    person's: ``person_id``)."""
-    rows = sessions(store, device_id=device_id, person_id=person_id, limit=limit)
+    person's: ``person_id``; only some people's: ``person_in``)."""
+    rows = sessions(store, device_id=device_id, person_id=person_id, limit=limit, person_in=person_in)
     return {
         "sessions": rows,
         "by_protocol": counts_by(rows, "protocol"),

@@ -90,20 +90,32 @@ def data_script(data) -> str:
 
 
 NAV = (("/", "Live", "live"), ("/history", "History", "history"), ("/plan", "Plan", "plan"),
-       ("/people", "People", "people"), ("/devices", "Devices", "devices"))
+       ("/people", "People", "people"), ("/devices", "Devices", "devices"), ("/shares", "Shares", "shares"))
+# issue 23: the nav a role gets (the pages themselves check access: dashboard/access.py)
+NAV_HIDDEN = {"person": {"devices"}, "therapist": {"live", "devices", "shares"}, "none": {k for _, _, k in NAV}}
+
+
+def nav_links(request: Request, active: str) -> str:
+    role = getattr(getattr(request.state, "viewer", None), "role", "admin")
+    hidden = NAV_HIDDEN.get(role, set())
+    return "".join(
+        f'<a href="{href}"{" class=on" if key == active else ""}>{label}</a>'
+        for href, label, key in NAV if key not in hidden
+    )
 
 
 def layout(request: Request, title: str, body: str, *, active: str = "", script: str = "", data=None,
-           status_code: int = 200) -> HTMLResponse:
-    user = getattr(request.state, "user", None)
-    links = "".join(
-        f'<a href="{href}"{" class=on" if key == active else ""}>{label}</a>' for href, label, key in NAV
-    )
+           status_code: int = 200, nav: bool = True) -> HTMLResponse:
+    """A dashboard page; ``nav`` False: no navigation and no login (a shared page, issue 23)."""
+    user = getattr(request.state, "user", None) if nav else None
+    links = nav_links(request, active) if nav else ""
     if user:
         links += (
             f'<form method="post" action="/logout" class="logout"><span class="who">{esc(user)}</span>'
             '<button type="submit" class="link">Log out</button></form>'
         )
+    logo = '<img src="/static/icon.svg" alt="" width="26" height="26">rollsense'
+    brand = f'<a class="brand" href="/">{logo}</a>' if nav else f'<span class="brand">{logo}</span>'
     scripts = '<script src="/static/charts.js"></script>'
     if script:
         scripts += f'<script src="/static/{script}.js"></script>'
@@ -117,9 +129,9 @@ def layout(request: Request, title: str, body: str, *, active: str = "", script:
 <meta name="theme-color" content="#0f766e">
 <link rel="stylesheet" href="/static/style.css">
 </head><body>
-<header class="top"><a class="brand" href="/"><img src="/static/icon.svg" alt="" width="26" height="26">rollsense</a>
+<header class="top">{brand}
 <nav>{links}</nav></header>
-<main>{broker_banner(request)}{body}</main>
+<main>{broker_banner(request) if nav else ""}{body}</main>
 {data_script(data) if data is not None else ""}
 {scripts}
 </body></html>"""
@@ -160,6 +172,12 @@ SECURITY_HEADERS = {
 def not_found(request: Request, what: str) -> HTMLResponse:
     body = f'<section class="card empty"><h1>Not found</h1><p>{esc(what)}</p><p><a href="/">Back to the dashboard</a></p></section>'
     return layout(request, "Not found", body, status_code=404)
+
+
+def gone(request: Request, title: str, what: str, status_code: int = 410) -> HTMLResponse:
+    """A page that was there and is no more (an expired or revoked share link), no nav."""
+    body = f'<section class="card empty" id="gone"><h1>{esc(title)}</h1><p>{esc(what)}</p></section>'
+    return layout(request, title, body, status_code=status_code, nav=False)
 
 
 async def form_data(request: Request) -> dict[str, str]:

@@ -9,11 +9,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from dashboard import queries as q
+from dashboard.access import viewer
 from dashboard.context import Pages
 from dashboard.cues import CORRECTIVE, cue_text
 from dashboard.plan_pages import soreness_card
 from dashboard.render import esc, fmt_duration, fmt_when, layout, not_found, plural, routine_title
 from dashboard.session_cards import cue_card, direction_note, holds_card
+from dashboard.share_forms import share_form_card
 from firmware.common import units
 
 
@@ -26,8 +28,10 @@ def history_filter(store, request: Request) -> tuple[str | None, list[dict]]:
 
 def person_filter(store, request: Request) -> tuple[str | None, bool, list[dict]]:
     """The ?person= filter: (the person id or None for everyone, whether the id given is
-    nobody known, everyone)."""
-    people = store.people()
+    nobody known, everyone). Everyone is everyone the login may see (issue 23): a person the
+    login may not see is as unknown as nobody."""
+    who = viewer(request)
+    people = [p for p in store.people() if who.may_see_person(p["id"])]
     wanted = request.query_params.get("person") or None
     known = wanted is None or any(p["id"] == wanted for p in people)
     return (wanted if known else None), not known, people
@@ -38,50 +42,50 @@ def history_query(device_id: str | None, person_id: str | None) -> str:
     return "?" + "&".join(params) if params else ""
 
 
-class SessionPages(Pages):
-    """``/session/{id}`` and ``/history``."""
-
-    def session_page(self, request: Request) -> HTMLResponse:
-        sid = request.path_params["session_id"]
-        detail = q.session_detail(self.store, sid)
-        if detail is None:
-            return not_found(request, f"No session '{sid}' from a paired device.")
-        s, summary = detail["session"], detail["summary"]
-        speed = summary.get("speed_mps") or {}
-        force = summary.get("force_n") or {}
-        holds = summary.get("holds") or []
-        state = "completed" if s["completed"] else ("interrupted: " + str(s["interrupted"]) if s["interrupted"] else "not completed")
-        tiles = [
-            ("Duration", fmt_duration(s["duration_s"]), "duration"),
-            ("Passes", units.count(s["passes"]), "passes"),
-            ("Distance", units.distance(summary.get("distance_m")), "distance"),
-            ("Mean speed", units.speed(speed.get("mean")), "speed"),
-            ("Mean force", units.force(force.get("mean")), "force"),
-            ("Holds", units.count(len(holds)), "holds"),
-        ]
-        tile_html = "".join(
-            f'<div class="card tile"><span class="label">{label}</span><span class="value {cls}">{esc(value)}</span></div>'
-            for label, value, cls in tiles
-        )
-        targets = summary.get("targets") or []
-        target_rows = "".join(  # worded as the terminal and the replay table word them
-            f'<tr class="{"met" if met else "missed"}"><td>{esc(name)}</td>'
-            f'<td>{esc(goal)}</td><td>{esc(actual)}</td>'
-            f'<td>{"✓ met" if met else "✗ missed"}</td></tr>'
-            for name, goal, actual, met in (units.target_line(t) for t in targets if isinstance(t, dict))
-        ) or '<tr><td colspan="4" class="muted">This session has no targets.</td></tr>'
-        discipline = detail["speed_in_band"]
-        notes = detail.get("notes") or {}  # parts of the charts that are missing, in words
-        series_note = "".join(f'<p class="muted small chart-note" id="{i}">{esc(notes["series"])}</p>'
-                              for i in ("series-note",) if notes.get("series"))
-        passes_note = "".join(f'<p class="muted small chart-note" id="{i}">{esc(notes["passes"])}</p>'
-                              for i in ("passes-note",) if notes.get("passes"))
-        body = f"""
+def session_body(detail: dict, *, actions: bool = True, extra: str = "") -> tuple[str, dict]:
+    """One session's page body and its charts' data. ``actions``: the exports and the
+    soreness form (a shared page has neither: ``actions`` False shows the ratings only);
+    ``extra``: a card after the tiles (the share form)."""
+    s, summary = detail["session"], detail["summary"]
+    sid = s["session_id"]
+    speed = summary.get("speed_mps") or {}
+    force = summary.get("force_n") or {}
+    holds = summary.get("holds") or []
+    state = "completed" if s["completed"] else ("interrupted: " + str(s["interrupted"]) if s["interrupted"] else "not completed")
+    tiles = [
+        ("Duration", fmt_duration(s["duration_s"]), "duration"),
+        ("Passes", units.count(s["passes"]), "passes"),
+        ("Distance", units.distance(summary.get("distance_m")), "distance"),
+        ("Mean speed", units.speed(speed.get("mean")), "speed"),
+        ("Mean force", units.force(force.get("mean")), "force"),
+        ("Holds", units.count(len(holds)), "holds"),
+    ]
+    tile_html = "".join(
+        f'<div class="card tile"><span class="label">{label}</span><span class="value {cls}">{esc(value)}</span></div>'
+        for label, value, cls in tiles
+    )
+    targets = summary.get("targets") or []
+    target_rows = "".join(  # worded as the terminal and the replay table word them
+        f'<tr class="{"met" if met else "missed"}"><td>{esc(name)}</td>'
+        f'<td>{esc(goal)}</td><td>{esc(actual)}</td>'
+        f'<td>{"✓ met" if met else "✗ missed"}</td></tr>'
+        for name, goal, actual, met in (units.target_line(t) for t in targets if isinstance(t, dict))
+    ) or '<tr><td colspan="4" class="muted">This session has no targets.</td></tr>'
+    discipline = detail["speed_in_band"]
+    notes = detail.get("notes") or {}  # parts of the charts that are missing, in words
+    series_note = "".join(f'<p class="muted small chart-note" id="{i}">{esc(notes["series"])}</p>'
+                          for i in ("series-note",) if notes.get("series"))
+    passes_note = "".join(f'<p class="muted small chart-note" id="{i}">{esc(notes["passes"])}</p>'
+                          for i in ("passes-note",) if notes.get("passes"))
+    exports = (f'<div class="exports"><a class="button" href="/api/session/{esc(sid)}.csv" download>CSV</a>\n'
+               f'<a class="button" href="/api/session/{esc(sid)}.json" download>JSON</a>'
+               '<button type="button" class="print-button" data-print>Print</button></div>') if actions else ""
+    sore = soreness_card(s) if actions else soreness_line(s)
+    body = f"""
 <section class="live-head"><div><h1>{esc(routine_title(s["protocol"]))}</h1>
 <p class="muted">{esc(s.get("device_name") or s["device_id"])} · {esc(fmt_when(s["started_at"]))} · {esc(s.get("tool") or "")} · {esc(state)}</p></div>
-<div class="exports"><a class="button" href="/api/session/{esc(sid)}.csv" download>CSV</a>
-<a class="button" href="/api/session/{esc(sid)}.json" download>JSON</a></div></section>
-<section class="grid tiles six" id="summary" data-session-id="{esc(sid)}">{tile_html}</section>{soreness_card(s)}
+{exports}</section>
+<section class="grid tiles six" id="summary" data-session-id="{esc(sid)}">{tile_html}</section>{sore}{extra}
 <section class="card"><h2>Speed <span class="muted small">{"· " + format(discipline, ".0%") + " of passes in the target band" if discipline is not None else ""}</span></h2>
 {series_note}<div id="speed-chart" class="chart"></div></section>
 <section class="card"><h2>Pressure</h2><div id="force-chart" class="chart"></div>{direction_note(detail)}</section>{holds_card(detail)}
@@ -93,9 +97,33 @@ class SessionPages(Pages):
 {cue_card(detail)}
 <section class="card"><h2>Targets</h2><table class="table targets"><thead><tr><th>Target</th><th>Goal</th><th>You</th><th></th></tr></thead>
 <tbody>{target_rows}</tbody></table></section>"""
-        data = {k: detail[k] for k in ("series", "speed_band_mps", "force_band_n", "force_max_n", "passes", "holds", "coverage", "duration_s", "notes")}
-        data.update({k: detail.get(k) for k in ("force_bands_n", "pass_forces", "hold_band_s", "still_max_mps")})
-        data["cues"] = [c | {"text": cue_text(c["cue"]), "corrective": c["cue"] in CORRECTIVE} for c in detail.get("cues") or []]
+    data = {k: detail[k] for k in ("series", "speed_band_mps", "force_band_n", "force_max_n", "passes", "holds", "coverage", "duration_s", "notes")}
+    data.update({k: detail.get(k) for k in ("force_bands_n", "pass_forces", "hold_band_s", "still_max_mps")})
+    data["cues"] = [c | {"text": cue_text(c["cue"]), "corrective": c["cue"] in CORRECTIVE} for c in detail.get("cues") or []]
+    return body, data
+
+
+def soreness_line(session: dict) -> str:
+    """The soreness ratings, read only (a shared page)."""
+    sore = session.get("soreness") or {}
+    if sore.get("before") is None and sore.get("after") is None:
+        return ""
+    words = " · ".join(f"{label} {sore[key]} of 10" for key, label in (("before", "before"), ("after", "after"))
+                       if sore.get(key) is not None)
+    return f'<section class="card" id="soreness"><h2>Soreness</h2><p>{esc(words)}</p></section>'
+
+
+class SessionPages(Pages):
+    """``/session/{id}`` and ``/history``."""
+
+    def session_page(self, request: Request) -> HTMLResponse:
+        sid = request.path_params["session_id"]
+        detail = q.session_detail(self.store, sid)
+        if detail is None:
+            return not_found(request, f"No session '{sid}' from a paired device.")
+        who = viewer(request)
+        extra = share_form_card("session", sid) if who.may_change_person(detail["session"].get("person_id")) else ""
+        body, data = session_body(detail, actions=True, extra=extra)
         return layout(request, "Session", body, active="history", script="session", data=data)
 
     def history_page(self, request: Request) -> HTMLResponse:
@@ -103,7 +131,8 @@ class SessionPages(Pages):
         person_id, unknown, people = person_filter(self.store, request)
         if unknown:
             return not_found(request, f"No person '{request.query_params.get('person')}'.")
-        h = q.history(self.store, self.d.discipline, device_id=device_id, person_id=person_id)
+        h = q.history(self.store, self.d.discipline, device_id=device_id, person_id=person_id,
+                      person_in=viewer(request).person_ids)
         st = h["streaks"]
         suffix = history_query(device_id, person_id)
         selects = ""

@@ -327,6 +327,10 @@ class Store:
             if stmt:
                 self.execute(stmt)
 
+    def columns(self, table: str) -> set[str]:
+        """The column names ``table`` has (to add missing ones to an older store)."""
+        return self._columns(table)
+
     def _columns(self, table: str) -> set[str]:
         if self.kind == "sqlite":
             return {r["name"] for r in self.query(f"PRAGMA table_info({table})")}

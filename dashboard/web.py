@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from dashboard.access import AccessMiddleware
 from dashboard.actions import DeviceActions
 from dashboard.auth import GuardMiddleware
 from dashboard.context import Dashboard
@@ -33,6 +34,7 @@ from dashboard.people_pages import PeoplePages
 from dashboard.person_page import PersonPage
 from dashboard.plan_pages import PlanPages
 from dashboard.session_pages import SessionPages
+from dashboard.share_pages import SharePages
 
 # the CSV escaping, named here too (tests/dashboard/test_security.py checks it as web.*)
 __all__ = ["COMMAND_TIMEOUT_S", "PAIR_TIMEOUT_S", "SUMMARY_SCALARS", "create_app", "csv_cell", "meta_text"]
@@ -43,18 +45,20 @@ COMMAND_TIMEOUT_S = 5.0  # how long Start/Stop wait for the device's reply (read
 
 
 def create_app(store, ingest=None, *, auth_required: bool, secret_key: str, secure_cookies: bool = False,
-               clock=None, today=None, retention=None) -> Starlette:
+               clock=None, today=None, retention=None, wall_clock=None) -> Starlette:
     """The dashboard ASGI app. ``ingest`` (dashboard.ingest.Ingest or None) feeds the live view
     and carries commands; ``auth_required`` turns on the login wall; ``secret_key`` signs the
     session cookie; ``secure_cookies`` marks it Secure (served over HTTPS); ``clock`` (a
     monotonic seconds function) paces the login throttle; ``today`` (a function giving the
     local date) is the Plan page's day; ``retention`` (dashboard.retention.TelemetryRetention
-    or None) adds its counters to ``/metrics``. ``app.state.dashboard.hub.close()``
-    ends open live streams."""
+    or None) adds its counters to ``/metrics``; ``wall_clock`` (Unix seconds) says when a share
+    link has expired. Every route has an access rule (dashboard/access.py RULES), applied by
+    AccessMiddleware before its handler. ``app.state.dashboard.hub.close()`` ends open live
+    streams."""
     if not secret_key:
         raise ValueError("create_app needs a secret_key to sign session cookies")
     d = Dashboard(store, ingest, auth_required=auth_required, secret_key=secret_key,
-                  secure_cookies=secure_cookies, clock=clock)
+                  secure_cookies=secure_cookies, clock=clock, wall_clock=wall_clock)
     d.retention = retention
 
     def sync(fn):
@@ -67,6 +71,7 @@ def create_app(store, ingest=None, *, auth_required: bool, secret_key: str, secu
     devices, login, health = DevicePages(d, pair_timeout_s=PAIR_TIMEOUT_S), LoginPages(d), HealthRoutes(d)
     plan = PlanPages(d, today)  # issue 22: plans, today's plan, soreness after
     people, person = PeoplePages(d, command_timeout_s=COMMAND_TIMEOUT_S), PersonPage(d)
+    shares = SharePages(d, d.wall_clock)  # issue 23
     routes = [
         Route("/", sync(live.overview)),
         Route("/healthz", sync(health.healthz)),
@@ -87,6 +92,8 @@ def create_app(store, ingest=None, *, auth_required: bool, secret_key: str, secu
         Route("/devices/{device_id}/forget", devices.forget, methods=["POST"]),
         Route("/people", sync(people.people_page)),
         Route("/people", people.add, methods=["POST"]),
+        Route("/people/therapists/link", people.link_therapist, methods=["POST"]),  # issue 23
+        Route("/people/therapists/unlink", people.unlink_therapist, methods=["POST"]),
         Route("/people/{person_id}", people.edit, methods=["POST"]),
         Route("/person/{person_id}", sync(person.person_page)),
         Route("/login", sync(login.login_page)),
@@ -97,9 +104,16 @@ def create_app(store, ingest=None, *, auth_required: bool, secret_key: str, secu
         Route("/person/{person_id}/plan", sync(plan.person_plan_page)),
         Route("/person/{person_id}/plan", plan.person_plan_save, methods=["POST"]),
         Route("/session/{session_id}/soreness", plan.soreness_save, methods=["POST"]),
+        Route("/shares", sync(shares.shares_page)),  # issue 23: share links
+        Route("/shares", shares.create, methods=["POST"]),
+        Route("/shares/{share_id}/revoke", shares.revoke, methods=["POST"]),
+        Route("/share/{token}", sync(shares.shared)),
+        Route("/share/{token}/session/{session_id}", sync(shares.shared_session)),
         Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
     ]
     app = Starlette(routes=routes)
+    # inner: each route's access rule (issue 23); outer: the login wall and the POST origin check
+    app.add_middleware(AccessMiddleware, store=store, router=app.router, auth_required=auth_required)
     app.add_middleware(GuardMiddleware, signer=d.signer, store=store, auth_required=auth_required)
     app.state.dashboard = d
     app.state.people_sync = people.sync  # sends the people to the devices (dashboard.people_sync)

@@ -347,3 +347,8 @@
   }
   setInterval(check, 5000);
 })();
+
+/* A Print button (data-print): the browser's print dialog, an A4 report (style.css @media print). */
+(function () {
+  document.querySelectorAll("[data-print]").forEach((b) => b.addEventListener("click", () => window.print()));
+})();

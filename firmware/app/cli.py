@@ -268,6 +268,15 @@ def build_parser() -> argparse.ArgumentParser:
                     "digits and . _ @ -")
     db.add_argument("--replace", action="store_true",
                     help="with --add-user: set a new password for an existing login (and end its sessions)")
+    db.add_argument("--role", choices=("admin", "person", "therapist"),
+                    help="with --add-user: what the login sees: admin (everything; the default for a new "
+                    "login), person (their own data: give --person ID), therapist (their linked clients)")
+    db.add_argument("--person", metavar="ID", help="with --add-user NAME --role person: the person's id "
+                    "(the People page shows it)")
+    db.add_argument("--link-client", nargs=2, metavar=("THERAPIST", "PERSON"),
+                    help="link a person (their id) to a therapist login as a client, and exit")
+    db.add_argument("--unlink-client", nargs=2, metavar=("THERAPIST", "PERSON"),
+                    help="end a therapist's link to a person, and exit")
     db.add_argument("--trust-device", type=argtypes.device_id, action="append", default=[], metavar="ID",
                     help="mark a device as paired without a code (administrators)")
     db.add_argument("--ingest-workers", type=argtypes.workers,

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
-from dashboard.auth import add_user, check_username
+from dashboard.access import add_login, link_client, unlink_client
+from dashboard.auth import check_username
 from dashboard.reminders import parse_reminder_at
 from dashboard.retention import parse_retention_days
 from dashboard.server import check_port, fingerprint, run_dashboard, tls_files
@@ -17,6 +19,9 @@ from firmware.common.mqtt_url import parse_broker_url
 
 
 def dashboard(a) -> int:
+    for link, change in ((a.link_client, link_client), (a.unlink_client, unlink_client)):
+        if link is not None:  # issue 23: a therapist's clients
+            return _link(a, link, change)
     if a.add_user is not None:
         check_username(a.add_user)
         password = sys.stdin.readline().rstrip("\n")
@@ -25,13 +30,16 @@ def dashboard(a) -> int:
         argtypes.check_sqlite_path(a.db)
         store = open_store(a.db)
         try:
-            replaced = add_user(store, a.add_user, password, replace=a.replace)
+            replaced = add_login(store, a.add_user, password, role=a.role, person_id=a.person, replace=a.replace)
         finally:
             store.close()
-        print(f"user {a.add_user} {'password replaced' if replaced else 'added'}")
+        role = f" ({a.role}{' ' + a.person if a.person else ''})" if a.role else ""
+        print(f"user {a.add_user} {'password replaced' if replaced else 'added'}{role}")
         return 0
     if a.replace:
         raise ConfigError("--replace only applies with --add-user NAME")
+    if a.role or a.person:
+        raise ConfigError("--role and --person only apply with --add-user NAME")
     argtypes.check_sqlite_path(a.db)
     reminder_at = parse_reminder_at(a.reminder_at)  # a bad time: one line, exit 2, before anything starts
     retention_days = parse_retention_days(a.telemetry_retention_days)  # the same
@@ -57,3 +65,25 @@ def dashboard(a) -> int:
                   tls_key=str(tls.key) if tls else None, trusted_proxies=proxies, reminder_at=reminder_at,
                   telemetry_retention_days=retention_days)
     return 0
+
+
+def _link(a, names: list[str], change) -> int:
+    """``--link-client THERAPIST PERSON`` / ``--unlink-client THERAPIST PERSON``."""
+    if a.add_user is not None or a.role or a.person:
+        raise ConfigError("--link-client and --unlink-client go alone (no --add-user, --role, --person)")
+    therapist, person_id = names
+    argtypes.check_sqlite_path(a.db)
+    sqlite_path = None if a.db.startswith(("postgresql://", "postgres://")) else a.db.removeprefix("sqlite:///")
+    if sqlite_path and not Path(sqlite_path).is_file():  # a link needs its logins: make no new store
+        raise ConfigError(f"{sqlite_path}: no dashboard store there (add the therapist with --add-user first)")
+    store = open_store(a.db)
+    try:
+        changed = change(store, therapist, person_id)
+    finally:
+        store.close()
+    linked = change is link_client
+    state = ("linked to" if changed else "was already linked to") if linked else \
+        ("unlinked from" if changed else "was not linked to")
+    print(f"person {person_id} {state} therapist {therapist}")
+    return 0
+
