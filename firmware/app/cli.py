@@ -264,6 +264,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "each a process of its own with its own database connection; 2 or more "
                     "for many devices, PostgreSQL advised "
                     "(default: $ROLLSENSE_DASHBOARD_INGEST_WORKERS or 1)")
+    db.add_argument("--ingest-share", type=argtypes.share_name, metavar="NAME",
+                    default=env("ROLLSENSE_DASHBOARD_INGEST_SHARE", None) or None,
+                    help="join the ingest workers of every dashboard given this NAME (other hosts, "
+                    "the same --db and $ROLLSENSE_DASHBOARD_SECRET) on one shared subscription; "
+                    "the live view then hears the broker and the store (docs/sites.md)")
 
     pa = sub.add_parser("pair", help="show a pairing code for the dashboard",
                         description="Print a 6-digit code, valid 10 minutes; enter it with this device's "

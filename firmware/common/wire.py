@@ -58,6 +58,8 @@ TOPIC_RE = re.compile(
     rf"(?:{SITES_ROOT}/({SITE_ID})/)?{TOPIC_ROOT}/({DEVICE_ID})/"
     rf"(session|event|telemetry|status|info|cmd/([a-z_]{{1,64}})/result)"
 )
+# the acks a dashboard sends a device once it stored a summary: (site or None, device id)
+ACK_TOPIC_RE = re.compile(rf"(?:{SITES_ROOT}/({SITE_ID})/)?{TOPIC_ROOT}/({DEVICE_ID})/ack")
 DEVICE_KEY_RE = re.compile(f"(?:{SITE_ID}{re.escape(SITE_SEP)})?{DEVICE_ID}")  # "r1", "clinic-a.r1"
 
 
@@ -97,6 +99,12 @@ def match_topic(name: str) -> tuple[str, str, str | None] | None:
         return None
     site, device_id, kind, command = m.groups()
     return site_device_id(site, device_id), ("result" if command else kind), command
+
+
+def match_ack_topic(name: str) -> str | None:
+    """The device id (site-qualified under ``sites/<site>/``) of an ack topic, else None."""
+    m = ACK_TOPIC_RE.fullmatch(name)
+    return site_device_id(m.group(1), m.group(2)) if m else None
 
 
 def site_bridge_state_topic(site: str) -> str:

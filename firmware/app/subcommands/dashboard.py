@@ -52,5 +52,6 @@ def dashboard(a) -> int:
               f"SHA-256 {fingerprint(tls.cert)}", file=sys.stderr, flush=True)
     run_dashboard(a.broker, a.db, a.host, a.port, trust_devices=a.trust_device,
                   workers=a.ingest_workers, tls_cert=str(tls.cert) if tls else None,
-                  tls_key=str(tls.key) if tls else None, trusted_proxies=proxies, reminder_at=reminder_at)
+                  tls_key=str(tls.key) if tls else None, trusted_proxies=proxies, reminder_at=reminder_at,
+                  ingest_share=a.ingest_share)
     return 0

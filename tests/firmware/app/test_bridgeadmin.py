@@ -8,10 +8,8 @@ centre reach the device through the bridge and their results come back."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -27,7 +25,7 @@ from firmware.edge.journal import Journal
 from firmware.edge.link import Link
 from tests.conftest import start_subscribed
 from tests.firmware.app.test_broker_security import SHIPPED, make_ca
-from tests.firmware.edge.test_link import FAST, Observer, wait_until
+from tests.firmware.edge.test_link import FAST, wait_until
 
 SITE = "clinic-a"
 DASH_PW = "pw-dash"
