@@ -29,9 +29,9 @@ from dashboard.export import SUMMARY_SCALARS, Exports, csv_cell, meta_text
 from dashboard.health import HealthRoutes
 from dashboard.live_pages import LivePages
 from dashboard.login_pages import LoginPages
+from dashboard.plan_pages import PlanPages
 from dashboard.people_pages import PeoplePages
 from dashboard.person_page import PersonPage
-from dashboard.plan_pages import PlanPages
 from dashboard.session_pages import SessionPages
 
 # the CSV escaping, named here too (tests/dashboard/test_security.py checks it as web.*)
