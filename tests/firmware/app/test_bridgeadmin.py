@@ -189,6 +189,13 @@ def test_a_cut_bridge_loses_and_duplicates_nothing_and_commands_cross_it(sites, 
     device_id, reply = next(r for r in results if r[1]["id"] == cmd_id)
     assert device_id == device and reply["status"] == "ok" and reply["command"] == "ping"
 
+    site.stop()  # the site cut off: a command sent now waits in the bridge's session here
+    late_id = ingest.send_command(device, "ping")
+    site.start()
+    with got:
+        assert got.wait_for(lambda: any(p["id"] == late_id for _, p in results), 30), (
+            "a command sent while the site was cut off never came back")
+
     link.stop()
     ingest.stop()
     journal.close()
