@@ -5,12 +5,20 @@ centre's broker host. It gives the site's bridge a login of its own there (user
 ``site.<SITE>``: a "." is in no device id, so no device's ``rollsense/%u/#`` ACL pattern ever
 names a device's topics for it), confines it in the centre's ACL to ``sites/<SITE>/#``, and
 writes the Mosquitto bridge configuration to copy to the site as
-``/etc/mosquitto/conf.d/rollsense-bridge-<SITE>.conf``: Mosquitto's own bridge, MQTT v5, a
+``/etc/mosquitto/conf.d/rollsense-bridge-<SITE>.conf``: Mosquitto's own bridge, a
 persistent bridge session (``cleansession false``: the centre keeps what it owes the site
 while the link is down, the site what it owes the centre), QoS 1 mappings of each device
 topic to ``sites/<SITE>/rollsense/...`` at the centre (telemetry QoS 0, as it is sent), the
 commands and acks mapped back ``in``, TLS that checks the centre's name, and the bridge's
 state retained on ``sites/<SITE>/bridge/state`` at both ends. docs/sites.md tells the rest.
+
+The bridge speaks MQTT 3.1.1 by default, not v5: with a v5 bridge (``cleansession false``
+all the same) Mosquitto 2.0 does not keep the bridge's session at the centre across a cut, so
+a command sent to a site while it is cut off never reaches it (measured on 2.0.11: the test
+of this module fails so with ``--protocol mqttv50`` and passes with 3.1.1, whose session
+with ``cleansession false`` is kept until the bridge comes back). The devices and the dashboard speak v5 on either side; a
+bridge carries no v5 properties they rely on (a command's message expiry is also in its
+``expires_at``).
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from firmware.common.files import write_atomic
 SITE_RE = re.compile(wire.SITE_ID)
 HOST_RE = re.compile(r"[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]")
 USER_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")  # no ':' (password file), '+', '#', '/' (ACL)
-PROTOCOLS = ("mqttv50", "mqttv311")
+PROTOCOLS = ("mqttv311", "mqttv50")  # the first is the default (module docstring)
 USER_PREFIX = "site."
 ACL_FILE = "rollsense.acl"  # the centre's devices' listener, where bridges log in
 
@@ -69,7 +77,7 @@ def _path_value(text: str, what: str) -> str:
 
 
 def bridge_conf(site: str, host: str, port: int, user: str, password: str, *,
-                ca_path: str | None, protocol: str = "mqttv50") -> str:
+                ca_path: str | None, protocol: str = PROTOCOLS[0]) -> str:
     """The site's Mosquitto bridge section (a conf.d snippet)."""
     state = wire.site_bridge_state_topic(site)
     lines = [
@@ -132,7 +140,7 @@ def _with_acl(text: str, user: str, block: tuple[str, ...], replace: bool, path:
 def add_bridge(site: str, centre: str, password_file: str | Path, *, conf_out: str | Path | None = None,
                acl_file: str | Path | None = None, ca_path: str | None = None, tls: bool = True,
                remote_user: str | None = None, password: str | None = None,
-               protocol: str = "mqttv50", replace: bool = False) -> Bridge:
+               protocol: str = PROTOCOLS[0], replace: bool = False) -> Bridge:
     """Add the bridge's login to the centre's ``password_file`` (and its lines to ``acl_file``)
     and write the site's bridge config to ``conf_out``. Checks every value first; writes
     nothing that exists already unless ``replace``."""
@@ -197,7 +205,10 @@ def build_parser() -> argtypes.OneLineParser:
                    "path on the site (e.g. /etc/mosquitto/certs/centre-ca.crt)")
     b.add_argument("--no-tls", action="store_true", help="plain MQTT to the centre (a trusted network only)")
     b.add_argument("--remote-user", default=None, help="the bridge's user at the centre (default: site.SITE)")
-    b.add_argument("--protocol", default="mqttv50", choices=PROTOCOLS, help="bridge protocol (default: %(default)s)")
+    b.add_argument("--protocol", default=PROTOCOLS[0], choices=PROTOCOLS,
+                   help="bridge protocol (default: %(default)s; with mqttv50, Mosquitto 2.0 "
+                   "keeps no bridge session at the centre: commands sent while a site is cut "
+                   "off are lost)")
     b.add_argument("--replace", action="store_true", help="new password, config and ACL lines for an existing bridge")
     return b
 

@@ -41,7 +41,7 @@ def test_config_maps_device_topics_under_the_site_and_confines_the_bridge(tmp_pa
                                   conf_out=tmp_path / "bridge.conf", acl_file=acl,
                                   ca_path="/etc/mosquitto/certs/centre-ca.crt")
     conf = (tmp_path / "bridge.conf").read_text().splitlines()
-    for line in ("address centre.example.org:8883", "bridge_protocol_version mqttv50",
+    for line in ("address centre.example.org:8883", "bridge_protocol_version mqttv311",
                  "cleansession false", "notifications true", "bridge_insecure false",
                  "bridge_cafile /etc/mosquitto/certs/centre-ca.crt",
                  "remote_username site.clinic-a", "remote_clientid site.clinic-a",
