@@ -250,8 +250,8 @@ class IngestGroup:
             w.start()
 
     def health(self) -> dict:
-        """For ``/healthz``: the command connection and each worker (not ok: not running,
-        or silent for HEALTH_STALE_S, or its own Ingest.health() not ok)."""
+        """For ``/healthz``: the command connection, each worker (not ok: not running,
+        or silent for HEALTH_STALE_S, or its own Ingest.health() not ok) and the live feed."""
         now = time.monotonic()
         workers = []
         for w in self.workers:
@@ -259,9 +259,14 @@ class IngestGroup:
             state = dict(w.health) if fresh else {"ok": False, "down": "worker"}
             workers.append({"name": w.client_id, "restarts": w.restarts, **state})
         commands = self.commands.health()
-        return {"ok": commands["ok"] and all(w["ok"] for w in workers),
-                "connected": commands["connected"], "down": commands["down"],
-                "commands": commands, "workers": workers}
+        health = {"ok": commands["ok"] and all(w["ok"] for w in workers),
+                  "connected": commands["connected"], "down": commands["down"],
+                  "commands": commands, "workers": workers}
+        if self.live is not None:  # the live view's own connection (live="broker")
+            live_ok = self.live.ready.is_set()
+            health["live"] = {"ok": live_ok, **self.live.stats}
+            health["ok"] = health["ok"] and live_ok
+        return health
 
     def wait_connected(self, timeout_s: float = 30.0) -> bool:
         """Block until the command connection, the live feed (if any) and every worker are

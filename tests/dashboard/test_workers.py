@@ -246,6 +246,9 @@ def test_two_dashboards_on_one_shared_subscription_store_once_and_both_see_every
             assert sorted(p["session_id"] for p in told.of("session")) == [f"sh-dev-{d}" for d in range(4)]
             assert all(p["protocol"] == "quads-roller" for p in told.of("session"))  # from the store
         assert count(store, "events") == 40 and count(store, "sessions") == 4
+        for group, _, _ in dashboards:
+            live = group.health()["live"]
+            assert live["ok"] and live["sessions"] == 4 and live["refused"] == 0
     finally:
         obs.close()
         store.close()
