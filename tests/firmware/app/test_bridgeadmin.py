@@ -13,6 +13,7 @@ import threading
 
 import pytest
 
+from dashboard import web
 from dashboard.ingest import Ingest
 from dashboard.store import open_store
 from firmware.app import bridgeadmin
@@ -24,6 +25,7 @@ from firmware.edge.broker import PrivateBroker, free_port
 from firmware.edge.journal import Journal
 from firmware.edge.link import Link
 from tests.conftest import start_subscribed
+from tests.dashboard.test_web import Device, call, serve
 from tests.firmware.app.test_broker_security import SHIPPED, make_ca
 from tests.firmware.edge.test_link import FAST, wait_until
 
@@ -200,3 +202,30 @@ def test_a_cut_bridge_loses_and_duplicates_nothing_and_commands_cross_it(sites, 
     ingest.stop()
     journal.close()
     store.close()
+
+
+def test_the_centre_dashboard_pairs_a_site_device_through_the_bridge(sites, tmp_path):
+    """The pairing form takes a site's device as SITE.ID; the pair command goes out on the
+    site-prefixed topic, the bridge takes it to the device and brings its result back; the
+    device's page is then at /device/SITE.ID."""
+    centre, site, dash_url = sites
+    store = open_store(f"sqlite:///{tmp_path / 'centre.db'}")
+    ingest = Ingest(dash_url, store, client_id="rollsense-dashboard-pairing")
+    start_subscribed(ingest)
+    device = Device(site.url, tmp_path).start()
+    app = web.create_app(store, ingest, auth_required=False, secret_key="k")
+    qualified = f"{SITE}.{device.device_id}"
+    try:
+        with serve(app) as addr:
+            status, _, page = call(addr, "POST", "/devices/pair",
+                                   form={"device_id": qualified, "code": device.code})
+            assert status == 200 and f"Paired with &#x27;{qualified}&#x27;" in page
+            assert [c[0] for c in device.commands] == ["pair"]
+            assert call(addr, "GET", f"/device/{qualified}")[0] == 200
+            status, _, page = call(addr, "POST", "/devices/pair",
+                                   form={"device_id": "clinic-a/dev", "code": "123456"})
+            assert status == 400 and "site.id" in page
+    finally:
+        device.stop()
+        ingest.stop()
+        store.close()
