@@ -80,7 +80,7 @@ def run_devices(ids: list[str], broker_url: str, tag: str, session_s: float,
         fleet_.close()
 
 
-def run_probe(broker_url: str) -> dict:
+def run_probe(broker_url: str, topic: str = "rollsense/+/event") -> dict:
     """A bystander in a process of its own: two subscribers to every device's events, one at
     QoS 0 (MQTT 3.1.1) and one at QoS 1 (MQTT v5, Receive Maximum 1000, PUBACK at once), so
     the broker's own delivery latency for each QoS is measured beside the ingest's. Prints
@@ -105,7 +105,7 @@ def run_probe(broker_url: str) -> dict:
 
         c.on_message = on_message
         c.on_subscribe = lambda *_: subscribed.release()
-        c.on_connect = lambda client, u, f, rc, p, qos=qos: client.subscribe("rollsense/+/event", qos)
+        c.on_connect = lambda client, u, f, rc, p, qos=qos: client.subscribe(topic, qos)
         props = None
         if protocol == mqtt.MQTTv5:
             props = Properties(PacketTypes.CONNECT)
@@ -190,15 +190,26 @@ def _pct(values: list[float], q: float) -> float | None:
 
 
 def run_step(k: int, db_url: str, session_s: float, ack_timeout_s: float,
-             start_spread_s: float = START_SPREAD_S) -> dict:
-    """One fleet size: fresh broker, two ingest workers, K devices in device processes."""
+             start_spread_s: float = START_SPREAD_S, bridged: bool = False) -> dict:
+    """One fleet size: fresh broker, two ingest workers, K devices in device processes.
+    ``bridged``: the devices on a site broker bridged to a centre broker, as
+    ``rollsense broker add-bridge`` configures it (docs/sites.md); the ingest and the probe
+    at the centre."""
     from dashboard.store import open_store
     from dashboard.workers import IngestGroup
+    from firmware.app.bridgeadmin import bridge_conf
+    from firmware.common import wire
     from firmware.edge.broker import PrivateBroker
 
     tag = f"k{k}-{uuid.uuid4().hex[:6]}"
     tmp = Path(tempfile.mkdtemp(prefix="rollsense-fleet-"))
-    broker = PrivateBroker(tmp / "broker", persistence=False).start()
+    broker = PrivateBroker(tmp / "broker", persistence=False).start()  # the centre, if bridged
+    site = None
+    device_url, probe_topic = broker.url, wire.subscription("event")
+    if bridged:
+        site = PrivateBroker(tmp / "site", persistence=False, extra_conf=bridge_conf(
+            "bench", "127.0.0.1", broker.port, "site.bench", "bench", ca_path=None)).start()
+        device_url, probe_topic = site.url, wire.site_subscription("event")
     store = open_store(db_url)
     collector = Collector()
     group = IngestGroup(broker.url, db_url, store, WORKERS, client_id=f"bench-ingest-{tag}",
@@ -209,7 +220,8 @@ def run_step(k: int, db_url: str, session_s: float, ack_timeout_s: float,
     t0, cpu0, pg0 = time.monotonic(), os.times(), _postgres_cpu_s()
     broker_cpu_s = None
     probe = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--probe",
-                              "--broker-url", broker.url], stdin=subprocess.PIPE,
+                              "--broker-url", broker.url, "--probe-topic", probe_topic],
+                             stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, text=True)
     try:
         if probe.stdout.readline().strip() != "ready":
@@ -224,7 +236,7 @@ def run_step(k: int, db_url: str, session_s: float, ack_timeout_s: float,
             chunk = ids[p::n_proc]
             procs.append(subprocess.Popen(
                 [sys.executable, str(Path(__file__).resolve()), "--device-proc",
-                 "--broker-url", broker.url, "--tag", tag, "--session-s", str(session_s),
+                 "--broker-url", device_url, "--tag", tag, "--session-s", str(session_s),
                  "--ack-timeout-s", str(ack_timeout_s), "--start-spread-s", str(start_spread_s),
                  "--ids", ",".join(chunk)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
@@ -251,6 +263,7 @@ def run_step(k: int, db_url: str, session_s: float, ack_timeout_s: float,
             "SELECT session_id, COUNT(*) AS n FROM sessions WHERE session_id LIKE ? "
             "GROUP BY session_id", (f"{tag}-%",))
         broker_cpu_s = _proc_cpu_s(broker.proc.pid)
+        site_cpu_s = _proc_cpu_s(site.proc.pid) if site is not None else None
     finally:
         for pr in [*procs, probe]:
             if pr.poll() is None:
@@ -258,6 +271,8 @@ def run_step(k: int, db_url: str, session_s: float, ack_timeout_s: float,
                 pr.wait()
         group.stop()
         store.close()
+        if site is not None:
+            site.close()
         broker.close()
         shutil.rmtree(tmp, ignore_errors=True)
     wall = time.monotonic() - t0
@@ -267,7 +282,7 @@ def run_step(k: int, db_url: str, session_s: float, ack_timeout_s: float,
     sent = {key: sum(r["sent"][key] for r in results) for key in ("telemetry", "event", "session")}
     all_ms = [x for v in collector.ms.values() for x in v]
     step = {
-        "k": k, "device_procs": len(procs), "seconds": round(time.monotonic() - t0, 1),
+        "k": k, "bridged": bridged, "device_procs": len(procs), "seconds": round(time.monotonic() - t0, 1),
         "online_s": None if online_s is None else round(online_s, 2),  # connected -> all stored
         "connected": sum(r["connected"] for r in results),
         "acked": sum(r["acked"] for r in results),
@@ -290,6 +305,7 @@ def run_step(k: int, db_url: str, session_s: float, ack_timeout_s: float,
             "devices": round((cpu1.children_user + cpu1.children_system
                               - cpu0.children_user - cpu0.children_system) / wall, 2),
             "broker": round(broker_cpu_s / wall, 2) if broker_cpu_s is not None else None,
+            "site_broker": round(site_cpu_s / wall, 2) if bridged and site_cpu_s is not None else None,
             "postgres": round((pg1 - pg0) / wall, 2),  # all postgres processes on the host
         },
         "loadavg_1min": round(os.getloadavg()[0], 2),
@@ -370,6 +386,41 @@ def fleet(ks: list[int], session_s: float, budget_s: float, pg_url: str = PG_URL
             "met": best >= GOAL_K}
 
 
+def bridge_compare(ks: list[int], session_s: float, pg_url: str = PG_URL,
+                   start_spread_s: float = START_SPREAD_S) -> dict:
+    """At each K, the direct run and the bridged one (devices on a site broker bridged to the
+    centre, docs/sites.md) one after the other on the same machine: loss, p99 and their ratio."""
+    name, db_url = create_db(pg_url)
+    rows = []
+    try:
+        for k in ks:
+            pair = [run_step(k, db_url, session_s, ack_timeout_s=max(10.0, 2 * session_s),
+                             start_spread_s=start_spread_s, bridged=b) for b in (False, True)]
+            direct, bridged = pair
+            ratio = (round(bridged["p99_ms"] / direct["p99_ms"], 2)
+                     if direct["p99_ms"] and bridged["p99_ms"] else None)
+            rows.append({"k": k, "direct": direct, "bridged": bridged, "p99_ratio": ratio})
+    finally:
+        drop_db(pg_url, name)
+    return {"session_s": session_s, "workers": WORKERS, "rows": rows}
+
+
+def bridge_table(r: dict) -> str:
+    lines = ["| K | run | stored | lost | dup | p50 ms | p99 ms | bridged/direct p99 | "
+             "CPU: centre broker, site broker, workers |", "|---|---|---|---|---|---|---|---|---|"]
+    for row in r["rows"]:
+        for kind in ("direct", "bridged"):
+            s = row[kind]
+            cpu = s["cpu_share"]
+            lines.append(f"| {row['k']} | {kind} | {s['sessions_stored']} | {s['sessions_lost']} | "
+                         f"{s['sessions_duplicated']} | {s['p50_ms'] or math.nan:.1f} | "
+                         f"{s['p99_ms'] or math.nan:.1f} | "
+                         f"{row['p99_ratio'] if kind == 'bridged' else ''} | "
+                         f"{cpu['broker']}, {cpu['site_broker'] if kind == 'bridged' else '-'}, "
+                         f"{cpu['ingest_workers']} |")
+    return "\n".join(lines)
+
+
 def _between(steps: list[dict]) -> int | None:
     """A size halfway between the largest passing K and the first failing one above it
     (rounded to 50), while they are far apart: doubling alone says 400 for a limit of 700."""
@@ -414,18 +465,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--broker-url", help=argparse.SUPPRESS)
     parser.add_argument("--tag", help=argparse.SUPPRESS)
     parser.add_argument("--ids", help=argparse.SUPPRESS)
+    parser.add_argument("--probe-topic", default="rollsense/+/event", help=argparse.SUPPRESS)
+    parser.add_argument("--bridged", metavar="K,K...", help="compare direct and bridged runs "
+                        "(devices on a site broker, ingest at the centre) at these sizes")
     parser.add_argument("--ack-timeout-s", type=float, default=20.0, help=argparse.SUPPRESS)
     parser.add_argument("--start-spread-s", type=float, default=START_SPREAD_S,
                         help="the sessions start spread over this many seconds (0: all in "
                              "one 100 ms period)")
     args = parser.parse_args(argv)
     if args.probe:
-        print(json.dumps(run_probe(args.broker_url)))
+        print(json.dumps(run_probe(args.broker_url, args.probe_topic)))
         return 0
     if args.device_proc:
         r = run_devices(args.ids.split(","), args.broker_url, args.tag, args.session_s,
                         args.ack_timeout_s, args.start_spread_s)
         print(json.dumps(r))
+        return 0
+    if args.bridged:
+        ks = [int(k) for k in args.bridged.split(",")]
+        r = bridge_compare(ks, 2.0 if args.quick else args.session_s, args.pg_url,
+                           args.start_spread_s)
+        print(json.dumps(r, indent=2) if args.json else bridge_table(r))
         return 0
     if args.quick:
         ks, session_s, budget = [5, 10], 2.0, 30.0

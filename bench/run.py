@@ -36,6 +36,7 @@ BENCHES: dict[str, tuple[str, list[str], list[str], float, float]] = {
     "latency": ("latency.py", [], ["--quick"], 900, 120),
     "soak": ("soak.py", [], ["--quick"], 1500, 120),
     "fleet": ("fleet.py", [], ["--quick"], 480, 90),
+    "fleet_bridged": ("fleet.py", ["--bridged", "100,200,400"], ["--quick", "--bridged", "5"], 900, 90),
     "fuzz": ("fuzz.py", [], ["--examples", "200"], 300, 120),
     "fuzz_device": ("fuzz_device.py", [], ["--payloads", "300"], 300, 120),
     "memory": ("memory.py", [], ["--quick"], 900, 120),
@@ -331,6 +332,22 @@ def _fleet_rows(r: dict) -> list[list[str]]:
              _bystander(r)]]
 
 
+def _fleet_bridged_rows(r: dict) -> list[list[str]]:
+    """Per size: the bridged run (devices on a site broker, ingest at the centre) against the
+    direct one measured just before it."""
+    out = []
+    for row in r["rows"]:
+        d, b = row["direct"], row["bridged"]
+        clean = b["sessions_lost"] == b["sessions_duplicated"] == 0
+        out.append([f"bridged site → centre, K={row['k']}: sessions lost, duplicated; p99 against direct",
+                    f"{b['sessions_lost']}, {b['sessions_duplicated']}; p99 {_f(b['p99_ms'])} ms = "
+                    f"{_f(row['p99_ratio'], 2)} × direct ({_f(d['p99_ms'])} ms)",
+                    "0, 0", _met(clean),
+                    f"broker CPU cores: centre {_f(_cpu(b, 'broker'), 2)}, site "
+                    f"{_f(_cpu(b, 'site_broker'), 2)} (direct: {_f(_cpu(d, 'broker'), 2)})"])
+    return out
+
+
 def _bystander(r: dict) -> str:
     """The broker's own QoS 1 delivery at the first size that missed the latency goal."""
     failing = next((s for s in r["steps"] if not s["ok"] and s["k"] > r["best_k"]), None)
@@ -372,7 +389,8 @@ def _fuzz_device_rows(r: dict) -> list[list[str]]:
 
 
 ROWS = {"device_cpu": _device_cpu_rows, "bus": _bus_rows, "metrics": _metrics_rows, "latency": _latency_rows, "memory": _memory_rows,
-        "soak": _soak_rows, "fleet": _fleet_rows, "fuzz": _fuzz_rows,
+        "soak": _soak_rows, "fleet": _fleet_rows, "fleet_bridged": _fleet_bridged_rows,
+        "fuzz": _fuzz_rows,
         "fuzz_device": _fuzz_device_rows}
 
 

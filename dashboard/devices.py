@@ -12,8 +12,10 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from dashboard import queries as q
 from dashboard.context import Dashboard, Pages
 from dashboard.render import esc, fmt_when, form_data, layout, plural
+from firmware.common import wire
 
-DEVICE_ID_RE = re.compile(r"^[a-z0-9-]{1,64}$")
+# a device on this broker ("roller-1") or of a site bridged to it ("clinic-a.roller-1")
+DEVICE_ID_RE = re.compile(f"^{wire.DEVICE_KEY_RE.pattern}$")
 CODE_RE = re.compile(r"^[0-9]{6}$")
 
 
@@ -67,7 +69,7 @@ reason; {plural(totals["messages"], "message", "messages")} in all.</p>
 <section class="card"><h2>Pair a tool</h2>
 <p class="muted">On the tool's Raspberry Pi run <code>rollsense pair</code>. It shows a 6-digit code for 10 minutes. Enter the device id and that code here.</p>
 <form method="post" action="/devices/pair" class="inline" id="pair-form">
-<label>Device id <input name="device_id" id="device_id" required pattern="[a-z0-9\\-]+" value="{esc(form.get("device_id", ""))}" autocomplete="off" placeholder="e.g. roller-1"></label>
+<label>Device id <input name="device_id" id="device_id" required pattern="[a-z0-9\\-]+(\\.[a-z0-9\\-]+)?" value="{esc(form.get("device_id", ""))}" autocomplete="off" placeholder="e.g. roller-1"></label>
 <label>Code <input name="code" id="code" required inputmode="numeric" pattern="[0-9]{{6}}" maxlength="6" autocomplete="off" placeholder="123456"></label>
 <label>Name (optional) <input name="name" id="name" maxlength="60" value="{esc(form.get("name", ""))}" placeholder="e.g. Ana's roller, room 2"></label>
 <button type="submit" class="primary">Pair</button></form>{note}</section>
@@ -82,7 +84,7 @@ reason; {plural(totals["messages"], "message", "messages")} in all.</p>
         code = form.get("code", "").strip().replace(" ", "")
         if not DEVICE_ID_RE.match(device_id) or not CODE_RE.match(code):
             return await run_in_threadpool(
-                self.devices_page, request, "Enter the device id (a-z, 0-9, -) and the 6-digit code it shows.", False, 400, form)
+                self.devices_page, request, "Enter the device id (a-z, 0-9, -; a site's device as site.id) and the 6-digit code it shows.", False, 400, form)
         if self.ingest is None:
             return await run_in_threadpool(self.devices_page, request, "The dashboard has no broker connection.", False, 503, form)
         cmd_id = await run_in_threadpool(self.ingest.send_command, device_id, "pair", {"code": code})

@@ -80,9 +80,13 @@ from firmware.common.mqtt_url import make_client, parse_broker_url
 
 log = logging.getLogger("rollsense.ingest")
 
-TELEMETRY = wire.subscription("telemetry")  # on its own MQTT 3.1.1 connection (module docstring)
-SUBSCRIPTIONS = tuple(wire.subscription(*kind) for kind in
-                      (("session",), ("event",), ("status",), ("info",), ("cmd", "+", "result")))
+# Each topic twice: a device on this broker (rollsense/<id>/...) and one of a site bridged to
+# this broker as a centre (sites/<site>/rollsense/<id>/..., known here as "<site>.<id>";
+# docs/sites.md).
+TELEMETRY = (wire.subscription("telemetry"), wire.site_subscription("telemetry"))  # own connection
+SUBSCRIPTIONS = tuple(sub(*kind) for kind in
+                      (("session",), ("event",), ("status",), ("info",), ("cmd", "+", "result"))
+                      for sub in (wire.subscription, wire.site_subscription))
 Listener = Callable[[str, str, dict], None]
 
 STALL_S = 30.0  # a batch waiting this long for a live writer (the store up) is a stalled ingest
@@ -171,7 +175,7 @@ class Ingest(Parsers):
                 self.address, client_id=f"{client_id}-telemetry", protocol=mqtt.MQTTv311
             )
             self._watch(self.telemetry_client, self._telemetry_connected,
-                        self._filters((TELEMETRY,)), 0, "telemetry")
+                        self._filters(TELEMETRY), 0, "telemetry")
             self._clients.append((self.telemetry_client, self._telemetry_connected))
 
     # -- public ---------------------------------------------------------------------------------
@@ -343,16 +347,14 @@ class Ingest(Parsers):
         return run
 
     def _on_message(self, client, userdata, msg) -> None:
-        m = wire.TOPIC_RE.fullmatch(msg.topic)
-        if not m:
+        matched = wire.match_topic(msg.topic)
+        if matched is None:
             client.ack(msg.mid, msg.qos)
             return
-        device_id, kind = m.group(1), m.group(2)
-        if kind.startswith("cmd/"):
-            kind = "result"
+        device_id, kind, command = matched  # "<site>.<id>" for a device of a bridged site
         self.meter.received(kind, bool(msg.dup))
         try:
-            payload, store = getattr(self, "_parse_" + kind)(device_id, msg, m.group(3))
+            payload, store = getattr(self, "_parse_" + kind)(device_id, msg, command)
         except WireError as e:
             self._quarantine(kind, device_id, msg, str(e))
             return

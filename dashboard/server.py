@@ -255,6 +255,7 @@ def run_dashboard(
     trusted_proxies=(),
     reminder_at: dt_time | None = None,
     telemetry_retention_days: int = DEFAULT_DAYS,
+    ingest_share: str | None = None,
 ) -> None:
     """Serve the dashboard until Ctrl-C or ``stop_event``. ``workers`` > 1 runs that many
     ingest worker processes on an MQTT v5 shared subscription (dashboard/workers.py).
@@ -264,7 +265,10 @@ def run_dashboard(
     (addresses or networks; none by default); with any, a login is required on loopback too.
     ``reminder_at`` (a local time, None: off): the plan reminders for Home Assistant
     (dashboard/reminders.py). ``telemetry_retention_days`` (0: for ever): telemetry received
-    longer ago is dropped, checked hourly (dashboard/retention.py)."""
+    longer ago is dropped, checked hourly (dashboard/retention.py). ``ingest_share`` (a name):
+    the workers join the shared subscription of that name with every other dashboard given it
+    (other hosts, one store, one $ROLLSENSE_DASHBOARD_SECRET), and the live view hears the
+    broker and the store (dashboard/ingest_live.py; docs/sites.md)."""
     # behind a reverse proxy the clients are elsewhere, whatever address the dashboard has
     auth_required = not is_loopback(host) or bool(trusted_proxies)
     check_port(host, port)
@@ -275,7 +279,11 @@ def run_dashboard(
         for device_id in trust_devices or ():
             mark_paired(store, device_id, True)
         client_id = client_id_for(db_url)  # two dashboards on one broker: two ids, two groups
-        if workers > 1:  # worker processes on a shared subscription (dashboard/workers.py)
+        if ingest_share:  # workers on this and other hosts, one group (docs/sites.md)
+            group = share_group_for(f"rollsense-dashboard-{ingest_share}", secret_key_for(db_url))
+            ingest = IngestGroup(broker_url, db_url, store, workers, client_id=client_id,
+                                 group=group, live="broker")
+        elif workers > 1:  # worker processes on a shared subscription (dashboard/workers.py)
             group = share_group_for(client_id, secret_key_for(db_url))  # no device can join it
             ingest = IngestGroup(broker_url, db_url, store, workers, client_id=client_id,
                                  group=group)

@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable
 
 from dashboard.ingest import SUBSCRIPTIONS, Ingest
+from dashboard.ingest_live import LiveFeed
 from dashboard.store import open_store
 from firmware.common.errors import RollsenseError
 
@@ -49,8 +50,10 @@ MAX_RESTART_S = 30.0
 Listener = Callable[[str, str, dict], None]
 
 
-def _worker_main(conn, broker_url: str, db_url: str, client_id: str, group: str) -> None:
-    """A worker process: store and acknowledge its share, send the notices up the pipe."""
+def _worker_main(conn, broker_url: str, db_url: str, client_id: str, group: str,
+                 forward_notices: bool = True) -> None:
+    """A worker process: store and acknowledge its share, send the notices up the pipe (unless
+    its dashboard hears them from the broker and the store: ``IngestGroup(live="broker")``)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
@@ -60,7 +63,8 @@ def _worker_main(conn, broker_url: str, db_url: str, client_id: str, group: str)
         sys.exit(2)
     ingest = Ingest(broker_url, store, client_id=client_id, shared_group=group, topics=STORED)
     notices: queue.SimpleQueue = queue.SimpleQueue()
-    ingest.add_listener(lambda kind, device_id, payload: notices.put((kind, device_id, payload)))
+    if forward_notices:
+        ingest.add_listener(lambda kind, device_id, payload: notices.put((kind, device_id, payload)))
     sending = threading.Lock()  # the forwarder and this thread both send
 
     def send(message) -> None:
@@ -116,8 +120,9 @@ class WorkerProcess:
     """One ingest worker process and the thread that reads its notices."""
 
     def __init__(self, broker_url: str, db_url: str, client_id: str, group: str,
-                 listeners: list[Listener], restart_s: float = 1.0) -> None:
-        self.args = (broker_url, db_url, client_id, group)
+                 listeners: list[Listener], restart_s: float = 1.0,
+                 forward_notices: bool = True) -> None:
+        self.args = (broker_url, db_url, client_id, group, forward_notices)
         self.client_id = client_id
         self.listeners = listeners
         self.restart_s = restart_s
@@ -213,15 +218,25 @@ class WorkerProcess:
 
 class IngestGroup:
     """N worker processes behind the one-ingest interface the web app uses (listeners,
-    ``send_command``, ``start``/``stop``, ``wait_connected``)."""
+    ``send_command``, ``start``/``stop``, ``wait_connected``).
+
+    ``live``: how the listeners (the live view) hear what arrives. ``"pipe"``: from these
+    workers, after they stored it (they take every message: no other group member exists).
+    ``"broker"``: from the broker and the store (dashboard.ingest_live.LiveFeed), for workers
+    that share ``group`` with other dashboards' workers, on other hosts: each takes a share,
+    and each dashboard's live view must see all of it."""
 
     def __init__(self, broker_url: str, db_url: str, store, workers: int,
-                 client_id: str = "rollsense-dashboard", group: str = "rollsense-dashboard") -> None:
+                 client_id: str = "rollsense-dashboard", group: str = "rollsense-dashboard",
+                 live: str = "pipe") -> None:
         self.listeners: list[Listener] = []
         self.commands = Ingest(broker_url, store, client_id=f"{client_id}-commands",
                                topics=RESULTS, telemetry=False)
+        self.live = (LiveFeed(broker_url, store, f"{client_id}-live", self.listeners)
+                     if live == "broker" else None)
         self.workers = [WorkerProcess(broker_url, db_url, f"{client_id}-{i + 1}", group,
-                                      self.listeners) for i in range(workers)]
+                                      self.listeners, forward_notices=self.live is None)
+                        for i in range(workers)]
 
     def add_listener(self, fn: Listener) -> None:
         self.listeners.append(fn)
@@ -232,12 +247,14 @@ class IngestGroup:
 
     def start(self) -> None:
         self.commands.start()
+        if self.live is not None:
+            self.live.start()
         for w in self.workers:
             w.start()
 
     def health(self) -> dict:
-        """For ``/healthz``: the command connection and each worker (not ok: not running,
-        or silent for HEALTH_STALE_S, or its own Ingest.health() not ok)."""
+        """For ``/healthz``: the command connection, each worker (not ok: not running,
+        or silent for HEALTH_STALE_S, or its own Ingest.health() not ok) and the live feed."""
         now = time.monotonic()
         workers = []
         for w in self.workers:
@@ -245,14 +262,21 @@ class IngestGroup:
             state = dict(w.health) if fresh else {"ok": False, "down": "worker"}
             workers.append({"name": w.client_id, "restarts": w.restarts, **state})
         commands = self.commands.health()
-        return {"ok": commands["ok"] and all(w["ok"] for w in workers),
-                "connected": commands["connected"], "down": commands["down"],
-                "commands": commands, "workers": workers}
+        health = {"ok": commands["ok"] and all(w["ok"] for w in workers),
+                  "connected": commands["connected"], "down": commands["down"],
+                  "commands": commands, "workers": workers}
+        if self.live is not None:  # the live view's own connection (live="broker")
+            live_ok = self.live.ready.is_set()
+            health["live"] = {"ok": live_ok, **self.live.stats}
+            health["ok"] = health["ok"] and live_ok
+        return health
 
     def wait_connected(self, timeout_s: float = 30.0) -> bool:
-        """Block until the command connection and every worker are subscribed."""
+        """Block until the command connection, the live feed (if any) and every worker are
+        subscribed."""
         deadline = time.monotonic() + timeout_s
-        return self.commands.wait_connected(timeout_s) and all(
+        live_ok = self.live is None or self.live.ready.wait(timeout_s)
+        return live_ok and self.commands.wait_connected(max(0.0, deadline - time.monotonic())) and all(
             w.ready.wait(max(0.0, deadline - time.monotonic())) for w in self.workers)
 
     def stop(self) -> None:
@@ -262,4 +286,6 @@ class IngestGroup:
             w.request_stop()
         for w in self.workers:
             w.wait_stopped()
+        if self.live is not None:
+            self.live.stop()
         self.commands.stop()

@@ -114,6 +114,13 @@ def device_id(text: str) -> str:
     return text
 
 
+def share_name(text: str) -> str:
+    """The name of a shared ingest (``--ingest-share``): 1-64 characters of a-z, 0-9 and '-'."""
+    if not ID_RE.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r}: use 1-64 characters of a-z, 0-9 and '-'")
+    return text
+
+
 def path_text(text: str) -> str:
     """A file or directory name: not empty (an empty one would quietly mean the default, or
     the current directory)."""

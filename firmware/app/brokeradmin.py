@@ -132,21 +132,29 @@ def add_device(
             f"{path} holds the dashboard's login only: a device login there could take the "
             "dashboard's client id (devices go in rollsense.passwd)"
         )
+    password = set_password(path, device_id, password, replace=replace, who="device")
+    return DeviceCredentials(
+        device_id, password, broker_url(device_id, password, host, port, tls, ca_path)
+    )
+
+
+def set_password(path: Path, user: str, password: str | None, *, replace: bool,
+                 who: str) -> str:
+    """Give ``user`` (a ``who``: device, bridge) ``password`` (random unless given) in the
+    password file ``path``; refuses an existing user unless ``replace``. Returns the password."""
     try:
         existing = path.read_text() if path.exists() else ""
     except OSError as e:
         raise ConfigError(f"cannot read password file {path}: {e.strerror}") from e
-    if device_id in _users(existing) and not replace:
+    if user in _users(existing) and not replace:
         raise ConfigError(
-            f"device {device_id} already has a password in {path} (use --replace to change it)"
+            f"{who} {user} already has a password in {path} (use --replace to change it)"
         )
     password = password or secrets.token_urlsafe(18)
-    lines = [ln for ln in existing.splitlines() if ln and ln.split(":", 1)[0] != device_id]
-    lines.append(f"{device_id}:{hash_password(password)}")
-    _write_atomically(path, "\n".join(lines) + "\n")
-    return DeviceCredentials(
-        device_id, password, broker_url(device_id, password, host, port, tls, ca_path)
-    )
+    lines = [ln for ln in existing.splitlines() if ln and ln.split(":", 1)[0] != user]
+    lines.append(f"{user}:{hash_password(password)}")
+    write_broker_file(path, "\n".join(lines) + "\n", "password file")
+    return password
 
 
 def _owner(path: Path) -> tuple[int, int] | None:
@@ -163,7 +171,9 @@ def _owner(path: Path) -> tuple[int, int] | None:
     return None
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def write_broker_file(path: Path, text: str, what: str) -> None:
+    """Write a file the broker reads (``what``: password file, ACL file) atomically, keeping
+    its owner, group and mode (a new one: 0640, group mosquitto when made by root)."""
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o640
     owner = _owner(path)
     tmp = path.with_name(path.name + ".tmp")
@@ -180,12 +190,13 @@ def _write_atomically(path: Path, text: str) -> None:
                     pass  # not ours to give away: the caller owns the file and keeps it
         os.replace(tmp, path)
     except OSError as e:
-        raise ConfigError(f"cannot write password file {path}: {e.strerror}") from e
+        raise ConfigError(f"cannot write {what} {path}: {e.strerror}") from e
 
 
 def build_parser() -> argtypes.OneLineParser:
     """``rollsense broker``'s own parser (``rollsense broker add-device --help``)."""
-    p = argtypes.OneLineParser(prog="rollsense broker", description="Mosquitto credentials for devices")
+    p = argtypes.OneLineParser(prog="rollsense broker",
+                               description="Mosquitto credentials for devices, bridges for sites")
     sub = p.add_subparsers(dest="cmd", required=True)
     add = sub.add_parser("add-device", help="add a device user and print its broker URL")
     add.add_argument("device_id", help="the device's id, [a-z0-9-]+ (its device_id in the config)")

@@ -285,6 +285,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "each a process of its own with its own database connection; 2 or more "
                     "for many devices, PostgreSQL advised "
                     "(default: $ROLLSENSE_DASHBOARD_INGEST_WORKERS or 1)")
+    db.add_argument("--ingest-share", type=argtypes.share_name, metavar="NAME",
+                    default=env("ROLLSENSE_DASHBOARD_INGEST_SHARE", None) or None,
+                    help="join the ingest workers of every dashboard given this NAME (other hosts, "
+                    "the same --db and $ROLLSENSE_DASHBOARD_SECRET) on one shared subscription; "
+                    "the live view then hears the broker and the store (docs/sites.md)")
 
     pa = sub.add_parser("pair", help="show a pairing code for the dashboard",
                         description="Print a 6-digit code, valid 10 minutes; enter it with this device's "
@@ -298,14 +303,17 @@ def build_parser() -> argparse.ArgumentParser:
     doc.add_argument("--config", type=argtypes.path_text, metavar="FILE", help="TOML config (default: built-in defaults)")
     doc.add_argument("--sim", action="store_true", help="check the simulated hardware")
 
-    b = sub.add_parser("broker", help="broker administration (device credentials)",
+    b = sub.add_parser("broker", help="broker administration (device credentials, site bridges)",
                        description="Manage the Mosquitto users of your devices (run on the broker host).",
                        formatter_class=_Formatter)
-    b.add_argument("action", choices=("add-device",), help="what to do")
+    b.add_argument("action", choices=("add-device", "add-bridge"), help="what to do")
     b.add_argument("broker_args", nargs=argparse.REMAINDER,
                    help="add-device ID [--password-file F] [--acl-file A] [--host H] [--port P] "
                    "[--ca CA] [--no-tls] [--replace]: create a device's broker user with a fresh "
-                   "password (Mosquitto's own PBKDF2 hash) and print the URL for its config")
+                   "password (Mosquitto's own PBKDF2 hash) and print the URL for its config; "
+                   "add-bridge SITE --centre HOST[:PORT] [--password-file F] [--acl-file A] [--out CONF] "
+                   "[--ca CA | --no-tls] [--remote-user U] [--replace]: on the centre, bridge a site's "
+                   "broker to it (docs/sites.md)")
     return p
 
 

@@ -44,20 +44,89 @@ SUMMARY_FORMAT = "rollsense-summary/1"  # "format" of a session summary (3.2)
 RECORDING_FORMAT = "rollsense-recording/1"  # "# format:" of a recording (3.1)
 TOPIC_ROOT = "rollsense"
 DEVICE_ID = "[a-z0-9-]{1,64}"  # <id> in a topic
-# the topics a dashboard takes from devices: (device id, kind, command name or None)
+# Sites bridged to a centre (docs/sites.md): each site's broker bridges its devices' topics to
+# the centre under ``sites/<site>/``, so a device's topics there are
+# ``sites/<site>/rollsense/<id>/...``. At the centre the device's id is site-qualified,
+# ``<site>.<id>`` (a "." is in no site or device id, so the two parts never blur, and two
+# sites may each have a device "raspberrypi"); ``topic()`` turns it back into the prefixed
+# topic, so commands and acks sent to it reach the site's bridge, which maps them back ``in``.
+SITES_ROOT = "sites"
+SITE_ID = DEVICE_ID  # <site> in a topic
+SITE_SEP = "."
+# the topics a dashboard takes from devices: (site or None, device id, kind, command name or None)
 TOPIC_RE = re.compile(
-    rf"{TOPIC_ROOT}/({DEVICE_ID})/(session|event|telemetry|status|info|cmd/([a-z_]{{1,64}})/result)"
+    rf"(?:{SITES_ROOT}/({SITE_ID})/)?{TOPIC_ROOT}/({DEVICE_ID})/"
+    rf"(session|event|telemetry|status|info|cmd/([a-z_]{{1,64}})/result)"
 )
+# the acks a dashboard sends a device once it stored a summary: (site or None, device id)
+ACK_TOPIC_RE = re.compile(rf"(?:{SITES_ROOT}/({SITE_ID})/)?{TOPIC_ROOT}/({DEVICE_ID})/ack")
+DEVICE_KEY_RE = re.compile(f"(?:{SITE_ID}{re.escape(SITE_SEP)})?{DEVICE_ID}")  # "r1", "clinic-a.r1"
+
+
+def site_prefix(site: str) -> str:
+    """Where a site's device topics live at the centre: ``sites/<site>/`` (then ``rollsense/...``)."""
+    return f"{SITES_ROOT}/{site}/"
+
+
+def site_device_id(site: str | None, device_id: str) -> str:
+    """The id a centre knows a device by: ``<site>.<id>``, or ``<id>`` for a direct device."""
+    return f"{site}{SITE_SEP}{device_id}" if site else device_id
 
 
 def topic(device_id: str, *parts: str) -> str:
-    """``rollsense/<id>/<parts...>``: ``topic("r1", "cmd", "start")``."""
-    return "/".join((TOPIC_ROOT, device_id, *parts))
+    """``rollsense/<id>/<parts...>``: ``topic("r1", "cmd", "start")``; for a site-qualified id
+    ``sites/<site>/rollsense/<id>/<parts...>``: ``topic("clinic-a.r1", "ack")``."""
+    site, sep, local_id = device_id.rpartition(SITE_SEP)
+    base = "/".join((TOPIC_ROOT, local_id, *parts))
+    return site_prefix(site) + base if sep else base
 
 
 def subscription(*parts: str) -> str:
     """The same topic for every device: ``subscription("event")`` is ``rollsense/+/event``."""
     return topic("+", *parts)
+
+
+def site_subscription(*parts: str) -> str:
+    """The same topic for every device of every site: ``sites/+/rollsense/+/event``."""
+    return site_prefix("+") + subscription(*parts)
+
+
+def match_topic(name: str) -> tuple[str, str, str | None] | None:
+    """``(device id, kind, command name)`` of a device's topic (the id site-qualified under
+    ``sites/<site>/``; kind ``result`` for ``cmd/<name>/result``), or None for any other topic."""
+    m = TOPIC_RE.fullmatch(name)
+    if not m:
+        return None
+    site, device_id, kind, command = m.groups()
+    return site_device_id(site, device_id), ("result" if command else kind), command
+
+
+def match_ack_topic(name: str) -> str | None:
+    """The device id (site-qualified under ``sites/<site>/``) of an ack topic, else None."""
+    m = ACK_TOPIC_RE.fullmatch(name)
+    return site_device_id(m.group(1), m.group(2)) if m else None
+
+
+def site_bridge_state_topic(site: str) -> str:
+    """The site bridge's own state at both ends (Mosquitto's notifications): retained ``1``
+    while connected, ``0`` (its will at the centre) when not."""
+    return site_prefix(site) + "bridge/state"
+
+
+# A site bridge's topic mappings (pattern, direction, QoS), local ``rollsense/`` <-> remote
+# ``sites/<site>/rollsense/``: device messages go out, commands and acks come in. Listed one
+# by one, not ``#``, so nothing the bridge brings in matches a pattern it sends out (no loops,
+# whatever the centre's broker does about a bridge's own messages).
+BRIDGE_OUT = (("+/status", 1), ("+/info", 1), ("+/event", 1), ("+/session", 1),
+              ("+/cmd/+/result", 1), ("+/telemetry", 0))
+BRIDGE_IN = (("+/cmd/+", 1), ("+/ack", 1))
+
+
+def bridge_topics(site: str) -> list[tuple[str, str, int, str, str]]:
+    """``(pattern, "out"|"in", qos, local prefix, remote prefix)`` of each mapping of ``site``."""
+    local, remote = TOPIC_ROOT + "/", site_prefix(site) + TOPIC_ROOT + "/"
+    return ([(p, "out", q, local, remote) for p, q in BRIDGE_OUT]
+            + [(p, "in", q, local, remote) for p, q in BRIDGE_IN])
 
 
 HA_PREFIX = "homeassistant"  # Home Assistant's MQTT discovery prefix (its default)

@@ -75,6 +75,23 @@ def test_fleet_small_steps_and_cleanup(tmp_path):
     assert _left_behind(tmp_path) == []
 
 
+def test_fleet_bridged_beside_direct(tmp_path):
+    """The same K direct and through a site broker bridged to the centre: both store every
+    session once, the bridged one's brokers both busy, and the row says the ratio."""
+    r = _bench("fleet.py", "--quick", "--bridged", "5", tmp=tmp_path, timeout=90)
+    (row,) = r["rows"]
+    for kind in ("direct", "bridged"):
+        s = row[kind]
+        assert s["bridged"] == (kind == "bridged")
+        assert s["sessions_stored"] == 5 and s["sessions_lost"] == s["sessions_duplicated"] == 0
+    assert row["bridged"]["cpu_share"]["site_broker"] is not None
+    assert row["p99_ratio"] == round(row["bridged"]["p99_ms"] / row["direct"]["p99_ms"], 2)
+    text = run.markdown({"fleet_bridged": {"ok": True, "seconds": 1.0, "result": r}},
+                        run.machine(), quick=True)
+    assert "bridged site → centre, K=5" in text and "× direct" in text
+    assert _left_behind(tmp_path) == []
+
+
 def test_memory_replay_rss_streamed_beside_whole(tmp_path):
     r = _bench("memory.py", "--quick", tmp=tmp_path)
     assert [x["minutes"] for x in r["rows"]] == [0.5, 2.0]

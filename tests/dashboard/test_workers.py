@@ -201,3 +201,62 @@ def test_a_worker_that_cannot_open_its_store_says_so_and_is_tried_again_later(
     finally:
         group.stop()
         store.close()
+
+
+def test_two_dashboards_on_one_shared_subscription_store_once_and_both_see_everything(
+    fresh_broker, postgres_url
+):
+    """Two dashboards, as two hosts would run them: their own processes, client ids and
+    connections to one store (PostgreSQL), their workers in one $share group. The broker
+    gives each message to one worker of either dashboard, so each is stored once; each
+    dashboard's live view hears everything, from the broker and the store (live="broker"),
+    not from its own workers alone."""
+    dashboards = []
+    for name in ("host-a", "host-b"):
+        store = open_store(postgres_url)
+        group = IngestGroup(fresh_broker.url, postgres_url, store, 1, client_id=name,
+                            group="fleet", live="broker")
+        told = Told()
+        group.add_listener(told)
+        group.start()
+        dashboards.append((group, store, told))
+    for group, _, _ in dashboards:
+        assert group.wait_connected(30)
+    wait_subacked(fresh_broker, [f"{name}-{part}" for name in ("host-a", "host-b")
+                                 for part in ("commands", "live", "1", "1-telemetry")])
+    obs = Observer(fresh_broker.url, topics=("rollsense/+/ack",))
+    store = open_store(postgres_url)
+    try:
+        for i in range(40):
+            dev = f"dev-{i % 4}"
+            obs.publish(f"rollsense/{dev}/event", {"msg_id": f"h{i}", "event_type": "cue",
+                                                   "session_id": f"sh-{dev}"})
+            obs.publish(f"rollsense/{dev}/telemetry", {"session_id": f"sh-{dev}", "t_s": i}, qos=0)
+        for d in range(4):
+            obs.publish(f"rollsense/dev-{d}/status", "online", retain=True)
+            obs.publish(f"rollsense/dev-{d}/session", summary(f"sh-dev-{d}"))
+            obs.publish(f"rollsense/dev-{d}/session", summary(f"sh-dev-{d}"))  # a re-send
+        wait_until(lambda: sum(len(obs.on(f"rollsense/dev-{d}/ack")) for d in range(4)) == 8,
+                   what="every summary acked, the re-sends too")
+        for _, _, told in dashboards:
+            wait_until(lambda told=told: len(told.of("event")) == 40 and len(told.of("session")) == 4
+                       and len(told.of("status")) == 4 and len(told.of("telemetry")) == 40,
+                       what="each dashboard told of everything")
+            assert sorted(p["msg_id"] for p in told.of("event")) == sorted(f"h{i}" for i in range(40))
+            assert sorted(p["session_id"] for p in told.of("session")) == [f"sh-dev-{d}" for d in range(4)]
+            assert all(p["protocol"] == "quads-roller" for p in told.of("session"))  # from the store
+        assert count(store, "events") == 40 and count(store, "sessions") == 4
+        for group, _, _ in dashboards:
+            live = group.health()["live"]
+            assert live["ok"] and live["sessions"] == 4 and live["refused"] == 0
+    finally:
+        obs.close()
+        store.close()
+        for group, group_store, _ in dashboards:
+            group.stop()
+            group_store.close()
+    taken = [group.workers[0].stats for group, _, _ in dashboards]
+    # one $share group: each message went to one of the two, and each took a share
+    assert sum(s["events"] for s in taken) == 40 and all(s["events"] > 0 for s in taken)
+    assert sum(s["sessions_new"] for s in taken) == 4
+    assert sum(s["sessions_new"] + s["sessions_dup"] for s in taken) == 8  # not 16

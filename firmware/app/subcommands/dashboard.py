@@ -63,7 +63,7 @@ def dashboard(a) -> int:
     run_dashboard(a.broker, a.db, a.host, a.port, trust_devices=a.trust_device,
                   workers=a.ingest_workers, tls_cert=str(tls.cert) if tls else None,
                   tls_key=str(tls.key) if tls else None, trusted_proxies=proxies, reminder_at=reminder_at,
-                  telemetry_retention_days=retention_days)
+                  telemetry_retention_days=retention_days, ingest_share=a.ingest_share)
     return 0
 
 
