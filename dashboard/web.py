@@ -32,6 +32,8 @@ from dashboard.login_pages import LoginPages
 from dashboard.people_pages import PeoplePages
 from dashboard.person_page import PersonPage
 from dashboard.plan_pages import PlanPages
+from dashboard.prescriptions import RxSync
+from dashboard.rx_pages import RxPages
 from dashboard.session_pages import SessionPages
 
 # the CSV escaping, named here too (tests/dashboard/test_security.py checks it as web.*)
@@ -67,6 +69,8 @@ def create_app(store, ingest=None, *, auth_required: bool, secret_key: str, secu
     devices, login, health = DevicePages(d, pair_timeout_s=PAIR_TIMEOUT_S), LoginPages(d), HealthRoutes(d)
     plan = PlanPages(d, today)  # issue 22: plans, today's plan, soreness after
     people, person = PeoplePages(d, command_timeout_s=COMMAND_TIMEOUT_S), PersonPage(d)
+    # issue 23: prescriptions (sent to the devices by RxSync) and adherence
+    rx = RxPages(d, RxSync(store, ingest), people.device_status, COMMAND_TIMEOUT_S, today)
     routes = [
         Route("/", sync(live.overview)),
         Route("/healthz", sync(health.healthz)),
@@ -97,10 +101,14 @@ def create_app(store, ingest=None, *, auth_required: bool, secret_key: str, secu
         Route("/person/{person_id}/plan", sync(plan.person_plan_page)),
         Route("/person/{person_id}/plan", plan.person_plan_save, methods=["POST"]),
         Route("/session/{session_id}/soreness", plan.soreness_save, methods=["POST"]),
+        Route("/person/{person_id}/prescription", sync(rx.rx_page)),
+        Route("/person/{person_id}/prescription", rx.rx_save, methods=["POST"]),
+        Route("/person/{person_id}/adherence", sync(rx.adherence_page)),
         Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
     ]
     app = Starlette(routes=routes)
     app.add_middleware(GuardMiddleware, signer=d.signer, store=store, auth_required=auth_required)
     app.state.dashboard = d
     app.state.people_sync = people.sync  # sends the people to the devices (dashboard.people_sync)
+    app.state.rx_sync = rx.sync  # sends the prescriptions to the devices (dashboard.prescriptions)
     return app
