@@ -10,6 +10,7 @@ from dashboard import queries as q
 from dashboard.auth import CookieSigner, LoginThrottle, ensure_logins_table
 from dashboard.live import LiveHub
 from dashboard.plans import ensure_plan_tables
+from dashboard.prescriptions import ensure_rx_tables
 
 
 class Dashboard:
@@ -25,6 +26,7 @@ class Dashboard:
         self.throttle = LoginThrottle(clock) if clock is not None else LoginThrottle()
         ensure_logins_table(store)
         ensure_plan_tables(store)  # issue 22
+        ensure_rx_tables(store)  # issue 23
         self.hub = LiveHub()
         self.retention = None  # dashboard.retention.TelemetryRetention, for /metrics
         self.discipline = q.DisciplineCache()
