@@ -260,15 +260,15 @@ def _avg(x) -> str:
 
 def _weeks_table(weeks: list[dict]) -> str:
     rows = "".join(
-        f'<tr data-week="{w["week"]}"><th scope="row">{w["week"]}<br><span class="muted small">'
-        f'from {w["monday"].strftime("%d %b")}</span></th>'
+        f'<tr data-week="{w["week"]}"><th scope="row"><abbr title="ISO week {w["week"]}">{w["week"][-3:]}</abbr>'
+        f'<br><span class="muted small">{w["monday"].day} {w["monday"].strftime("%b")}</span></th>'
         f'<td class="num done">{w["done"]} of {w["prescribed"]}</td><td class="num followed">{w["followed"]}</td>'
         f'<td class="num targets">{_pct(w["targets_share"])}<br><span class="muted small">{w["targets_met"]} of '
         f'{w["targets_total"]}</span></td><td class="num soreness">{_avg(w["sore_before"])} → {_avg(w["sore_after"])}</td></tr>'
         for w in reversed(weeks))
     return (f'<div class="scroll"><table class="table" id="adherence"><thead><tr><th>Week</th>'
-            f'<th class="num">Done of prescribed</th><th class="num">With its numbers</th><th class="num">Targets met</th>'
-            f'<th class="num">Soreness before → after</th></tr></thead><tbody>{rows}</tbody></table></div>')
+            f'<th class="num">Done of due</th><th class="num">Coached with it</th><th class="num">Targets met</th>'
+            f'<th class="num">Sore before → after</th></tr></thead><tbody>{rows}</tbody></table></div>')
 
 
 def _chart(weeks: list[dict]) -> str:
@@ -298,7 +298,7 @@ def _time_table(weeks: list[dict]) -> str:
         return ('<section class="card"><h2>Time per muscle and side</h2><p class="muted" id="muscle-time">'
                 'Nothing of the programme rolled in these weeks.</p></section>')
     shown = [w for w in weeks if w["time_s"]][-3:]  # the last weeks with any: fits 375 px
-    head = "".join(f'<th class="num">{w["week"]}</th>' for w in shown)
+    head = "".join(f'<th class="num"><abbr title="ISO week {w["week"]}">{w["week"][-3:]}</abbr></th>' for w in shown)
     rows = "".join(
         f'<tr data-muscle="{esc(m)}" data-side="{esc(s or "")}"><th scope="row">{esc(muscle_name(m))}, {SIDE_WORDS.get(s, "–")}</th>'
         + "".join(f'<td class="num" data-seconds="{w["time_s"].get((m, s), 0.0):.1f}">'
