@@ -56,6 +56,7 @@ SESSION = "session"  # path param session_id: its person may be seen
 SESSION_WRITE = "session_write"  # admin or the session's own person
 DEVICE = "device"  # path param device_id (or none: every device): may_use_device
 SHARER = "sharer"  # admin or a person (who may share their own data); not a therapist
+PRESCRIBER = "prescriber"  # path param person_id: an admin, or a therapist of this client
 
 # (method, path template) -> rule. HEAD goes as GET.
 RULES: dict[tuple[str, str], str] = {
@@ -96,6 +97,9 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/shares"): SHARER,
     ("POST", "/shares"): SHARER,
     ("POST", "/shares/{share_id}/revoke"): SHARER,
+    ("GET", "/person/{person_id}/prescription"): PERSON,
+    ("POST", "/person/{person_id}/prescription"): PRESCRIBER,
+    ("GET", "/person/{person_id}/adherence"): PERSON,
 }
 
 
@@ -295,6 +299,10 @@ def decide(store, who: Viewer, rule: str | None, params: dict) -> str:
         return "ok" if who.is_admin or who.role == "person" else "forbidden"
     if rule == PERSON:
         return "ok" if who.may_see_person(params.get("person_id")) else "hidden"
+    if rule == PRESCRIBER:
+        if not who.may_see_person(params.get("person_id")):
+            return "hidden"
+        return "ok" if who.is_admin or who.role == "therapist" else "forbidden"
     if rule == PERSON_WRITE:
         if not who.may_see_person(params.get("person_id")):
             return "hidden"
@@ -377,3 +385,9 @@ def _page(scope, status: int, title: str, text: str) -> HTMLResponse:
     body = (f'<section class="card empty" id="refused"><h1>{esc(title)}</h1><p>{esc(text)}</p>'
             '<p><a href="/">Back to the dashboard</a></p></section>')
     return layout(Request(scope), title, body, status_code=status)
+
+
+def may_see(request, person_id: str) -> bool:
+    """This request's login may see ``person_id``'s data (their prescription and adherence):
+    the same policy as every route's (``Viewer.may_see_person``)."""
+    return viewer(request).may_see_person(person_id)

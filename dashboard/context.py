@@ -13,6 +13,7 @@ from dashboard.access import ensure_access_tables
 from dashboard.auth import CookieSigner, LoginThrottle, ensure_logins_table
 from dashboard.live import LiveHub
 from dashboard.plans import ensure_plan_tables
+from dashboard.prescriptions import ensure_rx_tables
 from dashboard.sharing import ShareSigner, ensure_share_tables
 
 
@@ -33,6 +34,7 @@ class Dashboard:
         ensure_share_tables(store)  # issue 23: share links
         self.share_signer = ShareSigner(secret_key)
         self.wall_clock = wall_clock or time.time  # Unix seconds: when a share link expires
+        ensure_rx_tables(store)  # issue 23
         self.hub = LiveHub()
         self.retention = None  # dashboard.retention.TelemetryRetention, for /metrics
         self.discipline = q.DisciplineCache()

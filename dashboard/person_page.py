@@ -58,7 +58,7 @@ class PersonPage(Pages):
         body = f"""
 <section class="live-head"><div><h1 id="person-name">{esc(person["name"])}</h1>
 <p class="muted">Body mass {esc(units.mass_for(person["body_mass_kg"], unit))} · {esc(unit)} units ·
-{plural(len(rows), "session", "sessions")} · <a href="/history{suffix}">in History</a> · <a href="/person/{esc(quote(person_id, safe=''))}/plan">their plan</a> · <a href="/people">all people</a></p></div>
+{plural(len(rows), "session", "sessions")} · <a href="/history{suffix}">in History</a> · <a href="/person/{esc(quote(person_id, safe=''))}/plan">their plan</a> · <a href="/person/{esc(quote(person_id, safe=''))}/prescription">prescription</a> · <a href="/person/{esc(quote(person_id, safe=''))}/adherence">adherence</a> · <a href="/people">all people</a></p></div>
 <div class="exports"><a class="button" href="/api/history.csv{suffix}" download>CSV</a>
 <a class="button" href="/api/history.json{suffix}" download>JSON</a></div></section>
 <section class="grid tiles">

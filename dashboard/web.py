@@ -33,6 +33,8 @@ from dashboard.login_pages import LoginPages
 from dashboard.people_pages import PeoplePages
 from dashboard.person_page import PersonPage
 from dashboard.plan_pages import PlanPages
+from dashboard.prescriptions import RxSync
+from dashboard.rx_pages import RxPages
 from dashboard.session_pages import SessionPages
 from dashboard.share_pages import SharePages
 
@@ -72,6 +74,8 @@ def create_app(store, ingest=None, *, auth_required: bool, secret_key: str, secu
     plan = PlanPages(d, today)  # issue 22: plans, today's plan, soreness after
     people, person = PeoplePages(d, command_timeout_s=COMMAND_TIMEOUT_S), PersonPage(d)
     shares = SharePages(d, d.wall_clock)  # issue 23
+    # issue 23: prescriptions (sent to the devices by RxSync) and adherence
+    rx = RxPages(d, RxSync(store, ingest), people.device_status, COMMAND_TIMEOUT_S, today)
     routes = [
         Route("/", sync(live.overview)),
         Route("/healthz", sync(health.healthz)),
@@ -109,6 +113,9 @@ def create_app(store, ingest=None, *, auth_required: bool, secret_key: str, secu
         Route("/shares/{share_id}/revoke", shares.revoke, methods=["POST"]),
         Route("/share/{token}", sync(shares.shared)),
         Route("/share/{token}/session/{session_id}", sync(shares.shared_session)),
+        Route("/person/{person_id}/prescription", sync(rx.rx_page)),
+        Route("/person/{person_id}/prescription", rx.rx_save, methods=["POST"]),
+        Route("/person/{person_id}/adherence", sync(rx.adherence_page)),
         Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
     ]
     app = Starlette(routes=routes)
@@ -117,4 +124,5 @@ def create_app(store, ingest=None, *, auth_required: bool, secret_key: str, secu
     app.add_middleware(GuardMiddleware, signer=d.signer, store=store, auth_required=auth_required)
     app.state.dashboard = d
     app.state.people_sync = people.sync  # sends the people to the devices (dashboard.people_sync)
+    app.state.rx_sync = rx.sync  # sends the prescriptions to the devices (dashboard.prescriptions)
     return app

@@ -39,6 +39,7 @@ from firmware.core.sides import side_problem
 from firmware.core.summary import SessionTags, new_session_id
 from firmware.edge.pairing import check_code
 from firmware.edge.people import People, Person
+from firmware.edge.prescriptions import Prescriptions
 
 QUIET_EVENT_CUES = {"tick"}  # metronome ticks are cues for the user, not events to keep
 CHECKPOINT_S = 5.0  # sensor seconds between journal checkpoints of the running summary
@@ -89,6 +90,7 @@ class CoachingLoop:
         self.profile = profile or Profile()
         self.state_dir = Path(state_dir) if state_dir else None
         self.people = people if people is not None else People(self.state_dir)
+        self.prescriptions = Prescriptions(self.state_dir)  # issue 23: per person, the state dir's
         self._person_beeps: list[float] = []  # when the person cue's next beeps are due
         self._beeps_lock = threading.Lock()  # the button's thread plans them, the idle loop plays
         self.telemetry_period_s = 1.0 / telemetry_hz
@@ -185,6 +187,8 @@ class CoachingLoop:
             return {"stopping": s.session_id, "protocol": s.routine.id}
         if name == "set_profile":
             return self.set_profile(payload)
+        if name == "set_prescription":
+            return self.prescriptions.store(payload)
         if name == "pair":
             return self._check_pair_code(str(payload.get("code", "")))
         raise CommandRejected(f"command {name!r} is not supported by this device")
@@ -353,11 +357,13 @@ class CoachingLoop:
             raise CommandRejected(f"unknown person {tags.person_id!r}; {self._known_people()}") from None
         with self._beeps_lock:
             self._person_beeps = []
+        as_filed = routine  # the simulated user rolls as the routine file says (a test can
+        routine, tags = self.prescribed(routine, tags)  # then hear the prescription's cues)
         settings = replace(self.settings, tool=routine.tool)
         started_at = utc_now_iso()
         if self.sim_tool is not None:  # a simulated user for this routine, from now on
             try:
-                self.sim_tool.begin(routine, p.clock.now_s())
+                self.sim_tool.begin(as_filed, p.clock.now_s())
             except ConfigError as e:
                 raise CommandRejected(str(e)) from e
         remembered = self._soreness(routine, tags)
@@ -408,6 +414,15 @@ class CoachingLoop:
         if p.notifier:
             p.notifier.status("idle")
         return summary
+
+    def prescribed(self, routine: Routine, tags: SessionTags) -> tuple[Routine, SessionTags]:
+        """The routine as the person's prescription has it (issue 23: the therapist's numbers
+        for this routine on this tool), with the tags saying which version; else as it is."""
+        rx = self.prescriptions.get(tags.person_id)
+        mine = rx.routine_for(routine) if rx is not None else None
+        if mine is None:
+            return routine, tags
+        return mine, replace(tags, prescription=rx.tag())
 
     def _soreness(self, routine: Routine, tags: SessionTags) -> int | None:
         """Remember the start's rating for the person's area; without one, the remembered

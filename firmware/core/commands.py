@@ -12,6 +12,8 @@ Every command is a JSON object with ``id`` (1-64 chars of ``[A-Za-z0-9_.:-]``), 
     set_profile  {"body_mass_kg"?: number in [20, 300] | null,
                   "people"?: [{"id", "name", "body_mass_kg"?, "units"?, "sore"?}] (at most 16),
                   "person"?: id | null}   (at least one of the three)
+    set_prescription {"person": id, "version": int >= 1, "by"?: str | null, "program"?: id | null,
+                  "routines": {"<routine id>": {the routine as its TOML file has it}} (1 to 16)}
     ping         {}
     pair         {"code": "<6 digits>"}
 
@@ -20,6 +22,11 @@ A start with ``program`` plays that programme's steps for this device's tool fro
 A person's ``sore`` is the last "before" rating per area: ``{"<routine id>": 0..10}`` or
 ``{"<routine id>/left": 0..10}`` (at most 32 areas); the device eases in by it when a start
 gives no rating (``firmware.edge.people``).
+
+``set_prescription`` (issue 23) carries a therapist's numbers for one person: each routine
+is checked exactly as the file ``<routine id>.toml`` holding it would be
+(``firmware.core.prescription``); its problems are the reply's error and, one line each, its
+``data.problems``.
 
 A payload is decoded once, strictly (``firmware.common.wire.decode``: size, UTF-8, no NaN/Infinity,
 no duplicate keys, bounded depth, no NUL), then checked against its command's JSON Schema
@@ -43,6 +50,7 @@ import fastjsonschema
 
 from firmware.common import wire
 from firmware.common.errors import CommandError, RollsenseError, WireError
+from firmware.core.prescription import check_routines
 
 ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 ROUTINE_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
@@ -64,6 +72,12 @@ MAX_RAW_BYTES = 16_384
 MAX_DEPTH = 4  # {"targets": {"name": [lo, hi]}} is 3 deep
 TARGET_MAX = 1_000_000  # a target's value: finite, 0 to this
 MAX_TARGETS = 32
+MAX_RX_ROUTINES = 16  # routines in one set_prescription
+RX_VERSION_MAX = 1_000_000
+BY_MAX = 80
+# set_prescription nests deeper and runs longer: routines / id / targets / force / n / [lo, hi]
+DEPTH_OF = {"set_prescription": 7}
+BYTES_OF = {"set_prescription": 65_536}
 
 
 @dataclass(frozen=True)
@@ -144,11 +158,25 @@ FIELDS: dict[str, dict[str, dict]] = {
         "people": {"type": "array", "maxItems": MAX_PEOPLE, "items": PERSON},
         "person": _nullable(_pattern(PERSON_ID_RE)),
     },
+    "set_prescription": {
+        "person": _pattern(PERSON_ID_RE),
+        "version": {"type": "integer", "minimum": 1, "maximum": RX_VERSION_MAX},
+        "by": {"type": ["string", "null"], "maxLength": BY_MAX, "pattern": NAME_PATTERN},
+        "program": _nullable(_pattern(PROGRAM_RE)),
+        "routines": {
+            "type": "object",
+            "minProperties": 1,
+            "maxProperties": MAX_RX_ROUTINES,
+            "propertyNames": {"pattern": f"^{ROUTINE_RE.pattern}$"},
+            "additionalProperties": {"type": "object"},
+        },
+    },
     "ping": {},
     "pair": {"code": _pattern(CODE_RE)},
 }
 REQUIRED: dict[str, tuple[str, ...]] = {
     "set_targets": ("targets",),
+    "set_prescription": ("person", "version", "routines"),
     "pair": ("code",),
 }
 # each command's full JSON Schema (envelope + fields); the README's command table lists these
@@ -182,6 +210,10 @@ FIELD_WORDS = {
     "program_step": f"program_step must be a whole number from 0 to {PROGRAM_STEP_MAX}, or null",
     "soreness_before": f"soreness_before must be a whole number from 0 to {SORENESS_MAX}, or null",
     "people": f"people must be a list of at most {MAX_PEOPLE} people",
+    "version": f"version must be a whole number from 1 to {RX_VERSION_MAX}",
+    "by": f"by must be text of at most {BY_MAX} characters (no control characters), or null",
+    "routines": (f"routines must be an object of 1 to {MAX_RX_ROUTINES} routines, each a routine "
+                 f"id ({ROUTINE_RE.pattern}) and a table as its TOML file has it"),
 }
 # what a person's field must be (set_profile's people[i].<field>)
 PERSON_WORDS = {
@@ -281,6 +313,12 @@ def _cross_check(name: str, obj: dict) -> None:
         person = obj.get("person")
         if "people" in obj and person is not None and person not in ids:
             raise CommandError(f"person {person!r} is not one of people")
+    if name == "set_prescription":
+        _, problems = check_routines(obj["routines"])
+        if problems:
+            err = CommandError("; ".join(problems))
+            err.problems = problems  # type: ignore[attr-defined]
+            raise err
 
 
 def parse_time(text: Any) -> datetime:
@@ -294,10 +332,12 @@ def parse_time(text: Any) -> datetime:
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
-def decode(raw: bytes | bytearray | str) -> Any:
-    """The JSON value in ``raw``, decoded strictly (``firmware.common.wire``); CommandError if not."""
+def decode(raw: bytes | bytearray | str, name: str = "") -> Any:
+    """The JSON value in ``raw``, decoded strictly (``firmware.common.wire``), as deep and as
+    long as command ``name`` may be; CommandError if not."""
     try:
-        return wire.decode(raw, max_bytes=MAX_RAW_BYTES, max_depth=MAX_DEPTH)
+        return wire.decode(raw, max_bytes=BYTES_OF.get(name, MAX_RAW_BYTES),
+                           max_depth=DEPTH_OF.get(name, MAX_DEPTH))
     except WireError as e:
         raise CommandError(f"payload refused: {e}") from None
 
@@ -325,7 +365,7 @@ def _expiry(cmd: Command, now: datetime) -> Command:
 
 def check(name: str, raw: bytes | str, now: datetime) -> Command:
     """Decode, validate and check expiry of one command received at ``now`` (aware UTC)."""
-    return _expiry(validate(name, decode(raw)), now)
+    return _expiry(validate(name, decode(raw, name)), now)
 
 
 def _id_of(obj: Any) -> str | None:
@@ -361,13 +401,15 @@ def handle(
     (any RollsenseError: its own words; only an unexpected failure says it is one)."""
     obj = None
     try:
-        obj = decode(raw)
+        obj = decode(raw, name)
         cmd = _expiry(validate(name, obj), now)
         if not remember(cmd.id):
             raise CommandError(f"duplicate command id {cmd.id}")
         return result(cmd.id, data=run(cmd))
     except RollsenseError as e:  # a refusal, or a setup/config problem: its own one line
-        return result(_id_of(obj), error=one_line(str(e)) or "refused")
+        problems = getattr(e, "problems", None)  # a routine's: one line per problem, too
+        return result(_id_of(obj), error=one_line(str(e)) or "refused",
+                      data={"problems": list(problems)} if problems else None)
     except Exception as e:  # a bug: say it is one
         return result(_id_of(obj), error=one_line(f"internal error: {type(e).__name__}: {e}"))
 

@@ -51,15 +51,19 @@ class SessionTags:
     program_step: int | None = None
     soreness_before: int | None = None
     soreness_after: int | None = None
+    # issue 23: the prescription the coach followed, {"version", "by"?} (None: the routine file's)
+    prescription: dict | None = None
 
     def fields(self) -> dict:
-        """The summary's fields for these tags, every one present (null when unknown)."""
+        """The summary's fields for these tags, every one present (null when unknown);
+        ``prescription`` (issue 23, additive) only when the session followed one."""
         return {
             "person_id": self.person_id,
             "side": self.side,
             "program_id": self.program_id,
             "program_step": self.program_step,
             "soreness": {"before": self.soreness_before, "after": self.soreness_after},
+            **({"prescription": dict(self.prescription)} if self.prescription else {}),
         }
 
     @classmethod
@@ -74,9 +78,12 @@ class SessionTags:
         def whole(value) -> int | None:
             return value if isinstance(value, int) and not isinstance(value, bool) else None
 
+        rx = data.get("prescription")
+        rx = ({k: rx[k] for k in ("version", "by") if k in rx}
+              if isinstance(rx, dict) and whole(rx.get("version")) is not None else None)
         return cls(text("person_id"), text("side"), text("program_id"),
                    whole(data.get("program_step")), whole(soreness.get("before")),
-                   whole(soreness.get("after")))
+                   whole(soreness.get("after")), rx)
 
 
 def new_session_id(now_ms: int | None = None, random_bytes: bytes | None = None) -> str:

@@ -139,6 +139,13 @@ def cases(w) -> dict[tuple[str, str], list[tuple[str, dict | None, dict]]]:
         ("POST", "/shares"): [("/shares", {"session": a, "days": "7"}, ANNS_WRITE | {"ben": 404})],
         ("POST", "/shares/{share_id}/revoke"): [("/shares/not-a-share/revoke", {}, SHARERS | {
             "admin": 404, "ann": 404, "ben": 404})],  # no such share: 404 from the handler
+        ("GET", "/person/{person_id}/prescription"): [("/person/ann/prescription", None, ANNS),
+                                                     ("/person/ben/prescription", None, BENS)],
+        ("POST", "/person/{person_id}/prescription"): [  # an admin, or a therapist of this client
+            ("/person/ann/prescription", {}, {"anon": "login", "admin": "ok", "ann": 403, "ben": 404, "theo": "ok"}),
+            ("/person/ben/prescription", {}, {"anon": "login", "admin": "ok", "ann": 404, "ben": 403, "theo": 404})],
+        ("GET", "/person/{person_id}/adherence"): [("/person/ann/adherence", None, ANNS),
+                                                  ("/person/ben/adherence", None, BENS)],
         ("GET", "/share/{token}"): [(f"/share/{w['token']}", None, OPEN)],
         ("GET", "/share/{token}/session/{session_id}"): [(f"/share/{w['token']}/session/{a}", None, OPEN),
                                                          (f"/share/{w['token']}/session/{b}", None, {r: 404 for r in ROLES})],

@@ -19,6 +19,7 @@ from firmware.app.daemon import build_daemon
 from firmware.common.clock import MonotonicClock
 from firmware.common.errors import CommandError, ConfigError
 from firmware.core import commands
+from firmware.core.prescription import base_routine_dict
 from firmware.core.protocols import ROUTINES_DIR
 from firmware.edge.config import apply_overrides, load_config
 from firmware.edge.journal import Journal
@@ -125,6 +126,16 @@ def valid_commands(draw):
             body["person"] = draw(st.sampled_from([None, *sent]) if "people" in what else ids)
     elif name == "pair":
         body["code"] = draw(codes)
+    elif name == "set_prescription":  # issue 23: whole routine dicts, as their files have them
+        body["person"] = draw(ids)
+        body["version"] = draw(st.integers(1, 1_000_000))
+        chosen = draw(st.sets(st.sampled_from(sorted(p.stem for p in ROUTINES_DIR.glob("*.toml"))),
+                              min_size=1, max_size=3))
+        body["routines"] = {r: base_routine_dict(r) for r in sorted(chosen)}
+        if draw(st.booleans()):
+            body["by"] = draw(st.sampled_from([None, "Dr Lee"]))
+        if draw(st.booleans()):
+            body["program"] = draw(st.sampled_from([None, "lower-body"]))
     return name, body
 
 
@@ -138,6 +149,15 @@ BAD_PERSON = st.one_of(
     st.just({"id": "a", "name": "Ann", "age": 40}), st.integers(), st.none(), st.text(max_size=5),
 )
 BAD_VALUES = {
+    # set_prescription (issue 23)
+    "version": st.one_of(st.integers(max_value=0), st.integers(min_value=1_000_001), st.just(1.5),
+                         st.text(max_size=3), st.booleans(), st.none()),
+    "by": st.one_of(st.integers(), st.just(""), st.just("  "), st.just("A\nB"), st.just("x" * 81)),
+    "routines": st.one_of(
+        st.just({}), st.integers(), st.none(), st.just({"Quads": {}}), st.just({"quads-roller": 3}),
+        st.just({"quads-roller": {"tool": "hammer"}}),  # not a routine: its file's problems
+        st.just({f"r{i}": {} for i in range(commands.MAX_RX_ROUTINES + 1)}),
+    ),
     "person": st.one_of(st.integers(), st.just(""), st.just("a b"), st.just("x/y"),
                         st.text(alphabet=LOWER, min_size=65, max_size=70), st.lists(ids, max_size=2)),
     "side": st.one_of(st.just("up"), st.just("Left"), st.just(""), st.integers(), st.booleans(),
