@@ -13,8 +13,16 @@ seen exactly as before, and should the FIFO hold fewer frames than asked (a chip
 a FIFO reset behind our back), the bytes past the count are thrown away, never taken as
 samples (an empty FIFO reads as junk), and the FIFO is reset with the gap reported. PX4's
 InvenSense drivers read the FIFO the same way (count and data in one transfer, the number of
-samples from the time since the last read). ``count_first=True`` keeps the older two
-transactions per drain (a count read, then a burst of what it says), for comparison."""
+samples from the time since the last read).
+
+A frame held back waits for the next drain, and a short drain holds one back often (the chip
+cannot promise a frame taken at the very moment of the read). That costs a sample period of
+cue latency: nothing at the half-FIFO drain or at 1 kHz, but 5 ms of the 50 ms cue budget at
+200 Hz with the 40 ms coaching drain (bench/latency.py: over_pressure's worst case went from
+37 to 51 ms). So by default (``count_first=None``) a drain due fewer than
+``ONE_READ_MIN_FRAMES`` frames reads the count first, then every whole frame it says: two
+transactions, nothing held back. ``count_first=True``/``False`` force the one way or the
+other (bench/bus.py shows both)."""
 
 from __future__ import annotations
 
@@ -49,6 +57,9 @@ FIFO_MASK = (MPU6050Bits.ACCEL_FIFO_EN | MPU6050Bits.XG_FIFO_EN | MPU6050Bits.YG
              | MPU6050Bits.ZG_FIFO_EN)
 OVERFLOW_MARGIN_B = 3 * FRAME_B  # Linux resets at >= fifo_size - 3 frames
 RATE_MARGIN = 0.03  # how much slower than nominal the chip's sample clock may run
+RATE_MARGIN_FITTED = 0.002  # the same once the timebase has fitted the chip's rate
+SEEN_READS = 16
+ONE_READ_MIN_FRAMES = 16  # a drain due fewer frames reads the count first (see the docstring)  # the recent reads whose counts bound when the next frames are taken
 COUNT_B = 2  # FIFO_COUNTH, FIFO_COUNTL ahead of the data in one burst
 TIMEBASE_WINDOW = 64  # FIFO reads in the host/sensor time fit
 TIMEBASE_MIN_FIT = 8
@@ -93,6 +104,11 @@ class Timebase:
         self._sensor.clear()
         self._fitted, self._since_fit = False, 0
 
+    @property
+    def fitted(self) -> bool:
+        """The chip's rate (``scale``) is fitted, not assumed nominal."""
+        return self._fitted
+
     def observe(self, host_s: float, newest_sensor_s: float) -> None:
         self._host.append(host_s - 0.5 * self.period_s)
         self._sensor.append(newest_sensor_s)
@@ -123,7 +139,8 @@ class MPU6050:
 
     def __init__(self, bus: I2CBus, clock: Clock, *, address: int = 0x68,
                  sample_rate_hz: float = 200.0, gyro_range_dps: int = 1000,
-                 accel_range_g: int = 8, dlpf_cfg: int | None = None, count_first: bool = False) -> None:
+                 accel_range_g: int = 8, dlpf_cfg: int | None = None,
+                 count_first: bool | None = None) -> None:
         if gyro_range_dps not in GYRO_RANGES_DPS:
             raise ValueError(f"gyro_range_dps must be one of {', '.join(map(str, GYRO_RANGES_DPS))}")
         if accel_range_g not in (4, 8):
@@ -145,6 +162,9 @@ class MPU6050:
         self.short_reads = 0  # reads that found fewer frames than the clock promised
         self._left_frames = 0  # whole frames the last read's count left in the FIFO
         self._read_end_host_s = 0.0  # host time after the last FIFO read (or reset)
+        # (host time after a read, the newest frame index its count vouched for): each bounds
+        # when later frames are taken (since the last FIFO reset, whose indices they share)
+        self._seen: deque[tuple[float, int]] = deque(maxlen=SEEN_READS)
         self._last_data_host_s = 0.0
         self._last_check_host_s = 0.0
         self._gyro_scale = gyro_rad_s_per_lsb(gyro_range_dps)
@@ -218,6 +238,7 @@ class MPU6050:
         self._fifo_suspect = False
         self._last_data_host_s = self._read_end_host_s = self.clock.now_s()
         self._left_frames = 0
+        self._seen.clear()
         self._reanchor(self._last_data_host_s)
 
     def _flush_fifo(self) -> None:
@@ -226,6 +247,7 @@ class MPU6050:
         self.bus.write_byte(self.address, MPU6050Reg.USER_CTRL,
                             MPU6050Bits.USER_FIFO_EN | MPU6050Bits.FIFO_RESET)
         self._left_frames = 0
+        self._seen.clear()
         self._read_end_host_s = self.clock.now_s()
         self._reanchor(self._read_end_host_s)
 
@@ -244,10 +266,10 @@ class MPU6050:
         None when no whole frame is waiting. Raises SensorError/SensorTimeout on bus faults."""
         if self._fifo_suspect:
             self._recover("FIFO read failed")
-        if self.count_first:
-            return self._read_count_first()
         host_s = self.clock.now_s()
-        want = self._left_frames + self._frames_since(self._read_end_host_s, host_s)
+        if self.count_first or (self.count_first is None and self._frames_due(host_s) < ONE_READ_MIN_FRAMES):
+            return self._read_count_first()
+        want = self._sure_frames(host_s)
         if want == 0 and host_s - self._last_data_host_s < self.stall_s:
             return None  # nothing can be there yet: no transaction (after a while, a count read)
         try:
@@ -265,6 +287,7 @@ class MPU6050:
         if there < want:  # fewer than the clock promised: what we took past them is not data
             return self._short_read(raw[COUNT_B:COUNT_B + there * FRAME_B], there, want, host_s)
         self._left_frames = there - want
+        self._seen.append((self._read_end_host_s, self._next_index + there - 1))
         if want == 0:
             if not there:
                 self._check_stall(host_s)
@@ -272,11 +295,26 @@ class MPU6050:
         self._last_data_host_s = host_s
         return self._frames(raw[COUNT_B:], host_s, self._left_frames)
 
-    def _frames_since(self, since_host_s: float, host_s: float) -> int:
-        """Whole frames the chip must have taken since ``since_host_s`` by ``host_s`` even
-        if its clock runs ``RATE_MARGIN`` slow, capped at what fits in the FIFO."""
-        n = int((host_s - since_host_s) * self.sample_rate_hz * (1.0 - RATE_MARGIN))
-        return max(0, min(n, (MPU6050_FIFO_SIZE_B - OVERFLOW_MARGIN_B) // FRAME_B - self._left_frames))
+    def _frames_due(self, host_s: float) -> float:
+        """Frames the chip takes between the last read and ``host_s``, nominally."""
+        return (host_s - self._read_end_host_s) * self.sample_rate_hz
+
+    def _sure_frames(self, host_s: float) -> int:
+        """Whole frames the FIFO is sure to hold at ``host_s``, capped at what fits in it.
+        Each recent read's count vouched for frame ``n`` by the time the read ended, so frame
+        ``n + k`` is taken by then plus k periods of the chip's clock at its slowest (the
+        timebase's fitted rate less ``RATE_MARGIN_FITTED``, else nominal less ``RATE_MARGIN``);
+        the best of these bounds is the newest frame sure to be there. Knowing the chip's
+        phase from many reads leaves about half a period behind on average, where the last
+        read alone leaves about one."""
+        cap = (MPU6050_FIFO_SIZE_B - OVERFLOW_MARGIN_B) // FRAME_B
+        if not self._seen:  # just started or reset: only the time since then
+            n = int((host_s - self._read_end_host_s) * self.sample_rate_hz * (1.0 - RATE_MARGIN))
+            return max(0, min(n, cap))
+        margin = RATE_MARGIN_FITTED if self.timebase.fitted else RATE_MARGIN
+        period_s = self.timebase.scale * (1.0 + margin) / self.sample_rate_hz
+        newest = max(n + int((host_s - end_s) / period_s) for end_s, n in self._seen)
+        return max(0, min(newest - self._next_index + 1, cap))
 
     def _short_read(self, raw: bytes, there: int, want: int, host_s: float) -> ImuFrames | None:
         """The count says ``there`` whole frames where ``want`` were sure: the chip lost its
@@ -310,6 +348,7 @@ class MPU6050:
             return None
         n_bytes = count - count % FRAME_B
         if n_bytes == 0:
+            self._read_end_host_s = self.clock.now_s()
             self._check_stall(host_s)
             return None
         try:
@@ -317,8 +356,12 @@ class MPU6050:
         except SensorError:
             self._fifo_suspect = True
             raise
+        self._read_end_host_s = self.clock.now_s()
+        self._left_frames = 0
         self._last_data_host_s = host_s
-        return self._frames(raw, host_s, 0)
+        frames = self._frames(raw, host_s, 0)
+        self._seen.append((self._read_end_host_s, self._next_index - 1))  # for a one-read drain after
+        return frames
 
     def _frames(self, raw: bytes, host_s: float, left_frames: int, *, observe: bool = True) -> ImuFrames:
         """The frames of ``raw``, next on the time axis; ``left_frames`` more stayed in the
