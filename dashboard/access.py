@@ -27,7 +27,6 @@ admin uses answer 403. Data with no person (nobody chosen) is the admin's only. 
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
 
 from starlette.concurrency import run_in_threadpool
@@ -109,18 +108,7 @@ RULES: dict[tuple[str, str], str] = {
 def ensure_access_tables(store) -> None:
     """Roles on the logins (an older store's logins become admins) and the therapist links;
     idempotent, and two dashboards opening one old store at once both end with the columns."""
-    have = store.columns("users")
-    for name, kind in USER_COLUMNS:
-        if name in have:
-            continue
-        if store.kind == "postgresql":
-            store.execute(f"ALTER TABLE users ADD COLUMN IF NOT EXISTS {name} {kind}")
-            continue
-        try:
-            store.execute(f"ALTER TABLE users ADD COLUMN {name} {kind}")
-        except sqlite3.OperationalError:
-            if name not in store.columns("users"):
-                raise
+    store.add_columns("users", USER_COLUMNS)
     for sql in ACCESS_TABLES:
         store.execute(sql)
 

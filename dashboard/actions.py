@@ -71,3 +71,16 @@ class DeviceActions(Pages):
     def device_status(self, device: dict) -> str:
         """online / offline / unknown: the latest status the ingest saw, else the stored one."""
         return self.hub.snapshot(device["device_id"]).get("status") or device.get("status") or "unknown"
+
+
+async def push_answer(hub, sync, push: dict, timeout_s: float) -> None:
+    """Wait for a device's answer to a pushed command (``push``: ``{"device", "cmd_id"}``,
+    from people_sync or prescriptions) and say it in ``push["state"]``: "sent", "refused:
+    <its reason>", or no answer (sent again when the device comes back). ``sync.on_ingest``
+    records the answer."""
+    result = await run_in_threadpool(hub.wait_result, push["cmd_id"], timeout_s)
+    if result is None:
+        push["state"] = f"no answer within {timeout_s:.0f} s: will be sent again when it comes back online"
+        return
+    await run_in_threadpool(sync.on_ingest, "result", push["device"]["device_id"], result)
+    push["state"] = "sent" if result.get("status") == "ok" else f"refused: {result.get('error') or 'no reason given'}"

@@ -14,6 +14,7 @@ from starlette.responses import HTMLResponse
 
 from dashboard import queries as q
 from dashboard.access import link_client, therapists, unlink_client, viewer
+from dashboard.actions import push_answer
 from dashboard.context import Dashboard, Pages
 from dashboard.people_sync import OFFLINE, PeopleSync
 from dashboard.person_words import asymmetry_sentences
@@ -119,13 +120,7 @@ class PeoplePages(Pages):
         return await run_in_threadpool(self.people_page, request, message, None, None, pushed, 200)
 
     async def _answer(self, push: dict) -> None:
-        result = await run_in_threadpool(self.hub.wait_result, push["cmd_id"], self.command_timeout_s)
-        if result is None:
-            push["state"] = (f"no answer within {self.command_timeout_s:.0f} s: "
-                             "will be sent again when it comes back online")
-            return
-        await run_in_threadpool(self.sync.on_ingest, "result", push["device"]["device_id"], result)
-        push["state"] = "sent" if result.get("status") == "ok" else f"refused: {result.get('error') or 'no reason given'}"
+        await push_answer(self.hub, self.sync, push, self.command_timeout_s)
 
     async def link_therapist(self, request: Request) -> HTMLResponse:
         """The admin links a person to a therapist login (issue 23)."""

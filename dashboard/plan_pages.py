@@ -6,7 +6,7 @@ page: ``soreness_card``)."""
 from __future__ import annotations
 
 from datetime import datetime
-from urllib.parse import parse_qs, quote
+from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -16,7 +16,8 @@ from dashboard import plans as pl
 from dashboard import queries as q
 from dashboard.access import viewer
 from dashboard.context import Pages
-from dashboard.render import FORM_MAX_BYTES, esc, layout, not_found
+from dashboard.render import esc, layout, not_found
+from dashboard.render import form_lists as render_form_lists
 from firmware.common.errors import ConfigError
 from firmware.core.commands import SORENESS_MAX
 
@@ -24,18 +25,8 @@ PLAN_FORM_MAX_FIELDS = 1000  # a checkbox per programme and day
 
 
 async def form_lists(request: Request) -> dict[str, list[str]]:
-    """An urlencoded form body as lists of values (checkbox groups); empty beyond FORM_MAX_BYTES."""
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > FORM_MAX_BYTES:
-            return {}
-        chunks.append(chunk)
-    try:
-        return parse_qs(b"".join(chunks).decode("utf-8", errors="replace"), keep_blank_values=True,
-                        max_num_fields=PLAN_FORM_MAX_FIELDS)
-    except ValueError:
-        return {}
+    """The plan form's body as lists of values (a checkbox per programme and day)."""
+    return await render_form_lists(request, PLAN_FORM_MAX_FIELDS)
 
 
 def soreness_card(session: dict, error: str = "") -> str:

@@ -180,9 +180,9 @@ def gone(request: Request, title: str, what: str, status_code: int = 410) -> HTM
     return layout(request, title, body, status_code=status_code, nav=False)
 
 
-async def form_data(request: Request) -> dict[str, str]:
-    """An urlencoded form body as a dict of first values (no multipart needed); bodies over
-    FORM_MAX_BYTES are read as empty (our forms are a few hundred bytes)."""
+async def form_lists(request: Request, max_fields: int = 20) -> dict[str, list[str]]:
+    """An urlencoded form body as lists of values (checkbox groups: every value), at most
+    ``max_fields`` fields; bodies over FORM_MAX_BYTES (or with more fields) are read as empty."""
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
@@ -191,9 +191,14 @@ async def form_data(request: Request) -> dict[str, str]:
         chunks.append(chunk)
     body = b"".join(chunks).decode("utf-8", errors="replace")
     try:
-        fields = parse_qs(body, keep_blank_values=True, max_num_fields=20)
+        return parse_qs(body, keep_blank_values=True, max_num_fields=max_fields)
     except ValueError:  # too many fields
         return {}
-    return {k: v[0] for k, v in fields.items()}
+
+
+async def form_data(request: Request) -> dict[str, str]:
+    """An urlencoded form body as a dict of first values (no multipart needed); bodies over
+    FORM_MAX_BYTES are read as empty (our forms are a few hundred bytes)."""
+    return {k: v[0] for k, v in (await form_lists(request)).items()}
 
 

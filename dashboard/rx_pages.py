@@ -21,6 +21,7 @@ from dashboard import plans as pl
 from dashboard import prescriptions as rx
 from dashboard import queries as q
 from dashboard.access import may_see
+from dashboard.actions import push_answer
 from dashboard.context import Pages
 from dashboard.person_words import muscle_name
 from dashboard.plan_pages import form_lists
@@ -207,13 +208,7 @@ class RxPages(Pages):
         return await run_in_threadpool(lambda: self.rx_page(Request(request.scope), pushed=pushed))
 
     async def _answer(self, push: dict) -> None:
-        result = await run_in_threadpool(self.hub.wait_result, push["cmd_id"], self.command_timeout_s)
-        if result is None:
-            push["state"] = (f"no answer within {self.command_timeout_s:.0f} s: "
-                             "will be sent again when it comes back online")
-            return
-        await run_in_threadpool(self.sync.on_ingest, "result", push["device"]["device_id"], result)
-        push["state"] = "sent" if result.get("status") == "ok" else f"refused: {result.get('error') or 'no reason given'}"
+        await push_answer(self.hub, self.sync, push, self.command_timeout_s)
 
     # -- /person/{id}/adherence
     def adherence_page(self, request: Request) -> HTMLResponse:

@@ -344,17 +344,23 @@ class Store:
         where missing. Idempotent; two dashboards
         opening one old store at once both end with the columns (PostgreSQL: IF NOT EXISTS;
         SQLite: a column another one just added is looked at again)."""
-        have = self._columns("sessions")
-        for name, kind in SESSION_TAG_COLUMNS + SESSION_ADDED_COLUMNS:
+        self.add_columns("sessions", SESSION_TAG_COLUMNS + SESSION_ADDED_COLUMNS)
+
+    def add_columns(self, table: str, columns) -> None:
+        """Add each ``(name, SQL type)`` of ``columns`` that ``table`` lacks. Idempotent; two
+        dashboards opening one old store at once both end with the columns (PostgreSQL: IF NOT
+        EXISTS; SQLite: a column another one just added is looked at again)."""
+        have = self._columns(table)
+        for name, kind in columns:
             if name in have:
                 continue
             if self.kind == "postgresql":
-                self.execute(f"ALTER TABLE sessions ADD COLUMN IF NOT EXISTS {name} {kind}")
+                self.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} {kind}")
                 continue
             try:
-                self.execute(f"ALTER TABLE sessions ADD COLUMN {name} {kind}")
+                self.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
             except sqlite3.OperationalError:
-                if name not in self._columns("sessions"):
+                if name not in self._columns(table):
                     raise
 
     # -- writes used by ingest -----------------------------------------------------------------
