@@ -41,6 +41,7 @@ if str(ROOT) not in sys.path:
 from firmware.app.daemon import build_daemon  # noqa: E402
 from firmware.common.mqtt_url import make_client, parse_broker_url  # noqa: E402
 from firmware.core import commands  # noqa: E402
+from firmware.core.prescription import base_routine_dict  # noqa: E402
 from firmware.edge.broker import PrivateBroker  # noqa: E402
 from firmware.edge.config import apply_overrides, load_config  # noqa: E402
 
@@ -126,6 +127,9 @@ def valid_commands(draw) -> tuple[str, dict]:
         body["body_mass_kg"] = draw(BODY_MASS)
     elif name == "pair":
         body["code"] = draw(CODES)
+    elif name == "set_prescription":  # issue 23: a routine whole, as its file has it
+        body.update(person="ann", version=draw(st.integers(1, 1000)),
+                    routines={"quads-roller": base_routine_dict("quads-roller")})
     return name, body
 
 
@@ -163,6 +167,12 @@ BAD_FIELDS = {
                               st.text(max_size=3), st.booleans()),
     "soreness_before": st.one_of(st.integers(max_value=-1), st.integers(min_value=11), st.just(2.5),
                                  st.text(max_size=3), st.booleans()),
+    # issue 23: set_prescription
+    "version": st.one_of(st.integers(max_value=0), st.integers(min_value=1_000_001), st.just(1.5),
+                         st.text(max_size=3), st.booleans(), st.none()),
+    "by": st.one_of(st.integers(), st.just(""), st.just("A\nB"), st.just("x" * 81)),
+    "routines": st.one_of(st.just({}), st.integers(), st.none(), st.just({"Quads": {}}),
+                          st.just({"quads-roller": 3}), st.just({"quads-roller": {"tool": "hammer"}})),
     "people": st.one_of(st.just({}), st.integers(), st.none(), st.just([{"id": "a"}]),
                         st.just([{"id": "a", "name": ""}]), st.just([{"id": "a b", "name": "x"}]),
                         st.just([{"id": "a", "name": "x"}, {"id": "a", "name": "y"}]),

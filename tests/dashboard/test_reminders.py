@@ -138,16 +138,17 @@ def test_due_reminder_reaches_home_assistant_once_a_day(fresh_broker, household)
 
 def test_skipped_yesterday_is_sent_the_next_reminder(fresh_broker, household):
     ha = Listener(fresh_broker.url)
+    # the background round runs before the reminder time (sends nothing), this test's at 18:05
     rem = Reminders(household, fresh_broker.url, time(18, 0), client_id="dash-rem3", tick_s=3600,
-                    now=lambda: local(TODAY + timedelta(days=1), 18, 5))
+                    now=lambda: local(TODAY + timedelta(days=1), 17, 0))
     try:
         rem.start()
         assert rem.connected.wait(10)
-        sent = rem.tick()
+        sent = rem.tick(local(TODAY + timedelta(days=1), 18, 5))
         assert sent == [{"event_type": "skipped", "person": "Ann", "programs": ["Lower body"],
                          "text": "Lower body was skipped yesterday"}]
         ha.wait(lambda ms: any(t.endswith("ann/state") for t, _, _ in ms), "the skipped event")
-        assert rem.tick() == []
+        assert rem.tick(local(TODAY + timedelta(days=1), 18, 30)) == []
     finally:
         rem.stop()
         ha.close()
