@@ -224,7 +224,7 @@ class RxPages(Pages):
             programs = pl.known_programs()
             title = programs[v["program_id"]].title if v["program_id"] in programs else v["program_id"]
             head = (f'Following version {v["version"]} ({esc(title)}, {esc(pl.weekdays_words(v["weekdays"]))}) '
-                    f'since {esc(fmt_when(v["created_at"]))}{", by " + esc(v["by"]) if v["by"] else ""}.')
+                    f'since {esc(fmt_when(v["created_at"]).replace("Today", "today", 1))}{", by " + esc(v["by"]) if v["by"] else ""}.')
         else:
             head = "No prescription yet: what was done is shown, nothing was prescribed."
         body = f"""

@@ -22,7 +22,16 @@ serving commands) started from the live pages' Start form:
     docs/img/person.png           Ann's page: streak, left against right, soreness 8 -> 3
     docs/img/person-phone.png     Ann's page on a 375 px phone
 
-Usage: .venv/bin/python scripts/screenshot.py [--out docs/img] [--speed 3] [--only household]
+and then a clinic (issue 23), on a dashboard that asks for a login: a therapist (theo) linked to
+Ann and Ben, Ann's simulated user lingering over two spots on her quads (scenario
+tender-spots); theo prescribes her a lighter quads band, she rolls four times, Ben once:
+
+    docs/img/therapist.png        Ann's adherence page as theo: done against due, time per muscle
+    docs/img/prescription.png     the prescription form after the save: sent, versions, devices
+    docs/img/spots.png            Ann's tender spots: the body outline and the strips
+    docs/img/share.png            a session Ann shared, opened by a browser with no login
+
+Usage: .venv/bin/python scripts/screenshot.py [--out docs/img] [--speed 3] [--only household|clinic]
 If the device stages are not importable, it says so and exits non-zero (no fake data).
 """
 
@@ -54,7 +63,9 @@ SHOT_OF_RUN = {("calf-stick", "reversed"): "session-calf.png", ("piriformis-ball
 
 
 class DashboardThread:
-    def __init__(self, broker_url: str, db_url: str, port: int, trust: tuple[str, ...] | None = None) -> None:
+    def __init__(self, broker_url: str, db_url: str, port: int, trust: tuple[str, ...] | None = None,
+                 login: bool = False) -> None:
+        self.login = login  # a login wall on loopback too (as behind a proxy on this host)
         self.stop = threading.Event()
         self.ready = threading.Event()
         self.error: BaseException | None = None
@@ -68,7 +79,7 @@ class DashboardThread:
         broker_url, db_url, port = self.args
         try:
             run_dashboard(broker_url, db_url, "127.0.0.1", port, stop_event=self.stop, ready_event=self.ready,
-                          trust_devices=self.trust)
+                          trust_devices=self.trust, trusted_proxies=("127.0.0.1",) if self.login else ())
         except BaseException as e:  # noqa: BLE001 - reported by start()
             self.error = e
             self.ready.set()
@@ -80,7 +91,8 @@ class DashboardThread:
 
     def close(self) -> None:
         self.stop.set()
-        self.thread.join(10)
+        if self.thread.ident is not None:  # started
+            self.thread.join(10)
 
 
 class DeviceRun:
@@ -136,14 +148,16 @@ class HouseholdDevice:
     """A simulated device as ``rollsense run --sim`` builds it, serving start commands (a
     programme plays on it) through the broker, in a thread."""
 
-    def __init__(self, broker_url: str, state_dir: Path, protocol: str) -> None:
+    def __init__(self, broker_url: str, state_dir: Path, protocol: str, device_id: str | None = None,
+                 scenario: str = "good") -> None:
         from firmware.app.daemon import build_daemon
         from firmware.core.protocols import load_routine
         from firmware.edge.config import apply_overrides, load_config
 
-        self.id = DEVICE_OF_TOOL[load_routine(protocol).tool]
+        self.id = device_id or DEVICE_OF_TOOL[load_routine(protocol).tool]
         cfg = apply_overrides(load_config(None), hardware="sim", state_dir=state_dir, broker_url=broker_url,
-                              device_id=self.id, protocol=protocol, **{"sim.speed": HOUSEHOLD_SPEED})
+                              device_id=self.id, protocol=protocol,
+                              **{"sim.speed": HOUSEHOLD_SPEED, "sim.scenario": scenario})
         self.daemon, self.link, self.journal, self.outputs = build_daemon(cfg)
         self.daemon.app.poll_s = 0.1  # 0.1 s blocks: the same sessions, fewer wake-ups
         self.stop = threading.Event()
@@ -251,6 +265,109 @@ def household(page, base: str, db_url: str, broker_url: str, tmp: Path, out_dir:
         store.close()
 
 
+CLINIC_ROLLER = "home-roller"
+CLINIC_PASSWORD = "screenshot-only"  # a throwaway store: these logins end with the run
+
+
+def clinic(browser, broker_url: str, tmp: Path, out_dir: Path) -> None:
+    """Theo prescribes Ann a lighter quads band; Ann (lingering over two spots) and Ben roll;
+    the therapist, prescription, spots and share screenshots. A dashboard of its own that asks
+    for a login, as the therapist's would."""
+    from dashboard import access
+    from dashboard import plans as pl
+    from dashboard.store import open_store
+
+    db_url = f"sqlite:///{tmp / 'clinic.db'}"
+    store = open_store(db_url)
+    store.add_person("Ann", 60.0, person_id="ann")
+    store.add_person("Ben", 80.0, person_id="ben")
+    access.add_login(store, "admin", CLINIC_PASSWORD)
+    access.add_login(store, "theo", CLINIC_PASSWORD, role="therapist")
+    for pid in ("ann", "ben"):
+        access.add_login(store, pid, CLINIC_PASSWORD, role="person", person_id=pid)
+        access.link_client(store, "theo", pid)
+    port = free_port()
+    dash = DashboardThread(broker_url, db_url, port, (CLINIC_ROLLER,), login=True)
+    base = f"http://127.0.0.1:{port}"
+    dev = None
+    contexts = []
+
+    def logged_in(username: str):
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        contexts.append(context)
+        page = context.new_page()
+        page.goto(f"{base}/login")
+        page.fill("#username", username)
+        page.fill("#password", CLINIC_PASSWORD)
+        page.click("#login-form button[type=submit]")
+        page.wait_for_url(lambda url: "/login" not in url)
+        return page
+
+    def sessions(pid: str) -> int:
+        return len(store.query("SELECT session_id FROM sessions WHERE person_id = ?", (pid,)))
+
+    def roll(page, pid: str, soreness: str) -> None:
+        n = sessions(pid)
+        page.goto(f"{base}/device/{CLINIC_ROLLER}")
+        page.select_option("#person", pid)
+        page.select_option("#side", "left")
+        page.select_option("#soreness-before", soreness)
+        page.get_by_role("button", name="Start", exact=True).click()
+        page.wait_for_selector("#start-msg.ok")
+        wait_for(f"{pid}'s session {n + 1}", lambda: sessions(pid) == n + 1)
+
+    try:
+        dash.start()
+        dev = HouseholdDevice(broker_url, tmp / "clinic-roller", "quads-roller", CLINIC_ROLLER, "tender-spots").start()
+        wait_for("the clinic's roller online with Ann and Ben", lambda: dev.daemon.sensors_ok and all(
+            dev.daemon.app.people.get(pid) for pid in ("ann", "ben")))
+        ann = logged_in("ann")
+        roll(ann, "ann", "7")  # on her file's numbers
+        theo = logged_in("theo")
+        theo.goto(f"{base}/person/ann/prescription?program=lower-body")
+        today = pl.WEEKDAYS[datetime.now().astimezone().weekday()]
+        theo.get_by_role("checkbox", name=today.capitalize()).check()
+        for key, value in (("bw|lo", "0.15"), ("bw|hi", "0.3"), ("max_bw", "0.4")):
+            theo.fill(f'input[name="quads-roller|targets.force.{key}"]', value)
+        theo.get_by_role("button", name="Save as a new version").click()
+        theo.wait_for_selector("#rx-saved")
+        theo.wait_for_selector("#pushed .push-state")
+        theo.screenshot(path=str(out_dir / "prescription.png"), full_page=True)
+        for sore in ("6", "5", "4"):
+            roll(ann, "ann", sore)
+        ben = logged_in("ben")
+        roll(ben, "ben", "2")
+        first = store.query("SELECT session_id FROM sessions WHERE person_id = ? ORDER BY started_at DESC",
+                            ("ann",))[0]["session_id"]
+        ann.goto(f"{base}/session/{first}")
+        ann.locator("#soreness").get_by_role("radio", name="2").check()
+        ann.get_by_role("button", name="Save soreness").click()
+        ann.wait_for_selector("#soreness-after")
+        ann.select_option("#share-days", "7")
+        ann.click("#share-form button[type=submit]")
+        ann.wait_for_selector("#share-msg.ok")
+        link = ann.locator("#shares tr.new a.share-link").get_attribute("href")
+
+        theo.goto(f"{base}/person/ann/adherence")
+        theo.screenshot(path=str(out_dir / "therapist.png"), full_page=True)
+        theo.goto(f"{base}/person/ann")
+        theo.locator("#tender-spots").screenshot(path=str(out_dir / "spots.png"))
+        context = browser.new_context(viewport={"width": 1280, "height": 900})  # no login
+        contexts.append(context)
+        stranger = context.new_page()
+        stranger.goto(link)
+        stranger.wait_for_selector("#speed-chart svg")
+        stranger.screenshot(path=str(out_dir / "share.png"), full_page=True)
+        print("clinic screenshots captured")
+    finally:
+        for context in contexts:
+            context.close()
+        if dev is not None:
+            dev.close()
+        dash.close()
+        store.close()
+
+
 def check_device_stack() -> None:
     try:
         import device.outputs  # noqa: F401
@@ -275,6 +392,13 @@ def shoot(out_dir: Path, speed: float, only: str = "all") -> None:
     runs: list[DeviceRun] = []
     stored: dict[str, str] = {}  # screenshot name -> session id
     try:
+        if only == "clinic":
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+                clinic(browser, broker.url, tmp, out_dir)
+                browser.close()
+            print(f"screenshots written to {out_dir}")
+            return
         dash.start()
         if only == "household":
             with sync_playwright() as pw:
@@ -317,6 +441,7 @@ def shoot(out_dir: Path, speed: float, only: str = "all") -> None:
                 page.wait_for_selector("#force-chart svg")
                 page.screenshot(path=str(out_dir / name), full_page=True)
             household(page, base, db_url, broker.url, tmp, out_dir)
+            clinic(browser, broker.url, tmp, out_dir)
             browser.close()
         print(f"screenshots written to {out_dir}")
     finally:
@@ -331,8 +456,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(ROOT / "docs" / "img"), help="output directory (default: docs/img)")
     ap.add_argument("--speed", type=float, default=3.0, help="simulated time speed of the live run (default: 3)")
-    ap.add_argument("--only", choices=("all", "household"), default="all",
-                    help="household: only the people, plan and person screenshots (default: all)")
+    ap.add_argument("--only", choices=("all", "household", "clinic"), default="all",
+                    help="household: only the people, plan and person screenshots; clinic: only the "
+                         "therapist, prescription, spots and share screenshots (default: all)")
     a = ap.parse_args(argv)
     shoot(Path(a.out), a.speed, a.only)
     return 0
