@@ -122,6 +122,8 @@ class RxPages(Pages):
                   '(as a routine file would be told):</p><ul>' + "".join(f"<li>{esc(p)}</li>" for p in problems)
                   + "</ul></div>") if problems else ""
         saved = request.query_params.get("saved")
+        if pushed is None and saved and have and saved == str(have["version"]):
+            pushed = self._pushed_states(pid, have["version"])
         note = (f'<p class="msg ok" role="status" id="rx-saved">Saved as version {esc(saved)}.</p>'
                 if saved and not problems else "")
         qpid = esc(quote(pid, safe=""))
@@ -141,6 +143,25 @@ class RxPages(Pages):
 <button type="submit" class="primary">Save as a new version</button></form></section>
 {self._versions_card(pid)}"""
         return layout(request, f"Prescription · {person['name']}", body, active="people", status_code=status_code)
+
+    def _pushed_states(self, pid: str, version: int) -> list[dict]:
+        """What each paired device did with ``version`` just saved, from the store: sent (it
+        confirmed), refused (its reason), offline, or no answer yet (sent again when it comes
+        back)."""
+        confirmed = self.sync.confirmed(pid)
+        out = []
+        for d in q.list_devices(self.store, paired_only=True):
+            row = confirmed.get(d["device_id"], {})
+            if row.get("version") == version:
+                state = "sent"
+            elif row.get("error"):
+                state = f"refused: {row['error']}"
+            elif self.status_of(d) == "offline":
+                state = rx.OFFLINE
+            else:
+                state = "no answer yet: will be sent again when it comes back online"
+            out.append({"device": d, "cmd_id": None, "state": state})
+        return out
 
     def _versions_card(self, pid: str) -> str:
         found = rx.versions(self.store, pid)
@@ -202,10 +223,9 @@ class RxPages(Pages):
                                                                 status_code=400))
         pushed = await run_in_threadpool(self.sync.push, pid, self.status_of)
         await asyncio.gather(*(self._answer(p) for p in pushed if p["cmd_id"]))
-        if not pushed:
-            return RedirectResponse(f"/person/{quote(pid)}/prescription?saved={saved['version']}", status_code=303)
-        request.scope["query_string"] = f"saved={saved['version']}".encode()
-        return await run_in_threadpool(lambda: self.rx_page(Request(request.scope), pushed=pushed))
+        # Post/Redirect/Get: a reload shows the page again and saves nothing twice; the
+        # devices' answers are in the store (device_prescriptions), where the page reads them
+        return RedirectResponse(f"/person/{quote(pid)}/prescription?saved={saved['version']}", status_code=303)
 
     async def _answer(self, push: dict) -> None:
         await push_answer(self.hub, self.sync, push, self.command_timeout_s)

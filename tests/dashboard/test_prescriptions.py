@@ -101,8 +101,13 @@ def test_a_version_reaches_a_device_now_or_when_it_comes_back(broker, site, tmp_
             device.start()
             wait_until(lambda: hub.snapshot(device.device_id).get("status") == "online", what="device online")
             slower = rx_form("lower-body", {("quads-roller", "targets.speed.pass_s"): [3.0, 6.0]})
-            status, _, page = call(addr, "POST", "/person/ann/prescription", form=encode(slower))
+            status, headers, _ = call(addr, "POST", "/person/ann/prescription", form=encode(slower))
+            # Post/Redirect/Get: the page after a save is a GET, so a reload saves nothing again
+            assert status == 303 and headers["location"] == "/person/ann/prescription?saved=1"
+            status, _, page = call(addr, "GET", headers["location"])
             assert status == 200 and "Saved as version 1." in page
+            assert call(addr, "GET", headers["location"])[0] == 200  # the reload
+            assert [v["version"] for v in rx.versions(site, "ann")] == [1]
             assert (f'<li data-device-id="{device.device_id}"><strong>{device.device_id}</strong>: '
                     '<span class="push-state">sent</span></li>') in page
             assert device.rx.versions() == {"ann": 1}
@@ -115,7 +120,8 @@ def test_a_version_reaches_a_device_now_or_when_it_comes_back(broker, site, tmp_
             device.stop()
             wait_until(lambda: hub.snapshot(device.device_id).get("status") == "offline", what="device offline")
             faster = rx_form("lower-body", {("quads-roller", "targets.speed.pass_s"): [1.0, 2.0]}, days=("tue",))
-            status, _, page = call(addr, "POST", "/person/ann/prescription", form=encode(faster))
+            status, headers, _ = call(addr, "POST", "/person/ann/prescription", form=encode(faster))
+            status, _, page = call(addr, "GET", headers["location"])
             assert status == 200 and f'<span class="push-state">{rx.OFFLINE}</span>' in page
             assert [v["version"] for v in rx.versions(site, "ann")] == [2, 1]
             assert sync.confirmed("ann")[device.device_id]["version"] == 1
