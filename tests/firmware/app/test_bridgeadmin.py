@@ -108,7 +108,7 @@ def sites(tmp_path, request):
     conf = conf.replace("listener 1883 127.0.0.1", f"listener {plain} 127.0.0.1")
     conf = conf.replace("\nlistener 8883\n", f"\nlistener {tls} 127.0.0.1\n")
     centre = PrivateBroker(etc / "broker", anonymous=False, extra_conf=conf)
-    assert bridgeadmin.main([SITE, "--centre", f"localhost:{tls}", "--password-file",
+    assert bridgeadmin.main([SITE, "--centre", f"127.0.0.1:{tls}", "--password-file",
                              str(etc / "rollsense.passwd"), "--acl-file", str(etc / "rollsense.acl"),
                              "--ca", str(etc / "certs" / "ca.crt"),
                              "--out", str(tmp_path / "bridge.conf")]) == 0
