@@ -19,7 +19,6 @@ strip at the simulated positions.
 
 from __future__ import annotations
 
-import threading
 import uuid
 from contextlib import ExitStack, contextmanager
 from datetime import date
@@ -36,17 +35,13 @@ from dashboard import queries as q
 from dashboard.ingest import Ingest
 from dashboard.render import fmt_duration
 from dashboard.store import open_store
-from firmware.app.daemon import build_daemon
 from firmware.common import units
-from firmware.edge.config import apply_overrides, load_config
 from tests.conftest import start_subscribed
 from tests.dashboard.test_web import serve
+from tests.e2e.test_household import sim_device
 from tests.e2e.test_people import command
-from tests.firmware.edge.test_link import Observer, wait_until
+from tests.firmware.edge.test_link import wait_until
 
-SIM_SPEED = 1000.0  # the simulator's top speed (a PacedClock: the CPU sets the real pace)
-POLL_S = 0.1
-TELEMETRY_HZ = 2.0  # the test reads the stored sessions, not the gauge
 SESSION_WAIT_S = 60.0
 PASSWORD = "correct horse"
 ANN_KG, BEN_KG = 60.0, 80.0
@@ -61,36 +56,6 @@ AFTER_RX = 3  # Ann's quads sessions coached with the prescription
 @pytest.fixture
 def fast_retry(monkeypatch):
     monkeypatch.setattr(firmware.app.daemon, "SENSOR_RETRY_S", 0.2)
-
-
-@contextmanager
-def roller(broker, tmp_path, store):
-    """A simulated roller whose user lingers over two spots, paired, serving over the broker."""
-    device_id = "quads-roller-" + uuid.uuid4().hex[:6]
-    cfg = apply_overrides(load_config(None), hardware="sim", state_dir=tmp_path / "roller", broker_url=broker.url,
-                          device_id=device_id, protocol="quads-roller", telemetry_hz=TELEMETRY_HZ,
-                          **{"sim.speed": SIM_SPEED, "sim.scenario": "tender-spots"})
-    device, link, journal, outputs = build_daemon(cfg)
-    device.app.poll_s = POLL_S
-    results = Observer(broker.url, topics=(f"rollsense/{device_id}/cmd/+/result",),
-                       client_id="clinic-obs-" + uuid.uuid4().hex[:6])
-    stop = threading.Event()
-    server = threading.Thread(target=device.serve, args=(stop,), daemon=True)
-    store.set_device_paired(device_id, True)
-    try:
-        link.start()
-        server.start()
-        wait_until(lambda: link.subscribed and device.sensors_ok, what="roller up")
-        yield SimpleNamespace(id=device_id, device=device, app=device.app, results=results)
-    finally:
-        device.app.request_stop()
-        stop.set()
-        server.join(20)
-        link.stop()
-        results.close()
-        outputs.close()
-        journal.close()
-        device.rt.hardware.close()
 
 
 @contextmanager
@@ -111,7 +76,8 @@ def clinic(broker, tmp_path):
         assert access.link_client(store, "theo", "ann") and access.link_client(store, "theo", "ben")
         start_subscribed(ingest)
         stack.callback(ingest.stop)
-        dev = stack.enter_context(roller(broker, tmp_path, store))
+        # its simulated user lingers over two spots on the quads (scenario tender-spots)
+        dev = stack.enter_context(sim_device(broker, tmp_path, store, "quads-roller", "quads-roller", "tender-spots"))
         wait_until(lambda: (q.get_device(store, dev.id) or {}).get("status") == "online", what="roller online")
         wait_until(lambda: dev.app.people.get("ann") is not None and dev.app.people.get("ben") is not None,
                    what="the roller holds Ann and Ben")

@@ -55,12 +55,13 @@ def fast_retry(monkeypatch):
 
 
 @contextmanager
-def sim_device(broker, tmp_path, store, name: str, protocol: str):
-    """A simulated device whose tool is ``protocol``'s, paired, serving over the broker."""
+def sim_device(broker, tmp_path, store, name: str, protocol: str, scenario: str = "good"):
+    """A simulated device whose tool is ``protocol``'s (its simulated user playing
+    ``scenario``), paired, serving over the broker."""
     device_id = f"{name}-" + uuid.uuid4().hex[:6]
     cfg = apply_overrides(load_config(None), hardware="sim", state_dir=tmp_path / name, broker_url=broker.url,
                           device_id=device_id, protocol=protocol, telemetry_hz=TELEMETRY_HZ,
-                          **{"sim.speed": SIM_SPEED})
+                          **{"sim.speed": SIM_SPEED, "sim.scenario": scenario})
     device, link, journal, outputs = build_daemon(cfg)
     device.app.poll_s = POLL_S
     results = Observer(broker.url, topics=(f"rollsense/{device_id}/cmd/+/result",),
