@@ -5,7 +5,9 @@ A login (``users``) has a ``role``:
     admin      sees and does everything (every login made before roles existed is one, and so
                is the owner on a loopback dashboard that asks for no login)
     person     linked to one person (``users.person_id``): their own sessions, person page,
-               plan and exports; may use any paired device, only as themselves
+               plan and exports; may use any paired device, only as themselves, and
+               sees a device's live data only while its current person is them
+               (dashboard/live_pages.py ``sees``; its status is anyone's)
     therapist  linked to clients (``therapist_clients``): those people's pages, sessions and
                exports; no devices, no quarantine, no people admin
 

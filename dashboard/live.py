@@ -9,10 +9,13 @@ import json
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 
 TELEMETRY_MIN_PERIOD_S = 0.05
 ENDED_KEEP = 64  # per device: stored sessions whose late telemetry is ignored
 BULKY_SUMMARY_FIELDS = ("series_1hz", "pass_list")  # the session page reads them from the store
+OWNED_KINDS = ("telemetry", "info", "session", "event")  # a person's live data: not status (issue 23)
+UNKNOWN = object()  # whose: the hub has heard no info from the device yet (the store may know)
 
 
 
@@ -26,7 +29,8 @@ class LiveHub:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._subs: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue, str | None]] = []
-        self.latest: dict[str, dict] = {}  # device_id -> {"telemetry", "status", "info", "session", "sent_at"}
+        # device_id -> {"telemetry", "status", "info", "session", "sent_at", "owner": {kind: person}}
+        self.latest: dict[str, dict] = {}
         self._results: OrderedDict[str, dict] = OrderedDict()
         self._result_cond = threading.Condition(self._lock)
         self.closed = False
@@ -47,6 +51,9 @@ class LiveHub:
                 state["status"] = status_text(payload)
             elif kind in ("telemetry", "info", "session"):
                 state[kind] = payload
+            owner = owner_of(state, kind, payload)
+            if kind in ("telemetry", "info", "session"):
+                state.setdefault("owner", {})[kind] = owner
             if kind == "session" and isinstance(payload, dict):
                 # once its summary is stored a session has ended on every page, whatever
                 # live telemetry was missed (issue 19): its last telemetry is no longer live
@@ -63,7 +70,7 @@ class LiveHub:
                 state["sent_at"] = now
                 state["status"] = "online"
             subs = list(self._subs)
-        message = {"kind": kind, "device_id": device_id, "payload": payload}
+        message = {"kind": kind, "device_id": device_id, "payload": payload, "owner": owner}
         if kind == "status":
             message["payload"] = {"status": status_text(payload)}
         for loop, queue, want in subs:
@@ -106,7 +113,18 @@ class LiveHub:
         with self._lock:
             snap = dict(self.latest.get(device_id, {}))
         snap.pop("ended", None)
+        snap.pop("owner", None)
         return snap
+
+    def snapshot_for(self, device_id: str, may_see: Callable[[object], bool]) -> dict:
+        """The snapshot with only what ``may_see`` allows of it (issue 23): ``may_see`` is
+        asked with the person each part was live for (UNKNOWN: no info heard yet); the
+        status is everyone's."""
+        with self._lock:
+            snap = dict(self.latest.get(device_id, {}))
+        owners = snap.pop("owner", None) or {}
+        snap.pop("ended", None)
+        return {k: v for k, v in snap.items() if k not in OWNED_KINDS or may_see(owners.get(k, UNKNOWN))}
 
     def close(self) -> None:
         """End every open stream (before the server shuts down)."""
@@ -116,6 +134,24 @@ class LiveHub:
         for loop, queue, _ in subs:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_offer, queue, None)
+
+
+def owner_of(state: dict, kind: str, payload) -> object:
+    """Whose live data a message is (issue 23): a stored session's own person when its summary
+    names one, else the person the device's latest info names (None: nobody chosen; UNKNOWN:
+    no info heard yet)."""
+    if kind == "session" and isinstance(payload, dict) and "person_id" in payload:
+        person = payload["person_id"]
+        return person if isinstance(person, str) else None
+    if "info" not in state:
+        return UNKNOWN
+    return info_person(state["info"])
+
+
+def info_person(info) -> str | None:
+    """The current person a device's ``info`` names (``info["person"]``), or None."""
+    person = info.get("person") if isinstance(info, dict) else None
+    return person if isinstance(person, str) else None
 
 
 def _offer(queue: asyncio.Queue, message) -> None:

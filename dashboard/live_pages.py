@@ -18,7 +18,7 @@ from starlette.responses import (
 from dashboard import queries as q
 from dashboard.access import viewer
 from dashboard.context import Pages
-from dashboard.live import sse
+from dashboard.live import UNKNOWN, info_person, sse
 from dashboard.plans import known_programs
 from dashboard.render import (
     esc,
@@ -52,7 +52,7 @@ class LivePages(Pages):
             return layout(request, "Live", body, active="live")
         cards = []
         for d in devices:
-            snap = self.hub.snapshot(d["device_id"])
+            snap = self.hub.snapshot_for(d["device_id"], sees(who, d))
             status = snap.get("status") or d.get("status") or "unknown"
             cards.append(
                 f'<a class="card device-card" href="/device/{esc(d["device_id"])}" data-device-id="{esc(d["device_id"])}">'
@@ -77,7 +77,8 @@ class LivePages(Pages):
         device = q.get_device(self.store, device_id)
         if device is None or not device["paired"]:
             return not_found(request, f"No paired device '{device_id}'. Pair it on the Devices page first.")
-        snap = self.hub.snapshot(device_id)
+        who = viewer(request)
+        snap = self.hub.snapshot_for(device_id, sees(who, device))
         status = snap.get("status") or device.get("status") or "unknown"
         choices = routine_choices(device.get("info"))  # the device's own routines when it lists them
         options = "".join(f'<option value="{esc(pid)}">{esc(title)}</option>' for pid, title in choices)
@@ -85,7 +86,7 @@ class LivePages(Pages):
         tool = info.get("tool") if isinstance(info.get("tool"), str) else None
         programs = programs_for(known_programs(), tool)  # issue 22: who, side, programme, soreness
         current = info.get("person") if isinstance(info.get("person"), str) else None
-        who = viewer(request)  # a person starts as themselves only (issue 23)
+        # a person starts as themselves only (issue 23)
         people = [p for p in self.store.people() if who.is_admin or p["id"] == who.person_id]
         fields = start_fields(people, current if who.is_admin else who.person_id, programs, tool)
         recent = q.sessions(self.store, device_id=device_id, limit=5, person_in=who.person_ids)
@@ -138,7 +139,8 @@ class LivePages(Pages):
         allowed = await run_in_threadpool(q.paired_ids, self.store)
         if device_id is not None and device_id not in allowed:
             return JSONResponse({"error": "not a paired device"}, status_code=404)
-        stored = {d["device_id"]: d.get("status") for d in await run_in_threadpool(q.list_devices, self.store)}
+        stored = {d["device_id"]: d for d in await run_in_threadpool(q.list_devices, self.store)}
+        who = viewer(request)
         queue = self.hub.subscribe(device_id)
         hub = self.hub
 
@@ -146,8 +148,8 @@ class LivePages(Pages):
             try:
                 yield b"retry: 2000\n\n"
                 for dev in [device_id] if device_id else sorted(allowed):
-                    snap = hub.snapshot(dev)
-                    status = snap.get("status") or stored.get(dev)
+                    snap = hub.snapshot_for(dev, sees(who, stored.get(dev)))
+                    status = snap.get("status") or (stored.get(dev) or {}).get("status")
                     if status:
                         yield sse("status", {"device_id": dev, "status": status})
                     if "telemetry" in snap:
@@ -163,6 +165,8 @@ class LivePages(Pages):
                     dev = msg["device_id"]
                     if device_id is None and dev not in allowed:
                         continue
+                    if msg["kind"] != "status" and not sees(who, stored.get(dev))(msg["owner"]):
+                        continue  # another person's live data (issue 23): status only
                     payload = msg["payload"] if isinstance(msg["payload"], dict) else {"value": msg["payload"]}
                     yield sse(msg["kind"], {"device_id": dev, **payload})
             finally:
@@ -170,6 +174,14 @@ class LivePages(Pages):
 
         headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
         return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+
+def sees(who, device: dict | None):
+    """Whether ``who`` may see a device's live data that was live for a person (issue 23):
+    only while the device's current person is one of theirs (an admin: always; a person:
+    themselves). UNKNOWN (the hub heard no info yet) goes by the info the store keeps."""
+    stored = info_person((device or {}).get("info"))
+    return lambda owner: who.may_see_person(stored if owner is UNKNOWN else owner)
 
 
 def running_line(snap: dict) -> str:

@@ -18,11 +18,11 @@ from datetime import UTC, datetime
 import pytest
 from starlette.routing import Mount
 
-from dashboard import access, auth, web
+from dashboard import access, auth, live, web
 from dashboard.sharing import DAY_S, create_share, open_share, revoke_share
 from dashboard.store import open_store
 from firmware.app.cli import main
-from tests.dashboard.test_queries import iso, summary_payload, telemetry_payloads
+from tests.dashboard.test_queries import iso, pass_event, summary_payload, telemetry_payloads
 from tests.dashboard.test_web import call, serve, session_cookie
 
 PASSWORD = "correct horse"
@@ -376,3 +376,96 @@ def test_roles_links_and_shares_in_both_stores(any_store):
     assert open_share(s, web.create_app(s, None, auth_required=True, secret_key="other").state.dashboard.share_signer,
                       token, 1000.0)[0] == "unknown"  # another dashboard's key
     assert revoke_share(s, share.share_id) and open_share(s, d.share_signer, token, 1000.0)[0] == "revoked"
+
+
+# ---------------------------------------------------------------- live data (issue 23)
+
+
+def open_stream(addr, path: str, cookie: str | None):
+    conn = http.client.HTTPConnection(*addr, timeout=10)
+    conn.request("GET", path, headers={"Cookie": cookie} if cookie else {})
+    resp = conn.getresponse()
+    assert resp.status == 200
+    return conn, resp
+
+
+def events_until(resp, status: str) -> list[tuple[str, dict]]:
+    """The (event, data) frames of DEVICE up to and including its status ``status`` (the hub
+    fans out in order, so what a stream has not sent before the marker it never sends)."""
+    got: list[tuple[str, dict]] = []
+    event = None
+    while True:
+        line = resp.fp.readline().decode().rstrip("\n")  # the connection's 10 s timeout bounds it
+        assert line or not resp.fp.closed, "stream ended"
+        if line.startswith("event: "):
+            event = line[7:]
+        elif line.startswith("data: ") and event:
+            data = json.loads(line[6:])
+            if data.get("device_id") == DEVICE:
+                got.append((event, data))
+                if event == "status" and data["status"] == status:
+                    return got
+
+
+def test_a_person_sees_a_devices_live_data_only_while_it_is_theirs(world, monkeypatch):
+    monkeypatch.setattr(live, "TELEMETRY_MIN_PERIOD_S", 0.0)  # each test frame goes out, however fast
+    hub = world["app"].state.dashboard.hub
+    world["store"].set_device_info(DEVICE, {"name": "Home roller", "person": "ann"})  # stale: the hub's is newer
+    feed = telemetry_payloads("live-ben", n=3)
+    hub.on_ingest("status", DEVICE, "online")
+    hub.on_ingest("info", DEVICE, {"name": "Home roller", "person": "ben"})
+    hub.on_ingest("telemetry", DEVICE, feed[0])
+    with serve(world["app"]) as addr:
+        cookies = {r: log_in(addr, r) for r in ("admin", "ann", "ben")}
+        pages = {r: (call(addr, "GET", "/", cookie=c)[2], call(addr, "GET", f"/device/{DEVICE}", cookie=c)[2])
+                 for r, c in cookies.items()}
+        assert "Running now: " not in pages["ann"][0] and "live-ben" not in pages["ann"][1]
+        for role in ("ben", "admin"):
+            assert "Running now: " in pages[role][0] and "live-ben" in pages[role][1], role
+        assert f"data-device-id=\"{DEVICE}\"" in pages["ann"][0] and ">online<" in pages["ann"][0]  # its card and status
+        streams = {"ann": open_stream(addr, f"/api/live/{DEVICE}", cookies["ann"]),
+                   "ann-all": open_stream(addr, "/api/live", cookies["ann"]),
+                   "ben": open_stream(addr, f"/api/live/{DEVICE}", cookies["ben"]),
+                   "admin": open_stream(addr, "/api/live", cookies["admin"])}
+        hub.on_ingest("event", DEVICE, pass_event("live-ben", 501.0, 0.2, 0.08))
+        hub.on_ingest("telemetry", DEVICE, feed[1])
+        ben_summary = summary_payload("live-ben", started_at=iso(datetime.now(UTC))) | {"person_id": "ben"}
+        hub.on_ingest("session", DEVICE, ben_summary)
+        hub.on_ingest("status", DEVICE, "offline")
+        seen = {name: events_until(resp, "offline") for name, (_, resp) in streams.items()}
+        for name in ("ann", "ann-all"):
+            assert {e for e, _ in seen[name]} == {"status"}, (name, seen[name])
+        for name in ("ben", "admin"):
+            kinds = [e for e, _ in seen[name]]
+            assert {"telemetry", "event", "session"} <= set(kinds), (name, kinds)
+            assert kinds[:2] == ["status", "telemetry"]  # the snapshot: the running session
+
+        # the device's current person becomes Ann: her live data now, and not Ben's
+        hub.on_ingest("status", DEVICE, "online")
+        hub.on_ingest("info", DEVICE, {"name": "Home roller", "person": "ann"})
+        mine = telemetry_payloads("live-ann", n=2)
+        hub.on_ingest("telemetry", DEVICE, mine[0])
+        hub.on_ingest("event", DEVICE, pass_event("live-ann", 501.0, 0.2, 0.08))
+        ann_summary = summary_payload("live-ann", started_at=iso(datetime.now(UTC))) | {"person_id": "ann"}
+        hub.on_ingest("session", DEVICE, ann_summary)
+        hub.on_ingest("status", DEVICE, "offline")
+        seen = {name: events_until(resp, "offline") for name, (_, resp) in streams.items()}
+        for name in ("ann", "ann-all", "admin"):
+            kinds = {e for e, _ in seen[name]}
+            assert kinds == {"status", "info", "telemetry", "event", "session"}, (name, kinds)
+            assert all(d.get("session_id") in (None, "live-ann") for _, d in seen[name])
+        assert {e for e, _ in seen["ben"]} == {"status"}
+        for conn, _ in streams.values():
+            conn.close()
+
+
+def test_before_the_hub_hears_a_device_its_stored_person_decides(world):
+    """A dashboard just started: the live hub has telemetry but no info yet; the store's info
+    (its last retained info) names the person."""
+    hub = world["app"].state.dashboard.hub
+    world["store"].set_device_info(SPARE, {"name": "Spare roller", "person": "ben"})
+    hub.on_ingest("telemetry", SPARE, telemetry_payloads("live-spare", n=1)[0])
+    with serve(world["app"]) as addr:
+        for role, shown in (("ann", False), ("ben", True), ("admin", True)):
+            page = call(addr, "GET", f"/device/{SPARE}", cookie=log_in(addr, role))[2]
+            assert ("live-spare" in page) is shown, role
