@@ -25,13 +25,13 @@ SUBCOMMANDS = {
     "run": "firmware.app.subcommands.device:run",
     "replay": "firmware.app.subcommands.offline:replay",
     "simulate": "firmware.app.subcommands.offline:simulate",
-    "record": "firmware.app.subcommands.device:record",
-    "calibrate": "firmware.app.subcommands.device:calibrate",
+    "record": "firmware.app.subcommands.tools:record",
+    "calibrate": "firmware.app.subcommands.tools:calibrate",
     "protocols": "firmware.app.subcommands.offline:protocols",
     "programs": "firmware.app.subcommands.offline:programs",
     "dashboard": "firmware.app.subcommands.dashboard:dashboard",
     "pair": "firmware.app.subcommands.device:pair",
-    "doctor": "firmware.app.subcommands.device:doctor",
+    "doctor": "firmware.app.subcommands.doctor:doctor",
     "broker": "firmware.app.subcommands.broker:broker",
 }
 

@@ -17,13 +17,10 @@ import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from calibration.procedures import parse_weights_kg, run_step, sampler_source
-from calibration.store import RawForce, load_calibration, metrics_overrides
+from calibration.store import load_calibration, metrics_overrides
 from device.hardware import Hardware, open_hardware, pin_factory_for
-from device.sim import SimTool
 from firmware.app.loop import CoachingLoop
 from firmware.app.programme import plan_program
-from firmware.app.simulate import calibration_user_for, routine_user, scenario
 from firmware.app.wiring import (
     OutputPins,
     build_device,
@@ -47,7 +44,6 @@ from firmware.edge.config import (
 from firmware.edge.display import TerminalDisplay
 from firmware.edge.link import undelivered, wait_delivered
 from firmware.edge.notify import Notifier
-from firmware.edge.recording import RecordingWriter
 
 # `run --once`: how long the routine's session may take to reach the dashboard before the
 # daemon exits anyway (saying how many messages stay queued, and where).
@@ -97,6 +93,7 @@ def open_runtime(cfg: Config, *, force_calibration=None, sim_user=None) -> Senso
     source = None
     if cfg.hardware == "sim":
         clock = PacedClock(speed=cfg.sim.speed)
+        from firmware.app.simulate import scenario  # only --sim needs the simulator (Pi start-up)
         source = sim_user or scenario(cfg.protocol, cfg.sim.scenario, cfg.sim.seed)
     else:
         clock = MonotonicClock()
@@ -334,6 +331,8 @@ def build_daemon(cfg: Config, *, notifier=None, display=None, program: str | Non
     ensure_state_dir(cfg.state_dir)
     rt = open_runtime(cfg)
     if rt.source is not None:  # simulated: a new scripted user for every routine started
+        from device.sim import SimTool  # only --sim needs the simulator (Pi start-up)
+        from firmware.app.simulate import routine_user  # the same
         rt.source = SimTool(rt.source.tool, rt.source.radius_m, scenario_name=cfg.sim.scenario,
                             seed=cfg.sim.seed, user_for=routine_user)
         rt.hardware.fakes["tap"].source = rt.source  # both fake chips read through the tap
@@ -453,72 +452,3 @@ def delivery_report(journal, link, journal_path: Path, wait_s: float) -> str:
     if held:  # a full disk: these never reached the journal file
         until += f"; {held} of them only in memory ({journal.storage}), not in the journal"
     return f"{n} message{'s' if n != 1 else ''} not yet delivered; kept in {journal_path}{until}"
-
-
-def record(args) -> int:
-    """Record the sensors (real, or simulated with --sim) to a recording file, written as the
-    Blocks come (memory flat however long; stopped early, the file keeps what was recorded)."""
-    cfg = load_with_overrides(args)
-    out = Path(args.out)
-    if out.exists():
-        raise ConfigError(f"{out}: already exists; refusing to overwrite")
-    rt = open_runtime(cfg)
-    try:
-        meta = {"tool": "roller", "radius_m": 0.075}
-        if rt.source is not None:
-            meta.update(tool=rt.source.tool, radius_m=rt.source.radius_m)
-        with RecordingWriter(out, meta) as writer:
-            rt.sampler.start()
-            t0 = None
-            while True:
-                block = rt.sampler.poll()
-                if block is not None and len(block):
-                    writer.write(block)
-                    t0 = block.t_s[0] if t0 is None else t0
-                    if block.t_s[-1] - t0 >= args.seconds:
-                        break
-                rt.clock.sleep_s(0.02)
-    finally:
-        rt.hardware.close()
-    print(f"wrote {writer.samples} samples ({args.seconds:g} s) to {out}")
-    return 0
-
-
-def calibrate(args) -> int:
-    """``rollsense calibrate STEP``: guided, with progress on stderr; writes the versioned
-    calibration file (previous versions kept)."""
-    cfg = load_with_overrides(args)
-    if args.step == "show":
-        return run_step("show", cfg, None, out=sys.stdout)
-    weights = parse_weights_kg(args.weights_kg) if args.weights_kg else None
-    ensure_state_dir(cfg.calibration_file.parent, "calibration directory",  # before the user's work
-                     "give a writable state_dir or calibration_path in the config")
-    sim_user = None
-    if cfg.hardware == "sim":  # a simulated user who does what each instruction asks
-        sim_user = calibration_user_for(args.step, load_routine(cfg.protocol, cfg.routines_dir),
-                                         cfg.sim.seed, distance_m=args.distance_m,
-                                         weights_kg=weights or (),
-                                         pressures=getattr(args, "pressures", 1))
-    rt = open_runtime(cfg, force_calibration=RawForce() if args.step == "force" else None,
-                      sim_user=sim_user)
-    try:
-        rt.sampler.start()
-        tool = rt.source.tool if rt.source is not None else load_routine(cfg.protocol, cfg.routines_dir).tool
-        return run_step(args.step, cfg, sampler_source(rt.sampler, rt.clock),
-                        seconds=args.seconds if args.step == "gyro" else None,
-                        distance_m=args.distance_m, weights_kg=weights, tool=tool,
-                        ask=None if sim_user is None else _sim_follows(sim_user, rt.clock),
-                        save_anyway=getattr(args, "save_anyway", False),
-                        pressures=getattr(args, "pressures", 1))
-    finally:
-        rt.hardware.close()
-
-
-def _sim_follows(sim_user, clock):
-    """The calibration prompt for a simulated user: shown, then done at once (no Enter)."""
-
-    def ask(message: str) -> None:
-        done = sim_user.follow(message, clock.now_s())
-        sys.stderr.write(f"{message} [simulated user: {done}]\n")
-
-    return ask

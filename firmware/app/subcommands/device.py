@@ -1,12 +1,10 @@
-"""The subcommands of the device itself: ``run``, ``record``, ``calibrate``, ``doctor``, ``pair``."""
+"""The subcommands of the device itself: ``run``, ``record``, ``calibrate``, ``pair``. Each
+imports what only it needs when it runs (``rollsense run`` loads neither the calibration
+procedures nor the doctor: start-up on a Pi Zero)."""
 
 from __future__ import annotations
 
-import sys
-from dataclasses import replace
-
 from firmware.app import daemon
-from firmware.app.doctor import run_doctor
 from firmware.edge.config import ensure_state_dir, load_config
 from firmware.edge.pairing import CODE_TTL_S, new_code
 
@@ -19,17 +17,6 @@ def run(a) -> int:
     return daemon.run_daemon(a)
 
 
-def record(a) -> int:
-    return daemon.record(a)
-
-
-def calibrate(a) -> int:
-    return daemon.calibrate(a)
-
-
-def doctor(a) -> int:
-    config = replace(_config(a), hardware="sim") if a.sim else _config(a)
-    return run_doctor(config, out=sys.stdout)
 
 
 def pair(a) -> int:
