@@ -11,7 +11,7 @@ from dashboard import queries as q
 from dashboard.access import viewer
 from dashboard.context import Dashboard, Pages
 from dashboard.plans import known_programs
-from dashboard.render import form_data
+from dashboard.render import esc, form_data
 from dashboard.start_form import start_payload
 from firmware.common.errors import ConfigError
 
@@ -84,3 +84,14 @@ async def push_answer(hub, sync, push: dict, timeout_s: float) -> None:
         return
     await run_in_threadpool(sync.on_ingest, "result", push["device"]["device_id"], result)
     push["state"] = "sent" if result.get("status") == "ok" else f"refused: {result.get('error') or 'no reason given'}"
+
+
+def pushed_card(pushed: list | None) -> str:
+    """The "Sent to the devices" card: what became of a pushed change (people, a
+    prescription) on each paired device; "" when nothing was pushed."""
+    if not pushed:
+        return ""
+    items = "".join(f'<li data-device-id="{esc(p["device"]["device_id"])}"><strong>'
+                    f'{esc(p["device"].get("name") or p["device"]["device_id"])}</strong>: '
+                    f'<span class="push-state">{esc(p["state"])}</span></li>' for p in pushed)
+    return f'<section class="card" id="pushed"><h2>Sent to the devices</h2><ul>{items}</ul></section>'

@@ -14,7 +14,7 @@ from starlette.responses import HTMLResponse
 
 from dashboard import queries as q
 from dashboard.access import link_client, therapists, unlink_client, viewer
-from dashboard.actions import push_answer
+from dashboard.actions import push_answer, pushed_card
 from dashboard.context import Dashboard, Pages
 from dashboard.people_sync import OFFLINE, PeopleSync
 from dashboard.person_words import asymmetry_sentences
@@ -176,7 +176,7 @@ class PeoplePages(Pages):
 <tbody>{rows}</tbody></table></div></section>"""
             return layout(request, "People", body, active="people", status_code=status_code)
         body = f"""
-<h1>People</h1>{note}{_pushed_card(pushed)}
+<h1>People</h1>{note}{pushed_card(pushed)}
 <section class="card"><h2>Who rolls</h2><p class="muted small">Each person's sessions, streak and left/right
 balance; body mass sets their force targets; forces show in their units.</p>
 <div class="scroll"><table class="table" id="people">
@@ -239,15 +239,6 @@ balance; body mass sets their force targets; forces show in their units.</p>
                 '<thead><tr><th>Device</th><th>Status</th><th>People</th></tr></thead>'
                 f'<tbody>{rows}</tbody></table></div></section>')
 
-
-def _pushed_card(pushed: list | None) -> str:
-    """What became of the change on each paired device."""
-    if not pushed:
-        return ""
-    items = "".join(f'<li data-device-id="{esc(p["device"]["device_id"])}"><strong>'
-                    f'{esc(p["device"].get("name") or p["device"]["device_id"])}</strong>: '
-                    f'<span class="push-state">{esc(p["state"])}</span></li>' for p in pushed)
-    return f'<section class="card" id="pushed"><h2>Sent to the devices</h2><ul>{items}</ul></section>'
 
 
 def person_form(action: str, key: str, values: dict, errors: dict, button: str) -> str:

@@ -21,7 +21,7 @@ from dashboard import plans as pl
 from dashboard import prescriptions as rx
 from dashboard import queries as q
 from dashboard.access import may_see
-from dashboard.actions import push_answer
+from dashboard.actions import push_answer, pushed_card
 from dashboard.context import Pages
 from dashboard.person_words import muscle_name
 from dashboard.plan_pages import form_lists
@@ -131,7 +131,7 @@ class RxPages(Pages):
 <section class="live-head"><div><h1>{esc(person["name"])}'s prescription</h1>
 <p class="muted">The numbers the devices coach {esc(person["name"])} with. <a href="/person/{qpid}/adherence">Adherence</a> ·
 <a href="/person/{qpid}">{esc(person["name"])}'s page</a></p></div></section>
-{_pushed(pushed)}
+{pushed_card(pushed)}
 <section class="card"><form method="get" action="/person/{qpid}/prescription" id="rx-program">
 <label>Programme<select name="program">{choose}</select></label>
 <button type="submit">Show its routines</button></form></section>
@@ -255,14 +255,6 @@ class RxPages(Pages):
 {_time_table(weeks)}"""
         return layout(request, f"Adherence · {person['name']}", body, active="people")
 
-
-def _pushed(pushed: list | None) -> str:
-    if not pushed:
-        return ""
-    items = "".join(f'<li data-device-id="{esc(p["device"]["device_id"])}"><strong>'
-                    f'{esc(p["device"].get("name") or p["device"]["device_id"])}</strong>: '
-                    f'<span class="push-state">{esc(p["state"])}</span></li>' for p in pushed)
-    return f'<section class="card" id="pushed"><h2>Sent to the devices</h2><ul>{items}</ul></section>'
 
 
 def _pct(share) -> str:
