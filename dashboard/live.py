@@ -105,6 +105,12 @@ class LiveHub:
             self._subs.append((asyncio.get_running_loop(), queue, device_id))
         return queue
 
+    @property
+    def streams(self) -> int:
+        """How many live streams are subscribed now."""
+        with self._lock:
+            return len(self._subs)
+
     def unsubscribe(self, queue: asyncio.Queue) -> None:
         with self._lock:
             self._subs = [s for s in self._subs if s[1] is not queue]

@@ -24,6 +24,7 @@ from dashboard.store import open_store
 from firmware.app.cli import main
 from tests.dashboard.test_queries import iso, pass_event, summary_payload, telemetry_payloads
 from tests.dashboard.test_web import call, serve, session_cookie
+from tests.firmware.edge.test_link import wait_until
 
 PASSWORD = "correct horse"
 ROLES = ("anon", "admin", "ann", "ben", "theo")  # ann, ben: person logins; theo: ann's therapist
@@ -427,6 +428,8 @@ def test_a_person_sees_a_devices_live_data_only_while_it_is_theirs(world, monkey
                    "ann-all": open_stream(addr, "/api/live", cookies["ann"]),
                    "ben": open_stream(addr, f"/api/live/{DEVICE}", cookies["ben"]),
                    "admin": open_stream(addr, "/api/live", cookies["admin"])}
+        # a stream subscribes to the hub once its response has begun: wait for all four
+        wait_until(lambda: hub.streams == len(streams), what="the four streams subscribed")
         hub.on_ingest("event", DEVICE, pass_event("live-ben", 501.0, 0.2, 0.08))
         hub.on_ingest("telemetry", DEVICE, feed[1])
         ben_summary = summary_payload("live-ben", started_at=iso(datetime.now(UTC))) | {"person_id": "ben"}
