@@ -143,17 +143,21 @@ class LivePages(Pages):
         who = viewer(request)
         queue = self.hub.subscribe(device_id)
         hub = self.hub
+        # the state as the stream subscribed (taken now, not when the body starts: what comes
+        # after is in the queue, so nothing falls between the two)
+        first = [b"retry: 2000\n\n"]
+        for dev in [device_id] if device_id else sorted(allowed):
+            snap = hub.snapshot_for(dev, sees(who, stored.get(dev)))
+            status = snap.get("status") or (stored.get(dev) or {}).get("status")
+            if status:
+                first.append(sse("status", {"device_id": dev, "status": status}))
+            if "telemetry" in snap:
+                first.append(sse("telemetry", {"device_id": dev, **snap["telemetry"]}))
 
         async def stream():
             try:
-                yield b"retry: 2000\n\n"
-                for dev in [device_id] if device_id else sorted(allowed):
-                    snap = hub.snapshot_for(dev, sees(who, stored.get(dev)))
-                    status = snap.get("status") or (stored.get(dev) or {}).get("status")
-                    if status:
-                        yield sse("status", {"device_id": dev, "status": status})
-                    if "telemetry" in snap:
-                        yield sse("telemetry", {"device_id": dev, **snap["telemetry"]})
+                for frame in first:
+                    yield frame
                 while not hub.closed:
                     try:
                         msg = await asyncio.wait_for(queue.get(), SSE_KEEPALIVE_S)
