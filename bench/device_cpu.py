@@ -30,9 +30,14 @@ subtracted. The window starts after ``WARMUP_S`` of sensor time (start-up is mea
 own); the ManualClock runs sensor time as fast as the CPU allows, so threads that wake on
 the wall clock (paho's keep-alive) are under-counted per sensor hour: they are idle anyway.
 
-Start-up: ``rollsense run --sim --protocol quads-roller`` as a fresh process (at --speed 1, as
-a real device waits for its chips), from just before the process is spawned to the first
-Block fed to the coach, and its RSS (VmRSS) then; the child is stopped at that moment.
+Start-up: ``rollsense run --protocol quads-roller`` as systemd starts it on a Pi, as a fresh
+process (``bench/device_child.py``): the real ("pi") hardware path with the unit's
+``Environment=`` lines, where only the I2C device file is replaced (the bus is answered over a
+socket by the fake chips and the simulated user in this process, in real time) and the GPIO
+chip (gpiozero's mock pins). So the simulator is not imported there, and its time and memory
+are the device's own. Measured from just before the process is spawned to the first Block fed
+to the coach, with its resident memory then (VmRSS, and its anonymous and file-backed parts);
+the child is stopped at that moment.
 
 Pi Zero 2 W: the CPU figures are multiplied by ``PI_ZERO2_FACTOR`` (see its comment).
 
@@ -43,10 +48,13 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import errno
 import json
+import marshal
 import os
 import resource
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -54,10 +62,14 @@ import threading
 import time
 from pathlib import Path
 
+from smbus2 import i2c_msg
+
 ROOT = Path(__file__).resolve().parents[1]
 for _p in (ROOT, ROOT / "bench"):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
+
+from device_child import HEADER, recv_exact  # noqa: E402  (bench/, on the path just above)
 
 I2C_M_RD = 0x0001  # smbus2's read flag on an i2c_msg
 ROUTINE = "quads-roller"
@@ -420,50 +432,93 @@ def steady_report(rate_hz: float, marks: dict, wall_s: float, stats: dict) -> di
 
 # ---------------------------------------------------------------------------- start-up
 
-def startup_child(state_dir: str) -> int:
-    """Run ``rollsense run --sim`` in this fresh process; at the first Block fed to the coach
-    print the monotonic time, the CPU and the RSS as one JSON line and leave at once."""
-    from firmware.app import cli
-    from firmware.core.session import Session
+def serve_bus(sock: socket.socket, fake_bus) -> None:
+    """Answer ``bench/device_child.py``'s bus calls with the fake chips until it hangs up."""
+    while True:
+        try:
+            size = HEADER.unpack(recv_exact(sock, HEADER.size))[0]
+            request = marshal.loads(recv_exact(sock, size))
+        except OSError:
+            return
+        name, args = request[0], request[1:]
+        try:
+            if name == "i2c_rdwr":
+                msgs = [i2c_msg.read(addr, n) if flags & I2C_M_RD else i2c_msg.write(addr, data)
+                        for addr, flags, n, data in args[0]]
+                fake_bus.i2c_rdwr(*msgs)
+                answer = ("ok", [bytes(m) for m in msgs if m.flags & I2C_M_RD])
+            else:
+                answer = ("ok", getattr(fake_bus, name)(*args))
+        except OSError as e:
+            answer = ("error", e.errno or errno.EIO)
+        data = marshal.dumps(answer)
+        try:
+            sock.sendall(HEADER.pack(len(data)) + data)
+        except OSError:
+            return
 
-    feed = Session.feed
 
-    def first_feed(self, block):
-        if len(block):
-            print(json.dumps({"t_mono": time.monotonic(), "cpu_s": time.process_time(),
-                              "rss_mb": rss_mb(), "modules": len(sys.modules),
-                              "sim": "device.sim" in sys.modules,
-                              "dashboard": any(m.startswith(("dashboard", "starlette"))
-                                               for m in sys.modules)}), flush=True)
-            os._exit(0)
-        return feed(self, block)
+def startup_once(state_dir: str, seed: int) -> dict:
+    """One fresh ``rollsense run`` (``bench/device_child.py``, the unit's environment, the
+    bus answered by fake chips here): spawn -> first coached block, its CPU and memory then."""
+    from device.hardware import _sim_bus
+    from firmware.app.simulate import scenario
+    from firmware.common.clock import MonotonicClock
 
-    Session.feed = first_feed
-    return cli.main(["run", "--sim", "--protocol", ROUTINE, "--state-dir", state_dir,
-                     "--broker", "mqtt://127.0.0.1:9"])
+    user = scenario(ROUTINE, "good", seed)
+    _bus, fakes = _sim_bus(MonotonicClock(), user, 0x68, "ads1115", 0x48)
+    ours, theirs = socket.socketpair()
+    server = threading.Thread(target=serve_bus, args=(ours, fakes["bus"]), daemon=True)
+    server.start()
+    env = {**os.environ, **UNIT_ENV, "GPIOZERO_PIN_FACTORY": "mock",
+           "GPIOZERO_MOCK_PIN_CLASS": "mockpwmpin"}
+    try:
+        t0 = time.monotonic()
+        out = subprocess.run(
+            [sys.executable, str(ROOT / "bench" / "device_child.py"), str(theirs.fileno()),
+             state_dir, "--", "--protocol", ROUTINE, "--state-dir", state_dir,
+             "--broker", "mqtt://127.0.0.1:9"],
+            cwd=ROOT, env=env, pass_fds=(theirs.fileno(),), capture_output=True, text=True,
+            timeout=60)
+    finally:
+        theirs.close()
+        ours.close()
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"start-up child said nothing: {out.stderr[-500:]}")
+    r = json.loads(lines[-1])
+    r["startup_s"] = r.pop("t_mono") - t0
+    return r
+
+
+def unit_environment() -> dict[str, str]:
+    """The ``Environment=`` lines of systemd/rollsense.service (the device runs with them)."""
+    env = {}
+    for line in (ROOT / "systemd" / "rollsense.service").read_text().splitlines():
+        if line.startswith("Environment="):
+            key, _, value = line[len("Environment="):].partition("=")
+            env[key] = value
+    return env
+
+
+UNIT_ENV = unit_environment()
 
 
 def startup(runs: int = 5) -> dict:
-    """Median over ``runs`` fresh processes: spawn -> first coached block, and RSS then."""
+    """Median over ``runs`` fresh processes: spawn -> first coached block, and memory then."""
     rows = []
-    for _ in range(runs):
+    for i in range(runs):
         tmp = tempfile.mkdtemp(prefix="rollsense-devcpu-start-")
         try:
-            t0 = time.monotonic()
-            out = subprocess.run([sys.executable, __file__, "--startup-child", tmp], cwd=ROOT,
-                                 capture_output=True, text=True, timeout=60)
-            lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
-            if not lines:
-                raise RuntimeError(f"start-up child said nothing: {out.stderr[-500:]}")
-            r = json.loads(lines[-1])
-            r["startup_s"] = r.pop("t_mono") - t0
-            rows.append(r)
+            rows.append(startup_once(tmp, seed=i + 1))
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     rows.sort(key=lambda r: r["startup_s"])
     mid = rows[len(rows) // 2]
+    mem = mid["memory_mb"]
     return {"startup_s": round(mid["startup_s"], 3), "startup_cpu_s": round(mid["cpu_s"], 3),
-            "rss_start_mb": round(mid["rss_mb"], 1), "modules": mid["modules"],
+            "rss_start_mb": round(mem["VmRSS"], 1), "rss_anon_mb": round(mem["RssAnon"], 1),
+            "rss_file_mb": round(mem["RssFile"], 1), "modules": mid["modules"],
             "imports_sim": mid["sim"], "imports_dashboard": mid["dashboard"],
             "startup_s_all": [round(r["startup_s"], 3) for r in rows]}
 
@@ -490,7 +545,8 @@ def table(r: dict) -> str:
     lines = []
     s = r["startup"]
     lines.append(f"start-up to the first coached block: {s['startup_s']} s (CPU {s['startup_cpu_s']} s), "
-                 f"RSS then {s['rss_start_mb']} MB; {s['modules']} modules, simulator imported: "
+                 f"RSS then {s['rss_start_mb']} MB ({s['rss_anon_mb']} anonymous, {s['rss_file_mb']} "
+                 f"file-backed); {s['modules']} modules, simulator imported: "
                  f"{s['imports_sim']}, dashboard: {s['imports_dashboard']}")
     for x in r["rates"]:
         stages = ", ".join(f"{k} {v}" for k, v in x["cpu_s_per_hour"].items())
@@ -513,10 +569,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rates", default="200,1000", help="IMU rates, Hz (default 200,1000)")
     parser.add_argument("--startup-runs", type=int, default=5, help="fresh processes timed (default 5)")
     parser.add_argument("--quick", action="store_true", help="1 sensor minute, 3 start-ups")
-    parser.add_argument("--startup-child", metavar="DIR", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.startup_child:
-        return startup_child(args.startup_child)
     minutes = 1.0 if args.quick else args.minutes
     if not 0.2 <= minutes <= 60:
         parser.error("--minutes must be 0.2..60")

@@ -137,4 +137,6 @@ def test_device_cpu_stages_startup_and_cleanup(tmp_path):
     assert 0 < s["startup_cpu_s"] <= s["startup_s"] * os.cpu_count() and s["startup_s"] < 60
     assert s["rss_start_mb"] > 10
     assert s["imports_dashboard"] is False
+    assert s["imports_sim"] is False  # the device's own path: its chips answered from outside
+    assert abs(s["rss_anon_mb"] + s["rss_file_mb"] - s["rss_start_mb"]) < 0.5
     assert _left_behind(tmp_path) == []
