@@ -6,17 +6,23 @@ the pins are gpiozero's mock factory (``GPIOZERO_PIN_FACTORY=mock``, set by the 
 simulator is imported here and what this process holds is what the device holds.
 
 At the first Block fed to the coach it prints the monotonic time, its CPU, its memory and
-what it imported as one JSON line and leaves at once.
+what it imported (in import order) as one JSON line and leaves at once.
+
+With ``--preimport FILE`` (a JSON list of module names: what an earlier run imported) it first
+imports those modules part by part (``PARTS``: numpy, TLS, paho-mqtt, gpiozero, ...; the
+device's own code last) and notes the memory after each, so the report says where the
+device's memory is.
 
 This file imports only what the device imports anyway (and ``marshal``, built in), so it adds
 nothing measurable to the figures.
 
-    python bench/device_child.py FD STATE_DIR -- <rollsense run arguments>
+    python bench/device_child.py FD [--preimport FILE] -- <rollsense run arguments>
 """
 
 from __future__ import annotations
 
 import ctypes
+import importlib
 import json
 import marshal
 import os
@@ -30,13 +36,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from device import bus  # noqa: E402  (the device's own imports, after the path)
-from firmware.app import cli  # noqa: E402
-from firmware.core.session import Session  # noqa: E402
-
 I2C_M_RD = 0x0001  # smbus2's read flag on an i2c_msg
 HEADER = struct.Struct("<I")
-
+OURS = ("firmware", "device", "calibration")
+# where the memory is: each part's top-level module names, imported in this order
+PARTS = (("numpy", ("numpy",)), ("TLS (ssl, OpenSSL)", ("ssl", "_ssl")),
+         ("paho-mqtt", ("paho",)), ("gpiozero", ("gpiozero", "colorzero")),
+         ("sqlite3", ("sqlite3", "_sqlite3")), ("smbus2, fastjsonschema", ("smbus2", "fastjsonschema")))
 
 def call(sock: socket.socket, request: tuple):
     """One request to the bench's fake bus and its answer (``marshal``, length-prefixed); an
@@ -101,24 +107,48 @@ def memory_mb() -> dict:
     return out
 
 
+def import_parts(modules: list[str]) -> list[tuple[str, float]]:
+    """Import ``modules`` part by part (``PARTS``, then the rest of the standard library, then
+    the device's own code); VmRSS (MB) after the interpreter and after each part."""
+    steps = [("Python", memory_mb()["VmRSS"])]
+    named = {top for _label, tops in PARTS for top in tops}
+    parts = [*PARTS, ("other standard library", None), ("rollsense code", OURS)]
+    for label, tops in parts:
+        for name in modules:
+            top = name.split(".")[0]
+            if (top in tops if tops is not None else top not in named and top not in OURS):
+                try:
+                    importlib.import_module(name)
+                except Exception:  # noqa: BLE001 (a module some other import made: it is there)
+                    pass
+        steps.append((label, memory_mb()["VmRSS"]))
+    return steps
+
+
 def main(argv: list[str]) -> int:
     fd, run_args = int(argv[0]), argv[argv.index("--") + 1:]
+    steps = []
+    if "--preimport" in argv[:argv.index("--")]:
+        with open(argv[argv.index("--preimport") + 1]) as f:
+            steps = import_parts(json.load(f))
     sock = socket.socket(fileno=fd)
-    bus.SMBus = lambda number: SocketSMBus(sock)
-    feed = Session.feed
+    importlib.import_module("device.bus").SMBus = lambda number: SocketSMBus(sock)
+    session = importlib.import_module("firmware.core.session").Session
+    feed = session.feed
 
     def first_feed(self, block):
         if len(block):
             print(json.dumps({"t_mono": time.monotonic(), "cpu_s": time.process_time(),
                               "memory_mb": memory_mb(), "modules": len(sys.modules),
+                              "module_names": list(sys.modules), "import_steps_mb": steps,
                               "sim": "device.sim" in sys.modules,
                               "dashboard": any(m.startswith(("dashboard", "starlette"))
                                                for m in sys.modules)}), flush=True)
             os._exit(0)
         return feed(self, block)
 
-    Session.feed = first_feed
-    return cli.main(["run", *run_args])
+    session.feed = first_feed
+    return importlib.import_module("firmware.app.cli").main(["run", *run_args])
 
 
 if __name__ == "__main__":

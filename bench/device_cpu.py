@@ -458,9 +458,10 @@ def serve_bus(sock: socket.socket, fake_bus) -> None:
             return
 
 
-def startup_once(state_dir: str, seed: int) -> dict:
+def startup_once(state_dir: str, seed: int, preimport: list[str] | None = None) -> dict:
     """One fresh ``rollsense run`` (``bench/device_child.py``, the unit's environment, the
-    bus answered by fake chips here): spawn -> first coached block, its CPU and memory then."""
+    bus answered by fake chips here): spawn -> first coached block, its CPU and memory then.
+    ``preimport``: the modules it imports, imported first part by part (where the memory is)."""
     from device.hardware import _sim_bus
     from firmware.app.simulate import scenario
     from firmware.common.clock import MonotonicClock
@@ -472,11 +473,16 @@ def startup_once(state_dir: str, seed: int) -> dict:
     server.start()
     env = {**os.environ, **UNIT_ENV, "GPIOZERO_PIN_FACTORY": "mock",
            "GPIOZERO_MOCK_PIN_CLASS": "mockpwmpin"}
+    extra = []
+    if preimport is not None:
+        listing = Path(state_dir) / "modules.json"
+        listing.write_text(json.dumps([m for m in preimport if m != "__main__"]))
+        extra = ["--preimport", str(listing)]
     try:
         t0 = time.monotonic()
         out = subprocess.run(
             [sys.executable, str(ROOT / "bench" / "device_child.py"), str(theirs.fileno()),
-             state_dir, "--", "--protocol", ROUTINE, "--state-dir", state_dir,
+             *extra, "--", "--protocol", ROUTINE, "--state-dir", state_dir,
              "--broker", "mqtt://127.0.0.1:9"],
             cwd=ROOT, env=env, pass_fds=(theirs.fileno(),), capture_output=True, text=True,
             timeout=60)
@@ -516,11 +522,28 @@ def startup(runs: int = 5) -> dict:
     rows.sort(key=lambda r: r["startup_s"])
     mid = rows[len(rows) // 2]
     mem = mid["memory_mb"]
+    tmp = tempfile.mkdtemp(prefix="rollsense-devcpu-parts-")
+    try:
+        parts = startup_once(tmp, seed=1, preimport=mid["module_names"])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return {"startup_s": round(mid["startup_s"], 3), "startup_cpu_s": round(mid["cpu_s"], 3),
             "rss_start_mb": round(mem["VmRSS"], 1), "rss_anon_mb": round(mem["RssAnon"], 1),
             "rss_file_mb": round(mem["RssFile"], 1), "modules": mid["modules"],
             "imports_sim": mid["sim"], "imports_dashboard": mid["dashboard"],
-            "startup_s_all": [round(r["startup_s"], 3) for r in rows]}
+            "startup_s_all": [round(r["startup_s"], 3) for r in rows],
+            "memory_parts_mb": memory_parts(parts)}
+
+
+def memory_parts(run: dict) -> dict[str, float]:
+    """MB each part adds to the device's VmRSS at its first coached block (a run that imported
+    its modules part by part first; the last part is what running to that block adds)."""
+    out, last = {}, 0.0
+    for label, rss in run["import_steps_mb"]:
+        out[label] = round(rss - last, 1)
+        last = rss
+    out["running (threads, journal, buffers)"] = round(run["memory_mb"]["VmRSS"] - last, 1)
+    return out
 
 
 # ---------------------------------------------------------------------------- report
@@ -548,6 +571,8 @@ def table(r: dict) -> str:
                  f"RSS then {s['rss_start_mb']} MB ({s['rss_anon_mb']} anonymous, {s['rss_file_mb']} "
                  f"file-backed); {s['modules']} modules, simulator imported: "
                  f"{s['imports_sim']}, dashboard: {s['imports_dashboard']}")
+    lines.append("  where that memory is (MB): " + ", ".join(
+        f"{k} {v}" for k, v in s["memory_parts_mb"].items()))
     for x in r["rates"]:
         stages = ", ".join(f"{k} {v}" for k, v in x["cpu_s_per_hour"].items())
         lines.append(f"{x['rate_hz']:g} Hz: device {x['device_cpu_s_per_hour']} s CPU per sensor hour "

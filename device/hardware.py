@@ -16,11 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpiozero.exc import GPIOZeroError, PinFactoryFallback
-from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from device.ads1115 import ForceCalibration, LinearForce
 from device.bus import I2CBus
-from device.fake import FakeADS1115, FakeI2CBus, FakeMPU6050, ForceTap, attach_fake_hx711
 from firmware.common.clock import Clock
 from firmware.common.errors import ConfigError, SetupError
 from firmware.common.hardware import CueOutputs, ForceSensor, ImuDriver
@@ -39,6 +37,10 @@ ADS1115_ADDRESS = 0x48
 SIM_VOLTS_PER_N = 0.008
 HX711_DOUT_PIN = 5
 HX711_SCK_PIN = 6
+# Imported by name, and only for kind "sim": a Pi never loads the fake chips or the mock pins
+# (1.5 MB of its start-up memory; bench/device_cpu.py)
+FAKE_CHIPS = "device.fake"
+MOCK_PINS = "gpiozero.pins.mock"
 
 
 def backend(name: str) -> type:
@@ -55,7 +57,10 @@ def pin_factory_for(kind: str) -> Any:
     RPi.GPIO / lgpio elsewhere). The one place that chooses ``MockFactory``."""
     if kind not in KINDS:
         raise ConfigError(f"unknown hardware kind {kind!r}: use one of {', '.join(KINDS)}")
-    return MockFactory(pin_class=MockPWMPin) if kind == "sim" else None
+    if kind == "pi":
+        return None
+    mock = importlib.import_module(MOCK_PINS)
+    return mock.MockFactory(pin_class=mock.MockPWMPin)
 
 
 @dataclass
@@ -113,13 +118,14 @@ def open_hardware(kind: str, *, clock: Clock, source: Any = None, i2c_bus: int =
 
 def _sim_bus(clock: Clock, source: Any, imu_address: int, force: str,
              force_address: int) -> tuple[I2CBus, dict]:
-    fake_bus = FakeI2CBus(clock)
-    tap = ForceTap(source)
-    mpu = fake_bus.attach(imu_address, FakeMPU6050(tap, clock))
+    fake = importlib.import_module(FAKE_CHIPS)
+    fake_bus = fake.FakeI2CBus(clock)
+    tap = fake.ForceTap(source)
+    mpu = fake_bus.attach(imu_address, fake.FakeMPU6050(tap, clock))
     fakes: dict[str, Any] = {"bus": fake_bus, "mpu6050": mpu, "tap": tap}
     if force == "ads1115":
         fakes["ads1115"] = fake_bus.attach(
-            force_address, FakeADS1115(tap, clock, volts_per_n=SIM_VOLTS_PER_N))
+            force_address, fake.FakeADS1115(tap, clock, volts_per_n=SIM_VOLTS_PER_N))
         tap.before_read = mpu.begin
     return I2CBus(fake_bus, clock=clock, name="sim-i2c"), fakes
 
@@ -127,7 +133,7 @@ def _sim_bus(clock: Clock, source: Any, imu_address: int, force: str,
 def _hx711(clock: Clock, calibration: Any, pin_factory: Any, kind: str, fakes: dict,
            dout_pin: int, sck_pin: int) -> Any:
     if kind == "sim":
-        pin_factory, fakes["hx711"] = attach_fake_hx711(
+        pin_factory, fakes["hx711"] = importlib.import_module(FAKE_CHIPS).attach_fake_hx711(
             fakes["tap"], clock, pin_factory, dout_pin=dout_pin, sck_pin=sck_pin)
         fakes["tap"].before_read = fakes["mpu6050"].begin
     return backend("hx711")(dout_pin, sck_pin, clock, pin_factory=pin_factory, calibration=calibration)

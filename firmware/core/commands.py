@@ -40,6 +40,7 @@ reply for ``.../cmd/<name>/result``.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -189,8 +190,16 @@ SCHEMAS: dict[str, dict] = {
     }
     for name, fields in FIELDS.items()
 }
-_VALIDATORS = {name: fastjsonschema.compile(schema) for name, schema in SCHEMAS.items()}
-_PERSON_VALIDATOR = fastjsonschema.compile(PERSON)
+PEOPLE_ENTRY = "set_profile.people[]"  # _validator's name for PERSON (not a command name)
+
+
+@functools.cache
+def _validator(name: str) -> Callable[[Any], Any]:
+    """The compiled schema of command ``name`` (or of one entry of set_profile's ``people``),
+    compiled when first needed: a device that never gets a command never holds the compiled
+    code (fastjsonschema's is about 1 MB for all of them)."""
+    return fastjsonschema.compile(PERSON if name == PEOPLE_ENTRY else SCHEMAS[name])
+
 
 # what a field must be, in a user's words (the reply's error when that field is wrong)
 FIELD_WORDS = {
@@ -287,7 +296,7 @@ def person_problem(person: Any) -> str:
     """Why ``person`` is not a person as ``set_profile`` carries it ("" when it is): one
     line in a user's words. The dashboard's people table checks with this too."""
     try:
-        _PERSON_VALIDATOR(person)
+        _validator(PEOPLE_ENTRY)(person)
     except fastjsonschema.JsonSchemaValueException as e:
         return _person_words(person, list(e.path or [])[1:], e.rule)
     return ""
@@ -344,9 +353,9 @@ def decode(raw: bytes | bytearray | str, name: str = "") -> Any:
 
 def validate(name: str, obj: Any) -> Command:
     """Check ``obj`` against the schema of command ``name``."""
-    check_schema = _VALIDATORS.get(name)
-    if check_schema is None:
+    if name not in SCHEMAS:
         raise CommandError(f"unknown command {name[:40]!r}; known: {', '.join(sorted(SCHEMAS))}")
+    check_schema = _validator(name)
     try:
         check_schema(obj)
     except fastjsonschema.JsonSchemaValueException as e:
