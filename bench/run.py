@@ -253,10 +253,11 @@ def _latency_rows(r: dict) -> list[list[str]]:
 
 
 def _soak_rows(r: dict) -> list[list[str]]:
-    return [[f"device RSS over {r['minutes']} simulated min at {r['rate_hz']:g} Hz",
+    return [[f"device RSS over {r['minutes']} simulated min at {r['rate_hz']:g} Hz (the simulator's subtracted)",
              f"max {_f(r['rss_max_mb'])} MB, slope {_f(r['rss_slope_mb_per_h'], 2)} MB/h",
              f"≤ {r['goal']['rss_max_mb']:g} MB, flat (≤ {r['goal']['slope_max_mb_per_h']:g} MB/h)",
-             _met(r["met"]), "-"],
+             _met(r["met"]),
+             f"with the simulator: max {_f(r.get('process_rss_max_mb', r['rss_max_mb']))} MB"],
             ["device process's own CPU per simulated hour in the soak (the simulator's subtracted)",
              f"{_f(r.get('device_cpu_s_per_sim_hour'))} s", "-", "-",
              f"with simulating the chips and the user: {_f(r['cpu_s_per_sim_hour'])} s"]]
@@ -275,12 +276,15 @@ def _device_cpu_rows(r: dict) -> list[list[str]]:
                      _met(r["met"]["cpu_1khz"]) if k else "-",
                      f"Pi Zero 2 W (x{f:g}, projected): ~{_f(x['pi_zero2_pct_core'])} % of a core"])
     s = r["startup"]
-    rows.append(["`rollsense run --sim` start-up to the first coached block",
+    rows.append(["`rollsense run` (as the unit starts it, no simulator) start-up to the first coached block",
                  f"{_f(s['startup_s'], 2)} s (CPU {_f(s['startup_cpu_s'], 2)} s)",
                  f"< {r['goal']['startup_s']:g} s", _met(r["met"]["startup"]), "-"])
-    rows.append(["`rollsense run --sim` RSS at the first coached block",
+    parts = s.get("memory_parts_mb", {})
+    rows.append(["`rollsense run` (as the unit starts it, no simulator) RSS at the first coached block",
                  f"{_f(s['rss_start_mb'])} MB", f"< {r['goal']['rss_start_mb']:g} MB",
-                 _met(r["met"]["rss_start"]), "-"])
+                 _met(r["met"]["rss_start"]),
+                 f"where it is (MB): {', '.join(f'{k} {v}' for k, v in parts.items())}"
+                 if parts else "-"])
     return rows
 
 
@@ -300,8 +304,10 @@ def _device_cpu_detail(r: dict) -> list[str]:
            "same session on the fake chips, so no simulated user or fake chip runs in the "
            "measured process (bench/device_cpu.py's docstring says how each stage is timed).", "",
            *_table(["stage", *(f"{x['rate_hz']:g} Hz" for x in r["rates"])], rows), "",
-           f"Start-up (median of {len(s['startup_s_all'])} fresh `rollsense run --sim --protocol "
-           f"quads-roller` processes, at --speed 1): {s['startup_s_all']} s; {s['modules']} "
+           f"Start-up (median of {len(s['startup_s_all'])} fresh `rollsense run --protocol "
+           "quads-roller` processes as systemd starts them, the I2C bus answered over a socket by "
+           "fake chips in the bench's process, gpiozero's mock pins: bench/device_child.py): "
+           f"{s['startup_s_all']} s; {s['modules']} "
            f"modules loaded; the simulator imported: {s['imports_sim']}, the dashboard: "
            f"{s['imports_dashboard']}. RSS over the measured run: "
            + "; ".join(f"{x['rate_hz']:g} Hz {x['rss_window_start_mb']} -> {x['rss_window_end_mb']} MB"
@@ -470,15 +476,16 @@ def _soak_detail(r: dict) -> list[str]:
     return [f"{r['minutes']} simulated minutes at {r['rate_hz']:g} Hz, link to Mosquitto: "
             f"{r['link']}; {r['samples_read']} samples, {r['gaps']} gaps, {r['passes']} passes; "
             f"wall {r['wall_s']} s ({r['speedup_x']}x real time).",
-            f"RSS at start of process {r['process_start_rss_mb']} MB; at minute 0 "
-            f"{r['rss_start_mb']} MB, end {r['rss_end_mb']} MB, max {r['rss_max_mb']} MB; slope "
+            f"RSS at start of process {r['process_start_rss_mb']} MB; the simulator's "
+            f"{r.get('simulator_rss_mb', 0)} MB (measured as it is set up) subtracted, the device's at "
+            f"minute 0 {r['rss_start_mb']} MB, end {r['rss_end_mb']} MB, max {r['rss_max_mb']} MB; slope "
             f"after a {r['goal']['warmup_min']}-minute warm-up {r['rss_slope_mb_per_h']} MB/h.",
             f"RSS (MB) by simulated minute: {shown}.",
             f"CPU per simulated hour: the whole process {r['cpu_s_per_sim_hour']} s; the device "
             f"alone {r.get('device_cpu_s_per_sim_hour')} s (drivers, Sampler, metrics, coach, "
             "journal with SQLite and fsync, the link), the simulated user and fake chips' "
             f"{r.get('sim_cpu_s_per_sim_hour')} s (timed around every call into the fake bus) "
-            "subtracted. RSS includes the simulated user's script, which a Pi does not hold."]
+            "subtracted."]
 
 
 def _late(step: dict) -> int:

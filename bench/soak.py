@@ -6,7 +6,9 @@ real drivers -> Sampler -> CoachingLoop loop (metrics, coach, journal on disk, a
 Link to a private Mosquitto), on a ManualClock that the loop's sleeps advance, so it runs as
 fast as the CPU allows. The routine is quads-roller with its rolling target raised so one
 session lasts the whole run. RSS (from /proc/self/statm) is sampled every simulated minute;
-it includes the simulated user (an hour of script), which a Pi does not hold.
+the process also holds the simulator (its modules, the simulated user's hour of script and the
+fake chips), which a Pi does not: its memory is measured as it is set up (RSS before and after)
+and subtracted, so the RSS rows are the device's alone (the process's are in the JSON).
 CPU: the whole process's, and the device's alone: less the CPU spent inside the fake chips'
 bus (``SimCpuBus``: where the fake chips catch up with the clock and the simulated user is
 sampled), measured with the loop thread's CPU clock around every bus call. (bench/device_cpu.py
@@ -128,7 +130,6 @@ def soak(minutes: int = 60, rate_hz: float = 1000.0, link: bool = True, seed: in
     """Run one session for ``minutes`` simulated minutes; RSS/CPU per minute and the verdict."""
     from device.hardware import open_hardware
     from firmware.app.loop import CoachingLoop, DeviceParts
-    from firmware.app.simulate import scenario
     from firmware.app.wiring import COACHING_DRAIN_S, sim_calibration
     from firmware.common.clock import ManualClock, MonotonicClock
     from firmware.core.metrics import MetricsSettings
@@ -143,9 +144,12 @@ def soak(minutes: int = 60, rate_hz: float = 1000.0, link: bool = True, seed: in
     try:
         session_s = minutes * 60.0
         routines = long_routine_dir(tmp, MAX_ROLLING_S)  # never reached within the run
-        user = scenario(ROUTINE, "good", seed, rolling_s=session_s + 120)
         clock = ManualClock()
+        rss_before_sim = rss_mb()
+        from firmware.app.simulate import scenario  # here: its memory is the simulator's
+        user = scenario(ROUTINE, "good", seed, rolling_s=session_s + 120)
         hw = open_hardware("sim", clock=clock, source=user, sample_rate_hz=rate_hz)
+        sim_rss = rss_mb() - rss_before_sim
         sim_bus = hw.bus._smbus = SimCpuBus(hw.bus._smbus)
         sampler = Sampler(hw.imu, hw.force, clock, drain_interval_s=COACHING_DRAIN_S)
         journal = Journal(tmp / "journal.db")
@@ -174,12 +178,13 @@ def soak(minutes: int = 60, rate_hz: float = 1000.0, link: bool = True, seed: in
                 closer()
         shutil.rmtree(tmp, ignore_errors=True)
     return report(probe.samples, minutes, rate_hz, link, journal_cache_kib, start_rss, start_cpu,
-                  time.monotonic() - wall0, summary, sampler_stats, link_stats)
+                  time.monotonic() - wall0, summary, sampler_stats, link_stats, sim_rss)
 
 
 def report(samples, minutes, rate_hz, link, cache_kib, start_rss, start_cpu, wall_s, summary,
-           sampler_stats, link_stats) -> dict:
-    rss = np.array([s["rss_mb"] for s in samples])
+           sampler_stats, link_stats, sim_rss=0.0) -> dict:
+    process_rss = np.array([s["rss_mb"] for s in samples])
+    rss = process_rss - sim_rss  # the device's alone
     mins = np.array([s["minute"] for s in samples], float)
     warm = mins >= min(WARMUP_MIN, max(mins.max() - 1, 0))
     slope = float(np.polyfit(mins[warm] / 60.0, rss[warm], 1)[0]) if warm.sum() >= 2 else float("nan")
@@ -189,6 +194,8 @@ def report(samples, minutes, rate_hz, link, cache_kib, start_rss, start_cpu, wal
     out = {
         "minutes": minutes, "rate_hz": rate_hz, "link": link, "journal_cache_kib": cache_kib,
         "process_start_rss_mb": round(start_rss, 2),
+        "simulator_rss_mb": round(sim_rss, 2),
+        "process_rss_max_mb": round(float(process_rss.max()), 2),
         "rss_start_mb": round(float(rss[0]), 2), "rss_end_mb": round(float(rss[-1]), 2),
         "rss_max_mb": round(float(rss.max()), 2),
         "rss_slope_mb_per_h": round(slope, 3),
@@ -212,8 +219,9 @@ def report(samples, minutes, rate_hz, link, cache_kib, start_rss, start_cpu, wal
 
 def table(r: dict) -> str:
     return (f"soak {r['minutes']} simulated min at {r['rate_hz']:g} Hz (link: {r['link']}): "
-            f"RSS start {r['rss_start_mb']} MB, end {r['rss_end_mb']} MB, max {r['rss_max_mb']} MB, "
-            f"slope {r['rss_slope_mb_per_h']} MB/h; CPU {r['cpu_s_per_sim_hour']} s per simulated "
+            f"the device's RSS start {r['rss_start_mb']} MB, end {r['rss_end_mb']} MB, max "
+            f"{r['rss_max_mb']} MB (the process {r['process_rss_max_mb']} MB less the simulator's "
+            f"{r['simulator_rss_mb']} MB), slope {r['rss_slope_mb_per_h']} MB/h; CPU {r['cpu_s_per_sim_hour']} s per simulated "
             f"hour, the device alone {r['device_cpu_s_per_sim_hour']} s (the simulator "
             f"{r['sim_cpu_s_per_sim_hour']} s); wall {r['wall_s']} s ({r['speedup_x']}x); met: {r['met']}")
 

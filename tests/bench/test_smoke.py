@@ -43,6 +43,9 @@ def test_soak_reports_rss_and_cpu(tmp_path):
     r = _bench("soak.py", "--minutes", "1", tmp=tmp_path)
     assert len(r["rss_mb_by_minute"]) == 2  # minute 0 and minute 1
     assert 10 < r["rss_start_mb"] <= r["rss_max_mb"] < 1000
+    # the rows are the device's: the simulator's memory (its script, fake chips) subtracted
+    assert r["simulator_rss_mb"] > 0
+    assert abs(r["process_rss_max_mb"] - r["simulator_rss_mb"] - r["rss_max_mb"]) < 0.02
     assert r["cpu_s_per_sim_hour"] > 0
     assert r["samples_read"] >= 60 * 1000 - 100 and r["gaps"] == 0
     assert r["telemetry_sent"] > 0  # the link was up
