@@ -39,7 +39,12 @@ are the device's own. Measured from just before the process is spawned to the fi
 to the coach, with its resident memory then (VmRSS, and its anonymous and file-backed parts);
 the child is stopped at that moment.
 
-Pi Zero 2 W: the CPU figures are multiplied by ``PI_ZERO2_FACTOR`` (see its comment).
+Pi Zero 2 W: the device's CPU per sensor hour is multiplied by a factor measured at run time by
+``bench/pi_factor.py`` (its docstring says how): a published pure-Python timing on a
+Raspberry Pi 3 B+ (the Zero 2 W's Cortex-A53), scaled to the Zero 2 W's 1.0 GHz, over the same
+workload's CPU time here, in this process just before the sessions. At run time, not a
+constant, because the ratio is to this machine and this Python: on another machine a constant
+would be stale without a sign. The report gives the factor and its source.
 
     python bench/device_cpu.py [--json] [--minutes 5] [--rates 200,1000] [--quick]
 """
@@ -70,6 +75,7 @@ for _p in (ROOT, ROOT / "bench"):
         sys.path.insert(0, str(_p))
 
 from device_child import HEADER, recv_exact  # noqa: E402  (bench/, on the path just above)
+from pi_factor import measure as measure_pi_factor  # noqa: E402  (bench/, on the path above)
 
 I2C_M_RD = 0x0001  # smbus2's read flag on an i2c_msg
 ROUTINE = "quads-roller"
@@ -77,15 +83,6 @@ WARMUP_S = 10.0  # sensor seconds left out of the steady window (first blocks, c
 GOAL_CPU_PCT_1KHZ = 1.0  # steady CPU at 1 kHz, % of one core here
 GOAL_STARTUP_S = 1.5  # process start to the first coached block, here
 GOAL_RSS_START_MB = 45.0
-# Pi Zero 2 W (Cortex-A53, 1 GHz) against this machine, per core, for this program (CPython
-# bytecode and small numpy calls, both dominated by interpreter overhead): see
-# PI_ZERO2_FACTOR_SOURCE. A projection, not a measurement on the board.
-PI_ZERO2_FACTOR = 15.0
-PI_ZERO2_FACTOR_SOURCE = (
-    "no published pyperformance/pystone or numpy timing for the Pi Zero 2 W was found; the "
-    "factor is the middle of the issue's 10-20x, consistent with the Pi Zero 2 W's CPU being "
-    "the Pi 3's Cortex-A53 at 1 GHz (notenoughtech.com, 'Raspberry Pi Zero 2 W vs other Zero "
-    "boards') against a ~3 GHz server core of this machine")
 STAGES = ("drivers+sampler", "metrics", "coach", "checkpoint", "telemetry", "journal", "link",
           "display", "outputs", "loop")
 EXCLUDED = ("sim", "harness")
@@ -418,7 +415,6 @@ def steady_report(rate_hz: float, marks: dict, wall_s: float, stats: dict) -> di
         "cpu_s_per_hour": {k: round(v, 2) for k, v in device.items()},
         "device_cpu_s_per_hour": round(total, 2),
         "device_cpu_pct_core": round(100 * total / 3600.0, 3),
-        "pi_zero2_pct_core": round(100 * total * PI_ZERO2_FACTOR / 3600.0, 1),
         "excluded_cpu_s_per_hour": {k: round(v, 2) for k, v in excluded.items()},
         "instrumentation_s_per_hour": round(overhead_s_h, 2),
         "process_cpu_s_per_hour": round(process_s_h, 2),
@@ -548,13 +544,16 @@ def memory_parts(run: dict) -> dict[str, float]:
 
 # ---------------------------------------------------------------------------- report
 
-def measure(rates: list[float], minutes: float, startup_runs: int) -> dict:
-    out = {"minutes": minutes, "warmup_s": WARMUP_S, "pi_zero2_factor": PI_ZERO2_FACTOR,
-           "pi_zero2_factor_source": PI_ZERO2_FACTOR_SOURCE,
+def measure(rates: list[float], minutes: float, startup_runs: int, quick: bool = False) -> dict:
+    pi = measure_pi_factor(40 if quick else 200)
+    out = {"minutes": minutes, "warmup_s": WARMUP_S, "pi_zero2_factor": pi["factor"],
+           "pi_zero2_factor_source": pi["source"], "pi_factor": pi,
            "goal": {"cpu_pct_1khz": GOAL_CPU_PCT_1KHZ, "startup_s": GOAL_STARTUP_S,
                     "rss_start_mb": GOAL_RSS_START_MB}}
     out["startup"] = startup(startup_runs)
     out["rates"] = [steady(r, minutes) for r in rates]
+    for x in out["rates"]:  # the device's CPU here x the factor: % of one Zero 2 W core
+        x["pi_zero2_pct_core"] = round(100 * x["device_cpu_s_per_hour"] * pi["factor"] / 3600.0, 1)
     k = next((r for r in out["rates"] if r["rate_hz"] == 1000), None)
     out["met"] = {
         "cpu_1khz": None if k is None else k["device_cpu_pct_core"] <= GOAL_CPU_PCT_1KHZ,
@@ -582,6 +581,7 @@ def table(r: dict) -> str:
                      f"{x['instrumentation_s_per_hour']}; process {x['process_cpu_s_per_hour']} s/h, "
                      f"accounted {x['accounted_pct']} %; RSS {x['rss_window_start_mb']} -> "
                      f"{x['rss_window_end_mb']} MB")
+    lines.append(f"Pi Zero 2 W factor x{r['pi_zero2_factor']:g}: {r['pi_zero2_factor_source']}")
     lines.append(f"met: {r['met']}")
     return "\n".join(lines)
 
@@ -602,7 +602,7 @@ def main(argv: list[str] | None = None) -> int:
         rates = [float(x) for x in args.rates.split(",")]
     except ValueError:
         parser.error("--rates: comma-separated numbers, e.g. 200,1000")
-    r = measure(rates, minutes, 3 if args.quick else args.startup_runs)
+    r = measure(rates, minutes, 3 if args.quick else args.startup_runs, args.quick)
     print(json.dumps(r, indent=2) if args.json else table(r))
     return 0
 

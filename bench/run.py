@@ -41,6 +41,7 @@ BENCHES: dict[str, tuple[str, list[str], list[str], float, float]] = {
     "fuzz_device": ("fuzz_device.py", [], ["--payloads", "300"], 300, 120),
     "memory": ("memory.py", [], ["--quick"], 900, 120),
     "device_cpu": ("device_cpu.py", [], ["--quick"], 900, 240),
+    "pi_factor": ("pi_factor.py", [], ["--quick"], 120, 60),
 }
 
 
@@ -316,6 +317,27 @@ def _device_cpu_detail(r: dict) -> list[str]:
     return out
 
 
+def _pi_factor_rows(r: dict) -> list[list[str]]:
+    """bench/pi_factor.py: the published Pi timing over the same workload here."""
+    p = r["pure_python"]
+    return [["Pi Zero 2 W factor: a Zero 2 W core's CPU time over this machine's (pure Python, "
+             "a published Pi 3 B+ timing at 1.4 GHz scaled to 1.0 GHz)",
+             f"x{_f(r['factor'])} ({_f(p['ms_per_iteration_pi_zero2_projected'])} ms against "
+             f"{_f(p['ms_per_iteration_here'], 2)} ms here per iteration)", "-", "-",
+             f"x{_f(r['factor_if_throttled'])} if the Pi 3 B+ ran at 1.2 GHz; numpy: no "
+             "published Pi timing, no ratio"]]
+
+
+def _pi_factor_detail(r: dict) -> list[str]:
+    n = r["numpy"]
+    return [f"Factor x{_f(r['factor'])}, used by device_cpu's Pi Zero 2 W projection (which "
+            f"measures it again in its own run). {r['source']}.", "",
+            f"numpy, a {n['block_samples']}-sample block of small-array calls: "
+            f"{_f(n['us_per_block_here'], 2)} µs here; run `python bench/pi_factor.py --json` on "
+            "a Pi Zero 2 W to measure both ratios on the board. Python "
+            f"{r['python_here']}, numpy {r['numpy_here']} here."]
+
+
 def _memory_rows(r: dict) -> list[list[str]]:
     """bench/memory.py: `rollsense replay` peak RSS at the longest length, streamed; the
     whole-file read and the replay before issue 21 beside it."""
@@ -399,7 +421,7 @@ def _fuzz_device_rows(r: dict) -> list[list[str]]:
 ROWS = {"device_cpu": _device_cpu_rows, "bus": _bus_rows, "metrics": _metrics_rows, "latency": _latency_rows, "memory": _memory_rows,
         "soak": _soak_rows, "fleet": _fleet_rows, "fleet_bridged": _fleet_bridged_rows,
         "fuzz": _fuzz_rows,
-        "fuzz_device": _fuzz_device_rows}
+        "fuzz_device": _fuzz_device_rows, "pi_factor": _pi_factor_rows}
 
 
 # ---------------------------------------------------------------------------- markdown
@@ -557,7 +579,7 @@ def _fleet_detail(r: dict) -> list[str]:
 
 DETAILS = {"bus": _bus_detail, "metrics": _metrics_detail, "latency": _latency_detail, "soak": _soak_detail,
            "memory": _memory_detail, "device_cpu": _device_cpu_detail,
-           "fleet": _fleet_detail}
+           "fleet": _fleet_detail, "pi_factor": _pi_factor_detail}
 
 
 def _get(results: dict, name: str) -> dict | None:

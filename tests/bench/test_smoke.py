@@ -145,4 +145,27 @@ def test_device_cpu_stages_startup_and_cleanup(tmp_path):
     parts = s["memory_parts_mb"]  # a second run, its modules imported part by part first
     assert parts["numpy"] > 1 and parts["rollsense code"] > 0.5
     assert abs(sum(parts.values()) - s["rss_start_mb"]) < 3
+    # the Pi Zero 2 W projection: the factor measured in this run, with its source
+    f = r["pi_factor"]["factor"]
+    assert r["pi_zero2_factor"] == f and "cpu-benchmark/issues/20" in r["pi_zero2_factor_source"]
+    assert abs(x["pi_zero2_pct_core"] - x["device_cpu_s_per_hour"] * f / 36) <= 0.06
+    assert _left_behind(tmp_path) == []
+
+
+def test_pi_factor_published_over_here(tmp_path):
+    """The factor is the published Pi time per iteration, scaled to 1 GHz, over this machine's
+    for the same workload; the bench says where the figure comes from and that numpy has none."""
+    r = _bench("pi_factor.py", "--quick", tmp=tmp_path, timeout=60)
+    p = r["pure_python"]
+    assert p["ms_per_iteration_published"] == 24.5 and p["ms_per_iteration_pi_zero2_projected"] == 34.3
+    assert 0 < p["ms_per_iteration_here"] < 34.3
+    assert abs(r["factor"] - 34.3 / p["ms_per_iteration_here"]) <= 0.06 + 0.001 * r["factor"]
+    assert r["factor_if_throttled"] < r["factor"]  # the 1.2 GHz reading of the same timing
+    assert "https://github.com/alexdedyura/cpu-benchmark/issues/20" in r["source"]
+    assert "Python 3.11.2" in r["source"] and "1.4 GHz" in r["source"]
+    assert r["numpy"]["ratio"] is None and r["numpy"]["us_per_block_here"] > 0
+    assert "no published" in r["numpy"]["note"]
+    text = run.markdown({"pi_factor": {"ok": True, "seconds": 1.0, "result": r}}, run.machine(),
+                        quick=True)
+    assert "Pi Zero 2 W factor" in text and "issues/20" in text and "not measured" not in text
     assert _left_behind(tmp_path) == []
