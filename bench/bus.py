@@ -105,11 +105,10 @@ def _mixed(gyro_rad_s: np.ndarray, lsb_rad_s: float) -> int:
 
 
 def run_ours(rate_hz: float, bus_hz: float, seconds: float, poll_s: float | None = None,
-             count_first: bool | None = None) -> dict:
-    """Our driver drained every ``poll_s`` (default: when the FIFO is about half full). Its
-    own choice by default (one burst with the count in front; the count read first for a
-    short drain), or forced: ``count_first`` True (count read, then a burst) or False (one
-    burst always)."""
+             count_first: bool = False) -> dict:
+    """Our driver drained every ``poll_s`` (default: when the FIFO is about half full): one
+    burst with the count in front (the default), or ``count_first`` (the older drain: a count
+    read, then a burst of every whole frame)."""
     clock, counting = _rig(bus_hz)
     imu = MPU6050(I2CBus(counting, clock=clock), clock, sample_rate_hz=rate_hz, count_first=count_first)
     imu.start()
@@ -125,8 +124,8 @@ def run_ours(rate_hz: float, bus_hz: float, seconds: float, poll_s: float | None
     gyro = np.concatenate(gyros)
     lsb = np.radians(1 / 32.8)
     name = "rollsense MPU6050 (FIFO)" if poll_s is None else f"rollsense MPU6050 (FIFO, coaching: every {poll_s * 1e3:g} ms)"
-    if count_first is not None:
-        name = name.replace("(FIFO", "(FIFO, count read first" if count_first else "(FIFO, one read always")
+    if count_first:
+        name = name.replace("(FIFO", "(FIFO, count read first")
     row = _row(name, rate_hz, bus_hz, counting, len(gyro),
                clock.now_s() - start_s, _mixed(gyro, lsb), setup, imu.overflows)
     return {**row, "drains": k, "transactions_per_drain": counting.transactions / k}
@@ -197,11 +196,11 @@ def measure(seconds: float) -> dict:
             for rate in RATES_HZ for bus_hz in BUS_HZ]
     # The device's coaching loop drains every 40 ms so that every cue is within 50 ms of
     # its data (firmware/app/daemon.py COACHING_DRAIN_S): more transactions, still burst reads.
-    # One transaction per drain is the floor there (issue 25): the count rides in front of
-    # the frames; beside it, the older drain (a count read, then the burst) for comparison.
+    # One transaction per drain is the floor there (issue 25), and the default: the count
+    # rides in front of the frames; beside it, the older drain (a count read, then the burst).
     rows[len(RATES_HZ) * len(BUS_HZ):len(RATES_HZ) * len(BUS_HZ)] = [
         run_ours(rate, 400_000, seconds, poll_s=COACHING_DRAIN_S, count_first=first)
-        for rate in RATES_HZ for first in (None, False, True)]
+        for rate in RATES_HZ for first in (False, True)]
     ours = next(r for r in rows if r["driver"].startswith("rollsense")
                 and r["rate_hz"] == GOAL["rate_hz"])
     met = (ours["transactions_per_sample"] <= GOAL["max_transactions_per_sample"]
@@ -210,12 +209,12 @@ def measure(seconds: float) -> dict:
 
 
 def table(result: dict) -> str:
-    head = (f"{'driver':<58} {'rate':>5} {'bus':>5} {'got Hz':>7} {'tr/smp':>7} {'B/smp':>6} "
+    head = (f"{'driver':<66} {'rate':>5} {'bus':>5} {'got Hz':>7} {'tr/smp':>7} {'B/smp':>6} "
             f"{'xpay':>5} {'wire ms':>8} {'load':>6} {'mixed':>6} {'ovf':>4}")
     lines = [head, "-" * len(head)]
     for r in result["rows"]:
         lines.append(
-            f"{r['driver']:<58} {r['rate_hz']:>5} {r['bus_hz'] // 1000:>4}k "
+            f"{r['driver']:<66} {r['rate_hz']:>5} {r['bus_hz'] // 1000:>4}k "
             f"{r['achieved_hz']:>7.0f} {r['transactions_per_sample']:>7.3f} "
             f"{r['bytes_per_sample']:>6.1f} {r['bytes_x_payload']:>5.2f} "
             f"{r['wire_ms_per_sample']:>8.3f} {r['bus_load']:>6.1%} "

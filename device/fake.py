@@ -198,6 +198,11 @@ class FakeMPU6050:
     def fifo_len(self) -> int:
         return len(self._fifo)
 
+    @property
+    def last_sample_s(self) -> float:
+        """When (on the clock) the chip took its newest sample."""
+        return self._last_sample_s
+
     def reg(self, register: int) -> int:
         """A register's stored value (test helper, no side effects)."""
         return self._regs[register]

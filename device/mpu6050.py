@@ -15,14 +15,20 @@ samples (an empty FIFO reads as junk), and the FIFO is reset with the gap report
 InvenSense drivers read the FIFO the same way (count and data in one transfer, the number of
 samples from the time since the last read).
 
-A frame held back waits for the next drain, and a short drain holds one back often (the chip
-cannot promise a frame taken at the very moment of the read). That costs a sample period of
-cue latency: nothing at the half-FIFO drain or at 1 kHz, but 5 ms of the 50 ms cue budget at
-200 Hz with the 40 ms coaching drain (bench/latency.py: over_pressure's worst case went from
-37 to 51 ms). So by default (``count_first=None``) a drain due fewer than
-``ONE_READ_MIN_FRAMES`` frames reads the count first, then every whole frame it says: two
-transactions, nothing held back. ``count_first=True``/``False`` force the one way or the
-other (bench/bus.py shows both)."""
+A frame the chip cannot promise waits for the next drain: the newest one when it was taken at
+about the moment of the read (within the chip's phase as the recent counts pin it, plus
+``RATE_MARGIN_FITTED`` of the time since). A real chip's clock is off nominal (±1 % with the
+gyro PLL), so its frames drift across the reads and the counts pin its phase closely; what
+waits is at most about one sample period, and the newest frame a drain delivers is at most
+about two periods old. That costs the 50 ms cue budget nothing since the Sampler gives each
+IMU instant the force reading nearest it (firmware/edge/sampler.py): the drain's own force
+reading reaches the coach with the Block it drains, its newest frame being well within half
+a poll of it (bench/latency.py, the chip's clock off nominal: over_pressure at 200 Hz within
+39 ms, where the older two-transaction drain with force interpolated linearly reached 56 ms).
+So every drain is one transaction, the 40 ms coaching drain at 200 Hz too (0.125 per sample;
+the count rides in every read, so overflow and a short FIFO are seen on every read).
+``count_first=True`` keeps the older drain (a count read, then a burst of every whole frame:
+two transactions, nothing held back); bench/bus.py shows both."""
 
 from __future__ import annotations
 
@@ -58,8 +64,7 @@ FIFO_MASK = (MPU6050Bits.ACCEL_FIFO_EN | MPU6050Bits.XG_FIFO_EN | MPU6050Bits.YG
 OVERFLOW_MARGIN_B = 3 * FRAME_B  # Linux resets at >= fifo_size - 3 frames
 RATE_MARGIN = 0.03  # how much slower than nominal the chip's sample clock may run
 RATE_MARGIN_FITTED = 0.002  # the same once the timebase has fitted the chip's rate
-SEEN_READS = 16
-ONE_READ_MIN_FRAMES = 16  # a drain due fewer frames reads the count first (see the docstring)  # the recent reads whose counts bound when the next frames are taken
+SEEN_READS = 16  # the recent reads whose counts bound when the next frames are taken
 COUNT_B = 2  # FIFO_COUNTH, FIFO_COUNTL ahead of the data in one burst
 TIMEBASE_WINDOW = 64  # FIFO reads in the host/sensor time fit
 TIMEBASE_MIN_FIT = 8
@@ -140,7 +145,7 @@ class MPU6050:
     def __init__(self, bus: I2CBus, clock: Clock, *, address: int = 0x68,
                  sample_rate_hz: float = 200.0, gyro_range_dps: int = 1000,
                  accel_range_g: int = 8, dlpf_cfg: int | None = None,
-                 count_first: bool | None = None) -> None:
+                 count_first: bool = False) -> None:
         if gyro_range_dps not in GYRO_RANGES_DPS:
             raise ValueError(f"gyro_range_dps must be one of {', '.join(map(str, GYRO_RANGES_DPS))}")
         if accel_range_g not in (4, 8):
@@ -160,6 +165,7 @@ class MPU6050:
         self._fifo_suspect = False
         self.count_first = count_first
         self.short_reads = 0  # reads that found fewer frames than the clock promised
+        self.partial_frames = 0  # counts that were not whole frames (FIFO reset each time)
         self._left_frames = 0  # whole frames the last read's count left in the FIFO
         self._read_end_host_s = 0.0  # host time after the last FIFO read (or reset)
         # (host time after a read, the newest frame index its count vouched for): each bounds
@@ -267,7 +273,7 @@ class MPU6050:
         if self._fifo_suspect:
             self._recover("FIFO read failed")
         host_s = self.clock.now_s()
-        if self.count_first or (self.count_first is None and self._frames_due(host_s) < ONE_READ_MIN_FRAMES):
+        if self.count_first:
             return self._read_count_first()
         want = self._sure_frames(host_s)
         if want == 0 and host_s - self._last_data_host_s < self.stall_s:
@@ -280,8 +286,7 @@ class MPU6050:
             raise
         self._read_end_host_s = self.clock.now_s()
         count = int.from_bytes(raw[:COUNT_B], "big")
-        if count >= MPU6050_FIFO_SIZE_B - OVERFLOW_MARGIN_B:
-            self._overflow()
+        if self._bad_count(count):
             return None
         there = count // FRAME_B
         if there < want:  # fewer than the clock promised: what we took past them is not data
@@ -294,10 +299,6 @@ class MPU6050:
             return None
         self._last_data_host_s = host_s
         return self._frames(raw[COUNT_B:], host_s, self._left_frames)
-
-    def _frames_due(self, host_s: float) -> float:
-        """Frames the chip takes between the last read and ``host_s``, nominally."""
-        return (host_s - self._read_end_host_s) * self.sample_rate_hz
 
     def _sure_frames(self, host_s: float) -> int:
         """Whole frames the FIFO is sure to hold at ``host_s``, capped at what fits in it.
@@ -343,10 +344,9 @@ class MPU6050:
         """The older drain: one FIFO count read, then one burst of every whole frame."""
         host_s = self.clock.now_s()
         count = int.from_bytes(self.bus.read(self.address, MPU6050Reg.FIFO_COUNTH, COUNT_B), "big")
-        if count >= MPU6050_FIFO_SIZE_B - OVERFLOW_MARGIN_B:
-            self._overflow()
+        if self._bad_count(count):
             return None
-        n_bytes = count - count % FRAME_B
+        n_bytes = count
         if n_bytes == 0:
             self._read_end_host_s = self.clock.now_s()
             self._check_stall(host_s)
@@ -376,6 +376,21 @@ class MPU6050:
         gap, self._gap_pending = self._gap_pending, False
         return ImuFrames(t_s, counts[:, 3:] * self._gyro_scale, counts[:, :3] * self._accel_scale,
                          gap, host_s)
+
+    def _bad_count(self, count: int) -> bool:
+        """True (and the FIFO reset, the gap reported) when the FIFO count says the FIFO
+        overflowed or is near full, or holds part of a frame: the chip writes each sample's
+        frame whole, so a count that is not whole frames means the FIFO's bytes no longer
+        start at a frame (bytes lost, or written to FIFO_R_W), and every frame read from it
+        would be junk (Linux's inv_mpu_ring.c flushes the FIFO on an odd count likewise)."""
+        if count >= MPU6050_FIFO_SIZE_B - OVERFLOW_MARGIN_B:
+            self._overflow()
+            return True
+        if count % FRAME_B:
+            self.partial_frames += 1
+            self._recover(f"FIFO holds part of a frame ({count} B)")
+            return True
+        return False
 
     def _overflow(self) -> None:
         status = self.bus.read_byte(self.address, MPU6050Reg.INT_STATUS)

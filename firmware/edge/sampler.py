@@ -1,6 +1,18 @@
 """Drains the sensors into Blocks on sensor time: IMU frames from the FIFO, force read on
-every poll, stamped onto the IMU's time axis and interpolated at the IMU instants. Keeps
-running through bus faults (reports them in ``health``) and recovers chips that reset."""
+every poll, stamped onto the IMU's time axis, each IMU instant carrying the force reading
+nearest it. Keeps running through bus faults (reports them in ``health``) and recovers chips
+that reset.
+
+Why the nearest reading and not a line between the two around each instant: between two
+polls the force is unknown, and a line spreads a step in force over the whole poll interval.
+The drain reads force first, then the FIFO, whose newest frame was taken up to a sample
+period or two before (at 200 Hz: the chip's phase, and a frame it cannot yet promise,
+device/mpu6050.py); on a line that frame carried only part of a step the drain's own reading
+had seen, so the coach saw an over-pressure one drain late (bench/latency.py: 56 ms at
+200 Hz). The nearest reading gives the Block's newest frames the drain's own reading (they
+are well within half a poll of it), so a step reaches the coach with the drain that read it;
+each instant's force is off by at most half a poll of the force's change, as a line's
+would be for a step."""
 
 from __future__ import annotations
 
@@ -112,17 +124,19 @@ class Sampler:
         return block
 
     def _force_at(self, t_s: np.ndarray) -> np.ndarray:
-        """Force interpolated at the IMU instants; NaN without a force sensor or where no
-        reading is within FORCE_STALE_S (the sensor failed). Readings newer than the
-        block are kept for the next one."""
+        """The force reading nearest each IMU instant (the later one on a tie); NaN without a
+        force sensor or where no reading is within FORCE_STALE_S (the sensor failed). The
+        reading before the block's end and those newer are kept for the next one."""
         if not self._force_n:
             return np.full(len(t_s), np.nan)
         force_t = np.asarray(self.imu.timebase.to_sensor(np.asarray(self._force_host_s)))
-        force = np.interp(t_s, force_t, np.asarray(self._force_n))
+        force_n = np.asarray(self._force_n)
         right = np.clip(np.searchsorted(force_t, t_s), 0, len(force_t) - 1)
         left = np.clip(right - 1, 0, len(force_t) - 1)
-        nearest_s = np.minimum(np.abs(force_t[right] - t_s), np.abs(force_t[left] - t_s))
-        force[nearest_s > FORCE_STALE_S] = np.nan
+        to_right_s, to_left_s = np.abs(force_t[right] - t_s), np.abs(t_s - force_t[left])
+        nearest = np.where(to_right_s <= to_left_s, right, left)
+        force = force_n[nearest]
+        force[np.minimum(to_right_s, to_left_s) > FORCE_STALE_S] = np.nan
         keep = max(0, int(np.searchsorted(force_t, t_s[-1])) - 1)
         del self._force_host_s[:keep], self._force_n[:keep]
         return force

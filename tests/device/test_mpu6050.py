@@ -11,7 +11,7 @@ import pytest
 
 from device.bus import I2CBus
 from device.fake import FakeI2CBus, FakeMPU6050
-from device.mpu6050 import MPU6050, ONE_READ_MIN_FRAMES, RATE_MARGIN, dlpf_for_rate
+from device.mpu6050 import MPU6050, RATE_MARGIN, dlpf_for_rate
 from firmware.common.clock import ManualClock
 from firmware.common.errors import SensorError, SetupError
 
@@ -104,7 +104,7 @@ def test_one_burst_read_per_poll_carries_the_count_and_the_frames_the_clock_prom
     """Issue 25: one transaction per drain. 0.2 s at 200 Hz is 40 frames; the chip's clock may
     run 3 % slow, so 38 are sure and read, with the count in front of them (2 bytes); the count
     says 2 more wait, and the next read takes them, however soon it comes."""
-    clock, _, chip, bus, imu = rig(count_first=False)
+    clock, _, chip, bus, imu = rig()
     imu.start()
     clock.advance(0.2)
     before = bus.stats.snapshot()
@@ -118,20 +118,27 @@ def test_one_burst_read_per_poll_carries_the_count_and_the_frames_the_clock_prom
     assert bus.stats.transactions - before.transactions == 2
 
 
-def test_a_short_drain_reads_the_count_first_so_that_no_frame_waits():
-    """A 40 ms drain at 200 Hz is due 8 frames: one read would often hold the newest back
-    for the next drain (5 ms of cue latency), so the count is read first and every frame
-    taken; a half-FIFO drain (42 frames) is one read."""
-    clock, _, chip, bus, imu = rig()
+@pytest.mark.parametrize("rate_error_ppm", [-9_000, -6_000, 1_000, 4_000, 9_000])
+def test_the_coaching_drain_at_200_hz_is_one_read_and_its_newest_frame_is_fresh(rate_error_ppm):
+    """Issue 25: the 40 ms coaching drain at 200 Hz (8 frames) is one transaction, the count
+    riding in front of the frames. With the chip's clock off nominal (as a real one is, by up
+    to 1 %), its frames drift across the drains and the recent counts pin its phase: once the
+    timebase has fitted the chip's rate, the newest frame a drain delivers was taken at most
+    two sample periods before it (1.5 at most on average)."""
+    clock, _, chip, bus, imu = rig(source=Ramp(), rate_error_ppm=rate_error_ppm)
     imu.start()
-    clock.advance(0.04)
-    before = bus.stats.transactions
-    assert len(imu.read().t_s) == 8 and chip.fifo_len == 0
-    assert bus.stats.transactions - before == 2
-    clock.advance(0.21)
-    before = bus.stats.transactions
-    got = len(imu.read().t_s)  # the sure ones; the rest wait for the next drain
-    assert got >= 40 and got + chip.fifo_len // 12 == 42 and bus.stats.transactions - before == 1
+    period_s = 1 / chip.sample_rate_hz()
+    before, ages_s = bus.stats.transactions, []
+    for k in range(1, 501):  # 20 s of drains on the loop's 40 ms cadence
+        clock.advance(0.04)
+        assert imu.read() is not None
+        if k > 75:  # past the timebase's fit (3 s)
+            waiting = chip.fifo_len // 12
+            ages_s.append(clock.now_s() - chip.last_sample_s + waiting * period_s)
+    assert bus.stats.transactions - before == 500 and imu.short_reads == 0  # one read a drain
+    assert imu.timebase.fitted
+    assert max(ages_s) <= 2 * period_s + 1e-4
+    assert np.mean(ages_s) <= 1.5 * period_s
 
 
 def test_count_first_keeps_the_older_two_transactions_per_poll():
@@ -146,7 +153,7 @@ def test_count_first_keeps_the_older_two_transactions_per_poll():
 
 
 def test_no_sure_frame_means_no_transaction_until_a_stall_is_possible():
-    clock, _, _, bus, imu = rig(count_first=False)
+    clock, _, _, bus, imu = rig()
     imu.start()
     clock.advance(0.001)
     before = bus.stats.transactions
@@ -159,7 +166,7 @@ def test_no_sure_frame_means_no_transaction_until_a_stall_is_possible():
 def test_every_sample_arrives_once_in_order_at_one_transaction_per_drain(rate_hz, drain_s, rate_error_ppm):
     """With the chip's clock 1 % slow or fast and jittery drains, every frame the chip takes
     reaches the caller once, in order, with no junk and no gap, at one transaction a drain
-    (two where a drain is due fewer than ONE_READ_MIN_FRAMES: the count read first)."""
+    (the 40 ms coaching drain at 200 Hz, 8 frames, too)."""
     clock, _, chip, bus, imu = rig(source=Ramp(), rate_hz=rate_hz, rate_error_ppm=rate_error_ppm)
     imu.start()
     before, generated = bus.stats.transactions, chip.samples_generated  # the FIFO starts now
@@ -175,15 +182,14 @@ def test_every_sample_arrives_once_in_order_at_one_transaction_per_drain(rate_hz
     assert len(g) == chip.samples_generated - generated - chip.fifo_len // 12  # all, none invented
     assert chip.fifo_len <= 12 * (2 + RATE_MARGIN * 1.2 * drain_s * rate_hz * 2)  # a frame or two wait
     assert np.allclose(np.diff(g), 1 / chip.sample_rate_hz(), atol=2 * G / 4096)
-    per_drain = 1 if rate_hz * drain_s * 0.8 >= ONE_READ_MIN_FRAMES else 2
-    assert bus.stats.transactions - before == per_drain * polls and imu.short_reads == 0
+    assert bus.stats.transactions - before == polls and imu.short_reads == 0
 
 
 def test_a_fifo_emptied_behind_the_drivers_back_is_never_read_as_samples():
     """The chip's FIFO is reset by someone else between two reads: the frames the clock
     promised are not there, and the bytes past the count (an empty FIFO reads as junk) are
     thrown away; the FIFO is flushed and the gap reported."""
-    clock, _, chip, bus, imu = rig(source=Ramp(), count_first=False)
+    clock, _, chip, bus, imu = rig(source=Ramp())
     imu.start()
     clock.advance(0.1)
     first = imu.read()
@@ -327,3 +333,70 @@ def test_every_gyro_range_is_written(range_dps, fs_sel):
     _, _, chip, _, imu = rig(gyro_range_dps=range_dps)
     imu.start()
     assert chip.reg(0x1B) == fs_sel << 3 and imu.gyro_range_dps == range_dps
+
+
+def test_the_near_full_threshold_is_exact_with_the_count_in_front():
+    """The count that rides in front of the frames decides: 82 frames (984 B) are data,
+    83 (996 B >= 1024 - 3 frames) are an overflow; nothing past the count is taken."""
+    clock, _, chip, bus, imu = rig(source=Ramp())
+    imu.start()
+    clock.advance(82 / 200 + 1e-6)
+    before = bus.stats.transactions
+    got = imu.read()
+    assert imu.overflows == 0 and bus.stats.transactions - before == 1
+    assert len(got.t_s) + chip.fifo_len // 12 == 82 and not got.gap_before
+    clock, _, chip, bus, imu = rig(source=Ramp())
+    imu.start()
+    clock.advance(83 / 200 + 1e-6)
+    assert imu.read() is None and imu.overflows == 1 and chip.fifo_len == 0
+
+
+def test_an_overflow_between_coaching_drains_is_seen_by_the_one_read():
+    """Drains every 40 ms at 200 Hz (one read each), then the loop stalls for 0.6 s (120
+    frames > the FIFO): the next read's count says overflow, the FIFO is reset, the next
+    Block reports the gap and carries only real frames, on one time axis; drains go on at
+    one read each."""
+    clock, _, chip, bus, imu = rig(source=Ramp(), rate_error_ppm=3_000)
+    imu.start()
+    got = []
+    for _ in range(100):
+        clock.advance(0.04)
+        got.append(imu.read())
+    clock.advance(0.6)
+    assert imu.read() is None and imu.overflows == 1 and chip.fifo_len == 0
+    after, before = [], bus.stats.transactions
+    for _ in range(50):
+        clock.advance(0.04)
+        after.append(imu.read())
+    assert bus.stats.transactions - before == 50
+    assert after[0].gap_before and not any(f.gap_before for f in after[1:])
+    assert not any(f.gap_before for f in got)
+    host_t = np.concatenate([f.accel_m_s2[:, 0] for f in after])  # Ramp: accel x is host time
+    assert np.allclose(np.diff(host_t), 1 / chip.sample_rate_hz(), atol=2 * G / 4096)
+    jump_s = after[0].t_s[0] - got[-1].t_s[-1]
+    assert jump_s == pytest.approx(after[0].accel_m_s2[0, 0] - got[-1].accel_m_s2[-1, 0], abs=0.012)
+
+
+@pytest.mark.parametrize("count_first", [False, True])
+def test_a_fifo_holding_part_of_a_frame_is_reset_never_read_as_samples(count_first):
+    """Six bytes written to FIFO_R_W put the FIFO off its frame boundaries: every later
+    count is whole frames plus six bytes. The count that comes with the read says so; the
+    frames read with it are thrown away (each would mix two samples), the FIFO is reset and
+    the gap reported, and what follows is whole, real frames again."""
+    clock, _, chip, bus, imu = rig(source=Ramp(), count_first=count_first)
+    imu.start()
+    for _ in range(10):
+        clock.advance(0.04)
+        assert not imu.read().gap_before
+    bus.write(0x68, 0x74, [1, 2, 3, 4, 5, 6])  # FIFO_R_W: six bytes in front of the next frames
+    clock.advance(0.04)
+    assert imu.read() is None and imu.partial_frames == 1 and chip.fifo_len == 0
+    after = []
+    for _ in range(10):
+        clock.advance(0.04)
+        after.append(imu.read())
+    assert after[0].gap_before and imu.partial_frames == 1
+    a = np.concatenate([f.accel_m_s2 for f in after])  # Ramp: accel = (t, 2t, -t)
+    assert np.allclose(a[:, 1], 2 * a[:, 0], atol=3 * G / 4096)
+    assert np.allclose(a[:, 2], -a[:, 0], atol=3 * G / 4096)
+    assert np.allclose(np.diff(a[:, 0]), 0.005, atol=2 * G / 4096)

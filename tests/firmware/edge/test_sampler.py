@@ -202,3 +202,54 @@ def test_drain_cadence_does_not_slip_a_poll_on_float_rounding():
     gaps = np.diff(drains)
     assert len(drains) >= 95
     assert gaps.max() < 0.045  # never 60 ms
+
+
+class Steps:
+    """Force steps between 100 and 300 N every 0.237 s (out of step with the polls)."""
+
+    def sample(self, t_s):
+        t = np.asarray(t_s)
+        n = len(t)
+        force = np.where(np.floor(t / 0.237) % 2 == 0, 100.0, 300.0)
+        return np.zeros((n, 3)), np.tile([0.0, 0.0, 9.81], (n, 1)), force
+
+
+class Recorded:
+    """The force sensor, remembering what each read returned."""
+
+    def __init__(self, force):
+        self.force, self.readings = force, []
+
+    def start(self):
+        self.force.start()
+
+    def read_n(self):
+        value = self.force.read_n()
+        if value is not None:
+            self.readings.append(value)
+        return value
+
+
+@pytest.mark.parametrize("rate_error_ppm", [-7_000, 0, 3_000])
+def test_a_drains_own_force_reading_reaches_the_block_it_drains(rate_error_ppm):
+    """Issue 25: polls every 20 ms, a drain every 40 ms at 200 Hz (one FIFO read), the chip's
+    clock off nominal. The Block's newest frame carries the force the drain itself read (the
+    reading nearest it), so a step in force reaches the coach with the drain whose poll saw
+    it, not one drain later; and every frame carries a reading within half a poll of it."""
+    clock = ManualClock()
+    hw = open_hardware("sim", clock=clock, source=Steps(), sample_rate_hz=200)
+    hw.fakes["mpu6050"].rate_error_ppm = rate_error_ppm
+    force = Recorded(hw.force)
+    sampler = Sampler(hw.imu, force, clock, drain_interval_s=0.04)
+    sampler.start()
+    drains = steps_seen = 0
+    for k in range(1000):  # 20 s
+        clock.advance(0.02)
+        block = sampler.poll()
+        if block is None or k < 150:  # past the timebase's fit
+            continue
+        drains += 1
+        assert block.force_n[-1] == force.readings[-1]
+        steps_seen += force.readings[-1] != force.readings[-2]
+    assert drains > 400 and steps_seen > 20
+    hw.close()
