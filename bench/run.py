@@ -35,6 +35,8 @@ BENCHES: dict[str, tuple[str, list[str], list[str], float, float]] = {
     "metrics": ("metrics.py", [], ["--seconds", "5", "--runs", "3"], 600, 60),
     "latency": ("latency.py", [], ["--quick"], 900, 120),
     "soak": ("soak.py", [], ["--quick"], 1500, 120),
+    "soak_sessions": ("soak.py", ["--session-minutes", "5"], ["--quick", "--session-minutes", "2"],
+                      1500, 120),
     "fleet": ("fleet.py", [], ["--quick"], 480, 90),
     "fleet_bridged": ("fleet.py", ["--bridged", "100,200,400"], ["--quick", "--bridged", "5"], 900, 90),
     "fuzz": ("fuzz.py", [], ["--examples", "200"], 300, 120),
@@ -263,14 +265,25 @@ def _latency_rows(r: dict) -> list[list[str]]:
 
 
 def _soak_rows(r: dict) -> list[list[str]]:
-    return [[f"device RSS over {r['minutes']} simulated min at {r['rate_hz']:g} Hz (the simulator's subtracted)",
+    how = (f"{r['sessions']} sessions of {r['session_minutes']:g} min" if r.get("session_minutes")
+           else "one session")
+    return [[f"device RSS over {r['minutes']} simulated min at {r['rate_hz']:g} Hz, {how} (the simulator's subtracted)",
              f"max {_f(r['rss_max_mb'])} MB, slope {_f(r['rss_slope_mb_per_h'], 2)} MB/h",
              f"≤ {r['goal']['rss_max_mb']:g} MB, flat (≤ {r['goal']['slope_max_mb_per_h']:g} MB/h)",
              _met(r["met"]),
-             f"with the simulator: max {_f(r.get('process_rss_max_mb', r['rss_max_mb']))} MB"],
-            ["device process's own CPU per simulated hour in the soak (the simulator's subtracted)",
+             f"with the simulator: max {_f(r.get('process_rss_max_mb', r['rss_max_mb']))} MB; live "
+             f"Python objects {_blocks(r)}"],
+            [f"device process's own CPU per simulated hour in the soak, {how} (the simulator's subtracted)",
              f"{_f(r.get('device_cpu_s_per_sim_hour'))} s", "-", "-",
              f"with simulating the chips and the user: {_f(r['cpu_s_per_sim_hour'])} s"]]
+
+
+def _blocks(r: dict) -> str:
+    """The soak's live Python objects over the run (results saved before it: unknown)."""
+    if "python_blocks_slope_per_h" not in r:
+        return "not measured"
+    return (f"{r['python_blocks_start']} -> {r['python_blocks_end']} blocks "
+            f"({r['python_blocks_slope_per_h']:+d}/h)")
 
 
 def _device_cpu_rows(r: dict) -> list[list[str]]:
@@ -428,7 +441,7 @@ def _fuzz_device_rows(r: dict) -> list[list[str]]:
 
 
 ROWS = {"device_cpu": _device_cpu_rows, "bus": _bus_rows, "metrics": _metrics_rows, "latency": _latency_rows, "memory": _memory_rows,
-        "soak": _soak_rows, "fleet": _fleet_rows, "fleet_bridged": _fleet_bridged_rows,
+        "soak": _soak_rows, "soak_sessions": _soak_rows, "fleet": _fleet_rows, "fleet_bridged": _fleet_bridged_rows,
         "fuzz": _fuzz_rows,
         "fuzz_device": _fuzz_device_rows, "pi_factor": _pi_factor_rows}
 
@@ -511,7 +524,9 @@ def _soak_detail(r: dict) -> list[str]:
     by = r["rss_mb_by_minute"]
     step = max(1, len(by) // 12)
     shown = ", ".join(f"{i}: {v}" for i, v in list(enumerate(by))[::step])
-    return [f"{r['minutes']} simulated minutes at {r['rate_hz']:g} Hz, link to Mosquitto: "
+    how = (f", {r['sessions']} back-to-back sessions of {r['session_minutes']:g} min"
+           if r.get("session_minutes") else ", one session")
+    return [f"{r['minutes']} simulated minutes at {r['rate_hz']:g} Hz{how}, link to Mosquitto: "
             f"{r['link']}; {r['samples_read']} samples, {r['gaps']} gaps, {r['passes']} passes; "
             f"wall {r['wall_s']} s ({r['speedup_x']}x real time).",
             f"RSS at start of process {r['process_start_rss_mb']} MB; the simulator's "
@@ -594,6 +609,7 @@ def _fleet_detail(r: dict) -> list[str]:
 
 
 DETAILS = {"bus": _bus_detail, "metrics": _metrics_detail, "latency": _latency_detail, "soak": _soak_detail,
+           "soak_sessions": _soak_detail,
            "memory": _memory_detail, "device_cpu": _device_cpu_detail,
            "fleet": _fleet_detail, "pi_factor": _pi_factor_detail}
 

@@ -14,7 +14,11 @@ bus (``SimCpuBus``: where the fake chips catch up with the clock and the simulat
 sampled), measured with the loop thread's CPU clock around every bus call. (bench/device_cpu.py
 splits the device's own CPU by stage, with the bus replayed from a recording instead.)
 
+With ``--session-minutes M`` the same time is rolled as back-to-back sessions of M minutes
+(the way a device is used: many short sessions a day), each ended as a stop would end it.
+
     python bench/soak.py [--json] [--minutes 60] [--rate-hz 1000] [--quick] [--no-link]
+                         [--session-minutes M]
 """
 
 from __future__ import annotations
@@ -96,13 +100,24 @@ def long_routine_dir(tmp: Path, rolling_min_s: float) -> Path:
 
 
 class MinuteProbe:
-    """The loop's display: samples RSS and CPU every simulated minute; stops at the end."""
+    """The loop's display: samples RSS and CPU every simulated minute; stops at the end. With
+    ``session_s``, also ends each session (``session_stop``) after that many sensor seconds."""
 
-    def __init__(self, minutes: int, stop: threading.Event, sim_cpu_s=lambda: 0.0) -> None:
+    def __init__(self, minutes: int, stop: threading.Event, sim_cpu_s=lambda: 0.0,
+                 session_s: float | None = None) -> None:
         self.minutes, self.stop, self.sim_cpu_s = minutes, stop, sim_cpu_s
+        self.session_s = session_s
         self.samples: list[dict] = []
         self._next_min = 0
         self._t_first: float | None = None
+        self.session_stop = stop
+        self._t_session: float | None = None
+
+    def new_session(self) -> threading.Event:
+        """The stop event of the next session (the whole run's when sessions are not split)."""
+        if self.session_s is not None:
+            self.session_stop, self._t_session = threading.Event(), None
+        return self.session_stop
 
     def update(self, telemetry: dict) -> None:
         t = telemetry.get("t_s")
@@ -110,13 +125,19 @@ class MinuteProbe:
             return
         if self._t_first is None:
             self._t_first = t
+        if self._t_session is None:
+            self._t_session = t
+        if self.session_s is not None and t - self._t_session >= self.session_s:
+            self.session_stop.set()
         elapsed_min = (t - self._t_first) / 60.0
         if elapsed_min >= self._next_min:
             self.samples.append({"minute": self._next_min, "rss_mb": rss_mb(), "cpu_s": cpu_s(),
+                                 "blocks": sys.getallocatedblocks(),
                                  "sim_cpu_s": self.sim_cpu_s(), "passes": telemetry.get("passes")})
             self._next_min += 1
             if self._next_min > self.minutes:
                 self.stop.set()
+                self.session_stop.set()
 
     def cue(self, name: str, t_s: float) -> None:
         pass
@@ -126,8 +147,9 @@ class MinuteProbe:
 
 
 def soak(minutes: int = 60, rate_hz: float = 1000.0, link: bool = True, seed: int = 1,
-         journal_cache_kib: int | None = None) -> dict:
-    """Run one session for ``minutes`` simulated minutes; RSS/CPU per minute and the verdict."""
+         journal_cache_kib: int | None = None, session_minutes: float | None = None) -> dict:
+    """Run ``minutes`` simulated minutes: one session, or back-to-back sessions of
+    ``session_minutes`` each; RSS/CPU per minute and the verdict."""
     from device.hardware import open_hardware
     from firmware.app.loop import CoachingLoop, DeviceParts
     from firmware.app.wiring import COACHING_DRAIN_S, sim_calibration
@@ -161,14 +183,17 @@ def soak(minutes: int = 60, rate_hz: float = 1000.0, link: bool = True, seed: in
             lnk = Link("soak-device", broker.url, journal, MonotonicClock(), info={"bench": "soak"})
             lnk.start()
         stop = threading.Event()
-        probe = MinuteProbe(minutes, stop, lambda: sim_bus.ns / 1e9)
+        probe = MinuteProbe(minutes, stop, lambda: sim_bus.ns / 1e9,
+                            None if session_minutes is None else session_minutes * 60.0)
         app = CoachingLoop(device_id="soak-device",
                         parts=DeviceParts(sampler=sampler, clock=clock, journal=journal,
                                           link=lnk, display=probe),
                         settings=MetricsSettings(tool=user.tool, **sim_calibration(user)),
                         routines_dir=routines, state_dir=tmp)
         sampler.start()
-        summary = app.run_routine(ROUTINE, stop)
+        passes = []  # of each session (not its summary: the bench must not hold what grows)
+        while not stop.is_set():
+            passes.append(app.run_routine(ROUTINE, probe.new_session()).get("passes") or 0)
         link_stats = dict(lnk.stats) if lnk else None
         sampler_stats = dict(sampler.stats)
     finally:
@@ -178,16 +203,20 @@ def soak(minutes: int = 60, rate_hz: float = 1000.0, link: bool = True, seed: in
                 closer()
         shutil.rmtree(tmp, ignore_errors=True)
     return report(probe.samples, minutes, rate_hz, link, journal_cache_kib, start_rss, start_cpu,
-                  time.monotonic() - wall0, summary, sampler_stats, link_stats, sim_rss)
+                  time.monotonic() - wall0, passes, sampler_stats, link_stats, sim_rss,
+                  session_minutes)
 
 
-def report(samples, minutes, rate_hz, link, cache_kib, start_rss, start_cpu, wall_s, summary,
-           sampler_stats, link_stats, sim_rss=0.0) -> dict:
+def report(samples, minutes, rate_hz, link, cache_kib, start_rss, start_cpu, wall_s, passes,
+           sampler_stats, link_stats, sim_rss=0.0, session_minutes=None) -> dict:
     process_rss = np.array([s["rss_mb"] for s in samples])
     rss = process_rss - sim_rss  # the device's alone
     mins = np.array([s["minute"] for s in samples], float)
     warm = mins >= min(WARMUP_MIN, max(mins.max() - 1, 0))
     slope = float(np.polyfit(mins[warm] / 60.0, rss[warm], 1)[0]) if warm.sum() >= 2 else float("nan")
+    blocks = np.array([s["blocks"] for s in samples], float)
+    blocks_slope = (float(np.polyfit(mins[warm] / 60.0, blocks[warm], 1)[0]) if warm.sum() >= 2
+                    else float("nan"))
     cpu_run = samples[-1]["cpu_s"] - samples[0]["cpu_s"]
     sim_run = samples[-1]["sim_cpu_s"] - samples[0]["sim_cpu_s"]
     sim_h = (mins[-1] - mins[0]) / 60.0
@@ -199,6 +228,10 @@ def report(samples, minutes, rate_hz, link, cache_kib, start_rss, start_cpu, wal
         "rss_start_mb": round(float(rss[0]), 2), "rss_end_mb": round(float(rss[-1]), 2),
         "rss_max_mb": round(float(rss.max()), 2),
         "rss_slope_mb_per_h": round(slope, 3),
+        # live Python objects (sys.getallocatedblocks): flat while RSS grows is the allocator
+        # keeping memory (fragmentation), not objects kept
+        "python_blocks_start": int(blocks[0]), "python_blocks_end": int(blocks[-1]),
+        "python_blocks_slope_per_h": round(blocks_slope),
         "cpu_s_per_sim_hour": round(cpu_run / sim_h, 1) if sim_h > 0 else None,
         "sim_cpu_s_per_sim_hour": round(sim_run / sim_h, 1) if sim_h > 0 else None,
         "device_cpu_s_per_sim_hour": round((cpu_run - sim_run) / sim_h, 1) if sim_h > 0 else None,
@@ -206,7 +239,8 @@ def report(samples, minutes, rate_hz, link, cache_kib, start_rss, start_cpu, wal
         "wall_s": round(wall_s, 1),
         "speedup_x": round(sim_h * 3600 / wall_s, 1) if wall_s > 0 else None,
         "samples_read": sampler_stats["samples"], "gaps": sampler_stats["gaps"],
-        "passes": summary.get("passes"),
+        "sessions": len(passes), "session_minutes": session_minutes,
+        "passes": sum(passes),
         "telemetry_sent": (link_stats or {}).get("telemetry_sent"),
         "outbox_published": (link_stats or {}).get("outbox_published"),
         "rss_mb_by_minute": [round(float(x), 2) for x in rss],
@@ -218,10 +252,14 @@ def report(samples, minutes, rate_hz, link, cache_kib, start_rss, start_cpu, wal
 
 
 def table(r: dict) -> str:
-    return (f"soak {r['minutes']} simulated min at {r['rate_hz']:g} Hz (link: {r['link']}): "
+    sessions = (f"{r['sessions']} sessions of {r['session_minutes']:g} min" if r.get("session_minutes")
+                else "one session")
+    return (f"soak {r['minutes']} simulated min at {r['rate_hz']:g} Hz, {sessions} (link: {r['link']}): "
             f"the device's RSS start {r['rss_start_mb']} MB, end {r['rss_end_mb']} MB, max "
             f"{r['rss_max_mb']} MB (the process {r['process_rss_max_mb']} MB less the simulator's "
-            f"{r['simulator_rss_mb']} MB), slope {r['rss_slope_mb_per_h']} MB/h; CPU {r['cpu_s_per_sim_hour']} s per simulated "
+            f"{r['simulator_rss_mb']} MB), slope {r['rss_slope_mb_per_h']} MB/h; live Python objects "
+            f"{r['python_blocks_start']} -> {r['python_blocks_end']} blocks "
+            f"({r['python_blocks_slope_per_h']:+d}/h); CPU {r['cpu_s_per_sim_hour']} s per simulated "
             f"hour, the device alone {r['device_cpu_s_per_sim_hour']} s (the simulator "
             f"{r['sim_cpu_s_per_sim_hour']} s); wall {r['wall_s']} s ({r['speedup_x']}x); met: {r['met']}")
 
@@ -233,13 +271,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate-hz", type=float, default=1000.0, help="IMU sample rate")
     parser.add_argument("--quick", action="store_true", help="5 simulated minutes")
     parser.add_argument("--no-link", action="store_true", help="without the MQTT link")
+    parser.add_argument("--session-minutes", type=float, default=None,
+                        help="back-to-back sessions this long (default: one session)")
     parser.add_argument("--journal-cache-kib", type=int, default=None,
                         help="SQLite page cache of the journal's connections (default: SQLite's)")
     args = parser.parse_args(argv)
     minutes = 5 if args.quick else args.minutes
     if not 1 <= minutes <= MAX_MINUTES:
         parser.error(f"--minutes must be 1..{MAX_MINUTES}")
-    r = soak(minutes, args.rate_hz, link=not args.no_link, journal_cache_kib=args.journal_cache_kib)
+    r = soak(minutes, args.rate_hz, link=not args.no_link, journal_cache_kib=args.journal_cache_kib,
+             session_minutes=args.session_minutes)
     print(json.dumps(r, indent=2) if args.json else table(r))
     return 0
 

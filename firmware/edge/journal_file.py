@@ -25,6 +25,10 @@ SCHEMA_VERSION = 1
 SQLITE_HEADER = b"SQLite format 3\x00"
 SQLITE_FULL, SQLITE_IOERR, SQLITE_CORRUPT, SQLITE_NOTADB = 13, 10, 11, 26
 LOW_SPACE_BYTES = 64 * 1024  # an I/O error with less free space than this is a full disk
+# SQLite's page cache per connection (three of them). Its default, 2 MB each, is far more than
+# the journal's working set (the rows a write touches; reads are rare), and it filled as the
+# file grew: a device's memory rose for hours (bench/soak.py). The OS caches the file anyway.
+CACHE_KIB = 256
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -133,6 +137,7 @@ class JournalFile:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={synchronous}")
             db.execute(f"PRAGMA wal_autocheckpoint={autocheckpoint_pages}")
+            db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         except BaseException:
             db.close()
             raise

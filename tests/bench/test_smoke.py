@@ -49,6 +49,15 @@ def test_soak_reports_rss_and_cpu(tmp_path):
     assert r["cpu_s_per_sim_hour"] > 0
     assert r["samples_read"] >= 60 * 1000 - 100 and r["gaps"] == 0
     assert r["telemetry_sent"] > 0  # the link was up
+    assert r["sessions"] == 1
+    assert _left_behind(tmp_path) == []
+
+
+def test_soak_back_to_back_sessions(tmp_path):
+    r = _bench("soak.py", "--minutes", "1", "--session-minutes", "0.4", "--no-link", tmp=tmp_path)
+    assert r["sessions"] == 3 and r["session_minutes"] == 0.4  # 0.4 + 0.4 + the rest of the minute
+    assert 0 < r["python_blocks_start"] and 0 < r["python_blocks_end"]
+    assert len(r["rss_mb_by_minute"]) == 2 and r["samples_read"] >= 60 * 1000 - 100
     assert _left_behind(tmp_path) == []
 
 
