@@ -527,6 +527,7 @@ def startup(runs: int = 5) -> dict:
             "rss_start_mb": round(mem["VmRSS"], 1), "rss_anon_mb": round(mem["RssAnon"], 1),
             "rss_file_mb": round(mem["RssFile"], 1), "modules": mid["modules"],
             "imports_sim": mid["sim"], "imports_dashboard": mid["dashboard"],
+            "imports_fake_chips": "device.fake" in mid["module_names"],
             "startup_s_all": [round(r["startup_s"], 3) for r in rows],
             "memory_parts_mb": memory_parts(parts)}
 

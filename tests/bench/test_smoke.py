@@ -150,6 +150,7 @@ def test_device_cpu_stages_startup_and_cleanup(tmp_path):
     assert s["rss_start_mb"] > 10
     assert s["imports_dashboard"] is False
     assert s["imports_sim"] is False  # the device's own path: its chips answered from outside
+    assert s["imports_fake_chips"] is False  # nor the fake chips' module
     assert abs(s["rss_anon_mb"] + s["rss_file_mb"] - s["rss_start_mb"]) < 0.5
     parts = s["memory_parts_mb"]  # a second run, its modules imported part by part first
     assert parts["numpy"] > 1 and parts["rollsense code"] > 0.5
