@@ -35,8 +35,9 @@ BENCHES: dict[str, tuple[str, list[str], list[str], float, float]] = {
     "metrics": ("metrics.py", [], ["--seconds", "5", "--runs", "3"], 600, 60),
     "latency": ("latency.py", [], ["--quick"], 900, 120),
     "soak": ("soak.py", [], ["--quick"], 1500, 120),
-    "soak_sessions": ("soak.py", ["--session-minutes", "5"], ["--quick", "--session-minutes", "2"],
-                      1500, 120),
+    # three hours: the allocator's warm-up takes about one (bench/soak.py)
+    "soak_sessions": ("soak.py", ["--minutes", "180", "--session-minutes", "5"],
+                      ["--quick", "--session-minutes", "2"], 3600, 120),
     "fleet": ("fleet.py", [], ["--quick"], 480, 90),
     "fleet_bridged": ("fleet.py", ["--bridged", "100,200,400"], ["--quick", "--bridged", "5"], 900, 90),
     "fuzz": ("fuzz.py", [], ["--examples", "200"], 300, 120),

@@ -61,6 +61,16 @@ def test_soak_back_to_back_sessions(tmp_path):
     assert _left_behind(tmp_path) == []
 
 
+def test_soak_says_how_long_it_can_run(tmp_path):
+    """One session is at most an hour (the longest rolling target); sessions, ten hours."""
+    for args, said in ((["--minutes", "61"], "--minutes must be 1..60"),
+                       (["--minutes", "601", "--session-minutes", "5"], "1..600 with --session-minutes"),
+                       (["--session-minutes", "0"], "--session-minutes must be more than 0")):
+        out = subprocess.run([sys.executable, str(BENCH / "soak.py"), *args], cwd=ROOT,
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 2 and said in out.stderr and "Traceback" not in out.stderr
+
+
 def test_latency_to_dashboard_through_mosquitto(tmp_path, monkeypatch):
     import latency
 
