@@ -37,7 +37,10 @@ socket by the fake chips and the simulated user in this process, in real time) a
 chip (gpiozero's mock pins). So the simulator is not imported there, and its time and memory
 are the device's own. Measured from just before the process is spawned to the first Block fed
 to the coach, with its resident memory then (VmRSS, and its anonymous and file-backed parts);
-the child is stopped at that moment.
+the child is stopped at that moment. After each start-up a fresh interpreter with the same
+environment imports only the stack the product owner fixed (Python, numpy, paho-mqtt,
+gpiozero, sqlite3, smbus2) and reports its VmRSS: the floor under any device built on it, and
+the start-up's RSS less that floor is the device's own share (the median of the pairs).
 
 Pi Zero 2 W: the device's CPU per sensor hour is multiplied by a factor measured at run time by
 ``bench/pi_factor.py`` (its docstring says how): a published pure-Python timing on a
@@ -83,6 +86,8 @@ WARMUP_S = 10.0  # sensor seconds left out of the steady window (first blocks, c
 GOAL_CPU_PCT_1KHZ = 1.0  # steady CPU at 1 kHz, % of one core here
 GOAL_STARTUP_S = 1.5  # process start to the first coached block, here
 GOAL_RSS_START_MB = 45.0
+# The stack the product owner fixed, imported and nothing else: the floor under the device's RSS
+FIXED_STACK = ("numpy", "paho.mqtt.client", "gpiozero", "sqlite3", "smbus2")
 STAGES = ("drivers+sampler", "metrics", "coach", "checkpoint", "telemetry", "journal", "link",
           "display", "outputs", "loop")
 EXCLUDED = ("sim", "harness")
@@ -493,6 +498,17 @@ def startup_once(state_dir: str, seed: int, preimport: list[str] | None = None) 
     return r
 
 
+def floor_once() -> dict:
+    """VmRSS (MB) of a fresh interpreter, with the unit's environment, that imports only the
+    fixed stack (``FIXED_STACK``) and nothing of rollsense: what any device built on it holds."""
+    code = ("import json, " + ", ".join(FIXED_STACK) + "\n"
+            "print(json.dumps({l.split(':')[0]: int(l.split()[1]) / 1024 for l in "
+            "open('/proc/self/status') if l.startswith(('VmRSS', 'RssAnon', 'RssFile'))}))")
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, **UNIT_ENV},
+                         capture_output=True, text=True, timeout=60, check=True)
+    return json.loads(out.stdout)
+
+
 def unit_environment() -> dict[str, str]:
     """The ``Environment=`` lines of systemd/rollsense.service (the device runs with them)."""
     env = {}
@@ -515,9 +531,12 @@ def startup(runs: int = 5) -> dict:
             rows.append(startup_once(tmp, seed=i + 1))
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+        # the floor right after each start-up, so both see the same page cache
+        rows[-1]["floor_mb"] = floor_once()
     rows.sort(key=lambda r: r["startup_s"])
     mid = rows[len(rows) // 2]
     mem = mid["memory_mb"]
+    own = sorted(r["memory_mb"]["VmRSS"] - r["floor_mb"]["VmRSS"] for r in rows)
     tmp = tempfile.mkdtemp(prefix="rollsense-devcpu-parts-")
     try:
         parts = startup_once(tmp, seed=1, preimport=mid["module_names"])
@@ -526,6 +545,8 @@ def startup(runs: int = 5) -> dict:
     return {"startup_s": round(mid["startup_s"], 3), "startup_cpu_s": round(mid["cpu_s"], 3),
             "rss_start_mb": round(mem["VmRSS"], 1), "rss_anon_mb": round(mem["RssAnon"], 1),
             "rss_file_mb": round(mem["RssFile"], 1), "modules": mid["modules"],
+            "rss_floor_mb": round(mid["floor_mb"]["VmRSS"], 1),
+            "rss_own_mb": round(own[len(own) // 2], 1), "fixed_stack": list(FIXED_STACK),
             "imports_sim": mid["sim"], "imports_dashboard": mid["dashboard"],
             "imports_fake_chips": "device.fake" in mid["module_names"],
             "startup_s_all": [round(r["startup_s"], 3) for r in rows],
@@ -571,6 +592,8 @@ def table(r: dict) -> str:
                  f"RSS then {s['rss_start_mb']} MB ({s['rss_anon_mb']} anonymous, {s['rss_file_mb']} "
                  f"file-backed); {s['modules']} modules, simulator imported: "
                  f"{s['imports_sim']}, dashboard: {s['imports_dashboard']}")
+    lines.append(f"  the fixed stack alone ({', '.join(s['fixed_stack'])} imported, nothing of "
+                 f"rollsense): {s['rss_floor_mb']} MB; the device's own share: {s['rss_own_mb']} MB")
     lines.append("  where that memory is (MB): " + ", ".join(
         f"{k} {v}" for k, v in s["memory_parts_mb"].items()))
     for x in r["rates"]:

@@ -307,8 +307,10 @@ def _device_cpu_rows(r: dict) -> list[list[str]]:
     rows.append(["`rollsense run` (as the unit starts it, no simulator) RSS at the first coached block",
                  f"{_f(s['rss_start_mb'])} MB", f"< {r['goal']['rss_start_mb']:g} MB",
                  _met(r["met"]["rss_start"]),
-                 f"where it is (MB): {', '.join(f'{k} {v}' for k, v in parts.items())}"
-                 if parts else "-"])
+                 (f"the fixed stack alone ({', '.join(s['fixed_stack'])}): {_f(s['rss_floor_mb'])} MB, "
+                  f"the device's own share {_f(s['rss_own_mb'])} MB; " if "rss_floor_mb" in s else "")
+                 + (f"where it is (MB): {', '.join(f'{k} {v}' for k, v in parts.items())}"
+                    if parts else "")])
     return rows
 
 

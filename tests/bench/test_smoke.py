@@ -162,6 +162,9 @@ def test_device_cpu_stages_startup_and_cleanup(tmp_path):
     assert s["imports_sim"] is False  # the device's own path: its chips answered from outside
     assert s["imports_fake_chips"] is False  # nor the fake chips' module
     assert abs(s["rss_anon_mb"] + s["rss_file_mb"] - s["rss_start_mb"]) < 0.5
+    # the floor: the fixed stack imported in a fresh interpreter, nothing of rollsense
+    assert s["fixed_stack"][0] == "numpy" and 10 < s["rss_floor_mb"] < s["rss_start_mb"]
+    assert s["rss_own_mb"] > 0.5  # rollsense's code and running hold something of their own
     parts = s["memory_parts_mb"]  # a second run, its modules imported part by part first
     assert parts["numpy"] > 1 and parts["rollsense code"] > 0.5
     assert abs(sum(parts.values()) - s["rss_start_mb"]) < 3
