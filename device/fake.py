@@ -367,7 +367,7 @@ class FakeMPU6050:
         if np.all(done) and not self._writing:  # nothing in flight: in one go
             self._push_fifo(frames.tobytes())
             return
-        self._writing += [(float(t), frame.tobytes(), 0) for t, frame in zip(t_s, frames)]
+        self._writing += [(float(t), frame.tobytes(), 0) for t, frame in zip(t_s, frames, strict=True)]
         self._write_due()
 
     def _write_due(self) -> None:
