@@ -7,7 +7,9 @@ rate, the ADS1115 converts at its data rate), so a burst read always sees one co
 register snapshot, as the real chips guarantee while the interface is busy.
 
 Faults: NACKs at a given rate, a bus that hangs (ETIMEDOUT) for a while, no chip at an
-address, a wrong WHO_AM_I, and a chip that resets to its power-on defaults mid-run.
+address, a wrong WHO_AM_I, and a chip that resets to its power-on defaults mid-run. The
+MPU-6050 may take a while to write each frame into its FIFO (``fifo_write_s``), so that a
+count read meanwhile shows part of the newest frame.
 """
 
 from __future__ import annotations
@@ -177,14 +179,23 @@ class FakeMPU6050:
     """MPU-6050 register file with datasheet reset values, burst auto-increment, data
     registers, a 1024-byte FIFO and a sample clock driven by ``clock``.
 
-    ``rate_error_ppm`` makes the chip's sample clock run fast (+) or slow (-)."""
+    ``rate_error_ppm`` makes the chip's sample clock run fast (+) or slow (-).
+
+    ``fifo_write_s``: how long the chip takes to write a sample's frame into the FIFO, byte
+    by byte, from the sampling instant (0: at once). A FIFO count read meanwhile includes the
+    bytes written so far, and only those are in the FIFO to be read; the rest follow as the
+    clock passes. Keep it below a sample period: one frame is written at a time. A FIFO
+    reset mid-write drops the rest of the frame."""
 
     def __init__(self, source: Source, clock: Clock, *, who_am_i: int = 0x68,
-                 rate_error_ppm: float = 0.0) -> None:
+                 rate_error_ppm: float = 0.0, fifo_write_s: float = 0.0) -> None:
+        if fifo_write_s < 0:
+            raise ValueError("fifo_write_s must be >= 0")
         self.source = source
         self.clock = clock
         self.who_am_i = who_am_i
         self.rate_error_ppm = rate_error_ppm
+        self.fifo_write_s = fifo_write_s
         self.samples_generated = 0
         self._power_on(busy_s=0.0)
 
@@ -196,7 +207,13 @@ class FakeMPU6050:
 
     @property
     def fifo_len(self) -> int:
+        """Bytes in the FIFO (a frame being written counts the bytes written so far)."""
         return len(self._fifo)
+
+    @property
+    def frames_writing(self) -> int:
+        """Frames sampled but not yet wholly written into the FIFO (``fifo_write_s``)."""
+        return len(self._writing)
 
     @property
     def last_sample_s(self) -> float:
@@ -240,6 +257,7 @@ class FakeMPU6050:
             self._regs[register] = value
         self._regs[MPU6050Reg.WHO_AM_I] = self.who_am_i
         self._fifo = bytearray()
+        self._writing: list[tuple[float, bytes, int]] = []  # (instant, frame, bytes written)
         self._last_fifo_byte = 0
         self._count_latch = 0
         self._pointer = 0
@@ -259,6 +277,7 @@ class FakeMPU6050:
         elif register == MPU6050Reg.USER_CTRL:
             if value & MPU6050Bits.FIFO_RESET:
                 self._fifo.clear()
+                self._writing.clear()
             self._regs[register] = value & ~0x07  # the reset bits clear themselves
         elif register == MPU6050Reg.FIFO_R_W:
             self._push_fifo(bytes([value]))
@@ -311,6 +330,7 @@ class FakeMPU6050:
         return nominal * (1.0 + self.rate_error_ppm * 1e-6)
 
     def _advance(self) -> None:
+        self._write_due()
         if self._asleep() or not self.acks():
             return
         period_s = 1.0 / self.sample_rate_hz()
@@ -335,7 +355,33 @@ class FakeMPU6050:
         if self._regs[MPU6050Reg.USER_CTRL] & MPU6050Bits.USER_FIFO_EN:
             columns = self._fifo_columns()
             if columns:
-                self._push_fifo(data[:, columns].astype(">i2").tobytes())
+                self._write_frames(t_s, data[:, columns].astype(">i2"))
+
+    def _write_frames(self, t_s: np.ndarray, frames: np.ndarray) -> None:
+        """Frames into the FIFO: at once, or (``fifo_write_s``) byte by byte from each
+        sampling instant, so that the newest may be partly written."""
+        if not self.fifo_write_s:
+            self._push_fifo(frames.tobytes())
+            return
+        done = t_s + self.fifo_write_s <= self.clock.now_s() + 1e-9
+        if np.all(done) and not self._writing:  # nothing in flight: in one go
+            self._push_fifo(frames.tobytes())
+            return
+        self._writing += [(float(t), frame.tobytes(), 0) for t, frame in zip(t_s, frames, strict=True)]
+        self._write_due()
+
+    def _write_due(self) -> None:
+        """The bytes of frames in flight whose time has come, in order."""
+        now = self.clock.now_s()
+        while self._writing:
+            t_s, frame, written = self._writing[0]
+            due = min(len(frame), math.floor((now - t_s) / self.fifo_write_s * len(frame) + 1e-9))
+            if due > written:
+                self._push_fifo(frame[written:due])
+            if due < len(frame):
+                self._writing[0] = (t_s, frame, max(due, written))
+                return
+            self._writing.pop(0)
 
     def _fifo_columns(self) -> list[int]:
         mask = self._regs[MPU6050Reg.FIFO_EN]

@@ -28,7 +28,23 @@ a poll of it (bench/latency.py, the chip's clock off nominal: over_pressure at 2
 So every drain is one transaction, the 40 ms coaching drain at 200 Hz too (0.125 per sample;
 the count rides in every read, so overflow and a short FIFO are seen on every read).
 ``count_first=True`` keeps the older drain (a count read, then a burst of every whole frame:
-two transactions, nothing held back); bench/bus.py shows both."""
+two transactions, nothing held back); bench/bus.py shows both.
+
+A count that is not whole frames has two causes. The chip may let the count be read while it
+writes a frame (the count goes up byte by byte): the frames at the FIFO's head are whole and
+the one being written is the newest, so the count is off once and whole on the next read.
+Or the FIFO is off its frame boundaries (bytes lost from it, or written to FIFO_R_W): then
+every count is off, and every frame read from it mixes two samples. One count cannot tell
+them apart, so a count off the boundaries for the first time resets nothing (the drain takes
+whole frames only, never more than the count holds) and its frames are held back, not
+delivered: the next read's count decides. Whole, and the held frames are delivered ahead of
+that read's (``partial_counts_tolerated``; they reach the caller one drain late, and no
+sample is lost); off again, and the FIFO is misaligned: the held frames are dropped, the
+FIFO reset and the gap reported (``partial_frames``). So a misaligned FIFO delivers no frame,
+short of the deciding count landing mid-write just so many bytes into a frame as make it
+whole (two rare events at once), and a count read mid-write costs no gap, only when two land
+in a row (Linux's inv_mpu_ring.c now takes whole frames and leaves the rest; it used to
+flush the FIFO on an odd count)."""
 
 from __future__ import annotations
 
@@ -165,7 +181,12 @@ class MPU6050:
         self._fifo_suspect = False
         self.count_first = count_first
         self.short_reads = 0  # reads that found fewer frames than the clock promised
-        self.partial_frames = 0  # counts that were not whole frames (FIFO reset each time)
+        self.partial_frames = 0  # misaligned FIFOs: counts off frame boundaries twice in a row (reset)
+        self.partial_counts_tolerated = 0  # counts off frame boundaries once (mid-write): no reset
+        self._count_off = False  # the last count was off frame boundaries (the next one decides)
+        # frames read with that count, and the timebase observation they make, held back until
+        # a whole count vouches for them (dropped, with a gap, should the FIFO be reset first)
+        self._held: tuple[ImuFrames, tuple[float, float]] | None = None
         self._left_frames = 0  # whole frames the last read's count left in the FIFO
         self._read_end_host_s = 0.0  # host time after the last FIFO read (or reset)
         # (host time after a read, the newest frame index its count vouched for): each bounds
@@ -242,6 +263,7 @@ class MPU6050:
         write(self.address, MPU6050Reg.USER_CTRL, MPU6050Bits.USER_FIFO_EN)
         write(self.address, MPU6050Reg.FIFO_EN, FIFO_MASK)
         self._fifo_suspect = False
+        self._forget_count_off()
         self._last_data_host_s = self._read_end_host_s = self.clock.now_s()
         self._left_frames = 0
         self._seen.clear()
@@ -252,10 +274,19 @@ class MPU6050:
         someone switched off stays a stall, seen as one) and continue the time axis at now."""
         self.bus.write_byte(self.address, MPU6050Reg.USER_CTRL,
                             MPU6050Bits.USER_FIFO_EN | MPU6050Bits.FIFO_RESET)
+        self._forget_count_off()
         self._left_frames = 0
         self._seen.clear()
         self._read_end_host_s = self.clock.now_s()
         self._reanchor(self._read_end_host_s)
+
+    def _forget_count_off(self) -> None:
+        """The FIFO was reset: its bytes start at a frame again. Frames held back on an
+        off-boundary count were never vouched for: they are dropped, and that is a gap."""
+        self._count_off = False
+        if self._held is not None:
+            self._held = None
+            self._gap_pending = True
 
     def _reanchor(self, host_s: float) -> None:
         """After lost data, continue the sample index at the host time of the restart."""
@@ -288,17 +319,50 @@ class MPU6050:
         count = int.from_bytes(raw[:COUNT_B], "big")
         if self._bad_count(count):
             return None
-        there = count // FRAME_B
+        there, part = divmod(count, FRAME_B)
         if there < want:  # fewer than the clock promised: what we took past them is not data
+            if part:  # and off the frame boundaries: nothing read can be vouched for
+                self._misaligned(f"FIFO holds part of a frame ({count} B) and fewer than due")
+                return None
             return self._short_read(raw[COUNT_B:COUNT_B + there * FRAME_B], there, want, host_s)
         self._left_frames = there - want
         self._seen.append((self._read_end_host_s, self._next_index + there - 1))
         if want == 0:
+            frames = self._vouch(None, part, host_s)
             if not there:
                 self._check_stall(host_s)
-            return None
+            return frames
         self._last_data_host_s = host_s
-        return self._frames(raw[COUNT_B:], host_s, self._left_frames)
+        return self._vouch(raw[COUNT_B:], part, host_s)
+
+    def _vouch(self, raw: bytes | None, part: int, host_s: float) -> ImuFrames | None:
+        """The frames of ``raw`` (None: none read) as the count that came with them allows.
+        A count ``part`` bytes past whole frames, the first in a row (``_bad_count`` resets on
+        the second): the frames are held back, not delivered, since a misaligned FIFO's
+        frames are junk and a frame being written looks the same on one count. A whole count
+        vouches for the FIFO's alignment: the held frames are delivered ahead of this read's
+        (their timebase observation first)."""
+        if part:
+            self._count_off = True
+            if raw:
+                frames = self._frames(raw, host_s, self._left_frames, observe=False)
+                newest_s = float(frames.t_s[-1]) + self._left_frames / self.sample_rate_hz
+                self._held = (frames, (host_s, newest_s))
+            return None
+        if self._count_off:
+            self._count_off = False
+            self.partial_counts_tolerated += 1
+        held, self._held = self._held, None
+        if held is not None:
+            self.timebase.observe(*held[1])
+        frames = None if raw is None else self._frames(raw, host_s, self._left_frames)
+        if held is None or frames is None:
+            return frames if held is None else held[0]
+        first = held[0]
+        return ImuFrames(np.concatenate([first.t_s, frames.t_s]),
+                         np.concatenate([first.gyro_rad_s, frames.gyro_rad_s]),
+                         np.concatenate([first.accel_m_s2, frames.accel_m_s2]),
+                         first.gap_before or frames.gap_before, frames.host_time_s)
 
     def _sure_frames(self, host_s: float) -> int:
         """Whole frames the FIFO is sure to hold at ``host_s``, capped at what fits in it.
@@ -346,20 +410,21 @@ class MPU6050:
         count = int.from_bytes(self.bus.read(self.address, MPU6050Reg.FIFO_COUNTH, COUNT_B), "big")
         if self._bad_count(count):
             return None
-        n_bytes = count
-        if n_bytes == 0:
+        there, part = divmod(count, FRAME_B)
+        self._left_frames = 0
+        if there == 0:
             self._read_end_host_s = self.clock.now_s()
+            frames = self._vouch(None, part, host_s)
             self._check_stall(host_s)
-            return None
-        try:
-            raw = self.bus.read(self.address, MPU6050Reg.FIFO_R_W, n_bytes, stream=True)
+            return frames
+        try:  # whole frames only: a frame being written stays for the next drain
+            raw = self.bus.read(self.address, MPU6050Reg.FIFO_R_W, there * FRAME_B, stream=True)
         except SensorError:
             self._fifo_suspect = True
             raise
         self._read_end_host_s = self.clock.now_s()
-        self._left_frames = 0
         self._last_data_host_s = host_s
-        frames = self._frames(raw, host_s, 0)
+        frames = self._vouch(raw, part, host_s)
         self._seen.append((self._read_end_host_s, self._next_index - 1))  # for a one-read drain after
         return frames
 
@@ -379,18 +444,21 @@ class MPU6050:
 
     def _bad_count(self, count: int) -> bool:
         """True (and the FIFO reset, the gap reported) when the FIFO count says the FIFO
-        overflowed or is near full, or holds part of a frame: the chip writes each sample's
-        frame whole, so a count that is not whole frames means the FIFO's bytes no longer
-        start at a frame (bytes lost, or written to FIFO_R_W), and every frame read from it
-        would be junk (Linux's inv_mpu_ring.c flushes the FIFO on an odd count likewise)."""
+        overflowed or is near full, or holds part of a frame for the second read in a row:
+        a frame being written shows on one count only, so the FIFO's bytes no longer start
+        at a frame (bytes lost, or written to FIFO_R_W), and every frame read from it, the
+        ones held back on the first such count too, would be junk."""
         if count >= MPU6050_FIFO_SIZE_B - OVERFLOW_MARGIN_B:
             self._overflow()
             return True
-        if count % FRAME_B:
-            self.partial_frames += 1
-            self._recover(f"FIFO holds part of a frame ({count} B)")
+        if count % FRAME_B and self._count_off:
+            self._misaligned(f"FIFO holds part of a frame ({count} B) on two reads in a row")
             return True
         return False
+
+    def _misaligned(self, why: str) -> None:
+        self.partial_frames += 1
+        self._recover(why)
 
     def _overflow(self) -> None:
         status = self.bus.read_byte(self.address, MPU6050Reg.INT_STATUS)

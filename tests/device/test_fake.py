@@ -27,12 +27,13 @@ class Ramp:
         return gyro, accel, 100.0 * t_s
 
 
-def make(rate_error_ppm=0.0, who_am_i=0x68):
+def make(rate_error_ppm=0.0, who_am_i=0x68, fifo_write_s=0.0):
     clock = ManualClock()
     bus = FakeI2CBus(clock)
     src = Ramp()
     chip = bus.attach(0x68, FakeMPU6050(src, clock, who_am_i=who_am_i,
-                                        rate_error_ppm=rate_error_ppm))
+                                        rate_error_ppm=rate_error_ppm,
+                                        fifo_write_s=fifo_write_s))
     return clock, bus, chip, src
 
 
@@ -126,6 +127,46 @@ def test_fifo_count_is_latched_when_the_high_byte_is_read():
     low = bus.read_byte_data(0x68, 0x73)
     assert (high << 8) | low == 240
     assert fifo_count(bus) == 300
+
+
+def test_a_frame_being_written_shows_in_the_count_byte_by_byte_and_is_read_whole_once_written():
+    """``fifo_write_s``: the chip writes each frame into the FIFO over 0.6 ms from its sampling
+    instant (1 kHz: frames at 1, 2, ... ms), 50 us a byte. Half-way through the second frame
+    the count shows one frame and six bytes, and only those six bytes are in the FIFO; once
+    written, the frame reads whole and is the sample it should be."""
+    clock, bus, chip, _ = make(fifo_write_s=0.0006)
+    start_fifo(bus)
+    clock.advance(0.0023)  # frame 1 written at 1.6 ms; frame 2 (2 ms) 0.3 ms into its write
+    assert fifo_count(bus) == 12 + 6 and chip.frames_writing == 1
+    write, read = i2c_msg.write(0x68, [0x74]), i2c_msg.read(0x68, 12)
+    bus.i2c_rdwr(write, read)  # the whole frame at the head
+    assert np.frombuffer(bytes(read), ">i2")[3] == round(np.degrees(0.001) * 32.8)
+    assert fifo_count(bus) == 6  # the frame being written: its first six bytes
+    clock.advance(0.0003)
+    assert fifo_count(bus) == 12 and chip.frames_writing == 0
+    write, read = i2c_msg.write(0x68, [0x74]), i2c_msg.read(0x68, 12)
+    bus.i2c_rdwr(write, read)
+    assert np.frombuffer(bytes(read), ">i2")[3] == round(np.degrees(0.002) * 32.8)
+    clock.advance(0.00048)  # 3.08 ms: frame 3 has 0.08 ms of its write, one byte
+    assert fifo_count(bus) == 1
+    bus.write_byte_data(0x68, 0x6A, 0x44)  # FIFO_RESET mid-write: the rest of the frame is dropped
+    clock.advance(0.0005)  # 3.58 ms
+    assert fifo_count(bus) == 0 and chip.frames_writing == 0
+    clock.advance(0.00112)  # 4.7 ms: frame 4 (4 ms) is written from its start, whole
+    assert fifo_count(bus) == 12
+
+
+def test_frames_sampled_while_nobody_read_are_written_whole_and_in_order():
+    """Many frames sampled between two transfers: all but the newest are long written; with
+    the newest in flight, the FIFO holds every older frame whole, in order."""
+    clock, bus, chip, _ = make(fifo_write_s=0.0006)
+    start_fifo(bus)
+    clock.advance(0.0203)  # 20 frames, the 20th 0.3 ms into its write
+    assert fifo_count(bus) == 19 * 12 + 6 and chip.frames_writing == 1
+    write, read = i2c_msg.write(0x68, [0x74]), i2c_msg.read(0x68, 19 * 12)
+    bus.i2c_rdwr(write, read)
+    gx = np.frombuffer(bytes(read), ">i2").reshape(-1, 6)[:, 3]
+    assert np.array_equal(gx, np.round(np.degrees(np.arange(1, 20) * 0.001) * 32.8))
 
 
 def test_fifo_overflow_drops_the_oldest_and_sets_fifo_oflow_until_read():

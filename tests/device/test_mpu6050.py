@@ -37,11 +37,12 @@ class Ramp:
         return gyro, accel, np.zeros(len(t))
 
 
-def rig(source=None, rate_hz=200.0, who_am_i=0x68, rate_error_ppm=0.0, **kw):
+def rig(source=None, rate_hz=200.0, who_am_i=0x68, rate_error_ppm=0.0, fifo_write_s=0.0, **kw):
     clock = ManualClock()
     fake = FakeI2CBus(clock)
     chip = fake.attach(0x68, FakeMPU6050(source or Rotation(), clock, who_am_i=who_am_i,
-                                         rate_error_ppm=rate_error_ppm))
+                                         rate_error_ppm=rate_error_ppm,
+                                         fifo_write_s=fifo_write_s))
     bus = I2CBus(fake, clock=clock, name="i2c-1")
     imu = MPU6050(bus, clock, sample_rate_hz=rate_hz, **kw)
     return clock, fake, chip, bus, imu
@@ -380,9 +381,11 @@ def test_an_overflow_between_coaching_drains_is_seen_by_the_one_read():
 @pytest.mark.parametrize("count_first", [False, True])
 def test_a_fifo_holding_part_of_a_frame_is_reset_never_read_as_samples(count_first):
     """Six bytes written to FIFO_R_W put the FIFO off its frame boundaries: every later
-    count is whole frames plus six bytes. The count that comes with the read says so; the
-    frames read with it are thrown away (each would mix two samples), the FIFO is reset and
-    the gap reported, and what follows is whole, real frames again."""
+    count is whole frames plus six bytes. The first such count could be a frame being
+    written, so it resets nothing, but the frames read with it are held back, never
+    delivered (each would mix two samples); the next count is off again, so the FIFO is
+    misaligned: the held frames are dropped, the FIFO is reset and the gap reported, and
+    what follows is whole, real frames again. No junk frame ever reaches the caller."""
     clock, _, chip, bus, imu = rig(source=Ramp(), count_first=count_first)
     imu.start()
     for _ in range(10):
@@ -390,7 +393,11 @@ def test_a_fifo_holding_part_of_a_frame_is_reset_never_read_as_samples(count_fir
         assert not imu.read().gap_before
     bus.write(0x68, 0x74, [1, 2, 3, 4, 5, 6])  # FIFO_R_W: six bytes in front of the next frames
     clock.advance(0.04)
+    assert imu.read() is None  # held back: junk, as the next count shows
+    assert imu.partial_frames == 0 and chip.fifo_len % 12 == 6  # nothing reset yet
+    clock.advance(0.04)
     assert imu.read() is None and imu.partial_frames == 1 and chip.fifo_len == 0
+    assert imu.partial_counts_tolerated == 0
     after = []
     for _ in range(10):
         clock.advance(0.04)
@@ -400,3 +407,110 @@ def test_a_fifo_holding_part_of_a_frame_is_reset_never_read_as_samples(count_fir
     assert np.allclose(a[:, 1], 2 * a[:, 0], atol=3 * G / 4096)
     assert np.allclose(a[:, 2], -a[:, 0], atol=3 * G / 4096)
     assert np.allclose(np.diff(a[:, 0]), 0.005, atol=2 * G / 4096)
+
+
+def drain_at(clock, imu, times_s):
+    """Read the IMU at each of ``times_s`` (clock time); the results in order."""
+    out = []
+    for t_s in times_s:
+        clock.advance(t_s - clock.now_s())
+        out.append(imu.read())
+    return out
+
+
+def waiting(chip):
+    """Frames the chip has taken that no read has had: whole in the FIFO, or being written."""
+    return chip.fifo_len // 12 + chip.frames_writing
+
+
+@pytest.mark.parametrize("count_first", [False, True])
+def test_a_count_read_while_a_frame_is_written_costs_no_reset_no_gap_and_no_sample(count_first):
+    """The chip writes each frame into its FIFO over 0.6 ms (50 us a byte). Drains every
+    40 ms land on the chip's sampling instants, so their counts are whole, but one comes
+    0.3 ms late: its count shows six bytes of the newest frame. The drain takes whole frames
+    only, holds them back until the next count is whole, and then delivers them ahead of
+    that drain's: no reset, no gap, every sample once and in order, one transaction a drain
+    (two with ``count_first``)."""
+    clock, _, chip, bus, imu = rig(source=Ramp(), count_first=count_first, fifo_write_s=0.0006)
+    imu.start()
+    start_s, generated, before = clock.now_s(), chip.samples_generated, bus.stats.transactions
+    times = start_s + 0.04 * np.arange(1, 51)
+    times[20] += 0.0003  # 0.3 ms into a frame's write
+    got = drain_at(clock, imu, times)
+    assert got[20] is None and imu.partial_counts_tolerated == 1  # held, then vouched for
+    assert len(got[21].t_s) >= 15  # the held frames came with the next drain's
+    assert imu.partial_frames == 0 and imu.short_reads == 0 and imu.overflows == 0
+    assert not any(f.gap_before for f in got if f is not None)
+    assert bus.stats.transactions - before == (2 if count_first else 1) * len(times)
+    t = np.concatenate([f.t_s for f in got if f is not None])
+    a = np.concatenate([f.accel_m_s2 for f in got if f is not None])  # Ramp: accel x = the instant
+    assert len(a) == chip.samples_generated - generated - waiting(chip)  # none lost or invented
+    assert np.allclose(np.diff(a[:, 0]), 0.005, atol=2 * G / 4096)  # each once, in order
+    assert np.allclose(np.diff(t), 0.005) and t[0] == 0.0
+    assert np.allclose(a[:, 1], 2 * a[:, 0], atol=3 * G / 4096)  # whole frames, not torn
+
+
+def test_counts_read_mid_write_now_and_then_as_the_chip_drifts_cost_nothing():
+    """The chip's clock 1 % fast drifts its frames 0.4 ms across each 40 ms drain; each frame
+    takes 0.2 ms to write, so now and then a count lands mid-write, never twice in a row:
+    every such count is tolerated, and every sample arrives once, in order, with no gap, at
+    one transaction a drain."""
+    clock, _, chip, bus, imu = rig(source=Ramp(), rate_error_ppm=10_000, fifo_write_s=0.0002)
+    imu.start()
+    generated, before = chip.samples_generated, bus.stats.transactions
+    got = drain_at(clock, imu, clock.now_s() + 0.04 * np.arange(1, 501))
+    assert imu.partial_counts_tolerated >= 10 and sum(f is None for f in got) >= 10
+    assert imu.partial_frames == 0 and imu.short_reads == 0 and imu.overflows == 0
+    assert not any(f.gap_before for f in got if f is not None)
+    assert bus.stats.transactions - before == 500
+    a = np.concatenate([f.accel_m_s2 for f in got if f is not None])
+    assert len(a) == chip.samples_generated - generated - waiting(chip)
+    assert np.allclose(np.diff(a[:, 0]), 1 / chip.sample_rate_hz(), atol=2 * G / 4096)
+    assert np.allclose(a[:, 2], -a[:, 0], atol=3 * G / 4096)
+
+
+@pytest.mark.parametrize("count_first", [False, True])
+def test_counts_off_frame_boundaries_on_two_reads_in_a_row_reset_the_fifo(count_first):
+    """Two drains in a row land mid-write: one count cannot tell a frame being written from a
+    misaligned FIFO, two in a row are taken for misalignment. The frames held back on the
+    first are dropped, never delivered, the FIFO is reset and the gap reported; the time axis
+    goes on, and only whole, real frames follow."""
+    clock, _, chip, _, imu = rig(source=Ramp(), count_first=count_first, fifo_write_s=0.0006)
+    imu.start()
+    start_s = clock.now_s()
+    times = start_s + 0.04 * np.arange(1, 41)
+    times[20:22] += 0.0003
+    got = drain_at(clock, imu, times)
+    assert got[20] is None and got[21] is None
+    assert imu.partial_frames == 1 and imu.partial_counts_tolerated == 0
+    assert not any(f.gap_before for f in got[:20]) and got[22].gap_before
+    assert not any(f.gap_before for f in got[23:])
+    jump_s = got[22].t_s[0] - got[19].t_s[-1]  # the frames of two drains, lost
+    assert jump_s == pytest.approx(got[22].accel_m_s2[0, 0] - got[19].accel_m_s2[-1, 0], abs=0.006)
+    after = np.concatenate([f.accel_m_s2 for f in got[22:]])
+    assert np.allclose(np.diff(after[:, 0]), 0.005, atol=2 * G / 4096)
+    assert np.allclose(after[:, 1], 2 * after[:, 0], atol=3 * G / 4096)
+
+
+def test_frames_held_on_a_partial_count_are_dropped_if_the_fifo_is_reset_before_a_whole_count():
+    """A count lands mid-write (frames held back), then someone resets the FIFO: the next
+    count is whole but short, so it vouches for nothing read before the reset. The held
+    frames are dropped with the gap reported, never delivered; the newest frame is placed
+    where it was taken, as for any short read."""
+    clock, _, _, bus, imu = rig(source=Ramp(), fifo_write_s=0.0006)
+    imu.start()
+    start_s = clock.now_s()
+    got = drain_at(clock, imu, start_s + 0.04 * np.arange(1, 11) + ([0] * 9 + [0.0003]))
+    assert got[-1] is None and all(f is not None for f in got[:-1])
+    clock.advance(0.05)
+    bus.write_byte(0x68, 0x6A, 0x44)  # FIFO_RESET from elsewhere
+    later = drain_at(clock, imu, start_s + np.array([0.4558, 0.5, 0.54]))
+    short = later[0]  # one whole frame since the reset (taken at start_s + 0.455)
+    assert imu.short_reads == 1 and imu.partial_counts_tolerated == 0
+    assert short.gap_before and len(short.t_s) == 1
+    assert short.accel_m_s2[0, 0] == pytest.approx(start_s + 0.455, abs=2 * G / 4096)
+    assert short.t_s[0] == pytest.approx(0.45, abs=0.006)
+    t = np.concatenate([f.t_s for f in got[:-1] + later])
+    assert np.all(np.diff(t) > 0)  # each once, in order
+    held_window = (t > got[-2].t_s[-1]) & (t < short.t_s[0])
+    assert not held_window.any() and short.t_s[0] - got[-2].t_s[-1] >= 0.09  # a gap, not junk

@@ -253,3 +253,26 @@ def test_a_drains_own_force_reading_reaches_the_block_it_drains(rate_error_ppm):
         steps_seen += force.readings[-1] != force.readings[-2]
     assert drains > 400 and steps_seen > 20
     hw.close()
+
+
+def test_counts_read_mid_write_cost_no_gap_and_held_frames_carry_their_own_force():
+    """The chip takes 0.2 ms to write each frame into its FIFO and runs 1 % fast, so now and
+    then the coaching drain's count lands mid-write: the driver holds that drain's frames
+    back and hands them over with the next drain's. The Sampler's Blocks stay gap-free and
+    healthy, every sample arrives once, and the held frames carry the force read nearest
+    them, not the later drain's."""
+    clock = ManualClock()
+    hw = open_hardware("sim", clock=clock, source=HostRamp(), sample_rate_hz=RATE_HZ)
+    hw.fakes["mpu6050"].rate_error_ppm = 10_000
+    hw.fakes["mpu6050"].fifo_write_s = 0.0002
+    sampler = Sampler(hw.imu, hw.force, clock, drain_interval_s=0.04)
+    sampler.start()
+    blocks, healths = run(clock, sampler, 12.0)  # force clips at 512 N past 13.7 s
+    assert hw.imu.partial_counts_tolerated >= 5 and hw.imu.partial_frames == 0
+    assert sampler.stats["gaps"] == 0 and set(healths) == {""}
+    assert not any(b.gap_before for b in blocks)
+    host_t = np.concatenate([b.gyro_rad_s[:, 0] for b in blocks])
+    assert np.allclose(np.diff(host_t), 1 / hw.fakes["mpu6050"].sample_rate_hz(), atol=0.001)
+    force = np.concatenate([b.force_n for b in blocks])
+    late = host_t > 4.0
+    assert np.max(np.abs(force[late] - (100 + 30 * host_t[late]))) < 0.3  # within 10 ms
