@@ -9,6 +9,7 @@ import ipaddress
 import math
 from pathlib import Path
 
+from firmware.common import wire
 from firmware.common.errors import ConfigError
 from firmware.common.mqtt_url import parse_broker_url
 from firmware.edge.config import ID_RE
@@ -111,6 +112,15 @@ def device_id(text: str) -> str:
     """A device id as in MQTT topics and the config: 1-64 characters of a-z, 0-9 and '-'."""
     if not ID_RE.fullmatch(text):
         raise argparse.ArgumentTypeError(f"device id {text!r}: use 1-64 characters of a-z, 0-9 and '-'")
+    return text
+
+
+def device_key(text: str) -> str:
+    """A device id as the dashboard knows it: a device id, or a bridged site's device as
+    ``site.id`` (docs/sites.md)."""
+    if not wire.DEVICE_KEY_RE.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"device id {text!r}: use 1-64 characters of a-z, 0-9 and '-' "
+                                         "(a site's device: site.id)")
     return text
 
 

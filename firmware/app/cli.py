@@ -277,8 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="link a person (their id) to a therapist login as a client, and exit")
     db.add_argument("--unlink-client", nargs=2, metavar=("THERAPIST", "PERSON"),
                     help="end a therapist's link to a person, and exit")
-    db.add_argument("--trust-device", type=argtypes.device_id, action="append", default=[], metavar="ID",
-                    help="mark a device as paired without a code (administrators)")
+    db.add_argument("--trust-device", type=argtypes.device_key, action="append", default=[], metavar="ID",
+                    help="mark a device the dashboard has seen as paired, without a code, and exit; "
+                    "repeatable (the Devices page shows the ids)")
     db.add_argument("--ingest-workers", type=argtypes.workers,
                     default=env("ROLLSENSE_DASHBOARD_INGEST_WORKERS", "1"), metavar="N",
                     help="MQTT ingest workers sharing the load through a shared subscription, "

@@ -1,4 +1,5 @@
-"""``rollsense dashboard`` (and ``--add-user``)."""
+"""``rollsense dashboard`` (and its one-shot changes to the store: ``--add-user``,
+``--link-client``, ``--unlink-client``, ``--trust-device``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from pathlib import Path
 
 from dashboard.access import add_login, link_client, unlink_client
 from dashboard.auth import check_username
+from dashboard.devices import mark_paired
+from dashboard.queries import get_device
 from dashboard.reminders import parse_reminder_at
 from dashboard.retention import parse_retention_days
 from dashboard.server import check_port, fingerprint, run_dashboard, tls_files
@@ -19,9 +22,17 @@ from firmware.common.mqtt_url import parse_broker_url
 
 
 def dashboard(a) -> int:
+    one_shots = [flag for flag, given in (("--add-user", a.add_user is not None),
+                                          ("--link-client", a.link_client is not None),
+                                          ("--unlink-client", a.unlink_client is not None),
+                                          ("--trust-device", bool(a.trust_device))) if given]
+    if len(one_shots) > 1:  # each does its one job and exits: two would leave one undone
+        raise ConfigError(f"{' and '.join(one_shots)}: give one at a time")
     for link, change in ((a.link_client, link_client), (a.unlink_client, unlink_client)):
         if link is not None:  # issue 23: a therapist's clients
             return _link(a, link, change)
+    if a.trust_device:
+        return _trust(a)
     if a.add_user is not None:
         check_username(a.add_user)
         password = sys.stdin.readline().rstrip("\n")
@@ -60,7 +71,7 @@ def dashboard(a) -> int:
     if tls:
         print(f"HTTPS certificate {tls.cert}{' (self-signed)' if tls.made else ''}, "
               f"SHA-256 {fingerprint(tls.cert)}", file=sys.stderr, flush=True)
-    run_dashboard(a.broker, a.db, a.host, a.port, trust_devices=a.trust_device,
+    run_dashboard(a.broker, a.db, a.host, a.port,
                   workers=a.ingest_workers, tls_cert=str(tls.cert) if tls else None,
                   tls_key=str(tls.key) if tls else None, trusted_proxies=proxies, reminder_at=reminder_at,
                   telemetry_retention_days=retention_days, ingest_share=a.ingest_share)
@@ -72,11 +83,7 @@ def _link(a, names: list[str], change) -> int:
     if a.add_user is not None or a.role or a.person:
         raise ConfigError("--link-client and --unlink-client go alone (no --add-user, --role, --person)")
     therapist, person_id = names
-    argtypes.check_sqlite_path(a.db)
-    sqlite_path = None if a.db.startswith(("postgresql://", "postgres://")) else a.db.removeprefix("sqlite:///")
-    if sqlite_path and not Path(sqlite_path).is_file():  # a link needs its logins: make no new store
-        raise ConfigError(f"{sqlite_path}: no dashboard store there (add the therapist with --add-user first)")
-    store = open_store(a.db)
+    store = _existing_store(a.db, "add the therapist with --add-user first")  # a link needs its logins
     try:
         changed = change(store, therapist, person_id)
     finally:
@@ -87,3 +94,37 @@ def _link(a, names: list[str], change) -> int:
     print(f"person {person_id} {state} therapist {therapist}")
     return 0
 
+
+
+def _trust(a) -> int:
+    """``--trust-device ID`` (repeatable): mark devices the dashboard has seen as paired, as
+    pairing with a code on the Devices page does, and exit. An id it has not seen is refused
+    before anything changes: a typo would otherwise stand as a paired device that never was."""
+    if a.role or a.person or a.replace:
+        raise ConfigError("--trust-device goes alone (no --role, --person, --replace)")
+    store = _existing_store(a.db, "a device is listed once the dashboard has heard it on its broker")
+    try:
+        devices = {}
+        for device_id in dict.fromkeys(a.trust_device):
+            device = get_device(store, device_id)
+            if device is None:
+                raise ConfigError(f"no device {device_id!r} in this store: a device is listed once the "
+                                  "dashboard has heard it on its broker (the Devices page shows the ids)")
+            devices[device_id] = device
+        for device_id, device in devices.items():
+            if not device["paired"]:
+                mark_paired(store, device_id, True)
+            print(f"device {device_id} {'was already paired' if device['paired'] else 'marked as paired'}")
+    finally:
+        store.close()
+    return 0
+
+
+def _existing_store(db_url: str, hint: str):
+    """The dashboard's store at ``db_url``, which must exist already (a one-shot change makes
+    no new SQLite file); ConfigError with ``hint`` if it does not."""
+    argtypes.check_sqlite_path(db_url)
+    sqlite_path = None if db_url.startswith(("postgresql://", "postgres://")) else db_url.removeprefix("sqlite:///")
+    if sqlite_path and not Path(sqlite_path).is_file():
+        raise ConfigError(f"{sqlite_path}: no dashboard store there ({hint})")
+    return open_store(db_url)

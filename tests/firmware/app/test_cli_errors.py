@@ -9,6 +9,7 @@ import io
 import json
 import os
 import re
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -116,6 +117,11 @@ BAD_INPUT = [
     (["dashboard", "--link-client", "theo", "ann", "--db", "{tmp}/u.db"], "u.db: no dashboard store there"),
     (["dashboard", "--unlink-client", "theo", "ann", "--role", "admin"], "--link-client and --unlink-client go alone"),
     (["dashboard", "--trust-device", "Roller 1"], "argument --trust-device: device id 'Roller 1'"),
+    (["dashboard", "--trust-device", "a.b.c"], "argument --trust-device: device id 'a.b.c'"),
+    (["dashboard", "--trust-device", "vm", "--role", "admin"], "--trust-device goes alone"),
+    (["dashboard", "--add-user", "x", "--trust-device", "vm"], "--add-user and --trust-device: give one at a time"),
+    (["dashboard", "--link-client", "t", "p", "--unlink-client", "t", "p"],
+     "--link-client and --unlink-client: give one at a time"),
     (["pair", "--state-dir", "/proc/nope"], "state directory /proc/nope: cannot create it"),
     (["pair", "--config", "/nonexistent"], "/nonexistent: cannot read the config file"),
     (["pair", "--state-dir", ""], "argument --state-dir: empty path"),  # not the default dir
@@ -427,6 +433,61 @@ def test_demo_plays_a_programme_with_a_table_per_step(tmp_path, monkeypatch):
 
 def test_demo_json_flag():
     assert build_parser().parse_args(["demo", "--json"]).json is True
+
+
+# --------------------------------------------------------------------------- --trust-device
+
+
+def _trust(db: Path, *ids: str) -> subprocess.CompletedProcess:
+    """``rollsense dashboard --trust-device ID...`` as a user types it. The broker and port are
+    ones where nothing listens: a dashboard started by mistake would serve there until killed."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    flags = [x for device_id in ids for x in ("--trust-device", device_id)]
+    return subprocess.run([*ROLLSENSE, "dashboard", "--db", f"sqlite:///{db}", "--port", str(port),
+                           "--broker", "mqtt://127.0.0.1:9", *flags],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=ROW_TIMEOUT_S)
+
+
+def _paired(db: Path) -> dict[str, bool]:
+    store = open_store(f"sqlite:///{db}")
+    try:
+        return {r["device_id"]: bool(r["paired"]) for r in store.query("SELECT device_id, paired FROM devices")}
+    finally:
+        store.close()
+
+
+def test_trust_device_marks_a_seen_device_paired_and_exits(tmp_path):
+    db = tmp_path / "dash.db"
+    store = open_store(f"sqlite:///{db}")
+    store.save_many([("status", device_id, {"status": "online"}) for device_id in ("vm", "r2", "clinic-a.r1")])
+    store.close()
+    first = _trust(db, "vm")
+    assert (first.returncode, first.stdout, first.stderr) == (0, "device vm marked as paired\n", "")
+    assert _paired(db) == {"vm": True, "r2": False, "clinic-a.r1": False}
+    again = _trust(db, "vm", "clinic-a.r1")  # a bridged site's device, as the Devices page names it
+    assert (again.returncode, again.stderr) == (0, "")
+    assert again.stdout == "device vm was already paired\ndevice clinic-a.r1 marked as paired\n"
+    # an id the dashboard never heard: one line, exit 2, and nothing changed (not even r2 before it)
+    unknown = _trust(db, "r2", "ghost")
+    assert (unknown.returncode, unknown.stdout) == (2, "") and "Traceback" not in unknown.stderr
+    assert unknown.stderr.strip() == ("rollsense dashboard: no device 'ghost' in this store: a device is "
+                                      "listed once the dashboard has heard it on its broker (the Devices "
+                                      "page shows the ids)")
+    assert _paired(db) == {"vm": True, "r2": False, "clinic-a.r1": True}
+    nowhere = _trust(tmp_path / "none.db", "vm")  # a mistyped store: said, and no new file made
+    assert (nowhere.returncode, nowhere.stdout) == (2, "")
+    assert nowhere.stderr.strip().startswith(f"rollsense dashboard: {tmp_path / 'none.db'}: no dashboard store there")
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_every_one_shot_dashboard_flag_says_and_exit():
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    helps = {a.option_strings[0]: " ".join(a.help.split()) for a in sub.choices["dashboard"]._actions
+             if a.option_strings}
+    for flag in ("--add-user", "--link-client", "--unlink-client", "--trust-device"):
+        assert "and exit" in helps[flag], (flag, helps[flag])
 
 
 # ------------------------------------------------------------------------------- --add-user
