@@ -150,7 +150,7 @@ class Ingest(Parsers):
         self.session_expiry_s = session_expiry_s
         self.stats = dict.fromkeys(
             ("sessions_new", "sessions_dup", "events", "telemetry", "dropped", "acks",
-             "store_outages", "quarantined", "callback_errors"), 0
+             "store_outages", "quarantined", "results_without_id", "callback_errors"), 0
         )
         self._listeners: list[Listener] = []
         self._connected = threading.Event()

@@ -1,10 +1,12 @@
 """What the ingest publishes to devices: commands (``rollsense/<id>/cmd/<name>``) and the acks
-of stored summaries (``rollsense/<id>/ack``), numbered by one ``seq`` counter."""
+of stored summaries (``rollsense/<id>/ack``), numbered by one ``seq`` counter; and the replies
+that answer no command it sent (``"id": null``)."""
 
 from __future__ import annotations
 
 import itertools
 import json
+import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -14,6 +16,9 @@ from paho.mqtt.properties import Properties
 
 from firmware.common import wire
 
+log = logging.getLogger("rollsense.ingest")
+
+STRAY_LOGGED_MAX = 10_000  # (device, command) keys whose id-less replies were logged
 
 class CommandPublisher:
     """Publishes on ``client`` (the ingest's main connection); remembers the pair commands it
@@ -25,6 +30,7 @@ class CommandPublisher:
         self.command_ttl_s = command_ttl_s
         self._seq = itertools.count(1)
         self._pair_ids: set[str] = set()
+        self._strays_logged: set[tuple[str, str]] = set()  # (device, command) said once
 
     def send_command(self, device_id: str, name: str, payload: dict | None = None) -> str:
         """Publish ``rollsense/<id>/cmd/<name>`` (QoS 1, never retained); returns the command id.
@@ -56,6 +62,21 @@ class CommandPublisher:
             self._pair_ids.discard(cmd_id)
             return True
         return False
+
+    def stray_result(self, device_id: str, name: str, result: dict) -> None:
+        """A device's reply with ``"id": null``: its refusal of a command it could read no id
+        from (not JSON, not an object, no valid id), which this dashboard never sends, so
+        something else on the broker did. It answers nothing pending: counted
+        (``results_without_id``) and logged once per device and command (at most
+        STRAY_LOGGED_MAX of them, so made-up device ids cannot grow the set without end)."""
+        self.stats["results_without_id"] += 1
+        key = (device_id, name)
+        if key in self._strays_logged or len(self._strays_logged) >= STRAY_LOGGED_MAX:
+            return
+        self._strays_logged.add(key)
+        log.warning("%s refused a %s command without a readable id, not sent by this dashboard: %s "
+                    "(said once; counted in results_without_id)", device_id, name,
+                    str(result.get("error") or "refused")[:200])
 
     def ack_session(self, device_id: str, summary: dict) -> None:
         """Tell the device its summary is stored (it then drops it from its outbox)."""

@@ -35,8 +35,11 @@ class Parsers:
             return None, False
         return schema.parse("info", msg.payload), True
 
-    def _parse_result(self, device_id: str, msg, name: str) -> tuple[dict, bool]:
+    def _parse_result(self, device_id: str, msg, name: str) -> tuple[dict | None, bool]:
         result = schema.parse("result", msg.payload)
+        if result["id"] is None:  # the device refusing a command it could read no id from:
+            self.publisher.stray_result(device_id, name, result)  # no sender waits; logged once
+            return None, False
         # a successful pairing this dashboard asked for: the writer marks the device paired
         paired = name == "pair" and result["status"] == "ok" and self.publisher.take_pairing(result["id"])
         return {**result, "command": name}, paired

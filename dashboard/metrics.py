@@ -45,6 +45,8 @@ STATS = {
     "sessions_dup": ("rollsense_ingest_duplicates", "Session summaries received again and not stored again", {"kind": "session"}),
     "acks": ("rollsense_ingest_session_acks", "Summary acks sent to devices", {}),
     "quarantined": ("rollsense_ingest_quarantined", "Messages that failed their schema, kept aside", {}),
+    "results_without_id": ("rollsense_ingest_results_without_id", "Device replies to a command it could "
+                           "read no id from (not sent by this dashboard): counted and logged, not quarantined", {}),
     "callback_errors": ("rollsense_ingest_errors", "Errors: a failed callback or batch, a message the database refused, telemetry lost while the store was down, store outages", {"error": "callback"}),
     "dropped": ("rollsense_ingest_errors", "", {"error": "dropped"}),
     "store_outages": ("rollsense_ingest_errors", "", {"error": "store_outage"}),

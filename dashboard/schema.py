@@ -198,15 +198,21 @@ INFO = {
     },
 }
 
+# A device answers every command on its result topic, also one it could not read an id from
+# (not JSON, not an object, an id that is no id): ``{"id": null, "status": "error", "error"}``
+# (firmware/core/commands.py, ``handle``). That reply answers no command this dashboard sent
+# (its ids are always there); it is valid, not quarantined (dashboard/ingest_parsers.py).
 RESULT = {
     **OPEN_OBJECT,
     "required": ["id", "status"],
     "properties": {
-        "id": ID,
+        "id": {**ID, "type": ["string", "null"]},
         "status": {"enum": ["ok", "error"]},
         "error": {"type": ["string", "null"], "maxLength": 500},
         "data": {"type": ["object", "null"], "maxProperties": 64},
     },
+    "if": {"properties": {"id": {"type": "null"}}},  # without an id a device only ever refuses
+    "then": {"properties": {"status": {"enum": ["error"]}}},
 }
 
 SCHEMAS = {"session": SESSION, "event": EVENT, "telemetry": TELEMETRY, "info": INFO, "result": RESULT}

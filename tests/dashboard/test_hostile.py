@@ -21,7 +21,7 @@ from firmware.common.errors import WireError
 from firmware.edge.journal import default_interrupted_summary
 from tests.conftest import Subacks, start_subscribed
 from tests.dashboard.test_ingest import count, ingest_on_locked_sqlite, summary
-from tests.dashboard.test_web import call, serve, session_cookie
+from tests.dashboard.test_web import Device, call, serve, session_cookie
 from tests.firmware.edge.test_link import Observer, wait_until
 
 PAGES = ("/history", "/device/dev-h", "/api/history.json", "/api/history.csv", "/", "/devices")
@@ -70,6 +70,47 @@ def test_a_pair_result_with_a_list_id_is_quarantined_acked_and_the_ingest_goes_o
     finally:
         again.stop()
         obs.close()
+
+
+def test_a_devices_reply_to_a_command_without_an_id_is_logged_not_quarantined(fresh_broker, store, tmp_path,
+                                                                             caplog):
+    """Finding: `mosquitto_pub -t rollsense/<dev>/cmd/ping -m 'not json'` made the device answer,
+    as documented, {"id": null, "status": "error", ...} on cmd/ping/result, and the dashboard
+    quarantined that reply ("id must be string"): a healthy device listed as misbehaving. A real
+    device link answers three id-less commands; the real ingest counts and logs them (once per
+    device and command), quarantines nothing and notifies no listener (no command waits)."""
+    ing = start_ingest(fresh_broker, store, "dash-" + uuid.uuid4().hex[:6])
+    heard = []
+    ing.add_listener(lambda kind, dev, payload: heard.append((kind, dev, payload)))
+    device = Device(fresh_broker.url, tmp_path).start()
+    obs = Observer(fresh_broker.url, topics=("rollsense/+/ack", "rollsense/+/cmd/+/result"))
+    dev = device.device_id
+    try:
+        with caplog.at_level(logging.WARNING, logger="rollsense.ingest"):
+            for raw in (b"not json", b"[]", b'{"id": 12}'):
+                obs.publish(f"rollsense/{dev}/cmd/ping", raw)
+            replies = [json.loads(m.payload) for m in obs.wait_suffix("/cmd/ping/result", 3)]
+            assert [(r["id"], r["status"]) for r in replies] == [(None, "error")] * 3  # what a device sends
+            # the dashboard's own command still finds its answer
+            ping_id = ing.send_command(dev, "ping")
+            obs.wait_for(lambda ms: any(m.topic.endswith("/cmd/ping/result")
+                                        and json.loads(m.payload)["id"] == ping_id for m in ms))
+            publish_and_wait_ack(obs, dev, "after-stray-replies")  # the ingest is past all four
+        assert store.query("SELECT device_id, kind, reason FROM quarantine") == []
+        assert ing.stats["quarantined"] == 0 and ing.stats["callback_errors"] == 0
+        assert ing.stats["results_without_id"] == 3
+        assert [(k, p["id"], p["status"]) for k, _, p in heard if k == "result"] == [("result", ping_id, "ok")]
+        lines = [r.getMessage() for r in caplog.records if "without a readable id" in r.getMessage()]
+        assert len(lines) == 1 and lines[0].startswith(f"{dev} refused a ping command without a readable id")
+        assert "payload refused: not valid JSON" in lines[0]
+        # a reply with no id that claims success is no reply a device sends: quarantined
+        obs.publish(f"rollsense/{dev}/cmd/ping/result", {"id": None, "status": "ok"})
+        publish_and_wait_ack(obs, dev, "after-odd-reply")
+        assert [r["reason"] for r in store.query("SELECT reason FROM quarantine")] == ["status must be one of ['error']"]
+    finally:
+        obs.close()
+        device.stop()
+        ing.stop()
 
 
 class FailingInfo(Ingest):
