@@ -100,6 +100,7 @@ class LivePages(Pages):
   <div><h1 id="routine">Waiting for a routine</h1>
   <p class="muted"><span id="device-name">{esc(device.get("name") or device_id)}</span> · <span id="phase">idle</span></p></div>
   <span id="status" class="pill status {esc(status)}">{esc(status)}</span>
+  <p id="live-note" class="sr-only" role="status"></p>
 </section>
 <section class="card cue-card" id="cue-card"><div id="cue" class="cue">Ready when you are</div>
   <div id="cue-sub" class="muted">Start a routine on the tool, or below.</div></section>

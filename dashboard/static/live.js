@@ -66,6 +66,8 @@
     if (t.session_id && t.session_id !== lastSessionId) {
       lastSessionId = t.session_id;
       $("routine").textContent = humanizeRoutine(t.protocol);
+      $("stop-msg").textContent = "";  // a stop said of the session before no longer stands
+      say(`${humanizeRoutine(t.protocol)} started`);
     }
     // a hold's speed band is "still": under the routine's still threshold
     const sb = t.speed_band_mps ? [t.speed_band_mps[0] * 100, t.speed_band_mps[1] * 100]
@@ -153,6 +155,11 @@
     clearTimeout(idleTimer);
     document.body.dataset.live = "0";
     document.body.dataset.session = "ended";
+    lastSessionId = s.session_id || lastSessionId;
+    // the heading names what the page shows: the session that ended, not a wait for one
+    // (the Start form below is the prompt for the next)
+    $("routine").textContent = s.protocol ? `Last session: ${humanizeRoutine(s.protocol)}` : "Last session";
+    $("start-msg").textContent = "";  // "Started — follow the cues" is over
     $("phase").textContent = s.completed ? "ended · completed" : "ended";
     const done = s.rolling_s !== null && s.rolling_s !== undefined ? s.rolling_s : s.duration_s;
     $("elapsed").textContent = RS.mmss(Math.floor(done || 0));
@@ -171,14 +178,22 @@
     a.textContent = "See how it went →";
     a.id = "session-link";
     sub.appendChild(a);
-    if (fresh) addRecent(s);
+    if (fresh) {
+      addRecent(s);
+      say(`${humanizeRoutine(s.protocol)} ${s.completed ? "completed" : "ended"}. Session saved.`);
+    }
   }
+  /* What a screen reader hears (a polite status): a session starting and ending, once each,
+     not the cues and numbers that change ten times a second. */
+  let saying = false;  // from the state the page opened with on: that is no news
+  function say(words) { if (saying) $("live-note").textContent = words; }
   src.addEventListener("session", (e) => onSession(JSON.parse(e.data), true));
   src.onerror = () => { if (src.readyState === EventSource.CLOSED) setStatus("unknown"); };
 
   if (data.snapshot && data.snapshot.telemetry) onTelemetry(data.snapshot.telemetry);
   else if (data.snapshot && data.snapshot.session) onSession(data.snapshot.session, false);
   setStatus(data.status || "unknown");
+  saying = true;
 
   // Start and Stop: the dashboard waits for the device's own answer and shows it (success
   // only when the device said ok; its refusal in its words; offline or silent devices too)

@@ -128,3 +128,48 @@ def test_session_page_charts_and_counts_come_from_the_stored_summary(page, broke
         assert "0:00–0:20 of 1:00" in page.locator("#series-note").inner_text()
         assert page.locator("#passes-note").inner_text().startswith("12 passes in all")
         assert page.locator("#pass-chart rect.bar").count() == 0
+
+
+SAID = "() => document.getElementById('live-note')?.textContent"  # the polite status, read out
+
+
+def test_the_live_page_says_a_session_ended_not_that_it_waits_for_one(page, broker, tmp_path):
+    """Finding: after a session the heading said "Waiting for a routine" right above
+    "<device> · ended · completed" and "Done — well rolled!". The heading names the session
+    that ended, live and on a page opened afterwards; a screen reader hears the start and the
+    end once each (a polite status), and no "Started" is left standing once it has ended."""
+    heading = page.get_by_role("heading", level=1)
+    with site(broker, tmp_path, auth=False) as s:
+        dev, base, store = s["device"], s["base"], s["store"]
+        store.set_device_paired(dev.device_id, True)
+        page.goto(f"{base}/device/{dev.device_id}")
+        page.wait_for_function("() => document.getElementById('status').textContent === 'online'")
+        assert heading.inner_text() == "Waiting for a routine"
+        page.click("#start-form button[type=submit]")
+        page.wait_for_function("() => document.getElementById('start-msg').textContent.startsWith('Started')")
+        sid = "heading-" + uuid.uuid4().hex[:8]
+        pub = Publisher(dev, sid, n=20)
+        pub.start()
+        page.wait_for_function("() => document.body.dataset.session === 'active'")
+        assert heading.inner_text() == "Quads on the foam roller"
+        said = [page.evaluate(SAID)]
+        pub.finish(passes=3)
+        wait_stored(store, sid)
+        page.wait_for_function("() => document.body.dataset.session === 'ended'")
+        assert heading.inner_text() == "Last session: Quads on the foam roller"
+        assert page.locator("#phase").inner_text() == "ended · completed"
+        assert page.locator("#cue").inner_text() == "Done — well rolled!"
+        said.append(page.evaluate(SAID))
+        assert said == ["Quads on the foam roller started", "Quads on the foam roller completed. Session saved."]
+        assert page.get_by_role("status").filter(has_text="Session saved").get_attribute("id") == "live-note"
+        assert page.locator("#start-msg").inner_text() == ""
+        page.reload()  # opened afterwards: the same heading, and no news announced
+        page.wait_for_function("() => document.body.dataset.session === 'ended'")
+        assert heading.inner_text() == "Last session: Quads on the foam roller"
+        assert page.locator("#live-note").inner_text() == ""
+        nxt = Publisher(dev, "heading-next-" + uuid.uuid4().hex[:8], n=10)  # the next one begins
+        nxt.start()
+        page.wait_for_function("() => document.body.dataset.session === 'active'")
+        assert heading.inner_text() == "Quads on the foam roller"
+        assert page.locator("#live-note").inner_text() == "Quads on the foam roller started"
+        nxt.join(15)
