@@ -1,5 +1,6 @@
 """The devices page: the devices seen on the broker, pairing one by its code, forgetting
-one, and the admin's quarantine page (messages that did not fit their schema)."""
+one, and the admin's quarantine page (messages from devices that the dashboard could not read:
+they failed their schema, dashboard/schema.py)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ class DevicePages(Pages):
         self.pair_timeout_s = pair_timeout_s
 
     def quarantine_page(self, request: Request) -> HTMLResponse:
-        """Messages from devices that failed their schema: kept aside, never stored."""
+        """Messages from devices that failed their schema: kept aside, never stored. Said in a
+        user's words: what they are, that nothing else uses them, and what to do."""
         rows = q.quarantine(self.store)
         totals = q.quarantine_totals(self.store)
         body_rows = "".join(
@@ -38,12 +40,16 @@ class DevicePages(Pages):
             f'<td><details><summary>{esc(r["size"])} bytes on {esc(r["topic"])}</summary>'
             f'<pre class="payload">{esc(r["payload"])}</pre></details></td></tr>'
             for r in rows
-        ) or '<tr><td colspan="7" class="muted">Nothing quarantined: every message fitted its schema.</td></tr>'
+        ) or '<tr><td colspan="7" class="muted">Nothing set aside: every message from your devices could be read.</td></tr>'
         body = f"""
 <h1>Quarantine</h1>
-<section class="card"><p class="muted">Messages from devices that did not fit their schema
-(DESIGN §3.2, §3.3): acknowledged, kept aside here, never stored. One row per device, kind and
-reason; {plural(totals["messages"], "message", "messages")} in all.</p>
+<section class="card"><p class="muted">Messages your devices sent that the dashboard could not read:
+garbled, with a field missing, or with a value out of range. They are set aside here and left out
+of sessions and history, so nothing else on the dashboard comes from them;
+{plural(totals["messages"], "message", "messages")} in all, one row per device, kind and reason.</p>
+<p class="muted">If a row keeps counting up, the device probably runs another release than this
+dashboard: update the device and the dashboard to the same release of rollsense. Open a row's
+last payload to see what arrived.</p>
 <div class="scroll"><table class="table" id="quarantine">
 <thead><tr><th>Device</th><th>Kind</th><th>Reason</th><th class="num">Times</th><th>First seen</th>
 <th>Last seen</th><th>Last payload</th></tr></thead><tbody>{body_rows}</tbody></table></div></section>"""
@@ -111,7 +117,7 @@ def _quarantine_note(store) -> str:
     """The devices page's link to the quarantine page (with how many messages it holds)."""
     n = q.quarantine_totals(store)["messages"]
     return (f'<p class="muted small"><a href="/admin/quarantine" id="quarantine-link">Quarantine</a>: '
-            f'{plural(n, "message", "messages")} from devices that did not fit their schema.</p>')
+            f'{plural(n, "message", "messages")} from devices that the dashboard could not read, set aside.</p>')
 
 
 def _forget_form(device_id: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import subprocess
 import sys
 import threading
@@ -399,6 +400,33 @@ def test_the_quarantine_page_is_linked_from_devices_and_escapes_what_it_shows(st
         row.locator("summary").click()
         assert page.locator("pre.payload").first.inner_text() == hostile  # shown as text, never run
         assert page.title() == "Quarantine · rollsense"
+
+
+def _words(html: str) -> str:
+    """What a reader sees of a page's main part: its text, tags and spacing gone."""
+    main = html.split("<main", 1)[1].split("</main>", 1)[0]
+    return " ".join(re.sub(r"<[^>]+>", " ", main.split(">", 1)[1]).split())
+
+
+def test_the_quarantine_page_says_in_a_users_words_what_it_holds_and_what_to_do(store):
+    """Finding: it told users "Messages from devices that did not fit their schema (DESIGN
+    §3.2, §3.3)": a reference to an internal document, and a word they need not know."""
+    app = web.create_app(store, None, auth_required=False, secret_key="k" * 32)
+    with serve(app) as addr:
+        empty = _words(call(addr, "GET", "/admin/quarantine")[2])
+        store.save_many([("quarantine", "dev-q", {"topic": "rollsense/dev-q/event", "kind": "event",
+                                                  "reason": "must contain ['event_type'] properties",
+                                                  "payload": "{}", "size": 2})] * 2)
+        held = _words(call(addr, "GET", "/admin/quarantine")[2])
+        devices = _words(call(addr, "GET", "/devices")[2])
+    for text in (empty, held, devices):
+        assert not re.search(r"DESIGN|§|schema", text), text
+    assert "Nothing set aside: every message from your devices could be read." in empty
+    explained = held.split("Device Kind Reason", 1)[0]
+    assert explained.startswith("Quarantine Messages your devices sent that the dashboard could not read")
+    assert "left out of sessions and history" in explained and "2 messages in all" in explained
+    assert "update the device and the dashboard to the same release of rollsense" in explained
+    assert "Quarantine : 2 messages from devices that the dashboard could not read, set aside." in devices
 
 
 def test_a_session_interrupted_before_its_first_checkpoint_is_stored_not_quarantined():
