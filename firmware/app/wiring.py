@@ -9,6 +9,7 @@ things are opened in and the cadence the sensors are drained at are decided here
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ from firmware.app.loop import CoachingLoop, DeviceParts
 from firmware.common.clock import Clock, MonotonicClock
 from firmware.common.hardware import BlockSource, CueOutputs
 from firmware.core.metrics import MetricsSettings
-from firmware.core.protocols import Profile
+from firmware.core.programs import program_ids
+from firmware.core.protocols import Profile, routine_ids
 from firmware.edge.journal import Journal
 from firmware.edge.link import Link
 from firmware.edge.sampler import Sampler
@@ -56,6 +58,14 @@ class BuiltDevice:
 def coaching_sampler(hardware: Hardware, clock: Clock) -> Sampler:
     """The sampler on ``hardware``, drained at the coaching cadence (``COACHING_DRAIN_S``)."""
     return Sampler(hardware.imu, hardware.force, clock, drain_interval_s=COACHING_DRAIN_S)
+
+
+def known_ids(routines_dir: str | Path | None) -> Callable[[str], list[str]]:
+    """The device's choices a refused command lists (``Link.choices``): the ids of its
+    routines ("routine") or programmes ("programme"), built-in and ``routines_dir``'s, read
+    when a refusal needs them (a file added later is listed too)."""
+    lists = {"routine": routine_ids, "programme": program_ids}
+    return lambda kind: lists[kind](routines_dir) if kind in lists else []
 
 
 # Gyro range per tool: the smallest MPU-6050 range above GYRO_MARGIN times the fastest
@@ -101,6 +111,7 @@ def build_device(*, device_id: str, hardware: Hardware, clock: Clock, pins: Outp
                            button_pin=pins.button_pin, pin_factory=pins.pin_factory)
     journal = Journal(Path(state_dir) / "journal.db")
     link = Link(device_id, broker_url, journal, MonotonicClock(), info=info)
+    link.choices = known_ids(routines_dir)
     loop = CoachingLoop(
         device_id=device_id,
         parts=DeviceParts(sampler=sampler, clock=clock, journal=journal, outputs=outputs,

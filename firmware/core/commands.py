@@ -30,8 +30,13 @@ is checked exactly as the file ``<routine id>.toml`` holding it would be
 
 A payload is decoded once, strictly (``firmware.common.wire.decode``: size, UTF-8, no NaN/Infinity,
 no duplicate keys, bounded depth, no NUL), then checked against its command's JSON Schema
-(``SCHEMAS``, compiled by fastjsonschema); a failure is one line in a user's words (which
-field, what it must be), never a Python exception's name.
+(``SCHEMAS``, compiled by fastjsonschema); a failure is one line in a user's words, never a
+Python exception's name, a regular expression or the schema's own terms: the field's dotted
+path and what it must be, which each schema node says in its ``description``
+(``people[2].units: must be metric, imperial or kgf, not 'stone'``; ``code: the pairing code
+is 6 digits``). An id that should be one of the device's routines or programmes (``x-choices``)
+is refused with the ones the device knows, when it says (``handle(..., choices)``):
+``protocol: unknown routine 'Quads' (known: calf-stick, quads-roller, ...)``.
 
 ``handle(...)`` is the whole answer to one received command; ``check(name, raw, now)``
 returns a ``Command`` or raises ``CommandError`` with one line; ``result(...)`` builds the
@@ -41,8 +46,9 @@ reply for ``.../cmd/<name>/result``.
 from __future__ import annotations
 
 import functools
+import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -91,89 +97,138 @@ class Command:
     expires_at: datetime | None
 
 
-def _pattern(regex: re.Pattern) -> dict:
-    return {"type": "string", "pattern": f"^{regex.pattern}$"}
+CHOICES = "x-choices"  # a schema annotation: which of the device's lists an id is one of
+Choices = Callable[[str], Sequence[str]]  # "routine" / "programme" -> the ids the device knows
+KNOWN_SHOWN = 12  # ids a refusal lists before "and N more"
+
+
+def _said(schema: dict, words: str, choices: str | None = None) -> dict:
+    """``schema`` with what it must be in a user's words: JSON Schema's own ``description``
+    annotation, which is the reply's error when the value fails (``_explain``). ``choices``:
+    the device's list ("routine", "programme") the value is an id in, so that a refusal can
+    name the ones the device knows."""
+    return {**schema, "description": words, **({CHOICES: choices} if choices else {})}
+
+
+def _pattern(regex: re.Pattern, words: str, choices: str | None = None) -> dict:
+    return _said({"type": "string", "pattern": f"^{regex.pattern}$"}, words, choices)
 
 
 def _nullable(schema: dict) -> dict:
-    return {"anyOf": [schema, {"type": "null"}]}
+    """``schema`` or null, in the same words and ", or null"."""
+    inner = {k: v for k, v in schema.items() if k not in ("description", CHOICES)}
+    return _said({"anyOf": [inner, {"type": "null"}]}, f"{schema['description']}, or null",
+                 schema.get(CHOICES))
 
 
+# What each value must be, in a user's words (a field's "description": the reply's error is
+# "<field's dotted path>: <these words>"). A propertyNames' words say what a key is, as a noun
+# ("<path>: 'Bad Name' is not a target name ...").
+ID_WORDS = "must be 1 to 64 letters, digits or . _ : -"
+PERSON_ID_WORDS = "must be a person's id (1 to 64 letters, digits or . _ : -)"
+ROUTINE_WORDS = ("lowercase letters, digits and -, starting with a letter or digit, at most 64 "
+                 "characters")
+PROGRAM_WORDS = "must be a programme id (1 to 64 lowercase letters, digits or -)"
+SORENESS_WORDS = f"must be a whole number from 0 to {SORENESS_MAX}"
+TEXT_WORDS = "no control characters, not only spaces"
+AREA_WORDS = "a routine id, or a routine id and /left or /right"
 _TARGET_NUMBER = {"type": "number", "minimum": 0, "maximum": TARGET_MAX}
-BODY_MASS = {"type": ["number", "null"], "minimum": 20, "maximum": 300}
+BODY_MASS = _said({"type": ["number", "null"], "minimum": 20, "maximum": 300},
+                  "must be a number from 20 to 300, or null")
 # one person as set_profile carries it (and the dashboard's people table stores it)
-PERSON = {
+PERSON = _said({
     "type": "object",
     "properties": {
-        "id": _pattern(PERSON_ID_RE),
-        "name": {"type": "string", "minLength": 1, "maxLength": NAME_MAX,
-                 "pattern": NAME_PATTERN},
+        "id": _pattern(PERSON_ID_RE, ID_WORDS),
+        "name": _said({"type": "string", "minLength": 1, "maxLength": NAME_MAX,
+                       "pattern": NAME_PATTERN},
+                      f"must be text of 1 to {NAME_MAX} characters ({TEXT_WORDS})"),
         "body_mass_kg": BODY_MASS,
-        "units": {"enum": list(UNITS)},
+        "units": _said({"enum": list(UNITS)},
+                       f"must be {', '.join(UNITS[:-1])} or {UNITS[-1]}"),
         # the last "before" rating per area (issue 22): what the next session eases in by
-        "sore": {
+        "sore": _said({
             "type": "object",
             "maxProperties": MAX_SORE_AREAS,
-            "propertyNames": {"pattern": f"^{SORE_KEY_RE.pattern}$"},
-            "additionalProperties": {"type": "integer", "minimum": 0, "maximum": SORENESS_MAX},
-        },
+            "propertyNames": _said({"pattern": f"^{SORE_KEY_RE.pattern}$"}, f"an area ({AREA_WORDS})"),
+            "additionalProperties": _said({"type": "integer", "minimum": 0,
+                                           "maximum": SORENESS_MAX}, SORENESS_WORDS),
+        }, f"must be an object of at most {MAX_SORE_AREAS} areas ({AREA_WORDS}), each rated 0 to "
+           f"{SORENESS_MAX}"),
     },
     "required": ["id", "name"],
     "additionalProperties": False,
-}
+}, "must be a person: an object with id and name")
 ENVELOPE_SCHEMA = {
-    "id": _pattern(ID_RE),
-    "expires_at": {"type": ["string", "null"], "minLength": 10, "maxLength": 40},
-    "v": {"type": "integer", "const": wire.PAYLOAD_VERSION},
-    "ts": {"type": "string", "maxLength": 40},
-    "seq": {"type": "integer", "minimum": 0},
+    "id": _pattern(ID_RE, ID_WORDS),
+    "expires_at": _said({"type": ["string", "null"], "minLength": 10, "maxLength": 40},
+                        "must be an ISO-8601 time, such as 2026-06-01T12:05:00Z, or null"),
+    "v": _said({"type": "integer", "const": wire.PAYLOAD_VERSION},
+               f"must be {wire.PAYLOAD_VERSION} (the schema version this device speaks)"),
+    "ts": _said({"type": "string", "maxLength": 40}, "must be a time, as text of at most 40 characters"),
+    "seq": _said({"type": "integer", "minimum": 0}, "must be a whole number, 0 or more"),
 }
+ROUTINE = _pattern(ROUTINE_RE, f"must be a routine id ({ROUTINE_WORDS})", "routine")
 # name -> {field: JSON Schema}, and the fields each one requires (besides "id")
 FIELDS: dict[str, dict[str, dict]] = {
     "start": {
-        "protocol": _pattern(ROUTINE_RE),
-        "person": _nullable(_pattern(PERSON_ID_RE)),
-        "side": {"enum": [*SIDES, None]},
-        "program": _nullable(_pattern(PROGRAM_RE)),
-        "program_step": {"type": ["integer", "null"], "minimum": 0, "maximum": PROGRAM_STEP_MAX},
-        "soreness_before": {"type": ["integer", "null"], "minimum": 0, "maximum": SORENESS_MAX},
+        "protocol": ROUTINE,
+        "person": _nullable(_pattern(PERSON_ID_RE, PERSON_ID_WORDS)),
+        "side": _said({"enum": [*SIDES, None]}, "must be left, right or null"),
+        "program": _nullable(_pattern(PROGRAM_RE, PROGRAM_WORDS, "programme")),
+        "program_step": _said({"type": ["integer", "null"], "minimum": 0,
+                               "maximum": PROGRAM_STEP_MAX},
+                              f"must be a whole number from 0 to {PROGRAM_STEP_MAX}, or null"),
+        "soreness_before": _said({"type": ["integer", "null"], "minimum": 0,
+                                  "maximum": SORENESS_MAX}, f"{SORENESS_WORDS}, or null"),
     },
-    "stop": {"reason": {"type": "string", "maxLength": 200}},
+    "stop": {"reason": _said({"type": "string", "maxLength": 200},
+                             "must be text of at most 200 characters")},
     "set_targets": {
-        "targets": {
+        "targets": _said({
             "type": "object",
             "minProperties": 1,
             "maxProperties": MAX_TARGETS,
-            "propertyNames": {"pattern": f"^{TARGET_NAME_RE.pattern}$"},
-            "additionalProperties": {
+            "propertyNames": _said({"pattern": f"^{TARGET_NAME_RE.pattern}$"},
+                                   "a target name (a lowercase letter, then up to 39 lowercase "
+                                   "letters, digits or _)"),
+            "additionalProperties": _said({
                 "anyOf": [
                     _TARGET_NUMBER,
                     {"type": "array", "items": _TARGET_NUMBER, "minItems": 2, "maxItems": 2},
                 ]
-            },
-        },
-        "protocol": _pattern(ROUTINE_RE),
+            }, f"must be a number from 0 to {TARGET_MAX:,}, or a list of two such numbers: "
+               "low, then high"),
+        }, f"must be an object of 1 to {MAX_TARGETS} targets, each a name and its number (or "
+           "its low and high)"),
+        "protocol": ROUTINE,
     },
     "set_profile": {
         "body_mass_kg": BODY_MASS,
-        "people": {"type": "array", "maxItems": MAX_PEOPLE, "items": PERSON},
-        "person": _nullable(_pattern(PERSON_ID_RE)),
+        "people": _said({"type": "array", "maxItems": MAX_PEOPLE, "items": PERSON},
+                        f"must be a list of at most {MAX_PEOPLE} people"),
+        "person": _nullable(_pattern(PERSON_ID_RE, PERSON_ID_WORDS)),
     },
     "set_prescription": {
-        "person": _pattern(PERSON_ID_RE),
-        "version": {"type": "integer", "minimum": 1, "maximum": RX_VERSION_MAX},
-        "by": {"type": ["string", "null"], "maxLength": BY_MAX, "pattern": NAME_PATTERN},
-        "program": _nullable(_pattern(PROGRAM_RE)),
-        "routines": {
+        "person": _pattern(PERSON_ID_RE, PERSON_ID_WORDS),
+        "version": _said({"type": "integer", "minimum": 1, "maximum": RX_VERSION_MAX},
+                         f"must be a whole number from 1 to {RX_VERSION_MAX:,}"),
+        "by": _said({"type": ["string", "null"], "maxLength": BY_MAX, "pattern": NAME_PATTERN},
+                    f"must be text of at most {BY_MAX} characters ({TEXT_WORDS}), or null"),
+        "program": _nullable(_pattern(PROGRAM_RE, PROGRAM_WORDS, "programme")),
+        "routines": _said({
             "type": "object",
             "minProperties": 1,
             "maxProperties": MAX_RX_ROUTINES,
-            "propertyNames": {"pattern": f"^{ROUTINE_RE.pattern}$"},
-            "additionalProperties": {"type": "object"},
-        },
+            "propertyNames": _said({"pattern": f"^{ROUTINE_RE.pattern}$"},
+                                   f"a routine id ({ROUTINE_WORDS})", "routine"),
+            "additionalProperties": _said({"type": "object"},
+                                          "must be a table, as the routine's TOML file has it"),
+        }, f"must be an object of 1 to {MAX_RX_ROUTINES} routines, each a routine id and its "
+           "table as the routine's TOML file has it"),
     },
     "ping": {},
-    "pair": {"code": _pattern(CODE_RE)},
+    "pair": {"code": _pattern(CODE_RE, "the pairing code is 6 digits")},
 }
 REQUIRED: dict[str, tuple[str, ...]] = {
     "set_targets": ("targets",),
@@ -184,6 +239,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 SCHEMAS: dict[str, dict] = {
     name: {
         "type": "object",
+        "description": "must be a JSON object",
         "properties": {**ENVELOPE_SCHEMA, **fields},
         "required": ["id", *REQUIRED.get(name, ())],
         "additionalProperties": False,
@@ -201,95 +257,100 @@ def _validator(name: str) -> Callable[[Any], Any]:
     return fastjsonschema.compile(PERSON if name == PEOPLE_ENTRY else SCHEMAS[name])
 
 
-# what a field must be, in a user's words (the reply's error when that field is wrong)
-FIELD_WORDS = {
-    "id": f"id must match {ID_RE.pattern}",
-    "expires_at": "expires_at must be an ISO-8601 time",
-    "v": f"unsupported schema version v (expected {wire.PAYLOAD_VERSION})",
-    "ts": "ts must be a time (text of at most 40 characters)",
-    "seq": "seq must be a whole number >= 0",
-    "protocol": f"protocol must match {ROUTINE_RE.pattern}",
-    "reason": "reason must be a string of at most 200 characters",
-    "targets": f"targets must be an object with 1 to {MAX_TARGETS} entries",
-    "body_mass_kg": "body_mass_kg must be a number from 20 to 300, or null",
-    "code": f"code must match {CODE_RE.pattern}",
-    "person": f"person must be a person id matching {PERSON_ID_RE.pattern}, or null",
-    "side": "side must be left, right or null",
-    "program": f"program must be a programme id matching {PROGRAM_RE.pattern}, or null",
-    "program_step": f"program_step must be a whole number from 0 to {PROGRAM_STEP_MAX}, or null",
-    "soreness_before": f"soreness_before must be a whole number from 0 to {SORENESS_MAX}, or null",
-    "people": f"people must be a list of at most {MAX_PEOPLE} people",
-    "version": f"version must be a whole number from 1 to {RX_VERSION_MAX}",
-    "by": f"by must be text of at most {BY_MAX} characters (no control characters), or null",
-    "routines": (f"routines must be an object of 1 to {MAX_RX_ROUTINES} routines, each a routine "
-                 f"id ({ROUTINE_RE.pattern}) and a table as its TOML file has it"),
-}
-# what a person's field must be (set_profile's people[i].<field>)
-PERSON_WORDS = {
-    "id": f"id must match {PERSON_ID_RE.pattern}",
-    "name": f"name must be text of 1 to {NAME_MAX} characters (no control characters)",
-    "body_mass_kg": "body_mass_kg must be a number from 20 to 300, or null",
-    "units": f"units must be {', '.join(UNITS[:-1])} or {UNITS[-1]}",
-    "sore": (f"sore must be an object of at most {MAX_SORE_AREAS} areas (a routine id, or a "
-             f"routine id and /left or /right), each rated 0 to {SORENESS_MAX}"),
-}
+def _explain(schema: dict, value: Any, e: fastjsonschema.JsonSchemaValueException, *,
+             top: str, owner: str, choices: Choices | None = None) -> str:
+    """A schema failure in one line of a user's words: the failing value's dotted path
+    (``people[2].units``; ``top`` for the whole of ``value``) and what it must be (its
+    schema's ``description``), never the schema's own terms. ``owner`` names ``value`` for an
+    unknown field ("start", "a person"); ``choices`` lists the routines or programmes the
+    device knows, for an id that is none of them."""
+    node, here, where = schema, value, ""
+    for key in [str(k) for k in list(e.path or [])[1:]]:
+        if isinstance(here, list):
+            node, here, where = node.get("items", {}), here[int(key)], f"{where}[{key}]"
+            continue
+        fields = node.get("properties", {})
+        if key not in fields and not _key_fits(node, key):  # a bad key: that before its value
+            return _bad_key(where or top, node, key, choices)
+        node = fields.get(key) or node.get("additionalProperties") or {}
+        here, where = here[key], _dotted(where, key)
+    return _say(where or top, where, node, here, e.rule, owner, choices)
 
 
-def _explain(name: str, obj: Any, e: fastjsonschema.JsonSchemaValueException) -> str:
-    """One line for a schema failure: which field, and what it must be."""
-    path = list(e.path or [])[1:]
-    if not path:
-        if not isinstance(obj, dict):
-            return "payload must be a JSON object"
-        if e.rule == "required":
-            missing = [f for f in SCHEMAS[name]["required"] if f not in obj]
-            return f"missing field {missing[0]}" if missing else "missing field"
-        if e.rule == "additionalProperties":
-            unknown = sorted(k for k in obj if k not in SCHEMAS[name]["properties"])
-            return f"unknown field(s) for {name}: {', '.join(repr(k[:40]) for k in unknown[:5])}"
-        return "payload does not match the command's schema"
-    field = path[0]
-    targets = obj.get("targets")
-    if field == "targets" and isinstance(targets, dict) and e.rule == "propertyNames":
-        bad = next((k for k in targets if not TARGET_NAME_RE.fullmatch(k)), "")
-        return f"target name {bad[:40]!r} must match {TARGET_NAME_RE.pattern}"
-    if field == "targets" and isinstance(targets, dict) and len(path) >= 2:
-        return f"target {str(path[1])[:40]!r} must be a number from 0 to {TARGET_MAX} or [lo, hi]"
-    people = obj.get("people")
-    if field == "people" and isinstance(people, list) and len(path) >= 2 and str(path[1]).isdigit():
-        i = int(path[1])
-        if i < len(people):
-            return f"people[{i}]: {_person_words(people[i], path[2:], e.rule)}"
-    return FIELD_WORDS.get(str(field), f"field {str(field)[:40]!r} is not valid")
+def _say(label: str, where: str, node: dict, value: Any, rule: str | None, owner: str,
+         choices: Choices | None) -> str:
+    """What is wrong with ``value`` (at ``label``), which fails ``rule`` of ``node``."""
+    if rule == "required" and isinstance(value, dict):
+        field = next((f for f in node["required"] if f not in value), None)
+        if field is not None:
+            return f"{_dotted(where, field)}: missing; {node['properties'][field]['description']}"
+    if rule == "additionalProperties" and isinstance(value, dict):
+        unknown = sorted(k for k in value if k not in node["properties"])
+        if unknown:
+            s = "s" if len(unknown) > 1 else ""
+            named = ", ".join(_shown(k) for k in unknown[:5])
+            head = f"{where}: unknown field{s} {named}" if where else f"unknown field{s} {named} for {owner}"
+            return f"{head} (its fields: {', '.join(node['properties'])})"
+    if rule == "propertyNames" and isinstance(value, dict):
+        bad = next((k for k in value if not _key_fits(node, k)), None)
+        if bad is not None:
+            return _bad_key(label, node, bad, choices)
+    words = node.get("description", "is not valid")
+    kind = node.get(CHOICES)
+    known = _known(choices, kind)
+    if kind and isinstance(value, str):
+        return (f"{label}: unknown {kind} {_shown(value)} ({_listed(known)})" if known
+                else f"{label}: {words}, not {_shown(value)}")
+    if known:
+        return f"{label}: {words}; {_listed(known)}"
+    if rule in ("enum", "const"):
+        return f"{label}: {words}, not {_shown(value)}"
+    if rule in ("maxLength", "maxItems", "maxProperties") and isinstance(value, str | list | dict):
+        return f"{label}: {words}; this has {len(value)}"
+    return f"{label}: {words}"
 
 
-def _person_words(person: Any, path: list, rule: str | None) -> str:
-    """What is wrong with one person of set_profile's ``people``, in a user's words."""
-    if not isinstance(person, dict):
-        return "must be an object with id and name"
-    if path and path[0] == "sore":
-        return _sore_words(person.get("sore"), path[1:], rule)
-    if path:
-        return PERSON_WORDS.get(str(path[0]), f"field {str(path[0])[:40]!r} is not valid")
-    if rule == "required":
-        return f"missing field {next((f for f in PERSON['required'] if f not in person), 'id')}"
-    unknown = sorted(k for k in person if k not in PERSON["properties"])
-    if unknown:
-        return f"unknown field(s): {', '.join(repr(k[:40]) for k in unknown[:5])}"
-    return "must be an object with id and name"
+def _bad_key(label: str, node: dict, key: str, choices: Choices | None) -> str:
+    """A key of a map (targets, routines, sore) that is not one of what it holds."""
+    names = node.get("propertyNames", {})
+    known = _known(choices, names.get(CHOICES))
+    if known:
+        return f"{label}: unknown {names[CHOICES]} {_shown(key)} ({_listed(known)})"
+    return f"{label}: {_shown(key)} is not {names.get('description', 'a name it takes')}"
 
 
-def _sore_words(sore: Any, path: list, rule: str | None) -> str:
-    """What is wrong with a person's ``sore`` areas, in a user's words."""
-    if isinstance(sore, dict) and path:
-        return f"sore[{str(path[0])[:70]!r}] must be a whole number from 0 to {SORENESS_MAX}"
-    if isinstance(sore, dict) and rule == "propertyNames":
-        bad = next((k for k in sore if not SORE_KEY_RE.fullmatch(k)), "")
-        return (f"sore: {bad[:70]!r} is not an area: give a routine id, or a routine id and "
-                "/left or /right")
-    if isinstance(sore, dict) and rule == "maxProperties":
-        return f"sore: {len(sore)} areas; give at most {MAX_SORE_AREAS}"
-    return PERSON_WORDS["sore"]
+def _key_fits(node: dict, key: str) -> bool:
+    names = node.get("propertyNames")
+    return names is None or re.search(names["pattern"], key) is not None
+
+
+def _dotted(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _shown(value: Any) -> str:
+    """A value as a refusal quotes it: text in quotes (at most 40 characters), other values
+    as JSON has them."""
+    if isinstance(value, str):
+        return repr(value if len(value) <= 40 else value[:40] + "...")
+    if isinstance(value, dict | list):
+        return "an object" if isinstance(value, dict) else "a list"
+    return json.dumps(value)
+
+
+def _known(choices: Choices | None, kind: str | None) -> list[str]:
+    """The ids of ``kind`` the device knows; none when it cannot say (a refusal never fails)."""
+    if choices is None or kind is None:
+        return []
+    try:
+        return [str(k) for k in choices(kind)]
+    except (RollsenseError, OSError):
+        return []
+
+
+def _listed(known: Sequence[str]) -> str:
+    more = len(known) - KNOWN_SHOWN
+    return "known: " + ", ".join(known[:KNOWN_SHOWN]) + (f", and {more} more" if more > 0 else "")
 
 
 def person_problem(person: Any) -> str:
@@ -298,7 +359,7 @@ def person_problem(person: Any) -> str:
     try:
         _validator(PEOPLE_ENTRY)(person)
     except fastjsonschema.JsonSchemaValueException as e:
-        return _person_words(person, list(e.path or [])[1:], e.rule)
+        return _explain(PERSON, person, e, top="person", owner="a person")
     return ""
 
 
@@ -307,11 +368,13 @@ def _cross_check(name: str, obj: dict) -> None:
     programme, set_profile's people (ids once each, the current person among them)."""
     for target, value in (obj.get("targets") or {}).items():
         if isinstance(value, list) and value[0] > value[1]:
-            raise CommandError(f"target {target!r} must be [lo, hi] with 0 <= lo <= hi")
+            raise CommandError(f"targets.{target}: must be low, then high ({_shown(value[0])} "
+                               f"is above {_shown(value[1])})")
     if name == "start" and obj.get("program_step") is not None and obj.get("program") is None:
-        raise CommandError("program_step needs program (the programme it is a step of)")
+        raise CommandError("program_step: needs program, the programme it is a step of")
     if name == "start" and obj.get("protocol") is None and obj.get("program") is None:
-        raise CommandError("missing field protocol (or program, to play a programme)")
+        raise CommandError("protocol: missing; give a routine id, or program to play a "
+                           "programme")
     if name == "set_profile":
         if not {"body_mass_kg", "people", "person"} & obj.keys():
             raise CommandError("set_profile needs body_mass_kg, people or person")
@@ -321,7 +384,7 @@ def _cross_check(name: str, obj: dict) -> None:
             raise CommandError(f"people: id {twice!r} appears more than once")
         person = obj.get("person")
         if "people" in obj and person is not None and person not in ids:
-            raise CommandError(f"person {person!r} is not one of people")
+            raise CommandError(f"person: {_shown(person)} is not one of people")
     if name == "set_prescription":
         _, problems = check_routines(obj["routines"])
         if problems:
@@ -332,12 +395,13 @@ def _cross_check(name: str, obj: dict) -> None:
 
 def parse_time(text: Any) -> datetime:
     """An ISO-8601 time as an aware UTC datetime (naive means UTC); CommandError if not one."""
+    not_a_time = CommandError(f"expires_at: {ENVELOPE_SCHEMA['expires_at']['description']}")
     if not isinstance(text, str) or not 10 <= len(text) <= 40:
-        raise CommandError("expires_at must be an ISO-8601 time")
+        raise not_a_time
     try:
         t = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError as e:
-        raise CommandError("expires_at must be an ISO-8601 time") from e
+        raise not_a_time from e
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
@@ -351,15 +415,17 @@ def decode(raw: bytes | bytearray | str, name: str = "") -> Any:
         raise CommandError(f"payload refused: {e}") from None
 
 
-def validate(name: str, obj: Any) -> Command:
-    """Check ``obj`` against the schema of command ``name``."""
+def validate(name: str, obj: Any, choices: Choices | None = None) -> Command:
+    """Check ``obj`` against the schema of command ``name``; ``choices(kind)``: the routines
+    or programmes the device knows, which a refused id's error lists."""
     if name not in SCHEMAS:
         raise CommandError(f"unknown command {name[:40]!r}; known: {', '.join(sorted(SCHEMAS))}")
     check_schema = _validator(name)
     try:
         check_schema(obj)
     except fastjsonschema.JsonSchemaValueException as e:
-        raise CommandError(_explain(name, obj, e)) from None
+        raise CommandError(_explain(SCHEMAS[name], obj, e, top="payload", owner=name,
+                                    choices=choices)) from None
     _cross_check(name, obj)
     expires_at = parse_time(obj["expires_at"]) if obj.get("expires_at") is not None else None
     args = {k: v for k, v in obj.items() if k not in ENVELOPE}
@@ -372,9 +438,9 @@ def _expiry(cmd: Command, now: datetime) -> Command:
     return cmd
 
 
-def check(name: str, raw: bytes | str, now: datetime) -> Command:
+def check(name: str, raw: bytes | str, now: datetime, choices: Choices | None = None) -> Command:
     """Decode, validate and check expiry of one command received at ``now`` (aware UTC)."""
-    return _expiry(validate(name, decode(raw, name)), now)
+    return _expiry(validate(name, decode(raw, name), choices), now)
 
 
 def _id_of(obj: Any) -> str | None:
@@ -403,15 +469,17 @@ def handle(
     now: datetime,
     remember: Callable[[str], bool],
     run: Callable[[Command], dict | None],
+    choices: Choices | None = None,
 ) -> dict:
     """The full answer to one received command: decode it once, check it, refuse duplicates
     (``remember(id)`` is False for an id seen before), run it, and build the result. Never
     raises: a refused command or a failing ``run`` gives an error result with its one line
-    (any RollsenseError: its own words; only an unexpected failure says it is one)."""
+    (any RollsenseError: its own words; only an unexpected failure says it is one).
+    ``choices(kind)``: the ids of "routine" or "programme" the device knows (``validate``)."""
     obj = None
     try:
         obj = decode(raw, name)
-        cmd = _expiry(validate(name, obj), now)
+        cmd = _expiry(validate(name, obj, choices), now)
         if not remember(cmd.id):
             raise CommandError(f"duplicate command id {cmd.id}")
         return result(cmd.id, data=run(cmd))

@@ -120,6 +120,11 @@ def program_files(user_dir: str | Path | None) -> dict[str, Path]:
     return files
 
 
+def program_ids(user_dir: str | Path | None = None) -> list[str]:
+    """The id of every programme, built-in plus the user's own, sorted."""
+    return sorted(program_files(user_dir))
+
+
 def list_programs(user_dir: str | Path | None = None) -> list[Program]:
     """Every programme, built-in and the user's own (a user file overrides the same id), by
     id; one ``ConfigError`` with a line per problem in any of the files."""

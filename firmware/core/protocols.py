@@ -270,6 +270,11 @@ def _files(user_dir: str | Path | None) -> dict[str, Path]:
     return files
 
 
+def routine_ids(user_dir: str | Path | None = None) -> list[str]:
+    """The id of every routine, built-in plus user ones, sorted (what the device can start)."""
+    return sorted(_files(user_dir))
+
+
 def list_routines(user_dir: str | Path | None = None) -> list[Routine]:
     """All routines, built-in plus user ones (a user file overrides the same id), by id."""
     return [load_routine_file(p) for _, p in sorted(_files(user_dir).items())]

@@ -181,6 +181,7 @@ class Link:
         self.settings = settings or LinkSettings()
         self.base = wire.topic(device_id)
         self.on_command: Callable[[str, dict], dict | None] | None = None
+        self.choices: commands.Choices | None = None  # the ids a refusal lists (commands.handle)
         self.on_state: Callable[[str], None] | None = None
         self.state_line = ""  # the last line said about the connection
         self._down_since_s: float | None = None  # not connected, and nothing said yet, since
@@ -523,7 +524,7 @@ class Link:
     def _on_cmd(self, client, userdata, msg) -> None:
         name = msg.topic.rsplit("/", 1)[-1]
         reply = commands.handle(name, msg.payload, datetime.now(UTC), self.journal.remember_command,
-                                self._run_command)
+                                self._run_command, self.choices)
         if reply["status"] == "ok":
             self.stats["commands_ok"] += 1
         else:

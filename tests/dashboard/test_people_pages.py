@@ -76,7 +76,8 @@ def test_the_people_carry_their_sore_map_in_the_devices_own_schema(household):
 def test_more_people_than_a_device_holds_are_never_sent(household):
     for i in range(commands.MAX_PEOPLE - 1):
         household.add_person(f"Client {i}", person_id=f"c{i}")
-    with pytest.raises(ConfigError, match="the devices would refuse these people: people must be a list of at most 16"):
+    with pytest.raises(ConfigError, match="^the devices would refuse these people: people: must be a list of at most 16 people; "
+                                          "this has 17$"):
         profile_payload(household)
 
 

@@ -218,8 +218,8 @@ def test_a_stop_ends_the_whole_programme_and_a_press_moves_on(tmp_path):
      "leave side out"),
     ({"program": "lower-body", "person": "zed"},
      "unknown person 'zed'; this device knows nobody yet: send set_profile with people first"),
-    ({}, "missing field protocol (or program, to play a programme)"),
-    ({"program_step": 1, "protocol": "calf-stick"}, "program_step needs program (the programme it is a step of)"),
+    ({}, "protocol: missing; give a routine id, or program to play a programme"),
+    ({"program_step": 1, "protocol": "calf-stick"}, "program_step: needs program, the programme it is a step of"),
 ])
 def test_refused_starts_are_one_line(tmp_path, body, error):
     d = Device(tmp_path, "it-band-stick")
@@ -267,12 +267,14 @@ def test_the_remembered_soreness_eases_in_the_next_session_of_that_area(tmp_path
 
 
 @pytest.mark.parametrize(("sore", "error"), [
-    ({"quads-roller/up": 3}, "people[0]: sore: 'quads-roller/up' is not an area: give a routine "
-                             "id, or a routine id and /left or /right"),
-    ({"quads-roller": 11}, "people[0]: sore['quads-roller'] must be a whole number from 0 to 10"),
-    ({"quads-roller": 2.5}, "people[0]: sore['quads-roller'] must be a whole number from 0 to 10"),
-    ({f"r{i}": 1 for i in range(33)}, "people[0]: sore: 33 areas; give at most 32"),
-    ([1], "people[0]: sore must be an object of at most 32 areas (a routine id, or a routine id "
+    ({"quads-roller/up": 3}, "people[0].sore: 'quads-roller/up' is not an area (a routine id, or "
+                             "a routine id and /left or /right)"),
+    ({"quads-roller": 11}, "people[0].sore.quads-roller: must be a whole number from 0 to 10"),
+    ({"quads-roller": 2.5}, "people[0].sore.quads-roller: must be a whole number from 0 to 10"),
+    ({f"r{i}": 1 for i in range(33)}, "people[0].sore: must be an object of at most 32 areas (a "
+                                      "routine id, or a routine id and /left or /right), each "
+                                      "rated 0 to 10; this has 33"),
+    ([1], "people[0].sore: must be an object of at most 32 areas (a routine id, or a routine id "
           "and /left or /right), each rated 0 to 10"),
 ])
 def test_set_profile_sore_areas_are_checked_in_one_line(sore, error):

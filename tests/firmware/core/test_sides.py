@@ -82,12 +82,13 @@ def test_start_takes_who_which_side_and_the_programme_step():
 
 
 @pytest.mark.parametrize(("field", "value", "words"), [
-    ("side", "up", "side must be left, right or null"),
-    ("person", "a b", "person must be a person id matching [A-Za-z0-9_.:-]{1,64}, or null"),
-    ("program", "Lower Body", "program must be a programme id matching [a-z0-9-]{1,64}, or null"),
-    ("soreness_before", 11, "soreness_before must be a whole number from 0 to 10, or null"),
-    ("soreness_before", 6.5, "soreness_before must be a whole number from 0 to 10, or null"),
-    ("program_step", -1, "program_step must be a whole number from 0 to 999, or null"),
+    ("side", "up", "side: must be left, right or null, not 'up'"),
+    ("person", "a b", "person: must be a person's id (1 to 64 letters, digits or . _ : -), or null"),
+    ("program", "Lower Body",
+     "program: must be a programme id (1 to 64 lowercase letters, digits or -), or null, not 'Lower Body'"),
+    ("soreness_before", 11, "soreness_before: must be a whole number from 0 to 10, or null"),
+    ("soreness_before", 6.5, "soreness_before: must be a whole number from 0 to 10, or null"),
+    ("program_step", -1, "program_step: must be a whole number from 0 to 999, or null"),
 ])
 def test_start_refuses_each_new_field_in_a_users_words(field, value, words):
     body = {"id": "a", "protocol": "quads-roller", "program": "lower-body", field: value}
@@ -96,10 +97,11 @@ def test_start_refuses_each_new_field_in_a_users_words(field, value, words):
 
 def test_a_programme_step_needs_its_programme():
     body = {"id": "a", "protocol": "quads-roller", "program_step": 1}
-    assert answer("start", body)["error"] == "program_step needs program (the programme it is a step of)"
+    assert answer("start", body)["error"] == "program_step: needs program, the programme it is a step of"
 
 
 ANN = {"id": "ann", "name": "Ann", "body_mass_kg": 60, "units": "metric"}
+NAME_WORDS = "people[0].name: must be text of 1 to 40 characters (no control characters, not only spaces)"
 BO = {"id": "bo", "name": "Bo", "body_mass_kg": None, "units": "imperial"}
 
 
@@ -114,17 +116,18 @@ def test_set_profile_takes_people_and_the_current_person():
 @pytest.mark.parametrize(("body", "words"), [
     ({}, "set_profile needs body_mass_kg, people or person"),
     ({"people": [ANN, {**BO, "id": "ann"}]}, "people: id 'ann' appears more than once"),
-    ({"people": [ANN], "person": "bo"}, "person 'bo' is not one of people"),
-    ({"people": [ANN, {"id": "bo"}]}, "people[1]: missing field name"),
-    ({"people": [{**ANN, "name": ""}]}, "people[0]: name must be text of 1 to 40 characters (no control characters)"),
-    ({"people": [{**ANN, "name": "a\tb"}]}, "people[0]: name must be text of 1 to 40 characters (no control characters)"),
-    ({"people": [{**ANN, "units": "stone"}]}, "people[0]: units must be metric, imperial or kgf"),
-    ({"people": [{**ANN, "body_mass_kg": 400}]}, "people[0]: body_mass_kg must be a number from 20 to 300, or null"),
-    ({"people": [{**ANN, "age": 40}]}, "people[0]: unknown field(s): 'age'"),
-    ({"people": [{**ANN, "id": "a/b"}]}, "people[0]: id must match [A-Za-z0-9_.:-]{1,64}"),
-    ({"people": ["ann"]}, "people[0]: must be an object with id and name"),
-    ({"people": [{"id": f"p{i}", "name": "P"} for i in range(17)]}, "people must be a list of at most 16 people"),
-    ({"people": {"ann": ANN}}, "people must be a list of at most 16 people"),
+    ({"people": [ANN], "person": "bo"}, "person: 'bo' is not one of people"),
+    ({"people": [ANN, {"id": "bo"}]}, "people[1].name: missing; must be text of 1 to 40 characters (no control characters, not only spaces)"),
+    ({"people": [{**ANN, "name": ""}]}, NAME_WORDS),
+    ({"people": [{**ANN, "name": "a\tb"}]}, NAME_WORDS),
+    ({"people": [{**ANN, "name": "x" * 41}]}, NAME_WORDS + "; this has 41"),
+    ({"people": [{**ANN, "units": "stone"}]}, "people[0].units: must be metric, imperial or kgf, not 'stone'"),
+    ({"people": [{**ANN, "body_mass_kg": 400}]}, "people[0].body_mass_kg: must be a number from 20 to 300, or null"),
+    ({"people": [{**ANN, "age": 40}]}, "people[0]: unknown field 'age' (its fields: id, name, body_mass_kg, units, sore)"),
+    ({"people": [{**ANN, "id": "a/b"}]}, "people[0].id: must be 1 to 64 letters, digits or . _ : -"),
+    ({"people": ["ann"]}, "people[0]: must be a person: an object with id and name"),
+    ({"people": [{"id": f"p{i}", "name": "P"} for i in range(17)]}, "people: must be a list of at most 16 people; this has 17"),
+    ({"people": {"ann": ANN}}, "people: must be a list of at most 16 people"),
 ])
 def test_set_profile_refuses_bad_people_in_a_users_words(body, words):
     assert answer("set_profile", {"id": "a", **body})["error"] == words
@@ -132,5 +135,5 @@ def test_set_profile_refuses_bad_people_in_a_users_words(body, words):
 
 def test_person_problem_is_the_same_check_for_the_dashboard():
     assert commands.person_problem(ANN) == ""
-    assert commands.person_problem({"id": "ann"}) == "missing field name"
-    assert commands.person_problem({**ANN, "units": "kg"}) == "units must be metric, imperial or kgf"
+    assert commands.person_problem({"id": "ann"}) == "name: missing; must be text of 1 to 40 characters (no control characters, not only spaces)"
+    assert commands.person_problem({**ANN, "units": "kg"}) == "units: must be metric, imperial or kgf, not 'kg'"

@@ -302,7 +302,7 @@ def test_commands_handler_errors_duplicates_expiry(rig):
     assert by_id["c2"][0]["error"] == "unknown routine nope"
     assert "expired" in by_id["c3"][0]["error"]
     assert "internal error" in by_id["c4"][0]["error"]
-    assert "missing field protocol" in by_id["c5"][0]["error"]
+    assert by_id["c5"][0]["error"] == "protocol: missing; give a routine id, or program to play a programme"
     assert "unknown command" in by_id["c6"][0]["error"]
     assert by_id[None][0]["status"] == "error" and "JSON" in by_id[None][0]["error"]
     assert all({"id", "status", "error", "data", "v", "ts", "seq"} <= set(r) for r in results)
