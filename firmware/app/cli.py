@@ -135,7 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "with --program), otherwise waits for the button or a start command.",
                        formatter_class=_Formatter)
     r.add_argument("--config", type=argtypes.path_text, metavar="FILE", help="TOML config (default: built-in defaults)")
-    r.add_argument("--sim", action="store_true", help="simulated hardware (overrides the config)")
+    r.add_argument("--sim", action="store_true", help="simulated hardware (overrides the config), "
+                   "with the simulator's own calibration (calibration.sim.json, from "
+                   "'rollsense calibrate STEP --sim')")
     r.add_argument("--protocol", metavar="ID", help="start this routine at once (with --program: "
                    "it must be the programme's first routine for this device's tool)")
     r.add_argument("--program", metavar="ID", help="play this programme's steps for this device's "
@@ -186,7 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("calibrate", help="gyro bias, roll axis, radius and force calibration",
                        description="Guided calibration; results go into one versioned calibration file "
                        "(previous versions are kept). Stop the service first (sudo systemctl stop rollsense): "
-                       "two programs must not share the sensor bus.",
+                       "two programs must not share the sensor bus. With --sim the results go into the "
+                       "simulator's own file beside it (calibration.sim.json), which 'run --sim' and "
+                       "'doctor --sim' read: a simulated calibration never replaces the device's.",
                        epilog="steps, in order:\n"
                        "  gyro     keep the tool still on the floor for --seconds (gyro bias)\n"
                        "  axis     roll once up the limb (roll axis and which way is 'up')\n"
@@ -196,7 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "  show     print the calibration file", formatter_class=_Formatter)
     c.add_argument("step", choices=("gyro", "axis", "radius", "force", "show"), help="the step (see below)")
     c.add_argument("--config", type=argtypes.path_text, metavar="FILE", help="TOML config (default: built-in defaults)")
-    c.add_argument("--sim", action="store_true", help="calibrate the simulated hardware")
+    c.add_argument("--sim", action="store_true", help="calibrate the simulated hardware, into "
+                   "calibration.sim.json beside the device's calibration file (never into it)")
     c.add_argument("--seconds", type=argtypes.positive_float, default=5.0, help="gyro: how long to keep still")
     c.add_argument("--distance-m", type=argtypes.positive_float, help="radius: the known distance you will roll")
     c.add_argument("--pressures", type=argtypes.pressures, default=1, metavar="N",
@@ -301,7 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Check everything the device needs and say what to fix.",
                          formatter_class=_Formatter)
     doc.add_argument("--config", type=argtypes.path_text, metavar="FILE", help="TOML config (default: built-in defaults)")
-    doc.add_argument("--sim", action="store_true", help="check the simulated hardware")
+    doc.add_argument("--sim", action="store_true", help="check the simulated hardware and its "
+                     "calibration (calibration.sim.json)")
 
     b = sub.add_parser("broker", help="broker administration (device credentials, site bridges)",
                        description="Manage the Mosquitto users of your devices (run on the broker host).",
