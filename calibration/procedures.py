@@ -26,6 +26,7 @@ from calibration.show import show_calibration
 from calibration.store import STANDARD_GRAVITY_M_S2, Calibration, load_calibration, save_calibration
 from firmware.common.errors import CalibrationError
 from firmware.common.model import Block
+from firmware.common.units import plural
 
 BlockSource = Callable[[float], Iterable[Block]]
 Ask = Callable[[str], None]
@@ -245,7 +246,7 @@ def calibrate_force(source: BlockSource, path: Path | str, *, weights_kg: Sequen
                 "(or add --save-anyway to keep this fit)")
         out.write(f"warning: force: {worst}; saved anyway (--save-anyway)\n")
     saved = _update(path, force=f)
-    out.write(f"force {f.model} fit over {len(points)} weights: RMS error {f.fit_rms_n:.2f} N, "
+    out.write(f"force {f.model} fit over {plural(len(points), 'weight', 'weights')}: RMS error {f.fit_rms_n:.2f} N, "
               f"worst {f.fit_max_rel:.1%} -> {path} (revision {saved.revision})\n")
     return saved
 
