@@ -154,7 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser("replay", help="session summary of a recording",
                         description="Feed a recording (CSV, optionally .csv.gz) through the same metrics "
-                        "and coach the device runs and print the session summary.", formatter_class=_Formatter)
+                        "and coach the device runs and print the session summary. A row with a value no "
+                        "sensor reports (not a number; a gyro or accelerometer reading beyond twice the "
+                        "widest full scale, ±2000 °/s or the recording's gyro_full_scale_dps, ±16 g; a "
+                        "force outside -2500 to 5000 N) is refused, naming its line.",
+                        formatter_class=_Formatter)
     rp.add_argument("file", type=argtypes.path_text, metavar="FILE", help="the recording: .csv or .csv.gz")
     rp.add_argument("--protocol", metavar="ID", help="judge against this routine's targets")
     rp.add_argument("--tool", choices=("roller", "ball", "stick"), help="override the recording's tool")

@@ -24,6 +24,7 @@ from device.sim import SCENARIOS
 from firmware.app import brokeradmin, cli
 from firmware.app.cli import build_parser, main, package_version
 from firmware.app.demo import DemoOptions, run_demo
+from firmware.edge import recording
 from firmware.edge.config import ensure_state_dir
 
 REPO = Path(__file__).resolve().parents[3]
@@ -348,6 +349,11 @@ def test_numbers_at_the_ends_of_their_ranges_are_taken_and_the_help_says_the_ran
     assert "IMU sample rate, 50 to 1000 Hz" in helps["simulate"] and "0 to 4294967295" in helps["simulate"]
     assert "0.01 to 1000" in helps["demo"] and "0.01 to 1000" in helps["run"]
     assert "above 0 and up to 0.5" in helps["replay"]
+    # the recording's physical ranges as the reader has them (firmware.edge.recording)
+    assert f"±{recording.GYRO_FULL_SCALE_MAX_DPS:g} °/s" in helps["replay"]
+    assert f"±{recording.ACCEL_FULL_SCALE_MAX_G:g} g" in helps["replay"]
+    assert f"force outside {recording.FORCE_MIN_N:g} to {recording.FORCE_MAX_N:g} N" in helps["replay"]
+    assert recording.FULL_SCALE_MARGIN == 2.0 and "beyond twice the widest full scale" in helps["replay"]
 
 
 def test_scenario_choices_come_from_the_simulator():
