@@ -26,6 +26,7 @@ from calibration.show import show_calibration
 from calibration.store import STANDARD_GRAVITY_M_S2, Calibration, load_calibration, save_calibration
 from firmware.common.errors import CalibrationError
 from firmware.common.model import Block
+from firmware.common.units import plural
 
 BlockSource = Callable[[float], Iterable[Block]]
 Ask = Callable[[str], None]
@@ -245,7 +246,7 @@ def calibrate_force(source: BlockSource, path: Path | str, *, weights_kg: Sequen
                 "(or add --save-anyway to keep this fit)")
         out.write(f"warning: force: {worst}; saved anyway (--save-anyway)\n")
     saved = _update(path, force=f)
-    out.write(f"force {f.model} fit over {len(points)} weights: RMS error {f.fit_rms_n:.2f} N, "
+    out.write(f"force {f.model} fit over {plural(len(points), 'weight', 'weights')}: RMS error {f.fit_rms_n:.2f} N, "
               f"worst {f.fit_max_rel:.1%} -> {path} (revision {saved.revision})\n")
     return saved
 
@@ -304,12 +305,23 @@ def run_step(step: str, config, source: BlockSource | None, *, seconds: float | 
     return 0
 
 
+WEIGHTS_MAX = 20  # known weights in one force calibration (each takes a prompt and 3 s)
+WEIGHT_MAX_KG = 300.0  # a known weight on the tool: at most a person (the config's body mass)
+
+
 def parse_weights_kg(text: str) -> list[float]:
-    """"0,2,5,10" -> [0.0, 2.0, 5.0, 10.0]; CalibrationError (one line) on anything else."""
+    """"0,2,5,10" -> [0.0, 2.0, 5.0, 10.0]: 1 to WEIGHTS_MAX weights of 0 to WEIGHT_MAX_KG;
+    CalibrationError (one line) on anything else."""
+    give = f"give 1 to {WEIGHTS_MAX} comma-separated kilograms, each 0 to {WEIGHT_MAX_KG:g} kg, e.g. 0,2,5,10"
     try:
         weights = [float(x) for x in text.split(",") if x.strip()]
     except ValueError as e:
-        raise CalibrationError(f"--weights-kg {text!r}: give comma-separated kilograms, e.g. 0,2,5,10") from e
+        raise CalibrationError(f"--weights-kg {text!r}: {give}") from e
     if not weights or any(not math.isfinite(w) or w < 0 for w in weights):
-        raise CalibrationError(f"--weights-kg {text!r}: give comma-separated kilograms >= 0, e.g. 0,2,5,10")
+        raise CalibrationError(f"--weights-kg {text!r}: {give}")
+    heavy = [w for w in weights if w > WEIGHT_MAX_KG]
+    if heavy:
+        raise CalibrationError(f"--weights-kg {text!r}: {heavy[0]:g} kg is out of range; {give}")
+    if len(weights) > WEIGHTS_MAX:
+        raise CalibrationError(f"--weights-kg {text!r}: {len(weights)} weights are too many; {give}")
     return weights

@@ -9,6 +9,7 @@ from typing import TextIO
 
 from calibration.force import FORCE_FIT_MAX_REL
 from calibration.store import Calibration, history_paths, load_calibration
+from firmware.common.units import plural
 
 
 def render_calibration(cal: Calibration, path: str | os.PathLike) -> str:
@@ -38,13 +39,14 @@ def render_calibration(cal: Calibration, path: str | os.PathLike) -> str:
         curve = (f"F = {f.scale_n_per_raw:.6g} N/{f.raw_unit} x (raw - {f.tare_raw:.6g})" if f.model == "linear"
                  else f"F = {f.a:.4g} x G^{f.b:.3f} (G in S; divider {f.divider_ohm:g} ohm at {f.supply_v:g} V)")
         lines.append(f"  force   {f.model}: {curve}; fit RMS {f.fit_rms_n:.2f} N, worst {f.fit_max_rel:.1%} "
-                     f"over {len(f.points)} weights, {f.calibrated_at}")
+                     f"over {plural(len(f.points), 'weight', 'weights')}, {f.calibrated_at}")
         if f.fit_max_rel > FORCE_FIT_MAX_REL:
             lines.append(f"          worse than the {FORCE_FIT_MAX_REL:.0%} tolerance: forces read from it may be off; "
                          "calibrate force again")
     history = history_paths(path)
     if history:
-        lines.append(f"  history {len(history)} previous version(s): {', '.join(p.name for p in history)}")
+        lines.append(f"  history {plural(len(history), 'previous version', 'previous versions')}: "
+                     f"{', '.join(p.name for p in history)}")
     return "\n".join(lines) + "\n"
 
 

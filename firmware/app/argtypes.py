@@ -33,6 +33,32 @@ def positive_float(text: str) -> float:
     return value
 
 
+def bounded(lo: float, hi: float, unit: str, spelled: str = ""):
+    """An argument type: a number from ``lo`` to ``hi`` in ``unit`` (``spelled``: the range
+    as people say it, e.g. "1 s to 4 hours"); anything else says the range in one line."""
+    give = f"give {spelled or f'{lo:g} to {hi:g} {unit}'}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number; {give}") from None
+        if not (math.isfinite(value) and lo <= value <= hi):
+            raise argparse.ArgumentTypeError(f"{text} {unit} is out of range; {give}")
+        return value
+
+    return parse
+
+
+# The ranges of the device's numbers, as a user or physio would find sensible:
+RECORD_S = bounded(1.0, 4 * 3600.0, "s", "1 s to 4 hours (14400 s)")  # a session, or a programme
+GYRO_STILL_S = bounded(1.0, 120.0, "s")  # the bias needs 1 s still; two minutes is plenty
+# the radius roll: 10 cm is long enough to measure against a tape; 2 m can be rolled in the
+# step's 10 s window (a limb is shorter: 0.5 m is typical)
+CAL_DISTANCE_M = bounded(0.1, 2.0, "m")
+SIM_RATE_HZ = bounded(50.0, 1000.0, "Hz")  # the MPU-6050's FIFO runs at 100-1000 Hz on the device
+
+
 def pressures(text: str) -> int:
     """How many calibration rolls at different pressures: a whole number 1 to 10."""
     try:

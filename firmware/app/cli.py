@@ -113,11 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "one summary table per step")
     d.add_argument("--scenario", default="good", choices=SCENARIOS, metavar="NAME",
                    help=f"simulated user: {scenarios} (default: %(default)s)")
-    d.add_argument("--seed", type=argtypes.seed, default=1, help="random seed of the simulated user, 0 or more "
-                   "(default: %(default)s)")
+    d.add_argument("--seed", type=argtypes.seed, default=1, help="random seed of the simulated user, 0 to "
+                   f"{argtypes.SEED_MAX} (default: %(default)s)")
     d.add_argument("--fast", action="store_true", help="run at 20x speed and exit 0 when the routine "
                    "(or programme) ends, printing the summary")
-    d.add_argument("--speed", type=argtypes.speed, metavar="X", help="run simulated time X times faster than the wall clock")
+    d.add_argument("--speed", type=argtypes.speed, metavar="X", help="run simulated time X times faster than "
+                   f"the wall clock, {argtypes.SPEED_MIN:g} to {argtypes.SPEED_MAX:g}")
     d.add_argument("--broker", type=argtypes.broker_url, metavar="URL",
                    help="use this broker instead of starting a private Mosquitto")
     d.add_argument("--no-dashboard", action="store_true", help="do not start the dashboard (another one is listening)")
@@ -135,7 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "with --program), otherwise waits for the button or a start command.",
                        formatter_class=_Formatter)
     r.add_argument("--config", type=argtypes.path_text, metavar="FILE", help="TOML config (default: built-in defaults)")
-    r.add_argument("--sim", action="store_true", help="simulated hardware (overrides the config)")
+    r.add_argument("--sim", action="store_true", help="simulated hardware (overrides the config), "
+                   "with the simulator's own calibration (calibration.sim.json, from "
+                   "'rollsense calibrate STEP --sim')")
     r.add_argument("--protocol", metavar="ID", help="start this routine at once (with --program: "
                    "it must be the programme's first routine for this device's tool)")
     r.add_argument("--program", metavar="ID", help="play this programme's steps for this device's "
@@ -144,17 +147,23 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--broker", type=argtypes.broker_url, metavar="URL", help="broker URL (overrides the config)")
     r.add_argument("--state-dir", type=argtypes.path_text, metavar="DIR", help="journal and pairing state, created if missing "
                    "(overrides the config)")
-    r.add_argument("--speed", type=argtypes.speed, metavar="X", help="with --sim: simulated time X times faster")
+    r.add_argument("--speed", type=argtypes.speed, metavar="X", help="with --sim: simulated time X times "
+                   f"faster, {argtypes.SPEED_MIN:g} to {argtypes.SPEED_MAX:g}")
     r.add_argument("--once", action="store_true", help="exit after one routine (or programme)")
     r.add_argument("--print-config", action="store_true", help="print the commented default config and exit")
 
     rp = sub.add_parser("replay", help="session summary of a recording",
                         description="Feed a recording (CSV, optionally .csv.gz) through the same metrics "
-                        "and coach the device runs and print the session summary.", formatter_class=_Formatter)
+                        "and coach the device runs and print the session summary. A row with a value no "
+                        "sensor reports (not a number; a gyro or accelerometer reading beyond twice the "
+                        "widest full scale, ±2000 °/s or the recording's gyro_full_scale_dps, ±16 g; a "
+                        "force outside -2500 to 5000 N) is refused, naming its line.",
+                        formatter_class=_Formatter)
     rp.add_argument("file", type=argtypes.path_text, metavar="FILE", help="the recording: .csv or .csv.gz")
     rp.add_argument("--protocol", metavar="ID", help="judge against this routine's targets")
     rp.add_argument("--tool", choices=("roller", "ball", "stick"), help="override the recording's tool")
-    rp.add_argument("--radius-m", type=argtypes.radius_m, metavar="R", help="override the effective radius in metres")
+    rp.add_argument("--radius-m", type=argtypes.radius_m, metavar="R", help="override the effective radius "
+                    "in metres, above 0 and up to 0.5")
     rp.add_argument("--json", action="store_true", help="print the summary as one JSON object (format rollsense-summary/1)")
     rp.add_argument("--routines-dir", type=argtypes.path_text, metavar="DIR", help="your own routines (TOML) for --protocol (default: routines_dir of --config)")
     rp.add_argument("--config", type=argtypes.path_text, metavar="FILE", help="TOML config whose routines_dir has your own routines")
@@ -167,8 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--protocol", required=True, metavar="ID", help="routine the simulated user does")
     s.add_argument("--scenario", default="good", choices=SCENARIOS, metavar="NAME",
                    help=f"simulated user: {scenarios} (default: %(default)s)")
-    s.add_argument("--seed", type=argtypes.seed, default=1, help="random seed, 0 or more (default: %(default)s)")
-    s.add_argument("--rate-hz", type=argtypes.positive_float, default=200.0, help="IMU sample rate (default: %(default)s)")
+    s.add_argument("--seed", type=argtypes.seed, default=1,
+                   help=f"random seed, 0 to {argtypes.SEED_MAX} (default: %(default)s)")
+    s.add_argument("--rate-hz", type=argtypes.SIM_RATE_HZ, default=200.0, metavar="HZ",
+                   help="IMU sample rate, 50 to 1000 Hz (default: %(default)g)")
     s.add_argument("--routines-dir", type=argtypes.path_text, metavar="DIR", help="your own routines (TOML) for --protocol (default: routines_dir of --config)")
     s.add_argument("--config", type=argtypes.path_text, metavar="FILE", help="TOML config whose routines_dir has your own routines")
     s.add_argument("--out", required=True, type=argtypes.recording_out, metavar="FILE",
@@ -178,15 +189,17 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Record the IMU and force sensor to a recording file.", formatter_class=_Formatter)
     rec.add_argument("--out", required=True, type=argtypes.recording_out, metavar="FILE",
                      help="the recording to write, ending in .csv or .csv.gz (never overwritten)")
-    rec.add_argument("--seconds", type=argtypes.positive_float, default=30.0,
-                     help="how long to record (default: %(default)s)")
+    rec.add_argument("--seconds", type=argtypes.RECORD_S, default=30.0, metavar="S",
+                     help="how long to record, 1 s to 4 hours (14400 s) (default: %(default)g)")
     rec.add_argument("--config", type=argtypes.path_text, metavar="FILE", help="TOML config (default: built-in defaults)")
     rec.add_argument("--sim", action="store_true", help="record the simulated hardware")
 
     c = sub.add_parser("calibrate", help="gyro bias, roll axis, radius and force calibration",
                        description="Guided calibration; results go into one versioned calibration file "
                        "(previous versions are kept). Stop the service first (sudo systemctl stop rollsense): "
-                       "two programs must not share the sensor bus.",
+                       "two programs must not share the sensor bus. With --sim the results go into the "
+                       "simulator's own file beside it (calibration.sim.json), which 'run --sim' and "
+                       "'doctor --sim' read: a simulated calibration never replaces the device's.",
                        epilog="steps, in order:\n"
                        "  gyro     keep the tool still on the floor for --seconds (gyro bias)\n"
                        "  axis     roll once up the limb (roll axis and which way is 'up')\n"
@@ -196,13 +209,18 @@ def build_parser() -> argparse.ArgumentParser:
                        "  show     print the calibration file", formatter_class=_Formatter)
     c.add_argument("step", choices=("gyro", "axis", "radius", "force", "show"), help="the step (see below)")
     c.add_argument("--config", type=argtypes.path_text, metavar="FILE", help="TOML config (default: built-in defaults)")
-    c.add_argument("--sim", action="store_true", help="calibrate the simulated hardware")
-    c.add_argument("--seconds", type=argtypes.positive_float, default=5.0, help="gyro: how long to keep still")
-    c.add_argument("--distance-m", type=argtypes.positive_float, help="radius: the known distance you will roll")
+    c.add_argument("--sim", action="store_true", help="calibrate the simulated hardware, into "
+                   "calibration.sim.json beside the device's calibration file (never into it)")
+    c.add_argument("--seconds", type=argtypes.GYRO_STILL_S, default=5.0, metavar="S",
+                   help="gyro: how long to keep still, 1 to 120 s (default: %(default)g)")
+    c.add_argument("--distance-m", type=argtypes.CAL_DISTANCE_M, metavar="M",
+                   help="radius: the known distance you will roll, 0.1 to 2 m, within the "
+                   "step's 10 s (e.g. 0.5)")
     c.add_argument("--pressures", type=argtypes.pressures, default=1, metavar="N",
-                   help="radius: roll N times, from light to firm, for the radius against force "
+                   help="radius: roll N times (1 to 10), from light to firm, for the radius against force "
                    "(a foam roller compresses; needs the force sensor; default: %(default)s)")
-    c.add_argument("--weights-kg", help="force: comma-separated known weights, e.g. 0,5,10,20")
+    c.add_argument("--weights-kg", metavar="KG,KG,...", help="force: comma-separated known "
+                   "weights, 1 to 20 of them, each 0 to 300 kg, e.g. 0,5,10,20")
     c.add_argument("--save-anyway", action="store_true", help="force: save a fit that is off by more than 10%% at a known weight (otherwise refused)")
 
     pr = sub.add_parser("protocols", help="list the routines and their targets",
@@ -302,7 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Check everything the device needs and say what to fix.",
                          formatter_class=_Formatter)
     doc.add_argument("--config", type=argtypes.path_text, metavar="FILE", help="TOML config (default: built-in defaults)")
-    doc.add_argument("--sim", action="store_true", help="check the simulated hardware")
+    doc.add_argument("--sim", action="store_true", help="check the simulated hardware and its "
+                     "calibration (calibration.sim.json)")
 
     b = sub.add_parser("broker", help="broker administration (device credentials, site bridges)",
                        description="Manage the Mosquitto users of your devices (run on the broker host).",

@@ -206,10 +206,12 @@ def check_gpio(config: Config, dev_dir: Path = Path("/dev")) -> Check:
 
 
 def check_calibration(config: Config) -> Check:
+    """The calibration file the device (or, on simulated hardware, the simulator) reads."""
     path = config.calibration_file
+    sim = " --sim" if config.hardware == "sim" else ""  # the simulator's file is made with --sim
     if not path.exists():
         return Check("warn", "calibration", f"{path} missing: bias/axis are estimated while rolling and the "
-                     "routine's radius is used; run `rollsense calibrate gyro` (then axis, radius, force)")
+                     f"routine's radius is used; run `rollsense calibrate gyro{sim}` (then axis, radius, force)")
 
     def run() -> Check:
         cal = load_calibration(path)
@@ -217,11 +219,11 @@ def check_calibration(config: Config) -> Check:
         if cal.force and config.force.frontend != "none" and (cal.force.model, cal.force.raw_unit) != want:
             return Check("warn", "calibration", f"{path}: the force curve is a {cal.force.model} fit in "
                          f"{cal.force.raw_unit}, but force.frontend = {config.force.frontend} needs "
-                         f"{want[0]} in {want[1]}; run `rollsense calibrate force`")
+                         f"{want[0]} in {want[1]}; run `rollsense calibrate force{sim}`")
         missing = [n for n in ("gyro", "axis", "radius", "force") if getattr(cal, n) is None]
         if missing:
             return Check("warn", "calibration", f"{path} revision {cal.revision}; not calibrated: "
-                         f"{', '.join(missing)} (rollsense calibrate {missing[0]})")
+                         f"{', '.join(missing)} (rollsense calibrate {missing[0]}{sim})")
         return Check("ok", "calibration", f"{path} revision {cal.revision}, saved {cal.saved_at}")
     return _guard("calibration", run)
 

@@ -77,6 +77,11 @@ def count(n) -> str:
     return DASH if v is None else str(int(round(v)))
 
 
+def plural(n: int, one: str, many: str) -> str:
+    """A count and its noun: "1 weight", "3 weights"."""
+    return f"{n} {one if n == 1 else many}"
+
+
 def seconds(s) -> str:
     """A time span: "2.6 s", "76 s", "9 min 04 s"."""
     v = finite_or_none(s)

@@ -50,6 +50,13 @@ def default_device_id() -> str:
     return name or "rollsense"
 
 
+def sim_calibration_file(path: str | os.PathLike) -> Path:
+    """The simulator's calibration file beside a device's: calibration.json ->
+    calibration.sim.json (cal -> cal.sim)."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.sim{path.suffix}")
+
+
 def default_state_dir() -> Path:
     """$STATE_DIRECTORY (set by systemd's StateDirectory=; first entry) or /var/lib/rollsense."""
     env = os.environ.get("STATE_DIRECTORY", "")
@@ -139,7 +146,8 @@ class Config:
                          pattern=ID_RE)
     routines_dir: Path | None = _opt(None, "extra user routines (*.toml); unset = built-in routines only",
                                      kind="path", optional=True)
-    calibration_path: Path | None = _opt(None, "calibration file (unset = <state_dir>/calibration.json)",
+    calibration_path: Path | None = _opt(None, "calibration file (unset = <state_dir>/calibration.json); "
+                                         "simulated hardware keeps its own beside it (calibration.sim.json)",
                                          kind="path", optional=True)
     telemetry_hz: float = _opt(10.0, "live telemetry rate over MQTT", kind="float", lo=0.1, hi=50.0)
     profile: ProfileConfig = field(default_factory=ProfileConfig)
@@ -151,8 +159,12 @@ class Config:
 
     @property
     def calibration_file(self) -> Path:
-        """Where the calibration file is: ``calibration_path`` or <state_dir>/calibration.json."""
-        return self.calibration_path or self.state_dir / CALIBRATION_FILE_NAME
+        """Where the calibration file is: ``calibration_path`` or <state_dir>/calibration.json;
+        on simulated hardware (``hardware = "sim"``, ``--sim``) the one beside it for the
+        simulator (``sim_calibration_file``), so a simulated calibration never lands where the
+        real device reads its own, and the real one is never applied to simulated chips."""
+        path = self.calibration_path or self.state_dir / CALIBRATION_FILE_NAME
+        return sim_calibration_file(path) if self.hardware == "sim" else path
 
 
 # ----------------------------------------------------------------------------- loading

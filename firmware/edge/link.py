@@ -62,8 +62,8 @@ from firmware.edge.journal import Journal
 log = logging.getLogger("rollsense.link")
 DEVICE_ID_RE = re.compile(r"[a-z0-9-]+")
 
-__all__ = ["CommandError", "Link", "LinkSettings", "connect_failure", "discovery_config", "undelivered",
-           "wait_delivered"]
+__all__ = ["CommandError", "Link", "LinkSettings", "connect_failure", "disconnect_words", "discovery_config",
+           "undelivered", "wait_delivered"]
 
 # CONNACK reason codes (MQTT v5) a person can act on, in their words
 CONNACK_WORDS = {
@@ -76,6 +76,46 @@ CONNACK_WORDS = {
     0x8A: "this client is banned",
     0x8C: "bad authentication method",
 }
+
+# Why a connection ended, in a user's words: the reason code of the broker's DISCONNECT
+# (MQTT v5), ...
+DISCONNECT_WORDS = {
+    0x00: "the broker closed the connection",
+    0x80: "the broker closed the connection (an error it did not name)",
+    0x81: "the broker received a damaged packet",
+    0x82: "the broker saw a protocol error",
+    0x83: "the broker refused what the device sent",
+    0x87: "not authorised (check the user and the ACL on the broker)",
+    0x89: "the broker is busy",
+    0x8B: "the broker is shutting down",
+    0x8D: "the broker heard nothing from the device within the keepalive",
+    0x8E: "another connection with this device's id took over (two devices with one id?)",
+    0x93: "more messages in flight than the broker takes",
+    0x95: "a message larger than the broker takes",
+    0x97: "over the broker's quota",
+    0x98: "disconnected by the broker's administrator",
+    0x9C: "the broker asks the device to use another server",
+    0x9D: "the broker has moved",
+    0x9F: "connecting more often than the broker allows",
+    0xA0: "the broker's longest connection time was reached",
+}
+# ... or, when no DISCONNECT came, paho's own reason for what it saw
+CONNECTION_CLOSED = "connection closed by the broker or network"
+CLOSED_WORDS = {
+    0x80: CONNECTION_CLOSED,  # paho: MQTT_ERR_CONN_LOST, the socket closed ("Unspecified error")
+    0x82: "the broker sent something that is not MQTT",  # paho: a packet it could not read
+    0x8D: "no answer from the broker within the keepalive (is the network down?)",  # MQTT_ERR_KEEPALIVE
+}
+
+
+def disconnect_words(reason_code, from_broker: bool) -> str:
+    """Why a connection ended, in a user's words (never paho's "Unspecified error"):
+    ``from_broker`` the broker sent DISCONNECT with ``reason_code``; else paho closed the
+    connection itself and ``reason_code`` is what it saw."""
+    value = getattr(reason_code, "value", reason_code)
+    if not from_broker:
+        return CLOSED_WORDS.get(value, CONNECTION_CLOSED)
+    return DISCONNECT_WORDS.get(value, f"the broker closed the connection ({str(reason_code).lower()})")
 
 
 # what the dashboard's ack says: the session it stored (ULIDs here; tests use short ids)
@@ -366,11 +406,12 @@ class Link:
         self._connected.clear()
         self._subscribed.clear()
         self._feed(self.outbox.on_disconnect)
-        if not was and getattr(reason_code, "value", None) == KEEPALIVE_TIMEOUT:
+        from_broker = bool(getattr(flags, "is_disconnect_packet_from_server", False))
+        if not was and not from_broker and getattr(reason_code, "value", None) == KEEPALIVE_TIMEOUT:
             self._unreachable(NO_ANSWER)  # the socket opened, no CONNACK came
         elif was and not self._stopping.is_set():
-            self._say(f"broker {self.address} lost ({reason_code}); coaching offline, "
-                      "sessions kept on the device until it is back")
+            self._say(f"broker {self.address} lost ({disconnect_words(reason_code, from_broker)}); "
+                      "coaching offline, sessions kept on the device until it is back")
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         refused = str(reason_code) if getattr(reason_code, "is_failure", False) else None

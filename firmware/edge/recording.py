@@ -1,5 +1,9 @@
 """Read and write rollsense recordings (DESIGN §3.1): CSV or CSV.gz, `# key: value` metadata,
-header `t,gx,gy,gz,ax,ay,az,force`, SI units. Every bad file is one clear ConfigError line."""
+header `t,gx,gy,gz,ax,ay,az,force`, SI units. Every bad file is one clear ConfigError line.
+
+Every sample is checked against the physical range of its sensor (``SampleLimits``): a value
+no sensor of the device can report (a force of 1e308 N, an angular rate in °/s written as
+rad/s) is refused the way a NaN is, naming its line, by the reader and the writer alike."""
 
 from __future__ import annotations
 
@@ -30,6 +34,85 @@ RADIUS_MAX_M = 0.5
 TYPICAL_RADIUS_M = {"roller": (0.03, 0.12), "ball": (0.015, 0.08), "stick": (0.008, 0.04)}
 WRITE_ROWS = 16384  # rows formatted at a time
 ROW_FORMAT = "%.6f" + ",%.7g" * 7 + "\n"  # t, gx, gy, gz, ax, ay, az, force
+
+# The physical range of each column: generous (a margin of twice the largest full scale),
+# so that only a value no sensor could have reported is refused.
+GYRO_FULL_SCALE_MAX_DPS = 2000.0  # the MPU-6050's widest gyro range (±250/500/1000/2000 °/s)
+ACCEL_FULL_SCALE_MAX_G = 16.0  # the MPU-6050's widest accelerometer range (±2/4/8/16 g)
+STANDARD_GRAVITY_M_S2 = 9.80665
+FULL_SCALE_MARGIN = 2.0
+# Force (N): above a 300 kg person's whole weight (2942 N; the config's largest body mass)
+# and above what a front end reports before it is calibrated (an HX711's full scale at the
+# driver's default 1/4000 N per count: ±2097 N; an ADS1115 at 125 N/V: ±768 N). Calibrated
+# force is never negative; an uncalibrated front end reads down to its negative full scale.
+FORCE_MIN_N, FORCE_MAX_N = -2500.0, 5000.0
+# Sensor time (s): an uptime or sensor clock, or Unix time in seconds (up to the year 2286).
+TIME_MAX_S = 1e10
+
+
+@dataclass(frozen=True)
+class SampleLimits:
+    """The range of each column of a recording, from its metadata (``for_meta``)."""
+
+    gyro_rad_s: float
+    gyro_full_scale_dps: float
+    accel_m_s2: float = FULL_SCALE_MARGIN * ACCEL_FULL_SCALE_MAX_G * STANDARD_GRAVITY_M_S2
+    force_n: tuple[float, float] = (FORCE_MIN_N, FORCE_MAX_N)
+    t_s: float = TIME_MAX_S
+
+    @classmethod
+    def for_meta(cls, meta: dict, where: str = "recording") -> SampleLimits:
+        """The limits for a recording's metadata: the gyro's is twice the widest of the
+        MPU-6050's ±2000 °/s and the ``gyro_full_scale_dps`` the recording declares."""
+        declared = meta.get("gyro_full_scale_dps")
+        full_scale = GYRO_FULL_SCALE_MAX_DPS if declared is None else \
+            max(GYRO_FULL_SCALE_MAX_DPS, parse_full_scale(declared, where))
+        return cls(gyro_rad_s=math.radians(FULL_SCALE_MARGIN * full_scale), gyro_full_scale_dps=full_scale)
+
+    def describe(self, name: str) -> str:
+        """The range of a column in words, for the line that refuses a value."""
+        if name == "t":
+            return f"sensor time is within ±{self.t_s:g} s"
+        if name.startswith("g"):
+            return (f"±{self.gyro_rad_s:.1f} rad/s: twice the gyro's widest full scale, "
+                    f"±{self.gyro_full_scale_dps:g} °/s")
+        if name.startswith("a"):
+            return (f"±{self.accel_m_s2:.0f} m/s²: twice the accelerometer's widest full scale, "
+                    f"±{ACCEL_FULL_SCALE_MAX_G:g} g")
+        lo, hi = self.force_n
+        return f"{lo:g} to {hi:g} N: a person's whole weight and the force front ends' full scale, with a margin"
+
+    def bounds(self, name: str) -> tuple[float, float]:
+        if name == "t":
+            return -self.t_s, self.t_s
+        if name == "force":
+            return self.force_n
+        limit = self.gyro_rad_s if name.startswith("g") else self.accel_m_s2
+        return -limit, limit
+
+
+UNITS = {"t": "s", "gx": "rad/s", "gy": "rad/s", "gz": "rad/s", "ax": "m/s²", "ay": "m/s²",
+         "az": "m/s²", "force": "N"}
+
+
+def out_of_range(columns: dict[str, np.ndarray], limits: SampleLimits) -> tuple[int, str] | None:
+    """The first row (index) with a value outside its column's physical range, and the words
+    that refuse it (``force 1e+308 N is out of range (...)``), or None. A NaN is not judged
+    here (the reader refuses it as non-finite; a NaN force throughout is a tool without a
+    force sensor). The one check of every recording read (``RecordingReader``) or written
+    (``RecordingWriter``)."""
+    first: tuple[int, str] | None = None
+    for name in COLUMNS:
+        values = columns[name]
+        lo, hi = limits.bounds(name)
+        bad = (values < lo) | (values > hi)
+        if not bad.any():
+            continue
+        row = int(np.argmax(bad))
+        if first is None or row < first[0]:
+            first = (row, f"{name} {float(values[row]):g} {UNITS[name]} is out of range "
+                          f"({limits.describe(name)})")
+    return first
 
 
 @dataclass(frozen=True)
@@ -84,7 +167,7 @@ class RecordingReader:
         """The samples as Blocks, one per read chunk (a chunk without a sample row gives none).
         The file's last row is held back until the end: cut short (power lost while
         recording), it is left out with a note in ``warnings``; damaged, it is an error."""
-        rows = _Rows(self.path, self.columns)
+        rows = _Rows(self.path, self.columns, SampleLimits.for_meta(self.meta, str(self.path)))
         pending: list[tuple[int, str]] = []  # the last numbered row seen, held back
         for first, lines in self._numbered_lines():
             pending += [(first + i, r) for i, r in enumerate(lines)
@@ -162,6 +245,7 @@ class RecordingWriter:
         self.path = path = Path(path)
         if path.exists():
             raise ConfigError(f"{path}: refusing to overwrite an existing file")
+        self._limits = SampleLimits.for_meta(meta, f"metadata of {path}")
         lines = [f"# format: {FORMAT}"]
         for key, value in meta.items():
             if key == "format":
@@ -176,13 +260,25 @@ class RecordingWriter:
         except OSError as exc:
             raise ConfigError(f"{path}: cannot write recording: {exc.strerror or exc}") from exc
         self.samples = 0
+        self._rows_from_line = len(lines) + 1  # the file's line of the first sample
         self._write("\n".join(lines) + "\n")
 
     def write(self, block: Block) -> None:
-        """Append the Block's samples (formatted WRITE_ROWS at a time)."""
-        for start in range(0, len(block), WRITE_ROWS):
-            self._write(_format_rows(block.slice(start, start + WRITE_ROWS)))
-        self.samples += len(block)
+        """Append the Block's samples (formatted WRITE_ROWS at a time). A sample out of its
+        sensor's range (``out_of_range``) is a ConfigError naming the line it would have had:
+        the samples before it are written, it and the rest are not (the file stays one the
+        reader takes)."""
+        columns = {"t": block.t_s, "force": block.force_n,
+                   **{name: block.gyro_rad_s[:, i] for i, name in enumerate(("gx", "gy", "gz"))},
+                   **{name: block.accel_m_s2[:, i] for i, name in enumerate(("ax", "ay", "az"))}}
+        wrong = out_of_range(columns, self._limits)
+        good = len(block) if wrong is None else wrong[0]
+        for start in range(0, good, WRITE_ROWS):
+            self._write(_format_rows(block.slice(start, min(start + WRITE_ROWS, good))))
+        self.samples += good
+        if wrong is not None:
+            raise ConfigError(f"{self.path}: line {self._rows_from_line + self.samples}: {wrong[1]}; "
+                              f"the recording ends before it ({self.samples} samples)")
 
     def close(self) -> None:
         try:
@@ -314,9 +410,10 @@ class _Rows:
     own line numbers, the time increasing across batches, and a force column that may be NaN
     throughout (a tool without a force sensor) but nowhere else."""
 
-    def __init__(self, path: Path, cols: list[str]) -> None:
+    def __init__(self, path: Path, cols: list[str], limits: SampleLimits) -> None:
         self.path = path
         self.cols = cols
+        self.limits = limits
         self.count = 0  # rows so far
         self.first_lineno = 0
         self.last_lineno = 0
@@ -359,6 +456,7 @@ class _Rows:
         first = self.count == 0
         if first:
             self.first_lineno = linenos[0]
+        problems: list[tuple[int, str]] = []  # (row, what): the first row's is said
         for name in COLUMNS:
             values = by_name[name]
             if name == "force" and self._force_nan:
@@ -370,17 +468,19 @@ class _Rows:
                         f"{self.path}: line {self.first_lineno}: non-finite value in column {name!r}")
             bad = ~np.isfinite(values)
             if bad.any():
-                row = int(np.argmax(bad))
-                raise ConfigError(f"{self.path}: line {linenos[row]}: non-finite value in column {name!r}")
+                problems.append((int(np.argmax(bad)), f"non-finite value in column {name!r}"))
+        wrong = out_of_range(by_name, self.limits)
+        if wrong is not None:
+            problems.append(wrong)
         t_s = by_name["t"]
         t_prev = np.concatenate(([self._t_last], t_s[:-1]))
         steps = t_s - t_prev
         if (steps <= 0).any():
             row = int(np.argmax(steps <= 0))
-            raise ConfigError(
-                f"{self.path}: line {linenos[row]}: time is not increasing "
-                f"(t={t_s[row]:g} s after {t_prev[row]:g} s)"
-            )
+            problems.append((row, f"time is not increasing (t={t_s[row]:g} s after {t_prev[row]:g} s)"))
+        if problems:
+            row, what = min(problems, key=lambda p: p[0])  # stable: column order within a row
+            raise ConfigError(f"{self.path}: line {linenos[row]}: {what}")
         self._t_last = float(t_s[-1])
         self.count += len(t_s)
         self.last_lineno = linenos[-1]

@@ -18,15 +18,24 @@ import pytest
 
 from calibration.force import FORCE_FIT_MAX_REL
 from calibration.procedures import run_step, sampler_source
-from calibration.store import RawForce, load_calibration
+from calibration.store import (
+    Calibration,
+    ForceCalibration,
+    RadiusCalibration,
+    RawForce,
+    load_calibration,
+    save_calibration,
+)
 from device.hardware import SIM_VOLTS_PER_N, open_hardware
 from device.sim import CalibrationUser
 from firmware.app.cli import main
+from firmware.app.daemon import metrics_settings
+from firmware.app.doctor import check_calibration
 from firmware.app.simulate import calibration_user_for
 from firmware.common.clock import ManualClock
 from firmware.common.errors import CalibrationError
 from firmware.core.protocols import load_routine
-from firmware.edge.config import Config, apply_overrides
+from firmware.edge.config import Config, apply_overrides, load_config
 from firmware.edge.sampler import Sampler
 
 G0 = 9.80665
@@ -57,7 +66,8 @@ def test_every_step_on_sim_saves_the_simulators_truth(tmp_path, capsys, protocol
     assert _calibrate(config, "force", "--weights-kg", "0,5,10,20") == 0
     err = capsys.readouterr().err
     assert "[simulated user: rolls up the limb 0.3 m" in err and "[simulated user: 20 kg on the sensor]" in err
-    cal = load_calibration(tmp_path / "state" / "calibration.json")
+    cal = load_calibration(tmp_path / "state" / "calibration.sim.json")  # the simulator's own file
+    assert not (tmp_path / "state" / "calibration.json").exists()  # the device's is never written
     assert cal.revision == 4
     bias = np.array(cal.gyro.bias_rad_s)
     assert np.abs(bias - truth["gyro_bias_rad_s"]).max() < 0.001, (bias, truth["gyro_bias_rad_s"])
@@ -74,7 +84,7 @@ def test_radius_on_sim_without_a_gyro_calibration(tmp_path):
     # the bias then comes from the still moment before the roll
     config = _config(tmp_path, "piriformis-ball", 3)
     assert _calibrate(config, "radius", "--distance-m", "0.3") == 0
-    cal = load_calibration(tmp_path / "state" / "calibration.json")
+    cal = load_calibration(tmp_path / "state" / "calibration.sim.json")
     assert cal.gyro is None
     assert cal.radius.radius_m == pytest.approx(_truth("piriformis-ball", 3)["radius_m"], rel=0.02)
 
@@ -95,7 +105,7 @@ def test_force_fit_past_its_tolerance_is_refused_and_nothing_saved(tmp_path):
     out = io.StringIO()
     try:
         assert run_step("gyro", cfg, source, seconds=1.0, out=out, ask=ask) == 0
-        before = (tmp_path / "calibration.json").read_bytes()
+        before = cfg.calibration_file.read_bytes()
         with pytest.raises(CalibrationError) as err:
             run_step("force", cfg, source, weights_kg=[0, 5, 10, 20], seconds=1.0, out=out, ask=ask)
     finally:
@@ -103,8 +113,8 @@ def test_force_fit_past_its_tolerance_is_refused_and_nothing_saved(tmp_path):
     msg = str(err.value)
     assert "\n" not in msg and "not saved" in msg and "--save-anyway" in msg
     assert f"tolerance {FORCE_FIT_MAX_REL:.0%}" in msg
-    assert (tmp_path / "calibration.json").read_bytes() == before
-    assert load_calibration(tmp_path / "calibration.json").force is None
+    assert cfg.calibration_file.read_bytes() == before
+    assert load_calibration(cfg.calibration_file).force is None
 
 
 def test_save_anyway_keeps_a_bad_force_fit_with_a_warning(tmp_path):
@@ -119,7 +129,7 @@ def test_save_anyway_keeps_a_bad_force_fit_with_a_warning(tmp_path):
         hw.close()
     warnings = [line for line in out.getvalue().replace("\r", "\n").splitlines() if "warning" in line]
     assert len(warnings) == 1 and "saved anyway" in warnings[0]
-    assert load_calibration(tmp_path / "calibration.json").force.fit_max_rel > FORCE_FIT_MAX_REL
+    assert load_calibration(cfg.calibration_file).force.fit_max_rel > FORCE_FIT_MAX_REL
     shown = io.StringIO()
     assert run_step("show", cfg, None, out=shown) == 0
     assert "worse than the 10% tolerance: forces read from it may be off; calibrate force again" in shown.getvalue()
@@ -137,4 +147,37 @@ def test_cli_force_with_a_bad_fit_is_one_line_and_exit_2(tmp_path, capsys, monke
     assert _calibrate(config, "force", "--weights-kg", "0,5,20") == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith("rollsense calibrate: force: the fit is off by up to") and "not saved" in last
-    assert not (tmp_path / "state" / "calibration.json").exists()
+    assert sorted(p.name for p in (tmp_path / "state").iterdir()) == []
+
+
+def test_a_simulated_calibration_never_touches_the_devices_own(tmp_path, capsys):
+    """The tester's case: `calibrate force --sim --weights-kg 5` in a state dir that holds the
+    real device's calibration (an FSR fit). The real file stays as it was, byte for byte; the
+    simulator's goes beside it; `run --sim`, `doctor --sim` and `calibrate show --sim` read the
+    simulator's, the device and its doctor the real one."""
+    state = tmp_path / "state"
+    state.mkdir()
+    real = state / "calibration.json"
+    fsr = ForceCalibration("fsr-power", "V", 0.01, 1.0, 0.02, ((0.5, 49.0), (1.0, 98.0)),
+                           a=1e5, b=1.2, supply_v=3.3, divider_ohm=10_000.0)
+    save_calibration(real, Calibration(force=fsr, radius=RadiusCalibration(0.071, 0.5, 7.0, "roller")))
+    before = real.read_bytes()
+    config = _config(tmp_path)
+    assert _calibrate(config, "force", "--weights-kg", "5") == 0
+    assert _calibrate(config, "radius", "--distance-m", "0.5") == 0
+    assert real.read_bytes() == before
+    assert f"-> {state / 'calibration.sim.json'} (revision 1)" in capsys.readouterr().err
+    sim_cal = load_calibration(state / "calibration.sim.json")
+    assert sim_cal.revision == 2 and (sim_cal.force.model, sim_cal.force.raw_unit) == ("linear", "V")
+    device, simulated = load_config(config), apply_overrides(load_config(config), hardware="sim")
+    assert check_calibration(device).detail == f"{real} revision 1; not calibrated: gyro, axis " \
+                                               "(rollsense calibrate gyro)"
+    checked = check_calibration(simulated)  # what `doctor --sim` says: no other front end's curve
+    assert checked.detail == f"{state / 'calibration.sim.json'} revision 2; not calibrated: gyro, axis " \
+                             "(rollsense calibrate gyro --sim)"
+    assert metrics_settings(device, "roller").radius_m == 0.071  # `run` reads the real file
+    assert metrics_settings(simulated, "roller").radius_m == sim_cal.radius.radius_m != 0.071
+    assert main(["calibrate", "show", "--sim", "--config", str(config)]) == 0
+    assert f"calibration {state / 'calibration.sim.json'}: revision 2" in capsys.readouterr().out
+    assert main(["calibrate", "show", "--config", str(config)]) == 0
+    assert f"calibration {real}: revision 1" in capsys.readouterr().out

@@ -139,7 +139,7 @@ def test_run_step_uses_the_config(tmp_path):
     assert run_step("gyro", cfg, source, seconds=2.0, out=out, ask=load.ask) == 0
     assert run_step("force", cfg, source, weights_kg=[0, 10, 20], seconds=1.0, out=out, ask=load.ask) == 0
     hw.close()
-    cal = load_calibration(tmp_path / "calibration.json")
+    cal = load_calibration(cfg.calibration_file)
     assert cal.revision == 2 and cal.force.model == "linear" and cal.force.raw_unit == "V"
     shown = io.StringIO()
     assert run_step("show", cfg, None, out=shown) == 0

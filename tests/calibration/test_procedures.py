@@ -15,6 +15,7 @@ from calibration.procedures import (
     calibrate_radius,
     press_enter,
 )
+from calibration.show import show_calibration
 from calibration.store import load_calibration
 from firmware.common.errors import CalibrationError
 from tests.calibration.synth import ScriptedSource, roll, still, unit
@@ -64,6 +65,18 @@ def test_full_calibration_sequence(tmp_path):
     report = out.getvalue()
     assert "effective radius 75." in report and "force linear fit over 3 weights: RMS error" in report
     assert f"-> {path} (revision 4)" in report
+
+
+def test_one_known_weight_is_one_weight(tmp_path):
+    path = tmp_path / "calibration.json"
+    out = io.StringIO()
+    levels = [still(1.0, bias=BIAS, force=50_000 + 150.0 * kg * 9.80665, seed=i) for i, kg in enumerate([0, 5])]
+    calibrate_force(ScriptedSource(levels), path, weights_kg=[5], model="linear", seconds=1.0, out=out,
+                    ask=Prompts())
+    assert "force linear fit over 1 weight: RMS error" in out.getvalue()
+    shown = io.StringIO()
+    show_calibration(path, shown)
+    assert "over 1 weight, " in shown.getvalue()
 
 
 def test_axis_and_radius_without_gyro_calibration_use_the_still_start(tmp_path):

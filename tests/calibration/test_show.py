@@ -24,7 +24,12 @@ def test_show_full(tmp_path):
     assert "axis    [+0.000, +1.000, +0.000], up = - rotation" in text
     assert "radius  74.0 mm (roller) from 0.5 m" in text
     assert "force   linear: F = 0.049 N/counts x (raw - 8000)" in text
-    assert "history 1 previous version(s): calibration.json.1" in text
+    assert "force   linear: F = 0.049 N/counts x (raw - 8000); fit RMS 0.30 N, worst 1.0% over 2 weights," in text
+    assert "history 1 previous version: calibration.json.1" in text
+    save_calibration(path, FULL)
+    out = io.StringIO()
+    show_calibration(path, out)
+    assert "history 2 previous versions: calibration.json.1, calibration.json.2" in out.getvalue()
 
 
 def test_show_partial_and_missing(tmp_path):

@@ -25,6 +25,7 @@ from device.sim import SCENARIOS
 from firmware.app import brokeradmin, cli
 from firmware.app.cli import build_parser, main, package_version
 from firmware.app.demo import DemoOptions, run_demo
+from firmware.edge import recording
 from firmware.edge.config import ensure_state_dir
 
 REPO = Path(__file__).resolve().parents[3]
@@ -92,6 +93,20 @@ BAD_INPUT = [
     (["calibrate", "radius", "--distance-m", "-1", "--sim"], "argument --distance-m"),
     (["calibrate", "force", "--weights-kg", "a,b", "--sim"], "--weights-kg 'a,b'"),
     (["calibrate", "gyro", "--sim", "--seconds", "abc"], "argument --seconds: 'abc' is not a number"),
+    # issue: bounds at parsing, in the user's units (a 31-year countdown, a 1 km roll, ...)
+    (["calibrate", "gyro", "--sim", "--seconds", "1e9"],
+     "argument --seconds: 1e9 s is out of range; give 1 to 120 s"),
+    (["calibrate", "gyro", "--sim", "--seconds", "inf"], "argument --seconds: inf s is out of range"),
+    (["calibrate", "radius", "--distance-m", "1000", "--sim"],
+     "argument --distance-m: 1000 m is out of range; give 0.1 to 2 m"),
+    (["calibrate", "radius", "--distance-m", "0.01", "--sim"], "0.01 m is out of range; give 0.1 to 2 m"),
+    (["record", "--out", "{tmp}/r.csv", "--sim", "--seconds", "1e12"],
+     "argument --seconds: 1e12 s is out of range; give 1 s to 4 hours (14400 s)"),
+    (["simulate", "--protocol", "quads-roller", "--rate-hz", "1e6", "--out", "{tmp}/z.csv"],
+     "argument --rate-hz: 1e6 Hz is out of range; give 50 to 1000 Hz"),
+    (["calibrate", "force", "--weights-kg", "0,5000", "--sim"],
+     "--weights-kg '0,5000': 5000 kg is out of range; give 1 to 20 comma-separated kilograms, each 0 to 300 kg"),
+    (["calibrate", "force", "--weights-kg", ",".join(["1"] * 21), "--sim"], "21 weights are too many; give 1 to 20"),
     (["calibrate", "bogus"], "invalid choice: 'bogus'"),
     (["calibrate", "gyro", "--sim", "--config", "{tmp}/cal.toml"], "calibration directory /proc/nowhere: cannot create it"),
     (["protocols", "--routines-dir", "/nonexistent"], "/nonexistent: no such directory"),
@@ -317,6 +332,34 @@ def test_every_option_of_every_subcommand_has_help():
                for a in sub._actions
                if not isinstance(a, argparse._HelpAction | argparse._SubParsersAction) and not (a.help or "").strip()]
     assert missing == []
+
+
+def test_numbers_at_the_ends_of_their_ranges_are_taken_and_the_help_says_the_ranges():
+    parser = build_parser()
+    for argv, dest, value in [
+        (["calibrate", "gyro", "--seconds", "1"], "seconds", 1.0),
+        (["calibrate", "gyro", "--seconds", "120"], "seconds", 120.0),
+        (["calibrate", "radius", "--distance-m", "0.1"], "distance_m", 0.1),
+        (["calibrate", "radius", "--distance-m", "2"], "distance_m", 2.0),
+        (["record", "--out", "r.csv", "--seconds", "14400"], "seconds", 14400.0),
+        (["simulate", "--protocol", "p", "--out", "r.csv", "--rate-hz", "1000"], "rate_hz", 1000.0),
+        (["simulate", "--protocol", "p", "--out", "r.csv", "--rate-hz", "50"], "rate_hz", 50.0),
+    ]:
+        assert getattr(parser.parse_args(argv), dest) == value, argv
+    subs = _subparsers(parser)
+    helps = {name: " ".join(subs[name].format_help().split()) for name in subs}
+    assert "gyro: how long to keep still, 1 to 120 s" in helps["calibrate"]
+    assert "0.1 to 2 m" in helps["calibrate"] and "each 0 to 300 kg" in helps["calibrate"]
+    assert "roll N times (1 to 10)" in helps["calibrate"]
+    assert "how long to record, 1 s to 4 hours (14400 s)" in helps["record"]
+    assert "IMU sample rate, 50 to 1000 Hz" in helps["simulate"] and "0 to 4294967295" in helps["simulate"]
+    assert "0.01 to 1000" in helps["demo"] and "0.01 to 1000" in helps["run"]
+    assert "above 0 and up to 0.5" in helps["replay"]
+    # the recording's physical ranges as the reader has them (firmware.edge.recording)
+    assert f"±{recording.GYRO_FULL_SCALE_MAX_DPS:g} °/s" in helps["replay"]
+    assert f"±{recording.ACCEL_FULL_SCALE_MAX_G:g} g" in helps["replay"]
+    assert f"force outside {recording.FORCE_MIN_N:g} to {recording.FORCE_MAX_N:g} N" in helps["replay"]
+    assert recording.FULL_SCALE_MARGIN == 2.0 and "beyond twice the widest full scale" in helps["replay"]
 
 
 def test_scenario_choices_come_from_the_simulator():

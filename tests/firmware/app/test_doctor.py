@@ -27,7 +27,7 @@ def test_sim_all_good(tmp_path, broker):
     assert "ok   imu          MPU-6050 at 0x68 (WHO_AM_I 0x68), 200 Hz, FIFO delivering" in text
     assert "ok   force        ads1115 answers" in text
     assert f"ok   broker       mqtt://127.0.0.1:{broker.port} accepts this device" in text
-    assert "warn calibration" in text and "not calibrated: axis, radius, force (rollsense calibrate axis)" in text
+    assert "warn calibration" in text and "not calibrated: axis, radius, force (rollsense calibrate axis --sim)" in text
     assert text.endswith("all checks passed\n")
     assert not any(line.startswith("FAIL") for line in text.splitlines())
 

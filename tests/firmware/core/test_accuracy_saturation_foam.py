@@ -187,7 +187,7 @@ def test_calibrate_radius_at_three_pressures_on_the_simulator(tmp_path):
     assert main(["calibrate", "gyro", "--sim", "--config", str(config)]) == 0
     assert main(["calibrate", "radius", "--distance-m", "0.5", "--pressures", "3", "--sim",
                  "--config", str(config)]) == 0
-    cal = load_calibration(tmp_path / "state" / "calibration.json")
+    cal = load_calibration(tmp_path / "state" / "calibration.sim.json")  # --sim: the simulator's own
     user = calibration_user_for("radius", load_routine("quads-roller"), 3, distance_m=0.5,
                                 pressures=3)
     curve = cal.radius.curve

@@ -15,6 +15,7 @@ from firmware.edge.config import (
     default_device_id,
     load_config,
     routines_dir_for,
+    sim_calibration_file,
 )
 
 
@@ -44,6 +45,19 @@ def test_defaults():
     assert c.outputs.led_pins == (17, 27, 22) and c.outputs.buzzer_pin == 18
     assert c.telemetry_hz == 10.0
     assert c.calibration_file == c.state_dir / "calibration.json"
+
+
+def test_simulated_hardware_has_its_own_calibration_file(tmp_path):
+    """A simulated calibration never lands where the real device reads its own."""
+    real = apply_overrides(Config(), state_dir=str(tmp_path))
+    sim = apply_overrides(real, hardware="sim")
+    assert real.calibration_file == tmp_path / "calibration.json"
+    assert sim.calibration_file == tmp_path / "calibration.sim.json"
+    assert apply_overrides(sim, calibration_path="/etc/rollsense/cal").calibration_file == \
+        Path("/etc/rollsense/cal.sim")
+    assert apply_overrides(real, calibration_path="/etc/rollsense/cal").calibration_file == \
+        Path("/etc/rollsense/cal")
+    assert sim_calibration_file("/x/roller.json") == Path("/x/roller.sim.json")
 
 
 def test_state_dir_from_systemd(monkeypatch):
@@ -96,7 +110,8 @@ seed = 7
     assert c.imu.address == 0x69 and c.imu.sample_rate_hz == 500
     assert c.force.frontend == "hx711"
     assert c.sim.speed == 20.0 and c.sim.seed == 7
-    assert c.calibration_file == Path("/tmp/cal.json")
+    assert c.calibration_path == Path("/tmp/cal.json")
+    assert c.calibration_file == Path("/tmp/cal.sim.json")  # simulated hardware: its own beside it
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -10,12 +10,14 @@ from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
 
 from firmware.common.clock import MonotonicClock
 from firmware.common.errors import CommandError
 from firmware.common.mqtt_url import make_client, parse_broker_url
 from firmware.edge.journal import Journal
-from firmware.edge.link import Link, LinkSettings
+from firmware.edge.link import Link, LinkSettings, disconnect_words
 
 FAST = LinkSettings(
     keepalive_s=5, reconnect_min_s=1, reconnect_max_s=1, resend_min_s=0.5, resend_max_s=2
@@ -398,12 +400,44 @@ def test_refused_broker_is_said_once_then_connected_when_it_comes_up(fresh_broke
         fresh_broker.stop()  # lost while connected: said once more
         lost = said.wait(" lost ", 15)
         assert f"127.0.0.1:{fresh_broker.port}" in lost and "offline" in lost
+        # in a user's words, not paho's "Unspecified error"
+        assert f"127.0.0.1:{fresh_broker.port} lost (connection closed by the broker or network); " in lost
         fresh_broker.start()
         wait_until(lambda: len(said.lines) >= 4 and link.connected, 15, "connected again")
         assert said.lines[-1] == said.lines[1]  # "... connected" again
     finally:
         link.stop()
         journal.close()
+
+
+def test_the_brokers_disconnect_reason_is_said_in_words(tmp_path):
+    """A DISCONNECT from the broker (MQTT v5; Mosquitto 2.0 sends none, a broker shutting down
+    or taking the session over may) is said in words, as paho hands it to the link."""
+    journal = Journal(tmp_path / "j.db")
+    link = Link("dev-5", "mqtt://127.0.0.1:1", journal, MonotonicClock(), {}, FAST)
+    said = StateLines(link)
+    try:
+        link._connected.set()  # as after a CONNACK
+        link._on_disconnect(link.client, None, mqtt.DisconnectFlags(is_disconnect_packet_from_server=True),
+                            ReasonCode(PacketTypes.DISCONNECT, "Session taken over"), None)
+        assert said.lines == [f"broker {link.address} lost (another connection with this device's id "
+                              "took over (two devices with one id?)); coaching offline, sessions kept "
+                              "on the device until it is back"]
+    finally:
+        journal.close()
+
+
+@pytest.mark.parametrize("code, from_broker, words", [
+    ("Unspecified error", False, "connection closed by the broker or network"),
+    ("Keep alive timeout", False, "no answer from the broker within the keepalive (is the network down?)"),
+    ("Unspecified error", True, "the broker closed the connection (an error it did not name)"),
+    ("Server shutting down", True, "the broker is shutting down"),
+    ("Normal disconnection", True, "the broker closed the connection"),
+    ("Topic name invalid", True, "the broker closed the connection (topic name invalid)"),
+])
+def test_disconnect_reasons_in_words(code, from_broker, words):
+    reason = ReasonCode(PacketTypes.DISCONNECT, code)
+    assert disconnect_words(reason, from_broker) == words
 
 
 def test_unknown_host_is_named_with_the_reason(tmp_path):

@@ -4,6 +4,7 @@ ConfigError line for every kind of bad file; never overwrites."""
 from __future__ import annotations
 
 import gzip
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -223,3 +224,89 @@ def test_replay_cli_warns_in_one_line_for_a_cut_recording(tmp_path, capsys):
     assert err.count("\n") == 1 and err.startswith("rollsense replay: warning: ")
     assert "the last row is cut short" in err
     assert '"format": "rollsense-summary/1"' in out
+
+
+# ---------------------------------------------------------------- physical range of every column
+def _with_row(k: int, row: str, meta: str = GOOD_META, n: int = 100) -> str:
+    rows = _rows_text(n).splitlines(keepends=True)
+    rows[k] = row
+    return meta + HEADER + "\n" + "".join(rows)
+
+
+@pytest.mark.parametrize("row, says", [
+    ("0.275,0.01,0,0,0,0,9.8,1e308\n", "force 1e+308 N is out of range (-2500 to 5000 N"),
+    ("0.275,0.01,0,0,0,0,9.8,-3000\n", "force -3000 N is out of range (-2500 to 5000 N"),
+    ("0.275,0.01,0,0,0,0,9.8,5001\n", "force 5001 N is out of range"),
+    ("0.275,100,0,0,0,0,9.8,10\n", "gx 100 rad/s is out of range (±69.8 rad/s: twice the gyro's "
+                                   "widest full scale, ±2000 °/s)"),
+    ("0.275,0.01,0,-1e9,0,0,9.8,10\n", "gz -1e+09 rad/s is out of range"),
+    ("0.275,0.01,0,0,0,0,9806.65,10\n", "az 9806.65 m/s² is out of range (±314 m/s²: twice the "
+                                        "accelerometer's widest full scale, ±16 g)"),  # mg, not m/s²
+    ("1e12,0.01,0,0,0,0,9.8,10\n", "t 1e+12 s is out of range (sensor time is within ±1e+10 s)"),
+])
+def test_a_value_no_sensor_reports_is_refused_like_a_nan(tmp_path, capsys, row, says):
+    path = _write(tmp_path, _with_row(55, row))
+    with pytest.raises(ConfigError) as err:
+        read_recording(path)
+    assert str(err.value).startswith(f"{path}: line {FIRST_ROW_LINE + 55}: {says}")
+    assert main(["replay", str(path), "--json"]) == 2
+    out, err_text = capsys.readouterr()
+    assert out == "" and err_text.count("\n") == 1
+    assert err_text.startswith(f"rollsense replay: {path}: line {FIRST_ROW_LINE + 55}: {says}")
+
+
+def test_the_values_at_the_edge_of_each_range_are_taken(tmp_path):
+    edge = "0.275,69.8,-69.8,0,313,-313,9.8,5000\n"
+    rec = read_recording(_write(tmp_path, _with_row(55, edge)))
+    assert rec.block.force_n[55] == 5000 and rec.block.gyro_rad_s[55, 0] == 69.8
+    assert len(read_recording(_write(tmp_path, _with_row(55, "0.275,0,0,0,0,0,9.8,-2500\n"), "neg.csv")).block) == 100
+
+
+def test_a_declared_wider_gyro_widens_the_gyro_range(tmp_path):
+    fast = "0.275,100,0,0,0,0,9.8,10\n"  # 5730 °/s: past twice ±2000, within twice ±4000
+    wide = GOOD_META + "# gyro_full_scale_dps: 4000\n"
+    rec = read_recording(_write(tmp_path, _with_row(55, fast, wide)))
+    assert rec.block.gyro_rad_s[55, 0] == 100
+    narrow = GOOD_META + "# gyro_full_scale_dps: 500\n"  # a narrower range never narrows the check
+    assert len(read_recording(_write(tmp_path, _with_row(55, "0.275,60,0,0,0,0,9.8,10\n", narrow),
+                                     "narrow.csv")).block) == 100
+    with pytest.raises(ConfigError, match="gx 200 rad/s is out of range .*±4000 °/s"):
+        read_recording(_write(tmp_path, _with_row(56, "0.280,200,0,0,0,0,9.8,10\n", wide), "w2.csv"))
+
+
+def test_the_first_bad_row_is_said_whatever_its_kind(tmp_path):
+    rows = _rows_text(100).splitlines(keepends=True)
+    rows[30] = "0.150,0.01,0,0,0,0,9.8,1e308\n"
+    rows[20] = "0.100,0.01,nan,0,0,0,9.8,10\n"
+    with pytest.raises(ConfigError, match=rf"line {FIRST_ROW_LINE + 20}: non-finite value in column 'gy'"):
+        read_recording(_write(tmp_path, GOOD_META + HEADER + "\n" + "".join(rows)))
+    rows[20] = _rows_text(21).splitlines(keepends=True)[20]
+    rows[40] = "0.100,0.01,0,0,0,0,9.8,10\n"  # time goes back, after the force
+    with pytest.raises(ConfigError, match=rf"line {FIRST_ROW_LINE + 30}: force 1e\+308 N"):
+        read_recording(_write(tmp_path, GOOD_META + HEADER + "\n" + "".join(rows), "b.csv"))
+
+
+def test_the_writer_refuses_a_sample_the_reader_would(tmp_path):
+    block = _block(50)
+    block.force_n[30] = 1e308
+    path = tmp_path / "r.csv"
+    with pytest.raises(ConfigError) as err:
+        write_recording(path, {"tool": "roller", "radius_m": 0.075}, block)
+    header_lines = 4  # format, tool, radius_m, the header row
+    assert str(err.value) == (f"{path}: line {header_lines + 31}: force 1e+308 N is out of range "
+                              "(-2500 to 5000 N: a person's whole weight and the force front ends' "
+                              "full scale, with a margin); the recording ends before it (30 samples)")
+    rec = read_recording(path)  # what came before it is written, and reads back
+    np.testing.assert_allclose(rec.block.force_n, block.force_n[:30], rtol=1e-6)
+
+
+def test_a_real_imu_recording_is_within_range(tmp_path):
+    """The x-io NGIMU recording (tests/data/xio-fusion, real hand-held motion up to 365 °/s)
+    written as a recording, without force: every sample reads back and replays."""
+    raw = np.loadtxt(Path(__file__).resolve().parents[2] / "data" / "xio-fusion" / "sensor_data.csv",
+                     delimiter=",", skiprows=1)
+    block = Block(raw[:, 0], np.radians(raw[:, 1:4]), raw[:, 4:7] * 9.80665, np.full(len(raw), np.nan))
+    path = write_recording(tmp_path / "xio.csv.gz", {"tool": "ball", "radius_m": 0.05,
+                                                     "gyro_full_scale_dps": 2000}, block)
+    assert len(read_recording(path).block) == len(raw) == 13514
+    assert main(["replay", str(path), "--json"]) == 0

@@ -31,7 +31,8 @@ FIRST_ROW_LINE = 5  # META is 3 lines, the header line 4
 
 
 def _rows(n: int, start: int = 0) -> str:
-    return "".join(f"{i * 0.005:.3f},0.01,0,0,0,0,9.8,{10 + i}\n" for i in range(start, start + n))
+    """Sample rows with a force that varies within what a person presses (10-409 N)."""
+    return "".join(f"{i * 0.005:.3f},0.01,0,0,0,0,9.8,{10 + i % 400}\n" for i in range(start, start + n))
 
 
 def _write(tmp_path, text: str, name: str = "r.csv"):
@@ -135,6 +136,9 @@ def test_a_damaged_row_deep_in_the_file_names_its_own_line(tmp_path, name):
         ("{t:.3f},0.01\n", "2 columns, expected 8 (truncated?)"),
         ("{t:.3f},0.01,0,0,0,nan,9.8,10\n", "non-finite value in column 'ay'"),
         ("0.001,0.01,0,0,0,0,9.8,10\n", "time is not increasing (t=0.001 s after"),
+        ("{t:.3f},0.01,0,0,0,0,9.8,1e308\n", "force 1e+308 N is out of range (-2500 to 5000 N"),
+        ("{t:.3f},0.01,0,0,0,0,-981,10\n", "az -981 m/s² is out of range (±314 m/s²"),
+        ("{t:.3f},0.01,0,0,0,nan,9.8,1e308\n", "non-finite value in column 'ay'"),  # the first said
     ],
 )
 def test_every_kind_of_damage_names_the_same_line_at_any_chunk(tmp_path, damage, message):
@@ -144,6 +148,17 @@ def test_every_kind_of_damage_names_the_same_line_at_any_chunk(tmp_path, damage,
     path = _write(tmp_path, META + HEADER + "\n" + "".join(rows))
     whole = _error(lambda: read_recording(path))
     assert f"line {FIRST_ROW_LINE + k}: {message}" in whole
+    for chunk in CHUNKS:
+        assert _error(lambda c=chunk: _streamed(path, c)) == whole
+
+
+def test_a_value_out_of_range_before_a_nan_is_said_at_any_chunk(tmp_path):
+    rows = _rows(1000).splitlines(keepends=True)
+    rows[300] = f"{300 * 0.005:.3f},0.01,0,0,0,0,9.8,1e308\n"
+    rows[700] = f"{700 * 0.005:.3f},nan,0,0,0,0,9.8,10\n"
+    path = _write(tmp_path, META + HEADER + "\n" + "".join(rows))
+    whole = _error(lambda: read_recording(path))
+    assert f"line {FIRST_ROW_LINE + 300}: force 1e+308 N is out of range" in whole
     for chunk in CHUNKS:
         assert _error(lambda c=chunk: _streamed(path, c)) == whole
 
