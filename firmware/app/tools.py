@@ -12,6 +12,7 @@ from calibration.store import RawForce
 from firmware.app.daemon import load_with_overrides, open_runtime
 from firmware.app.simulate import calibration_user_for
 from firmware.common.errors import ConfigError
+from firmware.common.units import plural
 from firmware.core.protocols import load_routine
 from firmware.edge.config import ensure_state_dir
 from firmware.edge.recording import RecordingWriter
@@ -43,6 +44,9 @@ def record(args) -> int:
     finally:
         rt.hardware.close()
     print(f"wrote {writer.samples} samples ({args.seconds:g} s) to {out}")
+    if writer.skipped:
+        print(f"note: {plural(writer.skipped, 'sample', 'samples')} outside the sensor's range left out "
+              f"(the first {writer.first_skipped})", file=sys.stderr)
     return 0
 
 

@@ -260,25 +260,32 @@ class RecordingWriter:
         except OSError as exc:
             raise ConfigError(f"{path}: cannot write recording: {exc.strerror or exc}") from exc
         self.samples = 0
-        self._rows_from_line = len(lines) + 1  # the file's line of the first sample
+        self.skipped = 0  # samples out of their sensor's range, left out
+        self.first_skipped: str | None = None
         self._write("\n".join(lines) + "\n")
 
     def write(self, block: Block) -> None:
         """Append the Block's samples (formatted WRITE_ROWS at a time). A sample out of its
-        sensor's range (``out_of_range``) is a ConfigError naming the line it would have had:
-        the samples before it are written, it and the rest are not (the file stays one the
-        reader takes)."""
-        columns = {"t": block.t_s, "force": block.force_n,
-                   **{name: block.gyro_rad_s[:, i] for i, name in enumerate(("gx", "gy", "gz"))},
-                   **{name: block.accel_m_s2[:, i] for i, name in enumerate(("ax", "ay", "az"))}}
-        wrong = out_of_range(columns, self._limits)
-        good = len(block) if wrong is None else wrong[0]
-        for start in range(0, good, WRITE_ROWS):
-            self._write(_format_rows(block.slice(start, min(start + WRITE_ROWS, good))))
-        self.samples += good
-        if wrong is not None:
-            raise ConfigError(f"{self.path}: line {self._rows_from_line + self.samples}: {wrong[1]}; "
-                              f"the recording ends before it ({self.samples} samples)")
+        sensor's range (``out_of_range``: a glitch, or a force curve far past its weights) is
+        left out, so the file stays one the reader takes, and counted: ``skipped`` and
+        ``first_skipped`` (its sensor time and why) say so; the samples after it are kept."""
+        start = 0
+        while start < len(block):
+            rest = block.slice(start, len(block)) if start else block
+            columns = {"t": rest.t_s, "force": rest.force_n,
+                       **{name: rest.gyro_rad_s[:, i] for i, name in enumerate(("gx", "gy", "gz"))},
+                       **{name: rest.accel_m_s2[:, i] for i, name in enumerate(("ax", "ay", "az"))}}
+            wrong = out_of_range(columns, self._limits)
+            good = len(rest) if wrong is None else wrong[0]
+            for k in range(0, good, WRITE_ROWS):
+                self._write(_format_rows(rest.slice(k, min(k + WRITE_ROWS, good))))
+            self.samples += good
+            if wrong is None:
+                return
+            self.skipped += 1
+            if self.first_skipped is None:
+                self.first_skipped = f"at t = {float(rest.t_s[good]):.3f} s: {wrong[1]}"
+            start += good + 1
 
     def close(self) -> None:
         try:

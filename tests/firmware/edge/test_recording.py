@@ -12,7 +12,7 @@ import pytest
 from firmware.app.cli import main
 from firmware.common.errors import ConfigError
 from firmware.common.model import Block
-from firmware.edge.recording import FORMAT, read_recording, write_recording
+from firmware.edge.recording import FORMAT, RecordingWriter, read_recording, write_recording
 
 HEADER = "t,gx,gy,gz,ax,ay,az,force"
 GOOD_META = f"# format: {FORMAT}\n# tool: roller\n# radius_m: 0.075\n"
@@ -286,18 +286,27 @@ def test_the_first_bad_row_is_said_whatever_its_kind(tmp_path):
         read_recording(_write(tmp_path, GOOD_META + HEADER + "\n" + "".join(rows), "b.csv"))
 
 
-def test_the_writer_refuses_a_sample_the_reader_would(tmp_path):
+def test_the_writer_leaves_out_a_sample_the_reader_would_refuse_and_keeps_the_rest(tmp_path):
+    """A glitch (or a force curve far past its weights) must neither make the file one the
+    reader refuses nor end the recording: that sample is left out, counted and named, and the
+    samples after it are written."""
     block = _block(50)
     block.force_n[30] = 1e308
+    block.gyro_rad_s[31, 1] = -500.0  # two in a row
+    block.force_n[45] = -1e6
     path = tmp_path / "r.csv"
-    with pytest.raises(ConfigError) as err:
-        write_recording(path, {"tool": "roller", "radius_m": 0.075}, block)
-    header_lines = 4  # format, tool, radius_m, the header row
-    assert str(err.value) == (f"{path}: line {header_lines + 31}: force 1e+308 N is out of range "
-                              "(-2500 to 5000 N: a person's whole weight and the force front ends' "
-                              "full scale, with a margin); the recording ends before it (30 samples)")
-    rec = read_recording(path)  # what came before it is written, and reads back
-    np.testing.assert_allclose(rec.block.force_n, block.force_n[:30], rtol=1e-6)
+    with RecordingWriter(path, {"tool": "roller", "radius_m": 0.075}) as writer:
+        writer.write(block.slice(0, 40))
+        writer.write(block.slice(40, 50))
+    assert (writer.samples, writer.skipped) == (47, 3)
+    assert writer.first_skipped == (f"at t = {block.t_s[30]:.3f} s: force 1e+308 N is out of range "
+                                    "(-2500 to 5000 N: a person's whole weight and the force front "
+                                    "ends' full scale, with a margin)")
+    rec = read_recording(path)  # the file reads back: every sample but the three
+    keep = np.ones(50, bool)
+    keep[[30, 31, 45]] = False
+    np.testing.assert_allclose(rec.block.t_s, block.t_s[keep], atol=1e-6)  # written to the µs
+    np.testing.assert_allclose(rec.block.force_n, block.force_n[keep], rtol=1e-6)
 
 
 def test_a_real_imu_recording_is_within_range(tmp_path):
