@@ -104,7 +104,13 @@
     if (cue) setCue(cue, aim(t));
     setStatus("online");
     clearTimeout(idleTimer);
-    idleTimer = setTimeout(() => { document.body.dataset.live = "0"; $("phase").textContent = "idle"; }, 5000);
+    idleTimer = setTimeout(() => { document.body.dataset.live = "0"; $("phase").textContent = "idle"; blankGauges(); }, 5000);
+  }
+  /* No live numbers: the gauges say "–", not the last reading as if it were now */
+  function blankGauges() {
+    speed.set(null, null, null);
+    force.set(null, null, null);
+    $("force-bands").textContent = "";
   }
   function distance(m) {  // as firmware/common/units.py distance(): m with one decimal, cm under 1 m
     if (m === null || m === undefined || !isFinite(m)) return "–";
@@ -170,6 +176,7 @@
     if (s.passes !== null && s.passes !== undefined) $("passes").textContent = String(s.passes);
     $("distance").textContent = distance(s.distance_m);
     $("hold").textContent = "–";
+    blankGauges();  // the stored record has no "now": a page opened afterwards shows "–" too
     setCue(s.completed ? "done" : "stop", "");
     const sub = $("cue-sub");
     sub.textContent = "Session saved. ";

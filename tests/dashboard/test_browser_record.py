@@ -152,6 +152,7 @@ def test_the_live_page_says_a_session_ended_not_that_it_waits_for_one(page, brok
         pub.start()
         page.wait_for_function("() => document.body.dataset.session === 'active'")
         assert heading.inner_text() == "Quads on the foam roller"
+        page.wait_for_function("() => document.getElementById('force-gauge').dataset.value !== ''")
         said = [page.evaluate(SAID)]
         pub.finish(passes=3)
         wait_stored(store, sid)
@@ -163,6 +164,10 @@ def test_the_live_page_says_a_session_ended_not_that_it_waits_for_one(page, brok
         assert said == ["Quads on the foam roller started", "Quads on the foam roller completed. Session saved."]
         assert page.get_by_role("status").filter(has_text="Session saved").get_attribute("id") == "live-note"
         assert page.locator("#start-msg").inner_text() == ""
+        # the gauges no longer show the last live reading as if it were now (as after a reload)
+        for gauge in ("#speed-gauge", "#force-gauge"):
+            assert page.locator(f"{gauge} .gauge-value").text_content() == "–"
+            assert page.locator(gauge).get_attribute("data-tone") == ""
         page.reload()  # opened afterwards: the same heading, and no news announced
         page.wait_for_function("() => document.body.dataset.session === 'ended'")
         assert heading.inner_text() == "Last session: Quads on the foam roller"
