@@ -12,8 +12,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from dashboard import queries as q
 from dashboard.context import Dashboard, Pages
-from dashboard.render import esc, fmt_when, form_data, layout, plural
+from dashboard.render import esc, fmt_when, form_data, layout
 from firmware.common import wire
+from firmware.common.units import plural
 
 # a device on this broker ("roller-1") or of a site bridged to it ("clinic-a.roller-1")
 DEVICE_ID_RE = re.compile(f"^{wire.DEVICE_KEY_RE.pattern}$")

@@ -26,11 +26,11 @@ from dashboard.render import (
     fmt_when,
     layout,
     not_found,
-    plural,
     routine_choices,
     routine_title,
 )
 from dashboard.start_form import programs_for, start_data, start_fields
+from firmware.common.units import plural
 
 SSE_KEEPALIVE_S = 10.0
 

@@ -18,9 +18,10 @@ from dashboard.actions import push_answer, pushed_card
 from dashboard.context import Dashboard, Pages
 from dashboard.people_sync import OFFLINE, PeopleSync
 from dashboard.person_words import asymmetry_sentences
-from dashboard.render import esc, fmt_when, form_data, layout, plural
+from dashboard.render import esc, fmt_when, form_data, layout
 from firmware.common import units
 from firmware.common.errors import ConfigError
+from firmware.common.units import plural
 from firmware.core.commands import MAX_PEOPLE, NAME_MAX, UNITS
 
 MASS_KG = (20.0, 300.0)  # what a device takes (firmware.core.commands.BODY_MASS)

@@ -15,11 +15,12 @@ from dashboard import queries as q
 from dashboard.access import viewer
 from dashboard.context import Pages
 from dashboard.person_words import asymmetry_sentences, muscle_name
-from dashboard.render import esc, fmt_duration, fmt_when, layout, not_found, plural, routine_title
+from dashboard.render import esc, fmt_duration, fmt_when, layout, not_found, routine_title
 from dashboard.share_forms import share_form_card
 from dashboard.spot_map import spot_map_card
 from dashboard.spots import person_spots
 from firmware.common import units
+from firmware.common.units import plural
 
 SIDE_WORDS = {"left": "left", "right": "right", None: "–"}
 

@@ -37,10 +37,6 @@ def fmt_duration(seconds) -> str:
     return f"{s // 60}:{s % 60:02d}"
 
 
-def plural(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
-
-
 def fmt_when(iso: str | None) -> str:
     dt = q.parse_ts(iso)
     if dt is None:

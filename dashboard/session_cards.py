@@ -4,8 +4,9 @@ pressure bands of a direction-dependent routine, the holds, and what the coach s
 from __future__ import annotations
 
 from dashboard.cues import CORRECTIVE, cue_text, cue_why
-from dashboard.render import esc, fmt_duration, plural
+from dashboard.render import esc, fmt_duration
 from firmware.common import units
+from firmware.common.units import plural
 
 
 def direction_note(detail: dict) -> str:

@@ -13,10 +13,11 @@ from dashboard.access import viewer
 from dashboard.context import Pages
 from dashboard.cues import CORRECTIVE, cue_text
 from dashboard.plan_pages import soreness_card
-from dashboard.render import esc, fmt_duration, fmt_when, layout, not_found, plural, routine_title
+from dashboard.render import esc, fmt_duration, fmt_when, layout, not_found, routine_title
 from dashboard.session_cards import cue_card, direction_note, holds_card
 from dashboard.share_forms import share_form_card
 from firmware.common import units
+from firmware.common.units import plural
 
 
 def history_filter(store, request: Request) -> tuple[str | None, list[dict]]:

@@ -27,7 +27,7 @@ from dashboard.access import viewer
 from dashboard.context import Dashboard, Pages
 from dashboard.person_page import sessions_card, sides_card, soreness_card
 from dashboard.person_words import muscle_name
-from dashboard.render import esc, fmt_duration, form_data, gone, layout, not_found, plural
+from dashboard.render import esc, fmt_duration, form_data, gone, layout, not_found
 from dashboard.session_pages import session_body
 from dashboard.sharing import (
     create_share,
@@ -39,6 +39,7 @@ from dashboard.sharing import (
     revoke_share,
 )
 from firmware.common.errors import ConfigError
+from firmware.common.units import plural
 
 GONE_WORDS = {
     "expired": ("This link has expired", "Links to shared sessions last 1, 7 or 30 days. Ask for a new one."),

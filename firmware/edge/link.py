@@ -401,8 +401,7 @@ class Link:
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         was = self._connected.is_set()
-        if was:
-            self.stats["disconnects"] += 1
+        self.stats["disconnects"] += was
         self._connected.clear()
         self._subscribed.clear()
         self._feed(self.outbox.on_disconnect)
