@@ -167,13 +167,22 @@ def finite_or_none(value: Any) -> float | None:
     return float(value)
 
 
+_AS_IS = frozenset({str, int, bool, type(None)})  # exact types clean_json returns unchanged
+_isfinite = math.isfinite
+
+
 def clean_json(value: Any) -> Any:
     """A JSON-safe copy: NaN and infinities become None, numpy scalars Python numbers, keys
-    text, tuples lists; recursively."""
+    text, tuples lists; recursively. Plain str/int/bool/None and finite floats inside a dict
+    or list are taken as they are without a call (a long session's summary holds tens of
+    thousands of them, and the device makes one every checkpoint)."""
     if isinstance(value, dict):
-        return {str(k): clean_json(v) for k, v in value.items()}
+        return {(k if type(k) is str else str(k)):
+                (v if (t := type(v)) in _AS_IS or (t is float and _isfinite(v)) else clean_json(v))
+                for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [clean_json(v) for v in value]
+        return [v if (t := type(v)) in _AS_IS or (t is float and _isfinite(v)) else clean_json(v)
+                for v in value]
     if hasattr(value, "item") and not isinstance(value, str):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):

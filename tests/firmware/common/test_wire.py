@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from firmware.common.errors import WireError
-from firmware.common.wire import compile_schema, decode, parse
+from firmware.common.wire import clean_json, compile_schema, decode, dumps, parse
 
 SCHEMA = {
     "type": "object",
@@ -68,3 +70,33 @@ def test_any_value_is_decoded_or_refused_never_anything_else(value):
         assert "\n" not in str(e)
     else:
         assert json.dumps(decoded) == json.dumps(value)
+
+
+# -- JSON as it is sent: clean_json, dumps --------------------------------------------------------
+
+def _clean_json_reference(value):
+    """clean_json as it was before its fast path for plain values (the one definition)."""
+    if isinstance(value, dict):
+        return {str(k): _clean_json_reference(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean_json_reference(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+_LEAVES = (st.none() | st.booleans() | st.floats() | st.integers() | st.text()
+           | st.floats().map(np.float64) | st.integers(-2**31, 2**31 - 1).map(np.int32)
+           | st.booleans().map(np.bool_))
+_VALUES = st.recursive(_LEAVES, lambda kids: st.lists(kids) | st.tuples(kids, kids)
+                       | st.dictionaries(st.text() | st.integers(), kids), max_leaves=40)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_VALUES)
+def test_clean_json_is_what_it_always_was(value):
+    got, want = clean_json(value), _clean_json_reference(value)
+    assert repr(got) == repr(want)  # NaN-free, so repr tells types and values apart
+    assert dumps(value) == json.dumps(want, separators=(",", ":"), allow_nan=False, default=str)
