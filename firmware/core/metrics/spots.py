@@ -73,21 +73,21 @@ class SpotBins:
             return float(np.linalg.norm(q_row[Q_THETA]) * self.settings.radius_m)
         return float(q_row[Q_X])
 
-    def fields(self, sign: float, ends_raw: list[tuple[float, float, int]],
-               holds: list[tuple[float, float]]) -> dict:
-        """The summary's ``spots``: `sign` maps raw to up (+1/-1), `ends_raw` (raw start,
-        raw end, direction) of each pass, `holds` (raw position, duration s) of each reported
-        hold."""
-        up_starts_raw = [a for a, _, d in ends_raw if d > 0]
-        turns_raw = [x for a, b, _ in ends_raw for x in (a, b)]
+    def fields(self, sign: float, starts_raw: np.ndarray, ends_raw: np.ndarray,
+               directions: np.ndarray, holds: list[tuple[float, float]]) -> dict:
+        """The summary's ``spots``: `sign` maps raw to up (+1/-1); `starts_raw`, `ends_raw`
+        and `directions` of each pass (raw positions of its ends, +1/-1/0), in order; `holds`
+        (raw position, duration s) of each reported hold."""
         sign = sign if sign != 0 else 1.0
         if self.ball:
             return {"bin_m": BIN_M, "origin": "put_down", "bins": [],
                     "holds": [{"x_m": round(x, 3), "s": round(d, 1)} for x, d in holds]}
-        if up_starts_raw:
+        up_starts_raw = starts_raw[directions > 0]
+        if len(up_starts_raw):
             origin, how = float(np.median(up_starts_raw)), "pass_start"
-        elif turns_raw:
-            origin, how = min(turns_raw, key=lambda x: x * sign), "pass_start"
+        elif len(starts_raw):  # the lowest turnaround (the first of equals), start and end alike
+            turns_raw = np.column_stack((starts_raw, ends_raw)).ravel()
+            origin, how = float(turns_raw[np.argmin(turns_raw * sign)]), "pass_start"
         else:
             origin, how = 0.0, "put_down"
         used = (self.sums[:, S_DT] > 0).nonzero()[0]
