@@ -95,18 +95,28 @@ class SpotBins:
         if len(used):
             centre_up = sign * ((used - MAX_FINE + 0.5) * FINE_M - origin)
             j = np.floor(centre_up / BIN_M).astype(np.int64)
-            order = np.unique(j)
             rows = self.sums[used]
-            for k in order.tolist():
-                r = rows[j == k].sum(axis=0)
-                entries = rows[j == k, S_ENTRIES]
+            # j is monotonic along `used` (every step above is), so the fine bins of each
+            # reported bin are one run of rows: a slice, in the order a mask would pick them
+            ks, firsts, counts = np.unique(j, return_index=True, return_counts=True)
+            for k, lo, n in zip(ks.tolist(), firsts.tolist(), counts.tolist(), strict=True):
+                r = rows[lo : lo + n].sum(axis=0)
+                entries = rows[lo : lo + n, S_ENTRIES].tolist()
                 bins.append({
                     "x_m": round((k + 0.5) * BIN_M, 3),
                     "dwell_s": round(float(r[S_DT]), 2),
                     "speed_mps": round(float(r[S_SPEED_DT] / r[S_DT]), 4),
                     "force_n": (round(float(r[S_FORCE_DT] / r[S_FORCE_T]), 1)
                                 if r[S_FORCE_T] > 0 else None),
-                    "visits": int(np.median(entries)) if len(entries) else 0,
+                    "visits": _median_whole(entries),
                 })
         return {"bin_m": BIN_M, "origin": how, "bins": bins,
                 "holds": [{"x_m": round(sign * (x - origin), 3), "s": round(d, 1)} for x, d in holds]}
+
+
+def _median_whole(values: list[float]) -> int:
+    """``int(np.median(values))`` of whole numbers (counts), without numpy's overhead: the
+    middle one, or the mean of the middle two (exact for whole numbers), truncated."""
+    v = sorted(values)
+    m = len(v) // 2
+    return int(v[m] if len(v) % 2 else (v[m - 1] + v[m]) / 2)

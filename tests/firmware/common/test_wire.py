@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from firmware.common.errors import WireError
 from firmware.common.wire import (
+    _SPLICE,
     JsonList,
     JsonText,
     clean_json,
@@ -140,8 +141,6 @@ def test_dumps_writes_json_text_in_place_and_anywhere():
 
 
 def test_dumps_is_not_fooled_by_a_string_that_looks_like_its_marker():
-    from firmware.common.wire import _SPLICE
-
     value = {"a": JsonText("[1]"), "b": _SPLICE, "c": [_SPLICE, JsonText("2")]}
     plain = {"a": [1], "b": _SPLICE, "c": [_SPLICE, 2]}
     assert dumps(value) == dumps(plain)
