@@ -227,7 +227,7 @@ class JsonList:
     """A list's JSON text as ``dumps`` writes it, kept as the list grows (``append``; ``text``
     any time): the values' texts are joined in chunks, a few strings for thousands of values."""
 
-    CHUNK = 256
+    CHUNK = 32  # values a chunk joins: few small strings live a short while
 
     def __init__(self, values=()) -> None:
         self._chunks: list[str] = []
