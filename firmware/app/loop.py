@@ -396,7 +396,7 @@ class CoachingLoop:
                     self._telemetry(session)
                 if next_checkpoint_s is None or m.t_s >= next_checkpoint_s:
                     next_checkpoint_s = m.t_s + CHECKPOINT_S
-                    p.journal.checkpoint(session.session_id, session.checkpoint())
+                    p.journal.checkpoint(session.session_id, session.checkpoint(encoded=True))
                 if m.t_s - last_contact_s > self.no_contact_timeout_s:
                     self._act(session, session.stop("no contact"))
                 elif self.source_end_s is not None and m.t_s > self.source_end_s:

@@ -1,6 +1,6 @@
 """The shared vocabulary of the data flow: what the sampler hands to metrics, and what
-metrics hands to the coach. Plain frozen dataclasses (Metrics: a NamedTuple), SI units in the
-field names.
+metrics hands to the coach. Plain frozen dataclasses (Pass and Hold with slots: a long session
+makes thousands; Metrics: a NamedTuple), SI units in the field names.
 
     chips -> sampler -> Block -> metrics -> Metrics -> coach -> Cue / Event
 """
@@ -59,7 +59,7 @@ class Block:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Pass:
     """One one-way pass: turnaround to turnaround, at least the minimum travel."""
 
@@ -75,7 +75,7 @@ class Pass:
         return self.end_s - self.start_s
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Hold:
     """Still (< hold speed) under contact for at least the minimum hold time."""
 

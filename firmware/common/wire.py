@@ -167,13 +167,22 @@ def finite_or_none(value: Any) -> float | None:
     return float(value)
 
 
+_AS_IS = frozenset({str, int, bool, type(None)})  # exact types clean_json returns unchanged
+_isfinite = math.isfinite
+
+
 def clean_json(value: Any) -> Any:
     """A JSON-safe copy: NaN and infinities become None, numpy scalars Python numbers, keys
-    text, tuples lists; recursively."""
+    text, tuples lists; recursively. Plain str/int/bool/None and finite floats inside a dict
+    or list are taken as they are without a call (a long session's summary holds tens of
+    thousands of them, and the device makes one every checkpoint)."""
     if isinstance(value, dict):
-        return {str(k): clean_json(v) for k, v in value.items()}
+        return {(k if type(k) is str else str(k)):
+                (v if (t := type(v)) in _AS_IS or (t is float and _isfinite(v)) else clean_json(v))
+                for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [clean_json(v) for v in value]
+        return [v if (t := type(v)) in _AS_IS or (t is float and _isfinite(v)) else clean_json(v)
+                for v in value]
     if hasattr(value, "item") and not isinstance(value, str):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -182,8 +191,74 @@ def clean_json(value: Any) -> Any:
 
 
 def dumps(value: Any) -> str:
-    """Compact JSON as it goes on the wire and into the journal (NaN sent as null)."""
-    return json.dumps(clean_json(value), separators=(",", ":"), allow_nan=False, default=str)
+    """Compact JSON as it goes on the wire and into the journal (NaN sent as null). A
+    ``JsonText`` anywhere in ``value`` is written as the JSON it holds."""
+    texts: list[str] = []
+
+    def other(obj: Any) -> Any:
+        if type(obj) is JsonText:
+            texts.append(obj.text)
+            return _SPLICE
+        return str(obj)
+
+    text = json.dumps(clean_json(value), separators=(",", ":"), allow_nan=False, default=other)
+    if not texts:
+        return text
+    pieces = text.split(_SPLICED)
+    if len(pieces) != len(texts) + 1:  # the marker was also a string of the value's own
+        return dumps(_expanded(value))
+    return "".join(x for pair in zip(pieces, [*texts, ""], strict=True) for x in pair)
+
+
+class JsonText:
+    """JSON text that ``dumps`` writes in place of the value it encodes (``dumps(value)``):
+    a long list a session keeps as text while it grows (``JsonList``), so that a checkpoint
+    does not turn it into Python objects and encode them all again every few seconds. Only
+    ``dumps`` knows it: a value for anything else holds none (``Session.checkpoint``'s
+    ``encoded``)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+class JsonList:
+    """A list's JSON text as ``dumps`` writes it, kept as the list grows (``append``; ``text``
+    any time): the values' texts are joined in chunks, a few strings for thousands of values."""
+
+    CHUNK = 32  # values a chunk joins: few small strings live a short while
+
+    def __init__(self, values=()) -> None:
+        self._chunks: list[str] = []
+        self._tail: list[str] = []
+        for v in values:
+            self.append(v)
+
+    def append(self, value: Any) -> None:
+        self._tail.append(dumps(value))
+        if len(self._tail) >= self.CHUNK:
+            self._chunks.append(",".join(self._tail))
+            self._tail = []
+
+    def text(self, *more: Any) -> JsonText:
+        """The list and then ``more`` (not kept), as ``JsonText``."""
+        return JsonText("[" + ",".join([*self._chunks, *self._tail, *map(dumps, more)]) + "]")
+
+
+_SPLICE = "\x00JsonText\x00"  # what json.dumps writes for a JsonText, then replaced
+_SPLICED = json.dumps(_SPLICE)
+
+
+def _expanded(value: Any) -> Any:
+    """``value`` with every JsonText decoded (dumps' way when the marker is ambiguous)."""
+    if type(value) is JsonText:
+        return json.loads(value.text)
+    if isinstance(value, dict):
+        return {k: _expanded(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_expanded(v) for v in value]
+    return value
 
 
 # ------------------------------------------------------------------------------ the strict edge

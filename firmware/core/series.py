@@ -5,12 +5,18 @@ draws a whole session even when live telemetry (QoS 0) was lost. Pure: no I/O, n
 
 Columnar and rounded (speed mm/s, force 0.1 N, position mm): about 26 bytes a point, so a
 30-minute session is about 47 kB. Past ``MAX_POINTS`` the series halves its rate (every
-other point kept, ``period_s`` doubled), so no session grows it beyond that.
+other point kept, ``period_s`` doubled), so no session grows it beyond that. Held as arrays
+(NaN where the series says null): 34 bytes a point in memory, where lists of Python numbers
+took about 140; and as the JSON text of its columns, written once per point, for the
+journal's checkpoints (``to_json(encoded=True)``).
 """
 
 from __future__ import annotations
 
 import math
+from array import array
+
+from firmware.common.wire import JsonList
 
 MAX_POINTS = 1800  # 30 minutes at 1 Hz; longer sessions go to 2 s, 4 s, ... points
 
@@ -26,14 +32,15 @@ class SeriesBuilder:
         self.period_s = period_s
         self.max_points = max_points
         self.t0_s: float | None = None
-        self.t: list[int] = []  # period index since t0
-        self.speed: list[float | None] = []
-        self.force: list[float | None] = []
-        self.position: list[float | None] = []
-        self.phase: list[int] = []
+        self.t = array("q")  # period index since t0
+        self.speed = array("d")  # NaN: null
+        self.force = array("d")
+        self.position = array("d")
+        self.phase = array("H")  # index into phases
         self.phases: list[str] = []
         self._open: int | None = None  # index of the open period
         self._acc = [0.0, 0, 0.0, 0, None, ""]  # speed sum, n, force sum, n, position, phase
+        self._json = self._texts()  # the columns of to_json() as text, but the open period
 
     def add(self, t_s: float, speed_mps: float, force_n: float, position_m: float, phase: str) -> None:
         if not math.isfinite(t_s):
@@ -57,18 +64,29 @@ class SeriesBuilder:
         acc[5] = phase or ""
 
     def _close(self) -> None:
-        s_sum, s_n, f_sum, f_n, pos, phase = self._acc
+        speed, force, pos, phase = self._point(self._acc, self.phases)
         self.t.append(self._open)
-        self.speed.append(round(s_sum / s_n, 3) if s_n else None)
-        self.force.append(round(f_sum / f_n, 1) if f_n else None)
-        self.position.append(None if pos is None else round(pos, 3))
-        if phase not in self.phases:
-            self.phases.append(phase)
-        self.phase.append(self.phases.index(phase))
+        self.speed.append(_NAN if speed is None else speed)
+        self.force.append(_NAN if force is None else force)
+        self.position.append(_NAN if pos is None else pos)
+        self.phase.append(phase)
+        point = (self._open * self._period(), speed, force, pos, phase)
+        for col, value in zip(self._json, point, strict=True):
+            col.append(value)
         self._acc = [0.0, 0, 0.0, 0, None, ""]
         self._open = None
         if len(self.t) >= self.max_points:
             self._halve()
+
+    @staticmethod
+    def _point(acc: list, phases: list[str]) -> tuple:
+        """(speed, force, position, phase index) of a period's sums, rounded (None: no value);
+        a new phase is added to ``phases``."""
+        s_sum, s_n, f_sum, f_n, pos, phase = acc
+        if phase not in phases:
+            phases.append(phase)
+        return (round(s_sum / s_n, 3) if s_n else None, round(f_sum / f_n, 1) if f_n else None,
+                None if pos is None else round(pos, 3), phases.index(phase))
 
     def _halve(self) -> None:
         """Every other point (periods 0, 2, 4, ... of the old rate), at half the rate. The
@@ -77,36 +95,58 @@ class SeriesBuilder:
         keep = [i for i, k in enumerate(self.t) if k % 2 == 0]
         if keep and keep[-1] == len(self.t) - 1:
             keep.pop()
-        self.t = [self.t[i] // 2 for i in keep]
+        self.t = array("q", [self.t[i] // 2 for i in keep])
         for name in ("speed", "force", "position", "phase"):
             col = getattr(self, name)
-            setattr(self, name, [col[i] for i in keep])
+            setattr(self, name, array(col.typecode, [col[i] for i in keep]))
         self.period_s *= 2
+        self._json = self._texts()
 
-    def to_json(self) -> dict:
+    def _period(self) -> float:
+        """The period as ``to_json`` gives it (an int when it is whole)."""
+        return int(self.period_s) if self.period_s == int(self.period_s) else self.period_s
+
+    def _columns(self) -> list[list]:
+        """The closed points' t_s, speed, force, position and phase, as ``to_json`` has them."""
+        period = self._period()
+        return [[k * period for k in self.t],
+                *(_nulls(col.tolist()) for col in (self.speed, self.force, self.position)),
+                self.phase.tolist()]
+
+    def _texts(self) -> list[JsonList]:
+        """``_columns`` as JSON text."""
+        return [JsonList(col) for col in self._columns()]
+
+    def to_json(self, *, encoded: bool = False) -> dict:
         """The ``series_1hz`` field: {"t0_s", "period_s", "t_s", "speed_mps", "force_n",
         "position_m", "phase", "phases"}; ``t_s`` in seconds since ``t0_s`` (the session's
         first sample, on the same sensor-time axis as ``holds[].start_s``), ``phase`` indices
-        into ``phases``. An open period is included as it stands."""
-        t, speed, force, pos, phase = list(self.t), list(self.speed), list(self.force), list(self.position), list(self.phase)
+        into ``phases``. An open period is included as it stands. ``encoded``: the five
+        columns as ``JsonText`` (what ``dumps`` writes is the same)."""
         phases = list(self.phases)
-        if self._open is not None:
-            s_sum, s_n, f_sum, f_n, p, ph = self._acc
-            t.append(self._open)
-            speed.append(round(s_sum / s_n, 3) if s_n else None)
-            force.append(round(f_sum / f_n, 1) if f_n else None)
-            pos.append(None if p is None else round(p, 3))
-            if ph not in phases:
-                phases.append(ph)
-            phase.append(phases.index(ph))
-        period = int(self.period_s) if self.period_s == int(self.period_s) else self.period_s
+        period = self._period()
+        point = () if self._open is None else (self._open * period, *self._point(self._acc, phases))
+        if encoded:  # the text of the closed points, and the open one's values
+            cols = [col.text(*point[i : i + 1]) for i, col in enumerate(self._json)]
+        else:
+            cols = self._columns()
+            for col, value in zip(cols, point, strict=False):
+                col.append(value)
+        t_s, speed, force, pos, phase = cols
         return {
             "t0_s": None if self.t0_s is None else round(self.t0_s, 3),
             "period_s": period,
-            "t_s": [k * period for k in t],
+            "t_s": t_s,
             "speed_mps": speed,
             "force_n": force,
             "position_m": pos,
             "phase": phase,
             "phases": phases,
         }
+
+
+_NAN = math.nan
+
+
+def _nulls(values: list[float]) -> list[float | None]:
+    return [None if v != v else v for v in values]

@@ -92,12 +92,16 @@ class Session:
         self.engine.finish()
         return self._summary(self.engine.summary())
 
-    def checkpoint(self) -> dict:
+    def checkpoint(self, *, encoded: bool = False) -> dict:
         """The summary so far (an open pass or hold counted as if the data ended here), for
-        the journal to recover from if the device loses power mid-routine."""
-        return self._summary(self.engine.summary())
+        the journal to recover from if the device loses power mid-routine. ``encoded``: the
+        long lists (the pass list's and the series' columns) as ``JsonText``, the text they
+        were kept as while they grew; ``dumps`` writes the same JSON as without, but a
+        checkpoint of an hour-long session then costs about what one of its first minute did
+        (none of it is rounded, made into Python objects or encoded again)."""
+        return self._summary(self.engine.summary(encoded=encoded), encoded=encoded)
 
-    def _summary(self, metrics: dict) -> dict:
+    def _summary(self, metrics: dict, *, encoded: bool = False) -> dict:
         targets = self.coach.targets(metrics) if self.coach else []
         completed = bool(self.coach and self.coach.completed)
         interrupted = None if completed else self.stopped_reason
@@ -112,7 +116,8 @@ class Session:
             started_at=self.started_at,
             tags=self.tags,
             extra={"rolling_s": self.coach.rolling_s if self.coach else None,
-                   "pass_list": metrics.get("pass_list"), "series_1hz": self.series.to_json()},
+                   "pass_list": metrics.get("pass_list"),
+                   "series_1hz": self.series.to_json(encoded=encoded)},
         )
 
     def telemetry(self) -> dict:

@@ -16,7 +16,7 @@ import math
 import statistics
 from typing import Any
 
-from firmware.common.model import Metrics, Pass
+from firmware.common.model import Metrics
 from firmware.core.coach.actions import Cue, Event, json_number
 from firmware.core.coach.limits import Limits
 from firmware.core.coach.monitors import Monitors
@@ -87,10 +87,6 @@ class Coach:
     def ended_reason(self) -> str | None:
         """Why the routine ended: "completed", "stepped_off", a stop reason, or None."""
         return self._run.ended_reason
-
-    @property
-    def passes(self) -> list[Pass]:
-        return list(self._run.passes)
 
     @property
     def rolling_s(self) -> float | None:

@@ -6,6 +6,7 @@ this one record, so they cannot disagree about what happened."""
 from __future__ import annotations
 
 import math
+from array import array
 from typing import Any
 
 from firmware.common.model import Metrics, Pass
@@ -30,7 +31,7 @@ class RunState:
         self.t_contact0: float | None = None  # first contact (ease-in starts)
         self.t_last = self.t_prev = 0.0  # sensor time of the last / previous update
         self.since: dict[str, float] = {}  # timer name -> when its condition became true
-        self.passes: list[Pass] = []
+        self.pass_durations = array("d")  # of each pass, s (a long session rolls thousands)
         self.dir_s = {1: 0.0, -1: 0.0}
         self.last_dir_force: dict[int, float] = {}
         self.active_s = 0.0  # the coach's: rolling phases under contact, short turns included
@@ -90,7 +91,7 @@ class RunState:
         else:
             since.pop("idle", None)
         for p in m.new_passes:
-            self.passes.append(p)
+            self.pass_durations.append(p.duration_s)
             if p.direction in self.dir_s:
                 self.dir_s[p.direction] += p.duration_s
                 if math.isfinite(p.mean_force_n):

@@ -77,7 +77,7 @@ def _roll_rows(run: RunState, summary: dict[str, Any]) -> list[dict[str, Any]]:
                              run.dir_s[d] if known else None))
     else:
         rows.append(_row("rolling_s", t.rolling_min_s, None, "s", run.active_s))
-    durations = [p.duration_s for p in run.passes]
+    durations = run.pass_durations
     rows.append(_row("pass_s", t.speed.pass_s.lo, t.speed.pass_s.hi, "s",
                      statistics.median(durations) if durations else None))
     rows.append(_row("speed_mps", t.speed.speed_mps.lo, t.speed.speed_mps.hi, "m/s",

@@ -283,24 +283,26 @@ class MetricsEngine:
         self._last = base._replace(
             new_passes=tuple(new_passes),
             new_holds=tuple(new_holds),
-            passes=len(self.passes),
+            passes=self._est.pass_count,
             holding=False,
             hold_s=0.0,
             distance_m=self.distance_m,
         )
         return self._last
 
-    def summary(self) -> dict:
+    def summary(self, *, encoded: bool = False) -> dict:
         """The DESIGN §3.2 metric fields, as if the data ended now: duration to the last sample,
         the rest from everything the estimator has seen (all complete groups of frames, so at
         most estimate_every_s behind); an open pass or hold is included the way finish() would
-        close it. Calling it does not change what the engine finally reports."""
+        close it. Calling it does not change what the engine finally reports. ``encoded``: the
+        long lists as ``JsonText`` (for ``dumps``: the same JSON, made without encoding them
+        again)."""
         if not self._finished:  # what this finds is reported by the next update()
             self._unreported = self._unreported or ([], [])
             self._estimate(False, *self._unreported)
         est = self._est
         end = max(est.t_last, self._t_live)
-        return est.summary(0.0 if math.isnan(est.t0) else end - est.t0)
+        return est.summary(0.0 if math.isnan(est.t0) else end - est.t0, encoded=encoded)
 
     # ------------------------------------------------------------------ paths
     def _estimate(self, final: bool, new_passes: list[Pass], new_holds: list[Hold]) -> None:
@@ -333,7 +335,7 @@ class MetricsEngine:
             est.sign if est.sign != 0 else 1.0,
             est.position_m,
             est.distance_m + est.open_leg_m(),
-            len(est.passes),
+            est.pass_count,
             est.rolling_s,
             est.contact_s,
             est.hold_rep_start_s if est.hold_active else math.inf,
@@ -436,7 +438,7 @@ class MetricsEngine:
             still=True,
             holding=False,
             hold_s=0.0,
-            passes=len(self.passes),
+            passes=self._est.pass_count,
             rolling_s=0.0,
             contact_s=0.0,
             distance_m=self.distance_m,

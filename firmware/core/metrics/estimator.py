@@ -29,6 +29,7 @@ together and keeps what they share: the window sums and the time of the first sa
 from __future__ import annotations
 
 import math
+from itertools import chain
 
 import numpy as np
 
@@ -78,6 +79,11 @@ class Estimator:
     @property
     def passes(self) -> list[Pass]:
         return self._passes.passes
+
+    @property
+    def pass_count(self) -> int:
+        """How many passes are complete (``len(passes)``, without making them)."""
+        return len(self._passes.log)
 
     @property
     def holds(self) -> list[Hold]:
@@ -145,29 +151,33 @@ class Estimator:
         """Length of the pass in progress so far."""
         return self._passes.open_leg_m(self._totals.q)
 
-    def summary(self, duration_s: float) -> dict:
+    def summary(self, duration_s: float, *, encoded: bool = False) -> dict:
         """The DESIGN §3.2 metric fields, as if the data ended now (an open pass or hold is
-        included the way finish() would close it; the estimator itself is not changed)."""
-        passes, holds = list(self.passes), list(self.holds)
-        ends, hold_x = list(self._passes.ends_raw), list(self._spots.hold_x)
+        included the way finish() would close it; the estimator itself is not changed).
+        ``encoded``: the pass list's columns as ``JsonText`` (``PassLog.columns``)."""
+        log = self._passes.log
+        holds, hold_x = list(self.holds), list(self._spots.hold_x)
+        open_pass = open_ends = None
         if not self._finished:
             open_pass = self._passes.open_pass()
             open_hold = self._holds.open_hold(self.t0)
-            passes += [open_pass] if open_pass is not None else []
             holds += [open_hold] if open_hold is not None else []
             open_ends = self._passes.open_ends_raw()
-            ends += [open_ends] if open_ends is not None else []
             hold_x += [self._spots.hold_position(self._totals.q)] if open_hold is not None else []
-        lengths = [p.length_m for p in passes]
+        also = [] if open_pass is None else [open_pass.length_m]
+        lengths = np.array(log.length_m, dtype=float)
+        if also:
+            lengths = np.append(lengths, also)
         totals = self._totals
         return {
             "duration_s": float(duration_s),
             "contact_s": totals.contact_s if totals.has_force else None,
-            "distance_m": float(sum(lengths)),
-            "passes": len(passes),
+            # summed in order, as Python floats (as sum() of the pass lengths always was)
+            "distance_m": float(sum(chain(log.length_m, also))),
+            "passes": len(lengths),
             "pass_length_m": {
-                "mean": float(np.mean(lengths)) if lengths else None,
-                "max": float(np.max(lengths)) if lengths else None,
+                "mean": float(np.mean(lengths)) if len(lengths) else None,
+                "max": float(np.max(lengths)) if len(lengths) else None,
             },
             "speed_mps": totals.speed_fields(),
             "holds": [
@@ -180,12 +190,12 @@ class Estimator:
             ],
             "force_n": totals.force_fields(),
             "force_by_direction_n": totals.force_by_direction(),
-            "pass_list": pass_columns(passes),
+            "pass_list": log.columns(open_pass, encoded=encoded),
             # samples with a gyro axis at full scale (None: the full scale is not known)
             "gyro_clipped_samples": (None if self.settings.gyro_full_scale_rad_s is None
                                      else self.gyro_clipped_samples),
             # issue 23: time, speed and force per position along the muscle, holds' positions
-            "spots": self._spots.fields(self.sign, ends,
+            "spots": self._spots.fields(self.sign, *log.ends_raw(open_ends),
                                         [(x, h.duration_s) for x, h in zip(hold_x, holds, strict=True)]),
         }
 

@@ -12,18 +12,21 @@ Ball: a ball has no fixed axis and so no signed position to reverse. A pass is o
 ends at a stop or where the rolling direction turns (BallMoves); its length is the path rolled.
 
 Either way a pass's duration, speed and force are differences of the running sums (totals.py)
-between its two ends, kept as rows [t, *q].
+between its two ends, kept as rows [t, *q]. The completed passes are kept columnar
+(``PassLog``): a long session rolls a pass every few seconds, for an hour.
 """
 
 from __future__ import annotations
 
 import math
+from array import array
 from collections import deque
 
 import numpy as np
 
 from firmware.common.model import Pass
 from firmware.common.runs import first_true
+from firmware.common.wire import JsonList
 from firmware.core.metrics.totals import Q_COLS, Q_PATH, Q_THETA
 
 PASS_LIST_MAX = 2000  # passes listed in the summary (the count is never capped)
@@ -36,9 +39,8 @@ class Passes:
 
     def __init__(self, settings) -> None:
         self.settings = s = settings
-        self.passes: list[Pass] = []
+        self.log = PassLog()  # the completed passes, with the raw positions of their ends
         self.distance_m = 0.0  # sum of completed pass lengths
-        self.ends_raw: list[tuple[float, float, int]] = []  # (raw start, raw end, direction)
         self.sign = float(s.up_sign) if s.sign_known else 0.0
         self._dir = 0
         self._ext = np.zeros(1 + Q_COLS)  # [t, *q] at the running extreme
@@ -47,6 +49,11 @@ class Passes:
         self._seeded = False
         self._moves = BallMoves(s, self._emit) if s.tool == "ball" else None
         self._axis: np.ndarray | None = None  # the roll axis a pass's rotation is projected on
+
+    @property
+    def passes(self) -> list[Pass]:
+        """The completed passes, in order (made from the log: equal, not the same objects)."""
+        return self.log.passes()
 
     def update(self, t, q, wb, out: list[Pass], engaged=None, axis=None) -> None:
         """Passes from the running sums `q` of the frames at times `t` (appended to `out` and
@@ -142,8 +149,7 @@ class Passes:
             return
         if self.sign == 0.0:  # up unknown: the first pass's direction defines +
             self.sign = float(p.direction)
-        self.passes.append(p)
-        self.ends_raw.append((float(a[1]), float(b[1]), p.direction))
+        self.log.add(p, float(a[1]), float(b[1]))
         self.distance_m += p.length_m
         out.append(p)
 
@@ -188,19 +194,84 @@ def _track(t, q, lo, hi, d, ext) -> None:
         ext[1:] = q[lo + k]
 
 
+LISTED = ("end_s", "length_m", "direction", "mean_speed_mps", "mean_force_n")  # pass_list's
+
+
+def listed(p: Pass) -> tuple:
+    """One pass as the summary's ``pass_list`` has it: sensor-time end s, length mm, direction
+    +1/-1/0, mean speed mm/s, mean force 0.1 N (rounded; None where not finite)."""
+    return (round(p.end_s, 2), round(p.length_m, 3), int(p.direction),
+            None if not math.isfinite(p.mean_speed_mps) else round(p.mean_speed_mps, 3),
+            None if not math.isfinite(p.mean_force_n) else round(p.mean_force_n, 1))
+
+
 def pass_columns(passes: list[Pass]) -> dict:
     """The summary's ``pass_list`` (DESIGN §3.2): the passes in order, columnar and rounded
-    (sensor-time end s, length mm, direction +1/-1/0, mean speed mm/s, mean force 0.1 N); the first
-    PASS_LIST_MAX of them (``passes`` says how many there were)."""
-    shown = passes[:PASS_LIST_MAX]
-    return {
-        "end_s": [round(p.end_s, 2) for p in shown],
-        "length_m": [round(p.length_m, 3) for p in shown],
-        "direction": [int(p.direction) for p in shown],
-        "mean_speed_mps": [None if not math.isfinite(p.mean_speed_mps) else round(p.mean_speed_mps, 3)
-                           for p in shown],
-        "mean_force_n": [None if not math.isfinite(p.mean_force_n) else round(p.mean_force_n, 1) for p in shown],
-    }
+    (``listed``); the first PASS_LIST_MAX of them (``passes`` says how many there were)."""
+    rows = [listed(p) for p in passes[:PASS_LIST_MAX]]
+    return {name: [row[i] for row in rows] for i, name in enumerate(LISTED)}
+
+
+class PassLog:
+    """The completed passes of a session, columnar: an array of float64 per field of ``Pass``
+    (int8 for the direction) and the raw positions of each pass's ends (for the spots), under
+    100 bytes a pass where the Pass objects, their floats and a tuple of their ends took about
+    370; and the JSON text of the ``pass_list`` columns of the first ``list_max`` passes,
+    written once as each pass is added, so that a checkpoint neither rounds nor encodes them
+    all again. ``columns`` gives what ``pass_columns`` gives for the same passes."""
+
+    def __init__(self, list_max: int = PASS_LIST_MAX) -> None:
+        self.list_max = list_max
+        self.start_s, self.end_s, self.length_m = array("d"), array("d"), array("d")
+        self.mean_speed_mps, self.mean_force_n = array("d"), array("d")
+        self.direction = array("b")
+        self.raw_start, self.raw_end = array("d"), array("d")  # the ends on the raw position
+        self._json = [JsonList() for _ in LISTED]  # pass_list's columns, as text
+
+    def __len__(self) -> int:
+        return len(self.direction)
+
+    def add(self, p: Pass, raw_start: float, raw_end: float) -> None:
+        """Append a completed pass; ``raw_start``/``raw_end`` its ends on the raw position."""
+        self.start_s.append(p.start_s)
+        self.end_s.append(p.end_s)
+        self.length_m.append(p.length_m)
+        self.mean_speed_mps.append(p.mean_speed_mps)
+        self.mean_force_n.append(p.mean_force_n)
+        self.direction.append(p.direction)
+        self.raw_start.append(raw_start)
+        self.raw_end.append(raw_end)
+        if len(self) <= self.list_max:
+            for col, value in zip(self._json, listed(p), strict=True):
+                col.append(value)
+
+    def pass_at(self, i: int) -> Pass:
+        return Pass(self.start_s[i], self.end_s[i], self.length_m[i], self.direction[i],
+                    self.mean_speed_mps[i], self.mean_force_n[i])
+
+    def passes(self) -> list[Pass]:
+        return [self.pass_at(i) for i in range(len(self))]
+
+    def columns(self, also: Pass | None = None, *, encoded: bool = False) -> dict:
+        """``pass_columns`` of the logged passes and then ``also`` (the open pass), if any;
+        ``encoded``: each column as ``JsonText`` (what ``dumps`` writes is the same)."""
+        n = min(len(self), self.list_max)
+        also = also if n < self.list_max else None
+        if not encoded:
+            return pass_columns([*map(self.pass_at, range(n)), *([also] if also else [])])
+        more = listed(also) if also else ()
+        return {name: col.text(*more[i : i + 1])
+                for i, (name, col) in enumerate(zip(LISTED, self._json, strict=True))}
+
+    def ends_raw(self, also: tuple[float, float, int] | None = None):
+        """(raw starts, raw ends, directions) of the logged passes and then ``also``, as numpy
+        arrays."""
+        starts, ends = np.array(self.raw_start, dtype=float), np.array(self.raw_end, dtype=float)
+        dirs = np.array(self.direction, dtype=np.int64)
+        if also is not None:
+            starts, ends = np.append(starts, also[0]), np.append(ends, also[1])
+            dirs = np.append(dirs, also[2])
+        return starts, ends, dirs
 
 
 class BallMoves:

@@ -73,21 +73,21 @@ class SpotBins:
             return float(np.linalg.norm(q_row[Q_THETA]) * self.settings.radius_m)
         return float(q_row[Q_X])
 
-    def fields(self, sign: float, ends_raw: list[tuple[float, float, int]],
-               holds: list[tuple[float, float]]) -> dict:
-        """The summary's ``spots``: `sign` maps raw to up (+1/-1), `ends_raw` (raw start,
-        raw end, direction) of each pass, `holds` (raw position, duration s) of each reported
-        hold."""
-        up_starts_raw = [a for a, _, d in ends_raw if d > 0]
-        turns_raw = [x for a, b, _ in ends_raw for x in (a, b)]
+    def fields(self, sign: float, starts_raw: np.ndarray, ends_raw: np.ndarray,
+               directions: np.ndarray, holds: list[tuple[float, float]]) -> dict:
+        """The summary's ``spots``: `sign` maps raw to up (+1/-1); `starts_raw`, `ends_raw`
+        and `directions` of each pass (raw positions of its ends, +1/-1/0), in order; `holds`
+        (raw position, duration s) of each reported hold."""
         sign = sign if sign != 0 else 1.0
         if self.ball:
             return {"bin_m": BIN_M, "origin": "put_down", "bins": [],
                     "holds": [{"x_m": round(x, 3), "s": round(d, 1)} for x, d in holds]}
-        if up_starts_raw:
+        up_starts_raw = starts_raw[directions > 0]
+        if len(up_starts_raw):
             origin, how = float(np.median(up_starts_raw)), "pass_start"
-        elif turns_raw:
-            origin, how = min(turns_raw, key=lambda x: x * sign), "pass_start"
+        elif len(starts_raw):  # the lowest turnaround (the first of equals), start and end alike
+            turns_raw = np.column_stack((starts_raw, ends_raw)).ravel()
+            origin, how = float(turns_raw[np.argmin(turns_raw * sign)]), "pass_start"
         else:
             origin, how = 0.0, "put_down"
         used = (self.sums[:, S_DT] > 0).nonzero()[0]
@@ -95,18 +95,28 @@ class SpotBins:
         if len(used):
             centre_up = sign * ((used - MAX_FINE + 0.5) * FINE_M - origin)
             j = np.floor(centre_up / BIN_M).astype(np.int64)
-            order = np.unique(j)
             rows = self.sums[used]
-            for k in order.tolist():
-                r = rows[j == k].sum(axis=0)
-                entries = rows[j == k, S_ENTRIES]
+            # j is monotonic along `used` (every step above is), so the fine bins of each
+            # reported bin are one run of rows: a slice, in the order a mask would pick them
+            ks, firsts, counts = np.unique(j, return_index=True, return_counts=True)
+            for k, lo, n in zip(ks.tolist(), firsts.tolist(), counts.tolist(), strict=True):
+                r = rows[lo : lo + n].sum(axis=0)
+                entries = rows[lo : lo + n, S_ENTRIES].tolist()
                 bins.append({
                     "x_m": round((k + 0.5) * BIN_M, 3),
                     "dwell_s": round(float(r[S_DT]), 2),
                     "speed_mps": round(float(r[S_SPEED_DT] / r[S_DT]), 4),
                     "force_n": (round(float(r[S_FORCE_DT] / r[S_FORCE_T]), 1)
                                 if r[S_FORCE_T] > 0 else None),
-                    "visits": int(np.median(entries)) if len(entries) else 0,
+                    "visits": _median_whole(entries),
                 })
         return {"bin_m": BIN_M, "origin": how, "bins": bins,
                 "holds": [{"x_m": round(sign * (x - origin), 3), "s": round(d, 1)} for x, d in holds]}
+
+
+def _median_whole(values: list[float]) -> int:
+    """``int(np.median(values))`` of whole numbers (counts), without numpy's overhead: the
+    middle one, or the mean of the middle two (exact for whole numbers), truncated."""
+    v = sorted(values)
+    m = len(v) // 2
+    return int(v[m] if len(v) % 2 else (v[m - 1] + v[m]) / 2)

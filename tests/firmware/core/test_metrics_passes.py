@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from firmware.common.model import Pass
+from firmware.common.wire import dumps
 from firmware.core.metrics import MetricsSettings
-from firmware.core.metrics.passes import PASS_LIST_MAX, Passes, pass_columns
+from firmware.core.metrics.passes import PASS_LIST_MAX, Passes, PassLog, pass_columns
 from firmware.core.metrics.totals import Q_COLS, Q_FDT, Q_FORCE_DT, Q_MOVING, Q_X
 
 DT_S = 0.02
@@ -83,3 +84,33 @@ def test_pass_columns_round_and_cap_the_list():
     assert cols == {"end_s": [1.23, 2.5], "length_m": [0.123, 0.2], "direction": [1, -1],
                     "mean_speed_mps": [0.457, None], "mean_force_n": [23.5, None]}
     assert len(pass_columns(passes * PASS_LIST_MAX)["end_s"]) == PASS_LIST_MAX
+
+
+def _some_passes(n):
+    """Passes with every kind of value the pass list rounds or leaves null."""
+    out = []
+    for i in range(n):
+        speed = math.inf if i % 5 == 3 else 0.01 * i + 0.00049
+        force = math.nan if i % 4 == 1 else 20.0 + i * 0.123456
+        out.append(Pass(1.5 * i, 1.5 * i + 1.23456 + 0.001 * i, 0.1 + 0.0012345 * i,
+                        (1, -1, 0)[i % 3], speed, force))
+    return out
+
+
+@pytest.mark.parametrize("list_max", [1, 4, PASS_LIST_MAX])
+def test_the_pass_log_gives_back_its_passes_and_lists_them_as_pass_columns(list_max):
+    passes = _some_passes(9)
+    log = PassLog(list_max)
+    assert log.columns() == pass_columns([]) and dumps(log.columns(encoded=True)) == dumps(pass_columns([]))
+    for k, p in enumerate(passes, 1):
+        log.add(p, 0.01 * k, -0.02 * k)
+        assert len(log) == k
+        assert repr(log.passes()) == repr(passes[:k])  # repr: NaN forces compare equal
+        for also in (None, Pass(99.0, 101.234, 0.25, 1, 0.12345, math.nan)):
+            shown = [*passes[:k], *([also] if also else [])][:list_max]
+            assert log.columns(also) == pass_columns(shown)  # no NaN in it: nulls are None
+            assert dumps(log.columns(also, encoded=True)) == dumps(pass_columns(shown))
+    starts, ends, dirs = log.ends_raw((5.0, 6.0, -1))
+    assert starts.tolist() == [0.01 * k for k in range(1, 10)] + [5.0]
+    assert ends.tolist() == [-0.02 * k for k in range(1, 10)] + [6.0]
+    assert dirs.tolist() == [p.direction for p in passes] + [-1]

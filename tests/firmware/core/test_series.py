@@ -9,6 +9,7 @@ import math
 
 import pytest
 
+from firmware.common.wire import dumps
 from firmware.core.series import MAX_POINTS, SeriesBuilder
 from tests.firmware.core.test_session import replay
 
@@ -113,3 +114,16 @@ def test_the_dashboard_refuses_a_malformed_or_oversized_series():
             parse("session", json.dumps({**base, "series_1hz": bad}).encode())
     with pytest.raises(WireError):
         parse("session", json.dumps({**base, "pass_list": {"direction": [2]}}).encode())
+
+
+@pytest.mark.parametrize("period_s", [1.0, 0.5, 0.3])
+def test_the_encoded_series_is_the_same_json_at_every_step_and_through_halvings(period_s):
+    b = SeriesBuilder(period_s=period_s, max_points=20)
+    for i in range(2000):  # halves several times; gaps, null force and positions, new phases
+        t = 0.04 * i + (3.0 if i > 700 else 0.0)
+        force = math.nan if i % 97 < 30 else 100.0 + i % 13
+        position = math.nan if i < 40 else -0.3 + (i % 50) * 0.001
+        b.add(t, 0.123456 + (i % 7) * 0.01, force, position, ("ready", "active", "paused")[(i // 300) % 3])
+        if i % 7 == 0 or i > 1990:
+            assert dumps(b.to_json(encoded=True)) == dumps(b.to_json())
+    assert b.period_s >= period_s * 8  # halved three times at least

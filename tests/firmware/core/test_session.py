@@ -4,12 +4,15 @@ cues; each bad user hears what they do wrong and misses the matching target."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from device.sim import sample_block
 from firmware.app.replay import iter_blocks
 from firmware.app.simulate import scenario
 from firmware.app.wiring import sim_calibration
+from firmware.common.wire import dumps
 from firmware.core.coach import Cue
 from firmware.core.metrics import MetricsSettings
 from firmware.core.protocols import load_routine
@@ -97,3 +100,22 @@ def test_time_rolling_each_way_past_the_target_is_the_real_time():
     each_way = {t["name"]: t["actual"] for t in summary["targets"] if t["name"].startswith("rolling_")}
     assert each_way["rolling_up_s"] > 100 and each_way["rolling_down_s"] > 100
     assert summary["rolling_s"] > 220
+
+
+@pytest.mark.parametrize("protocol", ["quads-roller", "upper-back-ball"])
+def test_an_encoded_checkpoint_is_the_same_json_as_the_plain_one(protocol):
+    """The device journals ``checkpoint(encoded=True)``: the text it stores must be the
+    checkpoint's, byte for byte, at every checkpoint (open pass or period included)."""
+    user = scenario(protocol, "good", 1)
+    routine = load_routine(protocol)
+    session = Session(session_id="t", routine=routine,
+                      settings=MetricsSettings(tool=routine.tool, **sim_calibration(user)))
+    texts = set()
+    for k, block in enumerate(iter_blocks(sample_block(user, 200.0, seed=1))):
+        session.feed(block)
+        if k % 37 == 0:
+            text = dumps(session.checkpoint(encoded=True))
+            assert text == dumps(session.checkpoint())
+            texts.add(text)
+    assert len(texts) > 20 and json.loads(text)["passes"] > 0
+    assert dumps(session.summary()) == dumps(session.checkpoint())  # finished: nothing open

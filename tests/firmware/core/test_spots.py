@@ -13,7 +13,17 @@ from device.sim import sample_blocks
 from firmware.app.simulate import scenario
 from firmware.common.model import Block
 from firmware.core.metrics import MetricsEngine, MetricsSettings
-from firmware.core.metrics.spots import BIN_M
+from firmware.core.metrics.spots import (
+    BIN_M,
+    FINE_M,
+    MAX_FINE,
+    S_DT,
+    S_ENTRIES,
+    S_FORCE_DT,
+    S_FORCE_T,
+    S_SPEED_DT,
+    SpotBins,
+)
 from tests.physics.linger import Linger, dwell_truth, linger_session
 from tests.physics.roller import RollSpec, sense
 
@@ -118,3 +128,36 @@ def test_a_balls_holds_are_placed_by_how_far_it_rolled_from_where_it_was_put_dow
     spots = engine.summary()["spots"]
     assert spots["origin"] == "put_down" and spots["bins"] == []
     assert [h["x_m"] for h in spots["holds"]] == pytest.approx(want, abs=0.01)
+
+
+def _bins_by_masks(sums: np.ndarray, sign: float, origin: float) -> list[dict]:
+    """The reported bins as SpotBins.fields first made them: a mask per bin, numpy's median."""
+    used = (sums[:, S_DT] > 0).nonzero()[0]
+    centre_up = sign * ((used - MAX_FINE + 0.5) * FINE_M - origin)
+    j = np.floor(centre_up / BIN_M).astype(np.int64)
+    rows = sums[used]
+    out = []
+    for k in np.unique(j).tolist():
+        r = rows[j == k].sum(axis=0)
+        out.append({"x_m": round((k + 0.5) * BIN_M, 3), "dwell_s": round(float(r[S_DT]), 2),
+                    "speed_mps": round(float(r[S_SPEED_DT] / r[S_DT]), 4),
+                    "force_n": round(float(r[S_FORCE_DT] / r[S_FORCE_T]), 1) if r[S_FORCE_T] > 0 else None,
+                    "visits": int(np.median(rows[j == k, S_ENTRIES]))})
+    return out
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_bins_are_the_ones_a_mask_per_bin_gives(seed):
+    """fields() takes each reported bin's fine bins as one slice of rows; the same numbers,
+    to the last bit, as picking them with a mask (for either sign and any origin)."""
+    rng = np.random.default_rng(seed)
+    spots = SpotBins(MetricsSettings(tool="roller", radius_m=0.075))
+    lo = MAX_FINE + int(rng.integers(-300, 100))
+    span = int(rng.integers(1, 200))
+    spots.sums[lo : lo + span] = rng.random((span, 5)) * [3.0, 0.2, 400.0, 3.0, 1.0]
+    spots.sums[lo : lo + span, S_ENTRIES] = rng.integers(0, 9, span)
+    spots.sums[lo + span // 3, S_DT] = 0.0  # a fine bin never visited, inside
+    sign = float(rng.choice([-1.0, 1.0]))
+    starts = rng.normal(0.0, 0.3, 5)
+    got = spots.fields(sign, starts, starts + 0.2, np.array([1, -1, 1, -1, 1]), [])
+    assert got["bins"] == _bins_by_masks(spots.sums, sign, float(np.median(starts[::2])))
