@@ -3,8 +3,9 @@
 The contract: the topics (``topic()``, ``subscription()``, ``TOPIC_RE``), the envelope every
 payload carries (``envelope()``: ``v``, ``ts``, ``seq``), the format names of summaries and
 recordings, UTC timestamps (``utc_iso()``, ``utc_now_iso()``) and JSON as it is sent
-(``clean_json()``, ``dumps()``, ``finite_or_none()``). Nothing else in the project spells a topic,
-a format name or the schema version (tests/test_house.py checks it).
+(``clean_json()``, ``dumps()`` with the ``JsonText`` it writes as it is, ``finite_or_none()``).
+Nothing else in the project spells a topic, a format name or the schema version
+(tests/test_house.py checks it).
 
 The edge: every JSON message that arrives from outside (device -> dashboard,
 dashboard -> device) is decoded here, strictly and once, and checked against an explicit
